@@ -1,0 +1,42 @@
+# pyrunc - the two commands on a fresh machine are `make demo` and `make test`.
+# Everything that creates containers or cgroups runs under the cgroup sandbox
+# (../shared/tools/cgroup-sandbox) when it is present.
+
+PY_SYS    ?= /usr/bin/python3
+VENV      := $(CURDIR)/.venv
+PY        := $(VENV)/bin/python3
+PYRUNC    := $(VENV)/bin/pyrunc
+SANDBOX   := $(firstword $(wildcard $(CURDIR)/../shared/tools/cgroup-sandbox))
+APT_PKGS  := busybox-static libseccomp2 runc crun iproute2 python3-venv gcc libc6-dev
+STAMP     := $(VENV)/.installed
+
+.PHONY: all deps venv demo test test-unit bench conformance clean
+
+all: venv
+
+# Debian packages the runtime and its tests need; installed only when missing.
+deps:
+	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) >/dev/null; fi
+
+$(STAMP): pyproject.toml tools/install-launcher.py
+	@$(MAKE) --no-print-directory deps
+	@[ -x $(PY) ] || $(PY_SYS) -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
+	@$(PY) tools/install-launcher.py $(VENV) $(CURDIR)
+	@touch $@
+
+venv: $(STAMP)
+
+demo: venv
+	@$(if $(SANDBOX),$(SANDBOX)) $(PY) tools/demo.py $(PYRUNC)
+
+test: venv
+	@$(if $(SANDBOX),$(SANDBOX)) $(PY) -m pytest -q -p no:cacheprovider tests $(PYTEST_ARGS)
+
+test-unit: venv
+	@$(PY) -m pytest -q -p no:cacheprovider tests/unit $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,358 @@
+"""The one place where pyrunc calls the kernel through ctypes.
+
+Every wrapper raises ``OSError(errno, strerror, path)`` on failure, so that
+error lines name what failed (``mount /proc: [Errno 1] ...``).  libc is
+loaded as the already-mapped C library of the interpreter (``CDLL(None)``):
+no ``ctypes.util.find_library``, which would spawn ``ldconfig`` — inside a
+container that would run an image binary (cves.md §2).
+
+Syscalls without a libc wrapper go through ``syscall(2)`` with the numbers of
+the running architecture (x86_64 and aarch64 are known).
+
+Only what the standard library lacks lives here; ``os`` already has fork,
+setresuid, setgroups, mknod (dir_fd), pidfd_open, etc.
+"""
+
+import ctypes
+import os
+import platform
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_syscall = _libc.syscall
+_syscall.restype = ctypes.c_long
+
+# --- syscall numbers -------------------------------------------------------
+_NR = {
+    "x86_64": dict(pivot_root=155, capget=125, capset=126, setns=308, unshare=272,
+                   open_tree=428, move_mount=429, fsopen=430, fsconfig=431,
+                   fsmount=432, pidfd_send_signal=424, close_range=436,
+                   openat2=437, mount_setattr=442, seccomp=317, bpf=321,
+                   sched_setattr=314, ioprio_set=251, set_mempolicy=238,
+                   personality=135),
+    "aarch64": dict(pivot_root=41, capget=90, capset=91, setns=268, unshare=97,
+                    open_tree=428, move_mount=429, fsopen=430, fsconfig=431,
+                    fsmount=432, pidfd_send_signal=424, close_range=436,
+                    openat2=437, mount_setattr=442, seccomp=277, bpf=280,
+                    sched_setattr=274, ioprio_set=30, set_mempolicy=237,
+                    personality=92),
+}[platform.machine()]
+
+# --- constants -------------------------------------------------------------
+CLONE_NEWTIME = 0x00000080
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+
+MS_RDONLY = 0x1
+MS_NOSUID = 0x2
+MS_NODEV = 0x4
+MS_NOEXEC = 0x8
+MS_SYNCHRONOUS = 0x10
+MS_REMOUNT = 0x20
+MS_MANDLOCK = 0x40
+MS_DIRSYNC = 0x80
+MS_NOSYMFOLLOW = 0x100
+MS_NOATIME = 0x400
+MS_NODIRATIME = 0x800
+MS_BIND = 0x1000
+MS_MOVE = 0x2000
+MS_REC = 0x4000
+MS_SILENT = 0x8000
+MS_UNBINDABLE = 1 << 17
+MS_PRIVATE = 1 << 18
+MS_SLAVE = 1 << 19
+MS_SHARED = 1 << 20
+MS_RELATIME = 1 << 21
+MS_STRICTATIME = 1 << 24
+MS_LAZYTIME = 1 << 25
+
+MNT_DETACH = 2
+UMOUNT_NOFOLLOW = 8
+
+AT_FDCWD = -100
+AT_SYMLINK_NOFOLLOW = 0x100
+AT_RECURSIVE = 0x8000
+AT_EMPTY_PATH = 0x1000
+
+OPEN_TREE_CLONE = 1
+OPEN_TREE_CLOEXEC = os.O_CLOEXEC
+MOVE_MOUNT_F_EMPTY_PATH = 0x4
+MOVE_MOUNT_T_EMPTY_PATH = 0x40
+FSOPEN_CLOEXEC = 1
+FSMOUNT_CLOEXEC = 1
+FSCONFIG_SET_FLAG = 0
+FSCONFIG_SET_STRING = 1
+FSCONFIG_CMD_CREATE = 6
+
+MOUNT_ATTR_RDONLY = 0x1
+MOUNT_ATTR_NOSUID = 0x2
+MOUNT_ATTR_NODEV = 0x4
+MOUNT_ATTR_NOEXEC = 0x8
+MOUNT_ATTR__ATIME = 0x70
+MOUNT_ATTR_RELATIME = 0x0
+MOUNT_ATTR_NOATIME = 0x10
+MOUNT_ATTR_STRICTATIME = 0x20
+MOUNT_ATTR_NODIRATIME = 0x80
+MOUNT_ATTR_IDMAP = 0x100000
+MOUNT_ATTR_NOSYMFOLLOW = 0x200000
+
+RESOLVE_NO_XDEV = 0x01
+RESOLVE_NO_MAGICLINKS = 0x02
+RESOLVE_NO_SYMLINKS = 0x04
+RESOLVE_BENEATH = 0x08
+RESOLVE_IN_ROOT = 0x10
+
+CLOSE_RANGE_CLOEXEC = 1 << 2
+
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PR_SET_KEEPCAPS = 8
+PR_CAPBSET_READ = 23
+PR_CAPBSET_DROP = 24
+PR_SET_NO_NEW_PRIVS = 38
+PR_SET_CHILD_SUBREAPER = 36
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_RAISE = 2
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+
+PROC_SUPER_MAGIC = 0x9FA0
+
+TIOCSCTTY = 0x540E
+TIOCSWINSZ = 0x5414
+TIOCGPTN = 0x80045430
+TIOCSPTLCK = 0x40045431
+TIOCGPTPEER = 0x5441
+
+
+def _check(ret, what, path=None):
+    if ret < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}", path)
+    return ret
+
+
+def _b(s):
+    if s is None:
+        return None
+    return s if isinstance(s, bytes) else os.fsencode(s)
+
+
+# --- mounts ----------------------------------------------------------------
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
+                        ctypes.c_ulong, ctypes.c_char_p]
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+
+
+def mount(source, target, fstype, flags=0, data=None, *, display=None):
+    """mount(2).  ``display`` names the target in errors when ``target`` is
+    an fd path such as /proc/self/fd/7."""
+    ret = _libc.mount(_b(source), _b(target), _b(fstype), flags, _b(data))
+    _check(ret, "mount", display or target)
+
+
+def umount2(target, flags=0):
+    _check(_libc.umount2(_b(target), flags), "umount", target)
+
+
+def pivot_root(new_root, put_old):
+    _check(_syscall(_NR["pivot_root"], _b(new_root), _b(put_old)), "pivot_root", new_root)
+
+
+def open_tree(dirfd, path, flags):
+    return _check(_syscall(_NR["open_tree"], ctypes.c_int(dirfd), _b(path),
+                           ctypes.c_uint(flags)), "open_tree", path)
+
+
+def move_mount(from_fd, from_path, to_fd, to_path, flags, *, display=None):
+    ret = _syscall(_NR["move_mount"], ctypes.c_int(from_fd), _b(from_path),
+                   ctypes.c_int(to_fd), _b(to_path), ctypes.c_uint(flags))
+    _check(ret, "move_mount", display or to_path)
+
+
+def fsopen(fstype, flags=FSOPEN_CLOEXEC):
+    return _check(_syscall(_NR["fsopen"], _b(fstype), ctypes.c_uint(flags)), "fsopen", fstype)
+
+
+def fsconfig(fd, cmd, key=None, value=None, aux=0):
+    ret = _syscall(_NR["fsconfig"], ctypes.c_int(fd), ctypes.c_uint(cmd), _b(key),
+                   _b(value), ctypes.c_int(aux))
+    _check(ret, "fsconfig", key)
+
+
+def fsmount(fd, flags=FSMOUNT_CLOEXEC, attr_flags=0):
+    return _check(_syscall(_NR["fsmount"], ctypes.c_int(fd), ctypes.c_uint(flags),
+                           ctypes.c_uint(attr_flags)), "fsmount")
+
+
+class MountAttr(ctypes.Structure):
+    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
+                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+
+
+def mount_setattr(dirfd, path, flags, attr_set=0, attr_clr=0, propagation=0,
+                  userns_fd=0, *, display=None):
+    attr = MountAttr(attr_set, attr_clr, propagation, userns_fd)
+    ret = _syscall(_NR["mount_setattr"], ctypes.c_int(dirfd), _b(path), ctypes.c_uint(flags),
+                   ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)))
+    _check(ret, "mount_setattr", display or path)
+
+
+# --- paths -----------------------------------------------------------------
+class OpenHow(ctypes.Structure):
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64),
+                ("resolve", ctypes.c_uint64)]
+
+
+def openat2(dirfd, path, flags, resolve, mode=0, *, display=None):
+    """openat2(2); the returned fd is always O_CLOEXEC."""
+    how = OpenHow(flags | os.O_CLOEXEC, mode, resolve)
+    ret = _syscall(_NR["openat2"], ctypes.c_int(dirfd), _b(path), ctypes.byref(how),
+                   ctypes.c_size_t(ctypes.sizeof(how)))
+    return _check(ret, "openat2", display or path)
+
+
+def close_range(first, last, flags=0):
+    _check(_syscall(_NR["close_range"], ctypes.c_uint(first), ctypes.c_uint(last),
+                    ctypes.c_uint(flags)), "close_range")
+
+
+class _Statfs(ctypes.Structure):
+    _fields_ = [("f_type", ctypes.c_long), ("_rest", ctypes.c_long * 15)]
+
+
+_libc.fstatfs.argtypes = [ctypes.c_int, ctypes.c_void_p]
+
+
+def fstatfs_type(fd):
+    """The filesystem magic of the file behind ``fd`` (statfs.f_type)."""
+    buf = _Statfs()
+    _check(_libc.fstatfs(fd, ctypes.byref(buf)), "fstatfs")
+    return buf.f_type & 0xFFFFFFFF
+
+
+# --- namespaces ------------------------------------------------------------
+def unshare(flags):
+    _check(_syscall(_NR["unshare"], ctypes.c_int(flags)), "unshare")
+
+
+def setns(fd, nstype=0, *, display=None):
+    _check(_syscall(_NR["setns"], ctypes.c_int(fd), ctypes.c_int(nstype)), "setns", display)
+
+
+_libc.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+_libc.setdomainname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+
+
+def sethostname(name):
+    b = _b(name)
+    _check(_libc.sethostname(b, len(b)), "sethostname", name)
+
+
+def setdomainname(name):
+    b = _b(name)
+    _check(_libc.setdomainname(b, len(b)), "setdomainname", name)
+
+
+# --- process attributes ----------------------------------------------------
+_libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
+                        ctypes.c_ulong]
+
+
+def prctl(option, arg2=0, arg3=0, arg4=0, arg5=0):
+    return _check(_libc.prctl(option, arg2, arg3, arg4, arg5), f"prctl({option})")
+
+
+class CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32)]
+
+
+_CAP_V3 = 0x20080522
+
+
+def capget(pid=0):
+    """Return (effective, permitted, inheritable) as 64-bit masks."""
+    hdr = CapHeader(_CAP_V3, pid)
+    data = (CapData * 2)()
+    _check(_syscall(_NR["capget"], ctypes.byref(hdr), ctypes.byref(data)), "capget")
+    return tuple(getattr(data[0], f) | (getattr(data[1], f) << 32)
+                 for f in ("effective", "permitted", "inheritable"))
+
+
+def capset(effective, permitted, inheritable):
+    hdr = CapHeader(_CAP_V3, 0)
+    data = (CapData * 2)()
+    for i in (0, 1):
+        data[i].effective = (effective >> (32 * i)) & 0xFFFFFFFF
+        data[i].permitted = (permitted >> (32 * i)) & 0xFFFFFFFF
+        data[i].inheritable = (inheritable >> (32 * i)) & 0xFFFFFFFF
+    _check(_syscall(_NR["capset"], ctypes.byref(hdr), ctypes.byref(data)), "capset")
+
+
+def personality(persona):
+    return _check(_syscall(_NR["personality"], ctypes.c_ulong(persona)), "personality")
+
+
+def ioprio_set(which, who, ioprio):
+    _check(_syscall(_NR["ioprio_set"], ctypes.c_int(which), ctypes.c_int(who),
+                    ctypes.c_int(ioprio)), "ioprio_set")
+
+
+class SchedAttr(ctypes.Structure):
+    _fields_ = [("size", ctypes.c_uint32), ("sched_policy", ctypes.c_uint32),
+                ("sched_flags", ctypes.c_uint64), ("sched_nice", ctypes.c_int32),
+                ("sched_priority", ctypes.c_uint32), ("sched_runtime", ctypes.c_uint64),
+                ("sched_deadline", ctypes.c_uint64), ("sched_period", ctypes.c_uint64),
+                ("sched_util_min", ctypes.c_uint32), ("sched_util_max", ctypes.c_uint32)]
+
+
+def sched_setattr(pid, attr, flags=0):
+    attr.size = ctypes.sizeof(SchedAttr)
+    _check(_syscall(_NR["sched_setattr"], ctypes.c_int(pid), ctypes.byref(attr),
+                    ctypes.c_uint(flags)), "sched_setattr")
+
+
+def set_mempolicy(mode, nodemask_words, maxnode):
+    """``nodemask_words``: a sequence of unsigned longs (bit i = node i)."""
+    arr = (ctypes.c_ulong * max(1, len(nodemask_words)))(*nodemask_words)
+    ptr = ctypes.byref(arr) if nodemask_words else None
+    _check(_syscall(_NR["set_mempolicy"], ctypes.c_int(mode), ptr, ctypes.c_ulong(maxnode)),
+           "set_mempolicy")
+
+
+def seccomp(operation, flags, args):
+    """seccomp(2); ``args`` is a ctypes object passed by reference (or None)."""
+    ptr = ctypes.byref(args) if args is not None else None
+    return _check(_syscall(_NR["seccomp"], ctypes.c_uint(operation), ctypes.c_uint(flags), ptr),
+                  "seccomp")
+
+
+def bpf(cmd, attr, size):
+    """bpf(2); ``attr`` is a ctypes object (union bpf_attr member)."""
+    return _check(_syscall(_NR["bpf"], ctypes.c_int(cmd), ctypes.byref(attr),
+                           ctypes.c_uint(size)), "bpf")
+
+
+def pidfd_send_signal(pidfd, sig):
+    _check(_syscall(_NR["pidfd_send_signal"], ctypes.c_int(pidfd), ctypes.c_int(sig), None,
+                    ctypes.c_uint(0)), "pidfd_send_signal")
+
+
+def ioctl_int(fd, request, arg=0):
+    """ioctl(2) with an integer argument, returning its integer result."""
+    return _check(_libc.ioctl(fd, ctypes.c_ulong(request), ctypes.c_long(arg)), "ioctl")
+
+
+def ioctl_ptr(fd, request, buf):
+    return _check(_libc.ioctl(fd, ctypes.c_ulong(request), ctypes.byref(buf)), "ioctl")
+
+
+_libc.ioctl.restype = ctypes.c_int
