@@ -1,0 +1,533 @@
+"""seccomp: compile the OCI ``linux.seccomp`` object in the runtime, load it in the init.
+
+The container init is a fork of the runtime and must not import anything once
+it is inside the container's rootfs, so the work is split in two:
+
+* :func:`prepare` runs in the runtime before the fork.  It validates the
+  config, builds the filter with libseccomp (through its Python bindings),
+  exports the BPF program and wraps it, already laid out as the kernel's
+  ``struct sock_fprog``, in a :class:`PreparedSeccomp`.
+* :meth:`PreparedSeccomp.load` runs in the init right before ``execve``: one
+  ``seccomp(SECCOMP_SET_MODE_FILTER)`` syscall, no imports, no libseccomp.
+
+With ``SCMP_ACT_NOTIFY`` the load returns the listener fd; the runtime hands
+it to the agent at ``listenerPath`` with :func:`send_listener`.
+
+Nothing heavy is imported at module import: the bindings, ctypes, socket and
+json are imported inside the functions that need them.
+"""
+
+import os
+
+from pyrunc.errors import ConfigError, PyruncError
+
+# --- kernel ABI (linux/seccomp.h) -------------------------------------------
+SECCOMP_SET_MODE_FILTER = 1
+SECCOMP_GET_ACTION_AVAIL = 2
+
+SECCOMP_FILTER_FLAG_TSYNC = 1 << 0
+SECCOMP_FILTER_FLAG_LOG = 1 << 1
+SECCOMP_FILTER_FLAG_SPEC_ALLOW = 1 << 2
+SECCOMP_FILTER_FLAG_NEW_LISTENER = 1 << 3
+SECCOMP_FILTER_FLAG_TSYNC_ESRCH = 1 << 4
+SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV = 1 << 5
+
+SECCOMP_RET_KILL_PROCESS = 0x80000000
+SECCOMP_RET_KILL_THREAD = 0x00000000
+SECCOMP_RET_TRAP = 0x00030000
+SECCOMP_RET_ERRNO = 0x00050000
+SECCOMP_RET_USER_NOTIF = 0x7FC00000
+SECCOMP_RET_TRACE = 0x7FF00000
+SECCOMP_RET_LOG = 0x7FFC0000
+SECCOMP_RET_ALLOW = 0x7FFF0000
+SECCOMP_RET_DATA = 0x0000FFFF
+
+BPF_MAXINSNS = 4096     # the kernel refuses longer classic-BPF programs
+_BPF_INSN_SIZE = 8      # struct sock_filter {u16 code; u8 jt, jf; u32 k;}
+
+# --- OCI names ---------------------------------------------------------------
+# The action values are the kernel's SECCOMP_RET_* (libseccomp's SCMP_ACT_* are
+# the same numbers), so both bindings accept them as plain ints.
+ACTIONS = {
+    "SCMP_ACT_KILL": SECCOMP_RET_KILL_THREAD,
+    "SCMP_ACT_KILL_THREAD": SECCOMP_RET_KILL_THREAD,
+    "SCMP_ACT_KILL_PROCESS": SECCOMP_RET_KILL_PROCESS,
+    "SCMP_ACT_TRAP": SECCOMP_RET_TRAP,
+    "SCMP_ACT_ERRNO": SECCOMP_RET_ERRNO,
+    "SCMP_ACT_TRACE": SECCOMP_RET_TRACE,
+    "SCMP_ACT_ALLOW": SECCOMP_RET_ALLOW,
+    "SCMP_ACT_LOG": SECCOMP_RET_LOG,
+    "SCMP_ACT_NOTIFY": SECCOMP_RET_USER_NOTIF,
+}
+# Only these carry a 16-bit value: the errno, or the tracer's message number.
+_ACTIONS_WITH_ERRNO = ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE")
+
+# libseccomp's enum scmp_compare.
+OPERATORS = {
+    "SCMP_CMP_NE": 1,
+    "SCMP_CMP_LT": 2,
+    "SCMP_CMP_LE": 3,
+    "SCMP_CMP_EQ": 4,
+    "SCMP_CMP_GE": 5,
+    "SCMP_CMP_GT": 6,
+    "SCMP_CMP_MASKED_EQ": 7,
+}
+
+# OCI architecture name -> libseccomp's name for seccomp_arch_resolve_name().
+ARCHES = {
+    f"SCMP_ARCH_{n}": n.lower()
+    for n in ("X86", "X86_64", "X32", "ARM", "AARCH64", "MIPS", "MIPS64", "MIPS64N32",
+              "MIPSEL", "MIPSEL64", "MIPSEL64N32", "PPC", "PPC64", "PPC64LE", "S390",
+              "S390X", "PARISC", "PARISC64", "RISCV64", "LOONGARCH64", "M68K", "SH", "SHEB")
+}
+
+FLAGS = {
+    "SECCOMP_FILTER_FLAG_TSYNC": SECCOMP_FILTER_FLAG_TSYNC,
+    "SECCOMP_FILTER_FLAG_LOG": SECCOMP_FILTER_FLAG_LOG,
+    "SECCOMP_FILTER_FLAG_SPEC_ALLOW": SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+    "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV": SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
+}
+
+# After load() the init must still pass the listener fd to the runtime (one
+# sendmsg) before anyone can answer a notification: a NOTIFY rule on that
+# syscall would block the init forever.  runc has the same restriction.
+NOTIFY_FORBIDDEN_SYSCALLS = ("sendmsg",)
+
+_SCMP_ERROR = -1          # __NR_SCMP_ERROR: libseccomp does not know the name
+_SCMP_ARCH_NATIVE = 0
+_LIBSECCOMP_SONAME = "libseccomp.so.2"
+
+
+class PreparedSeccomp:
+    """A compiled filter, ready to be installed by :meth:`load`.
+
+    ``bpf`` is the program (8 bytes per instruction), ``flags`` the
+    SECCOMP_FILTER_FLAG_* bits from the config, ``uses_notify`` whether any
+    rule is SCMP_ACT_NOTIFY, ``skipped_syscalls`` the names libseccomp did not
+    know (left out of the filter).
+    """
+
+    def __init__(self, bpf, flags=0, *, uses_notify=False, listener_path=None,
+                 listener_metadata="", skipped_syscalls=()):
+        import ctypes
+        from pyrunc import syscalls
+
+        if len(bpf) % _BPF_INSN_SIZE or not bpf:
+            raise ValueError(f"seccomp: BPF program of {len(bpf)} bytes is not whole instructions")
+        self.bpf = bytes(bpf)
+        self.flags = flags
+        self.uses_notify = uses_notify
+        self.listener_path = listener_path
+        self.listener_metadata = listener_metadata
+        self.skipped_syscalls = tuple(skipped_syscalls)
+
+        # Everything load() touches is built here, in the runtime: the init
+        # only makes the syscall.
+        class SockFprog(ctypes.Structure):
+            _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+        self._insns = ctypes.create_string_buffer(self.bpf, len(self.bpf))
+        self._fprog = SockFprog(len(self.bpf) // _BPF_INSN_SIZE,
+                                ctypes.addressof(self._insns))
+        self._syscalls = syscalls
+        self._load_flags = self.load_flags()
+
+    @property
+    def instructions(self):
+        return len(self.bpf) // _BPF_INSN_SIZE
+
+    def load_flags(self):
+        """The flags actually passed to seccomp(2).
+
+        NEW_LISTENER is added when a rule notifies.  WAIT_KILLABLE_RECV only
+        means something for a listener (the kernel rejects it otherwise), so
+        it is dropped without one.  TSYNC and NEW_LISTENER together need
+        TSYNC_ESRCH (the kernel could not return both an fd and a tid).
+        """
+        flags = self.flags
+        if self.uses_notify:
+            flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER
+            if flags & SECCOMP_FILTER_FLAG_TSYNC:
+                flags |= SECCOMP_FILTER_FLAG_TSYNC_ESRCH
+        else:
+            flags &= ~SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+        return flags
+
+    def load(self):
+        """Install the filter on the calling thread (in the init, just before
+        execve).  Returns the notify listener fd (close-on-exec) when the
+        filter notifies, else None.  Raises OSError from seccomp(2), e.g.
+        EACCES without no_new_privs or CAP_SYS_ADMIN."""
+        ret = self._syscalls.seccomp(SECCOMP_SET_MODE_FILTER, self._load_flags, self._fprog)
+        return ret if self.uses_notify else None
+
+
+# --- compiling ------------------------------------------------------------------
+
+def _bindings():
+    """libseccomp's Python bindings: the official ``seccomp`` module, else the
+    ``pyseccomp`` ctypes twin.
+
+    pyseccomp locates its libraries with ctypes.util.find_library at import,
+    which runs ``ldconfig -p`` twice; the runtime must not spawn processes, so
+    that lookup is answered with the sonames while it imports.
+    """
+    try:
+        import seccomp
+        return seccomp
+    except ImportError:
+        pass
+    import sys
+    if "pyseccomp" in sys.modules:
+        return sys.modules["pyseccomp"]
+    import ctypes.util
+    real = ctypes.util.find_library
+    # "c" -> None: CDLL(None) is the libc the interpreter already has mapped.
+    known = {"c": None, "seccomp": _LIBSECCOMP_SONAME}
+    ctypes.util.find_library = lambda name: known[name] if name in known else real(name)
+    try:
+        import pyseccomp
+    except (ImportError, OSError, RuntimeError) as e:
+        raise PyruncError(f"seccomp: libseccomp is not available: {e}") from None
+    finally:
+        ctypes.util.find_library = real
+    return pyseccomp
+
+
+_libseccomp_handle = None
+
+
+def _libseccomp():
+    """libseccomp itself (for what the bindings do not expose: the version and
+    architecture names), or None when the library is missing."""
+    global _libseccomp_handle
+    if _libseccomp_handle is None:
+        import ctypes
+        try:
+            lib = ctypes.CDLL(_LIBSECCOMP_SONAME)
+        except OSError:
+            return None
+        lib.seccomp_arch_resolve_name.argtypes = [ctypes.c_char_p]
+        lib.seccomp_arch_resolve_name.restype = ctypes.c_uint32
+        _libseccomp_handle = lib
+    return _libseccomp_handle
+
+
+def _where(field, *parts):
+    return "config.json: " + field + "".join(parts)
+
+
+def _errno_value(value, where):
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= SECCOMP_RET_DATA:
+        raise ConfigError(f"{where}: {value!r} is not an integer between 0 and {SECCOMP_RET_DATA}")
+    return value
+
+
+def _action(name, errno_ret, where, errno_field):
+    """The kernel action value for an OCI action name plus its errnoRet."""
+    if not isinstance(name, str) or name not in ACTIONS:
+        raise ConfigError(f"{where}: {_show(name)} is not a known action "
+                          f"(one of {', '.join(ACTIONS)})")
+    value = ACTIONS[name]
+    if name in _ACTIONS_WITH_ERRNO:
+        import errno
+        ret = errno.EPERM if errno_ret is None else _errno_value(errno_ret, errno_field)
+        return value | ret
+    if errno_ret is not None:
+        raise ConfigError(f"{errno_field}: {name} does not take an errno "
+                          f"(only {' and '.join(_ACTIONS_WITH_ERRNO)} do)")
+    return value
+
+
+def _show(v):
+    import json
+    return json.dumps(v)
+
+
+def _uint64(value, where):
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 1 << 64:
+        raise ConfigError(f"{where}: {value!r} is not an unsigned 64-bit integer")
+    return value
+
+
+def _list_of(value, where, what):
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ConfigError(f"{where}: must be an array of {what}")
+    return value
+
+
+def _conditions(binding, args, where):
+    """OCI args -> libseccomp Arg objects.  For MASKED_EQ ``value`` is the
+    mask and ``valueTwo`` the value the masked argument must equal."""
+    out = []
+    for j, arg in enumerate(_list_of(args, where, "objects")):
+        at = f"{where}[{j}]"
+        if not isinstance(arg, dict):
+            raise ConfigError(f"{at}: must be an object")
+        index = arg.get("index")
+        if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index <= 5:
+            raise ConfigError(f"{at}.index: {index!r} is not a syscall argument index (0 to 5)")
+        op = arg.get("op")
+        if not isinstance(op, str) or op not in OPERATORS:
+            raise ConfigError(f"{at}.op: {_show(op)} is not a known operator "
+                              f"(one of {', '.join(OPERATORS)})")
+        if "value" not in arg:
+            raise ConfigError(f"{at}.value: is required")
+        value = _uint64(arg["value"], f"{at}.value")
+        value_two = _uint64(arg.get("valueTwo", 0), f"{at}.valueTwo")
+        out.append(binding.Arg(index, OPERATORS[op], value, value_two))
+    return out
+
+
+def _resolve_arch(name, where):
+    if not isinstance(name, str) or name not in ARCHES:
+        raise ConfigError(f"{where}: {_show(name)} is not a known architecture "
+                          f"(one of {', '.join(ARCHES)})")
+    lib = _libseccomp()
+    token = lib.seccomp_arch_resolve_name(ARCHES[name].encode()) if lib else 0
+    if not token:
+        raise ConfigError(f"{where}: {name} is not supported by libseccomp "
+                          f"{libseccomp_version() or '(missing)'}")
+    return token
+
+
+def _flag_bits(flags, where):
+    bits = 0
+    for i, name in enumerate(_list_of(flags, where, "strings")):
+        if not isinstance(name, str) or name not in FLAGS:
+            raise ConfigError(f"{where}[{i}]: {_show(name)} is not a known flag "
+                              f"(one of {', '.join(FLAGS)})")
+        if not _kernel_has_flag(FLAGS[name]):
+            raise ConfigError(f"{where}[{i}]: {name} is not supported by this kernel")
+        bits |= FLAGS[name]
+    return bits
+
+
+def _export(filt):
+    """The filter's BPF program, via a memfd (a pipe could fill up and block
+    on a large filter)."""
+    fd = os.memfd_create("pyrunc-seccomp-bpf", os.MFD_CLOEXEC)
+    try:
+        with open(fd, "rb", closefd=False) as handle:
+            filt.export_bpf(handle)
+        size = os.lseek(fd, 0, os.SEEK_END)
+        os.lseek(fd, 0, os.SEEK_SET)
+        chunks = []
+        while size > 0:
+            chunk = os.read(fd, size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def prepare(linux_seccomp, field="linux.seccomp"):
+    """Compile the OCI ``linux.seccomp`` object into a :class:`PreparedSeccomp`.
+
+    Runs in the runtime before the fork.  Invalid input raises ConfigError
+    naming the field; syscall names this libseccomp does not know are left
+    out with a debug log line (as runc does); rules whose action equals the
+    default action are redundant and left out (libseccomp refuses them).
+    """
+    if not isinstance(linux_seccomp, dict):
+        raise ConfigError(f"{_where(field)}: must be an object")
+    sc = linux_seccomp
+    if "defaultAction" not in sc:
+        raise ConfigError(f"{_where(field, '.defaultAction')}: is required")
+    default = _action(sc["defaultAction"], sc.get("defaultErrnoRet"),
+                      _where(field, ".defaultAction"), _where(field, ".defaultErrnoRet"))
+    if default == SECCOMP_RET_USER_NOTIF:
+        raise ConfigError(f"{_where(field, '.defaultAction')}: SCMP_ACT_NOTIFY cannot be the "
+                          "default action (the init could not hand over the listener)")
+    flags = _flag_bits(sc.get("flags"), _where(field, ".flags"))
+    listener_path = sc.get("listenerPath") or None
+    metadata = sc.get("listenerMetadata") or ""
+    if listener_path is not None and not isinstance(listener_path, str):
+        raise ConfigError(f"{_where(field, '.listenerPath')}: must be a string")
+    if not isinstance(metadata, str):
+        raise ConfigError(f"{_where(field, '.listenerMetadata')}: must be a string")
+    if metadata and listener_path is None:
+        raise ConfigError(f"{_where(field, '.listenerMetadata')}: must not be set "
+                          "without linux.seccomp.listenerPath")
+    arch_tokens = [_resolve_arch(a, _where(field, f".architectures[{i}]"))
+                   for i, a in enumerate(_list_of(sc.get("architectures"),
+                                                  _where(field, ".architectures"), "strings"))]
+
+    binding = _bindings()
+    try:
+        filt = binding.SyscallFilter(default)
+    except Exception as e:   # the bindings raise RuntimeError/ValueError/OSError
+        raise ConfigError(f"{_where(field, '.defaultAction')}: libseccomp refused "
+                          f"{sc['defaultAction']}: {e}") from None
+    for i, token in enumerate(arch_tokens):
+        try:
+            if not filt.exist_arch(token):
+                filt.add_arch(token)
+        except Exception as e:
+            raise ConfigError(f"{_where(field, f'.architectures[{i}]')}: libseccomp refused "
+                              f"{sc['architectures'][i]}: {e}") from None
+
+    from pyrunc.log import log
+    uses_notify = False
+    skipped = []
+    rules_field = _where(field, ".syscalls")
+    for i, rule in enumerate(_list_of(sc.get("syscalls"), rules_field, "objects")):
+        at = f"{rules_field}[{i}]"
+        if not isinstance(rule, dict):
+            raise ConfigError(f"{at}: must be an object")
+        names = rule.get("names")
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) and n
+                                                                for n in names):
+            raise ConfigError(f"{at}.names: must be a non-empty array of syscall names")
+        if "action" not in rule:
+            raise ConfigError(f"{at}.action: is required")
+        action = _action(rule["action"], rule.get("errnoRet"), f"{at}.action", f"{at}.errnoRet")
+        conditions = _conditions(binding, rule.get("args"), f"{at}.args")
+        if action == SECCOMP_RET_USER_NOTIF:
+            for name in names:
+                if name in NOTIFY_FORBIDDEN_SYSCALLS:
+                    raise ConfigError(f"{at}.action: SCMP_ACT_NOTIFY cannot be used for {name} "
+                                      "(the init needs it to hand over the listener)")
+        if action == default:
+            continue
+        # Several conditions on one argument can only mean "any of these
+        # values" (a single value cannot equal two): one rule per condition,
+        # as Docker's profiles expect.  Otherwise all conditions hold at once.
+        if len(conditions) > 1 and len({a.get("index") for a in rule["args"]}) == 1:
+            condition_sets = [[c] for c in conditions]
+        else:
+            condition_sets = [conditions]
+        for name in names:
+            try:
+                number = binding.resolve_syscall(_SCMP_ARCH_NATIVE, name)
+            except ValueError:
+                number = _SCMP_ERROR
+            if number == _SCMP_ERROR:
+                skipped.append(name)
+                log.debug(f"seccomp: syscall {name!r} is unknown to libseccomp "
+                          f"{libseccomp_version()}, skipped")
+                continue
+            for conds in condition_sets:
+                try:
+                    filt.add_rule(action, name, *conds)
+                except Exception as e:
+                    raise ConfigError(f"{at}: libseccomp refused the rule for {name}: "
+                                      f"{_describe(e)}") from None
+            if action == SECCOMP_RET_USER_NOTIF:
+                uses_notify = True
+
+    bpf = _export(filt)
+    if len(bpf) // _BPF_INSN_SIZE > BPF_MAXINSNS:
+        raise ConfigError(f"{_where(field)}: the compiled filter has {len(bpf) // _BPF_INSN_SIZE} "
+                          f"instructions, the kernel accepts at most {BPF_MAXINSNS}")
+    return PreparedSeccomp(bpf, flags, uses_notify=uses_notify, listener_path=listener_path,
+                           listener_metadata=metadata, skipped_syscalls=skipped)
+
+
+def _describe(exc):
+    if isinstance(exc, OSError) and exc.errno:
+        return os.strerror(exc.errno)
+    return str(exc) or type(exc).__name__
+
+
+# --- notify -------------------------------------------------------------------
+
+def send_listener(listener_fd, listener_path, state, metadata="", oci_version="1.3.0"):
+    """Hand the notify fd to the seccomp agent at ``listener_path``.
+
+    One connection, one message: the container process state JSON
+    (``ociVersion``, ``fds: ["seccompFd"]``, ``pid``, ``metadata``, ``state``)
+    with ``listener_fd`` attached as SCM_RIGHTS to the first sendmsg, then
+    the connection is closed.  ``state`` is the runtime state of the
+    container (``state["pid"]`` is the container process).  Failures raise
+    PyruncError naming the path.
+    """
+    import json
+    import socket
+
+    doc = {"ociVersion": state.get("ociVersion", oci_version), "fds": ["seccompFd"],
+           "pid": state["pid"], "state": state}
+    if metadata:
+        doc["metadata"] = metadata
+    payload = json.dumps(doc).encode()
+    step = "connect"
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as sock:
+            sock.connect(listener_path)
+            step = "send"
+            sent = socket.send_fds(sock, [payload], [listener_fd])
+            if sent < len(payload):
+                sock.sendall(payload[sent:])
+    except OSError as e:
+        raise PyruncError(f"seccomp: sending the notify fd to listenerPath {listener_path}: "
+                          f"{step}: {os.strerror(e.errno) if e.errno else e}") from None
+
+
+# --- what this machine supports ---------------------------------------------------
+
+def _kernel_has_flag(flag):
+    """Probe a filter flag the way libseccomp does: with a NULL program the
+    kernel answers EFAULT if it accepts the flags and EINVAL if not.
+    WAIT_KILLABLE_RECV is only valid together with NEW_LISTENER."""
+    from pyrunc import syscalls
+    if flag == SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV:
+        flag |= SECCOMP_FILTER_FLAG_NEW_LISTENER
+    try:
+        syscalls.seccomp(SECCOMP_SET_MODE_FILTER, flag, None)
+    except OSError as e:
+        import errno
+        return e.errno == errno.EFAULT
+    return False  # cannot happen: a NULL program never installs
+
+
+def _kernel_has_action(action):
+    import ctypes
+    from pyrunc import syscalls
+    try:
+        syscalls.seccomp(SECCOMP_GET_ACTION_AVAIL, 0, ctypes.c_uint32(action))
+    except OSError:
+        return False
+    return True
+
+
+def supported():
+    """The ``linux.seccomp`` object of ``pyrunc features``, true for this
+    machine: ``enabled`` needs libseccomp and a kernel with seccomp filters;
+    ``archs`` are the ones this libseccomp knows; ``supportedFlags`` the
+    known flags this kernel accepts."""
+    try:
+        _bindings()
+        lib = _libseccomp()
+    except PyruncError:
+        lib = None
+    kernel = _kernel_has_flag(0)
+    archs = sorted(n for n, lname in ARCHES.items()
+                   if lib is not None and lib.seccomp_arch_resolve_name(lname.encode()))
+    return {
+        "enabled": lib is not None and kernel,
+        "actions": sorted(ACTIONS),
+        "operators": sorted(OPERATORS),
+        "archs": archs,
+        "knownFlags": sorted(FLAGS),
+        "supportedFlags": sorted(n for n, bit in FLAGS.items() if kernel and _kernel_has_flag(bit)),
+    }
+
+
+def libseccomp_version():
+    """``"2.5.4"``, or None when libseccomp is not installed."""
+    import ctypes
+    lib = _libseccomp()
+    if lib is None:
+        return None
+
+    class Version(ctypes.Structure):
+        _fields_ = [("major", ctypes.c_uint), ("minor", ctypes.c_uint), ("micro", ctypes.c_uint)]
+
+    lib.seccomp_version.restype = ctypes.POINTER(Version)
+    v = lib.seccomp_version().contents
+    return f"{v.major}.{v.minor}.{v.micro}"
