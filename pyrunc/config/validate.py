@@ -1,0 +1,177 @@
+"""Entry points of config validation: load a config.json, judge it, list problems.
+
+`create` calls :func:`load_config` and :func:`validate_config` (first problem
+raises ConfigError, one line); ``pyrunc validate`` calls :func:`check_bundle`
+or :func:`check_file` and prints every line they return.
+
+Two layers run in order: the JSON schema (pyrunc.config.schema, shapes and
+types) and the semantic rules (pyrunc.config.semantic, relations and prose
+MUSTs).  Neither imports anything heavy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from pyrunc.config import schema, semantic
+from pyrunc.errors import ConfigError
+
+__all__ = [
+    "load_config",
+    "validate_config",
+    "config_problems",
+    "check_bundle",
+    "check_file",
+    "validate_state",
+    "validate_features",
+]
+
+LABEL = "config.json"
+
+
+def _reject_constant(name):
+    # Python's json accepts NaN/Infinity; JSON (and Go's decoder) does not.
+    raise ValueError("%s is not a JSON value" % name)
+
+
+def parse_json(data: bytes | str, label: str = LABEL):
+    """Decode a JSON document; errors become ConfigError naming line/column."""
+    if isinstance(data, bytes):
+        try:
+            data = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ConfigError("%s: not valid UTF-8 at byte %d" % (label, e.start)) from None
+    try:
+        return json.loads(data, parse_constant=_reject_constant)
+    except json.JSONDecodeError as e:
+        raise ConfigError("%s: invalid JSON at line %d, column %d: %s" % (label, e.lineno, e.colno, e.msg)) from None
+    except ValueError as e:  # from _reject_constant
+        raise ConfigError("%s: invalid JSON: %s" % (label, e)) from None
+    except RecursionError:
+        raise ConfigError("%s: invalid JSON: nested too deeply" % label) from None
+
+
+def load_config(path: str) -> dict:
+    """Read and decode config.json at *path* (not yet validated).
+
+    Raises ConfigError for a missing or unreadable file and for malformed
+    JSON (the message names line and column).
+    """
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise ConfigError("%s: %s does not exist" % (LABEL, path)) from None
+    except IsADirectoryError:
+        raise ConfigError("%s: %s is a directory" % (LABEL, path)) from None
+    except OSError as e:
+        raise ConfigError("%s: cannot read %s: %s" % (LABEL, path, e.strerror)) from None
+    return parse_json(data)
+
+
+def validate_config(doc: dict, *, require_process: bool = True) -> None:
+    """Schema, then semantic rules; raise ConfigError with the first problem."""
+    schema.validate(doc, "config")
+    semantic.check(doc, require_process=require_process)
+
+
+def config_problems(doc, *, require_process: bool = True) -> list[str]:
+    """Every schema and semantic problem of a decoded config, one line each."""
+    found = schema.problems(doc, "config")
+    found.extend(semantic.problems(doc, require_process=require_process))
+    return found
+
+
+def _root_problems(doc, bundle_dir: str) -> list[str]:
+    """The bundle rule the document alone cannot show: root.path is a directory."""
+    root = doc.get("root") if isinstance(doc, dict) else None
+    path = root.get("path") if isinstance(root, dict) else None
+    if not isinstance(path, str) or not path or "\0" in path:
+        return []
+    full = os.path.join(bundle_dir, path)
+    if not os.path.exists(full):
+        return ["%s: root.path: %s does not exist (looked for %s)" % (LABEL, schema.render_value(path), full)]
+    if not os.path.isdir(full):
+        return ["%s: root.path: %s is not a directory" % (LABEL, schema.render_value(path))]
+    return []
+
+
+def check_file(path: str, *, bundle_dir: str | None = None) -> list[str]:
+    """Every problem of the config file at *path* (empty list: valid).
+
+    *bundle_dir* is where ``root.path`` is resolved; by default the file's
+    own directory.
+    """
+    try:
+        doc = load_config(path)
+    except ConfigError as e:
+        return [str(e)]
+    found = config_problems(doc)
+    found.extend(_root_problems(doc, bundle_dir or os.path.dirname(os.path.abspath(path))))
+    return found
+
+
+def check_bundle(bundle_dir: str) -> list[str]:
+    """Every problem of the bundle at *bundle_dir* (its config.json and root)."""
+    if not os.path.isdir(bundle_dir):
+        return ["bundle %s is not a directory" % bundle_dir]
+    return check_file(os.path.join(bundle_dir, "config.json"), bundle_dir=bundle_dir)
+
+
+# --------------------------------------------------------------------------
+# state and features documents (pyrunc's own outputs)
+# --------------------------------------------------------------------------
+
+def state_problems(doc) -> list[str]:
+    found = schema.problems(doc, "state")
+    if not isinstance(doc, dict):
+        return found
+    label = "state"
+    version = doc.get("ociVersion")
+    if isinstance(version, str) and semantic.parse_semver(version) is None:
+        found.append(schema.problem_line(label, ("ociVersion",), "%s is not a SemVer 2.0.0 version"
+                                         % schema.render_value(version)))
+    if doc.get("status") in ("created", "running") and "pid" not in doc:
+        found.append(schema.problem_line(label, ("pid",), "required property is missing (status %s)"
+                                         % doc["status"]))
+    bundle = doc.get("bundle")
+    if isinstance(bundle, str) and not bundle.startswith("/"):
+        found.append(schema.problem_line(label, ("bundle",), "%s is not an absolute path"
+                                         % schema.render_value(bundle)))
+    return found
+
+
+def validate_state(doc) -> None:
+    """Raise ConfigError unless *doc* is a valid runtime-spec state document."""
+    found = state_problems(doc)
+    if found:
+        raise ConfigError(found[0])
+
+
+def features_problems(doc) -> list[str]:
+    found = schema.problems(doc, "features")
+    if not isinstance(doc, dict):
+        return found
+    versions = {}
+    for field in ("ociVersionMin", "ociVersionMax"):
+        value = doc.get(field)
+        if isinstance(value, str):
+            parsed = semantic.parse_semver(value)
+            if parsed is None:
+                found.append(schema.problem_line("features", (field,), "%s is not a SemVer 2.0.0 version"
+                                                 % schema.render_value(value)))
+            else:
+                versions[field] = parsed[:3]
+    if len(versions) == 2 and versions["ociVersionMin"] > versions["ociVersionMax"]:
+        found.append(schema.problem_line("features", ("ociVersionMin",), "%s is newer than ociVersionMax %s"
+                                         % (schema.render_value(doc["ociVersionMin"]),
+                                            schema.render_value(doc["ociVersionMax"]))))
+    return found
+
+
+def validate_features(doc) -> None:
+    """Raise ConfigError unless *doc* is a valid runtime-spec features document."""
+    found = features_problems(doc)
+    if found:
+        raise ConfigError(found[0])
