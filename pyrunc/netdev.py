@@ -30,6 +30,7 @@ IFNAMSIZ = 16            # kernel buffer size, including the terminating NUL
 IFF_UP = 0x1
 IFA_F_PERMANENT = 0x80
 RT_SCOPE_UNIVERSE = 0
+RT_SCOPE_LINK = 253
 
 KIND_PHYSICAL = "physical"
 KIND_VIRTUAL = "virtual"
@@ -165,6 +166,7 @@ def _link_kind(link):
 
 def _saved_addresses(ipr, index):
     """The link's permanent addresses: those a user configured, not autoconfigured ones."""
+    import socket
     saved = []
     for msg in ipr.get_addr(index=index):
         flags = msg.get_attr("IFA_FLAGS")
@@ -172,6 +174,8 @@ def _saved_addresses(ipr, index):
             flags = msg["flags"]
         if not flags & IFA_F_PERMANENT:
             continue
+        if msg["family"] == socket.AF_INET6 and msg["scope"] == RT_SCOPE_LINK:
+            continue        # the kernel makes fe80:: itself whenever the link comes up
         address = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
         saved.append({"family": msg["family"], "address": address,
                       "prefixlen": msg["prefixlen"], "scope": msg["scope"]})
@@ -204,9 +208,16 @@ def _find_link(ipr, *, index=None, mac=None, names=()):
     if mac is None:
         return None
     for link in ipr.get_links():
-        if link.get_attr("IFLA_ADDRESS") == mac and (not names or link.get_attr("IFLA_IFNAME") in names):
+        if link.get_attr("IFLA_ADDRESS") == mac and (not names or _name_matches(link, names)):
             return link
     return None
+
+
+def _name_matches(link, names):
+    name = link.get_attr("IFLA_IFNAME")
+    # "devN" is the kernel's fallback name for a device it returns from a dying
+    # namespace when its own name is taken in the initial one.
+    return name in names or (name.startswith("dev") and name[3:].isdigit())
 
 
 def _open_runtime_netns():
@@ -254,8 +265,11 @@ def move_in(net_devices, netns_fd):
                 # see it go away cleanly rather than mid-rename.
                 host.link("set", index=link["index"], state="down")
                 downed = record
-                # Move and rename in one message: no window in which a
-                # clashing name on either side could break the move.
+                # Move and rename in one request, as runc does.  The kernel
+                # is not atomic about it: when the host name is free in the
+                # container it moves the device first and only then renames
+                # it, so a failed rename leaves the device inside (handled
+                # in the except clause).
                 host.link("set", index=link["index"], net_ns_fd=netns_fd, ifname=name)
                 downed = None
                 records.append(record)
@@ -270,6 +284,15 @@ def move_in(net_devices, netns_fd):
                 inner.link("set", index=moved["index"], state="up")
             except Exception as e:
                 cause = _describe(e, host_name, name)
+                if downed is not None and _find_link(host, index=downed["ifindex"],
+                                                     mac=downed["mac"]) is None:
+                    # Gone from the host although the request failed: moved
+                    # but not renamed.
+                    stranded = _find_link(inner, mac=downed["mac"], names=(host_name, name))
+                    if stranded is not None:
+                        downed["ifindex"] = stranded["index"]
+                        records.append(downed)
+                        downed = None
                 problems = _roll_back(host, inner, records, downed)
                 if problems:
                     cause += "; rollback incomplete: " + "; ".join(problems)
@@ -321,14 +344,21 @@ def _bring_home(host, inner, record, runtime_fd):
 
 def _restore_on_host(host, record):
     """Give a device that is back in the runtime's namespace its name, addresses and state."""
-    names = (record["host_name"], record["name"], f'dev{record["ifindex"]}')
-    link = _find_link(host, mac=record["mac"], names=names)
+    link = _find_link(host, mac=record["mac"], names=(record["host_name"], record["name"]))
     if link is None:
         return False
     index = link["index"]
-    if link.get_attr("IFLA_IFNAME") != record["host_name"]:
+    current = link.get_attr("IFLA_IFNAME")
+    if current != record["host_name"]:
         host.link("set", index=index, state="down")
-        host.link("set", index=index, ifname=record["host_name"])
+        try:
+            host.link("set", index=index, ifname=record["host_name"])
+        except _netlink_error() as e:
+            if e.code != errno.EEXIST:
+                raise
+            _log().warning('linux.netDevices["%s"]: the name is taken on the host; the device '
+                           'stays "%s"', record["host_name"], current)
+            return True
     _add_addresses(host, index, record["addresses"], global_only=False)
     if record["was_up"]:
         host.link("set", index=index, state="up")
@@ -393,7 +423,18 @@ def _pull_out(host, records, netns_fd):
                 if link is None:
                     continue
                 inner.link("set", index=link["index"], state="down")
-                inner.link("set", index=link["index"], net_ns_fd=runtime_fd,
-                           ifname=record["host_name"])
+                try:
+                    inner.link("set", index=link["index"], net_ns_fd=runtime_fd,
+                               ifname=record["host_name"])
+                except _netlink_error() as e:
+                    if e.code != errno.EEXIST:
+                        raise
+                    # The original name is taken on the host.  If the device
+                    # came out under its container name, _restore_on_host
+                    # reports it; if that name is taken too, it is still
+                    # inside: bring it out as devN, as the kernel would.
+                    if _find_link(inner, index=link["index"], mac=record["mac"]) is not None:
+                        inner.link("set", index=link["index"], net_ns_fd=runtime_fd,
+                                   ifname="dev%d")
     finally:
         os.close(runtime_fd)
