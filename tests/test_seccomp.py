@@ -1,0 +1,413 @@
+"""seccomp filters compiled by pyrunc.seccomp.prepare() and loaded by
+PreparedSeccomp.load(), observed on the real kernel.
+
+Every test forks a child that loads the filter (after PR_SET_NO_NEW_PRIVS, as
+the container init does with noNewPrivileges), makes syscalls and reports
+what happened through a pipe; the parent also looks at how the child died.
+No containers, cgroups or namespaces: these tests need no sandbox.
+"""
+
+import ctypes
+import errno
+import json
+import mmap
+import os
+import resource
+import select
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+from pyrunc import seccomp, syscalls
+from pyrunc.errors import ConfigError
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+
+pytestmark = pytest.mark.skipif(not seccomp.supported()["enabled"],
+                                reason="no libseccomp or no seccomp filter support in this kernel")
+
+# A Docker/containerd-shaped default profile: defaultAction ERRNO, a large
+# allow-list, and the conditional rules those profiles carry (clone without
+# namespace flags, personality with a few values, socket except AF_VSOCK,
+# clone3 -> ENOSYS so that libcs fall back to clone).  Some names are newer
+# than this libseccomp and are skipped, as in real profiles.
+DEFAULT_PROFILE_ALLOWED = [
+    "_llseek", "_newselect", "accept", "accept4", "access", "adjtimex", "alarm", "arch_prctl",
+    "bind", "brk", "cachestat", "capget", "capset", "chdir", "chmod", "chown", "chown32",
+    "clock_adjtime", "clock_adjtime64", "clock_getres", "clock_getres_time64", "clock_gettime",
+    "clock_gettime64", "clock_nanosleep", "clock_nanosleep_time64", "close", "close_range",
+    "connect", "copy_file_range", "creat", "dup", "dup2", "dup3", "epoll_create",
+    "epoll_create1", "epoll_ctl", "epoll_ctl_old", "epoll_pwait", "epoll_pwait2", "epoll_wait",
+    "epoll_wait_old", "eventfd", "eventfd2", "execve", "execveat", "exit", "exit_group",
+    "faccessat", "faccessat2", "fadvise64", "fadvise64_64", "fallocate", "fanotify_mark",
+    "fchdir", "fchmod", "fchmodat", "fchmodat2", "fchown", "fchown32", "fchownat", "fcntl",
+    "fcntl64", "fdatasync", "fgetxattr", "flistxattr", "flock", "fork", "fremovexattr",
+    "fsetxattr", "fstat", "fstat64", "fstatat64", "fstatfs", "fstatfs64", "fsync", "ftruncate",
+    "ftruncate64", "futex", "futex_requeue", "futex_time64", "futex_wait", "futex_waitv",
+    "futex_wake", "futimesat", "get_robust_list", "get_thread_area", "getcpu", "getcwd",
+    "getdents", "getdents64", "getegid", "getegid32", "geteuid", "geteuid32", "getgid",
+    "getgid32", "getgroups", "getgroups32", "getitimer", "getpeername", "getpgid", "getpgrp",
+    "getpid", "getppid", "getpriority", "getrandom", "getresgid", "getresgid32", "getresuid",
+    "getresuid32", "getrlimit", "getrusage", "getsid", "getsockname", "getsockopt", "gettid",
+    "gettimeofday", "getuid", "getuid32", "getxattr", "inotify_add_watch", "inotify_init",
+    "inotify_init1", "inotify_rm_watch", "io_cancel", "io_destroy", "io_getevents",
+    "io_pgetevents", "io_pgetevents_time64", "io_setup", "io_submit", "ioctl", "ioprio_get",
+    "ioprio_set", "ipc", "kill", "landlock_add_rule", "landlock_create_ruleset",
+    "landlock_restrict_self", "lchown", "lchown32", "lgetxattr", "link", "linkat", "listen",
+    "listxattr", "llistxattr", "lremovexattr", "lseek", "lsetxattr", "lstat", "lstat64",
+    "madvise", "map_shadow_stack", "membarrier", "memfd_create", "memfd_secret", "mincore",
+    "mkdir", "mkdirat", "mknod", "mknodat", "mlock", "mlock2", "mlockall", "mmap", "mmap2",
+    "modify_ldt", "mprotect", "mq_getsetattr", "mq_notify", "mq_open", "mq_timedreceive",
+    "mq_timedreceive_time64", "mq_timedsend", "mq_timedsend_time64", "mq_unlink", "mremap",
+    "msgctl", "msgget", "msgrcv", "msgsnd", "msync", "munlock", "munlockall", "munmap",
+    "name_to_handle_at", "nanosleep", "newfstatat", "open", "openat", "openat2", "pause",
+    "pidfd_open", "pidfd_send_signal", "pipe", "pipe2", "pkey_alloc", "pkey_free",
+    "pkey_mprotect", "poll", "ppoll", "ppoll_time64", "prctl", "pread64", "preadv", "preadv2",
+    "prlimit64", "process_mrelease", "pselect6", "pselect6_time64", "pwrite64", "pwritev",
+    "pwritev2", "read", "readahead", "readlink", "readlinkat", "readv", "recv", "recvfrom",
+    "recvmmsg", "recvmmsg_time64", "recvmsg", "remap_file_pages", "removexattr", "rename",
+    "renameat", "renameat2", "restart_syscall", "rmdir", "rseq", "rt_sigaction",
+    "rt_sigpending", "rt_sigprocmask", "rt_sigqueueinfo", "rt_sigreturn", "rt_sigsuspend",
+    "rt_sigtimedwait", "rt_sigtimedwait_time64", "rt_tgsigqueueinfo", "sched_get_priority_max",
+    "sched_get_priority_min", "sched_getaffinity", "sched_getattr", "sched_getparam",
+    "sched_getscheduler", "sched_rr_get_interval", "sched_rr_get_interval_time64",
+    "sched_setaffinity", "sched_setattr", "sched_setparam", "sched_setscheduler",
+    "sched_yield", "seccomp", "select", "semctl", "semget", "semop", "semtimedop",
+    "semtimedop_time64", "send", "sendfile", "sendfile64", "sendmmsg", "sendmsg", "sendto",
+    "set_robust_list", "set_thread_area", "set_tid_address", "setfsgid", "setfsgid32",
+    "setfsuid", "setfsuid32", "setgid", "setgid32", "setgroups", "setgroups32", "setitimer",
+    "setpgid", "setpriority", "setregid", "setregid32", "setresgid", "setresgid32",
+    "setresuid", "setresuid32", "setreuid", "setreuid32", "setrlimit", "setsid", "setsockopt",
+    "setuid", "setuid32", "setxattr", "shmat", "shmctl", "shmdt", "shmget", "shutdown",
+    "sigaltstack", "signalfd", "signalfd4", "sigprocmask", "sigreturn", "socketcall",
+    "socketpair", "splice", "stat", "stat64", "statfs", "statfs64", "statx", "symlink",
+    "symlinkat", "sync", "sync_file_range", "syncfs", "sysinfo", "tee", "tgkill", "time",
+    "timer_create", "timer_delete", "timer_getoverrun", "timer_gettime", "timer_gettime64",
+    "timer_settime", "timer_settime64", "timerfd_create", "timerfd_gettime",
+    "timerfd_gettime64", "timerfd_settime", "timerfd_settime64", "times", "tkill", "truncate",
+    "truncate64", "ugetrlimit", "umask", "uname", "unlink", "unlinkat", "utime", "utimensat",
+    "utimensat_time64", "utimes", "vfork", "vmsplice", "wait4", "waitid", "waitpid", "write",
+    "writev",
+]
+
+CLONE_NEW_FLAGS = 0x7E020000   # every CLONE_NEW* bit: the profile's clone mask
+AF_VSOCK = 40
+
+
+def default_profile():
+    return {
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "defaultErrnoRet": errno.EPERM,
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": [
+            {"names": DEFAULT_PROFILE_ALLOWED, "action": "SCMP_ACT_ALLOW"},
+            {"names": ["clone"], "action": "SCMP_ACT_ALLOW",
+             "args": [{"index": 0, "value": CLONE_NEW_FLAGS, "valueTwo": 0,
+                       "op": "SCMP_CMP_MASKED_EQ"}]},
+            {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno.ENOSYS},
+            {"names": ["personality"], "action": "SCMP_ACT_ALLOW",
+             "args": [{"index": 0, "value": v, "op": "SCMP_CMP_EQ"}
+                      for v in (0x0, 0x8, 0x20000, 0x20008, 0xFFFFFFFF)]},
+            {"names": ["socket"], "action": "SCMP_ACT_ALLOW",
+             "args": [{"index": 0, "value": AF_VSOCK, "op": "SCMP_CMP_NE"}]},
+        ],
+    }
+
+
+# --- running code under a filter -------------------------------------------------
+
+class Outcome:
+    def __init__(self, result, status):
+        self.result = result
+        self.status = status
+
+    @property
+    def killed_by(self):
+        return os.WTERMSIG(self.status) if os.WIFSIGNALED(self.status) else None
+
+    def __repr__(self):
+        return f"Outcome(result={self.result!r}, status={self.status:#x})"
+
+
+def run_filtered(prepared, body, *, nnp=True, before_load=None):
+    """Fork; in the child set no_new_privs, load ``prepared``, run ``body()``
+    and send its (JSON-able) result back.  ``body`` gets ``ctx=`` (what
+    ``before_load()`` returned) and ``listener_fd=`` when they exist.  Returns an Outcome; the result is
+    None when the child died before reporting."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            os.close(r)
+            # A killed child must not leave a core file behind.
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+            if nnp:
+                syscalls.prctl(syscalls.PR_SET_NO_NEW_PRIVS, 1)
+            kwargs = {"ctx": before_load()} if before_load else {}
+            fd = prepared.load()
+            if fd is not None:
+                kwargs["listener_fd"] = fd
+            result = body(**kwargs)
+            os.write(w, json.dumps({"result": result}).encode())
+        except BaseException as e:  # report, never return into pytest
+            try:
+                os.write(w, json.dumps({"error": repr(e)}).encode())
+            except BaseException:
+                pass
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(w)
+    chunks = []
+    while chunk := os.read(r, 65536):
+        chunks.append(chunk)
+    os.close(r)
+    _, status = os.waitpid(pid, 0)
+    doc = json.loads(b"".join(chunks)) if chunks else {}
+    if "error" in doc:
+        raise AssertionError(f"child failed: {doc['error']}")
+    return Outcome(doc.get("result"), status)
+
+
+def errno_of(fn, *args):
+    """0 if ``fn(*args)`` succeeds, else its errno."""
+    try:
+        fn(*args)
+    except OSError as e:
+        return e.errno
+    return 0
+
+
+def rule(names, action, **extra):
+    return dict(names=list(names), action=action, **extra)
+
+
+def profile(default, *rules, **extra):
+    return dict(defaultAction=default, syscalls=list(rules), **extra)
+
+
+@pytest.fixture
+def scratch(tmp_path):
+    return str(tmp_path)
+
+
+# --- actions ------------------------------------------------------------------------
+
+def test_errno_rule_returns_configured_errno_and_leaves_other_syscalls_alone(scratch):
+    p = seccomp.prepare(profile("SCMP_ACT_ALLOW",
+                                rule(["mkdir", "mkdirat"], "SCMP_ACT_ERRNO", errnoRet=77)))
+    out = run_filtered(p, lambda: [errno_of(os.mkdir, scratch + "/d"), os.getcwd(),
+                                   os.getpid() > 0])
+    assert out.result == [77, os.getcwd(), True]
+    assert not os.path.exists(scratch + "/d")
+
+
+def test_errno_rule_without_errnoret_is_eperm(scratch):
+    p = seccomp.prepare(profile("SCMP_ACT_ALLOW", rule(["mkdir", "mkdirat"], "SCMP_ACT_ERRNO")))
+    assert run_filtered(p, lambda: errno_of(os.mkdir, scratch + "/d")).result == errno.EPERM
+
+
+def test_default_errno_with_default_errnoret_and_allow_rules(scratch):
+    # Allow what the child itself needs; everything else (uname here) fails.
+    p = seccomp.prepare(default_profile() | {"defaultErrnoRet": errno.ENOTSUP})
+    p_deny_uname = seccomp.prepare({
+        **default_profile(), "defaultErrnoRet": 99,
+        "syscalls": [dict(r, names=[n for n in r["names"] if n != "uname"])
+                     for r in default_profile()["syscalls"]]})
+    assert run_filtered(p, lambda: errno_of(os.uname)).result == 0
+    assert run_filtered(p_deny_uname, lambda: errno_of(os.uname)).result == 99
+
+
+def test_kill_process_kills_the_child_with_sigsys(scratch):
+    p = seccomp.prepare(profile("SCMP_ACT_ALLOW", rule(["mkdir", "mkdirat"],
+                                                       "SCMP_ACT_KILL_PROCESS")))
+    out = run_filtered(p, lambda: errno_of(os.mkdir, scratch + "/d"))
+    assert out.result is None and out.killed_by == signal.SIGSYS
+    assert not os.path.exists(scratch + "/d")
+
+
+def _mkdir_in_thread(path):
+    """mkdir from a second thread; reports whether the thread finished and
+    whether the main thread is still alive afterwards."""
+    done = threading.Event()
+    result = {}
+
+    def work():
+        result["errno"] = errno_of(os.mkdir, path)
+        done.set()
+
+    threading.Thread(target=work, daemon=True).start()
+    finished = done.wait(2)
+    return {"thread_finished": finished, "main_alive": True, **result}
+
+
+@pytest.mark.parametrize("action", ["SCMP_ACT_KILL", "SCMP_ACT_KILL_THREAD"])
+def test_kill_thread_kills_only_the_calling_thread(scratch, action):
+    p = seccomp.prepare(profile("SCMP_ACT_ALLOW", rule(["mkdir", "mkdirat"], action)))
+    out = run_filtered(p, lambda: _mkdir_in_thread(scratch + "/d"))
+    assert out.result == {"thread_finished": False, "main_alive": True}
+    assert out.killed_by is None
+
+
+def test_kill_process_kills_every_thread(scratch):
+    p = seccomp.prepare(profile("SCMP_ACT_ALLOW", rule(["mkdir", "mkdirat"],
+                                                       "SCMP_ACT_KILL_PROCESS")))
+    out = run_filtered(p, lambda: _mkdir_in_thread(scratch + "/d"))
+    assert out.result is None and out.killed_by == signal.SIGSYS
+
+
+def test_trap_delivers_a_catchable_sigsys(scratch):
+    def body():
+        caught = []
+        signal.signal(signal.SIGSYS, lambda *a: caught.append("SIGSYS"))
+        errno_of(os.mkdir, scratch + "/d")
+        return caught
+    p = seccomp.prepare(profile("SCMP_ACT_ALLOW", rule(["mkdir", "mkdirat"], "SCMP_ACT_TRAP")))
+    out = run_filtered(p, body)
+    assert out.result == ["SIGSYS"] and out.killed_by is None
+    assert not os.path.exists(scratch + "/d")
+
+
+def test_trace_without_a_tracer_fails_with_enosys(scratch):
+    p = seccomp.prepare(profile("SCMP_ACT_ALLOW", rule(["mkdir", "mkdirat"], "SCMP_ACT_TRACE")))
+    assert run_filtered(p, lambda: errno_of(os.mkdir, scratch + "/d")).result == errno.ENOSYS
+
+
+def test_allow_rule_under_kill_default(scratch):
+    # Everything the child needs is allowed except uname, which kills it.
+    rules = default_profile()["syscalls"]
+    p = seccomp.prepare({"defaultAction": "SCMP_ACT_KILL_PROCESS",
+                         "syscalls": [dict(r, names=[n for n in r["names"] if n != "uname"])
+                                      if r["action"] == "SCMP_ACT_ALLOW" else r for r in rules]})
+    assert run_filtered(p, lambda: errno_of(os.getcwd)).result == 0
+    assert run_filtered(p, lambda: errno_of(os.uname)).killed_by == signal.SIGSYS
+
+
+# --- audit log: SCMP_ACT_LOG and SECCOMP_FILTER_FLAG_LOG ------------------------------
+
+class KernelLog:
+    """Records of /dev/kmsg written after construction."""
+
+    def __init__(self):
+        try:
+            self.fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
+        except OSError as e:
+            pytest.skip(f"/dev/kmsg not readable: {e}")
+        os.lseek(self.fd, 0, os.SEEK_END)
+        self.lines = []
+
+    def wait_for(self, needle, timeout=5.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                self.lines.append(os.read(self.fd, 8192).decode(errors="replace"))
+            except BlockingIOError:
+                time.sleep(0.05)
+            except OSError as e:
+                if e.errno != errno.EPIPE:  # EPIPE: records overwritten, keep reading
+                    raise
+            if any(needle in line for line in self.lines):
+                return True
+        return False
+
+    def close(self):
+        os.close(self.fd)
+
+
+def test_log_action_allows_and_logs_the_syscall():
+    klog = KernelLog()
+    try:
+        p = seccomp.prepare(profile("SCMP_ACT_ALLOW", rule(["umask"], "SCMP_ACT_LOG")))
+        out = run_filtered(p, lambda: [os.getpid(), os.umask(0o27), os.umask(0o22)])
+        pid, _, previous = out.result
+        assert previous == 0o27                      # the syscall ran
+        assert klog.wait_for(f"pid={pid} "), "no audit record for the logged syscall"
+        line = next(line for line in klog.lines if f"pid={pid} " in line)
+        assert f"code={seccomp.SECCOMP_RET_LOG:#x}" in line
+    finally:
+        klog.close()
+
+
+def test_flag_log_logs_errno_actions_only_with_the_flag():
+    klog = KernelLog()
+    try:
+        cfg = profile("SCMP_ACT_ALLOW", rule(["getcwd"], "SCMP_ACT_ERRNO", errnoRet=5))
+        without = run_filtered(seccomp.prepare(cfg), lambda: [os.getpid(), errno_of(os.getcwd)])
+        with_flag = run_filtered(seccomp.prepare(cfg | {"flags": ["SECCOMP_FILTER_FLAG_LOG"]}),
+                                 lambda: [os.getpid(), errno_of(os.getcwd)])
+        assert without.result[1] == with_flag.result[1] == 5
+        assert klog.wait_for(f"pid={with_flag.result[0]} "), "FLAG_LOG did not log the errno"
+        # kmsg is ordered: the earlier child would be logged before the later one.
+        assert not any(f"pid={without.result[0]} " in line for line in klog.lines)
+    finally:
+        klog.close()
+
+
+# --- argument conditions ----------------------------------------------------------------
+# lseek(fd, offset, whence) on /dev/null succeeds for any offset, so its second
+# argument is a free 64-bit value to compare.  (umask is useless here: glibc
+# does not report its errors.)
+
+def lseek_errnos(*offsets):
+    def body():
+        fd = os.open("/dev/null", os.O_RDONLY)
+        return [errno_of(os.lseek, fd, off, os.SEEK_SET) for off in offsets]
+    return body
+
+
+def offset_rule(*conditions):
+    return profile("SCMP_ACT_ALLOW", rule(["lseek"], "SCMP_ACT_ERRNO", errnoRet=77,
+                                          args=list(conditions)))
+
+
+@pytest.mark.parametrize("op, denied", [
+    ("SCMP_CMP_EQ", [0, 77, 0]),
+    ("SCMP_CMP_NE", [77, 0, 77]),
+    ("SCMP_CMP_LT", [77, 0, 0]),
+    ("SCMP_CMP_LE", [77, 77, 0]),
+    ("SCMP_CMP_GT", [0, 0, 77]),
+    ("SCMP_CMP_GE", [0, 77, 77]),
+])
+def test_comparison_operators(op, denied):
+    p = seccomp.prepare(offset_rule({"index": 1, "value": 0x22, "op": op}))
+    assert run_filtered(p, lseek_errnos(0x21, 0x22, 0x23)).result == denied
+
+
+def test_masked_eq_compares_the_masked_argument():
+    # value is the mask, valueTwo what the masked argument must equal.
+    p = seccomp.prepare(offset_rule({"index": 1, "value": 0xF00, "valueTwo": 0x700,
+                                     "op": "SCMP_CMP_MASKED_EQ"}))
+    assert run_filtered(p, lseek_errnos(0x700, 0x7FF, 0xF00, 0x600, 0x1700)).result == \
+        [77, 77, 0, 0, 77]
+
+
+def test_conditions_on_different_arguments_must_all_hold():
+    # lseek(fd, offset, whence): deny offset 0x22 only together with SEEK_CUR.
+    p = seccomp.prepare(offset_rule({"index": 1, "value": 0x22, "op": "SCMP_CMP_EQ"},
+                                    {"index": 2, "value": os.SEEK_CUR, "op": "SCMP_CMP_EQ"}))
+
+    def body():
+        fd = os.open("/dev/null", os.O_RDONLY)
+        return [errno_of(os.lseek, fd, 0x22, os.SEEK_CUR), errno_of(os.lseek, fd, 0x22, os.SEEK_SET),
+                errno_of(os.lseek, fd, 0x23, os.SEEK_CUR)]
+    assert run_filtered(p, body).result == [77, 0, 0]
+
+
+def test_conditions_on_one_argument_match_any_of_them():
+    p = seccomp.prepare(offset_rule(*({"index": 1, "value": v, "op": "SCMP_CMP_EQ"}
+                                      for v in (0x11, 0x33))))
+    assert run_filtered(p, lseek_errnos(0x11, 0x22, 0x33)).result == [77, 0, 77]
+
+
+def test_64bit_argument_values():
+    value = 0x1_0000_0022   # differs from 0x22 only in the upper 32 bits
+    p = seccomp.prepare(offset_rule({"index": 1, "value": value, "op": "SCMP_CMP_EQ"}))
+    assert run_filtered(p, lseek_errnos(value, 0x22, 0x2_0000_0022)).result == [77, 0, 0]
