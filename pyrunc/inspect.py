@@ -223,6 +223,15 @@ class _Wall:
         self.add(item, asked, None, "WARN", f"cannot read: {err}")
 
 
+def _alive(pid: int) -> bool:
+    """``pid`` exists and is not a zombie (whose /proc entries are empty)."""
+    try:
+        stat_line = _read(f"/proc/{pid}/stat")
+    except OSError:
+        return False
+    return stat_line.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
 def _reference_pid() -> int:
     """The host's namespaces: pid 1's when we may read them, else our own."""
     try:
@@ -243,7 +252,7 @@ def inspect(pid: int, config: dict, *, cgroup_paths: dict[str, str] | None, stat
     is still the runtime's init stage, so process-level mismatches are
     reported as WARN, not FAIL.
     """
-    if status == "stopped" or not os.path.exists(f"/proc/{pid}/ns"):
+    if status == "stopped" or not _alive(pid):
         raise ContainerNotRunning("container not running")
     ref = _reference_pid()
     ctx = _Context(pid, config or {}, ref, status)
@@ -259,7 +268,7 @@ def inspect(pid: int, config: dict, *, cgroup_paths: dict[str, str] | None, stat
         "privileges": _privileges(ctx),
         "process": _process(ctx),
     }
-    if not os.path.exists(f"/proc/{pid}/ns"):
+    if not _alive(pid):  # it died while we read: the lines are not trustworthy
         raise ContainerNotRunning("container not running")
     summary = {v: 0 for v in VERDICTS}
     for lines in walls.values():
@@ -1232,8 +1241,8 @@ def render_text(report: dict) -> str:
         if not lines:
             out.append("  (nothing to report)")
             continue
-        w_item = min(max(len(l["item"]) for l in lines), 28)
-        w_asked = min(max(len(_cell(l["asked"])) for l in lines), 36)
+        w_item = min(max(len("ITEM"), *(len(l["item"]) for l in lines)), 28)
+        w_asked = min(max(len("ASKED"), *(len(_cell(l["asked"])) for l in lines)), 36)
         out.append(f"  {'':4}  {'ITEM':<{w_item}}  {'ASKED':<{w_asked}}  ACTUAL")
         for l in lines:
             text = (f"  {l['verdict']:<4}  {l['item']:<{w_item}}  {_cell(l['asked']):<{w_asked}}"
