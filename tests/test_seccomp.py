@@ -411,3 +411,155 @@ def test_64bit_argument_values():
     value = 0x1_0000_0022   # differs from 0x22 only in the upper 32 bits
     p = seccomp.prepare(offset_rule({"index": 1, "value": value, "op": "SCMP_CMP_EQ"}))
     assert run_filtered(p, lseek_errnos(value, 0x22, 0x2_0000_0022)).result == [77, 0, 0]
+
+
+# --- architectures ---------------------------------------------------------------------
+
+x86_64_only = pytest.mark.skipif(os.uname().machine != "x86_64",
+                                 reason="calls the x32 and i386 syscall entries of x86_64")
+
+
+def x32_getpid_errno():
+    """getpid through the x32 ABI (nr | __X32_SYSCALL_BIT); seccomp sees it
+    before the kernel decides whether it has x32 support."""
+    ctypes.set_errno(0)
+    ret = _libc.syscall(ctypes.c_long(0x40000000 | 39))
+    return ctypes.get_errno() if ret < 0 else 0
+
+
+def i386_getpid_result():
+    """getpid through ``int 0x80`` (the i386 entry, AUDIT_ARCH_I386): returns
+    the raw result, -errno on failure."""
+    code = bytes([0xB8, 20, 0, 0, 0,   # mov eax, 20 (__NR_getpid on i386)
+                  0xCD, 0x80,          # int 0x80
+                  0xC3])               # ret
+    page = mmap.mmap(-1, mmap.PAGESIZE, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+    page.write(code)
+    fn = ctypes.CFUNCTYPE(ctypes.c_int)(ctypes.addressof(ctypes.c_char.from_buffer(page)))
+    return fn()
+
+
+def getpid_denied(*arches):
+    return profile("SCMP_ACT_ALLOW", rule(["getpid"], "SCMP_ACT_ERRNO", errnoRet=77),
+                   architectures=list(arches))
+
+
+@x86_64_only
+def test_unlisted_architectures_are_killed():
+    p = seccomp.prepare(getpid_denied())
+    assert run_filtered(p, x32_getpid_errno).killed_by == signal.SIGSYS
+    assert run_filtered(p, i386_getpid_result).killed_by == signal.SIGSYS
+
+
+@x86_64_only
+def test_x32_rules_apply_to_x32_syscalls():
+    p = seccomp.prepare(getpid_denied("SCMP_ARCH_X86_64", "SCMP_ARCH_X32"))
+    assert run_filtered(p, x32_getpid_errno).result == 77
+    assert run_filtered(p, i386_getpid_result).killed_by == signal.SIGSYS
+
+
+@x86_64_only
+def test_x86_rules_apply_to_i386_syscalls():
+    p = seccomp.prepare(getpid_denied("SCMP_ARCH_X86_64", "SCMP_ARCH_X86"))
+    out = run_filtered(p, i386_getpid_result)
+    if out.killed_by == signal.SIGSEGV:
+        pytest.skip("this kernel has no i386 syscall entry (ia32_emulation off)")
+    assert out.result == -77
+    assert run_filtered(p, x32_getpid_errno).killed_by == signal.SIGSYS
+
+
+@x86_64_only
+def test_all_three_x86_abis():
+    p = seccomp.prepare(getpid_denied("SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"))
+    # glibc's getpid() does not check for errors: it hands back -errno.
+    out = run_filtered(p, lambda: [os.getpid(), x32_getpid_errno(), i386_getpid_result()])
+    assert out.result == [-77, 77, -77]
+
+
+# --- flags -----------------------------------------------------------------------------
+
+def test_tsync_puts_the_filter_on_every_thread(scratch):
+    """A thread that exists before the load only gets the filter with TSYNC."""
+    def start_waiting_thread():
+        go, done, result = threading.Event(), threading.Event(), {}
+
+        def work():
+            go.wait()
+            result["errno"] = errno_of(os.mkdir, scratch + f"/d{os.getpid()}")
+            done.set()
+        threading.Thread(target=work, daemon=True).start()
+        return go, done, result
+
+    def body(ctx):
+        go, done, result = ctx
+        go.set()
+        done.wait(5)
+        return result["errno"]
+
+    cfg = profile("SCMP_ACT_ALLOW", rule(["mkdir", "mkdirat"], "SCMP_ACT_ERRNO", errnoRet=77))
+    without = run_filtered(seccomp.prepare(cfg), body, before_load=start_waiting_thread)
+    with_tsync = run_filtered(seccomp.prepare(cfg | {"flags": ["SECCOMP_FILTER_FLAG_TSYNC"]}),
+                              body, before_load=start_waiting_thread)
+    assert (without.result, with_tsync.result) == (0, 77)
+
+
+def _status_field(name):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(name + ":"):
+                return line.split(":", 1)[1].strip()
+    return None
+
+
+def test_spec_allow_flag():
+    """Without SPEC_ALLOW a seccomp filter forces the speculative store bypass
+    mitigation when the kernel's mitigation mode is "seccomp"; with it the
+    thread stays as it was.  Elsewhere the flag only has to be accepted."""
+    cfg = profile("SCMP_ACT_ALLOW", rule(["mkdir"], "SCMP_ACT_ERRNO"))
+    probe = lambda: [_status_field("Speculation_Store_Bypass"), _status_field("Seccomp")]
+    before = _status_field("Speculation_Store_Bypass")
+    plain = run_filtered(seccomp.prepare(cfg), probe).result
+    allowed = run_filtered(seccomp.prepare(cfg | {"flags": ["SECCOMP_FILTER_FLAG_SPEC_ALLOW"]}),
+                           probe).result
+    assert plain[1] == allowed[1] == "2"            # filter mode in both
+    assert allowed[0] == before
+    try:
+        mode = open("/sys/devices/system/cpu/vulnerabilities/spec_store_bypass").read()
+    except OSError:
+        mode = ""
+    if "seccomp" in mode:
+        assert plain[0] != before and "mitigated" in plain[0]
+
+
+def test_supported_flags_all_load_and_report_the_kernel_truthfully():
+    info = seccomp.supported()
+    assert set(info["supportedFlags"]) <= set(info["knownFlags"]) == set(seccomp.FLAGS)
+    for flag in info["supportedFlags"]:
+        cfg = profile("SCMP_ACT_ALLOW", rule(["mkdir"], "SCMP_ACT_ERRNO"), flags=[flag])
+        assert run_filtered(seccomp.prepare(cfg), lambda: _status_field("Seccomp")).result == "2"
+
+
+def test_load_flags():
+    bpf = seccomp.prepare(profile("SCMP_ACT_ALLOW")).bpf
+    P = seccomp.PreparedSeccomp
+    tsync, wkr = seccomp.SECCOMP_FILTER_FLAG_TSYNC, seccomp.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+    listener, esrch = seccomp.SECCOMP_FILTER_FLAG_NEW_LISTENER, seccomp.SECCOMP_FILTER_FLAG_TSYNC_ESRCH
+    assert P(bpf, tsync).load_flags() == tsync
+    assert P(bpf, wkr).load_flags() == 0                      # meaningless without a listener
+    assert P(bpf, wkr, uses_notify=True).load_flags() == wkr | listener
+    assert P(bpf, tsync, uses_notify=True).load_flags() == tsync | listener | esrch
+
+
+def test_loading_needs_no_new_privs_or_cap_sys_admin(scratch):
+    """The integrator's contract: without noNewPrivileges the filter must be
+    loaded while CAP_SYS_ADMIN is still held."""
+    p = seccomp.prepare(profile("SCMP_ACT_ALLOW", rule(["mkdir"], "SCMP_ACT_ERRNO")))
+
+    def drop_cap_sys_admin():
+        eff, perm, inh = syscalls.capget()
+        mask = ~(1 << 21)   # CAP_SYS_ADMIN
+        syscalls.capset(eff & mask, perm & mask, inh & mask)
+
+    with pytest.raises(AssertionError, match="Permission denied|EACCES|Errno 13"):
+        run_filtered(p, lambda: 0, nnp=False, before_load=drop_cap_sys_admin)
+    assert run_filtered(p, lambda: _status_field("Seccomp"), nnp=False).result == "2"
