@@ -617,7 +617,8 @@ def _mount_lines(ctx, wall, mounts):
             wall.add(f"mount {mp}", None, _fmt_mount(m), "info")
             continue
         opts = set(want.get("options") or [])
-        asked = f"{want.get('type')} {want.get('source')} {','.join(want.get('options') or [])}"
+        flags = [o for o in want.get("options") or [] if o in ("ro", "rw", "nosuid", "nodev", "noexec")]
+        asked = f"{want.get('type')} {want.get('source')} {','.join(flags) or 'rw'}"
         have = set(m["options"])
         if want.get("type") == "cgroup" and m["fstype"] == "tmpfs":
             # cgroup v1: a tmpfs holds one mount per hierarchy; their
@@ -989,13 +990,13 @@ def _privileges(ctx: _Context) -> list[dict]:
         asked = _fmt_caps(want)
         if extra:
             wall.add(f"caps {oci}", asked, actual, ctx.mismatch(),
-                     "not granted by the config: " + " ".join(sorted(extra)))
+                     "not granted by the config: " + _fmt_caps(extra))
         elif missing:
             # The kernel keeps ambient within permitted & inheritable.
             explained = oci == "ambient" and not (missing & have["permitted"] & have["inheritable"])
             wall.add(f"caps {oci}", asked, actual, "info" if explained else "WARN",
                      ("the kernel allows ambient only within permitted and inheritable: "
-                      if explained else "asked but missing: ") + " ".join(sorted(missing)))
+                      if explained else "asked but missing: ") + _fmt_caps(missing))
         else:
             wall.add(f"caps {oci}", asked, actual, "ok")
     danger = sorted(have["effective"] & DANGEROUS_CAPS)
@@ -1046,7 +1047,8 @@ def _seccomp_line(ctx, wall, st):
     actual = f"{_SECCOMP_MODES.get(mode, mode)}, {filters} filter{'s' if filters != 1 else ''}"
     if sec:
         rules = sum(len(s.get("names") or []) for s in sec.get("syscalls") or [])
-        asked = f"filter (default {sec.get('defaultAction')}, {rules} syscalls with rules)"
+        action = str(sec.get("defaultAction", "?")).removeprefix("SCMP_ACT_")
+        asked = f"filter (default {action}, {rules} syscall rules)"
         ok = mode == "2" and filters > ref_filters
         wall.add("seccomp", asked, actual, "ok" if ok else ctx.mismatch(),
                  None if ok else "no filter of the container's own is installed")
@@ -1241,7 +1243,7 @@ def render_text(report: dict) -> str:
         if not lines:
             out.append("  (nothing to report)")
             continue
-        w_item = min(max(len("ITEM"), *(len(l["item"]) for l in lines)), 28)
+        w_item = min(max(len("ITEM"), *(len(l["item"]) for l in lines)), 32)
         w_asked = min(max(len("ASKED"), *(len(_cell(l["asked"])) for l in lines)), 36)
         out.append(f"  {'':4}  {'ITEM':<{w_item}}  {'ASKED':<{w_asked}}  ACTUAL")
         for l in lines:
