@@ -563,3 +563,103 @@ def test_loading_needs_no_new_privs_or_cap_sys_admin(scratch):
     with pytest.raises(AssertionError, match="Permission denied|EACCES|Errno 13"):
         run_filtered(p, lambda: 0, nnp=False, before_load=drop_cap_sys_admin)
     assert run_filtered(p, lambda: _status_field("Seccomp"), nnp=False).result == "2"
+
+
+# --- notify ----------------------------------------------------------------------------
+
+class SeccompData(ctypes.Structure):
+    _fields_ = [("nr", ctypes.c_int), ("arch", ctypes.c_uint32),
+                ("instruction_pointer", ctypes.c_uint64), ("args", ctypes.c_uint64 * 6)]
+
+
+class SeccompNotif(ctypes.Structure):
+    _fields_ = [("id", ctypes.c_uint64), ("pid", ctypes.c_uint32), ("flags", ctypes.c_uint32),
+                ("data", SeccompData)]
+
+
+class SeccompNotifResp(ctypes.Structure):
+    _fields_ = [("id", ctypes.c_uint64), ("val", ctypes.c_int64), ("error", ctypes.c_int32),
+                ("flags", ctypes.c_uint32)]
+
+
+# _IOWR('!', 0, struct seccomp_notif) and _IOWR('!', 1, struct seccomp_notif_resp)
+SECCOMP_IOCTL_NOTIF_RECV = 0xC0000000 | (ctypes.sizeof(SeccompNotif) << 16) | (ord("!") << 8) | 0
+SECCOMP_IOCTL_NOTIF_SEND = 0xC0000000 | (ctypes.sizeof(SeccompNotifResp) << 16) | (ord("!") << 8) | 1
+
+
+def recv_all_with_fds(conn):
+    data, fds, _, _ = socket.recv_fds(conn, 1 << 16, 4)
+    while chunk := conn.recv(1 << 16):
+        data += chunk
+    return data, fds
+
+
+@pytest.mark.parametrize("flags", [[], ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
+                                   ["SECCOMP_FILTER_FLAG_TSYNC"]])
+def test_notify_agent_receives_state_and_answers(scratch, flags):
+    if not set(flags) <= set(seccomp.supported()["supportedFlags"]):
+        pytest.skip(f"kernel lacks {flags}")
+    listener_path = scratch + "/agent.sock"
+    agent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    agent.bind(listener_path)
+    agent.listen(1)
+    agent.settimeout(10)
+    p = seccomp.prepare(profile(
+        "SCMP_ACT_ALLOW", rule(["mkdir", "mkdirat"], "SCMP_ACT_NOTIFY"),
+        listenerPath=listener_path, listenerMetadata="agent-meta", flags=flags))
+    assert p.uses_notify and p.listener_path == listener_path
+    # The init -> runtime handover of the listener fd, like the init does it.
+    to_runtime, from_init = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+
+    def body(listener_fd):
+        socket.send_fds(to_runtime, [b"seccomp-fd"], [listener_fd])
+        os.close(listener_fd)
+        return [errno_of(os.mkdir, scratch + "/notified"), os.getpid()]
+
+    result = {}
+    child = threading.Thread(target=lambda: result.update(out=run_filtered(p, body)))
+    child.start()
+    agent_fd = None
+    try:
+        from_init.settimeout(10)
+        _, fds, _, _ = socket.recv_fds(from_init, 64, 1)
+        assert len(fds) == 1
+        state = {"ociVersion": "1.3.0", "id": "ctr", "status": "creating", "pid": 4242,
+                 "bundle": "/bundle"}
+        seccomp.send_listener(fds[0], p.listener_path, state, p.listener_metadata)
+        os.close(fds[0])
+
+        conn, _ = agent.accept()
+        with conn:
+            data, agent_fds = recv_all_with_fds(conn)
+        doc = json.loads(data)
+        assert doc == {"ociVersion": "1.3.0", "fds": ["seccompFd"], "pid": 4242,
+                       "metadata": "agent-meta", "state": state}
+        assert len(agent_fds) == 1
+        agent_fd = agent_fds[0]
+
+        ready, _, _ = select.select([agent_fd], [], [], 10)
+        assert ready, "no notification arrived"
+        req = SeccompNotif()
+        syscalls.ioctl_ptr(agent_fd, SECCOMP_IOCTL_NOTIF_RECV, req)
+        expected_nr = {"x86_64": (83, 258), "aarch64": (34,)}.get(os.uname().machine)
+        if expected_nr:
+            assert req.data.nr in expected_nr
+        # Answer "cross-device link", which mkdir never returns on its own.
+        resp = SeccompNotifResp(id=req.id, val=0, error=-errno.EXDEV, flags=0)
+        syscalls.ioctl_ptr(agent_fd, SECCOMP_IOCTL_NOTIF_SEND, resp)
+    finally:
+        if agent_fd is not None:
+            os.close(agent_fd)   # a blocked child gets ENOSYS once the listener is gone
+        child.join(15)
+        agent.close()
+        to_runtime.close()
+        from_init.close()
+    assert result["out"].result == [errno.EXDEV, req.pid]
+    assert not os.path.exists(scratch + "/notified")
+
+
+def test_send_listener_error_names_the_path(scratch):
+    with pytest.raises(Exception, match=r"listenerPath .*/nobody\.sock: connect: "
+                                        r"No such file or directory"):
+        seccomp.send_listener(0, scratch + "/nobody.sock", {"pid": 1}, "")
