@@ -178,18 +178,33 @@ def _saved_addresses(ipr, index):
             continue        # the kernel makes fe80:: itself whenever the link comes up
         address = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
         saved.append({"family": msg["family"], "address": address,
-                      "prefixlen": msg["prefixlen"], "scope": msg["scope"]})
+                      "prefixlen": msg["prefixlen"], "scope": msg["scope"],
+                      "broadcast": msg.get_attr("IFA_BROADCAST")})
     return saved
 
 
-def _add_addresses(ipr, index, addresses, *, global_only):
+def _computed_broadcast(address, prefixlen):
+    """runc's netlink library gives a re-added IPv4 address its subnet's broadcast (RFC 3021: not /31, /32)."""
+    import ipaddress
+    if prefixlen >= 31 or ":" in address:
+        return None
+    return str(ipaddress.ip_network(f"{address}/{prefixlen}", strict=False).broadcast_address)
+
+
+def _add_addresses(ipr, index, addresses, *, in_container):
+    """Re-add saved addresses: in the container the global ones the way runc does, on the host all as they were."""
     NetlinkError = _netlink_error()
     for a in addresses:
-        if global_only and a["scope"] != RT_SCOPE_UNIVERSE:
-            continue
+        if in_container:
+            if a["scope"] != RT_SCOPE_UNIVERSE:
+                continue
+            broadcast = _computed_broadcast(a["address"], a["prefixlen"])
+        else:
+            broadcast = a.get("broadcast")
+        extra = {"broadcast": broadcast} if broadcast else {}
         try:
             ipr.addr("add", index=index, address=a["address"], prefixlen=a["prefixlen"],
-                     family=a["family"], scope=a["scope"])
+                     family=a["family"], scope=a["scope"], **extra)
         except NetlinkError as e:
             if e.code != errno.EEXIST:
                 raise
@@ -205,11 +220,14 @@ def _find_link(ipr, *, index=None, mac=None, names=()):
             pass
         if link is not None and (mac is None or link.get_attr("IFLA_ADDRESS") == mac):
             return link
-    if mac is None:
+    if mac is None and not names:
         return None
     for link in ipr.get_links():
-        if link.get_attr("IFLA_ADDRESS") == mac and (not names or _name_matches(link, names)):
-            return link
+        if mac is not None and link.get_attr("IFLA_ADDRESS") != mac:
+            continue
+        if names and not _name_matches(link, names):
+            continue
+        return link
     return None
 
 
@@ -218,6 +236,15 @@ def _name_matches(link, names):
     # "devN" is the kernel's fallback name for a device it returns from a dying
     # namespace when its own name is taken in the initial one.
     return name in names or (name.startswith("dev") and name[3:].isdigit())
+
+
+def open_netns(pid):
+    """An fd (O_CLOEXEC) to the network namespace of ``pid``, for move_in/move_out.
+
+    Holding it keeps the namespace alive: close it once done, or the kernel
+    never tears the namespace down (nor returns its physical devices).
+    """
+    return os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
 
 
 def _open_runtime_netns():
@@ -234,8 +261,9 @@ def move_in(net_devices, netns_fd):
     the original and container-side names, "physical" or "virtual", the
     link's index and MAC inside the container (to find it again), whether it
     was up on the host, and its saved permanent addresses (each ``family``,
-    ``address``, ``prefixlen``, ``scope``; only the global-scope ones are
-    re-added in the container, all of them when it returns to the host).
+    ``address``, ``prefixlen``, ``scope``, ``broadcast``; only the
+    global-scope ones are re-added in the container, all of them when it
+    returns to the host).
     """
     if not net_devices:
         return []
@@ -273,13 +301,14 @@ def move_in(net_devices, netns_fd):
                 host.link("set", index=link["index"], net_ns_fd=netns_fd, ifname=name)
                 downed = None
                 records.append(record)
-                moved = _find_link(inner, index=record["ifindex"], mac=record["mac"])
+                moved = _find_link(inner, index=record["ifindex"], mac=record["mac"],
+                                   names=() if _is_template(name) else (name,))
                 if moved is None:
                     raise PyruncError(f"{_field(host_name)}: moved into the container network "
                                       f"namespace but not found there")
                 record["ifindex"] = moved["index"]
                 record["name"] = moved.get_attr("IFLA_IFNAME")
-                _add_addresses(inner, moved["index"], record["addresses"], global_only=True)
+                _add_addresses(inner, moved["index"], record["addresses"], in_container=True)
                 # The spec (and runc) bring the device up whatever its host state.
                 inner.link("set", index=moved["index"], state="up")
             except Exception as e:
@@ -359,7 +388,7 @@ def _restore_on_host(host, record):
             _log().warning('linux.netDevices["%s"]: the name is taken on the host; the device '
                            'stays "%s"', record["host_name"], current)
             return True
-    _add_addresses(host, index, record["addresses"], global_only=False)
+    _add_addresses(host, index, record["addresses"], in_container=False)
     if record["was_up"]:
         host.link("set", index=index, state="up")
     return True

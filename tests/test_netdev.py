@@ -131,14 +131,15 @@ def ip_json(*args, ns=None):
 
 
 def link_info(name, ns=None):
-    """{"flags", "addrs": {"a/p": scope}, "mtu", "mac"} or None if absent."""
+    """{"flags", "addrs": {"a/p": scope}, "brd": {"a/p": broadcast}, "mtu", "mac"} or None if absent."""
     data = ip_json("addr", "show", "dev", name, ns=ns)
     if not data:
         return None
     d = data[0]
+    addrs = [a for a in d.get("addr_info", []) if not a["local"].startswith("fe80:")]
     return {"flags": d["flags"], "mtu": d["mtu"], "mac": d.get("address"),
-            "addrs": {f'{a["local"]}/{a["prefixlen"]}': a["scope"] for a in d.get("addr_info", [])
-                      if not a["local"].startswith("fe80:")}}
+            "addrs": {f'{a["local"]}/{a["prefixlen"]}': a["scope"] for a in addrs},
+            "brd": {f'{a["local"]}/{a["prefixlen"]}': a.get("broadcast") for a in addrs}}
 
 
 @pytest.fixture
@@ -273,7 +274,8 @@ def test_move_in_renames_keeps_address_brings_up_and_traffic_flows(netns, nsfd, 
     assert records == [{
         "host_name": host, "name": "ctr0", "kind": "virtual", "ifindex": records[0]["ifindex"],
         "mac": inside["mac"], "was_up": True,
-        "addresses": [{"family": 2, "address": "10.231.7.1", "prefixlen": 24, "scope": 0}]}]
+        "addresses": [{"family": 2, "address": "10.231.7.1", "prefixlen": 24, "scope": 0,
+                       "broadcast": None}]}]
     json.dumps(records)                                # persisted in the state dir
 
     ping = subprocess.run(["nsenter", f"--net=/proc/{ctr}/ns/net", "busybox", "ping", "-c1", "-W2",
@@ -317,6 +319,17 @@ def test_move_in_transfers_only_permanent_global_addresses(netns, nsfd, host_lin
     assert "UP" in inside["flags"]
     saved = {(a["address"], a["scope"]) for a in records[0]["addresses"]}
     assert saved == {("10.231.9.1", 0), ("10.231.9.2", 254), ("fd00:231:9::1", 0)}
+
+
+@needs_root
+def test_move_in_gives_ipv4_the_subnet_broadcast_like_runc(netns, nsfd, host_links):
+    """runc's netlink library adds a broadcast to re-added IPv4 addresses wider than /31."""
+    ctr = netns()
+    dev = dummy(host_links, "10.231.21.1/24", "10.231.22.1/31", "10.231.23.1/16 brd 10.231.23.9")
+    netdev.move_in({dev: {"name": "c2"}}, nsfd(ctr))
+    got = {(a["local"], a.get("broadcast")) for a in ip_json("addr", "show", "dev", "c2", ns=ctr)[0]["addr_info"]
+           if a["family"] == "inet"}
+    assert got == {("10.231.21.1", "10.231.21.255"), ("10.231.22.1", None), ("10.231.23.1", "10.231.255.255")}
 
 
 @needs_root
@@ -423,7 +436,8 @@ def test_virtual_devices_vanish_with_the_namespace(netns, nsfd, host_links):
 @needs_root
 def test_physical_device_pulled_out_of_a_live_namespace(netns, nsfd, host_links):
     ctr = netns()
-    dev = dummy(host_links, "10.231.16.1/24", "fd00:231:16::1/64 nodad", "10.231.16.7/32 scope host")
+    dev = dummy(host_links, "10.231.16.1/24", "fd00:231:16::1/64 nodad", "10.231.16.7/32 scope host",
+                "10.231.24.1/16 brd 10.231.24.9")
     before = link_info(dev)
     fd = nsfd(ctr)
     records = netdev.move_in({dev: {"name": "phys0"}}, fd)
@@ -558,8 +572,9 @@ def test_differential_container_view_against_runc(netns, nsfd, host_links, tmp_p
         ip("link", "set", dev_theirs, "down")
         ip("link", "set", dev_theirs, "netns", str(theirs), "name", "ctr_dev")
         for a in addrs:
-            if "scope host" not in a:
-                ip("addr", "add", *a.split(), "dev", "ctr_dev", ns=theirs)
+            if "scope host" not in a:      # runc's library: IPv4 gets its subnet broadcast
+                brd = ["brd", "+"] if ":" not in a else []
+                ip("addr", "add", *a.split(), *brd, "dev", "ctr_dev", ns=theirs)
         ip("link", "set", "ctr_dev", "up", ns=theirs)
         b = tmp_path / "theirs"
         _bundle(b, f"/proc/{theirs}/ns/net")
@@ -577,7 +592,8 @@ def test_differential_container_view_against_runc(netns, nsfd, host_links, tmp_p
         mine, reference = mine[:3] + mine[4:], reference[:3] + reference[4:]
     assert mine == reference
     assert ",UP" in flags and mtu == "1789"
-    assert addresses == ["inet 10.231.18.1/24 scope global", "inet6 fd00:231:18::1/64 scope global"]
+    assert addresses == ["inet 10.231.18.1/24 brd 10.231.18.255 scope global",
+                         "inet6 fd00:231:18::1/64 scope global"]
 
 
 @needs_root
