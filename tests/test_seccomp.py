@@ -39,6 +39,7 @@ pytestmark = pytest.mark.skipif(not seccomp.supported()["enabled"],
 # clone3 -> ENOSYS so that libcs fall back to clone).  Some names are newer
 # than this libseccomp and are skipped, as in real profiles.
 DEFAULT_PROFILE_ALLOWED = [
+    "lsm_get_self_attr", "lsm_list_modules", "mseal", "uretprobe",
     "_llseek", "_newselect", "accept", "accept4", "access", "adjtimex", "alarm", "arch_prctl",
     "bind", "brk", "cachestat", "capget", "capset", "chdir", "chmod", "chown", "chown32",
     "clock_adjtime", "clock_adjtime64", "clock_getres", "clock_getres_time64", "clock_gettime",
@@ -663,3 +664,80 @@ def test_send_listener_error_names_the_path(scratch):
     with pytest.raises(Exception, match=r"listenerPath .*/nobody\.sock: connect: "
                                         r"No such file or directory"):
         seccomp.send_listener(0, scratch + "/nobody.sock", {"pid": 1}, "")
+
+
+# --- a Docker-shaped default profile ----------------------------------------------------
+
+def test_default_profile_compiles_fast_and_a_normal_process_runs_under_it(scratch):
+    t0 = time.perf_counter()
+    p = seccomp.prepare(default_profile())
+    compile_ms = (time.perf_counter() - t0) * 1000
+    print(f"\ndefault profile: {len(DEFAULT_PROFILE_ALLOWED) + 4} syscall names, "
+          f"{p.instructions} BPF instructions, compiled in {compile_ms:.1f} ms, "
+          f"skipped as unknown to libseccomp {seccomp.libseccomp_version()}: "
+          f"{', '.join(p.skipped_syscalls) or 'none'}")
+    assert p.instructions <= seccomp.BPF_MAXINSNS
+    assert compile_ms < 2000
+
+    def body():
+        # fork (clone without namespace flags) + wait, files, sockets, personality.
+        pid = os.fork()
+        if pid == 0:
+            os._exit(7)
+        _, status = os.waitpid(pid, 0)
+        os.mkdir(scratch + "/made")
+        with open(scratch + "/made/f", "w") as f:
+            f.write("x")
+        socket.socket(socket.AF_UNIX, socket.SOCK_STREAM).close()
+        return {
+            "child_exit": os.waitstatus_to_exitcode(status),
+            "file": open(scratch + "/made/f").read(),
+            "uname": os.uname().sysname,
+            "unshare_uts": errno_of(syscalls.unshare, syscalls.CLONE_NEWUTS),
+            "clone_newns": errno_of(_clone_flags, syscalls.CLONE_NEWNS),
+            "vsock": errno_of(socket.socket, AF_VSOCK, socket.SOCK_STREAM),
+            "mount": errno_of(syscalls.mount, "none", scratch, "tmpfs"),
+            "personality_query": syscalls.personality(0xFFFFFFFF) >= 0,
+            "personality_no_aslr": errno_of(syscalls.personality, 0x0040000),
+            "clone3": _clone3_errno(),
+        }
+    out = run_filtered(p, body)
+    assert out.result == {
+        "child_exit": 7, "file": "x", "uname": "Linux",
+        "unshare_uts": errno.EPERM, "clone_newns": errno.EPERM, "vsock": errno.EPERM,
+        "mount": errno.EPERM, "personality_query": True, "personality_no_aslr": errno.EPERM,
+        "clone3": errno.ENOSYS,
+    }
+
+
+def _clone_flags(flags):
+    """clone(flags) as a raw syscall; the child (if any) exits at once."""
+    nr = {"x86_64": 56, "aarch64": 220}[os.uname().machine]
+    ctypes.set_errno(0)
+    ret = _libc.syscall(ctypes.c_long(nr), ctypes.c_ulong(flags | signal.SIGCHLD), None, None,
+                        None, None)
+    if ret == 0:
+        os._exit(0)
+    if ret < 0:
+        raise OSError(ctypes.get_errno(), "clone")
+    os.waitpid(ret, 0)
+
+
+def _clone3_errno():
+    ctypes.set_errno(0)
+    ret = _libc.syscall(ctypes.c_long(435), None, ctypes.c_size_t(0))
+    return ctypes.get_errno() if ret < 0 else 0
+
+
+def test_unknown_syscall_names_are_skipped_and_the_rest_applies(scratch):
+    p = seccomp.prepare(profile("SCMP_ACT_ALLOW", rule(["no_such_syscall", "mkdir", "mkdirat"],
+                                                       "SCMP_ACT_ERRNO", errnoRet=77)))
+    assert p.skipped_syscalls == ("no_such_syscall",)
+    assert run_filtered(p, lambda: errno_of(os.mkdir, scratch + "/d")).result == 77
+
+
+def test_rule_with_the_default_action_is_redundant(scratch):
+    p = seccomp.prepare(profile("SCMP_ACT_ERRNO",
+                                rule(["getcwd"], "SCMP_ACT_ERRNO"),
+                                *default_profile()["syscalls"]))
+    assert run_filtered(p, lambda: errno_of(os.getcwd)).result == 0
