@@ -1,0 +1,172 @@
+"""cgroup managers: one interface over cgroup v1 (incl. hybrid) and pure cgroup v2.
+
+``new_manager`` resolves a container's ``cgroupsPath`` the way runc does and
+returns the manager for the host's cgroup layout; ``load_manager`` rebuilds it
+from what ``CgroupManager.to_dict`` returned (persisted in the state dir).
+
+This module is imported on every runtime invocation, so it stays light: the
+v1/v2 implementations, resource writers, stats and the eBPF device filter are
+imported only when a manager of that kind is made.
+"""
+
+import os
+
+from pyrunc.errors import CgroupError
+
+CGROUP_ROOT = "/sys/fs/cgroup"
+
+
+def detect_version(root: str = CGROUP_ROOT) -> int:
+    """2 when ``root`` itself is a cgroup2 mount (pure v2), else 1 (v1 or hybrid)."""
+    fstype = None
+    for m in _mountinfo():
+        if m["mountpoint"] == root:
+            fstype = m["fstype"]  # the last mount on root wins (over-mounts)
+    return 2 if fstype == "cgroup2" else 1
+
+
+def _mountinfo(path: str = "/proc/self/mountinfo"):
+    """Yield dicts (mountpoint, root, fstype, super_options) of cgroup-ish mounts."""
+    with open(path) as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            parts = left.split()
+            rparts = right.split()
+            if len(parts) < 5 or len(rparts) < 3:
+                continue
+            yield {
+                "root": _unescape(parts[3]),
+                "mountpoint": _unescape(parts[4]),
+                "fstype": rparts[0],
+                "super_options": rparts[2],
+            }
+
+
+def _unescape(s: str) -> str:
+    # mountinfo escapes space, tab, newline and backslash as \ooo
+    if "\\" not in s:
+        return s
+    out, i = [], 0
+    while i < len(s):
+        if s[i] == "\\" and s[i + 1:i + 4].isdigit():
+            out.append(chr(int(s[i + 1:i + 4], 8)))
+            i += 4
+        else:
+            out.append(s[i])
+            i += 1
+    return "".join(out)
+
+
+class CgroupManager:
+    """The container's cgroup(s).  Implemented by ``v1.V1Manager`` and ``v2.V2Manager``.
+
+    ``path`` is the container's cgroup path relative to the hierarchy root as
+    seen in this process's cgroup namespace (e.g. ``/pyrunc/abc``).
+    """
+
+    version: int = 0
+
+    def __init__(self, path: str, container_id: str = "", *, rootless: bool = False):
+        self.path = path
+        self.container_id = container_id
+        self.rootless = rootless
+
+    # -- persistence --------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {"version": self.version, "path": self.path, "id": self.container_id,
+                "rootless": self.rootless, "paths": self.paths()}
+
+    # -- the interface (see v1.py / v2.py) -----------------------------------
+    def create(self) -> None:
+        raise NotImplementedError
+
+    def apply(self, pid: int) -> None:
+        raise NotImplementedError
+
+    def set(self, resources: dict, *, initial: bool = False) -> None:
+        raise NotImplementedError
+
+    def freeze(self) -> None:
+        raise NotImplementedError
+
+    def thaw(self) -> None:
+        raise NotImplementedError
+
+    def is_frozen(self) -> bool:
+        raise NotImplementedError
+
+    def pids(self) -> list[int]:
+        raise NotImplementedError
+
+    def kill_all(self, sig: int) -> None:
+        raise NotImplementedError
+
+    def destroy(self) -> None:
+        raise NotImplementedError
+
+    def exists(self) -> bool:
+        raise NotImplementedError
+
+    def stats(self) -> dict:
+        raise NotImplementedError
+
+    def paths(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    def oom_kill_count(self) -> int:
+        raise NotImplementedError
+
+    def __repr__(self):
+        return f"<{type(self).__name__} v{self.version} {self.path}>"
+
+
+def resolve_path(cgroups_path: str | None, container_id: str) -> tuple[str, bool]:
+    """Return (path, relative): ``path`` is clean; ``relative`` means "under the
+    runtime's own cgroup" (the manager resolves it per hierarchy)."""
+    if cgroups_path is None or cgroups_path == "":
+        # runc's default without a cgroupsPath: the container id, relative to
+        # the runtime's own cgroup.
+        return container_id, True
+    if ":" in cgroups_path and not cgroups_path.startswith("/"):
+        # "slice:prefix:name" is the systemd driver's syntax; we only drive cgroupfs.
+        raise CgroupError(f"linux.cgroupsPath: {cgroups_path!r} is systemd syntax "
+                          "(slice:prefix:name); only the cgroupfs driver is supported")
+    relative = not cgroups_path.startswith("/")
+    parts = [p for p in cgroups_path.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise CgroupError(f"linux.cgroupsPath: {cgroups_path!r} must not contain '..'")
+    clean = "/".join(parts)
+    return (clean if relative else "/" + clean), relative
+
+
+def new_manager(cgroups_path: str | None, container_id: str, *,
+                rootless: bool = False, root: str = CGROUP_ROOT) -> CgroupManager:
+    """The manager for a container whose spec says ``linux.cgroupsPath = cgroups_path``.
+
+    Absolute paths are taken under the hierarchy root(s) (of this process's
+    cgroup namespace); relative ones under the runtime's own cgroup (on v2 its
+    parent, as runc does, since the own cgroup usually holds processes and
+    could not enable controllers for a child); ``None`` means the container id,
+    relative.
+    """
+    path, relative = resolve_path(cgroups_path, container_id)
+    if detect_version(root) == 2:
+        from pyrunc.cgroups.v2 import V2Manager
+        return V2Manager.resolve(path, relative, container_id, rootless=rootless, root=root)
+    from pyrunc.cgroups.v1 import V1Manager
+    return V1Manager.resolve(path, relative, container_id, rootless=rootless, root=root)
+
+
+def load_manager(saved: dict) -> CgroupManager:
+    """Rebuild a manager from ``CgroupManager.to_dict()``."""
+    try:
+        version = saved["version"]
+    except (KeyError, TypeError):
+        raise CgroupError("saved cgroup state: missing 'version'") from None
+    if version == 2:
+        from pyrunc.cgroups.v2 import V2Manager
+        return V2Manager.from_dict(saved)
+    if version == 1:
+        from pyrunc.cgroups.v1 import V1Manager
+        return V1Manager.from_dict(saved)
+    raise CgroupError(f"saved cgroup state: unknown version {version!r}")

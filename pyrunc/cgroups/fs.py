@@ -1,0 +1,124 @@
+"""File-level helpers shared by the v1 and v2 managers.
+
+Every write names the OCI field it comes from, so an error reads
+``linux.resources.memory.limit: memory.limit_in_bytes = 1: Device or resource busy``.
+"""
+
+import errno
+import os
+import time
+
+from pyrunc.errors import CgroupError
+
+
+def read(path: str) -> str:
+    with open(path) as f:
+        return f.read().strip()
+
+
+def read_int(path: str, default: int = 0) -> int:
+    """An integer file; "max" reads as ``default``; a missing file too."""
+    try:
+        s = read(path)
+    except OSError:
+        return default
+    if s == "max" or s == "":
+        return default
+    return int(s)
+
+
+def read_kv(path: str) -> dict[str, int]:
+    """``key value`` lines (memory.stat, cpu.stat, memory.events, ...)."""
+    out = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                k, _, v = line.partition(" ")
+                try:
+                    out[k] = int(v)
+                except ValueError:
+                    pass
+    except OSError:
+        pass
+    return out
+
+
+def write(directory: str, name: str, value, field: str) -> None:
+    """Write ``value`` to ``directory/name`` in one write(2); raise CgroupError naming ``field``."""
+    data = str(value).encode()
+    path = os.path.join(directory, name)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    except OSError as e:
+        if e.errno == errno.ENOENT:
+            raise CgroupError(f"{field}: {path} does not exist "
+                              f"(controller not available or not enabled)") from None
+        raise CgroupError(f"{field}: open {path}: {e.strerror}") from None
+    try:
+        os.write(fd, data)
+    except OSError as e:
+        raise CgroupError(f"{field}: writing {str(value)!r} to {path}: {e.strerror}") from None
+    finally:
+        os.close(fd)
+
+
+def procs(directory: str) -> list[int]:
+    try:
+        with open(os.path.join(directory, "cgroup.procs")) as f:
+            return [int(x) for x in f.read().split()]
+    except OSError:
+        return []
+
+
+def procs_recursive(directory: str) -> list[int]:
+    seen: list[int] = []
+    for d, _dirs, _files in os.walk(directory):
+        for pid in procs(d):
+            if pid not in seen:
+                seen.append(pid)
+    return seen
+
+
+def rmdir_tree(directory: str, timeout: float = 2.0) -> None:
+    """Remove ``directory`` and its sub-cgroups, deepest first.
+
+    cgroup dirs cannot be removed while a process (even a zombie being reaped)
+    is in them: EBUSY is retried until ``timeout``; a missing dir is success.
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.005
+    while True:
+        try:
+            subdirs = [d for d, _s, _f in os.walk(directory, topdown=False)]
+        except OSError:
+            subdirs = []
+        last_error = None
+        for d in subdirs:
+            try:
+                os.rmdir(d)
+            except FileNotFoundError:
+                pass
+            except OSError as e:
+                last_error = e
+        if not os.path.isdir(directory):
+            return
+        if time.monotonic() >= deadline:
+            why = last_error.strerror if last_error else "still present"
+            raise CgroupError(f"cannot remove cgroup {directory}: {why}")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
+
+
+def own_cgroups(path: str = "/proc/self/cgroup") -> dict[str, str]:
+    """controller -> cgroup path of this process; v2's line is under key ""."""
+    out = {}
+    with open(path) as f:
+        for line in f:
+            line = line.rstrip("\n")
+            _hid, controllers, cgpath = line.split(":", 2)
+            if not controllers:
+                out[""] = cgpath
+                continue
+            for c in controllers.split(","):
+                out[c] = cgpath
+    return out

@@ -1,0 +1,141 @@
+"""Pure logic of the cgroup managers: path resolution, conversions, device rules, stats shape."""
+
+import pytest
+
+from pyrunc.cgroups import resolve_path
+from pyrunc.cgroups import resources as R
+from pyrunc.cgroups.stats import parse_cpu_list, prune, skeleton
+from pyrunc.errors import CgroupError
+
+
+@pytest.mark.parametrize("given,expected", [
+    (None, ("cid", True)),
+    ("", ("cid", True)),
+    ("/a/b", ("/a/b", False)),
+    ("//a//b/", ("/a/b", False)),
+    ("a/./b", ("a/b", True)),
+])
+def test_resolve_path(given, expected):
+    assert resolve_path(given, "cid") == expected
+
+
+@pytest.mark.parametrize("bad", ["/a/../b", "../x", "machine.slice:libpod:abc"])
+def test_resolve_path_rejects(bad):
+    with pytest.raises(CgroupError, match="linux.cgroupsPath"):
+        resolve_path(bad, "cid")
+
+
+@pytest.mark.parametrize("shares,weight", [(0, 0), (1, 1), (2, 1), (1024, 100), (262144, 10000),
+                                           (10**9, 10000)])
+def test_shares_to_weight_fixed_points(shares, weight):
+    assert R.cpu_shares_to_weight(shares) == weight
+
+
+def test_shares_to_weight_is_monotonic():
+    prev = 0
+    for s in range(2, 262145, 97):
+        w = R.cpu_shares_to_weight(s)
+        assert 1 <= w <= 10000 and w >= prev
+        prev = w
+
+
+def test_blkio_weight_conversion():
+    assert R.blkio_weight_to_io_weight(0) == 0
+    assert R.blkio_weight_to_io_weight(10) == 1
+    assert R.blkio_weight_to_io_weight(1000) == 10000
+    assert R.blkio_weight_to_io_weight(500) == 1 + 490 * 9999 // 990
+
+
+def test_swap_conversion():
+    assert R.swap_to_v2(-1, 100) == -1
+    assert R.swap_to_v2(0, -1) == -1
+    assert R.swap_to_v2(0, 100) is None
+    assert R.swap_to_v2(300, 100) == 200
+    with pytest.raises(CgroupError, match="memory.swap.*>= memory.limit"):
+        R.swap_to_v2(50, 100)
+    with pytest.raises(CgroupError, match="needs a memory limit"):
+        R.swap_to_v2(50, 0)
+
+
+def test_page_size():
+    assert R.check_page_size("2MB", "f") == "2MB"
+    for bad in ("2mb", "2M", "", None, "0MB"):
+        with pytest.raises(CgroupError, match="pageSize"):
+            R.check_page_size(bad, "f")
+
+
+def test_device_rule_normalization():
+    rules = R.normalize_device_rules([
+        {"allow": False, "access": "rwm"},
+        {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "wr"},
+        {"allow": True, "major": 10, "access": "m"},  # type "a" with a number: split
+    ])
+    assert rules[0].is_everything() and rules[0].v1_line() == "a"
+    assert rules[1].v1_line() == "c 1:3 rw"
+    assert [r.v1_line() for r in rules[2:]] == ["b 10:* m", "c 10:* m"]
+
+
+@pytest.mark.parametrize("bad,field", [
+    ([{"access": "r"}], r"devices\[0\]\.allow"),
+    ([{"allow": True, "type": "x"}], r"devices\[0\]\.type"),
+    ([{"allow": True, "major": "1"}], r"devices\[0\]\.major"),
+    ([{"allow": True, "access": "rwx"}], r"devices\[0\]\.access"),
+    ({"allow": True}, r"devices: must be an array"),
+])
+def test_device_rule_errors(bad, field):
+    with pytest.raises(CgroupError, match=field):
+        R.normalize_device_rules(bad)
+
+
+def test_effective_rules_default_deny_and_allow_list():
+    default_allow, rules = R.effective_device_rules([{"allow": False, "access": "rwm"}])
+    assert default_allow is False
+    allowed = lambda *a: R.device_allowed(default_allow, rules, *a)  # noqa: E731
+    assert allowed("c", 1, 3, "rw")          # /dev/null
+    assert allowed("c", 136, 7, "rwm")       # a pty
+    assert allowed("b", 8, 0, "m")           # mknod of anything
+    assert not allowed("b", 8, 0, "r")
+    assert not allowed("c", 1, 1, "r")       # /dev/mem
+    # an allow-all before the defaults: everything allowed
+    default_allow, rules = R.effective_device_rules([{"allow": True, "access": "rwm"}])
+    assert default_allow is True and R.device_allowed(True, rules, "c", 1, 1, "rwm")
+
+
+def test_later_rules_win():
+    d, rules = R.effective_device_rules([
+        {"allow": True, "type": "c", "major": 4, "minor": 1, "access": "rw"},
+        {"allow": False, "type": "c", "major": 4, "minor": 1, "access": "w"},
+    ])
+    assert R.device_allowed(d, rules, "c", 4, 1, "r")
+    assert not R.device_allowed(d, rules, "c", 4, 1, "w")
+    assert not R.device_allowed(d, rules, "c", 4, 1, "rw")
+
+
+def test_linux_devices_become_allow_rules():
+    assert R.device_rules_for_linux_devices([
+        {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229},
+        {"path": "/dev/sda", "type": "b", "major": 8, "minor": 0},
+        {"path": "/dev/fifo", "type": "p"}]) == [
+        {"allow": True, "type": "c", "major": 10, "minor": 229, "access": "rwm"},
+        {"allow": True, "type": "b", "major": 8, "minor": 0, "access": "rwm"}]
+
+
+def test_cpu_list():
+    assert parse_cpu_list("0-3,8,10-11\n") == [0, 1, 2, 3, 8, 10, 11]
+    assert parse_cpu_list("") == []
+
+
+def test_stats_prune_matches_go_omitempty():
+    s = skeleton()
+    s["hugetlb"]["2MB"] = {"usage": 0, "max": 0, "failcnt": 0}
+    s["blkio"]["ioServiceBytesRecursive"] = [{"major": 8, "minor": 0, "op": "Read", "value": 0}]
+    out = prune(s)
+    assert out["cpu"]["usage"] == {"kernel": 0, "user": 0}
+    assert out["cpu"]["throttling"] == {}
+    assert out["memory"]["usage"] == {"limit": 0, "failcnt": 0}
+    assert "raw" not in out["memory"] and "cache" not in out["memory"]
+    assert out["pids"] == {}
+    assert out["hugetlb"] == {"2MB": {"failcnt": 0}}
+    assert out["blkio"]["ioServiceBytesRecursive"] == [{"major": 8, "op": "Read"}]
+    assert out["network_interfaces"] is None and out["intel_rdt"] == {}
+    assert out["cpuset"]["sched_relax_domain_level"] == 0 and "cpus" not in out["cpuset"]
