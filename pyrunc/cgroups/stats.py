@@ -36,19 +36,21 @@ def skeleton() -> dict:
     }
 
 
-def prune(obj: dict, top: bool = True) -> dict:
+def prune(obj: dict, top: bool = True, always=_ALWAYS) -> dict:
     """Drop zero/empty values the way Go's omitempty does (see _ALWAYS)."""
     out = {}
     for k, v in obj.items():
         if isinstance(v, dict):
-            pv = v if k in ("event_count", "psi") else prune(v, False)
+            # pids.limit is omitempty although other "limit"s are not
+            pv = v if k in ("event_count", "psi") else prune(v, False,
+                                                             set() if k == "pids" else _ALWAYS)
             if k in _OMIT_EMPTY_DICTS and not pv:
                 continue
             out[k] = pv
         elif isinstance(v, list):
             if v or top:
                 out[k] = [prune(x, False) if isinstance(x, dict) else x for x in v]
-        elif top or k in _ALWAYS or v not in (0, "", None):
+        elif top or k in always or v not in (0, "", None):
             out[k] = v
     return out
 
