@@ -18,7 +18,7 @@ import tempfile
 
 import pytest
 
-from helpers import Bundle, Runtime, in_cgroup_sandbox, new_id, wait_for
+from helpers import BUSYBOX, Bundle, Runtime, in_cgroup_sandbox, new_id, wait_for
 from pyrunc import inspect as insp
 from pyrunc.errors import ContainerNotRunning
 
@@ -352,3 +352,59 @@ def test_import_is_cheap():
     assert "pyrunc.inspect" in loaded, out.stderr
     heavy = loaded & {"json", "ctypes", "subprocess", "jsonschema"}
     assert heavy == set(), out.stderr
+
+
+def _runtime_namespaces() -> set[str]:
+    try:
+        out = subprocess.run([RUNTIME, "features"], capture_output=True, text=True, timeout=10).stdout
+        return set(json.loads(out)["linux"]["namespaces"])
+    except (OSError, ValueError, KeyError, subprocess.TimeoutExpired):
+        return set()
+
+
+@needs_containers
+def test_time_and_cgroup_namespaces(container):
+    if "time" not in _runtime_namespaces():
+        pytest.skip(f"{RUNTIME} has no time namespace support")
+
+    def edit(b):
+        b.set_namespace("time")
+        b.set_namespace("cgroup")
+        b.config["linux"]["timeOffsets"] = {"monotonic": {"secs": 3600, "nanosecs": 0},
+                                            "boottime": {"secs": 7200, "nanosecs": 5}}
+    c = container(edit)
+    r = c.report()
+    assert line(r, "namespaces", "time")["verdict"] == "ok"
+    assert line(r, "namespaces", "cgroup")["verdict"] == "ok"
+    mono = line(r, "namespaces", "monotonic offset")
+    assert (mono["actual"], mono["verdict"]) == ("3600s 0ns", "ok")
+    assert line(r, "namespaces", "boottime offset")["actual"] == "7200s 5ns"
+    assert fails(r) == [], insp.render_text(r)
+
+
+@needs_containers
+def test_time_namespace_offsets_of_an_unshared_process():
+    """Time offsets read back on a process util-linux's unshare(1) put in a
+    time namespace (runc 1.1 and crun 1.8 cannot make one)."""
+    proc = subprocess.Popen(["unshare", "--time", "--monotonic=3600", "--boottime=7200", "--fork",
+                             "--kill-child", BUSYBOX, "sleep", "100"])
+    try:
+        def child():
+            try:
+                with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
+                    kids = f.read().split()
+            except OSError:
+                return None
+            return int(kids[0]) if kids else None
+        pid = wait_for(child)
+        cfg = {"linux": {"namespaces": [{"type": "time"}],
+                         "timeOffsets": {"monotonic": {"secs": 3600}, "boottime": {"secs": 7201}}}}
+        r = insp.inspect(pid, cfg, cgroup_paths={}, status="running", container_id="unshared")
+        assert line(r, "namespaces", "time")["verdict"] == "ok"
+        assert line(r, "namespaces", "monotonic offset")["verdict"] == "ok"
+        boot = line(r, "namespaces", "boottime offset")
+        assert (boot["asked"], boot["actual"], boot["verdict"]) == ("7201s 0ns", "7200s 0ns", "FAIL")
+        assert line(r, "namespaces", "pid")["verdict"] == "WARN"   # shared, as configured
+    finally:
+        proc.kill()
+        proc.wait()
