@@ -28,13 +28,13 @@ _NR = {
                    fsmount=432, pidfd_send_signal=424, close_range=436,
                    openat2=437, mount_setattr=442, seccomp=317, bpf=321,
                    sched_setattr=314, ioprio_set=251, set_mempolicy=238,
-                   personality=135),
+                   personality=135, keyctl=250),
     "aarch64": dict(pivot_root=41, capget=90, capset=91, setns=268, unshare=97,
                     open_tree=428, move_mount=429, fsopen=430, fsconfig=431,
                     fsmount=432, pidfd_send_signal=424, close_range=436,
                     openat2=437, mount_setattr=442, seccomp=277, bpf=280,
                     sched_setattr=274, ioprio_set=30, set_mempolicy=237,
-                    personality=92),
+                    personality=92, keyctl=219),
 }[platform.machine()]
 
 # --- constants -------------------------------------------------------------
@@ -344,6 +344,68 @@ def bpf(cmd, attr, size):
 def pidfd_send_signal(pidfd, sig):
     _check(_syscall(_NR["pidfd_send_signal"], ctypes.c_int(pidfd), ctypes.c_int(sig), None,
                     ctypes.c_uint(0)), "pidfd_send_signal")
+
+
+# --- unix sockets without the socket module ---------------------------------
+# ``import socket`` costs several ms on every call; the stage channel and the
+# start socket only need these few calls.
+AF_UNIX = 1
+SOCK_STREAM = 1
+SOCK_SEQPACKET = 5
+SOCK_CLOEXEC = 0o2000000
+
+
+class SockaddrUn(ctypes.Structure):
+    _fields_ = [("sun_family", ctypes.c_ushort), ("sun_path", ctypes.c_char * 108)]
+
+
+def _sockaddr(path):
+    b = _b(path)
+    if len(b) >= 108:
+        raise OSError(36, "socket path too long", path)
+    return SockaddrUn(AF_UNIX, b)
+
+
+def socketpair(kind=SOCK_SEQPACKET):
+    fds = (ctypes.c_int * 2)()
+    _check(_libc.socketpair(AF_UNIX, kind | SOCK_CLOEXEC, 0, fds), "socketpair")
+    return fds[0], fds[1]
+
+
+def unix_listen(path, backlog=4):
+    """A listening AF_UNIX stream socket bound at ``path`` (relative paths
+    are relative to the cwd, which keeps long state dirs under 108 bytes)."""
+    fd = _check(_libc.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), "socket")
+    addr = _sockaddr(path)
+    try:
+        _check(_libc.bind(fd, ctypes.byref(addr), ctypes.sizeof(addr)), "bind", path)
+        _check(_libc.listen(fd, backlog), "listen", path)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def unix_connect(path):
+    fd = _check(_libc.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), "socket")
+    addr = _sockaddr(path)
+    if _libc.connect(fd, ctypes.byref(addr), ctypes.sizeof(addr)) < 0:
+        err = ctypes.get_errno()
+        os.close(fd)
+        raise OSError(err, f"connect: {os.strerror(err)}", path)
+    return fd
+
+
+def accept(fd):
+    return _check(_libc.accept4(fd, None, None, SOCK_CLOEXEC), "accept")
+
+
+KEYCTL_JOIN_SESSION_KEYRING = 1
+
+
+def join_session_keyring(name):
+    return _check(_syscall(_NR["keyctl"], ctypes.c_int(KEYCTL_JOIN_SESSION_KEYRING),
+                           _b(name)), "keyctl(join session keyring)")
 
 
 def ioctl_int(fd, request, arg=0):

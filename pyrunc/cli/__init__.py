@@ -1,3 +1,146 @@
-def main():
-    print("pyrunc: not yet")
-    return 1
+"""The ``pyrunc`` command line: runc's global flags, subcommands, outputs
+and exit codes (see /work/shared/notes/cli-contract.md).
+
+``main()`` parses the global flags, then imports only the module of the
+subcommand being run.  Every error becomes one line (on stderr and, with
+``--log``, in the log), exit status 1; never a traceback.
+"""
+
+import os
+import sys
+
+from ..errors import PyruncError, UsageError
+from ..log import log
+from .flags import BOOL, STR, Flag, parse
+
+GLOBAL_FLAGS = (
+    Flag("root", STR, "/run/pyrunc", "root directory for storage of container state"),
+    Flag("log", STR, None, "log file path (default: stderr)"),
+    Flag("log-format", STR, "text", "log format: text or json"),
+    Flag("debug", BOOL, False, "enable debug logging"),
+    Flag("systemd-cgroup", BOOL, False, "use systemd to manage cgroups (not supported)"),
+    Flag("rootless", STR, "auto", "rootless mode: true, false or auto"),
+    Flag("cgroup-manager", STR, None, "crun's: cgroupfs, systemd or disabled"),
+    Flag("criu", STR, None, "path to criu (accepted for compatibility)"),
+    Flag("help|h", BOOL, False, "show help"),
+    Flag("version|v", BOOL, False, "print the version"),
+)
+
+# subcommand -> (module in pyrunc.cli, function, one-line help)
+COMMANDS = {
+    "create": ("lifecycle", "cmd_create", "create a container"),
+    "start": ("lifecycle", "cmd_start", "start a created container"),
+    "run": ("lifecycle", "cmd_run", "create and run a container"),
+    "state": ("lifecycle", "cmd_state", "output the state of a container"),
+    "kill": ("lifecycle", "cmd_kill", "send a signal to the container's init process"),
+    "delete": ("lifecycle", "cmd_delete", "delete a container and everything it holds"),
+    "list": ("lifecycle", "cmd_list", "list containers"),
+    "spec": ("info", "cmd_spec", "create a new specification file"),
+    "features": ("info", "cmd_features", "show the enabled features"),
+    "validate": ("info", "cmd_validate", "validate a bundle's config.json"),
+}
+
+USAGE = """pyrunc - an OCI runtime-spec 1.3.0 container runtime (runc compatible)
+
+usage: pyrunc [global options] command [command options] [arguments...]
+
+commands:
+{commands}
+
+global options:
+{globals}
+"""
+
+
+def usage():
+    cmds = "\n".join(f"   {k:<10} {v[2]}" for k, v in COMMANDS.items())
+    glob = "\n".join(f"   --{f.names[0]:<16} {f.help}" for f in GLOBAL_FLAGS)
+    return USAGE.format(commands=cmds, globals=glob)
+
+
+def version_text():
+    from .. import SPEC_VERSION, __version__
+    lines = [f"pyrunc version {__version__}", "commit: none", f"spec: {SPEC_VERSION}",
+             f"python: {sys.version.split()[0]}"]
+    try:
+        from ..seccomp import libseccomp_version
+        v = libseccomp_version()
+    except Exception:  # noqa: BLE001 - version output must not fail
+        v = None
+    if v:
+        lines.append(f"libseccomp: {v}")
+    return "\n".join(lines) + "\n"
+
+
+class Globals:
+    """The parsed global flags, handed to every subcommand."""
+
+    def __init__(self, opts):
+        self.root = opts["root"]
+        self.debug = opts["debug"]
+        self.log_path = opts["log"]
+        self.log_format = opts["log_format"]
+        self.systemd_cgroup = opts["systemd_cgroup"] or opts["cgroup_manager"] == "systemd"
+        self.cgroup_manager = opts["cgroup_manager"]
+        self.rootless = opts["rootless"]
+
+    def store(self):
+        from ..state import StateStore
+        return StateStore(self.root)
+
+
+def _split_globals(argv):
+    """Global flags are those before the first non-flag word (the verb)."""
+    by_name = {n: f for f in GLOBAL_FLAGS for n in f.names}
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if not a.startswith("-") or a == "--":
+            break
+        name, eq, _ = a.lstrip("-").partition("=")
+        f = by_name.get(name)
+        i += 1
+        if f is not None and f.kind != BOOL and not eq:
+            i += 1
+    return argv[:i], argv[i:]
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        gargv, rest = _split_globals(argv)
+        opts, _ = parse(GLOBAL_FLAGS, gargv)
+        if opts["log_format"] not in ("text", "json"):
+            raise UsageError(f"invalid log format {opts['log_format']!r}: must be text or json")
+        log.configure(opts["log"], opts["log_format"], opts["debug"])
+        if opts["version"]:
+            sys.stdout.write(version_text())
+            return 0
+        if opts["help"] or not rest or rest[0] in ("help", "h"):
+            sys.stdout.write(usage())
+            return 0 if (opts["help"] or rest) else 1
+        g = Globals(opts)
+        if g.systemd_cgroup:
+            raise UsageError("systemd cgroup management is not supported yet; use the cgroupfs driver")
+        verb, args = rest[0], rest[1:]
+        entry = COMMANDS.get(verb)
+        if entry is None:
+            raise UsageError(f"No help topic for '{verb}'")
+        module = __import__(f"pyrunc.cli.{entry[0]}", fromlist=[entry[1]])
+        return getattr(module, entry[1])(g, args)
+    except PyruncError as e:
+        log.error(str(e))
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except OSError as e:
+        msg = e.strerror or str(e)
+        if e.filename:
+            msg = f"{e.filename}: {msg}"
+        log.error(msg)
+        return 1
+    except Exception as e:  # noqa: BLE001 - one line, never a traceback
+        if os.environ.get("PYRUNC_TRACEBACK"):
+            raise
+        log.error(f"internal error: {type(e).__name__}: {e}")
+        return 1

@@ -1,0 +1,138 @@
+"""create, start, run, state, kill, delete, list."""
+
+import sys
+
+from .. import container as core
+from ..errors import UsageError
+from .flags import BOOL, INT, STR, Flag, parse
+
+CREATE_FLAGS = (
+    Flag("bundle|b", STR, "", "path to the root of the bundle directory"),
+    Flag("config|f", STR, None, "crun's: path to the config file (relative to the bundle)"),
+    Flag("console-socket", STR, None, "AF_UNIX socket that receives the pty master"),
+    Flag("pid-file", STR, None, "file to write the init's pid to"),
+    Flag("no-pivot", BOOL, False, "use MS_MOVE + chroot instead of pivot_root"),
+    Flag("no-new-keyring", BOOL, False, "do not create a new session keyring"),
+    Flag("preserve-fds", INT, 0, "pass N additional fds (3..3+N-1) to the container"),
+)
+RUN_FLAGS = CREATE_FLAGS + (
+    Flag("detach|d", BOOL, False, "detach from the container's process"),
+    Flag("keep", BOOL, False, "do not delete the container after it exits"),
+)
+
+
+def _one_id(args, verb):
+    if len(args) != 1:
+        raise UsageError(f'"{verb}" requires exactly 1 argument')
+    return args[0]
+
+
+def _create_opts(opts):
+    return dict(config_path=opts["config"], pid_file=opts["pid_file"],
+                console_socket=opts["console_socket"], no_pivot=opts["no_pivot"],
+                no_new_keyring=opts["no_new_keyring"], preserve_fds=opts["preserve_fds"])
+
+
+def cmd_create(g, argv):
+    opts, args = parse(CREATE_FLAGS, argv)
+    cid = _one_id(args, "create")
+    core.create(g.store(), cid, opts["bundle"], debug=g.debug, **_create_opts(opts))
+    return 0
+
+
+def cmd_run(g, argv):
+    opts, args = parse(RUN_FLAGS, argv)
+    cid = _one_id(args, "run")
+    return core.run(g.store(), cid, opts["bundle"], detach=opts["detach"], keep=opts["keep"],
+                    debug=g.debug, **_create_opts(opts))
+
+
+def cmd_start(g, argv):
+    _, args = parse((), argv)
+    core.start(g.store(), _one_id(args, "start"))
+    return 0
+
+
+def _json(obj, indent=None):
+    from json import dumps
+    return dumps(obj, indent=indent)
+
+
+def cmd_state(g, argv):
+    _, args = parse((), argv)
+    c = core.Container.load(g.store(), _one_id(args, "state"))
+    sys.stdout.write(_json(c.oci_state(), indent=2))
+    return 0
+
+
+def parse_signal(text):
+    import signal
+    if text.isdigit():
+        n = int(text)
+        if not 0 < n < 65:
+            raise UsageError(f"invalid signal: {text}")
+        return n
+    name = text.upper()
+    if not name.startswith("SIG"):
+        name = "SIG" + name
+    sig = getattr(signal, name, None)
+    if not isinstance(sig, int) or name.startswith("SIG_"):
+        raise UsageError(f"unknown signal {text!r}")
+    return int(sig)
+
+
+def cmd_kill(g, argv):
+    opts, args = parse((Flag("all|a", BOOL, False, "signal all processes"),), argv)
+    if len(args) not in (1, 2):
+        raise UsageError('"kill" requires a minimum of 1 and a maximum of 2 arguments')
+    sig = parse_signal(args[1]) if len(args) == 2 else 15
+    core.kill(g.store(), args[0], sig, opts["all"])
+    return 0
+
+
+def cmd_delete(g, argv):
+    opts, args = parse((Flag("force|f", BOOL, False, "kill and delete a running container"),), argv)
+    if not args:
+        raise UsageError('"delete" requires at least 1 argument')
+    store = g.store()
+    for cid in args:
+        core.delete(store, cid, force=opts["force"])
+    return 0
+
+
+def cmd_list(g, argv):
+    opts, _ = parse((Flag("format|f", STR, "table", "table or json"),
+                     Flag("quiet|q", BOOL, False, "display only container ids")), argv)
+    containers = core.list_containers(g.store())
+    if opts["quiet"]:
+        sys.stdout.write("".join(c.id + "\n" for c in containers))
+        return 0
+    if opts["format"] == "json":
+        states = []
+        for c in containers:
+            s = c.oci_state()
+            s["owner"] = _user_name(c.state.owner_uid)
+            states.append(s)
+        sys.stdout.write((_json(states) if states else "null") + "\n")
+        return 0
+    if opts["format"] != "table":
+        raise UsageError(f"invalid format option {opts['format']!r}")
+    rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
+    for c in containers:
+        s = c.oci_state()
+        rows.append((c.id, str(s["pid"]), s["status"], s["bundle"], s["created"],
+                     _user_name(c.state.owner_uid)))
+    widths = [max(len(r[i]) for r in rows) for i in range(6)]
+    for r in rows:
+        sys.stdout.write("   ".join(v.ljust(widths[i]) for i, v in enumerate(r)).rstrip() + "\n")
+    return 0
+
+
+def _user_name(uid):
+    try:
+        import pwd
+        return pwd.getpwuid(uid).pw_name
+    except (KeyError, ImportError):
+        return str(uid)
+
+

@@ -1,0 +1,220 @@
+"""Convert a validated config.json document into the internal ``Config``.
+
+Validation (schema + semantic MUSTs) happens before this, in
+``pyrunc.config.validate``; conversion only raises ``ConfigError`` for what
+it alone can judge (e.g. an unknown mount option).
+"""
+
+import os
+
+from .. import syscalls as sc
+from ..errors import ConfigError
+from .model import Config, Device, IDMap, Mount, Namespace, Process, Rlimit, User
+
+NAMESPACE_FLAGS = {
+    "pid": sc.CLONE_NEWPID, "network": sc.CLONE_NEWNET, "mount": sc.CLONE_NEWNS,
+    "ipc": sc.CLONE_NEWIPC, "uts": sc.CLONE_NEWUTS, "user": sc.CLONE_NEWUSER,
+    "cgroup": sc.CLONE_NEWCGROUP, "time": sc.CLONE_NEWTIME,
+}
+# /proc/<pid>/ns/<name> for each spec namespace type
+NAMESPACE_PROC_NAMES = {
+    "pid": "pid", "network": "net", "mount": "mnt", "ipc": "ipc", "uts": "uts",
+    "user": "user", "cgroup": "cgroup", "time": "time",
+}
+
+CAPABILITIES = (
+    "CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP "
+    "LINUX_IMMUTABLE NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK IPC_OWNER "
+    "SYS_MODULE SYS_RAWIO SYS_CHROOT SYS_PTRACE SYS_PACCT SYS_ADMIN SYS_BOOT SYS_NICE "
+    "SYS_RESOURCE SYS_TIME SYS_TTY_CONFIG MKNOD LEASE AUDIT_WRITE AUDIT_CONTROL SETFCAP "
+    "MAC_OVERRIDE MAC_ADMIN SYSLOG WAKE_ALARM BLOCK_SUSPEND AUDIT_READ PERFMON BPF "
+    "CHECKPOINT_RESTORE"
+).split()
+CAP_NUMBERS = {"CAP_" + name: i for i, name in enumerate(CAPABILITIES)}
+
+RLIMITS = {
+    "RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3,
+    "RLIMIT_CORE": 4, "RLIMIT_RSS": 5, "RLIMIT_NPROC": 6, "RLIMIT_NOFILE": 7,
+    "RLIMIT_MEMLOCK": 8, "RLIMIT_AS": 9, "RLIMIT_LOCKS": 10, "RLIMIT_SIGPENDING": 11,
+    "RLIMIT_MSGQUEUE": 12, "RLIMIT_NICE": 13, "RLIMIT_RTPRIO": 14, "RLIMIT_RTTIME": 15,
+}
+
+# option -> (set flags, clear flags)
+MOUNT_FLAGS = {
+    "ro": (sc.MS_RDONLY, 0), "rw": (0, sc.MS_RDONLY),
+    "nosuid": (sc.MS_NOSUID, 0), "suid": (0, sc.MS_NOSUID),
+    "nodev": (sc.MS_NODEV, 0), "dev": (0, sc.MS_NODEV),
+    "noexec": (sc.MS_NOEXEC, 0), "exec": (0, sc.MS_NOEXEC),
+    "sync": (sc.MS_SYNCHRONOUS, 0), "async": (0, sc.MS_SYNCHRONOUS),
+    "dirsync": (sc.MS_DIRSYNC, 0), "remount": (sc.MS_REMOUNT, 0),
+    "mand": (sc.MS_MANDLOCK, 0), "nomand": (0, sc.MS_MANDLOCK),
+    "atime": (0, sc.MS_NOATIME), "noatime": (sc.MS_NOATIME, 0),
+    "diratime": (0, sc.MS_NODIRATIME), "nodiratime": (sc.MS_NODIRATIME, 0),
+    "relatime": (sc.MS_RELATIME, 0), "norelatime": (0, sc.MS_RELATIME),
+    "strictatime": (sc.MS_STRICTATIME, 0), "nostrictatime": (0, sc.MS_STRICTATIME),
+    "lazytime": (sc.MS_LAZYTIME, 0), "nolazytime": (0, sc.MS_LAZYTIME),
+    "symfollow": (0, sc.MS_NOSYMFOLLOW), "nosymfollow": (sc.MS_NOSYMFOLLOW, 0),
+    "defaults": (0, 0),
+}
+PROPAGATION_FLAGS = {
+    "private": sc.MS_PRIVATE, "rprivate": sc.MS_PRIVATE | sc.MS_REC,
+    "shared": sc.MS_SHARED, "rshared": sc.MS_SHARED | sc.MS_REC,
+    "slave": sc.MS_SLAVE, "rslave": sc.MS_SLAVE | sc.MS_REC,
+    "unbindable": sc.MS_UNBINDABLE, "runbindable": sc.MS_UNBINDABLE | sc.MS_REC,
+}
+# recursive mount attributes (mount_setattr with AT_RECURSIVE): option -> (set, clear)
+RECURSIVE_ATTRS = {
+    "rro": (sc.MOUNT_ATTR_RDONLY, 0), "rrw": (0, sc.MOUNT_ATTR_RDONLY),
+    "rnosuid": (sc.MOUNT_ATTR_NOSUID, 0), "rsuid": (0, sc.MOUNT_ATTR_NOSUID),
+    "rnodev": (sc.MOUNT_ATTR_NODEV, 0), "rdev": (0, sc.MOUNT_ATTR_NODEV),
+    "rnoexec": (sc.MOUNT_ATTR_NOEXEC, 0), "rexec": (0, sc.MOUNT_ATTR_NOEXEC),
+    "rnodiratime": (sc.MOUNT_ATTR_NODIRATIME, 0), "rdiratime": (0, sc.MOUNT_ATTR_NODIRATIME),
+    "rrelatime": (sc.MOUNT_ATTR_RELATIME, sc.MOUNT_ATTR__ATIME),
+    "rnorelatime": (0, 0),
+    "rnoatime": (sc.MOUNT_ATTR_NOATIME, sc.MOUNT_ATTR__ATIME),
+    "ratime": (0, sc.MOUNT_ATTR_NOATIME),
+    "rstrictatime": (sc.MOUNT_ATTR_STRICTATIME, sc.MOUNT_ATTR__ATIME),
+    "rnostrictatime": (0, 0),
+    "rnosymfollow": (sc.MOUNT_ATTR_NOSYMFOLLOW, 0), "rsymfollow": (0, sc.MOUNT_ATTR_NOSYMFOLLOW),
+}
+# options consumed by the runtime, never passed to the filesystem
+RUNTIME_OPTIONS = {"bind", "rbind", "tmpcopyup", "idmap", "ridmap"}
+
+
+def mount_options_supported():
+    """Every mount option pyrunc understands (for ``features``)."""
+    return sorted(set(MOUNT_FLAGS) | set(PROPAGATION_FLAGS) | set(RECURSIVE_ATTRS)
+                  | RUNTIME_OPTIONS)
+
+
+def known_cap_count():
+    """Number of capabilities this kernel knows (cap_last_cap + 1)."""
+    try:
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            return int(f.read()) + 1
+    except OSError:
+        return len(CAPABILITIES)
+
+
+def convert_mount(m, index):
+    where = f"mounts[{index}]"
+    mount = Mount(destination=m["destination"], type=m.get("type") or "",
+                  source=m.get("source") or "", options=list(m.get("options") or ()))
+    data = []
+    for opt in mount.options:
+        if opt in MOUNT_FLAGS:
+            setf, clrf = MOUNT_FLAGS[opt]
+            mount.flags = (mount.flags | setf) & ~clrf
+            mount.clear_flags |= clrf
+        elif opt in PROPAGATION_FLAGS:
+            mount.propagation.append(PROPAGATION_FLAGS[opt])
+        elif opt in RECURSIVE_ATTRS:
+            s, c = RECURSIVE_ATTRS[opt]
+            mount.rec_attr_set |= s
+            mount.rec_attr_clr |= c
+        elif opt in ("bind", "rbind"):
+            mount.bind = True
+            mount.recursive = mount.recursive or opt == "rbind"
+        elif opt == "tmpcopyup":
+            mount.tmpcopyup = True
+        elif opt in ("idmap", "ridmap"):
+            mount.idmap = opt
+        else:
+            data.append(opt)
+    if mount.type == "bind":
+        mount.bind = True
+    if mount.bind and mount.type not in ("", "bind", "none"):
+        # runc treats a "bind" option as a bind mount whatever the type says
+        pass
+    mount.data = ",".join(data)
+    if m.get("uidMappings") or m.get("gidMappings"):
+        mount.idmap = mount.idmap or "idmap"
+    if not mount.destination:
+        raise ConfigError(f"config.json: {where}.destination: must not be empty")
+    return mount
+
+
+def convert_caps(caps, warn):
+    if caps is None:
+        return None
+    limit = known_cap_count()
+    out = {}
+    for set_name in ("bounding", "effective", "inheritable", "permitted", "ambient"):
+        nums = []
+        for name in caps.get(set_name) or ():
+            n = CAP_NUMBERS.get(name)
+            if n is None or n >= limit:
+                # spec 1.1: unknown or ungrantable capabilities are warned about, not fatal
+                warn(f"capability {name!r} in process.capabilities.{set_name} is not known to this kernel; ignored")
+                continue
+            if n not in nums:
+                nums.append(n)
+        out[set_name] = nums
+    return out
+
+
+def convert_process(p, warn):
+    user = p.get("user") or {}
+    rlimits = []
+    for i, r in enumerate(p.get("rlimits") or ()):
+        if r["type"] not in RLIMITS:
+            raise ConfigError(f'config.json: process.rlimits[{i}].type: "{r["type"]}" is not a known rlimit')
+        rlimits.append(Rlimit(type=r["type"], resource=RLIMITS[r["type"]],
+                              soft=r["soft"], hard=r["hard"]))
+    size = p.get("consoleSize")
+    return Process(
+        terminal=bool(p.get("terminal", False)),
+        console_size=[size["height"], size["width"]] if size else None,
+        cwd=p.get("cwd") or "/", env=list(p.get("env") or ()), args=list(p.get("args") or ()),
+        command_line=p.get("commandLine"),
+        user=User(uid=user.get("uid", 0), gid=user.get("gid", 0), umask=user.get("umask"),
+                  additional_gids=list(user.get("additionalGids") or ())),
+        rlimits=rlimits, caps=convert_caps(p.get("capabilities"), warn),
+        no_new_privileges=bool(p.get("noNewPrivileges", False)),
+        apparmor_profile=p.get("apparmorProfile") or "",
+        selinux_label=p.get("selinuxLabel") or "",
+        oom_score_adj=p.get("oomScoreAdj"), scheduler=p.get("scheduler"),
+        io_priority=p.get("ioPriority"), exec_cpu_affinity=p.get("execCPUAffinity"),
+    )
+
+
+def convert(doc, bundle, warn=lambda msg: None):
+    """``doc``: the validated config.json; ``bundle``: absolute bundle dir."""
+    linux = doc.get("linux") or {}
+    root = doc.get("root") or {}
+    root_path = root.get("path", "")
+    if root_path and not os.path.isabs(root_path):
+        root_path = os.path.join(bundle, root_path)
+    cfg = Config(
+        oci_version=doc.get("ociVersion", ""),
+        root_path=os.path.normpath(root_path) if root_path else "",
+        root_readonly=bool(root.get("readonly", False)),
+        mounts=[convert_mount(m, i) for i, m in enumerate(doc.get("mounts") or ())],
+        process=convert_process(doc["process"], warn) if doc.get("process") else None,
+        hostname=doc.get("hostname"), domainname=doc.get("domainname"),
+        hooks={k: [dict(path=h["path"], args=h.get("args") or [h["path"]],
+                        env=h.get("env") or [], timeout=h.get("timeout"))
+                   for h in v] for k, v in (doc.get("hooks") or {}).items() if v},
+        annotations=dict(doc.get("annotations") or {}),
+        namespaces=[Namespace(type=ns["type"], path=ns.get("path") or "",
+                              flag=NAMESPACE_FLAGS[ns["type"]])
+                    for ns in linux.get("namespaces") or ()],
+        uid_mappings=[IDMap(container_id=m["containerID"], host_id=m["hostID"], size=m["size"])
+                      for m in linux.get("uidMappings") or ()],
+        gid_mappings=[IDMap(container_id=m["containerID"], host_id=m["hostID"], size=m["size"])
+                      for m in linux.get("gidMappings") or ()],
+        time_offsets=linux.get("timeOffsets"),
+        devices=[Device(path=d["path"], type=d["type"], major=d.get("major", 0),
+                        minor=d.get("minor", 0), file_mode=d.get("fileMode"),
+                        uid=d.get("uid"), gid=d.get("gid"))
+                 for d in linux.get("devices") or ()],
+        cgroups_path=linux.get("cgroupsPath"), resources=linux.get("resources"),
+        rootfs_propagation=linux.get("rootfsPropagation") or "",
+        masked_paths=list(linux.get("maskedPaths") or ()),
+        readonly_paths=list(linux.get("readonlyPaths") or ()),
+        sysctl=dict(linux.get("sysctl") or {}), seccomp=linux.get("seccomp"),
+        personality=linux.get("personality"), mount_label=linux.get("mountLabel") or "",
+        net_devices=linux.get("netDevices"), intel_rdt=linux.get("intelRdt"),
+        memory_policy=linux.get("memoryPolicy"),
+    )
+    return cfg

@@ -1,0 +1,610 @@
+"""Container lifecycle operations: create, start, state, kill, delete, run.
+
+This is the core API the CLI calls.  Functions take a ``StateStore`` and
+return values or raise ``PyruncError`` subclasses; they never print (except
+where the operation's product is a stream, which the caller passes in) and
+never exit.
+"""
+
+import os
+import signal
+import time
+
+from . import state as st
+from .errors import (ContainerNotExist, ContainerNotRunning, ConfigError, InvalidState,
+                     PyruncError, StageError)
+from .log import log
+
+# the OCI state "status" of each internal status
+STATUSES = ("creating", "created", "running", "paused", "stopped")
+
+
+def now_rfc3339():
+    ns = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + ".%09dZ" % (ns % 10**9)
+
+
+class Container:
+    """A loaded container: its state record and derived status."""
+
+    def __init__(self, store, state):
+        self.store = store
+        self.state = state
+        self.id = state.id
+
+    @classmethod
+    def load(cls, store, container_id):
+        return cls(store, store.load(container_id))
+
+    @property
+    def status(self):
+        return st.status_of(self.state, self.store)
+
+    def oci_state(self, status=None):
+        """The state object of runtime.md (with runc's extensions)."""
+        s = self.state
+        status = status or self.status
+        out = {
+            "ociVersion": s.oci_version, "id": s.id,
+            "pid": s.init_pid if status not in ("stopped", "creating") else 0,
+            "status": status, "bundle": s.bundle, "rootfs": s.rootfs,
+            "created": s.created, "owner": "",
+        }
+        if s.annotations:
+            out["annotations"] = s.annotations
+        return out
+
+    def hook_state(self, status):
+        """The state given to hooks on stdin (spec fields only)."""
+        s = self.state
+        out = {"ociVersion": s.oci_version, "id": s.id, "status": status,
+               "pid": s.init_pid, "bundle": s.bundle}
+        if s.annotations:
+            out["annotations"] = s.annotations
+        return out
+
+    def cgroup_manager(self):
+        if not self.state.cgroup:
+            return None
+        from .cgroups import load_manager
+        return load_manager(self.state.cgroup)
+
+    def signal(self, sig, all_processes=False):
+        s = self.state
+        status = self.status
+        if status in ("stopped", "creating") and not all_processes:
+            raise ContainerNotRunning()
+        if all_processes:
+            mgr = self.cgroup_manager()
+            if mgr is not None and mgr.exists():
+                mgr.kill_all(sig)
+                return
+            if status == "stopped":
+                return
+        _signal_init(s, sig)
+
+
+def _signal_init(s, sig):
+    """Signal the init, race-free against pid reuse: take a pidfd, then
+    check the start time, then signal through the pidfd."""
+    try:
+        pidfd = os.pidfd_open(s.init_pid)
+    except ProcessLookupError:
+        raise ContainerNotRunning() from None
+    try:
+        if not st.init_alive(s):
+            raise ContainerNotRunning()
+        signal.pidfd_send_signal(pidfd, sig)
+    except ProcessLookupError:
+        raise ContainerNotRunning() from None
+    finally:
+        os.close(pidfd)
+
+
+def _wait_gone(pid, start, timeout=10.0):
+    """Wait until the process (pid, start time) is gone or a zombie."""
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        if st.proc_start_time(pid)[0] != start:
+            return True
+        import select
+        p = select.poll()
+        p.register(pidfd, select.POLLIN)
+        return bool(p.poll(int(timeout * 1000)))
+    finally:
+        os.close(pidfd)
+
+
+# --- create ----------------------------------------------------------------
+def create(store, container_id, bundle, *, config_path=None, pid_file=None,
+           console_socket=None, no_pivot=False, no_new_keyring=False, preserve_fds=0,
+           detach=True, debug=False, subreaper=False):
+    """Create the container; return the ``Container`` in status created."""
+    from .config.convert import convert, known_cap_count
+    from .config.validate import load_config, validate_config
+
+    st.validate_id(container_id)
+    bundle = os.path.abspath(bundle or ".")
+    config_path = os.path.join(bundle, config_path or "config.json")
+    doc = load_config(config_path)
+    validate_config(doc)
+    cfg = convert(doc, bundle, warn=log.warning)
+    _check_create(cfg, console_socket, detach)
+    if pid_file:
+        pid_file = os.path.abspath(pid_file)
+
+    store.create_dir(container_id)
+    state = st.ContainerState(id=container_id, bundle=bundle, rootfs=cfg.root_path,
+                              created=now_rfc3339(), oci_version=cfg.oci_version,
+                              annotations=cfg.annotations, owner_uid=os.geteuid())
+    c = Container(store, state)
+    mgr = None
+    child = init_pid = -1
+    chan = None
+    listen_fd = -1
+    console = None
+    try:
+        store.save_config(container_id, cfg, doc)
+        from .cgroups import new_manager
+        mgr = new_manager(cfg.cgroups_path, container_id)
+        state.cgroup = mgr.to_dict()
+        store.save(state)  # from here on, delete --force can undo what exists
+        mgr.create()
+        if cfg.resources:
+            mgr.set(cfg.resources, initial=True)
+        seccomp = None
+        if cfg.seccomp:
+            from .seccomp import prepare
+            seccomp = prepare(cfg.seccomp)
+        hook_runner = None
+        if any(cfg.hooks.get(k) for k in ("createContainer", "startContainer")):
+            from .hooks import run_hooks
+            hook_runner = run_hooks
+        from . import init as stages
+        from . import protocol as proto
+        from .rootfs import plan
+        mount_ops = plan(cfg, in_userns=cfg.namespace("user") is not None)
+        if debug:
+            for op in mount_ops:
+                log.debug("mount plan: " + op.describe())
+        listen_fd = _listen_start_socket(store.dir(container_id))
+        if console_socket:
+            console = _connect_console(console_socket)
+        keep_fds = _preserved_fds(cfg, preserve_fds)
+        job = stages.InitJob(
+            cfg=cfg, container_id=container_id, bundle=bundle, mount_ops=mount_ops,
+            listen_fd=listen_fd, console_sock=console, no_pivot=no_pivot,
+            no_new_keyring=no_new_keyring, seccomp=seccomp, keep_fds=keep_fds,
+            cap_count=known_cap_count(), debug=log.debug if debug else None,
+            hook_runner=hook_runner, state_for_hooks=c.hook_state)
+        from . import syscalls as sc
+        parent_fd, child_fd = sc.socketpair()
+        if subreaper:
+            sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
+        child = os.fork()
+        if child == 0:
+            os.close(parent_fd)
+            stages.intermediate_main(proto.Channel(child_fd), job)
+            os._exit(1)  # not reached
+        os.close(child_fd)
+        chan = proto.Channel(parent_fd)
+        mgr.apply(child)
+        chan.send(proto.CONTINUE)
+        init_pid = _drive_stages(chan, proto, c, cfg, child)
+        if console is not None:
+            console.close()
+            console = None
+        os.close(listen_fd)
+        listen_fd = -1
+        if cfg.process and cfg.process.oom_score_adj is not None:
+            with open(f"/proc/{init_pid}/oom_score_adj", "w") as f:
+                f.write(str(cfg.process.oom_score_adj))
+        store.save(state)
+        if pid_file:
+            st.write_atomic(pid_file, str(init_pid).encode(), 0o644)
+        chan.close()
+        return c
+    except BaseException:
+        _undo_create(store, state, mgr, child, chan, listen_fd, console)
+        raise
+
+
+def _check_create(cfg, console_socket, detach):
+    if cfg.process is None:
+        raise ConfigError("config.json: process: required to create a container")
+    if not cfg.process.args:
+        raise ConfigError("config.json: process.args: must not be empty")
+    if not cfg.root_path or not os.path.isdir(cfg.root_path):
+        raise ConfigError(f"config.json: root.path: rootfs ({cfg.root_path}) does not exist")
+    if cfg.namespace("mount") is None:
+        raise ConfigError("config.json: linux.namespaces: a mount namespace is required")
+    terminal = cfg.process.terminal
+    if terminal and detach and not console_socket:
+        raise PyruncError("cannot allocate tty if runc will detach without setting console socket")
+    if console_socket and not terminal:
+        raise PyruncError("cannot use console socket if runc will not detach or allocate tty")
+    if cfg.uid_mappings and cfg.namespace("user") is None:
+        raise ConfigError("config.json: linux.uidMappings: requires a user namespace")
+
+
+def _listen_start_socket(state_dir):
+    """The init accepts on this socket to learn that `start` was called.
+    Bound by a relative name from inside the state dir (sun_path is 108
+    bytes; state dirs can be longer)."""
+    from .syscalls import unix_listen
+    cwd = os.open(".", os.O_PATH | os.O_CLOEXEC) if os.path.exists(".") else None
+    try:
+        os.chdir(state_dir)
+        return unix_listen(st.START_SOCKET)
+    finally:
+        if cwd is not None:
+            os.fchdir(cwd)
+            os.close(cwd)
+
+
+def _connect_console(path):
+    import socket
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(path)
+    except OSError as e:
+        s.close()
+        raise PyruncError(f"failed to connect to console socket {path}: {e.strerror}") from None
+    return s
+
+
+def _preserved_fds(cfg, preserve_fds):
+    """LISTEN_FDS (socket activation) and --preserve-fds: fds 3..3+n-1 pass
+    into the container; the container env gets LISTEN_FDS/LISTEN_PID."""
+    listen = os.environ.get("LISTEN_FDS")
+    n_listen = int(listen) if listen and listen.isdigit() else 0
+    if n_listen:
+        env = [e for e in cfg.process.env if not e.startswith(("LISTEN_FDS=", "LISTEN_PID="))]
+        cfg.process.env = env + [f"LISTEN_FDS={n_listen}", "LISTEN_PID=1"]
+    total = n_listen + (preserve_fds or 0)
+    keep = tuple(range(3, 3 + total))
+    for fd in keep:
+        try:
+            os.set_inheritable(fd, True)
+        except OSError:
+            raise PyruncError(f"--preserve-fds: file descriptor {fd} is not open") from None
+    return keep
+
+
+def _write_id_maps(pid, cfg):
+    def fmt(maps):
+        return "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in maps)
+    try:
+        with open(f"/proc/{pid}/uid_map", "w") as f:
+            f.write(fmt(cfg.uid_mappings))
+        with open(f"/proc/{pid}/gid_map", "w") as f:
+            f.write(fmt(cfg.gid_mappings))
+    except OSError as e:
+        raise StageError(f"writing user namespace id maps: {e.strerror}") from None
+
+
+def _drive_stages(chan, proto, c, cfg, child):
+    """The runtime's side of the stage protocol; returns the init pid."""
+    init_pid = None
+    while True:
+        try:
+            mtype, payload = chan.recv()
+        except proto.PeerGone:
+            raise StageError(_why_gone(child, init_pid)) from None
+        except proto.ProtocolError as e:
+            raise StageError(f"stage protocol: {e}") from None
+        if mtype == proto.ERROR:
+            raise StageError(str(payload.get("msg", "unknown error in container setup")))
+        if mtype == proto.WRITE_MAPS:
+            _write_id_maps(child, cfg)
+            chan.send(proto.MAPS_WRITTEN)
+        elif mtype == proto.INIT_PID:
+            init_pid = int(payload["pid"])
+            os.waitpid(child, 0)
+            child = -1
+            c.state.init_pid = init_pid
+            c.state.init_start = st.proc_start_time(init_pid)[0]
+        elif mtype == proto.RUNTIME_SETUP:
+            _runtime_setup(c, cfg)
+            chan.send(proto.RUNTIME_SETUP_DONE)
+        elif mtype == proto.READY:
+            return init_pid
+        else:
+            raise StageError(f"stage protocol: unexpected {proto.NAMES[mtype]}")
+
+
+def _why_gone(child, init_pid):
+    if child > 0:
+        try:
+            _, status = os.waitpid(child, 0)
+            return f"container setup process exited unexpectedly ({_describe_status(status)})"
+        except ChildProcessError:
+            pass
+    return "container init exited unexpectedly"
+
+
+def _describe_status(status):
+    code = os.waitstatus_to_exitcode(status)
+    return f"exit status {code}" if code >= 0 else f"killed by signal {-code}"
+
+
+def _runtime_setup(c, cfg):
+    """Work done in the runtime's namespaces once the container's exist:
+    network devices, then prestart and createRuntime hooks."""
+    if cfg.net_devices:
+        from .netdev import move_in
+        fd = os.open(f"/proc/{c.state.init_pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            c.state.net_devices = move_in(cfg.net_devices, fd)
+        finally:
+            os.close(fd)
+        c.store.save(c.state)
+    for name in ("prestart", "createRuntime"):
+        if cfg.hooks.get(name):
+            from .hooks import run_hooks
+            run_hooks(cfg.hook_list(name), c.hook_state("creating"), name)
+
+
+def _undo_create(store, state, mgr, child, chan, listen_fd, console):
+    """Leave nothing behind after a failed create."""
+    for fd in (listen_fd,):
+        if fd >= 0:
+            os.close(fd)
+    if console is not None:
+        console.close()
+    if chan is not None:
+        chan.close()
+    if state.init_pid:
+        try:
+            _signal_init(state, signal.SIGKILL)
+            _wait_gone(state.init_pid, state.init_start, 5)
+        except PyruncError:
+            pass
+    if child > 0:
+        try:
+            os.kill(child, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            os.waitpid(child, 0)
+        except ChildProcessError:
+            pass
+    if mgr is not None:
+        try:
+            mgr.kill_all(signal.SIGKILL)
+            mgr.destroy()
+        except Exception as e:  # noqa: BLE001 - the create error is what matters
+            log.warning(f"cleanup after failed create: {e}")
+    store.remove(state.id)
+
+
+# --- start -----------------------------------------------------------------
+def start(store, container_id):
+    with store.lock(container_id):
+        c = Container.load(store, container_id)
+        status = c.status
+        if status != "created":
+            if status == "stopped":
+                raise InvalidState("cannot start a container that has stopped")
+            if status in ("running", "paused"):
+                raise InvalidState("cannot start an already running container")
+            raise InvalidState(f"cannot start a container in status {status}")
+        _release_init(c)
+        try:
+            os.unlink(os.path.join(store.dir(container_id), st.START_SOCKET))
+        except FileNotFoundError:
+            pass
+        cfg = None
+        if _has_spec_hook(store, container_id, "poststart"):
+            cfg = store.load_config(container_id)
+            from .hooks import run_hooks
+            try:
+                run_hooks(cfg.hook_list("poststart"), c.hook_state("running"), "poststart")
+            except PyruncError:
+                # spec 1.3.0: a failing poststart hook stops the container
+                try:
+                    c.signal(signal.SIGKILL, all_processes=True)
+                except PyruncError:
+                    pass
+                raise
+        return c
+
+
+def _has_spec_hook(store, container_id, name):
+    spec = store.load_spec(container_id)
+    return bool((spec.get("hooks") or {}).get(name))
+
+
+def _release_init(c):
+    """Connect to the init's start socket; it answers "0" right before
+    execve, and the connection closes (CLOEXEC) when the exec happened."""
+    from .syscalls import unix_connect
+    cwd = os.open(".", os.O_PATH | os.O_CLOEXEC)
+    try:
+        os.chdir(c.store.dir(c.id))
+        fd = unix_connect(st.START_SOCKET)
+    except OSError as e:
+        raise StageError(f"cannot start container: {e.strerror}") from None
+    finally:
+        os.fchdir(cwd)
+        os.close(cwd)
+    data = b""
+    try:
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        os.close(fd)
+    if data == b"0":
+        return
+    if data.startswith(b"0"):
+        data = data[1:]
+    msg = data.decode(errors="replace").strip() or "container init exited before exec"
+    raise StageError(msg)
+
+
+# --- kill / delete ---------------------------------------------------------
+def kill(store, container_id, sig, all_processes=False):
+    c = Container.load(store, container_id)
+    c.signal(sig, all_processes)
+
+
+def delete(store, container_id, force=False):
+    try:
+        lock = store.lock(container_id)
+        lock.__enter__()
+    except ContainerNotExist:
+        if force:
+            return
+        raise
+    try:
+        try:
+            c = Container.load(store, container_id)
+        except ContainerNotExist:
+            if force:  # a half-created container: remove what there is
+                store.remove(container_id)
+                return
+            raise
+        status = c.status
+        if status in ("running", "paused") and not force:
+            raise InvalidState(f"cannot delete container {container_id} that is not stopped: {status}")
+        if c.state.net_devices and status != "stopped":
+            _return_net_devices(c)
+        if status != "stopped":
+            _kill_everything(c)
+        else:
+            mgr = c.cgroup_manager()
+            if mgr is not None and mgr.exists() and mgr.pids():
+                _kill_everything(c)
+        _destroy(c)
+    finally:
+        lock.__exit__(None, None, None)
+
+
+def _return_net_devices(c):
+    """Physical devices go back to the host before the namespace dies."""
+    from .netdev import move_out
+    try:
+        fd = os.open(f"/proc/{c.state.init_pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        move_out(c.state.net_devices, fd)
+    except Exception as e:  # noqa: BLE001 - deleting must go on
+        log.warning(f"returning network devices: {e}")
+    finally:
+        os.close(fd)
+
+
+def _kill_everything(c):
+    s = c.state
+    mgr = c.cgroup_manager()
+    if mgr is not None and mgr.exists():
+        try:
+            if mgr.is_frozen():
+                mgr.thaw()
+        except Exception:  # noqa: BLE001
+            pass
+        mgr.kill_all(signal.SIGKILL)
+    if s.init_pid and st.init_alive(s):
+        try:
+            _signal_init(s, signal.SIGKILL)
+        except ContainerNotRunning:
+            pass
+    if s.init_pid:
+        _wait_gone(s.init_pid, s.init_start)
+
+
+def _destroy(c):
+    s = c.state
+    mgr = c.cgroup_manager()
+    if mgr is not None:
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                mgr.destroy()
+                break
+            except PyruncError:
+                if time.monotonic() > deadline:
+                    raise
+                mgr.kill_all(signal.SIGKILL)
+                time.sleep(0.05)
+    poststop = []
+    try:
+        if _has_spec_hook(c.store, c.id, "poststop"):
+            poststop = c.store.load_config(c.id).hook_list("poststop")
+    except (OSError, ValueError):
+        pass
+    c.store.remove(c.id)
+    if poststop:
+        from .hooks import run_hooks
+        try:
+            run_hooks(poststop, c.hook_state("stopped"), "poststop")
+        except PyruncError as e:
+            log.warning(str(e))
+
+
+# --- list ------------------------------------------------------------------
+def list_containers(store):
+    ids = store.list_ids()
+    if ids is None:
+        raise PyruncError(f"open {store.root}: no such file or directory")
+    out = []
+    for cid in ids:
+        try:
+            out.append(Container.load(store, cid))
+        except (ContainerNotExist, ValueError):
+            continue
+    return out
+
+
+# --- run -------------------------------------------------------------------
+FORWARDED_SIGNALS = ("SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGUSR1", "SIGUSR2",
+                     "SIGWINCH", "SIGCONT", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGPIPE", "SIGALRM")
+
+
+def run(store, container_id, bundle, *, detach=False, keep=False, **create_opts):
+    """create + start; in the foreground, wait for the container and return
+    its exit status (128+n for signal n), forwarding signals to it."""
+    c = create(store, container_id, bundle, detach=detach, subreaper=not detach, **create_opts)
+    try:
+        start(store, container_id)
+    except BaseException:
+        if not detach:
+            try:
+                delete(store, container_id, force=True)
+            except PyruncError:
+                pass
+        raise
+    if detach:
+        return 0
+    pid = c.state.init_pid
+
+    def forward(signum, frame):
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+    for name in FORWARDED_SIGNALS:
+        signal.signal(getattr(signal, name), forward)
+    status = None
+    while status is None:
+        try:
+            reaped, wstatus = os.wait()
+        except ChildProcessError:
+            break
+        if reaped == pid:
+            status = wstatus
+    code = os.waitstatus_to_exitcode(status) if status is not None else 255
+    if code < 0:
+        code = 128 - code
+    for name in FORWARDED_SIGNALS:
+        signal.signal(getattr(signal, name), signal.SIG_DFL)
+    if not keep:
+        delete(store, container_id, force=True)
+    return code

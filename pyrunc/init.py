@@ -1,0 +1,311 @@
+"""The child stages of ``create``: the intermediate and the container init.
+
+Both are forks of the runtime process (no re-exec: the interpreter, the
+config and every module they use are already in memory; nothing is imported
+here after the fork).  The runtime drives them over the stage protocol
+(``protocol.py``, docs/stage-protocol.md):
+
+runtime                         intermediate [stage 1]       init [stage 2, pid 1]
+  fork ------------------------> waits CONTINUE
+  put it in the cgroups
+  CONTINUE ---------------------> setns(path namespaces, user first)
+                                  unshare(user)
+  <------------------------------ WRITE_MAPS {pid}
+  write uid_map/gid_map
+  MAPS_WRITTEN -----------------> setresuid(0); unshare(the other namespaces)
+                                  write timens_offsets; fork ---> setsid, umask 0, lo up
+  <------------------------------ INIT_PID {pid}; exit           mount plan (pre-pivot)
+  reap the intermediate                                           console (pty peer)
+  <-------------------------------------------------------------- RUNTIME_SETUP
+  prestart + createRuntime hooks, netDevices
+  RUNTIME_SETUP_DONE -------------------------------------------> createContainer hooks
+                                                                  pivot_root, ro root,
+                                                                  hostname, sysctl,
+                                                                  resolve args[0]
+  <-------------------------------------------------------------- READY
+  write state, pid file; exit                                     accept() on start.sock
+  `start` connects ----------------------------------------------> startContainer hooks
+  <-------------------------------------------------------------- "0" (then EOF at exec)
+                                                                  rlimits, user, caps,
+                                                                  no_new_privs, seccomp,
+                                                                  close fds, execve
+
+Any failure in a stage is sent as ERROR {msg} with the root cause and the
+stage exits; the runtime raises it as the single error line.
+"""
+
+import os
+import signal
+
+from . import protocol as proto
+from . import rootfs
+from . import syscalls as sc
+from .errors import PyruncError, StageError
+from .process import finalize_and_exec, lookup_executable
+
+
+class InitJob:
+    """Everything the child stages need, computed by the runtime before fork."""
+
+    def __init__(self, **kw):
+        self.cfg = kw["cfg"]                     # config.model.Config
+        self.container_id = kw["container_id"]
+        self.bundle = kw["bundle"]
+        self.mount_ops = kw["mount_ops"]         # rootfs.plan(...)
+        self.listen_fd = kw["listen_fd"]         # start.sock, listening
+        self.console_fd = kw.get("console_fd", -1)  # connected console socket
+        self.console_sock = kw.get("console_sock")  # socket object for send_fds
+        self.no_pivot = kw.get("no_pivot", False)
+        self.no_new_keyring = kw.get("no_new_keyring", False)
+        self.seccomp = kw.get("seccomp")         # seccomp.PreparedSeccomp or None
+        self.keep_fds = kw.get("keep_fds", ())   # preserved fds (LISTEN_FDS + --preserve-fds)
+        self.cap_count = kw["cap_count"]
+        self.debug = kw.get("debug")
+        self.hook_runner = kw.get("hook_runner")  # hooks.run_in_child or None
+        self.state_for_hooks = kw.get("state_for_hooks")
+
+
+def _fail(chan, exc):
+    msg = _describe(exc)
+    try:
+        chan.send(proto.ERROR, {"msg": msg[:16000]})
+    except OSError:
+        pass
+    os._exit(1)
+
+
+def _describe(exc):
+    if isinstance(exc, PyruncError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        # OSError from syscalls.py: strerror already names the call
+        where = f" {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror}{':' if where else ''}{where}" if exc.strerror else str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+# --- stage 1 ---------------------------------------------------------------
+def intermediate_main(chan, job):
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        mtype, payload = chan.expect(proto.CONTINUE)
+        if mtype == proto.ERROR:
+            os._exit(1)
+        cfg = job.cfg
+        with open("/proc/self/cgroup") as f:
+            self_cgroups = f.read()
+        # Open every namespace path first: after the first setns the paths
+        # would be looked up in the joined namespaces.
+        joins = []
+        for ns in cfg.namespaces:
+            if ns.path:
+                try:
+                    fd = os.open(ns.path, os.O_RDONLY | os.O_CLOEXEC)
+                except OSError as e:
+                    raise StageError(f"open namespace {ns.type} path {ns.path}: {e.strerror}") from None
+                joins.append((ns, fd))
+        joins.sort(key=lambda j: j[0].type != "user")  # user first: it grants the rest
+        for ns, fd in joins:
+            sc.setns(fd, ns.flag, display=f"{ns.type} namespace {ns.path}")
+            os.close(fd)
+        if any(ns.type == "user" for ns, _ in joins):
+            os.setresgid(0, 0, 0)
+            os.setresuid(0, 0, 0)
+        new_flags = 0
+        for ns in cfg.namespaces:
+            if not ns.path:
+                new_flags |= ns.flag
+        if new_flags & sc.CLONE_NEWUSER:
+            sc.unshare(sc.CLONE_NEWUSER)
+            chan.send(proto.WRITE_MAPS, {"pid": os.getpid()})
+            mtype, _ = chan.expect(proto.MAPS_WRITTEN)
+            if mtype == proto.ERROR:
+                os._exit(1)
+            os.setresgid(0, 0, 0)
+            os.setresuid(0, 0, 0)
+        if new_flags & ~sc.CLONE_NEWUSER:
+            sc.unshare(new_flags & ~sc.CLONE_NEWUSER)
+        if new_flags & sc.CLONE_NEWTIME and cfg.time_offsets:
+            lines = []
+            for clock in ("monotonic", "boottime"):
+                off = cfg.time_offsets.get(clock)
+                if off:
+                    lines.append(f"{clock} {off.get('secs', 0)} {off.get('nanosecs', 0)}\n")
+            with open("/proc/self/timens_offsets", "w") as f:
+                f.write("".join(lines))
+        pid = os.fork()
+        if pid == 0:
+            init_main(chan, job, self_cgroups)
+        chan.send(proto.INIT_PID, {"pid": pid})
+        os._exit(0)
+    except BaseException as e:  # noqa: BLE001 - everything becomes one ERROR line
+        _fail(chan, e)
+
+
+# --- stage 2: the init -----------------------------------------------------
+def _loopback_up():
+    """Bring up ``lo`` in the new network namespace (runc does)."""
+    import ctypes
+    SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+    buf = ctypes.create_string_buffer(40)
+    buf.raw = b"lo".ljust(40, b"\0")
+    fd = sc._libc.socket(2, 2 | sc.SOCK_CLOEXEC, 0)  # AF_INET, SOCK_DGRAM
+    if fd < 0:
+        raise OSError(ctypes.get_errno(), "socket for lo")
+    try:
+        sc.ioctl_ptr(fd, SIOCGIFFLAGS, buf)
+        flags = int.from_bytes(buf.raw[16:18], "little") | IFF_UP
+        buf.raw = buf.raw[:16] + flags.to_bytes(2, "little") + buf.raw[18:]
+        sc.ioctl_ptr(fd, SIOCSIFFLAGS, buf)
+    finally:
+        os.close(fd)
+
+
+def _setup_console(job):
+    """Allocate the pty in the container's devpts (the one mounted at
+    rootfs/dev/pts), take the peer with TIOCGPTPEER (no path lookup,
+    CVE-2025-52565), send the master to the console socket (one message,
+    one fd, no waiting for the peer), bind the peer onto /dev/console and
+    make it the controlling terminal and stdio."""
+    import ctypes
+    ctx_rootfs = os.open(job.cfg.root_path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        master = sc.openat2(ctx_rootfs, "dev/pts/ptmx", os.O_RDWR | os.O_NOCTTY,
+                            sc.RESOLVE_IN_ROOT | sc.RESOLVE_NO_SYMLINKS, display="/dev/pts/ptmx")
+    except OSError:
+        master = sc.openat2(ctx_rootfs, "dev/ptmx", os.O_RDWR | os.O_NOCTTY,
+                            sc.RESOLVE_IN_ROOT, display="/dev/ptmx")
+    unlock = ctypes.c_int(0)
+    sc.ioctl_ptr(master, sc.TIOCSPTLCK, unlock)
+    peer = sc.ioctl_int(master, sc.TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    st = os.fstat(peer)
+    if (st.st_mode & 0o170000) != 0o020000 or os.major(st.st_rdev) not in range(136, 144):
+        raise StageError("console: the pty peer is not a pts device")
+    size = job.cfg.process.console_size
+    if size:
+        ws = (ctypes.c_ushort * 4)(size[0], size[1], 0, 0)
+        sc.ioctl_ptr(peer, sc.TIOCSWINSZ, ws)
+    # /dev/console: bind the peer onto a file created fd-relative in /dev
+    dev = sc.openat2(ctx_rootfs, "dev", os.O_PATH | os.O_DIRECTORY,
+                     sc.RESOLVE_IN_ROOT | sc.RESOLVE_NO_SYMLINKS, display="/dev")
+    try:
+        try:
+            os.unlink("console", dir_fd=dev)
+        except FileNotFoundError:
+            pass
+        os.mknod("console", 0o100600, dir_fd=dev)
+        target = sc.openat2(dev, "console", os.O_PATH, sc.RESOLVE_BENEATH | sc.RESOLVE_NO_SYMLINKS)
+        try:
+            tree = sc.open_tree(peer, "", sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC | sc.AT_EMPTY_PATH)
+            try:
+                sc.move_mount(tree, "", target, "", sc.MOVE_MOUNT_F_EMPTY_PATH
+                              | sc.MOVE_MOUNT_T_EMPTY_PATH, display="/dev/console")
+            finally:
+                os.close(tree)
+        finally:
+            os.close(target)
+    finally:
+        os.close(dev)
+        os.close(ctx_rootfs)
+    import socket as _socket  # already imported by the runtime when a console socket is used
+    _socket.send_fds(job.console_sock, [b"/dev/ptmx"], [master])
+    job.console_sock.close()
+    os.close(master)
+    for fd in (0, 1, 2):
+        os.dup2(peer, fd)
+    sc.ioctl_int(0, sc.TIOCSCTTY, 0)
+    os.close(peer)
+
+
+def _write_sysctls(sysctl):
+    """Write each sysctl through the container's procfs, after checking the
+    file really is on procfs (CVE-2025-52881: no write redirection)."""
+    for key, value in sysctl.items():
+        rel = key.replace(".", "/")
+        path = "/proc/sys/" + rel
+        fd = sc.openat2(sc.AT_FDCWD, path, os.O_WRONLY | os.O_TRUNC,
+                        sc.RESOLVE_NO_SYMLINKS | sc.RESOLVE_NO_MAGICLINKS, display=path)
+        try:
+            if sc.fstatfs_type(fd) != sc.PROC_SUPER_MAGIC:
+                raise StageError(f"sysctl {key}: {path} is not on procfs")
+            os.write(fd, value.encode())
+        finally:
+            os.close(fd)
+
+
+def init_main(chan, job, self_cgroups):
+    cfg = job.cfg
+    stage = "init"
+    try:
+        os.setsid()
+        os.umask(0)
+        if not job.no_new_keyring:
+            # A session keyring of its own, so the container cannot read the
+            # host session's keys (runc does the same; --no-new-keyring skips).
+            try:
+                sc.join_session_keyring(job.container_id)
+            except OSError as e:
+                if e.errno not in (38, 1):  # ENOSYS, EPERM: keyrings unavailable here
+                    raise
+        if cfg.has_new_namespace("network"):
+            _loopback_up()
+        ctx = rootfs.PlanContext(cfg.root_path, job.bundle, mount_label=cfg.mount_label,
+                                 new_cgroupns=cfg.has_new_namespace("cgroup"),
+                                 self_cgroups=self_cgroups)
+        stage = "rootfs"
+        rootfs.execute(job.mount_ops, ctx, debug=job.debug)
+        if cfg.process and cfg.process.terminal:
+            stage = "console"
+            _setup_console(job)
+        stage = "runtime setup"
+        chan.send(proto.RUNTIME_SETUP)
+        mtype, payload = chan.expect(proto.RUNTIME_SETUP_DONE)
+        if mtype == proto.ERROR:
+            os._exit(1)
+        if job.hook_runner and cfg.hooks.get("createContainer"):
+            stage = "createContainer hooks"
+            job.hook_runner(cfg.hook_list("createContainer"), job.state_for_hooks("created"),
+                            "createContainer")
+        if cfg.root_readonly:
+            rootfs.ReadonlyRoot().run(ctx)
+        ctx.close()
+        stage = "pivot_root"
+        rootfs.pivot(cfg.root_path, job.no_pivot)
+        if cfg.hostname is not None and cfg.has_new_namespace("uts"):
+            sc.sethostname(cfg.hostname)
+        if cfg.domainname is not None and cfg.has_new_namespace("uts"):
+            sc.setdomainname(cfg.domainname)
+        if cfg.sysctl:
+            stage = "sysctl"
+            _write_sysctls(cfg.sysctl)
+        proc = cfg.process
+        stage = "exec lookup"
+        path = lookup_executable(proc.args[0], proc.env, proc.cwd)
+        sc.prctl(sc.PR_SET_DUMPABLE, 0)
+        chan.send(proto.READY)
+        chan.close()
+    except BaseException as e:  # noqa: BLE001
+        if isinstance(e, OSError) and not isinstance(e, PyruncError):
+            e = StageError(f"{stage}: {_describe(e)}")
+        _fail(chan, e)
+
+    # Created: wait for `start`.
+    conn = -1
+    try:
+        conn = sc.accept(job.listen_fd)
+        os.close(job.listen_fd)
+        if job.hook_runner and cfg.hooks.get("startContainer"):
+            job.hook_runner(cfg.hook_list("startContainer"), job.state_for_hooks("running"),
+                            "startContainer")
+        os.write(conn, b"0")
+        finalize_and_exec(proc, path, cap_count=job.cap_count, seccomp=job.seccomp,
+                          keep_fds=job.keep_fds)
+    except BaseException as e:  # noqa: BLE001
+        if conn >= 0:
+            try:
+                os.write(conn, _describe(e).encode()[:16000])
+            except OSError:
+                pass
+        os._exit(1)
+    os._exit(127)

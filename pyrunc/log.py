@@ -1,0 +1,82 @@
+"""runc-compatible logging (cli-contract.md §6).
+
+``--log FILE --log-format json`` writes one ``{"level","msg","time"}`` object
+per line (keys sorted, as logrus does); ``text`` writes
+``time="..." level=... msg="..."``.  Errors are written to the log and also
+echoed to stderr when the log is not stderr.  Nothing is written on success
+unless ``--debug``.  The stdlib ``logging`` package is not used: it costs
+milliseconds of import on every call.
+"""
+
+import os
+import sys
+import time
+
+_LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
+
+
+def _now():
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%09dZ" % int((t % 1) * 1e9)
+
+
+def _quote(s):
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+class Logger:
+    def __init__(self):
+        self.path = None
+        self.fmt = "text"
+        self.min_level = _LEVELS["warning"]
+        self._fd = None
+
+    def configure(self, path=None, fmt="text", debug=False):
+        self.path = path or None
+        self.fmt = fmt
+        self.min_level = _LEVELS["debug"] if debug else _LEVELS["warning"]
+
+    def _line(self, level, msg):
+        if self.fmt == "json":
+            # Keys sorted like logrus' JSONFormatter; json.dumps only for the
+            # message string itself (cheap: json.encoder is in the C accelerator).
+            from json import dumps
+            return '{"level":%s,"msg":%s,"time":%s}\n' % (dumps(level), dumps(msg), dumps(_now()))
+        return "time=%s level=%s msg=%s\n" % (_quote(_now()), level, _quote(msg))
+
+    def _write(self, line):
+        if self.path is None:
+            os.write(2, line.encode())
+            return
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        os.write(self._fd, line.encode())
+
+    def log(self, level, msg):
+        if _LEVELS[level] < self.min_level:
+            return
+        try:
+            self._write(self._line(level, msg))
+        except OSError:
+            pass
+
+    def debug(self, msg):
+        self.log("debug", msg)
+
+    def info(self, msg):
+        self.log("info", msg)
+
+    def warning(self, msg):
+        self.log("warning", msg)
+
+    def error(self, msg):
+        """The one error line of a failed command: to the log and to stderr."""
+        self.log("error", msg)
+        if self.path is not None:
+            try:
+                os.write(2, (msg + "\n").encode())
+            except OSError:
+                pass
+
+
+log = Logger()

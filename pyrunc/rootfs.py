@@ -1,0 +1,634 @@
+"""The container's filesystem: a declarative mount plan, then its execution.
+
+``plan(config, ...)`` turns the config into an ordered list of operations
+(``Op`` subclasses) without touching the system: it is pure, unit-tested
+and printed with ``--debug``.  ``execute(ops, ctx)`` runs them in the init,
+in the container's new mount namespace, before ``pivot_root``.
+
+Safety, by construction rather than by special cases (cves.md §4):
+- every path inside the rootfs is resolved once, from an fd of the rootfs,
+  with openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS), and missing
+  components are created fd-relative (mkdirat/mknodat), so symlinks in the
+  image can never point a mount, mkdir or mknod at the host;
+- mounts target that fd (``/proc/self/fd/N`` or move_mount on the fd), never
+  a path string that could be swapped between check and use;
+- bind mounts are built detached (open_tree), given their flags with
+  mount_setattr, then attached with move_mount;
+- /proc and /sys must be real directories; nothing but proc may be mounted
+  on /proc and only the lxcfs-style allow-list below it;
+- the null device used for masking is verified to be char 1:3 by fstat.
+"""
+
+import os
+import stat
+
+from . import syscalls as sc
+from .errors import ConfigError, StageError
+
+RESOLVE = sc.RESOLVE_IN_ROOT | sc.RESOLVE_NO_MAGICLINKS
+
+# What may be mounted below /proc (lxcfs and friends), as runc allows.
+PROC_MOUNT_ALLOWLIST = frozenset((
+    "/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat", "/proc/swaps",
+    "/proc/uptime", "/proc/loadavg", "/proc/slabinfo", "/proc/sys/kernel/ns_last_pid",
+    "/proc/sys/crypto/fips_enabled",
+))
+
+DEFAULT_DEVICES = (  # name, major, minor
+    ("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8),
+    ("urandom", 1, 9), ("tty", 5, 0),
+)
+DEFAULT_SYMLINKS = (
+    ("/proc/self/fd", "fd"), ("/proc/self/fd/0", "stdin"),
+    ("/proc/self/fd/1", "stdout"), ("/proc/self/fd/2", "stderr"),
+)
+
+MS_TO_ATTR = (
+    (sc.MS_RDONLY, sc.MOUNT_ATTR_RDONLY), (sc.MS_NOSUID, sc.MOUNT_ATTR_NOSUID),
+    (sc.MS_NODEV, sc.MOUNT_ATTR_NODEV), (sc.MS_NOEXEC, sc.MOUNT_ATTR_NOEXEC),
+    (sc.MS_NOSYMFOLLOW, sc.MOUNT_ATTR_NOSYMFOLLOW), (sc.MS_NODIRATIME, sc.MOUNT_ATTR_NODIRATIME),
+)
+
+
+def clean_path(path):
+    """Normalise an in-container path to absolute form without '..' escapes."""
+    parts = []
+    for p in path.split("/"):
+        if p in ("", "."):
+            continue
+        if p == "..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(p)
+    return "/" + "/".join(parts)
+
+
+# --- operations ------------------------------------------------------------
+class Op:
+    """One step of the plan.  ``describe()`` is what --debug logs."""
+
+    def describe(self):
+        return type(self).__name__
+
+    def run(self, ctx):
+        raise NotImplementedError
+
+
+class PrepareRoot(Op):
+    """Make the host's mounts not propagate into the container (and the
+    container's not back), then make the rootfs a mount point of its own."""
+
+    def __init__(self, propagation):
+        self.propagation = propagation
+
+    def describe(self):
+        return f"root propagation {self.propagation:#x}; bind rootfs onto itself"
+
+    def run(self, ctx):
+        sc.mount(None, "/", None, self.propagation, None)
+        sc.mount(ctx.rootfs, ctx.rootfs, None, sc.MS_BIND | sc.MS_REC, None)
+        ctx.open_rootfs()
+
+
+class FsMount(Op):
+    """Mount a filesystem (proc, sysfs, tmpfs, devpts, mqueue, overlay, ...)."""
+
+    def __init__(self, m, no_symlinks=False):
+        self.m = m
+        self.no_symlinks = no_symlinks
+
+    def describe(self):
+        m = self.m
+        return f"mount {m.type} {m.source!r} on {m.destination} flags={m.flags:#x} data={m.data!r}"
+
+    def run(self, ctx):
+        m = self.m
+        fd = ctx.target(m.destination, directory=True, no_symlinks=self.no_symlinks)
+        try:
+            data = m.data
+            if m.type in ("tmpfs", "devpts", "mqueue") and ctx.mount_label and "context=" not in data:
+                data = ",".join(x for x in (data, f'context="{ctx.mount_label}"') if x)
+            if m.tmpcopyup:
+                ctx.tmpcopyup(m, fd, data)
+            else:
+                sc.mount(m.source or m.type, f"/proc/self/fd/{fd}", m.type, m.flags, data or None,
+                         display=m.destination)
+        finally:
+            os.close(fd)
+        ctx.after_mount(m)
+
+
+class BindMount(Op):
+    """A bind (or rbind) mount, built detached and attached with move_mount."""
+
+    def __init__(self, m):
+        self.m = m
+
+    def describe(self):
+        m = self.m
+        return f"{'rbind' if m.recursive else 'bind'} {m.source} on {m.destination} flags={m.flags:#x}"
+
+    def run(self, ctx):
+        m = self.m
+        src = m.source if os.path.isabs(m.source) else os.path.join(ctx.bundle, m.source)
+        try:
+            st = os.stat(src)
+        except OSError as e:
+            raise StageError(f"mount {m.destination}: source {m.source}: {e.strerror}") from None
+        flags = sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC | (sc.AT_RECURSIVE if m.recursive else 0)
+        tree = sc.open_tree(sc.AT_FDCWD, src, flags)
+        try:
+            attr_set = 0
+            for ms, attr in MS_TO_ATTR:
+                if m.flags & ms:
+                    attr_set |= attr
+            attr_clr = 0
+            for ms, attr in MS_TO_ATTR:
+                if m.clear_flags & ms:
+                    attr_clr |= attr
+            if m.flags & sc.MS_NOATIME:
+                attr_set |= sc.MOUNT_ATTR_NOATIME
+                attr_clr |= sc.MOUNT_ATTR__ATIME
+            elif m.flags & sc.MS_STRICTATIME:
+                attr_set |= sc.MOUNT_ATTR_STRICTATIME
+                attr_clr |= sc.MOUNT_ATTR__ATIME
+            if attr_set or attr_clr:
+                sc.mount_setattr(tree, "", sc.AT_EMPTY_PATH, attr_set, attr_clr,
+                                 display=m.destination)
+            fd = ctx.target(m.destination, directory=stat.S_ISDIR(st.st_mode))
+            try:
+                sc.move_mount(tree, "", fd, "", sc.MOVE_MOUNT_F_EMPTY_PATH | sc.MOVE_MOUNT_T_EMPTY_PATH,
+                              display=m.destination)
+            finally:
+                os.close(fd)
+        finally:
+            os.close(tree)
+        ctx.after_mount(m)
+
+
+class CgroupMount(Op):
+    """``type: cgroup``: the container's own cgroups, read-only by default.
+
+    cgroup v2: a fresh cgroup2 mount with a cgroup namespace (it shows the
+    namespace root), else a bind of the container's cgroup directory.
+    cgroup v1: a tmpfs with one entry per hierarchy, each a fresh mount (with
+    a cgroup namespace) or a bind of the container's directory, plus the
+    comount symlinks (cpu -> cpu,cpuacct)."""
+
+    def __init__(self, m):
+        self.m = m
+
+    def describe(self):
+        return f"cgroup mount on {self.m.destination}"
+
+    def run(self, ctx):
+        m = self.m
+        flags = m.flags & ~sc.MS_RDONLY | sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC
+        ro = bool(m.flags & sc.MS_RDONLY)
+        hierarchies = ctx.cgroup_hierarchies()
+        if hierarchies is None:  # pure v2
+            fd = ctx.target(m.destination, directory=True)
+            try:
+                if ctx.new_cgroupns:
+                    sc.mount("cgroup2", f"/proc/self/fd/{fd}", "cgroup2",
+                             flags | (sc.MS_RDONLY if ro else 0), None, display=m.destination)
+                else:
+                    self._bind(ctx.v2_dir, fd, ro, m.destination)
+            finally:
+                os.close(fd)
+            return
+        fd = ctx.target(m.destination, directory=True)
+        try:
+            sc.mount("tmpfs", f"/proc/self/fd/{fd}", "tmpfs", flags, "mode=755",
+                     display=m.destination)
+        finally:
+            os.close(fd)
+        for name, options, fstype, host_dir in hierarchies:
+            dest = m.destination.rstrip("/") + "/" + name
+            sub = ctx.target(dest, directory=True)
+            try:
+                if ctx.new_cgroupns:
+                    sc.mount("cgroup", f"/proc/self/fd/{sub}", fstype,
+                             flags | (sc.MS_RDONLY if ro else 0),
+                             options if fstype == "cgroup" else None, display=dest)
+                else:
+                    self._bind(host_dir, sub, ro, dest)
+            finally:
+                os.close(sub)
+            if "," in name:
+                for alias in name.split(","):
+                    if alias.startswith("name="):
+                        continue
+                    pfd = ctx.target(m.destination, directory=True)
+                    try:
+                        os.symlink(name, alias, dir_fd=pfd)
+                    except FileExistsError:
+                        pass
+                    finally:
+                        os.close(pfd)
+        if ro:
+            fd = ctx.target(m.destination, directory=True)
+            try:
+                sc.mount_setattr(fd, "", sc.AT_EMPTY_PATH, sc.MOUNT_ATTR_RDONLY, display=m.destination)
+            finally:
+                os.close(fd)
+
+    @staticmethod
+    def _bind(host_dir, target_fd, ro, display):
+        tree = sc.open_tree(sc.AT_FDCWD, host_dir, sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC)
+        try:
+            if ro:
+                sc.mount_setattr(tree, "", sc.AT_EMPTY_PATH, sc.MOUNT_ATTR_RDONLY, display=display)
+            sc.move_mount(tree, "", target_fd, "", sc.MOVE_MOUNT_F_EMPTY_PATH | sc.MOVE_MOUNT_T_EMPTY_PATH,
+                          display=display)
+        finally:
+            os.close(tree)
+
+
+class SetupDev(Op):
+    """Default device nodes, /dev symlinks, /dev/ptmx -> pts/ptmx."""
+
+    def __init__(self, bind_from_host):
+        self.bind_from_host = bind_from_host
+
+    def describe(self):
+        return "default devices (" + ("bind from host" if self.bind_from_host else "mknod") + ")"
+
+    def run(self, ctx):
+        dev = ctx.target("/dev", directory=True, no_symlinks=True)
+        try:
+            for name, major, minor in DEFAULT_DEVICES:
+                make_device(ctx, dev, name, "c", major, minor, 0o666, 0, 0, self.bind_from_host)
+            for target, name in DEFAULT_SYMLINKS:
+                _symlink(target, name, dev)
+            if os.path.exists("/proc/kcore"):
+                _symlink("/proc/kcore", "core", dev)
+            try:
+                os.unlink("ptmx", dir_fd=dev)
+            except (FileNotFoundError, IsADirectoryError):
+                pass
+            _symlink("pts/ptmx", "ptmx", dev)
+        finally:
+            os.close(dev)
+
+
+class CreateDevices(Op):
+    """``linux.devices``: mknod (or bind from the host inside a user ns)."""
+
+    def __init__(self, devices, bind_from_host):
+        self.devices = devices
+        self.bind_from_host = bind_from_host
+
+    def describe(self):
+        return "devices " + ", ".join(d.path for d in self.devices)
+
+    def run(self, ctx):
+        for d in self.devices:
+            path = clean_path(d.path)
+            parent, name = path.rsplit("/", 1)
+            pfd = ctx.target(parent or "/", directory=True)
+            try:
+                make_device(ctx, pfd, name, d.type, d.major, d.minor,
+                            0o666 if d.file_mode is None else d.file_mode,
+                            d.uid or 0, d.gid or 0, self.bind_from_host, display=path)
+            finally:
+                os.close(pfd)
+
+
+class MaskPaths(Op):
+    """``maskedPaths``: files get the verified null device, directories a
+    read-only empty tmpfs; missing paths are skipped."""
+
+    def __init__(self, paths):
+        self.paths = paths
+
+    def describe(self):
+        return "mask " + " ".join(self.paths)
+
+    def run(self, ctx):
+        null = ctx.null_device()
+        for path in self.paths:
+            try:
+                fd = ctx.target(path, create=False)
+            except FileNotFoundError:
+                continue
+            try:
+                if stat.S_ISDIR(os.fstat(fd).st_mode):
+                    sc.mount("tmpfs", f"/proc/self/fd/{fd}", "tmpfs", sc.MS_RDONLY,
+                             _label_data(ctx, "size=0,mode=0755"), display=path)
+                else:
+                    tree = sc.open_tree(null, "", sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC
+                                        | sc.AT_EMPTY_PATH)
+                    try:
+                        sc.move_mount(tree, "", fd, "", sc.MOVE_MOUNT_F_EMPTY_PATH
+                                      | sc.MOVE_MOUNT_T_EMPTY_PATH, display=path)
+                    finally:
+                        os.close(tree)
+            finally:
+                os.close(fd)
+
+
+class ReadonlyPaths(Op):
+    """``readonlyPaths``: a recursive read-only bind of each path onto itself."""
+
+    def __init__(self, paths):
+        self.paths = paths
+
+    def describe(self):
+        return "read-only " + " ".join(self.paths)
+
+    def run(self, ctx):
+        for path in self.paths:
+            try:
+                fd = ctx.target(path, create=False)
+            except FileNotFoundError:
+                continue
+            try:
+                tree = sc.open_tree(fd, "", sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC
+                                    | sc.AT_RECURSIVE | sc.AT_EMPTY_PATH)
+                try:
+                    sc.mount_setattr(tree, "", sc.AT_EMPTY_PATH | sc.AT_RECURSIVE,
+                                     sc.MOUNT_ATTR_RDONLY | sc.MOUNT_ATTR_NOSUID
+                                     | sc.MOUNT_ATTR_NODEV | sc.MOUNT_ATTR_NOEXEC, display=path)
+                    sc.move_mount(tree, "", fd, "", sc.MOVE_MOUNT_F_EMPTY_PATH
+                                  | sc.MOVE_MOUNT_T_EMPTY_PATH, display=path)
+                finally:
+                    os.close(tree)
+            finally:
+                os.close(fd)
+
+
+class ReadonlyRoot(Op):
+    def describe(self):
+        return "read-only root"
+
+    def run(self, ctx):
+        sc.mount_setattr(ctx.rootfs_fd, "", sc.AT_EMPTY_PATH, sc.MOUNT_ATTR_RDONLY, display="/")
+
+
+def _label_data(ctx, data):
+    if ctx.mount_label:
+        return f'{data},context="{ctx.mount_label}"'
+    return data
+
+
+def _symlink(target, name, dirfd):
+    try:
+        os.symlink(target, name, dir_fd=dirfd)
+    except FileExistsError:
+        pass
+
+
+def make_device(ctx, dirfd, name, dtype, major, minor, mode, uid, gid, bind_from_host,
+                display=None):
+    display = display or f"/dev/{name}"
+    kind = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}.get(dtype)
+    if kind is None:
+        raise ConfigError(f"config.json: linux.devices: {display}: unknown type {dtype!r}")
+    if bind_from_host:
+        # In a user namespace mknod is not allowed: bind the host's node instead.
+        try:
+            os.mknod(name, stat.S_IFREG | 0o600, dir_fd=dirfd)
+        except FileExistsError:
+            pass
+        tfd = sc.openat2(dirfd, name, os.O_PATH, sc.RESOLVE_BENEATH | sc.RESOLVE_NO_SYMLINKS)
+        try:
+            tree = sc.open_tree(sc.AT_FDCWD, display, sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC)
+            try:
+                sc.move_mount(tree, "", tfd, "", sc.MOVE_MOUNT_F_EMPTY_PATH
+                              | sc.MOVE_MOUNT_T_EMPTY_PATH, display=display)
+            finally:
+                os.close(tree)
+        finally:
+            os.close(tfd)
+        return
+    try:
+        os.mknod(name, kind | (mode & 0o7777), os.makedev(major, minor), dir_fd=dirfd)
+    except FileExistsError:
+        return
+    # the init runs with umask 0, so the node already has exactly ``mode``
+    os.chown(name, uid, gid, dir_fd=dirfd, follow_symlinks=False)
+
+
+class PlanContext:
+    """What the operations need at run time (in the init, pre-pivot)."""
+
+    def __init__(self, rootfs, bundle, mount_label="", new_cgroupns=False, self_cgroups=None):
+        self.rootfs = rootfs
+        self.bundle = bundle
+        self.mount_label = mount_label
+        self.new_cgroupns = new_cgroupns
+        self.self_cgroups = self_cgroups or ""
+        self.rootfs_fd = -1
+        self._null = -1
+        self.v2_dir = None
+
+    def open_rootfs(self):
+        self.rootfs_fd = os.open(self.rootfs, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+
+    def close(self):
+        for fd in (self.rootfs_fd, self._null):
+            if fd >= 0:
+                os.close(fd)
+        self.rootfs_fd = self._null = -1
+
+    def target(self, path, directory=True, create=True, no_symlinks=False):
+        """An O_PATH fd of ``path`` inside the rootfs, creating what is
+        missing (directories, or an empty file when ``directory`` is false)."""
+        path = clean_path(path)
+        rel = path.lstrip("/") or "."
+        resolve = RESOLVE | (sc.RESOLVE_NO_SYMLINKS if no_symlinks else 0)
+        try:
+            return sc.openat2(self.rootfs_fd, rel, os.O_PATH, resolve, display=path)
+        except OSError as e:
+            if e.errno == 40 and no_symlinks:  # ELOOP
+                raise StageError(f"{path} must be mounted on ordinary directory") from None
+            if e.errno != 2 or not create:
+                if e.errno == 2:
+                    raise FileNotFoundError(2, "no such file", path) from None
+                raise
+        parts = rel.split("/")
+        for i in range(len(parts)):
+            sub = "/".join(parts[: i + 1])
+            try:
+                fd = sc.openat2(self.rootfs_fd, sub, os.O_PATH, resolve, display=path)
+                os.close(fd)
+                continue
+            except OSError as e:
+                if e.errno != 2:
+                    raise
+            parent = sc.openat2(self.rootfs_fd, "/".join(parts[:i]) or ".",
+                                os.O_PATH | os.O_DIRECTORY, resolve, display=path)
+            try:
+                if i == len(parts) - 1 and not directory:
+                    os.mknod(parts[i], stat.S_IFREG | 0o755, dir_fd=parent)
+                else:
+                    os.mkdir(parts[i], 0o755, dir_fd=parent)
+            except FileExistsError:
+                pass
+            finally:
+                os.close(parent)
+        return sc.openat2(self.rootfs_fd, rel, os.O_PATH, resolve, display=path)
+
+    def after_mount(self, m):
+        """Propagation and recursive attributes, applied to the new mount."""
+        if not (m.propagation or m.rec_attr_set or m.rec_attr_clr):
+            return
+        fd = self.target(m.destination, create=False)
+        try:
+            for prop in m.propagation:
+                rec = sc.AT_RECURSIVE if prop & sc.MS_REC else 0
+                sc.mount_setattr(fd, "", sc.AT_EMPTY_PATH | rec,
+                                 propagation=prop & ~sc.MS_REC, display=m.destination)
+            if m.rec_attr_set or m.rec_attr_clr:
+                sc.mount_setattr(fd, "", sc.AT_EMPTY_PATH | sc.AT_RECURSIVE, m.rec_attr_set,
+                                 m.rec_attr_clr, display=m.destination)
+        finally:
+            os.close(fd)
+
+    def tmpcopyup(self, m, fd, data):
+        """Mount a tmpfs and copy the directory's original content into it."""
+        import shutil  # imported pre-pivot: tmpcopyup runs before pivot_root
+        src = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            sc.mount("tmpfs", f"/proc/self/fd/{fd}", "tmpfs", m.flags, data or None,
+                     display=m.destination)
+            dst = f"/proc/self/fd/{fd}"
+            new = self.target(m.destination, create=False)
+            try:
+                for name in os.listdir(src):
+                    s = f"/proc/self/fd/{src}/{name}"
+                    d = f"/proc/self/fd/{new}/{name}"
+                    if os.path.isdir(s) and not os.path.islink(s):
+                        shutil.copytree(s, d, symlinks=True)
+                    else:
+                        shutil.copy2(s, d, follow_symlinks=False)
+            finally:
+                os.close(new)
+            del dst
+        finally:
+            os.close(src)
+
+    def null_device(self):
+        """The host's /dev/null, verified to be char device 1:3."""
+        if self._null < 0:
+            fd = os.open("/dev/null", os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+            st = os.fstat(fd)
+            if not stat.S_ISCHR(st.st_mode) or st.st_rdev != os.makedev(1, 3):
+                os.close(fd)
+                raise StageError("/dev/null is not the null device (1:3)")
+            self._null = fd
+        return self._null
+
+    def cgroup_hierarchies(self):
+        """None on a pure cgroup v2 host; else [(name, options, fstype, host_dir)]
+        for each v1 hierarchy mounted under /sys/fs/cgroup (and the v2
+        'unified' one of a hybrid host), host_dir being this process's cgroup
+        in it (the init is already in the container's cgroups)."""
+        mounts = []
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                fields = line.split()
+                sep = fields.index("-")
+                fstype, point, root = fields[sep + 1], fields[4], fields[3]
+                if not point.startswith("/sys/fs/cgroup"):
+                    continue
+                if fstype in ("cgroup", "cgroup2"):
+                    mounts.append((point, root, fstype, fields[sep + 3]))
+        own = {}
+        for line in self.self_cgroups.splitlines():
+            hid, ctrls, path = line.split(":", 2)
+            own[ctrls] = path
+        if any(p == "/sys/fs/cgroup" and t == "cgroup2" for p, _, t, _ in mounts):
+            for p, root, t, _ in mounts:
+                if p == "/sys/fs/cgroup":
+                    self.v2_dir = _join_cgroup(p, root, own.get("", "/"))
+            return None
+        out = []
+        for point, root, fstype, opts in mounts:
+            name = point[len("/sys/fs/cgroup/"):]
+            if not name or "/" in name:
+                continue
+            if fstype == "cgroup2":
+                out.append((name, None, "cgroup2", _join_cgroup(point, root, own.get("", "/"))))
+                continue
+            ctrl_opts = [o for o in opts.split(",") if o not in ("rw", "ro", "relatime") and
+                         not o.startswith("release_agent") and o not in ("nosuid", "nodev", "noexec")]
+            key = ",".join(o for o in ctrl_opts)
+            path = own.get(key)
+            if path is None:
+                for k, v in own.items():
+                    if set(k.split(",")) == set(ctrl_opts):
+                        path = v
+                        break
+            out.append((name, ",".join(ctrl_opts), "cgroup", _join_cgroup(point, root, path or "/")))
+        return out
+
+
+def _join_cgroup(point, root, path):
+    if root != "/" and path.startswith(root):
+        path = path[len(root):]
+    return point + "/" + path.strip("/") if path.strip("/") else point
+
+
+# --- planning --------------------------------------------------------------
+def plan(cfg, *, in_userns):
+    """The ordered mount plan for ``cfg`` (a config.model.Config)."""
+    ops = []
+    prop = {"": sc.MS_SLAVE | sc.MS_REC, "slave": sc.MS_SLAVE, "rslave": sc.MS_SLAVE | sc.MS_REC,
+            "private": sc.MS_PRIVATE, "rprivate": sc.MS_PRIVATE | sc.MS_REC,
+            "shared": sc.MS_SHARED, "rshared": sc.MS_SHARED | sc.MS_REC,
+            "unbindable": sc.MS_UNBINDABLE,
+            "runbindable": sc.MS_UNBINDABLE | sc.MS_REC}[cfg.rootfs_propagation]
+    # Applied to "/" of the new mount namespace, as runc does (default rslave:
+    # host mounts still propagate in, nothing propagates back out).
+    ops.append(PrepareRoot(prop))
+    bind_dev = False
+    for i, m in enumerate(cfg.mounts):
+        dest = clean_path(m.destination if m.destination.startswith("/") else "/" + m.destination)
+        m.destination = dest
+        if dest == "/proc" and m.type != "proc":
+            raise ConfigError(f"config.json: mounts[{i}]: /proc cannot be mounted because it is not of type proc")
+        if dest.startswith("/proc/") and dest not in PROC_MOUNT_ALLOWLIST:
+            raise ConfigError(f"config.json: mounts[{i}]: {dest} cannot be mounted because it is inside /proc")
+        if m.bind:
+            ops.append(BindMount(m))
+            if dest == "/dev":
+                bind_dev = True
+        elif m.type == "cgroup":
+            ops.append(CgroupMount(m))
+        else:
+            ops.append(FsMount(m, no_symlinks=dest in ("/proc", "/sys")))
+    if not bind_dev:
+        ops.append(SetupDev(bind_from_host=in_userns))
+    if cfg.devices:
+        ops.append(CreateDevices(cfg.devices, bind_from_host=in_userns))
+    if cfg.masked_paths:
+        ops.append(MaskPaths(cfg.masked_paths))
+    if cfg.readonly_paths:
+        ops.append(ReadonlyPaths(cfg.readonly_paths))
+    return ops
+
+
+def execute(ops, ctx, debug=None):
+    for op in ops:
+        if debug:
+            debug(op.describe())
+        op.run(ctx)
+
+
+def pivot(rootfs, no_pivot=False):
+    """Enter the rootfs: pivot_root (the old root is detached), or for roots
+    on ramfs (--no-pivot) MS_MOVE + chroot."""
+    os.chdir(rootfs)
+    if no_pivot:
+        sc.mount(rootfs, "/", None, sc.MS_MOVE, None)
+        os.chroot(".")
+    else:
+        sc.pivot_root(".", ".")
+        # The old root is now stacked under the new one: make it slave so the
+        # detach does not propagate to the host, then detach it.
+        sc.mount(None, ".", None, sc.MS_SLAVE | sc.MS_REC, None)
+        sc.umount2(".", sc.MNT_DETACH)
+    os.chdir("/")

@@ -1,0 +1,237 @@
+"""The state store: one directory per container under ``--root``.
+
+Layout of ``<root>/<id>/``:
+
+- ``state.json``  the runtime state (``ContainerState``): init pid and its
+  start time, bundle, creation time, cgroup manager, ... Small, so that the
+  hot commands (``state``, ``kill``) read little.
+- ``config.json`` the converted internal config (``config.model.Config``).
+- ``spec.json``   the original config.json as given at create time, for
+  ``inspect`` (what was asked) and hooks' state.
+- ``start.sock``  present while the container is ``created``: the init
+  waits in accept() on it until ``start`` connects (docs/stage-protocol.md).
+
+Every write is atomic (temp file + rename).  A per-container lock (flock on
+the directory) serialises commands that change a container.  Creation is
+exclusive by ``mkdir``: exactly one of concurrent creates of an id wins.
+"""
+
+import fcntl
+import os
+
+from .errors import ContainerExists, ContainerNotExist, InvalidID, PyruncError
+
+_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-.")
+STATE_FILE = "state.json"
+CONFIG_FILE = "config.json"
+SPEC_FILE = "spec.json"
+START_SOCKET = "start.sock"
+
+
+def validate_id(container_id):
+    """runc's rule: [A-Za-z0-9_+.-]+, and not "." or ".."."""
+    if (not container_id or container_id in (".", "..")
+            or not _ID_CHARS.issuperset(container_id) or len(container_id) > 1024):
+        raise InvalidID(f"invalid container id format: {container_id}")
+
+
+def _loads(data):
+    from json import loads
+    return loads(data)
+
+
+def _dumps(obj):
+    from json import dumps
+    return dumps(obj, separators=(",", ":"))
+
+
+def write_atomic(path, data, mode=0o600):
+    """Write ``data`` (bytes) to ``path`` via a temp file and rename.
+
+    A full disk or any other error leaves the old file (or none) in place."""
+    tmp = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
+    try:
+        view = memoryview(data)
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+        os.close(fd)
+        fd = -1
+        os.rename(tmp, path)
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+class ContainerState:
+    """The runtime's record of one container (state.json)."""
+
+    __slots__ = ("id", "bundle", "rootfs", "init_pid", "init_start", "created",
+                 "oci_version", "annotations", "cgroup", "paused", "owner_uid",
+                 "net_devices", "use_systemd")
+
+    def __init__(self, **kw):
+        self.id = kw.get("id", "")
+        self.bundle = kw.get("bundle", "")
+        self.rootfs = kw.get("rootfs", "")
+        self.init_pid = kw.get("init_pid", 0)
+        self.init_start = kw.get("init_start", 0)
+        self.created = kw.get("created", "")
+        self.oci_version = kw.get("oci_version", "")
+        self.annotations = kw.get("annotations") or {}
+        self.cgroup = kw.get("cgroup")
+        self.paused = kw.get("paused", False)
+        self.owner_uid = kw.get("owner_uid", 0)
+        self.net_devices = kw.get("net_devices")
+        self.use_systemd = kw.get("use_systemd", False)
+
+    def to_dict(self):
+        return {k: getattr(self, k) for k in self.__slots__}
+
+
+class StateStore:
+    def __init__(self, root):
+        self.root = os.path.abspath(root)
+
+    def dir(self, container_id):
+        validate_id(container_id)
+        return os.path.join(self.root, container_id)
+
+    # --- creation --------------------------------------------------------
+    def create_dir(self, container_id):
+        """Make the container's directory; fail if the id exists."""
+        path = self.dir(container_id)
+        try:
+            os.makedirs(self.root, mode=0o700, exist_ok=True)
+        except OSError as e:
+            raise PyruncError(f"cannot create state root {self.root}: {e.strerror}") from None
+        try:
+            os.mkdir(path, 0o711)
+        except FileExistsError:
+            raise ContainerExists(container_id) from None
+        except OSError as e:
+            raise PyruncError(f"cannot create state directory {path}: {e.strerror}") from None
+        return path
+
+    # --- reading ---------------------------------------------------------
+    def exists(self, container_id):
+        return os.path.isdir(self.dir(container_id))
+
+    def load(self, container_id):
+        path = os.path.join(self.dir(container_id), STATE_FILE)
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            raise ContainerNotExist(container_id) from None
+        except NotADirectoryError:
+            raise ContainerNotExist(container_id) from None
+        return ContainerState(**_loads(data))
+
+    def load_config(self, container_id):
+        from .config.model import Config
+        with open(os.path.join(self.dir(container_id), CONFIG_FILE), "rb") as f:
+            return Config.from_dict(_loads(f.read()))
+
+    def load_spec(self, container_id):
+        with open(os.path.join(self.dir(container_id), SPEC_FILE), "rb") as f:
+            return _loads(f.read())
+
+    def list_ids(self):
+        try:
+            names = os.listdir(self.root)
+        except FileNotFoundError:
+            return None
+        return sorted(n for n in names if os.path.isfile(os.path.join(self.root, n, STATE_FILE)))
+
+    # --- writing ---------------------------------------------------------
+    def save(self, state):
+        write_atomic(os.path.join(self.dir(state.id), STATE_FILE), _dumps(state.to_dict()).encode())
+
+    def save_config(self, container_id, config, spec_doc):
+        d = self.dir(container_id)
+        write_atomic(os.path.join(d, CONFIG_FILE), _dumps(config.to_dict()).encode())
+        write_atomic(os.path.join(d, SPEC_FILE), _dumps(spec_doc).encode())
+
+    def start_socket_path(self, container_id):
+        return os.path.join(self.dir(container_id), START_SOCKET)
+
+    def remove(self, container_id):
+        d = self.dir(container_id)
+        try:
+            names = os.listdir(d)
+        except FileNotFoundError:
+            return
+        for n in names:
+            try:
+                os.unlink(os.path.join(d, n))
+            except FileNotFoundError:
+                pass
+        try:
+            os.rmdir(d)
+        except FileNotFoundError:
+            pass
+
+    # --- locking ---------------------------------------------------------
+    def lock(self, container_id):
+        return _DirLock(self.dir(container_id))
+
+
+class _DirLock:
+    """An exclusive flock on the container directory, released on exit."""
+
+    def __init__(self, path):
+        self.path = path
+        self.fd = -1
+
+    def __enter__(self):
+        try:
+            self.fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except (FileNotFoundError, NotADirectoryError):
+            raise ContainerNotExist(os.path.basename(self.path)) from None
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def proc_start_time(pid):
+    """The start time (clock ticks since boot) of ``pid`` and whether it is a
+    zombie, or (0, False) if there is no such process.  Guards against pid
+    reuse: a container's init is identified by (pid, start time)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0, False
+    fields = data[data.rindex(b")") + 2:].split()
+    return int(fields[19]), fields[0] == b"Z"
+
+
+def init_alive(state):
+    if not state.init_pid:
+        return False
+    start, zombie = proc_start_time(state.init_pid)
+    return start == state.init_start and not zombie
+
+
+def status_of(state, store):
+    """The container's status as runtime.md defines it."""
+    if not state.init_pid:
+        return "creating"
+    if not init_alive(state):
+        return "stopped"
+    if os.path.exists(store.start_socket_path(state.id)):
+        return "created"
+    if state.paused:
+        return "paused"
+    return "running"
