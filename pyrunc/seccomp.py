@@ -278,6 +278,12 @@ def _conditions(binding, args, where):
         value = _uint64(arg["value"], f"{at}.value")
         value_two = _uint64(arg.get("valueTwo", 0), f"{at}.valueTwo")
         out.append(binding.Arg(index, OPERATORS[op], value, value_two))
+    indexes = [a["index"] for a in args or ()]
+    if 1 < len(set(indexes)) < len(indexes):
+        # Same-index conditions are alternatives (see prepare); mixed with
+        # other arguments there is no rule libseccomp can express.
+        raise ConfigError(f"{where}: several conditions on one argument are only allowed when "
+                          "every condition is on that argument")
     return out
 
 
@@ -369,8 +375,11 @@ def prepare(linux_seccomp, field="linux.seccomp"):
             if not filt.exist_arch(token):
                 filt.add_arch(token)
         except Exception as e:
+            import errno
+            why = (f"it cannot share a filter with {os.uname().machine} (different byte order)"
+                   if getattr(e, "errno", None) == errno.EDOM else _describe(e))
             raise ConfigError(f"{_where(field, f'.architectures[{i}]')}: libseccomp refused "
-                              f"{sc['architectures'][i]}: {e}") from None
+                              f"{sc['architectures'][i]}: {why}") from None
 
     from pyrunc.log import log
     uses_notify = False
