@@ -1261,3 +1261,65 @@ def render_text(report: dict) -> str:
 
 def _cell(v) -> str:
     return "-" if v is None else v
+
+
+# Nested walls for --diagram: outermost first.
+_DIAGRAM_LAYERS = (("cgroups", "cgroup"), ("namespaces", "namespaces"), ("filesystem", "filesystem"),
+                   ("privileges", "privileges"), ("process", "process"))
+_VERDICT_COLOURS = {"ok": "#1a7f37", "WARN": "#b35900", "FAIL": "#cf222e", "info": "#57606a"}
+_LAYER_FILLS = ("#f6f8fa", "#eef6ff", "#f0fff4", "#fffbea", "#fff0f0", "#f5f0ff")
+
+
+def render_svg(report: dict, *, max_lines: int = 12) -> str:
+    """The container drawn as nested walls (host kernel > cgroup >
+    namespaces > filesystem > privileges > process), each with its measured
+    facts; every WARN and FAIL is shown, then ok and info lines up to
+    ``max_lines`` per wall."""
+    from xml.sax.saxutils import escape
+
+    line_h, head_h, pad, inset, width = 15, 22, 8, 18, 980
+    layers = [("host kernel", [{"item": "host", "actual": report["host"], "verdict": "info"}])]
+    for wall, title in _DIAGRAM_LAYERS:
+        lines = report["walls"].get(wall, [])
+        bad = [l for l in lines if l["verdict"] in ("FAIL", "WARN")]
+        rest = [l for l in lines if l["verdict"] in ("ok", "info")]
+        shown = bad + rest[:max(0, max_lines - len(bad))]
+        hidden = len(lines) - len(shown)
+        if hidden:
+            shown = shown + [{"item": f"... {hidden} more lines", "actual": None, "verdict": "info"}]
+        layers.append((title, shown))
+    # heights from the innermost layer outwards
+    own = [head_h + len(lines) * line_h + pad for _, lines in layers]
+    heights = [0] * len(layers)
+    for i in range(len(layers) - 1, -1, -1):
+        inner = heights[i + 1] + pad if i + 1 < len(layers) else 0
+        heights[i] = own[i] + inner + pad
+    total_h = heights[0] + 2 * pad + 30
+    s = report["summary"]
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width + 2 * pad}" height="{total_h}" '
+           f'font-family="DejaVu Sans Mono, monospace" font-size="12">',
+           f'<text x="{pad}" y="20" font-size="15" font-weight="bold">'
+           f'{escape(report["id"])} (pid {report["pid"]}, {escape(report["status"])}): '
+           f'{report["verdict"]} - {s["FAIL"]} FAIL, {s["WARN"]} WARN, {s["ok"]} ok, {s["info"]} info</text>']
+    y = 30 + pad
+    for i, (title, lines) in enumerate(layers):
+        x = pad + i * inset
+        w = width - 2 * i * inset
+        worst = next((v for v in ("FAIL", "WARN") if any(l["verdict"] == v for l in lines)), None)
+        stroke = _VERDICT_COLOURS[worst] if worst else "#8c959f"
+        out.append(f'<rect x="{x}" y="{y}" width="{w}" height="{heights[i]}" rx="8" '
+                   f'fill="{_LAYER_FILLS[i % len(_LAYER_FILLS)]}" stroke="{stroke}" stroke-width="2"/>')
+        out.append(f'<text x="{x + 10}" y="{y + 16}" font-weight="bold">{escape(title)}</text>')
+        ty = y + head_h + line_h - 4
+        max_chars = max(20, (w - 30) // 7)
+        for l in lines:
+            text = l["item"] if l.get("actual") is None else f'{l["item"]}: {l["actual"]}'
+            if len(text) > max_chars:
+                text = text[:max_chars - 1] + "\u2026"
+            colour = _VERDICT_COLOURS.get(l["verdict"], "#000")
+            out.append(f'<text x="{x + 14}" y="{ty}" fill="{colour}">'
+                       f'<tspan font-weight="bold">{l["verdict"]:<4}</tspan> {escape(text)}</text>')
+            ty += line_h
+        y += own[i]
+    out.append("</svg>")
+    return "\n".join(out) + "\n"

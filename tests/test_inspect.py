@@ -408,3 +408,25 @@ def test_time_namespace_offsets_of_an_unshared_process():
     finally:
         proc.kill()
         proc.wait()
+
+
+@needs_containers
+def test_svg_diagram_nests_the_walls(container):
+    import xml.etree.ElementTree as ET
+    c = container(lambda b: b.drop_namespace("network"))
+    r = c.report()
+    svg = insp.render_svg(r)
+    root = ET.fromstring(svg)
+    ns = "{http://www.w3.org/2000/svg}"
+    rects = root.findall(f"{ns}rect")
+    assert len(rects) == 6
+    # each wall lies inside the one before it
+    for outer, inner in zip(rects, rects[1:]):
+        ox, oy, ow, oh = (float(outer.get(k)) for k in ("x", "y", "width", "height"))
+        ix, iy, iw, ih = (float(inner.get(k)) for k in ("x", "y", "width", "height"))
+        assert ox < ix and oy < iy and ix + iw < ox + ow and iy + ih < oy + oh
+    texts = ["".join(t.itertext()) for t in root.iter(f"{ns}text")]
+    assert [t for t in texts if t in ("host kernel", "cgroup", "namespaces", "filesystem",
+                                      "privileges", "process")] == \
+        ["host kernel", "cgroup", "namespaces", "filesystem", "privileges", "process"]
+    assert any(t.startswith("WARN network: shared with host") for t in texts), texts
