@@ -114,8 +114,8 @@ def check(net_devices, *, new_netns, netns_path=None):
             if name in targets:
                 raise ConfigError(f'{_field(host_name)}: name "{name}" is also the container name '
                                   f'of linux.netDevices["{targets[name]}"]')
-            if name == "lo" and not netns_path:
-                raise ConfigError(f'{_field(host_name)}: name "lo" already exists in a new '
+            if name == "lo":
+                raise ConfigError(f'{_field(host_name)}: name "lo" already exists in every '
                                   f"network namespace")
             targets[name] = host_name
         try:

@@ -78,7 +78,7 @@ def test_check_clash_with_renamed_default():
         netdev.check({"lo": {"name": "y"}, "x0": {"name": "lo"}}, new_netns=True)
 
 
-def test_check_lo_exists_in_a_new_netns():
+def test_check_lo_exists_in_every_netns():
     with pytest.raises(ConfigError, match='name "lo" already exists'):
         netdev.check({"lo": {}}, new_netns=True)
 
@@ -283,27 +283,64 @@ def test_move_in_renames_keeps_address_brings_up_and_traffic_flows(netns, nsfd, 
     assert ping.returncode == 0, ping.stdout + ping.stderr
 
 
+def in_netns(pid, fn):
+    """Run fn() in a forked child that setns()s into pid's network namespace; return its bytes."""
+    from pyrunc import syscalls
+    r, w = os.pipe()
+    child = os.fork()
+    if child == 0:
+        code = 0
+        try:
+            os.close(r)
+            fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY)
+            syscalls.setns(fd, syscalls.CLONE_NEWNET)
+            os.write(w, fn())
+        except BaseException as e:     # report, never return into pytest
+            os.write(w, f"ERROR {e!r}".encode())
+            code = 1
+        os._exit(code)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        out = f.read()
+    os.waitpid(child, 0)
+    return out
+
+
 @needs_root
 def test_move_in_tcp_between_container_and_peer(netns, nsfd, host_links):
+    import socket
+    import threading
     peer, ctr = netns(), netns()
     host = veth_to_peer(host_links, peer, "10.231.8.1/24", "10.231.8.2/24")
     netdev.move_in({host: {"name": "eth0"}}, nsfd(ctr))
-    server = subprocess.Popen(["nsenter", f"--net=/proc/{peer}/ns/net", "busybox", "nc", "-l",
-                               "-p", "7077"], stdout=subprocess.PIPE, text=True)
-    try:
-        for _ in range(50):
-            sent = subprocess.run(["nsenter", f"--net=/proc/{ctr}/ns/net", "busybox", "nc", "-w", "2",
-                                   "10.231.8.2", "7077"], input="hello-from-container\n",
-                                  capture_output=True, text=True)
-            if sent.returncode == 0:
-                break
-            time.sleep(0.1)
-        out, _ = server.communicate(timeout=5)
-        assert out == "hello-from-container\n"
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
+    received = []
+
+    def serve():
+        def accept_one():
+            with socket.socket() as srv:
+                srv.bind(("10.231.8.2", 7077))
+                srv.listen(1)
+                srv.settimeout(10)
+                conn, addr = srv.accept()
+                with conn:
+                    return conn.recv(100) + b" from " + addr[0].encode()
+        received.append(in_netns(peer, accept_one))
+
+    t = threading.Thread(target=serve)
+    t.start()
+
+    def send():
+        for _ in range(100):
+            try:
+                with socket.create_connection(("10.231.8.2", 7077), timeout=2) as c:
+                    c.sendall(b"hello-from-container")
+                    return b"sent"
+            except ConnectionRefusedError:      # the server is not listening yet
+                time.sleep(0.05)
+        return b"never connected"
+    assert in_netns(ctr, send) == b"sent"
+    t.join(15)
+    assert received == [b"hello-from-container from 10.231.8.1"]
 
 
 @needs_root
@@ -470,6 +507,25 @@ def test_physical_device_returned_by_the_kernel_gets_its_name_and_addresses(netn
     assert link_info(dev) == before
     netdev.move_out(records)
     assert link_info(dev) == before
+
+
+@needs_root
+def test_move_out_tolerates_a_stale_namespace_fd(netns, nsfd, host_links):
+    ctr = netns()
+    dev = dummy(host_links, "10.231.25.1/24")
+    records = netdev.move_in({dev: {"name": "c3"}}, nsfd(ctr))
+    records[0]["kind"] = "physical"
+    stale = os.open("/dev/null", os.O_RDONLY)
+    os.close(stale)                               # a closed fd number
+    netdev.move_out(records, stale, timeout=0.2)
+    assert link_info("c3", ns=ctr) is not None    # untouched, nothing raised
+
+
+def test_computed_broadcast():
+    assert netdev._computed_broadcast("10.1.2.3", 24) == "10.1.2.255"
+    assert netdev._computed_broadcast("10.1.2.3", 30) == "10.1.2.3"
+    assert netdev._computed_broadcast("10.1.2.3", 31) is None
+    assert netdev._computed_broadcast("fd00::1", 64) is None
 
 
 @needs_root
