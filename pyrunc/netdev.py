@@ -270,8 +270,12 @@ def move_in(net_devices, netns_fd):
     from pyroute2 import IPRoute
     NetlinkError = _netlink_error()
 
+    try:
+        inner = IPRoute(netns=netns_fd)
+    except Exception as e:
+        raise PyruncError(f"{_FIELD}: cannot reach the container network namespace: {e}") from e
     records = []
-    with IPRoute() as host, IPRoute(netns=netns_fd) as inner:
+    with IPRoute() as host, inner:
         for host_name, options in net_devices.items():
             name = target_name(host_name, options)
             downed = None

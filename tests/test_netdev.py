@@ -521,6 +521,17 @@ def test_move_out_tolerates_a_stale_namespace_fd(netns, nsfd, host_links):
     assert link_info("c3", ns=ctr) is not None    # untouched, nothing raised
 
 
+@needs_root
+def test_move_in_unreachable_namespace_is_one_error(host_links):
+    dev = dummy(host_links, "10.231.26.1/24")
+    before = link_info(dev)
+    stale = os.open("/dev/null", os.O_RDONLY)
+    os.close(stale)
+    with pytest.raises(PyruncError, match=r"^config\.json: linux\.netDevices: cannot reach the container"):
+        netdev.move_in({dev: {}}, stale)
+    assert link_info(dev) == before
+
+
 def test_computed_broadcast():
     assert netdev._computed_broadcast("10.1.2.3", 24) == "10.1.2.255"
     assert netdev._computed_broadcast("10.1.2.3", 30) == "10.1.2.3"
