@@ -35,6 +35,7 @@ COMMANDS = {
     "kill": ("lifecycle", "cmd_kill", "send a signal to the container's init process"),
     "delete": ("lifecycle", "cmd_delete", "delete a container and everything it holds"),
     "list": ("lifecycle", "cmd_list", "list containers"),
+    "exec": ("exec", "cmd_exec", "execute a new process inside the container"),
     "spec": ("info", "cmd_spec", "create a new specification file"),
     "features": ("info", "cmd_features", "show the enabled features"),
     "validate": ("info", "cmd_validate", "validate a bundle's config.json"),

@@ -1,0 +1,250 @@
+"""``exec``: run a new process inside an existing container.
+
+Stages (the same protocol as create, docs/stage-protocol.md):
+the runtime opens the init's namespace files (/proc/<init>/ns/*) and forks;
+the child is put into the container's cgroup, becomes non-dumpable
+(CVE-2016-9962: the container must not ptrace it or read its fds), joins
+the user namespace first and then the others (the mount namespace puts it
+at the container's root), and forks again so that the pid and time
+namespaces apply; the grandchild resolves args[0] inside the container and
+applies the process settings (rlimits, user, capabilities, no_new_privs,
+seccomp) and execs.  Its end of the channel is close-on-exec, so the
+runtime learns of a successful exec from EOF, and of a failure from an
+ERROR message with the root cause.
+"""
+
+import os
+import signal
+
+from . import protocol as proto
+from . import syscalls as sc
+from .config.convert import NAMESPACE_PROC_NAMES, convert_caps, convert_process, known_cap_count
+from .container import Container, _connect_console, _preserved_fds
+from .errors import InvalidState, PyruncError, StageError
+from .init import _fail
+from .log import log
+from .process import finalize_and_exec, lookup_executable
+from .state import write_atomic
+
+
+def build_process(cfg, process_doc=None, *, args=(), env=(), cwd=None, user=None,
+                  additional_gids=(), caps=(), no_new_privs=False, terminal=False,
+                  apparmor=None, label=None):
+    """The Process record of an exec: from ``--process`` JSON, else from the
+    container's process with the command-line overrides (as runc does)."""
+    if process_doc is not None:
+        proc = convert_process(process_doc, log.warning)
+        return proc
+    proc = convert_process({}, log.warning)
+    base = cfg.process
+    proc.args = list(args)
+    proc.env = list(base.env) + list(env)
+    proc.cwd = cwd or base.cwd
+    proc.terminal = terminal
+    proc.user = type(base.user).from_dict(base.user.to_dict())
+    if user:
+        uid, _, gid = user.partition(":")
+        try:
+            proc.user.uid = int(uid)
+            if gid:  # without ":gid" the container's configured gid stays (as runc)
+                proc.user.gid = int(gid)
+        except ValueError:
+            raise PyruncError(f"exec --user {user!r}: must be <uid>[:<gid>] (numbers)") from None
+    if additional_gids:
+        proc.user.additional_gids = [int(g) for g in additional_gids]
+    proc.rlimits = base.rlimits
+    proc.caps = {k: list(v) for k, v in (base.caps or {}).items()} if base.caps is not None else None
+    if caps:
+        extra = convert_caps({k: list(caps) for k in ("bounding", "effective", "permitted")},
+                             log.warning)
+        if proc.caps is None:
+            proc.caps = {k: [] for k in ("bounding", "effective", "inheritable", "permitted", "ambient")}
+        for k, nums in extra.items():
+            for n in nums:
+                if n not in proc.caps.setdefault(k, []):
+                    proc.caps[k].append(n)
+        # --cap never grants inheritable capabilities (CVE-2022-29162)
+    proc.no_new_privileges = no_new_privs or base.no_new_privileges
+    proc.apparmor_profile = apparmor if apparmor is not None else base.apparmor_profile
+    proc.selinux_label = label if label is not None else base.selinux_label
+    proc.oom_score_adj = None
+    return proc
+
+
+def exec_in(store, container_id, proc, *, detach=False, pid_file=None, console_socket=None,
+            preserve_fds=0, ignore_paused=False, cgroup_sub=None):
+    """Start ``proc`` in the container; return its exit status when in the
+    foreground (128+n for signal n), 0 when detached."""
+    c = Container.load(store, container_id)
+    status = c.status
+    if status == "stopped" or status == "creating":
+        raise InvalidState("cannot exec in a stopped container")
+    if status == "paused" and not ignore_paused:
+        raise InvalidState("cannot exec in a paused container (use --ignore-paused)")
+    if not proc.args:
+        raise PyruncError("exec: args must not be empty")
+    if proc.terminal and detach and not console_socket:
+        raise PyruncError("cannot allocate tty if runc will detach without setting console socket")
+    if console_socket and not proc.terminal:
+        raise PyruncError("cannot use console socket if runc will not detach or allocate tty")
+    cfg = store.load_config(container_id)
+    if pid_file:
+        pid_file = os.path.abspath(pid_file)
+    seccomp = None
+    if cfg.seccomp:
+        from .seccomp import prepare
+        seccomp = prepare(cfg.seccomp)
+    ns_fds = []
+    pid = c.state.init_pid
+    try:
+        for ns in sorted(cfg.namespaces, key=lambda n: n.type != "user"):
+            path = f"/proc/{pid}/ns/{NAMESPACE_PROC_NAMES[ns.type]}"
+            if ns.type == "user" and os.readlink(path) == os.readlink("/proc/self/ns/user"):
+                continue  # joining one's own user ns is EINVAL
+            ns_fds.append((ns, os.open(path, os.O_RDONLY | os.O_CLOEXEC)))
+    except OSError as e:
+        for _, fd in ns_fds:
+            os.close(fd)
+        raise StageError(f"cannot join the container's namespaces: {e.strerror}") from None
+    console = _connect_console(console_socket) if console_socket else None
+    keep_fds = _preserved_fds(cfg, preserve_fds) if preserve_fds or os.environ.get("LISTEN_FDS") else ()
+    mgr = c.cgroup_manager()
+    parent_fd, child_fd = sc.socketpair()
+    if not detach:
+        sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
+    child = os.fork()
+    if child == 0:
+        os.close(parent_fd)
+        _exec_child(proto.Channel(child_fd), proc, ns_fds, seccomp, console, keep_fds)
+    os.close(child_fd)
+    for _, fd in ns_fds:
+        os.close(fd)
+    if console is not None:
+        console.close()
+    chan = proto.Channel(parent_fd)
+    target = None
+    try:
+        if mgr is not None and mgr.exists():
+            mgr.apply(child) if not cgroup_sub else _apply_sub(mgr, cgroup_sub, child)
+        chan.send(proto.CONTINUE)
+        while True:
+            try:
+                mtype, payload = chan.recv()
+            except proto.PeerGone:
+                break
+            if mtype == proto.ERROR:
+                raise StageError(str(payload.get("msg", "exec failed")))
+            if mtype == proto.INIT_PID:
+                target = int(payload["pid"])
+                os.waitpid(child, 0)
+                child = -1
+        if target is None:
+            raise StageError("exec: setup process exited unexpectedly")
+    except BaseException:
+        if child > 0:
+            try:
+                os.kill(child, signal.SIGKILL)
+                os.waitpid(child, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+        if target:
+            try:
+                os.kill(target, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        raise
+    finally:
+        chan.close()
+    if pid_file:
+        write_atomic(pid_file, str(target).encode(), 0o644)
+    if detach:
+        return 0
+    return _wait_foreground(target)
+
+
+def _apply_sub(mgr, sub, pid):
+    raise PyruncError("exec --cgroup: sub-cgroups are not supported yet")
+
+
+def _wait_foreground(pid):
+    from .container import FORWARDED_SIGNALS
+
+    def forward(signum, frame):
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+    for name in FORWARDED_SIGNALS:
+        signal.signal(getattr(signal, name), forward)
+    status = None
+    while status is None:
+        try:
+            reaped, wstatus = os.wait()
+        except ChildProcessError:
+            break
+        if reaped == pid:
+            status = wstatus
+    if status is None:
+        return 255
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
+
+
+def _exec_child(chan, proc, ns_fds, seccomp, console, keep_fds):
+    """Stage 1 of exec: join, then fork the process (never returns)."""
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        sc.prctl(sc.PR_SET_DUMPABLE, 0)
+        mtype, _ = chan.expect(proto.CONTINUE)
+        if mtype == proto.ERROR:
+            os._exit(1)
+        in_userns = False
+        for ns, fd in ns_fds:
+            sc.setns(fd, ns.flag, display=f"{ns.type} namespace")
+            os.close(fd)
+            in_userns = in_userns or ns.type == "user"
+        if in_userns:
+            os.setresgid(0, 0, 0)
+            os.setresuid(0, 0, 0)
+        pid = os.fork()
+        if pid == 0:
+            _exec_process(chan, proc, seccomp, console, keep_fds)
+        chan.send(proto.INIT_PID, {"pid": pid})
+        os._exit(0)
+    except BaseException as e:  # noqa: BLE001
+        _fail(chan, e)
+
+
+def _exec_process(chan, proc, seccomp, console, keep_fds):
+    try:
+        sc.prctl(sc.PR_SET_DUMPABLE, 0)
+        os.setsid()
+        if console is not None:
+            _exec_console(console, proc)
+        path = lookup_executable(proc.args[0], proc.env, proc.cwd)
+        finalize_and_exec(proc, path, cap_count=known_cap_count(), seccomp=seccomp,
+                          keep_fds=keep_fds)
+    except BaseException as e:  # noqa: BLE001
+        _fail(chan, e)
+
+
+def _exec_console(console, proc):
+    # both modules are already loaded (syscalls uses ctypes; the console
+    # socket was made with socket): these imports read sys.modules only.
+    import ctypes
+    import socket as _socket
+    master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    sc.ioctl_ptr(master, sc.TIOCSPTLCK, ctypes.c_int(0))
+    peer = sc.ioctl_int(master, sc.TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    if proc.console_size:
+        ws = (ctypes.c_ushort * 4)(proc.console_size[0], proc.console_size[1], 0, 0)
+        sc.ioctl_ptr(peer, sc.TIOCSWINSZ, ws)
+    _socket.send_fds(console, [b"/dev/ptmx"], [master])
+    console.close()
+    os.close(master)
+    for fd in (0, 1, 2):
+        os.dup2(peer, fd)
+    sc.ioctl_int(0, sc.TIOCSCTTY, 0)
+    os.close(peer)
+
