@@ -92,15 +92,55 @@ def _one_line(text: str) -> str:
 
 
 def render_value(value: Any) -> str:
-    """JSON rendering of *value* on one line, shortened when long."""
-    try:
-        text = json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
-        text = repr(value)
-    text = _one_line(text)
+    """JSON rendering of *value* on one line, shortened when long.
+
+    Renders only about as much as is shown, so a huge or deeply nested
+    value costs no more than a small one.
+    """
+    parts: list[str] = []
+    _render(value, parts, [_VALUE_MAX + 1], 0)
+    text = _one_line("".join(parts))
     if len(text) > _VALUE_MAX:
         text = text[: _VALUE_MAX - 3] + "..."
     return text
+
+
+def _render(value, parts: list, budget: list, depth: int) -> None:
+    if budget[0] <= 0:
+        return
+    if depth > _VALUE_MAX:
+        piece = "..."
+    elif isinstance(value, dict):
+        parts.append("{")
+        budget[0] -= 1
+        for i, (key, item) in enumerate(value.items()):
+            if budget[0] <= 0:
+                return
+            piece = (", " if i else "") + json.dumps(str(key), ensure_ascii=False) + ": "
+            parts.append(piece)
+            budget[0] -= len(piece)
+            _render(item, parts, budget, depth + 1)
+        piece = "}"
+    elif isinstance(value, list):
+        parts.append("[")
+        budget[0] -= 1
+        for i, item in enumerate(value):
+            if budget[0] <= 0:
+                return
+            if i:
+                parts.append(", ")
+                budget[0] -= 2
+            _render(item, parts, budget, depth + 1)
+        piece = "]"
+    elif isinstance(value, str):
+        piece = json.dumps(value[: budget[0] + 1], ensure_ascii=False)
+    else:
+        try:
+            piece = json.dumps(value)
+        except (TypeError, ValueError):
+            piece = repr(value)
+    parts.append(piece)
+    budget[0] -= len(piece)
 
 
 def format_path(path: tuple) -> str:
