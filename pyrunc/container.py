@@ -133,6 +133,11 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
     validate_config(doc)
     cfg = convert(doc, bundle, warn=log.warning)
     _check_create(cfg, console_socket, detach)
+    if cfg.net_devices:
+        from .netdev import check as check_net_devices
+        netns = cfg.namespace("network")
+        check_net_devices(cfg.net_devices, new_netns=netns is not None and not netns.path,
+                          netns_path=netns.path if netns is not None else None)
     if pid_file:
         pid_file = os.path.abspath(pid_file)
 
@@ -473,8 +478,6 @@ def delete(store, container_id, force=False):
         status = c.status
         if status in ("running", "paused") and not force:
             raise InvalidState(f"cannot delete container {container_id} that is not stopped: {status}")
-        if c.state.net_devices and status != "stopped":
-            _return_net_devices(c)
         if status != "stopped":
             _kill_everything(c)
         else:
@@ -487,18 +490,13 @@ def delete(store, container_id, force=False):
 
 
 def _return_net_devices(c):
-    """Physical devices go back to the host before the namespace dies."""
+    """After the namespace died, physical devices are back on the host
+    (the kernel moves them); give them their names and addresses again."""
     from .netdev import move_out
     try:
-        fd = os.open(f"/proc/{c.state.init_pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return
-    try:
-        move_out(c.state.net_devices, fd)
+        move_out(c.state.net_devices)
     except Exception as e:  # noqa: BLE001 - deleting must go on
         log.warning(f"returning network devices: {e}")
-    finally:
-        os.close(fd)
 
 
 def _kill_everything(c):
@@ -534,6 +532,8 @@ def _destroy(c):
                     raise
                 mgr.kill_all(signal.SIGKILL)
                 time.sleep(0.05)
+    if s.net_devices:
+        _return_net_devices(c)
     poststop = []
     try:
         if _has_spec_hook(c.store, c.id, "poststop"):
