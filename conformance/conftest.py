@@ -115,6 +115,7 @@ def runtime_version() -> str:
 @pytest.fixture(scope="session")
 def session_dir():
     d = Path(tempfile.mkdtemp(prefix="oc-conformance-"))
+    d.chmod(0o755)   # user-namespaced containers must traverse to their rootfs
     yield d
     shutil.rmtree(d, ignore_errors=True)
 

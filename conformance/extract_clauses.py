@@ -18,7 +18,7 @@ from pathlib import Path
 
 SPEC_FILES = ("runtime.md", "runtime-linux.md", "config.md", "config-linux.md")
 KEYWORD = re.compile(r"\b(MUST NOT|MUST|SHOULD NOT|SHOULD)\b")
-LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+LINK = re.compile(r"\[([^\]]*)\](?:\([^)]*\)|\[[^\]]*\])")
 HEADING = re.compile(r"^(#+)\s*(.*?)\s*$")
 ANCHOR = re.compile(r'<a name="[^"]*"\s*/>|<a name="[^"]*"></a>')
 

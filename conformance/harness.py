@@ -93,7 +93,7 @@ class RuntimeCLI:
     def argv(self, *args: str) -> list[str]:
         return [self.path, "--root", str(self.root), *args]
 
-    def run(self, *args: str, timeout: float = 60, stdio_dir: Path | None = None) -> Result:
+    def run(self, *args: str, timeout: float = 20, stdio_dir: Path | None = None) -> Result:
         """Run one command.  With stdio_dir, the runtime's (and so the container's)
         stdout/stderr go to files there: a created container inherits them and
         would keep a pipe open for its whole life."""
