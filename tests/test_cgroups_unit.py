@@ -139,3 +139,61 @@ def test_stats_prune_matches_go_omitempty():
     assert out["blkio"]["ioServiceBytesRecursive"] == [{"major": 8, "op": "Read"}]
     assert out["network_interfaces"] is None and out["intel_rdt"] == {}
     assert out["cpuset"]["sched_relax_domain_level"] == 0 and "cpus" not in out["cpuset"]
+
+
+# --- the eBPF device program, run by a tiny interpreter of the opcodes it uses ---
+
+def _run_bpf(code: bytes, type_: int, access: int, major: int, minor: int) -> int:
+    import struct
+    ctx = struct.pack("<III", (access << 16) | type_, major, minor)
+    regs = [0] * 11
+    pc = 0
+    n = len(code) // 8
+    mask = (1 << 64) - 1
+    while pc < n:
+        op, regs_byte, off, imm = struct.unpack_from("<BBhi", code, pc * 8)
+        dst, src = regs_byte & 0xF, regs_byte >> 4
+        pc += 1
+        if op == 0x61:
+            assert src == 1
+            regs[dst] = struct.unpack_from("<I", ctx, off)[0]
+        elif op == 0xbf:
+            regs[dst] = regs[src]
+        elif op == 0xb7:
+            regs[dst] = imm & mask
+        elif op == 0x57:
+            regs[dst] &= imm & mask
+        elif op == 0x77:
+            regs[dst] >>= imm
+        elif op == 0x55:
+            pc += off if regs[dst] != (imm & mask) else 0
+        elif op == 0x5d:
+            pc += off if regs[dst] != regs[src] else 0
+        elif op == 0x15:
+            pc += off if regs[dst] == (imm & mask) else 0
+        elif op == 0x95:
+            return regs[0]
+        else:
+            raise AssertionError(f"unexpected opcode {op:#x}")
+    raise AssertionError("fell off the end of the program")
+
+
+def test_bpf_program_matches_reference_semantics():
+    import itertools
+    import random
+    from pyrunc.cgroups import ebpf
+    rnd = random.Random(6)
+    accesses = ["r", "w", "m", "rw", "rm", "wm", "rwm"]
+    for _ in range(150):
+        spec = [{"allow": rnd.random() < 0.5, "type": rnd.choice(["a", "b", "c"]),
+                 "major": rnd.choice([None, 1, 5, 8]), "minor": rnd.choice([None, 0, 3, 7]),
+                 "access": rnd.choice(accesses)} for _ in range(rnd.randint(0, 5))]
+        if rnd.random() < 0.3:
+            spec.insert(rnd.randint(0, len(spec)), {"allow": rnd.random() < 0.5, "access": "rwm"})
+        default_allow, rules = R.effective_device_rules(spec)
+        code = ebpf.build_program(default_allow, rules)
+        for t, maj, mnr, acc in itertools.product("bc", (1, 5, 8, 136), (0, 3, 7), accesses):
+            want = R.device_allowed(default_allow, rules, t, maj, mnr, acc)
+            bits = (2 if "r" in acc else 0) | (4 if "w" in acc else 0) | (1 if "m" in acc else 0)
+            got = _run_bpf(code, 1 if t == "b" else 2, bits, maj, mnr)
+            assert got == int(want), (spec, t, maj, mnr, acc)

@@ -1,0 +1,427 @@
+"""Pure cgroup v2 manager: one directory in the unified hierarchy."""
+
+import os
+import signal
+import time
+
+from pyrunc.cgroups import CGROUP_ROOT, CgroupManager
+from pyrunc.cgroups import fs
+from pyrunc.cgroups import resources as R
+from pyrunc.errors import CgroupError
+
+F = R.F
+
+
+class V2Manager(CgroupManager):
+    version = 2
+
+    def __init__(self, path: str, container_id: str, directory: str, *, rootless=False,
+                 root: str = CGROUP_ROOT):
+        super().__init__(path, container_id, rootless=rootless)
+        self.dir = directory
+        self.root = root
+
+    @classmethod
+    def resolve(cls, path, relative, container_id, *, rootless=False, root=CGROUP_ROOT):
+        if relative:
+            own = fs.own_cgroups().get("", "/")
+            # runc uses the parent of its own cgroup: the own one usually holds
+            # processes (the caller's shell/scope), so controllers could not be
+            # enabled for a child of it (no internal processes rule).
+            base = os.path.dirname(own.rstrip("/")) or "/"
+            d = os.path.normpath(os.path.join(root, base.lstrip("/"), path))
+        else:
+            d = os.path.normpath(root + path)
+        return cls(path, container_id, d, rootless=rootless, root=root)
+
+    @classmethod
+    def from_dict(cls, saved):
+        return cls(saved.get("path", ""), saved.get("id", ""), saved["paths"][""],
+                   rootless=saved.get("rootless", False), root=saved.get("root", CGROUP_ROOT))
+
+    def to_dict(self):
+        d = super().to_dict()
+        d["root"] = self.root
+        return d
+
+    def paths(self):
+        return {"": self.dir}
+
+    def _file(self, name):
+        return os.path.join(self.dir, name)
+
+    # -- lifecycle -----------------------------------------------------------
+    def create(self) -> None:
+        rel = os.path.relpath(self.dir, self.root)
+        if rel.startswith(".."):
+            raise CgroupError(f"cgroup {self.dir} is outside {self.root}")
+        levels = [] if rel == "." else rel.split("/")
+        cur = self.root
+        for name in levels:
+            self._enable_controllers(cur)
+            cur = os.path.join(cur, name)
+            try:
+                os.mkdir(cur)
+            except FileExistsError:
+                pass
+            except PermissionError:
+                if self.rootless:
+                    return
+                raise CgroupError(f"cannot create cgroup {cur}: permission denied") from None
+            except OSError as e:
+                raise CgroupError(f"cannot create cgroup {cur}: {e.strerror}") from None
+
+    @staticmethod
+    def _enable_controllers(parent: str) -> None:
+        """Make every controller available in ``parent`` available to its children.
+
+        Best effort: a parent holding processes refuses (EBUSY) and a delegated
+        one may refuse some; the limits that need a missing controller then
+        fail in ``set`` with the field named.
+        """
+        try:
+            available = fs.read(os.path.join(parent, "cgroup.controllers")).split()
+            enabled = fs.read(os.path.join(parent, "cgroup.subtree_control")).split()
+        except OSError:
+            return
+        missing = [c for c in available if c not in enabled]
+        if not missing:
+            return
+        path = os.path.join(parent, "cgroup.subtree_control")
+        try:
+            with open(path, "w") as f:
+                f.write(" ".join("+" + c for c in missing))
+        except OSError:
+            for c in missing:  # one by one: keep those that work
+                try:
+                    with open(path, "w") as f:
+                        f.write("+" + c)
+                except OSError:
+                    pass
+
+    def apply(self, pid: int) -> None:
+        try:
+            fs.write(self.dir, "cgroup.procs", pid, f"cgroup {self.dir}")
+        except CgroupError:
+            if self.rootless and not os.access(self._file("cgroup.procs"), os.W_OK):
+                return
+            raise
+
+    def exists(self) -> bool:
+        return os.path.isdir(self.dir)
+
+    def destroy(self) -> None:
+        fs.rmdir_tree(self.dir)
+
+    # -- processes -----------------------------------------------------------
+    def pids(self) -> list[int]:
+        return fs.procs_recursive(self.dir)
+
+    def freeze(self) -> None:
+        fs.write(self.dir, "cgroup.freeze", 1, "pause")
+        deadline = time.monotonic() + 5
+        while not self._events_flag("frozen"):
+            if time.monotonic() > deadline:
+                fs.write(self.dir, "cgroup.freeze", 0, "pause")
+                raise CgroupError(f"pause: {self.dir} did not freeze within 5 s")
+            time.sleep(0.005)
+
+    def thaw(self) -> None:
+        fs.write(self.dir, "cgroup.freeze", 0, "resume")
+        deadline = time.monotonic() + 5
+        while self._events_flag("frozen") and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+    def is_frozen(self) -> bool:
+        try:
+            return fs.read(self._file("cgroup.freeze")) == "1"
+        except OSError:
+            return False
+
+    def _events_flag(self, key: str) -> bool:
+        return fs.read_kv(self._file("cgroup.events")).get(key, 0) == 1
+
+    def kill_all(self, sig: int) -> None:
+        if sig == signal.SIGKILL and os.path.exists(self._file("cgroup.kill")):
+            fs.write(self.dir, "cgroup.kill", 1, "kill")
+            # cgroup.kill is asynchronous: wait (briefly) until the cgroup is empty
+            deadline = time.monotonic() + 2
+            while self._events_flag("populated") and time.monotonic() < deadline:
+                time.sleep(0.005)
+            return
+        was_frozen = self.is_frozen()
+        try:
+            if not was_frozen:
+                self.freeze()
+        except CgroupError:
+            was_frozen = True  # could not freeze; signal anyway, don't thaw
+        try:
+            for pid in self.pids():
+                try:
+                    os.kill(pid, sig)
+                except ProcessLookupError:
+                    pass
+        finally:
+            if not was_frozen:
+                self.thaw()
+
+    def oom_kill_count(self) -> int:
+        return fs.read_kv(self._file("memory.events")).get("oom_kill", 0)
+
+    # -- resources -----------------------------------------------------------
+    def set(self, resources: dict, *, initial: bool = False) -> None:
+        """Write OCI LinuxResources.  ``initial``: install the device filter (default
+        deny + runc's allow-list) even when ``devices`` is absent (at create)."""
+        r = R.check_object(resources)
+        if r.get("cpu") is not None:
+            self._set_cpu(R.check_object(r["cpu"], F + ".cpu"))
+        if "devices" in r or initial:
+            self._set_devices(r.get("devices"))
+        if r.get("memory") is not None:
+            self._set_memory(R.check_object(r["memory"], F + ".memory"))
+        if r.get("pids") is not None:
+            self._set_pids(R.check_object(r["pids"], F + ".pids"))
+        if r.get("blockIO") is not None:
+            self._set_io(R.check_object(r["blockIO"], F + ".blockIO"))
+        if r.get("hugepageLimits"):
+            self._set_hugetlb(R.get_list(r, "hugepageLimits", F))
+        if r.get("network") is not None:
+            net = R.check_object(r["network"], F + ".network")
+            if net.get("classID") is not None or net.get("priorities"):
+                raise CgroupError(f"{F}.network: net_cls/net_prio (classID, priorities) do not "
+                                  "exist on cgroup v2")
+        if r.get("rdma"):
+            from pyrunc.cgroups.v1 import rdma_lines
+            for line, ff in rdma_lines(R.check_object(r["rdma"], F + ".rdma")):
+                fs.write(self.dir, "rdma.max", line, ff)
+        if r.get("unified") is not None:
+            self._set_unified(R.check_object(r["unified"], F + ".unified"))
+
+    def _set_devices(self, rules) -> None:
+        from pyrunc.cgroups import ebpf
+        default_allow, effective = R.effective_device_rules(rules)
+        try:
+            ebpf.install(self.dir, default_allow, effective)
+        except CgroupError:
+            if self.rootless:
+                return  # unprivileged users cannot attach BPF programs; expected
+            raise
+
+    def _set_memory(self, mem: dict) -> None:
+        f = F + ".memory"
+        limit = R.get_int(mem, "limit", f, minimum=-1) or 0
+        swap = R.get_int(mem, "swap", f, minimum=-1) or 0
+        reservation = R.get_int(mem, "reservation", f, minimum=-1)
+        R.get_int(mem, "swappiness", f, minimum=0, maximum=100)  # no v2 knob; like runc, ignored
+        R.get_int(mem, "kernel", f, minimum=-1)
+        R.get_int(mem, "kernelTCP", f, minimum=-1)
+        R.get_bool(mem, "disableOOMKiller", f)
+        R.get_bool(mem, "useHierarchy", f)  # always hierarchical on v2
+        check = R.get_bool(mem, "checkBeforeUpdate", f)
+        swap_max = R.swap_to_v2(swap, limit)
+        if check and limit > 0:
+            usage = fs.read_int(self._file("memory.current"))
+            if limit < usage:
+                raise CgroupError(f"{f}.limit: {limit} is below the current usage {usage} "
+                                  "(checkBeforeUpdate)")
+        if swap_max is not None:
+            if not os.path.exists(self._file("memory.swap.max")):
+                if swap_max not in (-1, 0):
+                    raise CgroupError(f"{f}.swap: swap accounting is not available "
+                                      "(no memory.swap.max)")
+            else:
+                fs.write(self.dir, "memory.swap.max", R.v2_limit(swap_max), f + ".swap")
+        if limit:
+            fs.write(self.dir, "memory.max", R.v2_limit(limit), f + ".limit")
+        if reservation:
+            fs.write(self.dir, "memory.low", R.v2_limit(reservation), f + ".reservation")
+
+    def _set_cpu(self, cpu: dict) -> None:
+        f = F + ".cpu"
+        shares = R.get_int(cpu, "shares", f, minimum=0)
+        quota = R.get_int(cpu, "quota", f, minimum=-1)
+        period = R.get_int(cpu, "period", f, minimum=0)
+        burst = R.get_int(cpu, "burst", f, minimum=0)
+        rt_runtime = R.get_int(cpu, "realtimeRuntime", f)
+        rt_period = R.get_int(cpu, "realtimePeriod", f)
+        idle = R.get_int(cpu, "idle", f, minimum=0, maximum=1)
+        cpus = R.get_str(cpu, "cpus", f)
+        mems = R.get_str(cpu, "mems", f)
+        if rt_runtime or rt_period:
+            raise CgroupError(f"{f}.realtimeRuntime: realtime scheduling limits do not exist "
+                              "on cgroup v2")
+        if burst and quota and quota > 0 and burst > quota:
+            raise CgroupError(f"{f}.burst: {burst} must not be larger than quota ({quota})")
+        if shares:
+            fs.write(self.dir, "cpu.weight", R.cpu_shares_to_weight(shares), f + ".shares")
+        if quota or period:
+            value = str(quota) if quota and quota > 0 else "max"
+            if period:
+                value += f" {period}"
+            fs.write(self.dir, "cpu.max", value, f + ".quota")
+        if burst is not None:
+            fs.write(self.dir, "cpu.max.burst", burst, f + ".burst")
+        if idle is not None:
+            fs.write(self.dir, "cpu.idle", idle, f + ".idle")
+        if cpus:
+            fs.write(self.dir, "cpuset.cpus", cpus, f + ".cpus")
+        if mems:
+            fs.write(self.dir, "cpuset.mems", mems, f + ".mems")
+
+    def _set_pids(self, pids: dict) -> None:
+        f = F + ".pids"
+        limit = R.get_int(pids, "limit", f)
+        if limit is None:
+            return
+        fs.write(self.dir, "pids.max", "max" if limit < 0 else limit, f + ".limit")
+
+    def _set_io(self, bio: dict) -> None:
+        from pyrunc.cgroups.v1 import _dev
+        f = F + ".blockIO"
+        weight = R.get_int(bio, "weight", f, minimum=0, maximum=1000)
+        leaf = R.get_int(bio, "leafWeight", f, minimum=0, maximum=1000)
+        if leaf:
+            raise CgroupError(f"{f}.leafWeight: does not exist on cgroup v2")
+        devs = R.get_list(bio, "weightDevice", f)
+        # BFQ's io.bfq.weight takes blkio's own range; io.weight the converted one
+        bfq = not os.path.exists(self._file("io.weight"))
+        wfile = "io.bfq.weight" if bfq else "io.weight"
+        conv = (lambda w: w) if bfq else R.blkio_weight_to_io_weight
+        if weight:
+            fs.write(self.dir, wfile, f"default {conv(weight)}" if not bfq else conv(weight),
+                     f + ".weight")
+        for i, wd in enumerate(devs):
+            ff = f"{f}.weightDevice[{i}]"
+            maj, mnr = _dev(wd, ff)
+            w = R.get_int(wd, "weight", ff, minimum=0, maximum=1000)
+            if R.get_int(wd, "leafWeight", ff, minimum=0):
+                raise CgroupError(f"{ff}.leafWeight: does not exist on cgroup v2")
+            if w:
+                fs.write(self.dir, wfile, f"{maj}:{mnr} {conv(w)}", ff + ".weight")
+        keys = {"throttleReadBpsDevice": "rbps", "throttleWriteBpsDevice": "wbps",
+                "throttleReadIOPSDevice": "riops", "throttleWriteIOPSDevice": "wiops"}
+        for key, io_key in keys.items():
+            for i, td in enumerate(R.get_list(bio, key, f)):
+                ff = f"{f}.{key}[{i}]"
+                maj, mnr = _dev(td, ff)
+                rate = R.get_int(td, "rate", ff, minimum=0)
+                if rate is None:
+                    raise CgroupError(f"{ff}.rate: is required")
+                # 0 means "no limit" in the OCI lists (as in blkio v1)
+                fs.write(self.dir, "io.max", f"{maj}:{mnr} {io_key}={rate or 'max'}", ff)
+
+    def _set_hugetlb(self, limits: list) -> None:
+        f = F + ".hugepageLimits"
+        for i, h in enumerate(limits):
+            ff = f"{f}[{i}]"
+            if not isinstance(h, dict):
+                raise CgroupError(f"{ff}: must be an object")
+            size = R.check_page_size(h.get("pageSize"), ff)
+            limit = R.get_int(h, "limit", ff, minimum=0)
+            if limit is None:
+                raise CgroupError(f"{ff}.limit: is required")
+            fs.write(self.dir, f"hugetlb.{size}.max", limit, ff)
+            if os.path.exists(self._file(f"hugetlb.{size}.rsvd.max")):
+                fs.write(self.dir, f"hugetlb.{size}.rsvd.max", limit, ff)
+
+    def _set_unified(self, unified: dict) -> None:
+        for key, value in unified.items():
+            ff = f"{F}.unified.{key}"
+            if not isinstance(value, str):
+                raise CgroupError(f"{ff}: value must be a string")
+            if "/" in key or key in ("", ".", "..") or key.startswith("cgroup."):
+                if key not in ("cgroup.max.depth", "cgroup.max.descendants", "cgroup.type"):
+                    raise CgroupError(f"{ff}: not a cgroup interface file the container may set")
+            path = self._file(key)
+            if not os.path.exists(path):
+                controller = key.split(".", 1)[0]
+                try:
+                    enabled = fs.read(self._file("cgroup.controllers")).split()
+                except OSError:
+                    enabled = []
+                if controller not in enabled and not key.startswith("cgroup."):
+                    raise CgroupError(f"{ff}: the {controller} controller is not available "
+                                      "in this cgroup")
+                raise CgroupError(f"{ff}: {path} does not exist")
+            fs.write(self.dir, key, value, ff)
+
+    # -- stats ---------------------------------------------------------------
+    def stats(self) -> dict:
+        from pyrunc.cgroups import stats as S
+        out = S.skeleton()
+        cpu = fs.read_kv(self._file("cpu.stat"))
+        usage = out["cpu"]["usage"]
+        usage["total"] = cpu.get("usage_usec", 0) * 1000
+        usage["user"] = cpu.get("user_usec", 0) * 1000
+        usage["kernel"] = cpu.get("system_usec", 0) * 1000
+        out["cpu"]["throttling"] = {"periods": cpu.get("nr_periods", 0),
+                                    "throttledPeriods": cpu.get("nr_throttled", 0),
+                                    "throttledTime": cpu.get("throttled_usec", 0) * 1000}
+        psi = S.parse_psi(self._file("cpu.pressure"))
+        if psi:
+            out["cpu"]["psi"] = psi
+        for key, fname in (("cpus", "cpuset.cpus.effective"), ("mems", "cpuset.mems.effective")):
+            try:
+                out["cpuset"][key] = S.parse_cpu_list(fs.read(self._file(fname)))
+            except OSError:
+                pass
+        m = out["memory"]
+        raw = fs.read_kv(self._file("memory.stat"))
+        m["raw"] = raw
+        m["cache"] = raw.get("file", 0)
+        events = fs.read_kv(self._file("memory.events"))
+        m["usage"] = S.memory_entry(limit=_limit(self._file("memory.max")),
+                                    usage=fs.read_int(self._file("memory.current")),
+                                    max_=fs.read_int(self._file("memory.peak")),
+                                    failcnt=events.get("max", 0))
+        m["swap"] = S.memory_entry(limit=_limit(self._file("memory.swap.max")),
+                                   usage=fs.read_int(self._file("memory.swap.current")),
+                                   max_=fs.read_int(self._file("memory.swap.peak")))
+        m["event_count"] = {k: events.get(k, 0) for k in ("low", "high", "max", "oom",
+                                                          "oom_kill")}
+        psi = S.parse_psi(self._file("memory.pressure"))
+        if psi:
+            m["psi"] = psi
+        out["pids"] = {"current": fs.read_int(self._file("pids.current")),
+                       "limit": fs.read_int(self._file("pids.max"))}
+        b = out["blkio"]
+        rbytes, wbytes, rios, wios = [], [], [], []
+        try:
+            with open(self._file("io.stat")) as fh:
+                for line in fh:
+                    dev, *kvs = line.split()
+                    major, _, minor = dev.partition(":")
+                    vals = dict(kv.split("=", 1) for kv in kvs if "=" in kv)
+                    for lst, k, op in ((rbytes, "rbytes", "Read"), (wbytes, "wbytes", "Write"),
+                                       (rios, "rios", "Read"), (wios, "wios", "Write")):
+                        lst.append({"major": int(major), "minor": int(minor), "op": op,
+                                    "value": int(vals.get(k, 0))})
+        except OSError:
+            pass
+        if rbytes:
+            b["ioServiceBytesRecursive"] = rbytes + wbytes
+            b["ioServicedRecursive"] = rios + wios
+        psi = S.parse_psi(self._file("io.pressure"))
+        if psi:
+            b["psi"] = psi
+        try:
+            names = os.listdir(self.dir)
+        except OSError:
+            names = []
+        for name in sorted(names):
+            if name.startswith("hugetlb.") and name.endswith(".max") and ".rsvd." not in name:
+                size = name[len("hugetlb."):-len(".max")]
+                pre = self._file(f"hugetlb.{size}.")
+                out["hugetlb"][size] = {"usage": fs.read_int(pre + "current"),
+                                        "failcnt": fs.read_kv(pre + "events").get("max", 0)}
+        return S.prune(out)
+
+
+def _limit(path: str) -> int:
+    """A v2 limit file as runc reports it: "max" is the largest uint64."""
+    try:
+        s = fs.read(path)
+    except OSError:
+        return 0
+    return 2**64 - 1 if s == "max" else int(s)
+
