@@ -36,6 +36,7 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "clause(file, heading, quote, context=None): spec clause a test checks")
+    config.addinivalue_line("markers", "meta: checks the suite itself, cites no clause")
     config._oc_results = []
 
 
@@ -46,6 +47,7 @@ def citations_of(item) -> list[harness.Citation]:
     return out
 
 
+@pytest.hookimpl(tryfirst=True)   # before -k/-m deselection: coverage sees every test
 def pytest_collection_modifyitems(session, config, items):
     clauses = harness.load_clauses()
     errors = []
@@ -59,6 +61,8 @@ def pytest_collection_modifyitems(session, config, items):
         item._oc_clause_ids = ids
         if not ids and not item.get_closest_marker("meta"):
             errors.append(f"{item.nodeid}: cites no clause")
+    config._oc_all_cited = {i for item in items for i in item._oc_clause_ids}
+    config._oc_all_modules = {item.path.name for item in items}
     if errors:
         raise pytest.UsageError("bad clause citations:\n  " + "\n  ".join(errors))
 

@@ -91,17 +91,17 @@ def test_device_path_conflict(lab):
 
 @clause(CL, "Allowed Device list", "The runtime MUST apply entries in the listed order.")
 def test_device_cgroup_rules_in_order(lab):
-    """allow rw then deny w on a non-default device (tun, 10:200): in listed
+    """allow rw then deny w on a non-default device (loop-control, 10:237): in listed
     order reads pass and writes are denied."""
-    b = lab.bundle([CHECKER, "open-r:/dev/oc-tun", "open-w:/dev/oc-tun"])
-    b.linux["devices"] = [{"path": "/dev/oc-tun", "type": "c", "major": 10, "minor": 200, "fileMode": 0o666}]
+    b = lab.bundle([CHECKER, "open-r:/dev/oc-loopctl", "open-w:/dev/oc-loopctl"])
+    b.linux["devices"] = [{"path": "/dev/oc-loopctl", "type": "c", "major": 10, "minor": 237, "fileMode": 0o666}]
     b.linux["resources"]["devices"] += [
-        {"allow": True, "type": "c", "major": 10, "minor": 200, "access": "rw"},
-        {"allow": False, "type": "c", "major": 10, "minor": 200, "access": "w"},
+        {"allow": True, "type": "c", "major": 10, "minor": 237, "access": "rw"},
+        {"allow": False, "type": "c", "major": 10, "minor": 237, "access": "w"},
     ]
     rep = lab.run_to_exit(b)
-    assert rep["open-r:/dev/oc-tun"] == 0, "read was denied although allowed"
-    assert rep["open-w:/dev/oc-tun"] == 1, "write was allowed although a later rule denied it"
+    assert rep["open-r:/dev/oc-loopctl"] == 0, "read was denied although allowed"
+    assert rep["open-w:/dev/oc-loopctl"] == 1, "write was allowed although a later rule denied it"
 
 
 # ---------------------------------------------------------------- namespaces
