@@ -256,6 +256,7 @@ class _Compiler:
         self.directory = directory
         self.documents: dict[str, dict] = {}
         self.compiled: dict[tuple, Check] = {}
+        self.type_guards: dict = {}
 
     def document(self, name: str) -> dict:
         doc = self.documents.get(name)
@@ -309,18 +310,36 @@ class _Compiler:
 
         return check_ref
 
+    def lazy(self, node: dict, base: str) -> Check:
+        """A check for *node* that compiles it on first use.
+
+        Most properties of a schema never occur in a given document, so
+        compiling them only when met keeps the first validation cheap.
+        """
+        if "$ref" in node or len(node) == 1 or not isinstance(node, dict):
+            return self.compile(node, base)
+        target = None
+
+        def check_lazy(inst, path, errs):
+            nonlocal target
+            if target is None:
+                target = self.compile(node, base)
+            target(inst, path, errs)
+
+        return check_lazy
+
     # -- one schema node ---------------------------------------------------
 
     def compile(self, node: dict, base: str) -> Check:
         if "$ref" in node:
             return self.ref(base, node["$ref"])
 
+        found = {_BUILDERS[k] for k in node if k in _BUILDERS}
         checks: list[Check] = []
-        for keyword, builder in _BUILDERS:
-            if keyword in node:
-                built = builder(self, node, base)
-                if built is not None:
-                    checks.append(built)
+        for _, builder in sorted(found, key=_rank) if len(found) > 1 else found:
+            built = builder(self, node, base)
+            if built is not None:
+                checks.append(built)
 
         type_check = self.type_guard(node.get("type"))
         if type_check is None:
@@ -358,6 +377,13 @@ class _Compiler:
     def type_guard(self, spec):
         if spec is None:
             return None
+        key = spec if isinstance(spec, str) else tuple(spec)
+        guard = self.type_guards.get(key)
+        if guard is None:
+            guard = self.type_guards[key] = self.make_type_guard(spec)
+        return guard
+
+    def make_type_guard(self, spec):
         names = [spec] if isinstance(spec, str) else list(spec)
         preds = [_TYPES[n] for n in names if n in _TYPES]
         if len(names) == 1 and names[0] in _PYTYPE:
@@ -384,6 +410,10 @@ class _Compiler:
         check_type.is_type = is_type
         check_type.error = error
         return check_type
+
+
+def _rank(entry):
+    return entry[0]
 
 
 def _accept_all(inst, path, errs):
@@ -481,7 +511,7 @@ def _build_multiple_of(comp, node, base):
 def _build_object(comp, node, base):
     """properties, required, patternProperties, additionalProperties and
     min/maxProperties in one pass over the instance's keys."""
-    props = {name: comp.compile(sub, base) for name, sub in node.get("properties", {}).items()}
+    props = {name: comp.lazy(sub, base) for name, sub in node.get("properties", {}).items()}
     patterns = [(re.compile(p).search, comp.compile(sub, base))
                 for p, sub in node.get("patternProperties", {}).items()]
     required = list(node.get("required", ()))
@@ -661,41 +691,28 @@ def _build_not(comp, node, base):
     return check_not
 
 
-def _first_present(node, keywords):
-    for k in keywords:
-        if k in node:
-            return k
-    return None
-
-
-def _group(keywords, builder):
-    """Entry for _BUILDERS: run *builder* once for the first keyword of the
-    group present in the node."""
-    return [(k, _only_first(keywords, k, builder)) for k in keywords]
-
-
-def _only_first(keywords, keyword, builder):
-    def build(comp, node, base):
-        if _first_present(node, keywords) != keyword:
-            return None
-        return builder(comp, node, base)
-    return build
-
-
 _OBJECT_KEYWORDS = ("properties", "required", "patternProperties", "additionalProperties",
                     "minProperties", "maxProperties")
 _ARRAY_KEYWORDS = ("items", "additionalItems", "minItems", "maxItems", "uniqueItems")
 
-# Order matters only for which error is reported first in one node.
-_BUILDERS = (
-    [("enum", _build_enum)]
-    + _group(("minimum", "maximum"), _build_range)
-    + [("multipleOf", _build_multiple_of), ("pattern", _build_pattern), ("format", _build_format)]
-    + _group(("minLength", "maxLength"), _build_string_length)
-    + _group(_OBJECT_KEYWORDS, _build_object)
-    + _group(_ARRAY_KEYWORDS, _build_array)
-    + [("allOf", _build_all_of), ("anyOf", _build_any_of), ("oneOf", _build_one_of), ("not", _build_not)]
+# Keyword groups in the order their errors are reported within one node.
+# A builder handles every keyword of its group at once.
+_BUILDER_ORDER = (
+    (("enum",), _build_enum),
+    (("minimum", "maximum"), _build_range),
+    (("multipleOf",), _build_multiple_of),
+    (("pattern",), _build_pattern),
+    (("format",), _build_format),
+    (("minLength", "maxLength"), _build_string_length),
+    (_OBJECT_KEYWORDS, _build_object),
+    (_ARRAY_KEYWORDS, _build_array),
+    (("allOf",), _build_all_of),
+    (("anyOf",), _build_any_of),
+    (("oneOf",), _build_one_of),
+    (("not",), _build_not),
 )
+# keyword -> (rank, builder)
+_BUILDERS = {kw: (rank, builder) for rank, (kws, builder) in enumerate(_BUILDER_ORDER) for kw in kws}
 
 
 # --------------------------------------------------------------------------
