@@ -400,6 +400,21 @@ def test_kill_all_other_signal(cell):
     assert p.wait(timeout=5) == -signal.SIGTERM
 
 
+def test_kill_all_while_paused(cell):
+    c = cell()
+    c.mgr.create()
+    p = c.spawn()
+    c.mgr.freeze()
+    c.mgr.kill_all(signal.SIGTERM)   # pending until resume; stays paused
+    assert c.mgr.is_frozen() and p.poll() is None
+    c.mgr.thaw()
+    assert p.wait(timeout=5) == -signal.SIGTERM
+    p2 = c.spawn()
+    c.mgr.freeze()
+    c.mgr.kill_all(signal.SIGKILL)   # must take effect on a paused container
+    assert p2.wait(timeout=5) == -signal.SIGKILL
+
+
 def test_stats_shape(cell):
     c = cell()
     c.mgr.create()

@@ -120,6 +120,11 @@ class CgroupManager:
         return f"<{type(self).__name__} v{self.version} {self.path}>"
 
 
+def features() -> dict:
+    """The ``linux.cgroup`` object of ``pyrunc features`` (what this code supports)."""
+    return {"v1": True, "v2": True, "systemd": False, "systemdUser": False, "rdma": True}
+
+
 def resolve_path(cgroups_path: str | None, container_id: str) -> tuple[str, bool]:
     """Return (path, relative): ``path`` is clean; ``relative`` means "under the
     runtime's own cgroup" (the manager resolves it per hierarchy)."""

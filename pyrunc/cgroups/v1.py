@@ -1,6 +1,7 @@
 """cgroup v1 (and hybrid) manager: one directory per mounted controller hierarchy."""
 
 import os
+import signal
 import time
 
 from pyrunc.cgroups import CGROUP_ROOT, CgroupManager, _mountinfo
@@ -174,13 +175,15 @@ class V1Manager(CgroupManager):
             return False
 
     def kill_all(self, sig: int) -> None:
-        # Freeze so that nothing forks between listing and signalling; SIGKILL
-        # is delivered on thaw.
-        frozen = False
-        if "freezer" in self._paths and os.path.isdir(self._paths["freezer"]):
+        # Freeze so that nothing forks between listing and signalling.  A
+        # cgroup that was paused stays paused, except for SIGKILL, which v1
+        # only delivers once the tasks are thawed.
+        was_frozen = self.is_frozen()
+        froze = False
+        if not was_frozen and "freezer" in self._paths and os.path.isdir(self._paths["freezer"]):
             try:
                 self.freeze()
-                frozen = True
+                froze = True
             except CgroupError:
                 pass
         try:
@@ -190,7 +193,7 @@ class V1Manager(CgroupManager):
                 except ProcessLookupError:
                     pass
         finally:
-            if frozen:
+            if froze or (was_frozen and sig == signal.SIGKILL):
                 self.thaw()
 
     def oom_kill_count(self) -> int:
