@@ -293,3 +293,8 @@ def test_every_problem_is_listed(rich):
     assert len(found) == 3
     assert [f.split(":")[1].strip() for f in found] == [
         "process.cwd", "hooks.poststop[0].path", "linux.namespaces[8].type"]
+
+
+def test_hostname_in_joined_uts_namespace_is_accepted(rich):
+    rich["linux"]["namespaces"][3] = {"type": "uts", "path": "/proc/1/ns/uts"}
+    assert semantic.problems(rich) == []

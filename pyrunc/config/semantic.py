@@ -219,8 +219,10 @@ class _Checker:
     def uts(self):
         for field in ("hostname", "domainname"):
             value = self.doc.get(field)
-            if isinstance(value, str) and value and not self.new_ns("uts"):
-                self.add((field,), "%s needs a new uts namespace (without one it would change the host's %s)"
+            # A joined uts namespace (path) is accepted, as runc does: pods
+            # share one and each container may set the name.
+            if isinstance(value, str) and value and not self.has_ns("uts"):
+                self.add((field,), "%s needs a uts namespace (without one it would change the host's %s)"
                          % (render_value(value), field))
 
     # -- process -------------------------------------------------------
