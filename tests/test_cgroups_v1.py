@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import tempfile
 import time
 import uuid
 
@@ -222,17 +223,24 @@ def test_pids_limit_stops_forks(cell):
     c = cell()
     c.mgr.create()
     c.mgr.set({"pids": {"limit": 3}})
-    # a shell in the cgroup tries to start 6 sleeps; only 2 fit next to itself
+    # the shell waits until it is in the cgroup, then tries to start 6 sleeps:
+    # 2 fit next to it, the 3rd fork fails and (busybox) sh gives up
+    r, w = os.pipe()
+    errfile = tempfile.TemporaryFile()
     p = subprocess.Popen([BUSYBOX, "sh", "-c",
-                          "ok=0; for i in 1 2 3 4 5 6; do "
-                          "busybox sleep 30 2>/dev/null & [ $? = 0 ] && ok=$((ok+1)); done; "
-                          "busybox sleep 30"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=None)
+                          "read -r _; for i in 1 2 3 4 5 6; do busybox sleep 30 & done; "
+                          "exec busybox sleep 30"], stdin=r, stderr=errfile)
     c.procs.append(p)
     c.mgr.apply(p.pid)
-    time.sleep(0.5)
-    assert len(c.mgr.pids()) <= 3
-    assert int(rd(c.mgr, "pids", "pids.current")) <= 3
+    os.close(r)
+    os.write(w, b"go\n")
+    os.close(w)
+    p.wait(timeout=30)
+    errfile.seek(0)
+    err = errfile.read().decode()
+    assert p.returncode != 0 and "fork" in err, err
+    assert len(c.mgr.pids()) == 2
+    assert rd(c.mgr, "pids", "pids.current") == "2"
 
 
 def _swap_too(mgr, limit):
