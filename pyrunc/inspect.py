@@ -148,17 +148,6 @@ def _mount_at(mounts: list[dict], path: str) -> dict | None:
     return found
 
 
-def _mount_covering(mounts: list[dict], path: str) -> dict | None:
-    """The mount ``path`` lies on (longest mountpoint prefix, topmost)."""
-    best = None
-    for m in mounts:
-        mp = m["mountpoint"]
-        if path == mp or mp == "/" or path.startswith(mp.rstrip("/") + "/"):
-            if best is None or len(mp) >= len(best["mountpoint"]):
-                best = m
-    return best
-
-
 def caps_from_mask(mask: int) -> list[str]:
     return [CAP_NAMES[i] if i < len(CAP_NAMES) else f"CAP_{i}"
             for i in range(64) if mask >> i & 1]
