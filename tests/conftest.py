@@ -1,0 +1,104 @@
+"""Fixtures for tests that run real containers through the runtime's CLI.
+
+Fixtures (see tests/helpers.py for the classes):
+
+* ``root``    -- a fresh, empty ``--root`` state directory (short path under /tmp).
+* ``rt``      -- a :class:`helpers.Runtime` using ``root``; after the test every
+                 container id it created is ``delete --force``d and the state
+                 directory must be empty again (teardown error otherwise).
+* ``bundle``  -- a fresh :class:`helpers.Bundle` (busybox rootfs) in tmp_path.
+* ``make_bundle`` -- factory ``make_bundle(name="b2", args=("sh",)) -> Bundle``.
+
+A session-scoped autouse fixture fails the run if, after all tests, any
+container process, mount, cgroup directory or state directory is left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+
+import pytest
+
+import helpers
+from helpers import Bundle, Runtime
+
+_ROOTS: list[str] = []
+
+
+@pytest.fixture(scope="session")
+def roots_base():
+    base = tempfile.mkdtemp(prefix="pyrt-", dir="/tmp")
+    yield base
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_leak_check(tmp_path_factory, roots_base):
+    """Fail the run if containers, mounts, cgroups or state dirs outlive the tests."""
+    sandboxed = helpers.in_cgroup_sandbox()
+    cgroups_before = helpers.all_cgroup_dirs()
+    basetemp = str(tmp_path_factory.getbasetemp())
+    yield
+    problems = []
+    watched = [basetemp, roots_base]
+
+    def leaked_procs():
+        return [p for d in watched for p in helpers.processes_rooted_under(d)]
+    deadline = time.monotonic() + 5
+    while leaked_procs() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for pid in leaked_procs():
+        try:
+            cmd = open(f"/proc/{pid}/cmdline").read().replace("\0", " ")
+        except OSError:
+            cmd = "?"
+        problems.append(f"process {pid} left running ({cmd.strip()})")
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            mnt = line.split()[4]
+            if any(mnt == d or mnt.startswith(d + "/") for d in watched):
+                problems.append(f"mount left behind: {mnt}")
+    new_cgroups = helpers.all_cgroup_dirs() - cgroups_before
+    if not sandboxed:  # outside the sandbox other tenants create cgroups too
+        new_cgroups = {d for d in new_cgroups if helpers.CGROUP_PREFIX in d}
+    for d in sorted(new_cgroups):
+        problems.append(f"cgroup left behind: {d}")
+    for r in _ROOTS:
+        if os.path.isdir(r) and os.listdir(r):
+            problems.append(f"state left in --root {r}: {sorted(os.listdir(r))}")
+    if problems:
+        pytest.fail("resources leaked by the test session:\n  " + "\n  ".join(problems), pytrace=False)
+
+
+@pytest.fixture
+def root(roots_base):
+    """A fresh empty state directory for ``--root``."""
+    d = tempfile.mkdtemp(dir=roots_base)
+    _ROOTS.append(d)
+    return d
+
+
+@pytest.fixture
+def rt(root):
+    runtime = Runtime(root)
+    yield runtime
+    problems = runtime.cleanup()
+    left = os.listdir(root) if os.path.isdir(root) else []
+    if left:
+        problems.append(f"state directories left in --root after delete --force: {left}")
+    assert not problems, "cleanup failed:\n  " + "\n  ".join(problems)
+
+
+@pytest.fixture
+def bundle(tmp_path):
+    return Bundle(tmp_path / "bundle")
+
+
+@pytest.fixture
+def make_bundle(tmp_path):
+    def make(name: str = "b2", args=("sh",)) -> Bundle:
+        return Bundle(tmp_path / name, args=args)
+    return make
