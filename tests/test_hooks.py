@@ -101,7 +101,6 @@ def test_hook_order_and_state_on_stdin(rt, bundle, tmp_path):
     assert statuses["poststop"] == "stopped"
 
 
-@runc_lacks("runc 1.1 runs poststart/startContainer hooks during create and omits annotations")
 def test_hooks_run_in_the_prescribed_namespaces(rt, bundle, tmp_path):
     cid = new_id()
     add_hooks(bundle, tmp_path)
