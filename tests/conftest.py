@@ -8,6 +8,9 @@ Fixtures (see tests/helpers.py for the classes):
                  directory must be empty again (teardown error otherwise).
 * ``bundle``  -- a fresh :class:`helpers.Bundle` (busybox rootfs) in tmp_path.
 * ``make_bundle`` -- factory ``make_bundle(name="b2", args=("sh",)) -> Bundle``.
+* ``userns_bundle`` -- a Bundle whose path every uid can traverse (pytest's
+                 tmp_path is 0700, which an unmapped container root cannot
+                 enter); removed after the test.
 
 A session-scoped autouse fixture fails the run if, after all tests, any
 container process, mount, cgroup directory or state directory is left behind.
@@ -31,6 +34,7 @@ _ROOTS: list[str] = []
 @pytest.fixture(scope="session")
 def roots_base():
     base = tempfile.mkdtemp(prefix="pyrt-", dir="/tmp")
+    os.chmod(base, 0o755)
     yield base
     shutil.rmtree(base, ignore_errors=True)
 
@@ -102,3 +106,11 @@ def make_bundle(tmp_path):
     def make(name: str = "b2", args=("sh",)) -> Bundle:
         return Bundle(tmp_path / name, args=args)
     return make
+
+
+@pytest.fixture
+def userns_bundle(roots_base):
+    d = tempfile.mkdtemp(prefix="ub-", dir=roots_base)
+    os.chmod(d, 0o755)
+    yield Bundle(os.path.join(d, "bundle"))
+    shutil.rmtree(d, ignore_errors=True)
