@@ -10,7 +10,7 @@ SANDBOX   := $(firstword $(wildcard $(CURDIR)/../shared/tools/cgroup-sandbox))
 APT_PKGS  := busybox-static libseccomp2 runc crun iproute2 python3-venv gcc libc6-dev
 STAMP     := $(VENV)/.installed
 
-.PHONY: all deps venv demo test test-unit bench conformance clean
+.PHONY: all deps venv demo test test-unit test-cgroupv2 bench conformance clean
 
 all: venv
 
@@ -37,6 +37,13 @@ test: venv
 
 test-unit: venv
 	@$(PY) -m pytest -q -p no:cacheprovider tests/unit $(PYTEST_ARGS)
+
+# cgroup v2 only: the cgroup managers' tests inside a small pure-v2 VM
+test-cgroupv2: venv
+	@$(CURDIR)/../shared/tools/v2vm --share $(CURDIR) -- $(PY) -m pytest -q -p no:cacheprovider \
+	    tests/test_cgroups_v2.py tests/test_cgroups_unit.py
+
+include conformance/conformance.mk
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -13,6 +13,7 @@ import time
 from . import state as st
 from .errors import (ContainerNotExist, ContainerNotRunning, ConfigError, InvalidState,
                      PyruncError, StageError)
+from .faults import point as fault_point
 from .log import log
 
 # the OCI state "status" of each internal status
@@ -146,6 +147,7 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
                               created=now_rfc3339(), oci_version=cfg.oci_version,
                               annotations=cfg.annotations, owner_uid=os.geteuid())
     c = Container(store, state)
+    fault_point("create:state-dir")
     mgr = None
     child = init_pid = -1
     chan = None
@@ -158,12 +160,21 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
         state.cgroup = mgr.to_dict()
         store.save(state)  # from here on, delete --force can undo what exists
         mgr.create()
-        if cfg.resources:
-            mgr.set(cfg.resources, initial=True)
-        seccomp = None
+        resources = dict(cfg.resources or {})
+        linux_devices = (doc.get("linux") or {}).get("devices")
+        if linux_devices:
+            # the nodes given to the container are also allowed by its device cgroup
+            from .cgroups.resources import device_rules_for_linux_devices
+            resources["devices"] = (list(resources.get("devices") or [])
+                                    + device_rules_for_linux_devices(linux_devices))
+        mgr.set(resources, initial=True)
+        fault_point("create:cgroup")
+        seccomp = seccomp_listener = None
         if cfg.seccomp:
             from .seccomp import prepare
             seccomp = prepare(cfg.seccomp)
+            if seccomp.uses_notify and seccomp.listener_path:
+                seccomp_listener = _connect_unix(seccomp.listener_path, "seccomp listenerPath")
         hook_runner = None
         if any(cfg.hooks.get(k) for k in ("createContainer", "startContainer")):
             from .hooks import run_hooks
@@ -184,7 +195,8 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
             listen_fd=listen_fd, console_sock=console, no_pivot=no_pivot,
             no_new_keyring=no_new_keyring, seccomp=seccomp, keep_fds=keep_fds,
             cap_count=known_cap_count(), debug=log.debug if debug else None,
-            hook_runner=hook_runner, state_for_hooks=c.hook_state)
+            hook_runner=hook_runner, state_for_hooks=c.hook_state,
+            seccomp_listener=seccomp_listener)
         from . import syscalls as sc
         parent_fd, child_fd = sc.socketpair()
         if subreaper:
@@ -196,12 +208,14 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
             os._exit(1)  # not reached
         os.close(child_fd)
         chan = proto.Channel(parent_fd)
+        fault_point("create:forked")
         mgr.apply(child)
         chan.send(proto.CONTINUE)
         init_pid = _drive_stages(chan, proto, c, cfg, child)
-        if console is not None:
-            console.close()
-            console = None
+        for sock in (console, seccomp_listener):
+            if sock is not None:
+                sock.close()
+        console = seccomp_listener = None
         os.close(listen_fd)
         listen_fd = -1
         if cfg.process and cfg.process.oom_score_adj is not None:
@@ -250,15 +264,19 @@ def _listen_start_socket(state_dir):
             os.close(cwd)
 
 
-def _connect_console(path):
+def _connect_unix(path, what):
     import socket
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         s.connect(path)
     except OSError as e:
         s.close()
-        raise PyruncError(f"failed to connect to console socket {path}: {e.strerror}") from None
+        raise PyruncError(f"failed to connect to {what} {path}: {e.strerror}") from None
     return s
+
+
+def _connect_console(path):
+    return _connect_unix(path, "console socket")
 
 
 def _preserved_fds(cfg, preserve_fds):
@@ -312,10 +330,15 @@ def _drive_stages(chan, proto, c, cfg, child):
             child = -1
             c.state.init_pid = init_pid
             c.state.init_start = st.proc_start_time(init_pid)[0]
+            c.store.save(c.state)  # delete --force can now find and kill the init
+            fault_point("create:init-pid")
         elif mtype == proto.RUNTIME_SETUP:
             _runtime_setup(c, cfg)
-            chan.send(proto.RUNTIME_SETUP_DONE)
+            # the init learns its host pid and state (for the seccomp agent)
+            fault_point("create:runtime-setup")
+            chan.send(proto.RUNTIME_SETUP_DONE, {"state": c.hook_state("creating")})
         elif mtype == proto.READY:
+            fault_point("create:ready")
             return init_pid
         else:
             raise StageError(f"stage protocol: unexpected {proto.NAMES[mtype]}")
@@ -436,6 +459,7 @@ def _release_init(c):
     finally:
         os.fchdir(cwd)
         os.close(cwd)
+    fault_point("start:connected")
     data = b""
     try:
         while True:
@@ -516,6 +540,7 @@ def _kill_everything(c):
             pass
     if s.init_pid:
         _wait_gone(s.init_pid, s.init_start)
+    fault_point("delete:killed")
 
 
 def _destroy(c):
@@ -532,6 +557,7 @@ def _destroy(c):
                     raise
                 mgr.kill_all(signal.SIGKILL)
                 time.sleep(0.05)
+        fault_point("delete:cgroup-gone")
     if s.net_devices:
         _return_net_devices(c)
     poststop = []

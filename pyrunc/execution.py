@@ -22,6 +22,7 @@ from .config.convert import NAMESPACE_PROC_NAMES, convert_caps, convert_process,
 from .container import Container, _connect_console, _preserved_fds
 from .errors import InvalidState, PyruncError, StageError
 from .init import _fail
+from .faults import point as fault_point
 from .log import log
 from .process import finalize_and_exec, lookup_executable
 from .state import write_atomic
@@ -122,6 +123,7 @@ def exec_in(store, container_id, proc, *, detach=False, pid_file=None, console_s
     if console is not None:
         console.close()
     chan = proto.Channel(parent_fd)
+    fault_point("exec:forked")
     target = None
     try:
         if mgr is not None and mgr.exists():

@@ -63,6 +63,8 @@ class InitJob:
         self.debug = kw.get("debug")
         self.hook_runner = kw.get("hook_runner")  # hooks.run_in_child or None
         self.state_for_hooks = kw.get("state_for_hooks")
+        self.seccomp_listener = kw.get("seccomp_listener")  # connected socket to listenerPath
+        self.runtime_state = None                 # set from RUNTIME_SETUP_DONE
 
 
 def _fail(chan, exc):
@@ -234,6 +236,23 @@ def _write_sysctls(sysctl):
             os.close(fd)
 
 
+def _send_notify_fd(job, fd):
+    """SCMP_ACT_NOTIFY: hand the listener fd to the seccomp agent over the
+    socket the runtime connected before the fork (its path is on the host)."""
+    if fd is None or job.seccomp_listener is None:
+        return
+    import json
+    import socket as _socket  # loaded by the runtime when it connected the listener
+    state = dict(job.runtime_state or {}, status="running")
+    doc = {"ociVersion": state.get("ociVersion") or "1.3.0", "fds": ["seccompFd"],
+           "pid": state.get("pid", 0), "state": state}
+    if job.seccomp.listener_metadata:
+        doc["metadata"] = job.seccomp.listener_metadata
+    _socket.send_fds(job.seccomp_listener, [json.dumps(doc).encode()], [fd])
+    job.seccomp_listener.close()
+    os.close(fd)
+
+
 def init_main(chan, job, self_cgroups):
     cfg = job.cfg
     stage = "init"
@@ -263,6 +282,7 @@ def init_main(chan, job, self_cgroups):
         mtype, payload = chan.expect(proto.RUNTIME_SETUP_DONE)
         if mtype == proto.ERROR:
             os._exit(1)
+        job.runtime_state = payload.get("state")
         if job.hook_runner and cfg.hooks.get("createContainer"):
             stage = "createContainer hooks"
             job.hook_runner(cfg.hook_list("createContainer"), job.state_for_hooks("created"),
@@ -300,7 +320,7 @@ def init_main(chan, job, self_cgroups):
                             "startContainer")
         os.write(conn, b"0")
         finalize_and_exec(proc, path, cap_count=job.cap_count, seccomp=job.seccomp,
-                          keep_fds=job.keep_fds)
+                          keep_fds=job.keep_fds, on_seccomp=lambda fd: _send_notify_fd(job, fd))
     except BaseException as e:  # noqa: BLE001
         if conn >= 0:
             try:

@@ -41,6 +41,7 @@ COMMANDS = {
     "ps": ("cgroup_cmds", "cmd_ps", "list the processes running in the container"),
     "update": ("cgroup_cmds", "cmd_update", "update the container's resource limits"),
     "events": ("cgroup_cmds", "cmd_events", "display container events and statistics"),
+    "inspect": ("inspect_cmd", "cmd_inspect", "show the isolation a container really has"),
     "spec": ("info", "cmd_spec", "create a new specification file"),
     "features": ("info", "cmd_features", "show the enabled features"),
     "validate": ("info", "cmd_validate", "validate a bundle's config.json"),
