@@ -44,6 +44,8 @@ test-cgroupv2: venv
 	    tests/test_cgroups_v2.py tests/test_cgroups_unit.py
 
 include conformance/conformance.mk
+-include tests/engines/engines.mk
+-include bench/bench.mk
 
 clean:
 	rm -rf $(VENV) build *.egg-info
