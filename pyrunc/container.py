@@ -122,8 +122,11 @@ def _wait_gone(pid, start, timeout=10.0):
 # --- create ----------------------------------------------------------------
 def create(store, container_id, bundle, *, config_path=None, pid_file=None,
            console_socket=None, no_pivot=False, no_new_keyring=False, preserve_fds=0,
-           detach=True, debug=False, subreaper=False):
-    """Create the container; return the ``Container`` in status created."""
+           detach=True, debug=False, subreaper=False, console=None):
+    """Create the container; return the ``Container`` in status created.
+
+    ``console``: an already connected socket to send the pty master to
+    (``run`` in the foreground with a terminal), instead of ``console_socket``."""
     from .config.convert import convert, known_cap_count
     from .config.validate import load_config, validate_config
 
@@ -133,7 +136,7 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
     doc = load_config(config_path)
     validate_config(doc)
     cfg = convert(doc, bundle, warn=log.warning)
-    _check_create(cfg, console_socket, detach)
+    _check_create(cfg, console_socket or console, detach)
     if cfg.net_devices:
         from .netdev import check as check_net_devices
         netns = cfg.namespace("network")
@@ -148,11 +151,10 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
                               annotations=cfg.annotations, owner_uid=os.geteuid())
     c = Container(store, state)
     fault_point("create:state-dir")
-    mgr = None
+    mgr = seccomp_listener = None
     child = init_pid = -1
     chan = None
     listen_fd = -1
-    console = None
     try:
         store.save_config(container_id, cfg, doc)
         from .cgroups import new_manager
@@ -169,7 +171,7 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
                                     + device_rules_for_linux_devices(linux_devices))
         mgr.set(resources, initial=True)
         fault_point("create:cgroup")
-        seccomp = seccomp_listener = None
+        seccomp = None
         if cfg.seccomp:
             from .seccomp import prepare
             seccomp = prepare(cfg.seccomp)
@@ -228,6 +230,8 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
         return c
     except BaseException:
         _undo_create(store, state, mgr, child, chan, listen_fd, console)
+        if seccomp_listener is not None:
+            seccomp_listener.close()
         raise
 
 
@@ -596,8 +600,24 @@ FORWARDED_SIGNALS = ("SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGUSR1", "SIGUS
 
 def run(store, container_id, bundle, *, detach=False, keep=False, **create_opts):
     """create + start; in the foreground, wait for the container and return
-    its exit status (128+n for signal n), forwarding signals to it."""
-    c = create(store, container_id, bundle, detach=detach, subreaper=not detach, **create_opts)
+    its exit status (128+n for signal n), forwarding signals to it.  With
+    ``terminal`` and no console socket, the foreground run allocates the
+    pty itself and relays it to its own stdio (as runc does)."""
+    tty_peer = tty_master = None
+    if not detach and not create_opts.get("console_socket") and _wants_terminal(bundle, create_opts):
+        import socket
+        tty_peer, inner = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        create_opts["console"] = inner
+    try:
+        c = create(store, container_id, bundle, detach=detach, subreaper=not detach, **create_opts)
+    finally:
+        if create_opts.get("console") is not None:
+            create_opts["console"].close()
+    if tty_peer is not None:
+        import socket
+        _, fds, _, _ = socket.recv_fds(tty_peer, 4096, 1)
+        tty_peer.close()
+        tty_master = fds[0] if fds else None
     try:
         start(store, container_id)
     except BaseException:
@@ -618,6 +638,9 @@ def run(store, container_id, bundle, *, detach=False, keep=False, **create_opts)
             pass
     for name in FORWARDED_SIGNALS:
         signal.signal(getattr(signal, name), forward)
+    if tty_master is not None:
+        from .tty import relay
+        relay(tty_master, pid)
     status = None
     while status is None:
         try:
@@ -634,3 +657,13 @@ def run(store, container_id, bundle, *, detach=False, keep=False, **create_opts)
     if not keep:
         delete(store, container_id, force=True)
     return code
+
+
+def _wants_terminal(bundle, create_opts):
+    from .config.validate import load_config
+    path = os.path.join(os.path.abspath(bundle or "."), create_opts.get("config_path") or "config.json")
+    try:
+        doc = load_config(path)
+    except PyruncError:
+        return False  # create reports the problem
+    return bool((doc.get("process") or {}).get("terminal"))

@@ -211,6 +211,7 @@ def _setup_console(job):
         os.close(dev)
         os.close(ctx_rootfs)
     import socket as _socket  # already imported by the runtime when a console socket is used
+    # runc sends the name it opened ("/dev/ptmx"); go-runc accepts any name < 4096 bytes
     _socket.send_fds(job.console_sock, [b"/dev/ptmx"], [master])
     job.console_sock.close()
     os.close(master)
