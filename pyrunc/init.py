@@ -41,6 +41,7 @@ from . import protocol as proto
 from . import rootfs
 from . import syscalls as sc
 from .errors import PyruncError, StageError
+from .faults import point as fault_point
 from .process import finalize_and_exec, lookup_executable
 
 
@@ -111,6 +112,7 @@ def intermediate_main(chan, job):
         for ns, fd in joins:
             sc.setns(fd, ns.flag, display=f"{ns.type} namespace {ns.path}")
             os.close(fd)
+        fault_point("intermediate:joined")
         if any(ns.type == "user" for ns, _ in joins):
             os.setresgid(0, 0, 0)
             os.setresuid(0, 0, 0)
@@ -128,6 +130,7 @@ def intermediate_main(chan, job):
             os.setresuid(0, 0, 0)
         if new_flags & ~sc.CLONE_NEWUSER:
             sc.unshare(new_flags & ~sc.CLONE_NEWUSER)
+        fault_point("intermediate:unshared")
         if new_flags & sc.CLONE_NEWTIME and cfg.time_offsets:
             lines = []
             for clock in ("monotonic", "boottime"):
@@ -258,6 +261,7 @@ def init_main(chan, job, self_cgroups):
     cfg = job.cfg
     stage = "init"
     try:
+        fault_point("init:forked")
         os.setsid()
         os.umask(0)
         if not job.no_new_keyring:
@@ -275,6 +279,7 @@ def init_main(chan, job, self_cgroups):
                                  self_cgroups=self_cgroups)
         stage = "rootfs"
         rootfs.execute(job.mount_ops, ctx, debug=job.debug)
+        fault_point("init:mounted")
         if cfg.process and cfg.process.terminal:
             stage = "console"
             _setup_console(job)
@@ -293,6 +298,7 @@ def init_main(chan, job, self_cgroups):
         ctx.close()
         stage = "pivot_root"
         rootfs.pivot(cfg.root_path, job.no_pivot)
+        fault_point("init:pivoted")
         if cfg.hostname is not None and cfg.has_new_namespace("uts"):
             sc.sethostname(cfg.hostname)
         if cfg.domainname is not None and cfg.has_new_namespace("uts"):
