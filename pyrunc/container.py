@@ -425,10 +425,6 @@ def start(store, container_id):
                 raise InvalidState("cannot start an already running container")
             raise InvalidState(f"cannot start a container in status {status}")
         _release_init(c)
-        try:
-            os.unlink(os.path.join(store.dir(container_id), st.START_SOCKET))
-        except FileNotFoundError:
-            pass
         cfg = None
         if _has_spec_hook(store, container_id, "poststart"):
             cfg = store.load_config(container_id)
@@ -463,6 +459,12 @@ def _release_init(c):
     finally:
         os.fchdir(cwd)
         os.close(cwd)
+    # The init will exec (running) or exit (stopped): "created" is over even
+    # if this process is killed before the init's answer arrives.
+    try:
+        os.unlink(os.path.join(c.store.dir(c.id), st.START_SOCKET))
+    except FileNotFoundError:
+        pass
     fault_point("start:connected")
     data = b""
     try:
