@@ -14,6 +14,16 @@ Points (runtime process unless noted):
   exec:forked           the exec setup process was forked
   delete:killed         the container's processes were killed, nothing removed
   delete:cgroup-gone    the cgroup is removed, the state dir is not
+
+Points in the container's setup stages (forks of the runtime: they inherit
+its environment; the runtime survives them and must undo the create):
+  intermediate:joined   namespaces given by path were joined
+  intermediate:unshared the new namespaces exist, the init is not forked
+  init:forked           the init was forked (pid 1 of a new pid namespace)
+  init:mounted          the mount plan ran, before pivot_root
+  init:pivoted          after pivot_root, before READY
+
+tests/test_faults.py kills at every point listed here.
 """
 
 import os
@@ -21,4 +31,8 @@ import os
 
 def point(name):
     if os.environ.get("PYRUNC_TEST_FAULT") == name:
+        if os.getpid() == 1:
+            # pid 1 of a pid namespace is immune to signals sent from inside
+            # it, SIGKILL included; exit as abruptly (no cleanup, 128+9)
+            os._exit(137)
         os.kill(os.getpid(), 9)
