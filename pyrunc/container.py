@@ -137,6 +137,13 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
     validate_config(doc)
     cfg = convert(doc, bundle, warn=log.warning)
     _check_create(cfg, console_socket or console, detach)
+    attrs = None
+    if cfg.process:
+        from . import lsm
+        from .process import ProcessAttrs
+        lsm.check(cfg.process.apparmor_profile, cfg.process.selinux_label, cfg.mount_label)
+        # execCPUAffinity does not apply to the init (spec)
+        attrs = ProcessAttrs(cfg.process, cfg.personality, cfg.memory_policy, exec_affinity=False)
     if cfg.net_devices:
         from .netdev import check as check_net_devices
         netns = cfg.namespace("network")
@@ -198,7 +205,7 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
             no_new_keyring=no_new_keyring, seccomp=seccomp, keep_fds=keep_fds,
             cap_count=known_cap_count(), debug=log.debug if debug else None,
             hook_runner=hook_runner, state_for_hooks=c.hook_state,
-            seccomp_listener=seccomp_listener)
+            seccomp_listener=seccomp_listener, attrs=attrs)
         from . import syscalls as sc
         parent_fd, child_fd = sc.socketpair()
         if subreaper:

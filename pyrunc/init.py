@@ -63,8 +63,8 @@ class InitJob:
         self.cap_count = kw["cap_count"]
         self.debug = kw.get("debug")
         self.hook_runner = kw.get("hook_runner")  # hooks.run_in_child or None
-        self.state_for_hooks = kw.get("state_for_hooks")
         self.seccomp_listener = kw.get("seccomp_listener")  # connected socket to listenerPath
+        self.attrs = kw.get("attrs")             # process.ProcessAttrs or None
         self.runtime_state = None                 # set from RUNTIME_SETUP_DONE
 
 
@@ -90,6 +90,10 @@ def _describe(exc):
 # --- stage 1 ---------------------------------------------------------------
 def intermediate_main(chan, job):
     try:
+        # Non-dumpable before entering any container namespace, inherited by
+        # the init: a process of a joined pid namespace can neither ptrace us
+        # nor open /proc/<pid>/{fd,exe,mem} (CVE-2016-9962, CVE-2019-5736).
+        sc.prctl(sc.PR_SET_DUMPABLE, 0)
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         mtype, payload = chan.expect(proto.CONTINUE)
@@ -98,6 +102,8 @@ def intermediate_main(chan, job):
         cfg = job.cfg
         with open("/proc/self/cgroup") as f:
             self_cgroups = f.read()
+        # id-mapped binds need the host's user namespace: build them now
+        rootfs.prepare_in_host(job.mount_ops, job.bundle)
         # Open every namespace path first: after the first setns the paths
         # would be looked up in the joined namespaces.
         joins = []
@@ -240,6 +246,12 @@ def _write_sysctls(sysctl):
             os.close(fd)
 
 
+def _hook_state(job, status):
+    """The state on a container-namespace hook's stdin: the one the runtime
+    sent with RUNTIME_SETUP_DONE (it knows the init's host pid)."""
+    return dict(job.runtime_state or {}, status=status)
+
+
 def _send_notify_fd(job, fd):
     """SCMP_ACT_NOTIFY: hand the listener fd to the seccomp agent over the
     socket the runtime connected before the fork (its path is on the host)."""
@@ -291,10 +303,12 @@ def init_main(chan, job, self_cgroups):
         job.runtime_state = payload.get("state")
         if job.hook_runner and cfg.hooks.get("createContainer"):
             stage = "createContainer hooks"
-            job.hook_runner(cfg.hook_list("createContainer"), job.state_for_hooks("created"),
+            job.hook_runner(cfg.hook_list("createContainer"), _hook_state(job, "creating"),
                             "createContainer")
         if cfg.root_readonly:
             rootfs.ReadonlyRoot().run(ctx)
+        if cfg.process and cfg.process.cwd:
+            os.close(ctx.target(cfg.process.cwd))  # runc creates a missing cwd
         ctx.close()
         stage = "pivot_root"
         rootfs.pivot(cfg.root_path, job.no_pivot)
@@ -323,11 +337,12 @@ def init_main(chan, job, self_cgroups):
         conn = sc.accept(job.listen_fd)
         os.close(job.listen_fd)
         if job.hook_runner and cfg.hooks.get("startContainer"):
-            job.hook_runner(cfg.hook_list("startContainer"), job.state_for_hooks("running"),
+            job.hook_runner(cfg.hook_list("startContainer"), _hook_state(job, "created"),
                             "startContainer")
         os.write(conn, b"0")
         finalize_and_exec(proc, path, cap_count=job.cap_count, seccomp=job.seccomp,
-                          keep_fds=job.keep_fds, on_seccomp=lambda fd: _send_notify_fd(job, fd))
+                          keep_fds=job.keep_fds, on_seccomp=lambda fd: _send_notify_fd(job, fd),
+                          attrs=job.attrs)
     except BaseException as e:  # noqa: BLE001
         if conn >= 0:
             try:
