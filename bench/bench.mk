@@ -1,0 +1,13 @@
+# make bench: runc, crun and the installed pyrunc side by side (the shared
+# harness ../shared/bench/lifecycle.py when present, else bench/mini.py),
+# then docs/benchmarks.md (command, table, targets) and docs/benchmarks.png.
+# BENCH_ROUNDS=N (default 20); BENCH_ARGS=... go to the harness.
+# matplotlib is a bench-only dependency, installed into the venv on first use.
+
+BENCH_ROUNDS ?= 20
+BENCH_ARGS   ?=
+
+bench: venv
+	@$(PY) -c 'import matplotlib' 2>/dev/null || $(PY) -m pip install -q --disable-pip-version-check matplotlib
+	@$(if $(SANDBOX),$(SANDBOX)) /usr/bin/python3 bench/run.py --rounds $(BENCH_ROUNDS) --pyrunc $(PYRUNC) $(BENCH_ARGS)
+	@$(PY) bench/report.py bench/results docs
