@@ -74,6 +74,16 @@ def _session_leak_check(tmp_path_factory, roots_base):
         if os.path.isdir(r) and os.listdir(r):
             problems.append(f"state left in --root {r}: {sorted(os.listdir(r))}")
     if problems:
+        # report, but still clean up: the machine must not keep what a test leaked
+        for r in _ROOTS:
+            if os.path.isdir(r):
+                for cid in os.listdir(r):
+                    Runtime(r).delete(cid, force=True)
+        for pid in leaked_procs():
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
         pytest.fail("resources leaked by the test session:\n  " + "\n  ".join(problems), pytrace=False)
 
 

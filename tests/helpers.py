@@ -448,22 +448,54 @@ def ns_inode(pid, ns: str) -> str:
     return os.readlink(f"/proc/{pid}/ns/{ns}")
 
 
+def _root_mount_source(pid: str) -> str | None:
+    """Path (within its filesystem) of the mount that is ``pid``'s "/"."""
+    try:
+        with open(f"/proc/{pid}/mountinfo") as f:
+            for line in f:
+                fields = line.split()
+                if fields[4] == "/":
+                    root = fields[3]
+            return root  # the last "/" mount is the visible one
+    except (OSError, UnboundLocalError):
+        return None
+
+
 def processes_rooted_under(path: str) -> list[int]:
-    """Pids (not zombies) whose root directory or cwd is ``path`` or below it."""
+    """Pids (not zombies) whose root directory or cwd is ``path`` or below it.
+
+    After pivot_root, /proc/PID/root of a container process reads as "/", so
+    for processes in another mount namespace the root mount's source path
+    in /proc/PID/mountinfo is checked too (valid while ``path`` lives on the
+    filesystem mounted at our "/", as pytest's /tmp does here).
+    """
     path = os.path.realpath(path)
+    own_mnt = os.readlink("/proc/self/ns/mnt")
+
+    def under(target):
+        return target == path or target.startswith(path + "/")
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
+        hit = False
         for link in ("root", "cwd"):
             try:
-                target = os.readlink(f"/proc/{entry}/{link}")
+                if under(os.readlink(f"/proc/{entry}/{link}")):
+                    hit = True
+                    break
             except OSError:
                 continue
-            if target == path or target.startswith(path + "/"):
-                if pid_alive(int(entry)):
-                    found.append(int(entry))
-                break
+        if not hit:
+            try:
+                other_ns = os.readlink(f"/proc/{entry}/ns/mnt") != own_mnt
+            except OSError:
+                other_ns = False
+            if other_ns:
+                src = _root_mount_source(entry)
+                hit = bool(src) and under(src)
+        if hit and pid_alive(int(entry)):
+            found.append(int(entry))
     return found
 
 

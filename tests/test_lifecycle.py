@@ -617,3 +617,47 @@ def test_listen_fds_passed_to_container(rt, bundle, tmp_path):
         os.close(fd)
     assert p.returncode == 0, p.stderr
     assert p.stdout == "1 1\nactivated\n"
+
+
+def test_leak_detectors_see_a_live_container(rt, bundle):
+    """The helpers behind the session leak check do find a live container's traces."""
+    from helpers import processes_rooted_under
+    cid = new_id()
+    bundle.set_args("sleep", "100")
+    assert rt.create(cid, bundle).returncode == 0
+    pid = rt.state_json(cid)["pid"]
+    assert pid in processes_rooted_under(bundle.path)
+    assert cgroup_dirs(bundle.cgroups_path), "the container's cgroup should exist while it lives"
+    assert os.listdir(rt.root) == [cid]
+    assert rt.delete(cid, force=True).returncode == 0
+    assert not processes_rooted_under(bundle.path)
+    assert not cgroup_dirs(bundle.cgroups_path)
+
+
+def test_state_after_init_killed_behind_the_runtimes_back(rt, bundle):
+    cid = new_id()
+    bundle.set_args("sleep", "100")
+    assert rt.create(cid, bundle).returncode == 0
+    assert rt.start(cid).returncode == 0
+    pid = rt.state_json(cid)["pid"]
+    os.kill(pid, signal.SIGKILL)
+    st = rt.wait_status(cid, "stopped")
+    assert st["pid"] == 0
+    assert rt.delete(cid).returncode == 0
+
+
+def test_kill_all_on_stopped_container(rt, bundle):
+    """kill of a stopped container fails, except with --all."""
+    cid = new_id()
+    bundle.set_args("true")
+    assert rt.create(cid, bundle).returncode == 0
+    assert rt.start(cid).returncode == 0
+    rt.wait_status(cid, "stopped")
+    p = rt.kill(cid, "KILL", all=True)
+    assert p.returncode == 0, p.stderr
+
+
+@pytest.mark.parametrize("value", ["false", "auto"])
+def test_rootless_global_flag_accepted(rt, value):
+    p = rt(f"--rootless={value}", "list", "-q")
+    assert p.returncode == 0, p.stderr
