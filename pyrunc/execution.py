@@ -68,7 +68,12 @@ def build_process(cfg, process_doc=None, *, args=(), env=(), cwd=None, user=None
     proc.no_new_privileges = no_new_privs or base.no_new_privileges
     proc.apparmor_profile = apparmor if apparmor is not None else base.apparmor_profile
     proc.selinux_label = label if label is not None else base.selinux_label
-    proc.oom_score_adj = None
+    # as runc (which copies the container's process): the per-process
+    # attributes of the container apply to its exec'd processes too
+    proc.oom_score_adj = base.oom_score_adj
+    proc.scheduler = base.scheduler
+    proc.io_priority = base.io_priority
+    proc.exec_cpu_affinity = base.exec_cpu_affinity
     return proc
 
 
@@ -89,6 +94,10 @@ def exec_in(store, container_id, proc, *, detach=False, pid_file=None, console_s
     if console_socket and not proc.terminal:
         raise PyruncError("cannot use console socket if runc will not detach or allocate tty")
     cfg = store.load_config(container_id)
+    from . import lsm
+    from .process import ProcessAttrs
+    lsm.check(proc.apparmor_profile, proc.selinux_label)
+    attrs = ProcessAttrs(proc, cfg.personality, cfg.memory_policy)
     if pid_file:
         pid_file = os.path.abspath(pid_file)
     seccomp = None
@@ -116,8 +125,12 @@ def exec_in(store, container_id, proc, *, detach=False, pid_file=None, console_s
     child = os.fork()
     if child == 0:
         os.close(parent_fd)
-        _exec_child(proto.Channel(child_fd), proc, ns_fds, seccomp, console, keep_fds)
+        _exec_child(proto.Channel(child_fd), proc, ns_fds, seccomp, console, keep_fds, attrs)
     os.close(child_fd)
+    if attrs.affinity_initial is not None:
+        # before the cgroup move (spec): set from here, so it holds before
+        # the child can run any of its setup
+        os.sched_setaffinity(child, attrs.affinity_initial)
     for _, fd in ns_fds:
         os.close(fd)
     if console is not None:
@@ -192,7 +205,7 @@ def _wait_foreground(pid):
     return 128 - code if code < 0 else code
 
 
-def _exec_child(chan, proc, ns_fds, seccomp, console, keep_fds):
+def _exec_child(chan, proc, ns_fds, seccomp, console, keep_fds, attrs):
     """Stage 1 of exec: join, then fork the process (never returns)."""
     try:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -211,14 +224,14 @@ def _exec_child(chan, proc, ns_fds, seccomp, console, keep_fds):
             os.setresuid(0, 0, 0)
         pid = os.fork()
         if pid == 0:
-            _exec_process(chan, proc, seccomp, console, keep_fds)
+            _exec_process(chan, proc, seccomp, console, keep_fds, attrs)
         chan.send(proto.INIT_PID, {"pid": pid})
         os._exit(0)
     except BaseException as e:  # noqa: BLE001
         _fail(chan, e)
 
 
-def _exec_process(chan, proc, seccomp, console, keep_fds):
+def _exec_process(chan, proc, seccomp, console, keep_fds, attrs):
     try:
         sc.prctl(sc.PR_SET_DUMPABLE, 0)
         os.setsid()
@@ -226,7 +239,7 @@ def _exec_process(chan, proc, seccomp, console, keep_fds):
             _exec_console(console, proc)
         path = lookup_executable(proc.args[0], proc.env, proc.cwd)
         finalize_and_exec(proc, path, cap_count=known_cap_count(), seccomp=seccomp,
-                          keep_fds=keep_fds)
+                          keep_fds=keep_fds, attrs=attrs)
     except BaseException as e:  # noqa: BLE001
         _fail(chan, e)
 

@@ -22,7 +22,7 @@ def features():
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
             "intelRdt": {"enabled": False},
-            "mountExtensions": {"idmap": {"enabled": False}},
+            "mountExtensions": {"idmap": {"enabled": True}},
             "netDevices": {"enabled": _netdev_supported()},
         },
         "annotations": {

@@ -104,6 +104,8 @@ def intermediate_main(chan, job):
             self_cgroups = f.read()
         # id-mapped binds need the host's user namespace: build them now
         rootfs.prepare_in_host(job.mount_ops, job.bundle)
+        # id-mapped binds need the host's user namespace: build them now
+        rootfs.prepare_in_host(job.mount_ops, job.bundle)
         # Open every namespace path first: after the first setns the paths
         # would be looked up in the joined namespaces.
         joins = []
@@ -311,7 +313,7 @@ def init_main(chan, job, self_cgroups):
             os.close(ctx.target(cfg.process.cwd))  # runc creates a missing cwd
         ctx.close()
         stage = "pivot_root"
-        rootfs.pivot(cfg.root_path, job.no_pivot)
+        rootfs.pivot(cfg.root_path, job.no_pivot, cfg.rootfs_propagation)
         fault_point("init:pivoted")
         if cfg.hostname is not None and cfg.has_new_namespace("uts"):
             sc.sethostname(cfg.hostname)

@@ -1,20 +1,30 @@
 """The last steps before the user process runs: shared by the init of
 ``create``/``run`` and by ``exec``.
 
-Order (as runc, for the reasons given inline):
-rlimits -> [seccomp if !noNewPrivileges] -> bounding set -> keepcaps ->
-groups/gid/uid -> capabilities -> ambient -> [no_new_privs; seccomp] ->
-close every fd but stdio and the preserved ones -> cwd check -> execve.
+Order (docs/security.md explains each position):
 
-Everything here is plain syscalls on values computed before the fork: no
-imports happen after the init entered the container's rootfs.
+  oomScoreAdj -> personality -> rlimits -> scheduler -> ioPriority ->
+  memoryPolicy -> LSM exec labels -> [seccomp if !noNewPrivileges] ->
+  bounding set -> keepcaps, groups/gid/uid -> capabilities -> ambient ->
+  umask -> cwd (no magic links, verified) -> every fd but stdio and the
+  preserved ones close-on-exec -> execCPUAffinity.final -> no_new_privs ->
+  [seccomp if noNewPrivileges] -> execve
+
+Privileged settings come before the capabilities are dropped; everything
+that might be refused by the container's seccomp filter comes before the
+filter when possible (it is last when no_new_privs allows it).
+
+Everything here is plain syscalls on values computed before the fork or
+from already-loaded modules: no import happens after the init entered the
+container's rootfs (cves.md §2; tests/test_security_imports.py).
 """
 
 import os
 import resource  # an extension module: must be loaded before pivot_root
 
+from . import lsm
 from . import syscalls as sc
-from .errors import StageError
+from .errors import ConfigError, StageError
 
 EXEC_FAILED = 127
 
@@ -94,23 +104,226 @@ def switch_user(user):
     sc.prctl(sc.PR_SET_KEEPCAPS, 0)
 
 
-def apply_capabilities(caps, cap_count):
+def own_bounding_set(cap_count):
+    """Capability numbers in this process's bounding set: the most any
+    process it creates (in any user namespace) can ever hold."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("CapBnd:"):
+                mask = int(line.split()[1], 16)
+                return {n for n in range(cap_count) if mask >> n & 1}
+    return set(range(cap_count))
+
+
+def drop_ungrantable(caps, warn, debug=None):
+    """Runtime side, before any fork: remove from the converted capability
+    sets (``{set: [numbers]}``) what the kernel would refuse, so that the
+    user process gets exactly the rest (spec: warn, don't fail).
+
+    * not in the runtime's own bounding set: no process it starts can hold
+      it -> warning;
+    * ambient but not both permitted and inheritable: the kernel refuses to
+      raise it (capabilities(7)); runc's default spec asks for exactly this,
+      so it is a debug line, not a warning."""
     if caps is None:
-        return
+        return None
+    from .config.convert import CAP_NUMBERS, known_cap_count
+    names = {n: name for name, n in CAP_NUMBERS.items()}
+    bounding = own_bounding_set(known_cap_count())
+    out = {}
+    for set_name, nums in caps.items():
+        kept = []
+        for n in nums:
+            if n in bounding:
+                kept.append(n)
+            else:
+                warn(f"capability {names.get(n, n)!r} in process.capabilities.{set_name} cannot be "
+                     "granted: it is not in the runtime's bounding set; ignored")
+        out[set_name] = kept
+    ambient = []
+    for n in out.get("ambient", ()):
+        if n in out.get("permitted", ()) and n in out.get("inheritable", ()):
+            ambient.append(n)
+        elif debug is not None:
+            debug(f"ambient capability {names.get(n, n)} not raised: it is not both permitted "
+                  "and inheritable")
+    if "ambient" in out:
+        out["ambient"] = ambient
+    return out
+
+
+def apply_capabilities(caps):
+    """The four per-process sets, exactly as configured (the bounding set is
+    dropped separately, before the uid change)."""
     sc.capset(_mask(caps.get("effective", ())), _mask(caps.get("permitted", ())),
               _mask(caps.get("inheritable", ())))
     sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_CLEAR_ALL)
     for n in caps.get("ambient", ()):
+        # drop_ungrantable kept only ambient caps in permitted+inheritable
+        sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_RAISE, n)
+
+
+# --- the spec's per-process attributes ---------------------------------------
+PERSONALITY_DOMAINS = {"LINUX": 0x0000, "LINUX32": 0x0008}
+
+SCHED_POLICIES = {"SCHED_OTHER": 0, "SCHED_FIFO": 1, "SCHED_RR": 2, "SCHED_BATCH": 3,
+                  "SCHED_ISO": 4, "SCHED_IDLE": 5, "SCHED_DEADLINE": 6}
+SCHED_FLAGS = {"SCHED_FLAG_RESET_ON_FORK": 0x01, "SCHED_FLAG_RECLAIM": 0x02,
+               "SCHED_FLAG_DL_OVERRUN": 0x04, "SCHED_FLAG_KEEP_POLICY": 0x08,
+               "SCHED_FLAG_KEEP_PARAMS": 0x10, "SCHED_FLAG_UTIL_CLAMP_MIN": 0x20,
+               "SCHED_FLAG_UTIL_CLAMP_MAX": 0x40}
+
+IOPRIO_CLASSES = {"IOPRIO_CLASS_RT": 1, "IOPRIO_CLASS_BE": 2, "IOPRIO_CLASS_IDLE": 3}
+IOPRIO_WHO_PROCESS = 1
+IOPRIO_CLASS_SHIFT = 13
+
+MPOL_MODES = {"MPOL_DEFAULT": 0, "MPOL_PREFERRED": 1, "MPOL_BIND": 2, "MPOL_INTERLEAVE": 3,
+              "MPOL_LOCAL": 4, "MPOL_PREFERRED_MANY": 5, "MPOL_WEIGHTED_INTERLEAVE": 6}
+MPOL_FLAGS = {"MPOL_F_STATIC_NODES": 1 << 15, "MPOL_F_RELATIVE_NODES": 1 << 14,
+              "MPOL_F_NUMA_BALANCING": 1 << 13}
+
+
+def parse_cpu_list(text, field):
+    """``0-3,7`` -> {0, 1, 2, 3, 7} (also memory node lists)."""
+    out = set()
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        lo, sep, hi = part.partition("-")
         try:
-            sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_RAISE, n)
-        except OSError:
-            pass  # not in permitted+inheritable: the spec says warn and continue
+            a = int(lo)
+            b = int(hi) if sep else a
+        except ValueError:
+            raise ConfigError(f"config.json: {field}: {text!r} is not a list like 0-3,7") from None
+        if a < 0 or b < a:
+            raise ConfigError(f"config.json: {field}: {text!r} is not a list like 0-3,7")
+        out.update(range(a, b + 1))
+    return out
 
 
-def finalize_and_exec(proc, path, *, cap_count, seccomp=None, keep_fds=(), on_seccomp=None):
-    """Apply the process settings and execve ``path``.  Never returns."""
+class ProcessAttrs:
+    """The per-process attributes of the spec, turned into syscall arguments
+    (pure computation, done before the fork so bad values fail early and the
+    container side only issues syscalls)."""
+
+    __slots__ = ("personality", "sched", "ioprio", "mempolicy", "affinity_initial",
+                 "affinity_final")
+
+    def __init__(self, proc, personality=None, memory_policy=None, exec_affinity=True):
+        self.personality = None
+        if personality:
+            persona = PERSONALITY_DOMAINS[personality.get("domain", "LINUX")]
+            if personality.get("flags"):
+                raise ConfigError("config.json: linux.personality.flags: no flag is supported "
+                                  f"(got {personality['flags']!r})")
+            self.personality = persona
+        self.sched = None
+        s = getattr(proc, "scheduler", None)
+        if s:
+            flags = 0
+            for f in s.get("flags") or ():
+                flags |= SCHED_FLAGS[f]
+            self.sched = (SCHED_POLICIES[s["policy"]], flags, s.get("nice", 0),
+                          s.get("priority", 0), s.get("runtime", 0), s.get("deadline", 0),
+                          s.get("period", 0))
+        self.ioprio = None
+        io = getattr(proc, "io_priority", None)
+        if io:
+            self.ioprio = (IOPRIO_CLASSES[io["class"]] << IOPRIO_CLASS_SHIFT) | io.get("priority", 0)
+        self.mempolicy = None
+        if memory_policy:
+            mode = MPOL_MODES[memory_policy["mode"]]
+            for f in memory_policy.get("flags") or ():
+                mode |= MPOL_FLAGS[f]
+            nodes = parse_cpu_list(memory_policy.get("nodes") or "", "linux.memoryPolicy.nodes")
+            words = [0] * ((max(nodes) // 64 + 1) if nodes else 0)
+            for n in nodes:
+                words[n // 64] |= 1 << (n % 64)
+            # maxnode counts bits plus one (the kernel drops the last one)
+            self.mempolicy = (mode, words, len(words) * 64 + 1 if words else 0)
+        aff = (getattr(proc, "exec_cpu_affinity", None) or {}) if exec_affinity else {}
+        self.affinity_initial = (parse_cpu_list(aff["initial"], "process.execCPUAffinity.initial")
+                                 if aff.get("initial") else None)
+        self.affinity_final = (parse_cpu_list(aff["final"], "process.execCPUAffinity.final")
+                               if aff.get("final") else None)
+
+    def apply_privileged(self):
+        """Before the capabilities are dropped: these may need CAP_SYS_NICE
+        (realtime policies, negative nice) or CAP_SYS_ADMIN (IOPRIO_CLASS_RT)."""
+        if self.sched is not None:
+            policy, flags, nice, prio, runtime, deadline, period = self.sched
+            attr = sc.SchedAttr(sched_policy=policy, sched_flags=flags, sched_nice=nice,
+                                sched_priority=prio, sched_runtime=runtime,
+                                sched_deadline=deadline, sched_period=period)
+            sc.sched_setattr(0, attr)
+        if self.ioprio is not None:
+            sc.ioprio_set(IOPRIO_WHO_PROCESS, 0, self.ioprio)
+        if self.mempolicy is not None:
+            sc.set_mempolicy(*self.mempolicy)
+
+
+def apply_personality(persona):
+    if persona is not None:
+        sc.personality(persona)
+
+
+def set_oom_score_adj(value):
+    """Through the container's verified procfs; skipped when already set
+    (the runtime writes it for the init from the host)."""
+    if value is None:
+        return
+    try:
+        with open("/proc/self/oom_score_adj", "rb") as f:
+            if int(f.read()) == value:
+                return
+    except (OSError, ValueError):
+        pass
+    lsm.write_proc_attr("oom_score_adj", str(value))
+
+
+def open_cwd(cwd):
+    """chdir to ``cwd`` without ever following a magic link (a ``cwd`` of
+    /proc/self/fd/N, or a symlink to one, would land on whatever the fd is:
+    CVE-2024-21626), then verify that the kernel sees the new cwd inside
+    the root."""
+    try:
+        fd = sc.openat2(sc.AT_FDCWD, cwd, os.O_PATH | os.O_DIRECTORY,
+                        sc.RESOLVE_NO_MAGICLINKS, display=cwd)
+    except OSError as e:
+        if e.errno == 40:  # ELOOP: a magic link on the way
+            raise StageError(f"cwd {cwd!r} set in config.json resolves through a /proc magic link; "
+                             "refused (possible container breakout)") from None
+        reason = os.strerror(e.errno).lower() if e.errno else str(e)
+        raise StageError(f"chdir to cwd ({cwd!r}) set in config.json failed: {reason}") from None
+    try:
+        os.fchdir(fd)
+    finally:
+        os.close(fd)
+    try:
+        real = os.getcwd()
+    except OSError:
+        real = ""
+    if not real.startswith("/"):
+        raise StageError("current working directory is outside of container mount namespace root "
+                         "-- possible container breakout detected")
+
+
+def finalize_and_exec(proc, path, *, cap_count, seccomp=None, keep_fds=(), on_seccomp=None,
+                      attrs=None):
+    """Apply the process settings and execve ``path``.  Never returns.
+
+    ``attrs``: a :class:`ProcessAttrs` computed before the fork (None: the
+    process sets no scheduler/ioPriority/memoryPolicy/personality/affinity)."""
+    set_oom_score_adj(proc.oom_score_adj)
+    if attrs is not None:
+        # before seccomp: a filter may forbid personality(2) (Docker's does)
+        apply_personality(attrs.personality)
     if proc.rlimits:
         set_rlimits(proc.rlimits)
+    if attrs is not None:
+        attrs.apply_privileged()
+    lsm.apply_exec_labels(proc.apparmor_profile, proc.selinux_label)
     if seccomp is not None and not proc.no_new_privileges:
         # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, which the
         # capability step below may drop: load it first (runc does the same).
@@ -121,33 +334,24 @@ def finalize_and_exec(proc, path, *, cap_count, seccomp=None, keep_fds=(), on_se
         drop_bounding_set(proc.caps.get("bounding", ()), cap_count)
     switch_user(proc.user)
     if proc.caps is not None:
-        apply_capabilities(proc.caps, cap_count)
-    if proc.no_new_privileges:
-        sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
-    if seccomp is not None and proc.no_new_privileges:
-        fd = seccomp.load()
-        if on_seccomp is not None:
-            on_seccomp(fd)
-    if proc.user.umask is not None:
-        os.umask(proc.user.umask)
-    else:
-        os.umask(0o022)
-    # No fd of the runtime may reach the user process (CVE-2024-21626):
-    # everything above stdio and the preserved fds is closed on exec.
-    top = max(keep_fds) + 1 if keep_fds else 3
-    sc.close_range(top, 0xFFFFFFFF, sc.CLOSE_RANGE_CLOEXEC)
-    try:
-        os.chdir(proc.cwd)
-    except OSError as e:
-        raise StageError(f"chdir to cwd ({proc.cwd!r}) set in config.json failed: {e.strerror.lower()}") from None
-    try:
-        cwd = os.getcwd()
-    except OSError:
-        cwd = ""
-    if not cwd.startswith("/"):
-        raise StageError(f"current working directory is outside of container mount namespace root -- possible container breakout detected")
+        apply_capabilities(proc.caps)
+    os.umask(proc.user.umask if proc.user.umask is not None else 0o022)
+    open_cwd(proc.cwd)
     env = {}
     for e in proc.env:
         k, _, v = e.partition("=")
         env[k] = v
+    # No fd of the runtime may reach the user process (CVE-2024-21626):
+    # everything above stdio and the preserved fds is closed on exec.
+    top = max(keep_fds) + 1 if keep_fds else 3
+    sc.close_range(top, 0xFFFFFFFF, sc.CLOSE_RANGE_CLOEXEC)
+    if attrs is not None and attrs.affinity_final is not None:
+        os.sched_setaffinity(0, attrs.affinity_final)
+    if proc.no_new_privileges:
+        sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+    if seccomp is not None and proc.no_new_privileges:
+        # the very last step: nothing the runtime still does can be refused
+        fd = seccomp.load()
+        if on_seccomp is not None:
+            on_seccomp(fd)
     os.execve(path, proc.args, env)

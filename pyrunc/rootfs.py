@@ -76,8 +76,12 @@ class Op:
 
 
 class PrepareRoot(Op):
-    """Make the host's mounts not propagate into the container (and the
-    container's not back), then make the rootfs a mount point of its own."""
+    """Set the propagation of the new mount namespace's tree (rslave by
+    default: host mounts still propagate in, nothing propagates out), make
+    the mount holding the rootfs private if it is shared (pivot_root refuses
+    a shared parent, and the bind below must not propagate to the host),
+    then make the rootfs a mount point of its own.  ``pivot`` applies a
+    shared/slave/unbindable rootfsPropagation again to the new "/"."""
 
     def __init__(self, propagation):
         self.propagation = propagation
@@ -87,8 +91,28 @@ class PrepareRoot(Op):
 
     def run(self, ctx):
         sc.mount(None, "/", None, self.propagation, None)
+        parent = _mount_point_of(ctx.rootfs)
+        if parent is not None and parent[1]:
+            sc.mount(None, parent[0], None, sc.MS_PRIVATE, None)
         sc.mount(ctx.rootfs, ctx.rootfs, None, sc.MS_BIND | sc.MS_REC, None)
         ctx.open_rootfs()
+
+
+def _mount_point_of(path):
+    """(mount point, is shared) of the mount ``path`` is on (longest prefix
+    in our mountinfo), or None."""
+    path = os.path.realpath(path)
+    best = None
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            point = fields[4].replace("\\040", " ")
+            if path == point or path.startswith(point.rstrip("/") + "/"):
+                if best is None or len(point) >= len(best[0]):
+                    sep = fields.index("-")
+                    shared = any(x.startswith("shared:") for x in fields[6:sep])
+                    best = (point, shared)
+    return best
 
 
 class FsMount(Op):
@@ -119,44 +143,81 @@ class FsMount(Op):
         ctx.after_mount(m)
 
 
-class BindMount(Op):
-    """A bind (or rbind) mount, built detached and attached with move_mount."""
+def mount_attrs(flags, clear_flags):
+    """MS_* flags set/cleared by the options -> (attr_set, attr_clr) for
+    mount_setattr on one mount (binds and remounts change per-mount flags
+    only; superblock flags such as sync or iversion do not apply to them)."""
+    attr_set = attr_clr = 0
+    for ms, attr in MS_TO_ATTR:
+        if flags & ms:
+            attr_set |= attr
+        elif clear_flags & ms:
+            attr_clr |= attr
+    if flags & sc.MS_NOATIME:
+        attr_set, attr_clr = attr_set | sc.MOUNT_ATTR_NOATIME, attr_clr | sc.MOUNT_ATTR__ATIME
+    elif flags & sc.MS_STRICTATIME:
+        attr_set, attr_clr = attr_set | sc.MOUNT_ATTR_STRICTATIME, attr_clr | sc.MOUNT_ATTR__ATIME
+    elif flags & sc.MS_RELATIME or clear_flags & (sc.MS_NOATIME | sc.MS_STRICTATIME):
+        attr_clr |= sc.MOUNT_ATTR__ATIME  # MOUNT_ATTR_RELATIME is 0
+    return attr_set, attr_clr
 
-    def __init__(self, m):
+
+class BindMount(Op):
+    """A bind (or rbind) mount, built detached (open_tree), given its flags
+    with mount_setattr, then attached with move_mount onto the target fd.
+
+    An id-mapped bind is built in the host's user namespace by
+    ``prepare_in_host`` (the kernel requires CAP_SYS_ADMIN over the source
+    filesystem's user namespace to id-map it); the init only attaches it."""
+
+    def __init__(self, m, idmap=None):
         self.m = m
+        self.idmap = idmap  # None or (recursive, uid_maps, gid_maps)
+        self.tree = -1      # detached tree made before the namespaces, if any
 
     def describe(self):
         m = self.m
-        return f"{'rbind' if m.recursive else 'bind'} {m.source} on {m.destination} flags={m.flags:#x}"
+        idm = f" idmap={self.idmap}" if self.idmap else ""
+        return f"{'rbind' if m.recursive else 'bind'} {m.source} on {m.destination} flags={m.flags:#x}{idm}"
 
-    def run(self, ctx):
+    def source_path(self, bundle):
         m = self.m
-        src = m.source if os.path.isabs(m.source) else os.path.join(ctx.bundle, m.source)
+        return m.source if os.path.isabs(m.source) else os.path.join(bundle, m.source)
+
+    def make_tree(self, bundle, userns_fd=-1):
+        m = self.m
+        src = self.source_path(bundle)
         try:
-            st = os.stat(src)
+            os.stat(src)
         except OSError as e:
             raise StageError(f"mount {m.destination}: source {m.source}: {e.strerror}") from None
         flags = sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC | (sc.AT_RECURSIVE if m.recursive else 0)
         tree = sc.open_tree(sc.AT_FDCWD, src, flags)
         try:
-            attr_set = 0
-            for ms, attr in MS_TO_ATTR:
-                if m.flags & ms:
-                    attr_set |= attr
-            attr_clr = 0
-            for ms, attr in MS_TO_ATTR:
-                if m.clear_flags & ms:
-                    attr_clr |= attr
-            if m.flags & sc.MS_NOATIME:
-                attr_set |= sc.MOUNT_ATTR_NOATIME
-                attr_clr |= sc.MOUNT_ATTR__ATIME
-            elif m.flags & sc.MS_STRICTATIME:
-                attr_set |= sc.MOUNT_ATTR_STRICTATIME
-                attr_clr |= sc.MOUNT_ATTR__ATIME
+            if userns_fd >= 0:
+                rec = sc.AT_RECURSIVE if self.idmap[0] else 0
+                sc.mount_setattr(tree, "", sc.AT_EMPTY_PATH | rec, sc.MOUNT_ATTR_IDMAP,
+                                 userns_fd=userns_fd, display=m.destination)
+            attr_set, attr_clr = mount_attrs(m.flags, m.clear_flags)
             if attr_set or attr_clr:
                 sc.mount_setattr(tree, "", sc.AT_EMPTY_PATH, attr_set, attr_clr,
                                  display=m.destination)
-            fd = ctx.target(m.destination, directory=stat.S_ISDIR(st.st_mode))
+            if m.rec_attr_set or m.rec_attr_clr:
+                sc.mount_setattr(tree, "", sc.AT_EMPTY_PATH | sc.AT_RECURSIVE, m.rec_attr_set,
+                                 m.rec_attr_clr, display=m.destination)
+        except BaseException:
+            os.close(tree)
+            raise
+        return tree
+
+    def run(self, ctx):
+        m = self.m
+        tree, self.tree = self.tree, -1
+        if tree < 0:
+            tree = self.make_tree(ctx.bundle)
+        try:
+            is_dir = stat.S_ISDIR(os.fstat(tree).st_mode)
+            fd = ctx.target(m.destination, directory=is_dir)
             try:
                 sc.move_mount(tree, "", fd, "", sc.MOVE_MOUNT_F_EMPTY_PATH | sc.MOVE_MOUNT_T_EMPTY_PATH,
                               display=m.destination)
@@ -164,6 +225,35 @@ class BindMount(Op):
                 os.close(fd)
         finally:
             os.close(tree)
+        ctx.after_mount(m, attrs_done=True)
+
+
+class Remount(Op):
+    """``remount``: change the flags of what is already mounted at the
+    destination (per-mount flags with mount_setattr; filesystem data, if
+    any, with a MS_REMOUNT of the superblock)."""
+
+    def __init__(self, m):
+        self.m = m
+
+    def describe(self):
+        m = self.m
+        return f"remount {m.destination} flags={m.flags:#x} data={m.data!r}"
+
+    def run(self, ctx):
+        m = self.m
+        fd = ctx.target(m.destination, create=False)
+        try:
+            if m.data:
+                sb_flags = m.flags & (sc.MS_RDONLY | sc.MS_SYNCHRONOUS | sc.MS_DIRSYNC
+                                      | sc.MS_LAZYTIME | sc.MS_I_VERSION | sc.MS_SILENT)
+                sc.mount(None, f"/proc/self/fd/{fd}", None, sc.MS_REMOUNT | sb_flags, m.data,
+                         display=m.destination)
+            attr_set, attr_clr = mount_attrs(m.flags, m.clear_flags)
+            if attr_set or attr_clr:
+                sc.mount_setattr(fd, "", sc.AT_EMPTY_PATH, attr_set, attr_clr, display=m.destination)
+        finally:
+            os.close(fd)
         ctx.after_mount(m)
 
 
@@ -259,7 +349,8 @@ class SetupDev(Op):
         dev = ctx.target("/dev", directory=True, no_symlinks=True)
         try:
             for name, major, minor in DEFAULT_DEVICES:
-                make_device(ctx, dev, name, "c", major, minor, 0o666, 0, 0, self.bind_from_host)
+                make_device(ctx, dev, name, "c", major, minor, 0o666, 0, 0, self.bind_from_host,
+                            replace=True)
             for target, name in DEFAULT_SYMLINKS:
                 _symlink(target, name, dev)
             if os.path.exists("/proc/kcore"):
@@ -330,7 +421,8 @@ class MaskPaths(Op):
 
 
 class ReadonlyPaths(Op):
-    """``readonlyPaths``: a recursive read-only bind of each path onto itself."""
+    """``readonlyPaths``: a recursive read-only bind of each path onto itself
+    (only read-only, as runc: a read-only /usr must stay executable)."""
 
     def __init__(self, paths):
         self.paths = paths
@@ -349,8 +441,7 @@ class ReadonlyPaths(Op):
                                     | sc.AT_RECURSIVE | sc.AT_EMPTY_PATH)
                 try:
                     sc.mount_setattr(tree, "", sc.AT_EMPTY_PATH | sc.AT_RECURSIVE,
-                                     sc.MOUNT_ATTR_RDONLY | sc.MOUNT_ATTR_NOSUID
-                                     | sc.MOUNT_ATTR_NODEV | sc.MOUNT_ATTR_NOEXEC, display=path)
+                                     sc.MOUNT_ATTR_RDONLY, display=path)
                     sc.move_mount(tree, "", fd, "", sc.MOVE_MOUNT_F_EMPTY_PATH
                                   | sc.MOVE_MOUNT_T_EMPTY_PATH, display=path)
                 finally:
@@ -367,6 +458,49 @@ class ReadonlyRoot(Op):
         sc.mount_setattr(ctx.rootfs_fd, "", sc.AT_EMPTY_PATH, sc.MOUNT_ATTR_RDONLY, display="/")
 
 
+def _copy_tree(src_dir, dst_dir):
+    """Copy the entries of directory fd ``src_dir`` into directory fd
+    ``dst_dir`` (no symlink is ever followed on either side)."""
+    nofollow = os.O_NOFOLLOW | os.O_CLOEXEC
+    for name in os.listdir(src_dir):
+        st = os.stat(name, dir_fd=src_dir, follow_symlinks=False)
+        mode = stat.S_IMODE(st.st_mode)
+        if stat.S_ISDIR(st.st_mode):
+            os.mkdir(name, 0o700, dir_fd=dst_dir)
+            s = os.open(name, os.O_RDONLY | os.O_DIRECTORY | nofollow, dir_fd=src_dir)
+            try:
+                d = os.open(name, os.O_RDONLY | os.O_DIRECTORY | nofollow, dir_fd=dst_dir)
+                try:
+                    _copy_tree(s, d)
+                finally:
+                    os.close(d)
+            finally:
+                os.close(s)
+        elif stat.S_ISLNK(st.st_mode):
+            os.symlink(os.readlink(name, dir_fd=src_dir), name, dir_fd=dst_dir)
+        elif stat.S_ISREG(st.st_mode):
+            s = os.open(name, os.O_RDONLY | nofollow, dir_fd=src_dir)
+            try:
+                d = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | nofollow, 0o600,
+                            dir_fd=dst_dir)
+                try:
+                    while True:
+                        chunk = os.read(s, 1 << 20)
+                        if not chunk:
+                            break
+                        os.write(d, chunk)
+                finally:
+                    os.close(d)
+            finally:
+                os.close(s)
+        else:  # devices, fifos, sockets
+            os.mknod(name, st.st_mode, st.st_rdev, dir_fd=dst_dir)
+        os.chown(name, st.st_uid, st.st_gid, dir_fd=dst_dir, follow_symlinks=False)
+        if not stat.S_ISLNK(st.st_mode):
+            os.chmod(name, mode, dir_fd=dst_dir)
+        os.utime(name, ns=(st.st_atime_ns, st.st_mtime_ns), dir_fd=dst_dir, follow_symlinks=False)
+
+
 def _label_data(ctx, data):
     if ctx.mount_label:
         return f'{data},context="{ctx.mount_label}"'
@@ -380,33 +514,60 @@ def _symlink(target, name, dirfd):
         pass
 
 
+DEVICE_KINDS = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}
+
+
 def make_device(ctx, dirfd, name, dtype, major, minor, mode, uid, gid, bind_from_host,
-                display=None):
+                display=None, replace=False):
+    """Create device ``name`` in directory fd ``dirfd``: mknod with the
+    mode and owner, or (in a user namespace, where mknod is refused) a bind
+    of the host's node onto an empty file.  An existing file that is not
+    that device is an error, or with ``replace`` (the default devices) is
+    removed first."""
     display = display or f"/dev/{name}"
-    kind = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}.get(dtype)
+    kind = DEVICE_KINDS.get(dtype)
     if kind is None:
         raise ConfigError(f"config.json: linux.devices: {display}: unknown type {dtype!r}")
-    if bind_from_host:
-        # In a user namespace mknod is not allowed: bind the host's node instead.
-        try:
-            os.mknod(name, stat.S_IFREG | 0o600, dir_fd=dirfd)
-        except FileExistsError:
-            pass
-        tfd = sc.openat2(dirfd, name, os.O_PATH, sc.RESOLVE_BENEATH | sc.RESOLVE_NO_SYMLINKS)
-        try:
-            tree = sc.open_tree(sc.AT_FDCWD, display, sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC)
-            try:
-                sc.move_mount(tree, "", tfd, "", sc.MOVE_MOUNT_F_EMPTY_PATH
-                              | sc.MOVE_MOUNT_T_EMPTY_PATH, display=display)
-            finally:
-                os.close(tree)
-        finally:
-            os.close(tfd)
-        return
+    rdev = os.makedev(major, minor) if kind != stat.S_IFIFO else 0
     try:
-        os.mknod(name, kind | (mode & 0o7777), os.makedev(major, minor), dir_fd=dirfd)
-    except FileExistsError:
+        st = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
+    except FileNotFoundError:
+        st = None
+    if st is not None:
+        same = stat.S_IFMT(st.st_mode) == kind and (kind == stat.S_IFIFO or st.st_rdev == rdev)
+        if same:
+            return
+        if not replace:
+            raise StageError(f"linux.devices: {display}: a file that is not this device "
+                             "already exists at that path")
+        if stat.S_ISDIR(st.st_mode):
+            raise StageError(f"{display}: is a directory, not a device")
+        os.unlink(name, dir_fd=dirfd)
+    if bind_from_host and kind != stat.S_IFIFO:
+        # In a user namespace mknod is not allowed: bind the host's node,
+        # after checking it is the requested device.
+        host = os.open(display, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+        try:
+            hst = os.fstat(host)
+            if stat.S_IFMT(hst.st_mode) != kind or hst.st_rdev != rdev:
+                raise StageError(f"linux.devices: {display}: the host's {display} is not "
+                                 f"device {dtype} {major}:{minor}")
+            os.mknod(name, stat.S_IFREG | 0o600, dir_fd=dirfd)
+            tfd = sc.openat2(dirfd, name, os.O_PATH, sc.RESOLVE_BENEATH | sc.RESOLVE_NO_SYMLINKS)
+            try:
+                tree = sc.open_tree(host, "", sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC
+                                    | sc.AT_EMPTY_PATH)
+                try:
+                    sc.move_mount(tree, "", tfd, "", sc.MOVE_MOUNT_F_EMPTY_PATH
+                                  | sc.MOVE_MOUNT_T_EMPTY_PATH, display=display)
+                finally:
+                    os.close(tree)
+            finally:
+                os.close(tfd)
+        finally:
+            os.close(host)
         return
+    os.mknod(name, kind | (mode & 0o7777), rdev, dir_fd=dirfd)
     # the init runs with umask 0, so the node already has exactly ``mode``
     os.chown(name, uid, gid, dir_fd=dirfd, follow_symlinks=False)
 
@@ -471,9 +632,11 @@ class PlanContext:
                 os.close(parent)
         return sc.openat2(self.rootfs_fd, rel, os.O_PATH, resolve, display=path)
 
-    def after_mount(self, m):
-        """Propagation and recursive attributes, applied to the new mount."""
-        if not (m.propagation or m.rec_attr_set or m.rec_attr_clr):
+    def after_mount(self, m, attrs_done=False):
+        """Propagation and recursive attributes, applied to the new mount
+        (binds got their attributes before they were attached)."""
+        rec_attrs = not attrs_done and (m.rec_attr_set or m.rec_attr_clr)
+        if not (m.propagation or rec_attrs):
             return
         fd = self.target(m.destination, create=False)
         try:
@@ -481,32 +644,32 @@ class PlanContext:
                 rec = sc.AT_RECURSIVE if prop & sc.MS_REC else 0
                 sc.mount_setattr(fd, "", sc.AT_EMPTY_PATH | rec,
                                  propagation=prop & ~sc.MS_REC, display=m.destination)
-            if m.rec_attr_set or m.rec_attr_clr:
+            if rec_attrs:
                 sc.mount_setattr(fd, "", sc.AT_EMPTY_PATH | sc.AT_RECURSIVE, m.rec_attr_set,
                                  m.rec_attr_clr, display=m.destination)
         finally:
             os.close(fd)
 
     def tmpcopyup(self, m, fd, data):
-        """Mount a tmpfs and copy the directory's original content into it."""
-        import shutil  # imported pre-pivot: tmpcopyup runs before pivot_root
+        """Mount a tmpfs and copy the directory's original content into it
+        (owners, modes, times, symlinks as symlinks; everything fd-relative
+        and O_NOFOLLOW, so nothing in the image can redirect the copy)."""
         src = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
             sc.mount("tmpfs", f"/proc/self/fd/{fd}", "tmpfs", m.flags, data or None,
                      display=m.destination)
-            dst = f"/proc/self/fd/{fd}"
             new = self.target(m.destination, create=False)
             try:
-                for name in os.listdir(src):
-                    s = f"/proc/self/fd/{src}/{name}"
-                    d = f"/proc/self/fd/{new}/{name}"
-                    if os.path.isdir(s) and not os.path.islink(s):
-                        shutil.copytree(s, d, symlinks=True)
-                    else:
-                        shutil.copy2(s, d, follow_symlinks=False)
+                dst = os.open(f"/proc/self/fd/{new}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
             finally:
                 os.close(new)
-            del dst
+            try:
+                st = os.fstat(src)
+                _copy_tree(src, dst)
+                os.chown(dst, st.st_uid, st.st_gid)
+                os.chmod(dst, stat.S_IMODE(st.st_mode))
+            finally:
+                os.close(dst)
         finally:
             os.close(src)
 
@@ -573,14 +736,26 @@ def _join_cgroup(point, root, path):
 
 
 # --- planning --------------------------------------------------------------
+ROOTFS_PROPAGATION = {
+    "": sc.MS_SLAVE | sc.MS_REC, "slave": sc.MS_SLAVE, "rslave": sc.MS_SLAVE | sc.MS_REC,
+    "private": sc.MS_PRIVATE, "rprivate": sc.MS_PRIVATE | sc.MS_REC,
+    "shared": sc.MS_SHARED, "rshared": sc.MS_SHARED | sc.MS_REC,
+    "unbindable": sc.MS_UNBINDABLE, "runbindable": sc.MS_UNBINDABLE | sc.MS_REC,
+}
+# Mount points that must be real directories of the image: a symlink there
+# would make later steps (masking, device nodes, procfs writes) act on
+# whatever it points to (CVE-2019-19921, CVE-2023-27561, CVE-2026-41579).
+NO_SYMLINK_DESTINATIONS = frozenset(("/proc", "/sys", "/dev"))
+
+
 def plan(cfg, *, in_userns):
     """The ordered mount plan for ``cfg`` (a config.model.Config)."""
     ops = []
-    prop = {"": sc.MS_SLAVE | sc.MS_REC, "slave": sc.MS_SLAVE, "rslave": sc.MS_SLAVE | sc.MS_REC,
-            "private": sc.MS_PRIVATE, "rprivate": sc.MS_PRIVATE | sc.MS_REC,
-            "shared": sc.MS_SHARED, "rshared": sc.MS_SHARED | sc.MS_REC,
-            "unbindable": sc.MS_UNBINDABLE,
-            "runbindable": sc.MS_UNBINDABLE | sc.MS_REC}[cfg.rootfs_propagation]
+    try:
+        prop = ROOTFS_PROPAGATION[cfg.rootfs_propagation]
+    except KeyError:
+        raise ConfigError(f"config.json: linux.rootfsPropagation: {cfg.rootfs_propagation!r} "
+                          "is not a propagation mode") from None
     # Applied to "/" of the new mount namespace, as runc does (default rslave:
     # host mounts still propagate in, nothing propagates back out).
     ops.append(PrepareRoot(prop))
@@ -592,14 +767,26 @@ def plan(cfg, *, in_userns):
             raise ConfigError(f"config.json: mounts[{i}]: /proc cannot be mounted because it is not of type proc")
         if dest.startswith("/proc/") and dest not in PROC_MOUNT_ALLOWLIST:
             raise ConfigError(f"config.json: mounts[{i}]: {dest} cannot be mounted because it is inside /proc")
-        if m.bind:
-            ops.append(BindMount(m))
+        if m.flags & sc.MS_REMOUNT:
+            ops.append(Remount(m))
+        elif m.bind:
+            idmap = None
+            if m.idmap:
+                uid, gid = m.idmap["uid"], m.idmap["gid"]
+                if not uid and not gid:
+                    if not (in_userns and cfg.uid_mappings and cfg.gid_mappings):
+                        raise ConfigError(f"config.json: mounts[{i}].options: idmap needs uidMappings "
+                                          "and gidMappings or the container's user namespace")
+                    uid = [(x.container_id, x.host_id, x.size) for x in cfg.uid_mappings]
+                    gid = [(x.container_id, x.host_id, x.size) for x in cfg.gid_mappings]
+                idmap = (m.idmap["recursive"], uid, gid)
+            ops.append(BindMount(m, idmap))
             if dest == "/dev":
                 bind_dev = True
         elif m.type == "cgroup":
             ops.append(CgroupMount(m))
         else:
-            ops.append(FsMount(m, no_symlinks=dest in ("/proc", "/sys")))
+            ops.append(FsMount(m, no_symlinks=dest in NO_SYMLINK_DESTINATIONS))
     if not bind_dev:
         ops.append(SetupDev(bind_from_host=in_userns))
     if cfg.devices:
@@ -611,6 +798,53 @@ def plan(cfg, *, in_userns):
     return ops
 
 
+def prepare_in_host(ops, bundle):
+    """Run in the intermediate before it joins or creates any namespace:
+    build the detached trees that only the host's user namespace may make
+    (id-mapped binds).  The init inherits them through fork."""
+    for op in ops:
+        if isinstance(op, BindMount) and op.idmap and op.tree < 0:
+            userns = idmap_userns(op.idmap[1], op.idmap[2])
+            try:
+                op.tree = op.make_tree(bundle, userns)
+            finally:
+                os.close(userns)
+
+
+def idmap_userns(uid_maps, gid_maps):
+    """An fd of a new user namespace with these (containerID, hostID, size)
+    maps, owned by a throwaway child: it unshares, we write its maps, open
+    its ns file and let it exit (the namespace lives on through the fd)."""
+    ready_r, ready_w = os.pipe()
+    hold_r, hold_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: unshare, say so, wait to be released
+        code = 0
+        try:
+            os.close(ready_r)
+            os.close(hold_w)
+            sc.unshare(sc.CLONE_NEWUSER)
+            os.write(ready_w, b"1")
+            os.read(hold_r, 1)
+        except BaseException:  # noqa: BLE001 - the parent sees the closed pipe
+            code = 1
+        os._exit(code)
+    os.close(ready_w)
+    os.close(hold_r)
+    try:
+        if os.read(ready_r, 1) != b"1":
+            raise StageError("id-mapped mount: cannot create a user namespace")
+        for name, maps in (("uid_map", uid_maps), ("gid_map", gid_maps)):
+            text = "".join(f"{c} {h} {n}\n" for c, h, n in maps)
+            with open(f"/proc/{pid}/{name}", "w") as f:
+                f.write(text)
+        return os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+    finally:
+        os.close(ready_r)
+        os.close(hold_w)
+        os.waitpid(pid, 0)
+
+
 def execute(ops, ctx, debug=None):
     for op in ops:
         if debug:
@@ -618,17 +852,54 @@ def execute(ops, ctx, debug=None):
         op.run(ctx)
 
 
-def pivot(rootfs, no_pivot=False):
+def pivot(rootfs, no_pivot=False, propagation=""):
     """Enter the rootfs: pivot_root (the old root is detached), or for roots
-    on ramfs (--no-pivot) MS_MOVE + chroot."""
+    on ramfs (--no-pivot) MS_MOVE + chroot, after detaching every mount
+    that is not the rootfs, below it or above it (so the host's tree is not
+    reachable by escaping the chroot).  Then a shared, slave or unbindable
+    ``propagation`` (linux.rootfsPropagation) is applied to the new root
+    (it could not be before: the rootfs' parent had to be private)."""
     os.chdir(rootfs)
     if no_pivot:
+        _detach_outside(rootfs)
         sc.mount(rootfs, "/", None, sc.MS_MOVE, None)
         os.chroot(".")
     else:
-        sc.pivot_root(".", ".")
-        # The old root is now stacked under the new one: make it slave so the
-        # detach does not propagate to the host, then detach it.
-        sc.mount(None, ".", None, sc.MS_SLAVE | sc.MS_REC, None)
-        sc.umount2(".", sc.MNT_DETACH)
+        old_root = os.open("/", os.O_DIRECTORY | os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            sc.pivot_root(".", ".")
+            # The old root is now stacked on top of the new one.  Work on it
+            # through its own fd (the cwd is still the new root: a recursive
+            # change on "." would strip the container's own mounts of their
+            # propagation): make it slave so the detach cannot propagate to
+            # the host, then detach it.
+            os.fchdir(old_root)
+            sc.mount(None, ".", None, sc.MS_SLAVE | sc.MS_REC, None)
+            sc.umount2(".", sc.MNT_DETACH)
+        finally:
+            os.close(old_root)
     os.chdir("/")
+    flag = ROOTFS_PROPAGATION.get(propagation or "", 0)
+    if propagation and not flag & sc.MS_PRIVATE:
+        sc.mount(None, "/", None, flag, None)
+
+
+def _detach_outside(rootfs):
+    """--no-pivot: lazily unmount every mount point outside ``rootfs``
+    except its ancestors (which MS_MOVE needs), deepest first."""
+    rootfs = os.path.realpath(rootfs).rstrip("/") or "/"
+    points = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            point = line.split()[4].replace("\\040", " ")
+            points.append(point)
+    for point in sorted(set(points), key=len, reverse=True):
+        inside = point == rootfs or point.startswith(rootfs + "/")
+        ancestor = point == "/" or rootfs.startswith(point.rstrip("/") + "/")
+        if inside or ancestor:
+            continue
+        try:
+            sc.mount(None, point, None, sc.MS_SLAVE | sc.MS_REC, None)
+            sc.umount2(point, sc.MNT_DETACH)
+        except OSError:
+            pass  # already gone with a parent, or locked: stays hidden under the chroot

@@ -418,3 +418,7 @@ def ioctl_ptr(fd, request, buf):
 
 
 _libc.ioctl.restype = ctypes.c_int
+
+
+# --- filesystem and devices (rootfs.py) ------------------------------------
+MS_I_VERSION = 1 << 23

@@ -54,6 +54,8 @@ MOUNT_FLAGS = {
     "strictatime": (sc.MS_STRICTATIME, 0), "nostrictatime": (0, sc.MS_STRICTATIME),
     "lazytime": (sc.MS_LAZYTIME, 0), "nolazytime": (0, sc.MS_LAZYTIME),
     "symfollow": (0, sc.MS_NOSYMFOLLOW), "nosymfollow": (sc.MS_NOSYMFOLLOW, 0),
+    "iversion": (sc.MS_I_VERSION, 0), "noiversion": (0, sc.MS_I_VERSION),
+    "silent": (sc.MS_SILENT, 0), "loud": (0, sc.MS_SILENT),
     "defaults": (0, 0),
 }
 PROPAGATION_FLAGS = {
@@ -69,12 +71,16 @@ RECURSIVE_ATTRS = {
     "rnodev": (sc.MOUNT_ATTR_NODEV, 0), "rdev": (0, sc.MOUNT_ATTR_NODEV),
     "rnoexec": (sc.MOUNT_ATTR_NOEXEC, 0), "rexec": (0, sc.MOUNT_ATTR_NOEXEC),
     "rnodiratime": (sc.MOUNT_ATTR_NODIRATIME, 0), "rdiratime": (0, sc.MOUNT_ATTR_NODIRATIME),
+    # The atime mode is one value of the MOUNT_ATTR__ATIME field: the kernel
+    # only accepts a change that clears the whole field and sets one mode.
+    # "Not noatime" / "not strictatime" mean the kernel default, relatime;
+    # "not relatime" keeps the mount's mode (as norelatime does for mount(2)).
     "rrelatime": (sc.MOUNT_ATTR_RELATIME, sc.MOUNT_ATTR__ATIME),
     "rnorelatime": (0, 0),
     "rnoatime": (sc.MOUNT_ATTR_NOATIME, sc.MOUNT_ATTR__ATIME),
-    "ratime": (0, sc.MOUNT_ATTR_NOATIME),
+    "ratime": (sc.MOUNT_ATTR_RELATIME, sc.MOUNT_ATTR__ATIME),
     "rstrictatime": (sc.MOUNT_ATTR_STRICTATIME, sc.MOUNT_ATTR__ATIME),
-    "rnostrictatime": (0, 0),
+    "rnostrictatime": (sc.MOUNT_ATTR_RELATIME, sc.MOUNT_ATTR__ATIME),
     "rnosymfollow": (sc.MOUNT_ATTR_NOSYMFOLLOW, 0), "rsymfollow": (0, sc.MOUNT_ATTR_NOSYMFOLLOW),
 }
 # options consumed by the runtime, never passed to the filesystem
@@ -97,38 +103,53 @@ def known_cap_count():
 
 
 def convert_mount(m, index):
+    """One ``mounts[]`` entry -> ``Mount``.  Options are split into mount(2)
+    flags, propagation changes, recursive attributes (mount_setattr) and
+    runtime-only options; whatever is left is the filesystem's data string.
+    ``idmap`` becomes None or {"recursive": bool, "uid": [(c, h, n)],
+    "gid": [...]} (empty lists: use the container's user namespace maps)."""
     where = f"mounts[{index}]"
     mount = Mount(destination=m["destination"], type=m.get("type") or "",
                   source=m.get("source") or "", options=list(m.get("options") or ()))
     data = []
+    idmap_kind = None
     for opt in mount.options:
         if opt in MOUNT_FLAGS:
             setf, clrf = MOUNT_FLAGS[opt]
             mount.flags = (mount.flags | setf) & ~clrf
-            mount.clear_flags |= clrf
+            mount.clear_flags = (mount.clear_flags | clrf) & ~setf
         elif opt in PROPAGATION_FLAGS:
             mount.propagation.append(PROPAGATION_FLAGS[opt])
         elif opt in RECURSIVE_ATTRS:
             s, c = RECURSIVE_ATTRS[opt]
-            mount.rec_attr_set |= s
-            mount.rec_attr_clr |= c
+            # a later option wins over an earlier one on the same attribute
+            mount.rec_attr_set = (mount.rec_attr_set & ~c & ~s) | s
+            mount.rec_attr_clr = (mount.rec_attr_clr & ~s) | c
         elif opt in ("bind", "rbind"):
             mount.bind = True
             mount.recursive = mount.recursive or opt == "rbind"
         elif opt == "tmpcopyup":
             mount.tmpcopyup = True
         elif opt in ("idmap", "ridmap"):
-            mount.idmap = opt
+            idmap_kind = opt
         else:
             data.append(opt)
     if mount.type == "bind":
         mount.bind = True
-    if mount.bind and mount.type not in ("", "bind", "none"):
-        # runc treats a "bind" option as a bind mount whatever the type says
-        pass
     mount.data = ",".join(data)
-    if m.get("uidMappings") or m.get("gidMappings"):
-        mount.idmap = mount.idmap or "idmap"
+    uid_maps, gid_maps = m.get("uidMappings") or (), m.get("gidMappings") or ()
+    if uid_maps or gid_maps:
+        idmap_kind = idmap_kind or "idmap"
+    if idmap_kind:
+        mount.idmap = {
+            "recursive": idmap_kind == "ridmap",
+            "uid": [(x["containerID"], x["hostID"], x["size"]) for x in uid_maps],
+            "gid": [(x["containerID"], x["hostID"], x["size"]) for x in gid_maps],
+        }
+        if not mount.bind:
+            raise ConfigError(f"config.json: {where}.options: {idmap_kind} is only supported on bind mounts")
+    if mount.tmpcopyup and mount.type != "tmpfs":
+        raise ConfigError(f"config.json: {where}.options: tmpcopyup is only supported on tmpfs mounts")
     if not mount.destination:
         raise ConfigError(f"config.json: {where}.destination: must not be empty")
     return mount
@@ -150,7 +171,8 @@ def convert_caps(caps, warn):
             if n not in nums:
                 nums.append(n)
         out[set_name] = nums
-    return out
+    from ..process import drop_ungrantable  # security layers own the grantability rules
+    return drop_ungrantable(out, warn)
 
 
 def convert_process(p, warn):
