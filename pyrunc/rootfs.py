@@ -90,7 +90,12 @@ class PrepareRoot(Op):
         return f"root propagation {self.propagation:#x}; bind rootfs onto itself"
 
     def run(self, ctx):
-        sc.mount(None, "/", None, self.propagation, None)
+        # unbindable would forbid the rootfs bind below: isolate with the
+        # default now, pivot() makes the new root unbindable
+        prop = self.propagation
+        if prop & sc.MS_UNBINDABLE:
+            prop = sc.MS_SLAVE | sc.MS_REC
+        sc.mount(None, "/", None, prop, None)
         parent = _mount_point_of(ctx.rootfs)
         if parent is not None and parent[1]:
             sc.mount(None, parent[0], None, sc.MS_PRIVATE, None)
