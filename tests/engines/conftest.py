@@ -42,8 +42,8 @@ def unique(prefix="e"):
 def images():
     d = el.new_workdir("pyeng-img-")
     rootfs_tar = el.build_rootfs_tar(d)
-    busybox = el.build_oci_archive(d, "docker.io/" + BUSYBOX_IMAGE, rootfs_tar, ["sh"])
-    pause = el.build_oci_archive(d, "docker.io/" + PAUSE_IMAGE, rootfs_tar, ["sleep", "2147483647"])
+    busybox = el.build_oci_archive(d, BUSYBOX_IMAGE, rootfs_tar, ["sh"])
+    pause = el.build_oci_archive(d, PAUSE_IMAGE, rootfs_tar, ["sleep", "2147483647"])
     yield {"rootfs_tar": rootfs_tar, "busybox_oci": busybox, "pause_oci": pause}
     shutil.rmtree(d, ignore_errors=True)
 
@@ -221,8 +221,8 @@ def containerd(images):
     c.runtime_paths = paths
     try:
         for ns in ("pyrunc-test", "k8s.io"):
-            c.ctr_ok("images", "import", "--no-unpack", images["busybox_oci"], namespace=ns, timeout=300)
-        c.ctr_ok("images", "import", "--no-unpack", images["pause_oci"], namespace="k8s.io", timeout=300)
+            c.ctr_ok("images", "import", "--snapshotter", "native", images["busybox_oci"], namespace=ns, timeout=300)
+        c.ctr_ok("images", "import", "--snapshotter", "native", images["pause_oci"], namespace="k8s.io", timeout=300)
         yield c
     finally:
         for ns in ("pyrunc-test", "k8s.io", "moby"):
