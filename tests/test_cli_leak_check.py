@@ -24,7 +24,7 @@ def test_session_leak_check_fails_a_leaky_session(tmp_path):
     tests_dir = os.path.dirname(os.path.abspath(__file__))
     record = tmp_path / "leak.json"
     (tmp_path / "test_leaky.py").write_text(f"LEAK_RECORD = {str(record)!r}\n" + LEAKY_TEST)
-    env = dict(os.environ, PYTHONPATH=tests_dir, RUNTIME=RUNTIME)
+    env = dict(os.environ, PYTHONPATH=tests_dir, RUNTIME=RUNTIME, PYRUNC_TEST_LEAK_GRACE="0.3")
     p = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "conftest",
                         "--rootdir", str(tmp_path), "--basetemp", str(tmp_path / "inner"),
                         str(tmp_path / "test_leaky.py")],
