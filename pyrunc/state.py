@@ -19,6 +19,7 @@ exclusive by ``mkdir``: exactly one of concurrent creates of an id wins.
 import fcntl
 import os
 
+from . import fastjson
 from .errors import ContainerExists, ContainerNotExist, InvalidID, PyruncError
 
 _ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_+-.")
@@ -36,13 +37,11 @@ def validate_id(container_id):
 
 
 def _loads(data):
-    from json import loads
-    return loads(data)
+    return fastjson.loads(data)
 
 
 def _dumps(obj):
-    from json import dumps
-    return dumps(obj, separators=(",", ":"))
+    return fastjson.dumps(obj, compact=True)
 
 
 def write_atomic(path, data, mode=0o600):

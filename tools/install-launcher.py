@@ -5,7 +5,10 @@ per container, so the launcher
 - names the interpreter by absolute path (no PATH lookup, no /usr/bin/env),
 - runs it isolated and without `site` (-I -S: no user site, no PYTHON* env,
   no .pth processing, which costs milliseconds on every call),
-- puts exactly the project source and the venv's site-packages on sys.path.
+- puts the project source first on sys.path and the venv's site-packages
+  last (where `site` would put it): the standard library is found without
+  first looking through site-packages on every import (only the optional
+  pyseccomp/pyroute2 live there).
 
 usage: install-launcher.py VENV SRC
 """
@@ -19,7 +22,8 @@ python = os.path.join(venv, "bin", "python3")
 launcher = os.path.join(venv, "bin", "pyrunc")
 text = f"""#!{python} -IS
 import sys
-sys.path[:0] = [{src!r}, {purelib!r}]
+sys.path.insert(0, {src!r})
+sys.path.append({purelib!r})
 from pyrunc.cli import main
 sys.exit(main())
 """

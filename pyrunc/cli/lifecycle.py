@@ -54,7 +54,7 @@ def cmd_start(g, argv):
 
 
 def _json(obj, indent=None):
-    from json import dumps
+    from ..fastjson import dumps  # json.dumps without importing json (re, enum)
     return dumps(obj, indent=indent)
 
 
@@ -66,7 +66,7 @@ def cmd_state(g, argv):
 
 
 def parse_signal(text):
-    import signal
+    import _signal as signal  # the signal module's constants, without its enum import
     if text.isdigit():
         n = int(text)
         if not 0 < n < 65:
