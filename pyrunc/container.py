@@ -7,7 +7,6 @@ never exit.
 """
 
 import os
-import signal
 import time
 
 from . import state as st
@@ -88,6 +87,9 @@ class Container:
 def _signal_init(s, sig):
     """Signal the init, race-free against pid reuse: take a pidfd, then
     check the start time, then signal through the pidfd."""
+    # signal.pidfd_send_signal is _signal's; the signal module would import
+    # enum on the hot `kill` path
+    from _signal import pidfd_send_signal
     try:
         pidfd = os.pidfd_open(s.init_pid)
     except ProcessLookupError:
@@ -95,7 +97,7 @@ def _signal_init(s, sig):
     try:
         if not st.init_alive(s):
             raise ContainerNotRunning()
-        signal.pidfd_send_signal(pidfd, sig)
+        pidfd_send_signal(pidfd, sig)
     except ProcessLookupError:
         raise ContainerNotRunning() from None
     finally:
@@ -389,6 +391,7 @@ def _runtime_setup(c, cfg):
 
 def _undo_create(store, state, mgr, child, chan, listen_fd, console):
     """Leave nothing behind after a failed create."""
+    import signal
     for fd in (listen_fd,):
         if fd >= 0:
             os.close(fd)
@@ -440,6 +443,7 @@ def start(store, container_id):
                 run_hooks(cfg.hook_list("poststart"), c.hook_state("running"), "poststart")
             except PyruncError:
                 # spec 1.3.0: a failing poststart hook stops the container
+                import signal
                 try:
                     c.signal(signal.SIGKILL, all_processes=True)
                 except PyruncError:
@@ -453,14 +457,26 @@ def _has_spec_hook(store, container_id, name):
     return bool((spec.get("hooks") or {}).get(name))
 
 
+def _unix_connect(path):
+    """syscalls.unix_connect without loading ctypes (milliseconds on every
+    `start`): the _socket extension module is cheap to import."""
+    import _socket
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
+    try:
+        sock.connect(path)
+    except OSError as e:
+        sock.close()
+        raise OSError(e.errno, f"connect: {os.strerror(e.errno)}", path) from None
+    return sock.detach()
+
+
 def _release_init(c):
     """Connect to the init's start socket; it answers "0" right before
     execve, and the connection closes (CLOEXEC) when the exec happened."""
-    from .syscalls import unix_connect
     cwd = os.open(".", os.O_PATH | os.O_CLOEXEC)
     try:
         os.chdir(c.store.dir(c.id))
-        fd = unix_connect(st.START_SOCKET)
+        fd = _unix_connect(st.START_SOCKET)
     except OSError as e:
         raise StageError(f"cannot start container: {e.strerror}") from None
     finally:
@@ -537,6 +553,7 @@ def _return_net_devices(c):
 
 
 def _kill_everything(c):
+    import signal
     s = c.state
     mgr = c.cgroup_manager()
     if mgr is not None and mgr.exists():
@@ -568,6 +585,7 @@ def _destroy(c):
             except PyruncError:
                 if time.monotonic() > deadline:
                     raise
+                import signal
                 mgr.kill_all(signal.SIGKILL)
                 time.sleep(0.05)
         fault_point("delete:cgroup-gone")
@@ -612,6 +630,7 @@ def run(store, container_id, bundle, *, detach=False, keep=False, **create_opts)
     its exit status (128+n for signal n), forwarding signals to it.  With
     ``terminal`` and no console socket, the foreground run allocates the
     pty itself and relays it to its own stdio (as runc does)."""
+    import signal
     tty_peer = tty_master = None
     if not detach and not create_opts.get("console_socket") and _wants_terminal(bundle, create_opts):
         import socket
