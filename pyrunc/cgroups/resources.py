@@ -4,7 +4,6 @@ No file system access here, so everything is unit-testable.
 """
 
 import math
-import re
 
 from pyrunc.errors import CgroupError
 
@@ -111,11 +110,12 @@ def swap_to_v2(swap: int, limit: int | None) -> int | None:
     return swap - limit
 
 
-_PAGE_SIZE = re.compile(r"^[1-9][0-9]*[KMGTP]?B$")
+_PAGE_SIZE = r"^[1-9][0-9]*[KMGTP]?B$"
 
 
 def check_page_size(page_size, field: str) -> str:
-    if not isinstance(page_size, str) or not _PAGE_SIZE.match(page_size):
+    import re  # here, not at import: `delete` and `kill` load this module too
+    if not isinstance(page_size, str) or not re.match(_PAGE_SIZE, page_size):
         raise CgroupError(f"{field}.pageSize: {page_size!r} is not a size like 2MB, 1GB or 64KB")
     return page_size
 

@@ -1,7 +1,6 @@
 """cgroup v1 (and hybrid) manager: one directory per mounted controller hierarchy."""
 
 import os
-import signal
 import time
 
 from pyrunc.cgroups import CGROUP_ROOT, CgroupManager, _mountinfo
@@ -175,6 +174,7 @@ class V1Manager(CgroupManager):
             return False
 
     def kill_all(self, sig: int) -> None:
+        import signal  # here: the enum it imports costs ms on every command
         # Freeze so that nothing forks between listing and signalling.  A
         # cgroup that was paused stays paused, except for SIGKILL, which v1
         # only delivers once the tasks are thawed.
