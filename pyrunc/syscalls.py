@@ -15,7 +15,6 @@ setresuid, setgroups, mknod (dir_fd), pidfd_open, etc.
 
 import ctypes
 import os
-import platform
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _syscall = _libc.syscall
@@ -35,7 +34,7 @@ _NR = {
                     openat2=437, mount_setattr=442, seccomp=277, bpf=280,
                     sched_setattr=274, ioprio_set=30, set_mempolicy=237,
                     personality=92, keyctl=219),
-}[platform.machine()]
+}[os.uname().machine]  # = platform.machine(), without platform's import (re, enum)
 
 # --- constants -------------------------------------------------------------
 CLONE_NEWTIME = 0x00000080
