@@ -6,6 +6,13 @@ per line (keys sorted, as logrus does); ``text`` writes
 echoed to stderr when the log is not stderr.  Nothing is written on success
 unless ``--debug``.  The stdlib ``logging`` package is not used: it costs
 milliseconds of import on every call.
+
+A caller may never read our stderr (a full pipe blocks write(2) forever), so
+what goes to stderr is bounded: a message is cut to ``MSG_MAX`` bytes (a
+line stays within a page, so it fits even a shrunk pipe), and all stderr
+output of one command to ``STDERR_BUDGET`` bytes (half the default 64 KiB
+pipe); past it, debug/warning lines are dropped, the error line still goes
+out.  A ``--log`` file gets every line in full.
 """
 
 import os
@@ -13,6 +20,15 @@ import sys
 import time
 
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
+MSG_MAX = 1900
+STDERR_BUDGET = 32 * 1024
+
+
+def _cut(msg):
+    data = msg.encode()
+    if len(data) <= MSG_MAX:
+        return msg
+    return data[:MSG_MAX].decode(errors="ignore") + f"... ({len(data) - MSG_MAX} more bytes)"
 
 
 def _now():
@@ -30,6 +46,7 @@ class Logger:
         self.fmt = "text"
         self.min_level = _LEVELS["warning"]
         self._fd = None
+        self._stderr_used = 0
 
     def configure(self, path=None, fmt="text", debug=False):
         self.path = path or None
@@ -44,9 +61,16 @@ class Logger:
             return '{"level":%s,"msg":%s,"time":%s}\n' % (dumps(level), dumps(msg), dumps(_now()))
         return "time=%s level=%s msg=%s\n" % (_quote(_now()), level, _quote(msg))
 
-    def _write(self, line):
+    def _to_stderr(self, line, always=False):
+        data = line.encode()
+        if not always and self._stderr_used + len(data) > STDERR_BUDGET - 2 * MSG_MAX - 256:
+            return  # keep room for the error line
+        self._stderr_used += len(data)
+        os.write(2, data)
+
+    def _write(self, line, level="debug"):
         if self.path is None:
-            os.write(2, line.encode())
+            self._to_stderr(line, always=level == "error")
             return
         if self._fd is None:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
@@ -56,7 +80,7 @@ class Logger:
         if _LEVELS[level] < self.min_level:
             return
         try:
-            self._write(self._line(level, msg))
+            self._write(self._line(level, msg if self.path else _cut(msg)), level)
         except OSError:
             pass
 
@@ -74,7 +98,7 @@ class Logger:
         self.log("error", msg)
         if self.path is not None:
             try:
-                os.write(2, (msg + "\n").encode())
+                self._to_stderr(_cut(msg) + "\n", always=True)
             except OSError:
                 pass
 
