@@ -58,13 +58,16 @@ def write_atomic(path, data, mode=0o600):
         os.close(fd)
         fd = -1
         os.rename(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if fd >= 0:
             os.close(fd)
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(e, OSError) and not e.filename:
+            # os.write's error names no file; the caller's one line should
+            raise OSError(e.errno, e.strerror, path) from None
         raise
 
 
