@@ -68,7 +68,10 @@ def _lifecycle(rt, bundle, cid):
     p = rt.create(cid, bundle)
     assert p.returncode == 0, f"create {cid}: {p.stderr}"
     p = rt.start(cid)
-    assert p.returncode == 0, f"start {cid}: {p.stderr}"
+    if p.returncode != 0:
+        d = os.path.join(rt.root, cid)
+        files = {n: open(os.path.join(d, n), "rb").read()[:300] for n in os.listdir(d) if n.endswith(".json")}
+        raise AssertionError(f"start {cid}: {p.stderr!r}; state files {files}")
     st = rt.state_json(cid)
     assert st["status"] == "running" and st["id"] == cid, st
     helpers.wait_for(lambda: os.path.exists(os.path.join(bundle.shared, cid)), timeout=10)
