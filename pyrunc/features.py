@@ -6,6 +6,7 @@ from . import SPEC_VERSION
 
 def features():
     from .config.convert import CAP_NUMBERS, known_cap_count, mount_options_supported
+    from .lsm import features as lsm_features
     n = known_cap_count()
     caps = sorted((name for name, num in CAP_NUMBERS.items() if num < n), key=CAP_NUMBERS.get)
     doc = {
@@ -19,8 +20,8 @@ def features():
             "capabilities": caps,
             "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False,
                        "rdma": True},
-            "apparmor": {"enabled": False},
-            "selinux": {"enabled": False},
+            # what this host can apply (lsm.py refuses the fields otherwise)
+            **lsm_features(),
             "intelRdt": {"enabled": False},
             "mountExtensions": {"idmap": {"enabled": True}},
             "netDevices": {"enabled": _netdev_supported()},
