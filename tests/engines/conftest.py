@@ -211,6 +211,9 @@ def containerd(images):
     for n in paths:
         os.makedirs(f"{d}/runtime-state/{n}")
     os.makedirs(f"{d}/cni")
+    # No CNI network: containerd 1.6's CRI needs the CNI result to name an
+    # eth0 interface (a loopback-only network list fails "failed to find
+    # network info for sandbox"), so the test pods use the node's network.
     with open(f"{d}/config.toml", "w") as f:
         f.write(containerd_config(d, paths))
     address = f"{d}/containerd.sock"
