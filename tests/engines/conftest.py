@@ -49,12 +49,17 @@ def images():
 
 
 def runtime_path(name, workdir):
-    """The runtime's absolute path, or an argv-logging wrapper when asked."""
+    """The runtime's absolute path, or an argv-logging wrapper when
+    PYRUNC_ENGINE_ARGV_LOG is set (to a directory to keep the logs)."""
     real = el.RUNTIMES[name]
     if not el.ARGV_LOG:
         return real
+    log_dir = os.environ["PYRUNC_ENGINE_ARGV_LOG"]
+    if not os.path.isdir(log_dir):  # PYRUNC_ENGINE_ARGV_LOG=1: log next to the engine's state
+        log_dir = workdir
+    engine = os.path.basename(workdir).split("-")[1]
     return el.argv_logging_wrapper(os.path.join(workdir, "wrap-" + name), real,
-                                   os.path.join(workdir, f"argv-{name}.log"))
+                                   os.path.join(log_dir, f"argv-{engine}-{name}.log"))
 
 
 class CliEngine:
