@@ -37,6 +37,7 @@ stage exits; the runtime raises it as the single error line.
 import os
 import signal
 
+from . import lsm
 from . import protocol as proto
 from . import rootfs
 from . import syscalls as sc
@@ -102,8 +103,6 @@ def intermediate_main(chan, job):
         cfg = job.cfg
         with open("/proc/self/cgroup") as f:
             self_cgroups = f.read()
-        # id-mapped binds need the host's user namespace: build them now
-        rootfs.prepare_in_host(job.mount_ops, job.bundle)
         # id-mapped binds need the host's user namespace: build them now
         rootfs.prepare_in_host(job.mount_ops, job.bundle)
         # Open every namespace path first: after the first setns the paths
@@ -232,22 +231,6 @@ def _setup_console(job):
     os.close(peer)
 
 
-def _write_sysctls(sysctl):
-    """Write each sysctl through the container's procfs, after checking the
-    file really is on procfs (CVE-2025-52881: no write redirection)."""
-    for key, value in sysctl.items():
-        rel = key.replace(".", "/")
-        path = "/proc/sys/" + rel
-        fd = sc.openat2(sc.AT_FDCWD, path, os.O_WRONLY | os.O_TRUNC,
-                        sc.RESOLVE_NO_SYMLINKS | sc.RESOLVE_NO_MAGICLINKS, display=path)
-        try:
-            if sc.fstatfs_type(fd) != sc.PROC_SUPER_MAGIC:
-                raise StageError(f"sysctl {key}: {path} is not on procfs")
-            os.write(fd, value.encode())
-        finally:
-            os.close(fd)
-
-
 def _hook_state(job, status):
     """The state on a container-namespace hook's stdin: the one the runtime
     sent with RUNTIME_SETUP_DONE (it knows the init's host pid)."""
@@ -321,7 +304,7 @@ def init_main(chan, job, self_cgroups):
             sc.setdomainname(cfg.domainname)
         if cfg.sysctl:
             stage = "sysctl"
-            _write_sysctls(cfg.sysctl)
+            lsm.write_sysctls(cfg.sysctl)
         proc = cfg.process
         stage = "exec lookup"
         path = lookup_executable(proc.args[0], proc.env, proc.cwd)
