@@ -148,20 +148,27 @@ def host_counts() -> dict:
 
 
 def run_measured(argv, env=None, timeout=helpers.TIMEOUT):
-    """Run a command; return (exit code, max RSS in KiB) from wait4."""
-    with open(os.devnull, "wb") as null:
-        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=null, stderr=null, env=env)
-    deadline = time.monotonic() + timeout
-    while True:
-        pid, status, ru = os.wait4(p.pid, os.WNOHANG)
-        if pid:
-            p.returncode = os.waitstatus_to_exitcode(status)
-            return p.returncode, ru.ru_maxrss
-        if time.monotonic() > deadline:
-            p.kill()
-            os.wait4(p.pid, 0)
-            raise subprocess.TimeoutExpired(argv, timeout)
-        time.sleep(0.005)
+    """Run a command; return (exit code, its max RSS in KiB, stderr).
+
+    The RSS comes from busybox's ``time``, the command's parent: a child's
+    ru_maxrss includes the high-water mark of the process that forked it,
+    which for a pytest process would hide the runtime's own."""
+    import tempfile
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        p = subprocess.Popen([helpers.BUSYBOX, "time", "-o", f"/dev/fd/{out.fileno()}", "-f", "%M"] + list(argv),
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, env=env,
+                             pass_fds=(out.fileno(),))
+        deadline = time.monotonic() + timeout
+        while True:
+            if p.poll() is not None:
+                out.seek(0)
+                err.seek(0)
+                return p.returncode, int(out.read().split()[-1]), err.read().decode(errors="replace")
+            if time.monotonic() > deadline:
+                p.kill()
+                p.wait()
+                raise subprocess.TimeoutExpired(argv, timeout)
+            time.sleep(0.005)
 
 
 # --------------------------------------------------------------------------
