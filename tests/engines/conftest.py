@@ -258,9 +258,10 @@ def docker(images, containerd):
     d = el.new_workdir("pyeng-docker-")
     cgroups_before = el.cgroup_dirs_snapshot()
     sock = f"{d}/docker.sock"
-    with open(f"{d}/daemon.json", "w") as f:
-        f.write("{}\n")
     pyrunc = runtime_path("pyrunc", d)
+    with open(f"{d}/daemon.json", "w") as f:
+        # the same runtime once more, declared the daemon.json way (docs/engines.md)
+        f.write('{"runtimes": {"pyrunc-json": {"path": "%s"}}}\n' % pyrunc)
     argv = ["dockerd", "--config-file", f"{d}/daemon.json", "--data-root", f"{d}/data",
             "--exec-root", f"{d}/exec", "--pidfile", f"{d}/docker.pid", "-H", f"unix://{sock}",
             "--containerd", containerd.address, "--containerd-namespace", "moby",

@@ -184,3 +184,9 @@ def test_twenty_containers(eng):
     root = engine.state_roots.get(runtime)
     if root and os.path.isdir(root):
         assert not [e for e in os.listdir(root) if any(f in e for _, f in names)]
+
+
+def test_docker_daemon_json_runtime(docker):
+    """A runtime declared in daemon.json "runtimes" (not --add-runtime)."""
+    p = docker("run", "--rm", "--runtime", "pyrunc-json", IMG, "sh", "-c", "echo via daemon.json; exit 4")
+    assert (p.returncode, p.stdout) == (4, "via daemon.json\n"), el.text_of(p)
