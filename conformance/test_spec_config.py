@@ -252,14 +252,18 @@ def test_idmapped_mount(lab, option):
     src = b.path / "src"
     src.mkdir()
     (src / "owned").write_text("x")
-    os.chown(src / "owned", 100123, 100456)
+    # The mapping has the user-namespace format: the kernel (MOUNT_ATTR_IDMAP)
+    # reads an on-disk id as a containerID and shows it as hostID + offset.
+    # runc 1.2's idmap.bats and crun agree: with no user namespace, on-disk
+    # 123 is seen as 100123.
+    os.chown(src / "owned", 123, 456)
     b.config["mounts"].append({"destination": "/m", "type": "bind", "source": str(src),
                                "options": ["rbind", option],
                                "uidMappings": [{"containerID": 0, "hostID": 100000, "size": 1000}],
                                "gidMappings": [{"containerID": 0, "hostID": 100000, "size": 1000}]})
     rep = lab.run_to_exit(b)
     st = rep["stat:/m/owned"]
-    assert (st["uid"], st["gid"]) == (123, 456), f"idmapped file owner seen as {st}"
+    assert (st["uid"], st["gid"]) == (100123, 100456), f"idmapped file owner seen as {st}"
 
 
 @pytest.mark.parametrize("present,missing", [

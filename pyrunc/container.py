@@ -171,14 +171,7 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
         state.cgroup = mgr.to_dict()
         store.save(state)  # from here on, delete --force can undo what exists
         mgr.create()
-        resources = dict(cfg.resources or {})
-        linux_devices = (doc.get("linux") or {}).get("devices")
-        if linux_devices:
-            # the nodes given to the container are also allowed by its device cgroup
-            from .cgroups.resources import device_rules_for_linux_devices
-            resources["devices"] = (list(resources.get("devices") or [])
-                                    + device_rules_for_linux_devices(linux_devices))
-        mgr.set(resources, initial=True)
+        resources = _resources_with_devices(cfg, doc)
         fault_point("create:cgroup")
         seccomp = None
         if cfg.seccomp:
@@ -222,7 +215,7 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
         fault_point("create:forked")
         mgr.apply(child)
         chan.send(proto.CONTINUE)
-        init_pid = _drive_stages(chan, proto, c, cfg, child)
+        init_pid = _drive_stages(chan, proto, c, cfg, child, mgr, resources)
         for sock in (console, seccomp_listener):
             if sock is not None:
                 sock.close()
@@ -244,6 +237,26 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
         raise
 
 
+def _resources_with_devices(cfg, doc):
+    """The container's resources, with allow rules for the ``linux.devices``
+    nodes it is given.  They go right after the last "deny everything" rule,
+    so that the config's own later rules for the same devices still apply
+    in their order."""
+    resources = dict(cfg.resources or {})
+    linux_devices = (doc.get("linux") or {}).get("devices")
+    if not linux_devices:
+        return resources
+    from .cgroups.resources import device_rules_for_linux_devices
+    rules = list(resources.get("devices") or [])
+    at = 0
+    for i, r in enumerate(rules):
+        if (not r.get("allow") and r.get("type", "a") == "a" and r.get("major", -1) in (-1, None)
+                and r.get("minor", -1) in (-1, None)):
+            at = i + 1
+    resources["devices"] = rules[:at] + device_rules_for_linux_devices(linux_devices) + rules[at:]
+    return resources
+
+
 def _check_create(cfg, console_socket, detach):
     if cfg.process is None:
         raise ConfigError("config.json: process: required to create a container")
@@ -260,6 +273,14 @@ def _check_create(cfg, console_socket, detach):
         raise PyruncError("cannot use console socket if runc will not detach or allocate tty")
     if cfg.uid_mappings and cfg.namespace("user") is None:
         raise ConfigError("config.json: linux.uidMappings: requires a user namespace")
+    if cfg.intel_rdt and not _resctrl_mounted():
+        raise ConfigError("config.json: linux.intelRdt: no resctrl filesystem is mounted "
+                          "(Intel RDT is not available on this host)")
+
+
+def _resctrl_mounted():
+    with open("/proc/self/mounts") as f:
+        return any(line.split()[2] == "resctrl" for line in f)
 
 
 def _listen_start_socket(state_dir):
@@ -322,7 +343,7 @@ def _write_id_maps(pid, cfg):
         raise StageError(f"writing user namespace id maps: {e.strerror}") from None
 
 
-def _drive_stages(chan, proto, c, cfg, child):
+def _drive_stages(chan, proto, c, cfg, child, mgr, resources):
     """The runtime's side of the stage protocol; returns the init pid."""
     init_pid = None
     while True:
@@ -344,6 +365,9 @@ def _drive_stages(chan, proto, c, cfg, child):
             c.state.init_pid = init_pid
             c.state.init_start = st.proc_start_time(init_pid)[0]
             c.store.save(c.state)  # delete --force can now find and kill the init
+            # Limits are set once the init exists: a pids limit of 0 is a valid
+            # limit (config-linux.md) and must not stop the stages' own forks.
+            mgr.set(resources, initial=True)
             fault_point("create:init-pid")
         elif mtype == proto.RUNTIME_SETUP:
             _runtime_setup(c, cfg)
@@ -600,10 +624,7 @@ def _destroy(c):
     c.store.remove(c.id)
     if poststop:
         from .hooks import run_hooks
-        try:
-            run_hooks(poststop, c.hook_state("stopped"), "poststop")
-        except PyruncError as e:
-            log.warning(str(e))
+        run_hooks(poststop, c.hook_state("stopped"), "poststop", warn=log.warning)
 
 
 # --- list ------------------------------------------------------------------

@@ -92,6 +92,14 @@ def run_hook(hook, state, name, index):
                         + (f", output: {text}" if text else ""))
 
 
-def run_hooks(hooks, state, name):
+def run_hooks(hooks, state, name, warn=None):
+    """Run ``hooks`` in order.  The first failure is raised, except with
+    ``warn`` (poststop: the spec wants a warning and the remaining hooks
+    run), where each failure is passed to ``warn`` and the rest go on."""
     for i, hook in enumerate(hooks):
-        run_hook(hook, state, name, i)
+        try:
+            run_hook(hook, state, name, i)
+        except HookError as e:
+            if warn is None:
+                raise
+            warn(str(e))

@@ -256,6 +256,7 @@ def _send_notify_fd(job, fd):
 
 def init_main(chan, job, self_cgroups):
     cfg = job.cfg
+    seccomp = job.seccomp
     stage = "init"
     try:
         fault_point("init:forked")
@@ -309,6 +310,12 @@ def init_main(chan, job, self_cgroups):
         stage = "exec lookup"
         path = lookup_executable(proc.args[0], proc.env, proc.cwd)
         sc.prctl(sc.PR_SET_DUMPABLE, 0)
+        if seccomp is not None and seccomp.uses_notify:
+            # The seccomp agent gets the listener fd during create, as with
+            # runc: a notifying filter is loaded now, not right before execve.
+            stage = "seccomp notify"
+            _send_notify_fd(job, seccomp.load())
+            seccomp = None
         chan.send(proto.READY)
         chan.close()
     except BaseException as e:  # noqa: BLE001
@@ -325,7 +332,7 @@ def init_main(chan, job, self_cgroups):
             job.hook_runner(cfg.hook_list("startContainer"), _hook_state(job, "created"),
                             "startContainer")
         os.write(conn, b"0")
-        finalize_and_exec(proc, path, cap_count=job.cap_count, seccomp=job.seccomp,
+        finalize_and_exec(proc, path, cap_count=job.cap_count, seccomp=seccomp,
                           keep_fds=job.keep_fds, on_seccomp=lambda fd: _send_notify_fd(job, fd),
                           attrs=job.attrs)
     except BaseException as e:  # noqa: BLE001
