@@ -112,6 +112,32 @@ def _split_globals(argv):
     return argv[:i], argv[i:]
 
 
+def _freeze_loaded_objects():
+    """Move every object alive now (modules, functions, tables) to the
+    collector's permanent generation and make sure collection is on.
+    Collections then only walk what the command itself allocates; in the
+    forked container init, whose pages are shared copy-on-write with the
+    runtime, a collection no longer writes to (and so copies) every page
+    holding an object: less memory charged to the container."""
+    import gc
+    gc.freeze()
+    gc.enable()
+
+
+def exit_now(rc):
+    """Exit with main()'s status without the interpreter's teardown (module
+    and object destruction, a last collection: milliseconds on every call).
+    Nothing in pyrunc registers atexit handlers or starts threads; stdio is
+    flushed here.  If flushing fails (e.g. a closed pipe), the ordinary
+    sys.exit path reports it exactly as before."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BaseException:  # noqa: BLE001 - let the normal exit handle it
+        sys.exit(rc)
+    os._exit(rc if isinstance(rc, int) else (0 if rc is None else 1))
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     try:
@@ -134,6 +160,7 @@ def main(argv=None):
         if entry is None:
             raise UsageError(f"No help topic for '{verb}'")
         module = __import__(f"pyrunc.cli.{entry[0]}", fromlist=[entry[1]])
+        _freeze_loaded_objects()
         return getattr(module, entry[1])(g, args)
     except PyruncError as e:
         log.error(str(e))
