@@ -78,9 +78,9 @@ class Container:
             mgr = self.cgroup_manager()
             if mgr is not None and mgr.exists():
                 mgr.kill_all(sig)
+            if status != "created":
                 return
-            if status == "stopped":
-                return
+            # a created init joins its cgroups only at start (late join)
         _signal_init(s, sig)
 
 
@@ -161,6 +161,7 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
     c = Container(store, state)
     fault_point("create:state-dir")
     mgr = seccomp_listener = None
+    cgroup_fds = ()
     child = init_pid = -1
     chan = None
     listen_fd = -1
@@ -194,13 +195,14 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
         if console_socket:
             console = _connect_console(console_socket)
         keep_fds = _preserved_fds(cfg, preserve_fds)
+        cgroup_fds = _late_join_fds(cfg, mgr)
         job = stages.InitJob(
             cfg=cfg, container_id=container_id, bundle=bundle, mount_ops=mount_ops,
             listen_fd=listen_fd, console_sock=console, no_pivot=no_pivot,
             no_new_keyring=no_new_keyring, seccomp=seccomp, keep_fds=keep_fds,
             cap_count=known_cap_count(), debug=log.debug if debug else None,
-            hook_runner=hook_runner, state_for_hooks=c.hook_state,
-            seccomp_listener=seccomp_listener, attrs=attrs)
+            hook_runner=hook_runner, seccomp_listener=seccomp_listener, attrs=attrs,
+            cgroup_fds=cgroup_fds, cgroup_dirs=mgr.paths() if cgroup_fds else None)
         from . import syscalls as sc
         parent_fd, child_fd = sc.socketpair()
         if subreaper:
@@ -213,9 +215,13 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
         os.close(child_fd)
         chan = proto.Channel(parent_fd)
         fault_point("create:forked")
-        mgr.apply(child)
+        if not cgroup_fds:
+            mgr.apply(child)
         chan.send(proto.CONTINUE)
         init_pid = _drive_stages(chan, proto, c, cfg, child, mgr, resources)
+        for fd in cgroup_fds:
+            os.close(fd)
+        cgroup_fds = ()
         for sock in (console, seccomp_listener):
             if sock is not None:
                 sock.close()
@@ -231,10 +237,34 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
         chan.close()
         return c
     except BaseException:
+        for fd in cgroup_fds:
+            os.close(fd)
         _undo_create(store, state, mgr, child, chan, listen_fd, console)
         if seccomp_listener is not None:
             seccomp_listener.close()
         raise
+
+
+def _late_join_fds(cfg, mgr):
+    """O_PATH fds of the container's cgroup dirs for the init's late join
+    (init.join_cgroups), or () to place the stages in the cgroups at fork.
+
+    Late join needs the init to be able to write the host's cgroup.procs
+    after it entered the container's namespaces: true unless it is in a user
+    namespace (its root is then not the host's root).  A new cgroup
+    namespace must exist from create on and take the container's cgroup as
+    its root, so the stages join at fork time then too."""
+    if cfg.namespace("user") is not None or cfg.has_new_namespace("cgroup"):
+        return ()
+    fds = []
+    try:
+        for d in dict.fromkeys(mgr.paths().values()):
+            fds.append(os.open(d, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC))
+    except OSError:
+        for fd in fds:
+            os.close(fd)
+        return ()
+    return tuple(fds)
 
 
 def _resources_with_devices(cfg, doc):

@@ -19,9 +19,9 @@ import signal
 from . import protocol as proto
 from . import syscalls as sc
 from .config.convert import NAMESPACE_PROC_NAMES, convert_caps, convert_process, known_cap_count
-from .container import Container, _connect_console, _preserved_fds
+from .container import Container, _connect_console, _late_join_fds, _preserved_fds
 from .errors import InvalidState, PyruncError, StageError
-from .init import _fail
+from .init import _fail, join_cgroups
 from .faults import point as fault_point
 from .log import log
 from .process import finalize_and_exec, lookup_executable
@@ -119,14 +119,20 @@ def exec_in(store, container_id, proc, *, detach=False, pid_file=None, console_s
     console = _connect_console(console_socket) if console_socket else None
     keep_fds = _preserved_fds(cfg, preserve_fds) if preserve_fds or os.environ.get("LISTEN_FDS") else ()
     mgr = c.cgroup_manager()
+    cgroup_fds = ()
+    if mgr is not None and mgr.exists() and not cgroup_sub:
+        cgroup_fds = _late_join_fds(cfg, mgr)
     parent_fd, child_fd = sc.socketpair()
     if not detach:
         sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
     child = os.fork()
     if child == 0:
         os.close(parent_fd)
-        _exec_child(proto.Channel(child_fd), proc, ns_fds, seccomp, console, keep_fds, attrs)
+        _exec_child(proto.Channel(child_fd), proc, ns_fds, seccomp, console, keep_fds, attrs,
+                    cgroup_fds)
     os.close(child_fd)
+    for fd in cgroup_fds:
+        os.close(fd)
     if attrs.affinity_initial is not None:
         # before the cgroup move (spec): set from here, so it holds before
         # the child can run any of its setup
@@ -139,7 +145,7 @@ def exec_in(store, container_id, proc, *, detach=False, pid_file=None, console_s
     fault_point("exec:forked")
     target = None
     try:
-        if mgr is not None and mgr.exists():
+        if mgr is not None and mgr.exists() and not cgroup_fds:
             mgr.apply(child) if not cgroup_sub else _apply_sub(mgr, cgroup_sub, child)
         chan.send(proto.CONTINUE)
         while True:
@@ -205,7 +211,7 @@ def _wait_foreground(pid):
     return 128 - code if code < 0 else code
 
 
-def _exec_child(chan, proc, ns_fds, seccomp, console, keep_fds, attrs):
+def _exec_child(chan, proc, ns_fds, seccomp, console, keep_fds, attrs, cgroup_fds):
     """Stage 1 of exec: join, then fork the process (never returns)."""
     try:
         signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -224,20 +230,22 @@ def _exec_child(chan, proc, ns_fds, seccomp, console, keep_fds, attrs):
             os.setresuid(0, 0, 0)
         pid = os.fork()
         if pid == 0:
-            _exec_process(chan, proc, seccomp, console, keep_fds, attrs)
+            _exec_process(chan, proc, seccomp, console, keep_fds, attrs, cgroup_fds)
         chan.send(proto.INIT_PID, {"pid": pid})
         os._exit(0)
     except BaseException as e:  # noqa: BLE001
         _fail(chan, e)
 
 
-def _exec_process(chan, proc, seccomp, console, keep_fds, attrs):
+def _exec_process(chan, proc, seccomp, console, keep_fds, attrs, cgroup_fds):
     try:
         sc.prctl(sc.PR_SET_DUMPABLE, 0)
         os.setsid()
         if console is not None:
             _exec_console(console, proc)
         path = lookup_executable(proc.args[0], proc.env, proc.cwd)
+        # late join, as for the init: the Python work stays charged to the caller
+        join_cgroups(cgroup_fds)
         finalize_and_exec(proc, path, cap_count=known_cap_count(), seccomp=seccomp,
                           keep_fds=keep_fds, attrs=attrs)
     except BaseException as e:  # noqa: BLE001

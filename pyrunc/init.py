@@ -67,6 +67,11 @@ class InitJob:
         self.seccomp_listener = kw.get("seccomp_listener")  # connected socket to listenerPath
         self.attrs = kw.get("attrs")             # process.ProcessAttrs or None
         self.runtime_state = None                 # set from RUNTIME_SETUP_DONE
+        # Late cgroup join: O_PATH fds of the container's cgroup dirs, which
+        # the init enters right before execve (see join_cgroups); empty when
+        # the runtime placed the stages in the cgroups at fork time.
+        self.cgroup_fds = kw.get("cgroup_fds", ())
+        self.cgroup_dirs = kw.get("cgroup_dirs")
 
 
 def _fail(chan, exc):
@@ -231,6 +236,22 @@ def _setup_console(job):
     os.close(peer)
 
 
+def join_cgroups(fds):
+    """Enter the container's cgroups (one O_PATH fd per hierarchy).
+
+    Done as late as possible, right before execve: memory is charged to the
+    cgroup of the task that faults it in, so everything the Python stages
+    touched stays charged to the caller, and the container's limits apply to
+    the container's own program (a 512 KiB memory limit works)."""
+    for fd in fds:
+        procs = os.open("cgroup.procs", os.O_WRONLY | os.O_CLOEXEC, dir_fd=fd)
+        try:
+            os.write(procs, b"0")
+        finally:
+            os.close(procs)
+        os.close(fd)
+
+
 def _hook_state(job, status):
     """The state on a container-namespace hook's stdin: the one the runtime
     sent with RUNTIME_SETUP_DONE (it knows the init's host pid)."""
@@ -274,7 +295,7 @@ def init_main(chan, job, self_cgroups):
             _loopback_up()
         ctx = rootfs.PlanContext(cfg.root_path, job.bundle, mount_label=cfg.mount_label,
                                  new_cgroupns=cfg.has_new_namespace("cgroup"),
-                                 self_cgroups=self_cgroups)
+                                 self_cgroups=self_cgroups, cgroup_dirs=job.cgroup_dirs)
         stage = "rootfs"
         rootfs.execute(job.mount_ops, ctx, debug=job.debug)
         fault_point("init:mounted")
@@ -331,6 +352,7 @@ def init_main(chan, job, self_cgroups):
         if job.hook_runner and cfg.hooks.get("startContainer"):
             job.hook_runner(cfg.hook_list("startContainer"), _hook_state(job, "created"),
                             "startContainer")
+        join_cgroups(job.cgroup_fds)
         os.write(conn, b"0")
         finalize_and_exec(proc, path, cap_count=job.cap_count, seccomp=seccomp,
                           keep_fds=job.keep_fds, on_seccomp=lambda fd: _send_notify_fd(job, fd),

@@ -580,12 +580,16 @@ def make_device(ctx, dirfd, name, dtype, major, minor, mode, uid, gid, bind_from
 class PlanContext:
     """What the operations need at run time (in the init, pre-pivot)."""
 
-    def __init__(self, rootfs, bundle, mount_label="", new_cgroupns=False, self_cgroups=None):
+    def __init__(self, rootfs, bundle, mount_label="", new_cgroupns=False, self_cgroups=None,
+                 cgroup_dirs=None):
         self.rootfs = rootfs
         self.bundle = bundle
         self.mount_label = mount_label
         self.new_cgroupns = new_cgroupns
         self.self_cgroups = self_cgroups or ""
+        # controller -> the container's cgroup dir, when the init is not (yet)
+        # in its cgroups while the mounts are made (late join, see init.py)
+        self.cgroup_dirs = cgroup_dirs
         self.rootfs_fd = -1
         self._null = -1
         self.v2_dir = None
@@ -708,10 +712,11 @@ class PlanContext:
         for line in self.self_cgroups.splitlines():
             hid, ctrls, path = line.split(":", 2)
             own[ctrls] = path
+        dirs = self.cgroup_dirs
         if any(p == "/sys/fs/cgroup" and t == "cgroup2" for p, _, t, _ in mounts):
             for p, root, t, _ in mounts:
                 if p == "/sys/fs/cgroup":
-                    self.v2_dir = _join_cgroup(p, root, own.get("", "/"))
+                    self.v2_dir = (dirs or {}).get("") or _join_cgroup(p, root, own.get("", "/"))
             return None
         out = []
         for point, root, fstype, opts in mounts:
@@ -719,7 +724,8 @@ class PlanContext:
             if not name or "/" in name:
                 continue
             if fstype == "cgroup2":
-                out.append((name, None, "cgroup2", _join_cgroup(point, root, own.get("", "/"))))
+                out.append((name, None, "cgroup2", (dirs or {}).get("")
+                            or _join_cgroup(point, root, own.get("", "/"))))
                 continue
             ctrl_opts = [o for o in opts.split(",") if o not in ("rw", "ro", "relatime") and
                          not o.startswith("release_agent") and o not in ("nosuid", "nodev", "noexec")]
@@ -730,7 +736,9 @@ class PlanContext:
                     if set(k.split(",")) == set(ctrl_opts):
                         path = v
                         break
-            out.append((name, ",".join(ctrl_opts), "cgroup", _join_cgroup(point, root, path or "/")))
+            known = [dirs[c] for c in ctrl_opts if dirs and c in dirs]
+            host_dir = known[0] if known else _join_cgroup(point, root, path or "/")
+            out.append((name, ",".join(ctrl_opts), "cgroup", host_dir))
         return out
 
 
