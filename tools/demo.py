@@ -2,7 +2,7 @@
 that shows its isolation (PID 1 inside, own hostname, reduced
 capabilities, its own cgroup), next to the same facts on the host.
 
-usage: demo.py /abs/path/to/pyrunc
+usage: demo.py /abs/path/to/pyrunc [--diagram=FILE.svg]
 """
 import json
 import os
@@ -20,7 +20,7 @@ try:
     for d in ("bin", "proc", "sys", "dev", "tmp", "etc", "root"):
         os.makedirs(os.path.join(rootfs, d))
     shutil.copy("/bin/busybox", os.path.join(rootfs, "bin/busybox"))
-    for applet in ("sh", "cat", "grep", "hostname", "id", "ps", "ls", "echo", "head", "sed"):
+    for applet in ("sh", "cat", "grep", "hostname", "id", "ps", "ls", "echo", "head", "sed", "sleep"):
         os.symlink("busybox", os.path.join(rootfs, "bin", applet))
     subprocess.run([pyrunc, "spec", "--bundle", bundle], check=True)
     with open(os.path.join(bundle, "config.json")) as f:
@@ -30,7 +30,7 @@ try:
         'echo "inside:  processes:"; ps -o pid,comm | sed "s/^/           /"; '
         'grep -E "^Cap(Eff|Bnd):" /proc/self/status | sed "s/^/inside:  /"; '
         'echo "inside:  cgroup $(head -1 /proc/self/cgroup)"; '
-        'echo "inside:  root filesystem: $(ls /)"'
+        "echo inside:  root filesystem: $(ls /)"
     )
     cfg["process"]["args"] = ["/bin/sh", "-c", script.replace("sed", "sed")]
     cfg["process"]["terminal"] = False
@@ -42,10 +42,20 @@ try:
     with open("/proc/self/status") as f:
         caps = [l.strip() for l in f if l.startswith(("CapEff", "CapBnd"))]
     print(f"host:    pid {os.getpid()}, hostname {os.uname().nodename}, {' '.join(caps)}")
-    print(f"$ pyrunc run --bundle {bundle} demo")
-    rc = subprocess.run([pyrunc, "--root", root, "run", "--bundle", bundle, "demo"],
+    print(f"$ pyrunc run --detach --bundle {bundle} demo")
+    cfg["process"]["args"] = ["/bin/sleep", "300"]
+    with open(os.path.join(bundle, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+    rc = subprocess.run([pyrunc, "--root", root, "run", "--detach", "--bundle", bundle, "demo"],
                         stdin=subprocess.DEVNULL).returncode
-    print(f"container exited with status {rc}")
+    if rc != 0:
+        sys.exit(rc)
+    print("$ pyrunc exec demo sh -c '...'")
+    rc = subprocess.run([pyrunc, "--root", root, "exec", "demo", "/bin/sh", "-c", script],
+                        stdin=subprocess.DEVNULL).returncode
+    print(f"$ pyrunc inspect demo    (the walls, read back from the kernel)")
+    subprocess.run([pyrunc, "--root", root, "inspect", "demo"] + sys.argv[2:3],
+                   stdin=subprocess.DEVNULL)
     sys.exit(rc)
 finally:
     subprocess.run([pyrunc, "--root", root, "delete", "--force", "demo"],
