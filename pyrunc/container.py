@@ -78,9 +78,9 @@ class Container:
             mgr = self.cgroup_manager()
             if mgr is not None and mgr.exists():
                 mgr.kill_all(sig)
-            if status != "created":
                 return
-            # a created init joins its cgroups only at start (late join)
+            if status == "stopped":
+                return
         _signal_init(s, sig)
 
 
@@ -161,7 +161,7 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
     c = Container(store, state)
     fault_point("create:state-dir")
     mgr = seccomp_listener = None
-    cgroup_fds = ()
+    cgroup_fds = origin_fds = ()
     child = init_pid = -1
     chan = None
     listen_fd = -1
@@ -195,14 +195,15 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
         if console_socket:
             console = _connect_console(console_socket)
         keep_fds = _preserved_fds(cfg, preserve_fds)
-        cgroup_fds = _late_join_fds(cfg, mgr)
+        cgroup_fds, origin_fds = _late_join_fds(cfg, mgr)
         job = stages.InitJob(
             cfg=cfg, container_id=container_id, bundle=bundle, mount_ops=mount_ops,
             listen_fd=listen_fd, console_sock=console, no_pivot=no_pivot,
             no_new_keyring=no_new_keyring, seccomp=seccomp, keep_fds=keep_fds,
             cap_count=known_cap_count(), debug=log.debug if debug else None,
             hook_runner=hook_runner, seccomp_listener=seccomp_listener, attrs=attrs,
-            cgroup_fds=cgroup_fds, cgroup_dirs=mgr.paths() if cgroup_fds else None)
+            cgroup_fds=cgroup_fds, origin_fds=origin_fds,
+            cgroup_dirs=mgr.paths() if cgroup_fds else None)
         from . import syscalls as sc
         parent_fd, child_fd = sc.socketpair()
         if subreaper:
@@ -219,9 +220,9 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
             mgr.apply(child)
         chan.send(proto.CONTINUE)
         init_pid = _drive_stages(chan, proto, c, cfg, child, mgr, resources)
-        for fd in cgroup_fds:
+        for fd in cgroup_fds + origin_fds:
             os.close(fd)
-        cgroup_fds = ()
+        cgroup_fds = origin_fds = ()
         for sock in (console, seccomp_listener):
             if sock is not None:
                 sock.close()
@@ -237,7 +238,7 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
         chan.close()
         return c
     except BaseException:
-        for fd in cgroup_fds:
+        for fd in cgroup_fds + origin_fds:
             os.close(fd)
         _undo_create(store, state, mgr, child, chan, listen_fd, console)
         if seccomp_listener is not None:
@@ -251,20 +252,61 @@ def _late_join_fds(cfg, mgr):
 
     Late join needs the init to be able to write the host's cgroup.procs
     after it entered the container's namespaces: true unless it is in a user
-    namespace (its root is then not the host's root).  A new cgroup
-    namespace must exist from create on and take the container's cgroup as
-    its root, so the stages join at fork time then too."""
-    if cfg.namespace("user") is not None or cfg.has_new_namespace("cgroup"):
-        return ()
+    namespace (its root is then not the host's root).
+
+    Returns (container dir fds, origin dir fds).  The origin fds (the
+    runtime's own cgroups, same hierarchies) are for a new cgroup namespace,
+    which must exist from create on with the container's cgroup as its root:
+    the intermediate joins the container's cgroups, unshares the cgroup
+    namespace and goes back to the origin, all in a few syscalls."""
+    if cfg.namespace("user") is not None:
+        return (), ()
+    dirs = list(dict.fromkeys(mgr.paths().values()))
     fds = []
     try:
-        for d in dict.fromkeys(mgr.paths().values()):
+        for d in dirs:
             fds.append(os.open(d, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC))
+        if cfg.has_new_namespace("cgroup"):
+            for d in _origin_dirs(dirs):
+                fds.append(os.open(d, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC))
     except OSError:
         for fd in fds:
             os.close(fd)
-        return ()
-    return tuple(fds)
+        return (), ()
+    return tuple(fds[:len(dirs)]), tuple(fds[len(dirs):])
+
+
+def _origin_dirs(container_dirs):
+    """For each container cgroup dir, this process's own cgroup dir in the
+    same hierarchy (mount point of the hierarchy + our path in it)."""
+    mounts = []  # (mountpoint, mount root, controllers key or "")
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            sep = fields.index("-")
+            fstype = fields[sep + 1]
+            if fstype == "cgroup2":
+                mounts.append((fields[4], fields[3], ""))
+            elif fstype == "cgroup":
+                opts = [o for o in fields[sep + 3].split(",") if o not in ("rw", "ro")]
+                mounts.append((fields[4], fields[3], opts))
+    own = {}
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            _, ctrls, path = line.rstrip("\n").split(":", 2)
+            own[ctrls] = path
+    out = []
+    for d in container_dirs:
+        point, root, opts = max((m for m in mounts if d.startswith(m[0].rstrip("/") + "/")),
+                                key=lambda m: len(m[0]))
+        if opts == "":
+            path = own.get("", "/")
+        else:
+            path = next((p for k, p in own.items() if k and set(k.split(",")) <= set(opts)), "/")
+        if root != "/" and path.startswith(root):
+            path = path[len(root):]
+        out.append(point.rstrip("/") + "/" + path.strip("/") if path.strip("/") else point)
+    return out
 
 
 def _resources_with_devices(cfg, doc):
@@ -405,6 +447,8 @@ def _drive_stages(chan, proto, c, cfg, child, mgr, resources):
             fault_point("create:runtime-setup")
             chan.send(proto.RUNTIME_SETUP_DONE, {"state": c.hook_state("creating")})
         elif mtype == proto.READY:
+            if init_pid is None:
+                raise StageError("stage protocol: READY before INIT_PID")
             fault_point("create:ready")
             return init_pid
         else:

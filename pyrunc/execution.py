@@ -121,7 +121,9 @@ def exec_in(store, container_id, proc, *, detach=False, pid_file=None, console_s
     mgr = c.cgroup_manager()
     cgroup_fds = ()
     if mgr is not None and mgr.exists() and not cgroup_sub:
-        cgroup_fds = _late_join_fds(cfg, mgr)
+        cgroup_fds, origin_fds = _late_join_fds(cfg, mgr)
+        for fd in origin_fds:  # exec joins the existing cgroup namespace by setns
+            os.close(fd)
     parent_fd, child_fd = sc.socketpair()
     if not detach:
         sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)

@@ -71,6 +71,7 @@ class InitJob:
         # the init enters right before execve (see join_cgroups); empty when
         # the runtime placed the stages in the cgroups at fork time.
         self.cgroup_fds = kw.get("cgroup_fds", ())
+        self.origin_fds = kw.get("origin_fds", ())  # the runtime's own cgroups
         self.cgroup_dirs = kw.get("cgroup_dirs")
 
 
@@ -132,6 +133,14 @@ def intermediate_main(chan, job):
         for ns in cfg.namespaces:
             if not ns.path:
                 new_flags |= ns.flag
+        if job.origin_fds and new_flags & sc.CLONE_NEWCGROUP:
+            # A cgroup namespace rooted at the container's cgroup, without
+            # leaving this process (and so the init) charged to it: join,
+            # unshare, go back.  The init joins for good right before execve.
+            join_cgroups(job.cgroup_fds, close=False)
+            sc.unshare(sc.CLONE_NEWCGROUP)
+            join_cgroups(job.origin_fds)
+            new_flags &= ~sc.CLONE_NEWCGROUP
         if new_flags & sc.CLONE_NEWUSER:
             sc.unshare(sc.CLONE_NEWUSER)
             chan.send(proto.WRITE_MAPS, {"pid": os.getpid()})
@@ -151,10 +160,19 @@ def intermediate_main(chan, job):
                     lines.append(f"{clock} {off.get('secs', 0)} {off.get('nanosecs', 0)}\n")
             with open("/proc/self/timens_offsets", "w") as f:
                 f.write("".join(lines))
+        # The init and this process share the channel: the init waits until
+        # INIT_PID is sent, so the runtime always learns the pid before any
+        # message of the init (RUNTIME_SETUP, READY) arrives.
+        pid_sent_r, pid_sent_w = os.pipe()
         pid = os.fork()
         if pid == 0:
+            os.close(pid_sent_w)
+            os.read(pid_sent_r, 1)
+            os.close(pid_sent_r)
             init_main(chan, job, self_cgroups)
+        os.close(pid_sent_r)
         chan.send(proto.INIT_PID, {"pid": pid})
+        os.write(pid_sent_w, b"1")
         os._exit(0)
     except BaseException as e:  # noqa: BLE001 - everything becomes one ERROR line
         _fail(chan, e)
@@ -236,20 +254,23 @@ def _setup_console(job):
     os.close(peer)
 
 
-def join_cgroups(fds):
+def join_cgroups(fds, close=True):
     """Enter the container's cgroups (one O_PATH fd per hierarchy).
 
-    Done as late as possible, right before execve: memory is charged to the
-    cgroup of the task that faults it in, so everything the Python stages
-    touched stays charged to the caller, and the container's limits apply to
-    the container's own program (a 512 KiB memory limit works)."""
+    Done as late as create allows, after all the setup work and right
+    before READY: memory is charged to the cgroup of the task that faults
+    it in, so what the Python stages touched stays charged to the caller,
+    and the container's limits apply to the container's own program (a
+    512 KiB memory limit works).  The created init is in its cgroups, as
+    runc's is."""
     for fd in fds:
         procs = os.open("cgroup.procs", os.O_WRONLY | os.O_CLOEXEC, dir_fd=fd)
         try:
             os.write(procs, b"0")
         finally:
             os.close(procs)
-        os.close(fd)
+        if close:
+            os.close(fd)
 
 
 def _hook_state(job, status):
@@ -337,6 +358,8 @@ def init_main(chan, job, self_cgroups):
             stage = "seccomp notify"
             _send_notify_fd(job, seccomp.load())
             seccomp = None
+        stage = "cgroup join"
+        join_cgroups(job.cgroup_fds)
         chan.send(proto.READY)
         chan.close()
     except BaseException as e:  # noqa: BLE001
@@ -352,7 +375,6 @@ def init_main(chan, job, self_cgroups):
         if job.hook_runner and cfg.hooks.get("startContainer"):
             job.hook_runner(cfg.hook_list("startContainer"), _hook_state(job, "created"),
                             "startContainer")
-        join_cgroups(job.cgroup_fds)
         os.write(conn, b"0")
         finalize_and_exec(proc, path, cap_count=job.cap_count, seccomp=seccomp,
                           keep_fds=job.keep_fds, on_seccomp=lambda fd: _send_notify_fd(job, fd),

@@ -20,8 +20,6 @@ def smallest_working_limit(rt, bundle, args=("true",)):
     """The smallest of LIMITS_KIB with which `run` of ``args`` exits 0."""
     for kib in LIMITS_KIB:
         bundle.set_args(*args)
-        # no cgroup namespace: it must exist from create on, so the stages join early then
-        bundle.drop_namespace("cgroup")
         bundle.config["linux"].setdefault("resources", {})["memory"] = {"limit": kib * 1024}
         cid = new_id("mem")
         p = rt.run(cid, bundle)
@@ -39,20 +37,28 @@ def test_run_true_fits_in_one_mebibyte(rt, bundle):
 
 
 @pytest.mark.skipif(not in_cgroup_sandbox(), reason="creates memory cgroups: run under the cgroup sandbox")
-def test_the_python_stages_are_not_charged(rt, bundle):
+@pytest.mark.parametrize("cgroupns", [True, False])
+def test_the_python_stages_are_not_charged(rt, bundle, cgroupns):
     """A created container's memory cgroup holds (next to) nothing: the
     waiting init is a multi-MiB Python process, charged to the caller."""
     bundle.set_args("sleep", "60")
-    bundle.drop_namespace("cgroup")
+    if cgroupns:
+        bundle.set_namespace("cgroup")
+    else:
+        bundle.drop_namespace("cgroup")
     cid = new_id("mem")
     assert rt.create(cid, bundle).returncode == 0
     usage_files = _memory_usage_files(bundle.cgroups_path)
     assert usage_files, "no memory cgroup for the container"
     with open(usage_files[0]) as f:
         usage = int(f.read())
-    assert usage < 256 * 1024, f"{usage} bytes charged to a created container"
+    assert usage < 1024 * 1024, f"{usage} bytes charged to a created container"
     assert rt.start(cid).returncode == 0
     assert rt.status(cid) == "running"
+    if cgroupns:  # and the container sees its own cgroup as the root
+        p = rt("exec", cid, "cat", "/proc/1/cgroup")
+        assert p.returncode == 0, p.stderr
+        assert {line.split(":", 2)[2] for line in p.stdout.splitlines()} == {"/"}, p.stdout
 
 
 def _memory_usage_files(cgroups_path):

@@ -59,9 +59,6 @@ def cmd_ps(g, argv):
     if c.status == "stopped":
         raise ContainerNotRunning()
     pids = _manager(c).pids()
-    if c.status == "created" and c.state.init_pid not in pids:
-        # the init of a created container joins its cgroups only at start
-        pids = sorted(pids + [c.state.init_pid])
     if opts["format"] == "json":
         from json import dumps
         sys.stdout.write(dumps(pids) + "\n")
