@@ -86,3 +86,11 @@ def test_reference_tool_sees_what_it_checks(rtvalidate, tmp_path):
     assert any(p["message"].startswith(corpus.TOOL_VERSION_LIMIT) and p["level"] == "" for p in report["problems"])
     verdict = corpus.reference_verdicts({"x": tmp_path}, rtvalidate)["x"]
     assert verdict[0] == "invalid" and len(verdict[1]) == 1 and "cwd" in verdict[1][0], verdict
+
+
+@meta
+def test_readme_documents_every_difference():
+    text = (corpus.HERE / "README.md").read_text()
+    missing = [n for n in corpus.KNOWN_DIFFERENCES if f"| `{n}` |" not in text]
+    assert not missing, "conformance/README.md lacks (python3 conformance/validate_corpus.py --markdown): " \
+        + ", ".join(missing)
