@@ -11,3 +11,16 @@ bench: venv
 	@$(PY) -c 'import matplotlib' 2>/dev/null || $(PY) -m pip install -q --disable-pip-version-check matplotlib
 	@$(if $(SANDBOX),$(SANDBOX)) /usr/bin/python3 bench/run.py --rounds $(BENCH_ROUNDS) --pyrunc $(PYRUNC) $(BENCH_ARGS)
 	@$(PY) bench/report.py bench/results docs
+
+# make bench-scale: 1, 100 and 500 containers created and not started (pyrunc
+# and runc): time of state and list, memory per waiting init (bench/scale.py);
+# the table lands in bench/results/scale.md and, at the next `make bench`
+# or `make bench-report`, in docs/benchmarks.md.
+bench-scale: venv
+	@$(if $(SANDBOX),$(SANDBOX)) /usr/bin/python3 bench/scale.py $(SCALE_ARGS)
+	@$(PY) bench/report.py bench/results docs
+
+bench-report: venv
+	@$(PY) bench/report.py bench/results docs
+
+.PHONY: bench-scale bench-report

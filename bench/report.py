@@ -111,7 +111,7 @@ def chart(doc, path):
     return True
 
 
-def markdown(doc, text, has_chart, chart_name):
+def markdown(doc, text, has_chart, chart_name, scale=None):
     lines = [l for l in text.splitlines() if l.strip()]
     command = lines[0][2:] if lines and lines[0].startswith("# ") else "?"
     meta = doc.get("meta", {})
@@ -125,6 +125,10 @@ def markdown(doc, text, has_chart, chart_name):
             "| target | limit | pyrunc / runc | verdict |", "|---|---|---|---|"]
     for what, limit, ratio, verdict in target_rows(doc):
         out.append(f"| {what} | {limit} | {ratio} | {verdict} |")
+    if scale:
+        out += ["", "## Scale: containers created and not started (`make bench-scale`)", "",
+                "State and list are medians of wall time at each count; memory is per waiting init.", "",
+                scale.rstrip()]
     out += ["", "Ratios are of medians from the same run. Why some targets are out of reach for a",
             "CPython process is measured in [performance.md](performance.md).", "",
             "## The harness's table", "", "```"] + lines + ["```", ""]
@@ -139,8 +143,12 @@ def main(argv):
     has_chart = chart(doc, os.path.join(docs, chart_name))
     if not has_chart:
         print("report.py: matplotlib missing, no chart drawn", file=sys.stderr)
+    scale = None
+    if os.path.exists(os.path.join(results, "scale.md")):
+        with open(os.path.join(results, "scale.md")) as f:
+            scale = f.read()
     with open(os.path.join(docs, "benchmarks.md"), "w") as f:
-        f.write(markdown(doc, text, has_chart, chart_name))
+        f.write(markdown(doc, text, has_chart, chart_name, scale))
     print(f"wrote {os.path.join(docs, 'benchmarks.md')}" + (" and the chart" if has_chart else ""))
     return 0
 
