@@ -24,10 +24,9 @@ Error lines look like::
 
 from __future__ import annotations
 
-import json
 import os
-import re
 
+from pyrunc import fastjson
 from pyrunc.errors import ConfigError
 
 __all__ = [
@@ -116,7 +115,7 @@ def _render(value, parts: list, budget: list, depth: int) -> None:
         for i, (key, item) in enumerate(value.items()):
             if budget[0] <= 0:
                 return
-            piece = (", " if i else "") + json.dumps(str(key), ensure_ascii=False) + ": "
+            piece = (", " if i else "") + _dumps(str(key), ensure_ascii=False) + ": "
             parts.append(piece)
             budget[0] -= len(piece)
             _render(item, parts, budget, depth + 1)
@@ -133,10 +132,10 @@ def _render(value, parts: list, budget: list, depth: int) -> None:
             _render(item, parts, budget, depth + 1)
         piece = "]"
     elif isinstance(value, str):
-        piece = json.dumps(value[: budget[0] + 1], ensure_ascii=False)
+        piece = _dumps(value[: budget[0] + 1], ensure_ascii=False)
     else:
         try:
-            piece = json.dumps(value)
+            piece = _dumps(value)
         except (TypeError, ValueError):
             piece = repr(value)
     parts.append(piece)
@@ -158,7 +157,7 @@ def format_path(path: tuple) -> str:
         elif part.isascii() and part.isidentifier():
             out.append("." + part if out else part)
         else:
-            out.append("[%s]" % _one_line(json.dumps(part, ensure_ascii=False)))
+            out.append("[%s]" % _one_line(_dumps(part, ensure_ascii=False)))
     return "".join(out)
 
 
@@ -222,7 +221,52 @@ def _json_equal(a, b) -> bool:
 
 
 def _enum_text(values) -> str:
-    return ", ".join(v if isinstance(v, str) else json.dumps(v) for v in values)
+    return ", ".join(v if isinstance(v, str) else _dumps(v) for v in values)
+
+
+def _dumps(value, **kw) -> str:
+    from json import dumps  # only when rendering a problem: json (and re) cost milliseconds to import
+    return dumps(value, **kw)
+
+
+def _dollar_text(s: str) -> str:
+    # Python's `$` (no MULTILINE) also matches just before a final newline.
+    return s[:-1] if s.endswith("\n") else s
+
+
+def _all_in(text: str, allowed: str) -> bool:
+    return all(c in allowed for c in text)
+
+
+_UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_DIGITS = "0123456789"
+
+# The patterns of pyrunc's schemas, as plain predicates with exactly the
+# meaning of ``re.search(pattern, s) is not None``: a typical config reaches
+# some of them (rlimit types), and importing `re` would cost more than the
+# whole validation.  Any other pattern is compiled with `re`.
+SIMPLE_PATTERNS = {
+    "^RLIMIT_[A-Z]+$": lambda s: (lambda t: len(t) > 7 and t.startswith("RLIMIT_")
+                                  and _all_in(t[7:], _UPPER))(_dollar_text(s)),
+    "^CAP_[A-Z_]+$": lambda s: (lambda t: len(t) > 4 and t.startswith("CAP_")
+                                and _all_in(t[4:], _UPPER + "_"))(_dollar_text(s)),
+    "^[cbup]$": lambda s: _dollar_text(s) in ("c", "b", "u", "p"),
+    "^[1-9][0-9]*[KMG]B$": lambda s: (lambda t: len(t) >= 3 and t[0] in "123456789" and t[-1] == "B"
+                                      and t[-2] in "KMG" and _all_in(t[1:-2], _DIGITS))(_dollar_text(s)),
+    "^[0-9, -]*$": lambda s: _all_in(_dollar_text(s), _DIGITS + ", -"),
+    r"^MB:[^\n]*$": lambda s: (lambda t: t.startswith("MB:") and "\n" not in t)(_dollar_text(s)),
+    ".{1,}": lambda s: any(c != "\n" for c in s),
+}
+
+
+def pattern_search(pattern: str):
+    """A function s -> truthy iff ``re.search(pattern, s)`` finds a match."""
+    simple = SIMPLE_PATTERNS.get(pattern)
+    if simple is not None:
+        return simple
+    import re
+    search = re.compile(pattern).search
+    return lambda s: search(s) is not None
 
 
 def _check_format(name: str):
@@ -242,6 +286,7 @@ def _check_format(name: str):
             return True
         return ok
     if name == "date-time":
+        import re  # rare path: `re` costs milliseconds to import
         rx = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)\Z")
         return lambda s: rx.match(s) is not None
     return None
@@ -264,7 +309,7 @@ class _Compiler:
             path = os.path.join(self.directory, name)
             try:
                 with open(path, "rb") as f:
-                    doc = json.loads(f.read())
+                    doc = fastjson.loads(f.read())
             except OSError as e:
                 raise ConfigError("schema %s cannot be read: %s" % (path, e.strerror)) from None
             except ValueError as e:
@@ -441,10 +486,10 @@ def _build_enum(comp, node, base):
 
 def _build_pattern(comp, node, base):
     pattern = node["pattern"]
-    search = re.compile(pattern).search
+    search = pattern_search(pattern)
 
     def check_pattern(inst, path, errs):
-        if isinstance(inst, str) and search(inst) is None:
+        if isinstance(inst, str) and not search(inst):
             errs.append(Problem(path, "%s does not match pattern %s" % (render_value(inst), pattern)))
     return check_pattern
 
@@ -512,7 +557,7 @@ def _build_object(comp, node, base):
     """properties, required, patternProperties, additionalProperties and
     min/maxProperties in one pass over the instance's keys."""
     props = {name: comp.lazy(sub, base) for name, sub in node.get("properties", {}).items()}
-    patterns = [(re.compile(p).search, comp.compile(sub, base))
+    patterns = [(pattern_search(p), comp.compile(sub, base))
                 for p, sub in node.get("patternProperties", {}).items()]
     required = list(node.get("required", ()))
     additional = node.get("additionalProperties", True)
@@ -562,7 +607,7 @@ def _build_object(comp, node, base):
                 sub(value, here, errs)
             matched = False
             for search, psub in patterns:
-                if search(name) is not None:
+                if search(name):
                     matched = True
                     psub(value, here or path + (name,), errs)
             if sub is None and not matched:

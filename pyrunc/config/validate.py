@@ -6,12 +6,13 @@ or :func:`check_file` and prints every line they return.
 
 Two layers run in order: the JSON schema (pyrunc.config.schema, shapes and
 types) and the semantic rules (pyrunc.config.semantic, relations and prose
-MUSTs).  Neither imports anything heavy.
+MUSTs).  Neither imports anything heavy: a well-formed config is decoded by
+json's C scanner directly, and `json` itself (which imports `re`, several
+milliseconds) is imported only to explain a malformed one.
 """
 
 from __future__ import annotations
 
-import json
 import os
 
 from pyrunc.config import schema, semantic
@@ -35,6 +36,43 @@ def _reject_constant(name):
     raise ValueError("%s is not a JSON value" % name)
 
 
+try:
+    import _json
+except ImportError:  # no C accelerator: always the json module
+    _json = None
+
+
+class _StrictScanContext:
+    """json.loads' default settings, minus NaN/Infinity (for _json.make_scanner)."""
+    strict = True
+    object_hook = None
+    object_pairs_hook = None
+    parse_float = float
+    parse_int = int
+    parse_constant = staticmethod(_reject_constant)
+
+
+_scan = _json.make_scanner(_StrictScanContext) if _json is not None else None
+_WHITESPACE = " \t\n\r"
+_UNDECIDED = object()
+
+
+def _fast_loads(text: str):
+    """The document, or _UNDECIDED when json.loads must decide (and explain)."""
+    if _scan is None:
+        return _UNDECIDED
+    start = len(text) - len(text.lstrip(_WHITESPACE))
+    try:
+        doc, end = _scan(text, start)
+    except Exception:  # noqa: BLE001 - StopIteration, ValueError, RecursionError, and
+        # SystemError: 3.11's scanner fails that way on some malformed input
+        # (e.g. an unquoted key after a float) when json.decoder is not loaded
+        return _UNDECIDED
+    if text[end:].strip(_WHITESPACE):
+        return _UNDECIDED
+    return doc
+
+
 def parse_json(data: bytes | str, label: str = LABEL):
     """Decode a JSON document; errors become ConfigError naming line/column."""
     if isinstance(data, bytes):
@@ -42,6 +80,10 @@ def parse_json(data: bytes | str, label: str = LABEL):
             data = data.decode("utf-8")
         except UnicodeDecodeError as e:
             raise ConfigError("%s: not valid UTF-8 at byte %d" % (label, e.start)) from None
+    doc = _fast_loads(data)
+    if doc is not _UNDECIDED:
+        return doc
+    import json
     try:
         return json.loads(data, parse_constant=_reject_constant)
     except json.JSONDecodeError as e:
