@@ -18,9 +18,10 @@ the length-checked framing cves.md asks for (CVE-2021-43784).
 See docs/stage-protocol.md for the sequence.
 """
 
-import json
 import os
 import struct
+
+from . import fastjson  # json's C accelerator without importing json (and re)
 
 MAGIC = b"PR"
 HEADER = struct.Struct(">2sHI")
@@ -55,7 +56,7 @@ class PeerGone(ProtocolError):
 def encode(mtype, payload=None):
     if mtype not in NAMES:
         raise ProtocolError(f"unknown message type {mtype}")
-    body = json.dumps(payload, separators=(",", ":")).encode() if payload else b""
+    body = fastjson.dumps(payload, compact=True).encode() if payload else b""
     if len(body) > MAX_PAYLOAD:
         raise ProtocolError(f"{NAMES[mtype]} payload too large ({len(body)} bytes)")
     return HEADER.pack(MAGIC, mtype, len(body)) + body
@@ -72,7 +73,10 @@ def decode(data):
     if length > MAX_PAYLOAD or length != len(data) - HEADER.size:
         raise ProtocolError(f"{NAMES[mtype]}: length field {length} does not match "
                             f"{len(data) - HEADER.size} payload bytes")
-    payload = json.loads(data[HEADER.size:]) if length else {}
+    try:
+        payload = fastjson.loads(data[HEADER.size:]) if length else {}
+    except (ValueError, SystemError):
+        raise ProtocolError(f"{NAMES[mtype]}: payload is not valid JSON") from None
     if not isinstance(payload, dict):
         raise ProtocolError(f"{NAMES[mtype]}: payload is not an object")
     return mtype, payload
