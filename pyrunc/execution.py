@@ -21,7 +21,7 @@ from . import syscalls as sc
 from .config.convert import NAMESPACE_PROC_NAMES, convert_caps, convert_process, known_cap_count
 from .container import Container, _connect_console, _late_join_fds, _preserved_fds
 from .errors import InvalidState, PyruncError, StageError
-from .init import _fail, join_cgroups
+from .init import _fail, join_cgroups, seal_imports
 from .faults import point as fault_point
 from .log import log
 from .process import finalize_and_exec, lookup_executable
@@ -226,6 +226,8 @@ def _exec_child(chan, proc, ns_fds, seccomp, console, keep_fds, attrs, cgroup_fd
         for ns, fd in ns_fds:
             sc.setns(fd, ns.flag, display=f"{ns.type} namespace")
             os.close(fd)
+            if ns.type == "mount":
+                seal_imports()  # paths now resolve in the container's root
             in_userns = in_userns or ns.type == "user"
         if in_userns:
             os.setresgid(0, 0, 0)

@@ -36,8 +36,9 @@ stage exits; the runtime raises it as the single error line.
 
 import os
 import signal
+import sys
 
-from . import lsm
+from . import fastjson, lsm
 from . import protocol as proto
 from . import rootfs
 from . import syscalls as sc
@@ -273,6 +274,19 @@ def join_cgroups(fds, close=True):
             os.close(fd)
 
 
+def _refuse_import(event, args):
+    if event == "import":
+        raise ImportError(f"pyrunc: refusing to import {args[0]!r} inside the container's "
+                          "root (Python files there belong to the image)")
+
+
+def seal_imports():
+    """From here on, any module load fails instead of reading Python files
+    that now resolve inside the container's image (cves.md §2).  Modules
+    already in sys.modules are unaffected: the stages only use those."""
+    sys.addaudithook(_refuse_import)
+
+
 def _hook_state(job, status):
     """The state on a container-namespace hook's stdin: the one the runtime
     sent with RUNTIME_SETUP_DONE (it knows the init's host pid)."""
@@ -284,14 +298,14 @@ def _send_notify_fd(job, fd):
     socket the runtime connected before the fork (its path is on the host)."""
     if fd is None or job.seccomp_listener is None:
         return
-    import json
     import socket as _socket  # loaded by the runtime when it connected the listener
     state = dict(job.runtime_state or {}, status="running")
     doc = {"ociVersion": state.get("ociVersion") or "1.3.0", "fds": ["seccompFd"],
            "pid": state.get("pid", 0), "state": state}
     if job.seccomp.listener_metadata:
         doc["metadata"] = job.seccomp.listener_metadata
-    _socket.send_fds(job.seccomp_listener, [json.dumps(doc).encode()], [fd])
+    # fastjson's C encoder (loaded before the fork): no import after pivot_root
+    _socket.send_fds(job.seccomp_listener, [fastjson.dumps(doc).encode()], [fd])
     job.seccomp_listener.close()
     os.close(fd)
 
@@ -340,6 +354,7 @@ def init_main(chan, job, self_cgroups):
         ctx.close()
         stage = "pivot_root"
         rootfs.pivot(cfg.root_path, job.no_pivot, cfg.rootfs_propagation)
+        seal_imports()
         fault_point("init:pivoted")
         if cfg.hostname is not None and cfg.has_new_namespace("uts"):
             sc.sethostname(cfg.hostname)

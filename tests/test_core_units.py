@@ -89,3 +89,21 @@ def test_valid_ids(cid):
 def test_invalid_ids(cid):
     with pytest.raises(InvalidID):
         validate_id(cid)
+
+
+def test_sealed_imports_refuse_any_new_module():
+    """After pivot_root the stages seal imports: a module not yet loaded can
+    no longer be read (it would come from the container's image)."""
+    import os
+    pid = os.fork()
+    if pid == 0:
+        from pyrunc.init import seal_imports
+        seal_imports()
+        import os as again  # already loaded: fine
+        try:
+            import xmlrpc.client  # noqa: F401  (never loaded by pyrunc)
+        except ImportError:
+            os._exit(0 if again is os else 2)
+        os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
