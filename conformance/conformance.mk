@@ -43,3 +43,10 @@ $(RTVALIDATE): conformance/rtvalidate/main.go
 # pyrunc validate vs runtime-tools on the corpus (skips when Go or the package is missing)
 conformance-validate: venv
 	@$(PY) -m pytest -q -p no:cacheprovider conformance/test_validate_parity.py $(PYTEST_ARGS)
+
+# the Debian packages rtvalidate is built from (installed only when missing)
+.PHONY: conformance-go-deps
+conformance-go-deps:
+	@for p in golang-go golang-github-opencontainers-runtime-tools-dev; do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) >/dev/null; fi
