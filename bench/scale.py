@@ -17,6 +17,7 @@ Writes bench/results/scale.json and scale.md (a markdown table).
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -28,13 +29,16 @@ MKBUNDLE = os.path.join(os.path.dirname(REPO), "shared", "tools", "mkbundle.sh")
 
 
 def spawn_ms(argv):
-    """Wall time of one CLI call in ms, stdio on /dev/null; raises on failure."""
-    t0 = time.perf_counter_ns()
-    res = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE)
-    ms = (time.perf_counter_ns() - t0) / 1e6
-    if res.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)}: exit {res.returncode}: {res.stderr.decode()[-300:]}")
+    """Wall time of one CLI call in ms, stdin/stdout on /dev/null, stderr to a
+    file (never a pipe: a created init inherits it and would hold it open);
+    raises on failure."""
+    with tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter_ns()
+        rc = subprocess.call(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+        ms = (time.perf_counter_ns() - t0) / 1e6
+        if rc != 0:
+            err.seek(0)
+            raise RuntimeError(f"{' '.join(argv)}: exit {rc}: {err.read().decode(errors='replace')[-300:]}")
     return ms
 
 
@@ -145,6 +149,9 @@ def main(argv):
             raise SystemExit(__doc__)
     if not runtimes:
         runtimes = [("pyrunc", os.path.join(REPO, ".venv", "bin", "pyrunc")), ("runc", "/usr/sbin/runc")]
+    def interrupted(signum, _frame):
+        raise KeyboardInterrupt(signum)
+    signal.signal(signal.SIGTERM, interrupted)  # the finally clauses delete what exists
     work = tempfile.mkdtemp(prefix="pyrunc-scale-")
     rows = []
     try:
