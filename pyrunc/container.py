@@ -247,8 +247,15 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
 
 
 def _late_join_fds(cfg, mgr):
-    """O_PATH fds of the container's cgroup dirs for the init's late join
-    (init.join_cgroups), or () to place the stages in the cgroups at fork.
+    """Write fds of the container's cgroup.procs files for the init's late
+    join (init.join_cgroups), or () to place the stages in the cgroups at fork.
+
+    Opened here, by the runtime in the host's cgroup namespace: the kernel
+    checks a cgroup v2 migration against the namespace of the file's opener,
+    and with nsdelegate (systemd's default) a process inside a cgroup
+    namespace may not move a task between cgroups outside it (ENOENT).  An
+    init unsharing its cgroup namespace at the container's cgroup, or an
+    exec'd process joining that namespace, still sits in the runtime's cgroup.
 
     Late join needs the init to be able to write the host's cgroup.procs
     after it entered the container's namespaces: true unless it is in a user
@@ -265,10 +272,10 @@ def _late_join_fds(cfg, mgr):
     fds = []
     try:
         for d in dirs:
-            fds.append(os.open(d, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC))
+            fds.append(os.open(os.path.join(d, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC))
         if cfg.has_new_namespace("cgroup"):
             for d in _origin_dirs(dirs):
-                fds.append(os.open(d, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC))
+                fds.append(os.open(os.path.join(d, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC))
     except OSError:
         for fd in fds:
             os.close(fd)

@@ -68,7 +68,7 @@ class InitJob:
         self.seccomp_listener = kw.get("seccomp_listener")  # connected socket to listenerPath
         self.attrs = kw.get("attrs")             # process.ProcessAttrs or None
         self.runtime_state = None                 # set from RUNTIME_SETUP_DONE
-        # Late cgroup join: O_PATH fds of the container's cgroup dirs, which
+        # Late cgroup join: write fds of the container's cgroup.procs, which
         # the init enters right before execve (see join_cgroups); empty when
         # the runtime placed the stages in the cgroups at fork time.
         self.cgroup_fds = kw.get("cgroup_fds", ())
@@ -256,7 +256,8 @@ def _setup_console(job):
 
 
 def join_cgroups(fds, close=True):
-    """Enter the container's cgroups (one O_PATH fd per hierarchy).
+    """Enter the container's cgroups (one cgroup.procs write fd per
+    hierarchy, opened by the runtime: see container._late_join_fds).
 
     Done as late as create allows, after all the setup work and right
     before READY: memory is charged to the cgroup of the task that faults
@@ -265,11 +266,7 @@ def join_cgroups(fds, close=True):
     512 KiB memory limit works).  The created init is in its cgroups, as
     runc's is."""
     for fd in fds:
-        procs = os.open("cgroup.procs", os.O_WRONLY | os.O_CLOEXEC, dir_fd=fd)
-        try:
-            os.write(procs, b"0")
-        finally:
-            os.close(procs)
+        os.write(fd, b"0")
         if close:
             os.close(fd)
 
