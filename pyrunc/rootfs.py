@@ -333,8 +333,11 @@ class CgroupMount(Op):
     def _bind(host_dir, target_fd, ro, display):
         tree = sc.open_tree(sc.AT_FDCWD, host_dir, sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC)
         try:
-            if ro:
-                sc.mount_setattr(tree, "", sc.AT_EMPTY_PATH, sc.MOUNT_ATTR_RDONLY, display=display)
+            # a bind keeps the host mount's flags: a host may mount its cgroup
+            # hierarchy without nosuid/nodev/noexec, the container never gets that
+            attrs = sc.MOUNT_ATTR_NOSUID | sc.MOUNT_ATTR_NODEV | sc.MOUNT_ATTR_NOEXEC
+            sc.mount_setattr(tree, "", sc.AT_EMPTY_PATH,
+                             attrs | (sc.MOUNT_ATTR_RDONLY if ro else 0), display=display)
             sc.move_mount(tree, "", target_fd, "", sc.MOVE_MOUNT_F_EMPTY_PATH | sc.MOVE_MOUNT_T_EMPTY_PATH,
                           display=display)
         finally:
