@@ -135,6 +135,47 @@ def markdown(doc, text, has_chart, chart_name, scale=None):
     return "\n".join(out)
 
 
+README_BEGIN = "<!-- bench:begin -->"
+README_END = "<!-- bench:end -->"
+SUMMARY = (("run", "run `true` (ms)"), ("lifecycle.total", "create+start+wait+delete (ms)"),
+           ("state", "state (ms)"), ("exec", "exec `true` (ms)"),
+           ("mem.create_hwm", "create peak RSS (KiB)"), ("mem.init_uss", "created init USS (KiB)"))
+
+
+def readme_block(doc, command):
+    """The latest figures for README.md, between its bench markers."""
+    summ = doc["summary"]
+    names = [n for n in ("pyrunc", "runc", "crun") if any(n in summ.get(k, {}) for k, _ in SUMMARY)]
+    out = [README_BEGIN, "",
+           f"Latest `make bench` ({doc.get('meta', {}).get('finished', '?')}, medians; details and chart in "
+           "[docs/benchmarks.md](docs/benchmarks.md), analysis in [docs/performance.md](docs/performance.md)):", "",
+           "| | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for key, label in SUMMARY:
+        cells = []
+        for n in names:
+            v = median(summ, key, n)
+            cells.append("-" if v is None else (f"{v:.0f}" if v >= 100 else f"{v:.1f}"))
+        out.append(f"| {label} | " + " | ".join(cells) + " |")
+    out += ["", "```", command, "```", "", README_END]
+    return "\n".join(out)
+
+
+def update_readme(path, doc, command):
+    """Replace the text between the bench markers of README.md, if it has them."""
+    try:
+        with open(path) as f:
+            text = f.read()
+    except FileNotFoundError:
+        return False
+    i, j = text.find(README_BEGIN), text.find(README_END)
+    if i < 0 or j < i:
+        return False
+    text = text[:i] + readme_block(doc, command) + text[j + len(README_END):]
+    with open(path, "w") as f:
+        f.write(text)
+    return True
+
+
 def main(argv):
     results = argv[0] if argv else os.path.join(HERE, "results")
     docs = argv[1] if len(argv) > 1 else os.path.join(REPO, "docs")
@@ -150,6 +191,10 @@ def main(argv):
     with open(os.path.join(docs, "benchmarks.md"), "w") as f:
         f.write(markdown(doc, text, has_chart, chart_name, scale))
     print(f"wrote {os.path.join(docs, 'benchmarks.md')}" + (" and the chart" if has_chart else ""))
+    lines = [l for l in text.splitlines() if l.strip()]
+    command = lines[0][2:] if lines and lines[0].startswith("# ") else "?"
+    if update_readme(os.path.join(os.path.dirname(docs), "README.md"), doc, command):
+        print("updated the figures in README.md")
     return 0
 
 
