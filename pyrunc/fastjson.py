@@ -16,7 +16,9 @@ drives it directly and produces exactly what ``json.loads`` /
   ``indent`` whose output is byte-identical to ``json.dumps(indent=n)`` for
   dicts, lists, str, int, bool and None; other values go to ``json.dumps``.
 
-Not for the container init after pivot_root: the fallbacks import ``json``.
+In the container init after pivot_root only the fast paths may run (the
+fallbacks import ``json``, which the sealed import hook refuses there): use
+it there only for documents the runtime itself produced (the stage protocol).
 """
 
 try:
