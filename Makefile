@@ -38,10 +38,17 @@ test: venv
 test-unit: venv
 	@$(PY) -m pytest -q -p no:cacheprovider tests/unit $(PYTEST_ARGS)
 
-# cgroup v2 only: the cgroup managers' tests inside a small pure-v2 VM
+# cgroup v2 only, in ONE boot of a small pure-v2 VM: the cgroup managers'
+# tests and containers end to end (leaf cgroup, cgroup mounts, eBPF devices,
+# pause, ps, events, update, OOM, pids, delete, the 512 KiB footprint).
+# Bundles live on the guest's root filesystem (--basetemp): the session leak
+# check finds container processes by their root mount's source, which must
+# be on the filesystem mounted at "/".
 test-cgroupv2: venv
-	@$(CURDIR)/../shared/tools/v2vm --share $(CURDIR) -- $(PY) -m pytest -q -p no:cacheprovider \
-	    tests/test_cgroups_v2.py tests/test_cgroups_unit.py
+	@$(CURDIR)/../shared/tools/v2vm --timeout 1500 --share $(CURDIR) --env RUNTIME=$(PYRUNC) -- \
+	    $(PY) -m pytest -q -p no:cacheprovider --basetemp=/root/pytest-v2 -k 'not record_other' \
+	    tests/test_cgroups_v2.py tests/test_cgroups_unit.py tests/test_v2_containers.py \
+	    tests/test_memory_footprint.py $(PYTEST_ARGS)
 
 include conformance/conformance.mk
 -include tests/engines/engines.mk
