@@ -208,6 +208,8 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
         parent_fd, child_fd = sc.socketpair()
         if subreaper:
             sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
+        import gc
+        gc.freeze()  # objects made so far (the config...) are never touched by a collection in the stages
         child = os.fork()
         if child == 0:
             os.close(parent_fd)

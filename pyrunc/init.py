@@ -34,8 +34,8 @@ Any failure in a stage is sent as ERROR {msg} with the root cause and the
 stage exits; the runtime raises it as the single error line.
 """
 
+import _signal  # the C module behind `signal`, without its enum import
 import os
-import signal
 import sys
 
 from . import fastjson, lsm
@@ -102,8 +102,8 @@ def intermediate_main(chan, job):
         # the init: a process of a joined pid namespace can neither ptrace us
         # nor open /proc/<pid>/{fd,exe,mem} (CVE-2016-9962, CVE-2019-5736).
         sc.prctl(sc.PR_SET_DUMPABLE, 0)
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _signal.signal(_signal.SIGINT, _signal.SIG_DFL)
+        _signal.signal(_signal.SIGTERM, _signal.SIG_DFL)
         mtype, payload = chan.expect(proto.CONTINUE)
         if mtype == proto.ERROR:
             os._exit(1)
