@@ -48,7 +48,9 @@ import tempfile
 import time
 import uuid
 
-RUNTIME = os.environ.get("RUNTIME", "/work/main/.venv/bin/pyrunc")
+# the checkout these tests belong to (CI runs a clone in another folder)
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RUNTIME = os.environ.get("RUNTIME", os.path.join(REPO, ".venv", "bin", "pyrunc"))
 RUNTIME_NAME = os.path.basename(RUNTIME)
 runtime_is_runc = RUNTIME_NAME == "runc"
 runtime_is_crun = RUNTIME_NAME == "crun"

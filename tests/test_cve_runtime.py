@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from helpers import RUNTIME, new_id, runtime_is_pyrunc, wait_for
+from helpers import REPO, RUNTIME, new_id, runtime_is_pyrunc, wait_for
 
 pyrunc_only = pytest.mark.skipif(not runtime_is_pyrunc, reason="about pyrunc's Python process")
 
@@ -166,7 +166,7 @@ def _host_files():
     files = [os.path.realpath(sys.executable), os.path.realpath("/usr/bin/python3")]
     if not RUNTIME.endswith("python3"):
         files.append(os.path.realpath(RUNTIME))
-    files += glob.glob("/work/main/pyrunc/**/*.py", recursive=True)
+    files += glob.glob(os.path.join(REPO, "pyrunc", "**", "*.py"), recursive=True)
     return sorted(set(files))
 
 
@@ -195,7 +195,7 @@ def _plant_python_traps(rootfs, marker_dir="/shared"):
                                                    "usercustomize", "_sitebuiltins"})
     dirs = set(p for p in sys.path if p.startswith("/")) | {
         f"/usr/lib/python{sys.version_info.major}.{sys.version_info.minor}",
-        f"/usr/local/lib/python{sys.version_info.major}.{sys.version_info.minor}", "/work/main"}
+        f"/usr/local/lib/python{sys.version_info.major}.{sys.version_info.minor}", REPO}
     for d in dirs:
         base = os.path.join(rootfs, d.lstrip("/"))
         if d.endswith(".zip"):

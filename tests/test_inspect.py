@@ -1,8 +1,8 @@
 """pyrunc.inspect against real containers and on its parsers.
 
-The containers are run by the runtime named in ``RUNTIME`` (default: Debian's
-runc, so the inspector is checked against an independent runtime; with
-RUNTIME=pyrunc the same tests check pyrunc's walls).  Run under the sandbox:
+The containers are run by the runtime named in ``RUNTIME`` (default: this
+checkout's pyrunc; with RUNTIME=/usr/sbin/runc the same tests check the
+inspector against an independent runtime).  Run under the sandbox:
 
     /work/shared/tools/cgroup-sandbox .venv/bin/python3 -m pytest -q tests/test_inspect.py
 """
@@ -22,7 +22,7 @@ from helpers import BUSYBOX, Bundle, Runtime, in_cgroup_sandbox, new_id, wait_fo
 from pyrunc import inspect as insp
 from pyrunc.errors import ContainerNotRunning
 
-RUNTIME = os.environ.get("RUNTIME", "/usr/sbin/runc")
+RUNTIME = os.environ.get("RUNTIME", os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".venv", "bin", "pyrunc"))
 SCHEMA = os.path.join(os.path.dirname(__file__), "..", "schemas", "inspect.schema.json")
 
 needs_containers = pytest.mark.skipif(

@@ -3,6 +3,7 @@
 import datetime
 import json
 import os
+import sys
 import re
 import signal
 import subprocess
@@ -540,8 +541,7 @@ def test_init_is_reaped_by_subreaper_caller(rt, bundle):
     bundle.sh("exit 9")
     bundle.write()
     rt._track(cid)
-    p = subprocess.run(["/work/main/.venv/bin/python3" if os.path.exists("/work/main/.venv/bin/python3")
-                        else "python3", "-c", REAPER, RUNTIME, rt.root, bundle.path, cid],
+    p = subprocess.run([sys.executable, "-c", REAPER, RUNTIME, rt.root, bundle.path, cid],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == "9"

@@ -61,6 +61,22 @@ class V1Manager(CgroupManager):
                 dirs[c] = d
         if not dirs:
             raise CgroupError(f"no cgroup v1 hierarchy is mounted under {root}")
+        # A hybrid host also has the (controller-less) v2 hierarchy, which
+        # systemd uses to track processes: the container gets a cgroup there
+        # too, as with runc (key "").
+        from pyrunc.cgroups import _mountinfo
+        for m in _mountinfo():
+            if m["fstype"] == "cgroup2" and m["mountpoint"].startswith(root.rstrip("/") + "/"):
+                mp = m["mountpoint"]
+                if relative:
+                    mine = own.get("", "/")
+                    mroot = m["root"]
+                    if mroot != "/" and (mine == mroot or mine.startswith(mroot + "/")):
+                        mine = mine[len(mroot):] or "/"
+                    dirs[""] = os.path.normpath(os.path.join(mp, mine.lstrip("/"), path))
+                else:
+                    dirs[""] = os.path.normpath(mp + path)
+                break
         return cls(path, container_id, dirs, rootless=rootless)
 
     @classmethod

@@ -44,7 +44,7 @@ if TESTS not in sys.path:
     sys.path.insert(0, TESTS)
 import helpers  # noqa: E402  (tests/helpers.py: busybox rootfs)
 
-PYRUNC = os.environ.get("PYRUNC", "/work/main/.venv/bin/pyrunc")
+PYRUNC = os.environ.get("PYRUNC", helpers.RUNTIME)
 RUNC = "/usr/sbin/runc"
 RUNTIMES = {"pyrunc": PYRUNC, "runc": RUNC}
 ARGV_LOG = bool(os.environ.get("PYRUNC_ENGINE_ARGV_LOG"))
