@@ -35,6 +35,7 @@ stage exits; the runtime raises it as the single error line.
 """
 
 import _signal  # the C module behind `signal`, without its enum import
+import gc
 import os
 import sys
 
@@ -265,6 +266,12 @@ def join_cgroups(fds, close=True):
     and the container's limits apply to the container's own program (a
     512 KiB memory limit works).  The created init is in its cgroups, as
     runc's is."""
+    # From here on every page this process dirties is charged to the
+    # container: a garbage collection would write the header of every tracked
+    # object (copy-on-write of the heap shared with the runtime, MiBs).  The
+    # process execs or exits soon; no collection is needed any more.
+    if fds:
+        gc.disable()
     for fd in fds:
         os.write(fd, b"0")
         if close:
