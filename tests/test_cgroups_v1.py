@@ -10,14 +10,14 @@ import signal
 import subprocess
 import tempfile
 import time
-import uuid
 
 import pytest
 
 from pyrunc.cgroups import detect_version, load_manager, new_manager
 from pyrunc.errors import CgroupError
 
-BUSYBOX = "/bin/busybox"
+from cgroup_test_support import BUSYBOX, Cell, cell, cpu_ticks, own_cgroup_is_root  # noqa: F401
+
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root to create cgroups"),
@@ -26,76 +26,14 @@ pytestmark = [
 ]
 
 
-def _in_sandbox() -> bool:
-    # cgroup-sandbox gives us a private cgroup namespace whose root is the sandbox
-    with open("/proc/self/cgroup") as f:
-        return all(line.rstrip().endswith(":/") for line in f)
-
-
-if not _in_sandbox():
+if not own_cgroup_is_root():
     pytestmark.append(pytest.mark.skip(reason="run under /work/shared/tools/cgroup-sandbox "
                                        "(never create cgroups on the host directly)"))
-
-
-class Cell:
-    """A cgroup manager plus the processes a test started in it; cleans both."""
-
-    def __init__(self, cgroups_path=None, cid=None):
-        self.id = cid or "t" + uuid.uuid4().hex[:10]
-        self.mgr = new_manager(cgroups_path if cgroups_path is not None else f"/pyrunc-test-{self.id}",
-                               self.id)
-        self.procs: list[subprocess.Popen] = []
-
-    def spawn(self, *argv, apply=True):
-        p = subprocess.Popen([BUSYBOX, *argv] if argv else [BUSYBOX, "sleep", "60"])
-        self.procs.append(p)
-        if apply:
-            self.mgr.apply(p.pid)
-        return p
-
-    def cleanup(self):
-        try:
-            if self.mgr.exists() and self.mgr.is_frozen():
-                self.mgr.thaw()
-        except Exception:
-            pass
-        for p in self.procs:
-            if p.poll() is None:
-                p.kill()
-            p.wait()
-        if self.mgr.exists():
-            self.mgr.kill_all(signal.SIGKILL)  # what the test's processes started
-        self.mgr.destroy()
-
-
-@pytest.fixture
-def cell():
-    cells = []
-
-    def make(*a, **kw):
-        c = Cell(*a, **kw)
-        cells.append(c)
-        return c
-    yield make
-    errors = []
-    for c in cells:
-        try:
-            c.cleanup()
-        except Exception as e:  # keep cleaning the others
-            errors.append(e)
-    if errors:
-        raise errors[0]
 
 
 def rd(mgr, controller, name):
     with open(os.path.join(mgr.paths()[controller], name)) as f:
         return f.read().strip()
-
-
-def cpu_ticks(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) + int(fields[12])  # utime + stime
 
 
 # --- detection and paths ---------------------------------------------------
