@@ -16,7 +16,6 @@ out.  A ``--log`` file gets every line in full.
 """
 
 import os
-import sys
 import time
 
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}

@@ -9,7 +9,6 @@ v1/v2 implementations, resource writers, stats and the eBPF device filter are
 imported only when a manager of that kind is made.
 """
 
-import os
 
 from pyrunc.errors import CgroupError
 

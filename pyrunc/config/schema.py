@@ -67,7 +67,7 @@ class Problem:
 
 
 # A compiled schema node: check(instance, path, problems) -> None
-Check = "Callable[[Any, tuple, list[Problem]], None]"
+Check = "Callable[[object, tuple, list[Problem]], None]"
 
 # kind -> (schema file, label that starts every error line)
 KINDS = {
@@ -90,7 +90,7 @@ def _one_line(text: str) -> str:
     return "".join(c if c.isprintable() else "\\u%04x" % ord(c) for c in text)
 
 
-def render_value(value: Any) -> str:
+def render_value(value: object) -> str:
     """JSON rendering of *value* on one line, shortened when long.
 
     Renders only about as much as is shown, so a huge or deeply nested
@@ -326,7 +326,7 @@ class _Compiler:
         check = self.compiled.get(key)
         if check is None:
             name, pointer = key
-            node: Any = self.document(name)
+            node: object = self.document(name)
             for token in pointer.strip("/").split("/") if pointer.strip("/") else ():
                 token = token.replace("~1", "/").replace("~0", "~")
                 if isinstance(node, list):
@@ -783,7 +783,7 @@ def _entry(kind: str) -> tuple[Check, str]:
     return check, label
 
 
-def problem_records(doc: Any, kind: str = "config") -> list[Problem]:
+def problem_records(doc: object, kind: str = "config") -> list[Problem]:
     """Every schema violation of *doc* as Problem records (empty if valid)."""
     check, _ = _entry(kind)
     errs: list[Problem] = []
@@ -791,7 +791,7 @@ def problem_records(doc: Any, kind: str = "config") -> list[Problem]:
     return errs
 
 
-def problems(doc: Any, kind: str = "config") -> list[str]:
+def problems(doc: object, kind: str = "config") -> list[str]:
     """Every schema violation of *doc*, one formatted line each."""
     check, label = _entry(kind)
     errs: list[Problem] = []
@@ -799,7 +799,7 @@ def problems(doc: Any, kind: str = "config") -> list[str]:
     return [problem_line(label, p.path, p.message) for p in errs]
 
 
-def validate(doc: Any, kind: str = "config") -> None:
+def validate(doc: object, kind: str = "config") -> None:
     """Raise ConfigError with one line naming the first violation."""
     check, label = _entry(kind)
     errs: list[Problem] = []
