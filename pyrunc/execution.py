@@ -24,7 +24,7 @@ from .errors import InvalidState, PyruncError, StageError
 from .init import _fail, join_cgroups, seal_imports
 from .faults import point as fault_point
 from .log import log
-from .process import finalize_and_exec, lookup_executable
+from .process import finalize_and_exec, lookup_executable, set_oom_score_adj
 from .state import write_atomic
 
 
@@ -222,6 +222,15 @@ def _exec_child(chan, proc, ns_fds, seccomp, console, keep_fds, attrs, cgroup_fd
         mtype, _ = chan.expect(proto.CONTINUE)
         if mtype == proto.ERROR:
             os._exit(1)
+        # Spawn mode (see finalize_and_exec) applies the settings in this
+        # process, which stays outside the container's pid namespace and so
+        # cannot reach the container's /proc/self: what goes through procfs
+        # is written now, from the host's /proc (oom_score_adj is inherited);
+        # LSM exec labels need the fork path.
+        spawn = console is None and not proc.apparmor_profile and not proc.selinux_label
+        if spawn:
+            set_oom_score_adj(proc.oom_score_adj)
+            proc.oom_score_adj = None
         in_userns = False
         for ns, fd in ns_fds:
             sc.setns(fd, ns.flag, display=f"{ns.type} namespace")
@@ -232,6 +241,18 @@ def _exec_child(chan, proc, ns_fds, seccomp, console, keep_fds, attrs, cgroup_fd
         if in_userns:
             os.setresgid(0, 0, 0)
             os.setresuid(0, 0, 0)
+        if spawn:
+            # The process settings are applied here, and the target is
+            # spawned straight into the pid namespace (see finalize_and_exec).
+            path = lookup_executable(proc.args[0], proc.env, proc.cwd)
+            join_cgroups(cgroup_fds)
+            pid = finalize_and_exec(proc, path, cap_count=known_cap_count(), seccomp=seccomp,
+                                    keep_fds=keep_fds, attrs=attrs, spawn=True)
+            chan.send(proto.INIT_PID, {"pid": pid})
+            os._exit(0)
+        # With a terminal the target must itself be the session leader that
+        # takes the pty as controlling terminal (and LSM labels are written
+        # to /proc/self/attr): fork into the pid namespace, set up, exec.
         pid = os.fork()
         if pid == 0:
             _exec_process(chan, proc, seccomp, console, keep_fds, attrs, cgroup_fds)

@@ -310,8 +310,15 @@ def open_cwd(cwd):
 
 
 def finalize_and_exec(proc, path, *, cap_count, seccomp=None, keep_fds=(), on_seccomp=None,
-                      attrs=None):
+                      attrs=None, spawn=False):
     """Apply the process settings and execve ``path``.  Never returns.
+
+    ``spawn``: apply them to this process, then start ``path`` in a new
+    session with posix_spawn (a vfork child that execs at once) and return
+    its pid.  ``exec`` uses it so that no Python process ever sits in the
+    container's pid namespace, where a container with CAP_SYS_PTRACE could
+    open its /proc/<pid>/exe (the host interpreter, CVE-2019-5736): only the
+    vfork child enters it, for the microseconds before its execve.
 
     ``attrs``: a :class:`ProcessAttrs` computed before the fork (None: the
     process sets no scheduler/ioPriority/memoryPolicy/personality/affinity)."""
@@ -354,4 +361,6 @@ def finalize_and_exec(proc, path, *, cap_count, seccomp=None, keep_fds=(), on_se
         fd = seccomp.load()
         if on_seccomp is not None:
             on_seccomp(fd)
+    if spawn:
+        return os.posix_spawn(path, proc.args, env, setsid=True)
     os.execve(path, proc.args, env)
