@@ -627,9 +627,9 @@ class _Checker:
         if isinstance(nodes, str):
             if not _cpu_list_ok(nodes):
                 self.add(at + ("nodes",), "%s is not a node list like 0-3,7" % render_value(nodes))
-            elif mode in NO_NODE_POLICIES and nodes.strip():
+            elif isinstance(mode, str) and mode in NO_NODE_POLICIES and nodes.strip():
                 self.add(at + ("nodes",), "%s must be empty for %s" % (render_value(nodes), mode))
-        if mode in NODE_POLICIES and not (isinstance(nodes, str) and nodes.strip()):
+        if isinstance(mode, str) and mode in NODE_POLICIES and not (isinstance(nodes, str) and nodes.strip()):
             self.add(at + ("nodes",), "%s needs at least one node" % mode)
         flags = set(f for f in _arr(mp.get("flags")) if isinstance(f, str))
         if {"MPOL_F_STATIC_NODES", "MPOL_F_RELATIVE_NODES"} <= flags:
