@@ -70,25 +70,6 @@ def cell():
         raise errors[0]
 
 
-@pytest.fixture
-def cell():
-    cells = []
-
-    def make(*a, **kw):
-        c = Cell(*a, **kw)
-        cells.append(c)
-        return c
-    yield make
-    errors = []
-    for c in cells:
-        try:
-            c.cleanup()
-        except Exception as e:  # keep cleaning the others
-            errors.append(e)
-    if errors:
-        raise errors[0]
-
-
 def cpu_ticks(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
