@@ -4,6 +4,7 @@ host fds (CVE-2024-21626), a dumpable runtime in container namespaces
 /proc/<pid>/exe (CVE-2019-5736), late Python imports after entering the
 rootfs (cves.md §2) and `exec -u` ids (CVE-2026-30892)."""
 
+import errno
 import glob
 import hashlib
 import os
@@ -181,14 +182,54 @@ def _hashes():
     return out
 
 
+# For every process it can see whose exe is not the image's busybox, the
+# hostile opener keeps that exe open (in a background sleep's fd 6), as
+# CVE-2019-5736 does before reopening it for writing through /proc/self/fd
+# once nothing runs it any more.  Only the host can tell whether such a
+# reopen would work: inside, ETXTBSY answers first while the file is busy.
 HOSTILE_OPENER = r"""
 while [ ! -e /shared/stop ]; do
   for d in /proc/[0-9]*; do
-    { true 5<>$d/exe; } 2>/dev/null && echo "opened rw $d $(readlink $d/exe)" >> /shared/hit
-    { true 6<$d/exe; } 2>/dev/null && echo "opened ro $d $(readlink $d/exe)" >> /shared/ro
+    n=${d#/proc/}
+    [ -e /shared/held.$n ] && continue
+    (
+      exec 6<$d/exe || exit
+      t=$(readlink /proc/self/fd/6)
+      [ "$t" = /bin/busybox ] && exit
+      echo "$t" > /shared/held.$n
+      exec 0</dev/null 1>/dev/null
+      sleep 3600 &
+    ) 2>/dev/null
   done
 done
 """
+
+
+def _held_exes(init_pid):
+    """{container process: what its fd 6 holds} for the opener's holders,
+    seen from the host."""
+    pidns = os.readlink(f"/proc/{init_pid}/ns/pid")
+    out = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            if os.readlink(f"/proc/{name}/ns/pid") != pidns:
+                continue
+            target = os.readlink(f"/proc/{name}/fd/6")
+        except OSError:
+            continue
+        if target != "/bin/busybox" and not target.startswith(("/dev/", "pipe:", "socket:")):
+            out[int(name)] = target
+    return out
+
+
+def _writable_if_not_busy(path):
+    """Would an open for writing work once no process runs the file?  It
+    would unless the file sits on a read-only mount or is our sealed memfd."""
+    if os.readlink(path).startswith("/memfd:pyrunc-exe"):
+        return False
+    return not os.statvfs(path).f_flag & os.ST_RDONLY
 
 
 def _plant_python_traps(rootfs, marker_dir="/shared"):
@@ -241,42 +282,84 @@ def test_proc_self_exe_entrypoint_never_runs_the_host_interpreter(rt, bundle):
 PRIVILEGED = ["CAP_SYS_PTRACE", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_KILL"]
 
 
-@pytest.mark.parametrize("caps", [
-    None,
-    # With CAP_SYS_PTRACE the container may open /proc/<pid>/exe of any
-    # process it sees.  exec keeps its Python stage outside the container's
-    # pid namespace; only the posix_spawn (vfork) child enters it, and it is
-    # the interpreter until its execve: a window of microseconds, which a
-    # loaded machine stretches enough for the opener to hit now and then.
-    pytest.param(PRIVILEGED, marks=pytest.mark.xfail(
-        runtime_is_pyrunc, strict=False,
-        reason="known gap, narrowed: the vfork child of exec is the host interpreter until its "
-               "execve; closing it needs the interpreter on a read-only mount or in a sealed "
-               "memfd (docs/security.md)")),
-], ids=["default-caps", "cap-sys-ptrace"])
+@pytest.mark.parametrize("caps", [None, PRIVILEGED], ids=["default-caps", "cap-sys-ptrace"])
 def test_proc_exe_of_the_container_process_is_never_the_host_interpreter(rt, bundle, caps):
+    """A hostile process in the container (with CAP_SYS_PTRACE it may open
+    the exe of every process it sees, non-dumpable or not) watches the
+    created init, then 30 execs (some with a terminal, whose stage forks
+    into the pid namespace): no exe it reaches is writable."""
     if caps:
         bundle.config["process"]["capabilities"] = {k: caps for k in ("bounding", "effective", "permitted")}
-    bundle.sh(HOSTILE_OPENER)
+    with open(os.path.join(bundle.rootfs, "opener"), "w") as f:
+        f.write(HOSTILE_OPENER)
+    bundle.set_args("sh", "/opener")
     host = {(os.stat(f).st_dev, os.stat(f).st_ino) for f in _host_files()}
     before = _hashes()
     cid = new_id()
     assert rt.create(cid, bundle).returncode == 0
     pid = rt.state_json(cid)["pid"]
+    # an opener while the init waits for start: the init is pid 1 to it
+    assert rt("exec", "-d", cid, "sh", "/opener").returncode == 0
+    if caps:
+        wait_for(lambda: os.path.exists(os.path.join(bundle.shared, "held.1")), timeout=20)
+    else:
+        time.sleep(0.5)
     assert rt.start(cid).returncode == 0
     wait_for(lambda: exec_done(pid, "sh"))
     st = os.stat(f"/proc/{pid}/exe")
     assert (st.st_dev, st.st_ino) not in host
-    for _ in range(30):
-        rt("exec", cid, "true")
+    for i in range(30):
+        if i % 5 == 0:
+            rt("exec", "-t", cid, "true")
+        else:
+            rt("exec", cid, "true")
+    held = _held_exes(pid)
+    writable = {p: t for p, t in held.items() if _writable_if_not_busy(f"/proc/{p}/fd/6")}
     open(os.path.join(bundle.shared, "stop"), "w").close()
     rt.wait_status(cid, "stopped", timeout=60)
-    hit = os.path.join(bundle.shared, "hit")
-    assert not os.path.exists(hit) or "python" not in open(hit).read()
-    ro = os.path.join(bundle.shared, "ro")
-    if os.path.exists(ro):
-        assert "python" not in open(ro).read(), open(ro).read()
+    assert not writable, writable
+    if caps:
+        assert held  # the waiting init (pid 1 inside) at least
+    else:
+        assert not held  # non-dumpable: not even opened
+        assert not [f for f in os.listdir(bundle.shared) if f.startswith("held.")]
     assert _hashes() == before
+
+
+@pyrunc_only
+def test_runtime_processes_run_a_read_only_view_of_the_interpreter(rt, bundle):
+    """From the host: the created init and a foreground exec's runtime run
+    the host interpreter's very inode (page cache shared, nothing copied)
+    through a read-only mount, so no open of their exe can write it."""
+    interpreter = os.stat(os.path.realpath(sys.executable))
+    bundle.set_args("sleep", "100")
+    cid = new_id()
+    assert rt.create(cid, bundle).returncode == 0
+    init = rt.state_json(cid)["pid"]
+    p = rt.spawn("exec", cid, "sleep", "3")
+    wait_for(lambda: any(exec_done(c, "sleep") for c in _descendants(p.pid)))
+    for pid in (init, p.pid):
+        st = os.stat(f"/proc/{pid}/exe")
+        assert (st.st_dev, st.st_ino) == (interpreter.st_dev, interpreter.st_ino)
+        assert os.statvfs(f"/proc/{pid}/exe").f_flag & os.ST_RDONLY, pid
+        with pytest.raises(OSError) as e:
+            os.close(os.open(f"/proc/{pid}/exe", os.O_WRONLY))
+        assert e.value.errno in (errno.EROFS, errno.ETXTBSY)
+    assert p.result().returncode == 0
+
+
+def _descendants(pid):
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            with open(f"/proc/{p}/task/{p}/children") as f:
+                kids = [int(k) for k in f.read().split()]
+        except OSError:
+            kids = []
+        out += kids
+        todo += kids
+    return out
 
 
 # --- no Python import after entering the rootfs -------------------------------

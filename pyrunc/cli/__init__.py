@@ -13,6 +13,10 @@ from ..errors import PyruncError, UsageError
 from ..log import log
 from .flags import BOOL, STR, Flag, parse
 
+# The subcommands whose processes enter a container's namespaces: they run
+# from a read-only view of the interpreter (see pyrunc/exeseal.py).
+SEALED_VERBS = frozenset(("create", "run", "exec"))
+
 GLOBAL_FLAGS = (
     Flag("root", STR, "/run/pyrunc", "root directory for storage of container state"),
     Flag("log", STR, None, "log file path (default: stderr)"),
@@ -139,6 +143,7 @@ def exit_now(rc):
 
 
 def main(argv=None):
+    whole_process = argv is None
     argv = sys.argv[1:] if argv is None else argv
     try:
         gargv, rest = _split_globals(argv)
@@ -159,6 +164,10 @@ def main(argv=None):
         entry = COMMANDS.get(verb)
         if entry is None:
             raise UsageError(f"No help topic for '{verb}'")
+        if whole_process and verb in SEALED_VERBS:
+            # before anything of ours can enter a container (CVE-2019-5736)
+            from ..exeseal import reexec_sealed
+            reexec_sealed()
         module = __import__(f"pyrunc.cli.{entry[0]}", fromlist=[entry[1]])
         _freeze_loaded_objects()
         return getattr(module, entry[1])(g, args)

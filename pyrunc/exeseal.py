@@ -1,0 +1,107 @@
+"""Run the runtime from a read-only view of its own interpreter before any
+of its processes enters a container (CVE-2019-5736).
+
+``/proc/<pid>/exe`` is a magic link to the file a process executed.  For
+every pyrunc process that is the host's Python interpreter.  A container
+process that may open the exe of one of our processes inside its pid
+namespace (the created init, the stage of ``exec`` that forks into the
+namespace, the vfork child of ``exec`` before its execve) can keep that open
+file and, once nothing runs the interpreter any more (no ETXTBSY), reopen it
+through ``/proc/self/fd/N`` for writing and replace the host's python: the
+next ``pyrunc`` (or any python program) run on the host is the attacker's.
+Non-dumpable processes are out of reach only for processes without
+CAP_SYS_PTRACE in the host user namespace, i.e. not for a container without
+a user namespace that keeps CAP_SYS_PTRACE, nor for a privileged sidecar
+sharing the pid namespace.
+
+So the commands that put processes into a container's namespaces (create,
+run, exec) re-execute themselves first, before parsing anything, from a
+*detached read-only bind mount* of the interpreter: open_tree(CLONE) of
+/proc/self/exe, mount_setattr(RDONLY|NOSUID|NODEV), execveat on that fd.
+The inode is the same (its pages stay shared with every other python on
+the host, nothing is copied), but the mount it is reached through is
+read-only and attached nowhere: once the exec closed the open_tree fd the
+mount is dissolved, nobody can remount it, and any open of
+/proc/<pid>/exe for writing fails with EROFS.  Kernels without
+mount_setattr (< 5.12) or a caller that may not create mounts get a copy
+in a sealed memfd instead (F_SEAL_WRITE|GROW|SHRINK|SEAL: writes fail with
+EPERM); that costs 6.8 MB of memory per running command, which is why it
+is only the fallback.
+
+The check is cheap (one statvfs), so a host whose interpreter already lives
+on a read-only mount (an image-based OS) pays nothing; elsewhere the price
+is one more interpreter start-up (about 10 ms here) on create, run and exec.
+"""
+
+import os
+import sys
+
+_MEMFD_NAME = "pyrunc-exe"
+
+
+def exe_is_sealed(path="/proc/self/exe"):
+    """True when ``path`` (an exe link or an fd path) names a file that no
+    open can write: on a read-only mount, or in our sealed memfd."""
+    try:
+        if os.statvfs(path).f_flag & os.ST_RDONLY:
+            return True
+        return os.readlink(path).startswith("/memfd:" + _MEMFD_NAME)
+    except OSError:
+        return False
+
+
+def _readonly_bind_of_self():
+    """An O_PATH fd of the running interpreter on a detached read-only bind
+    mount, or None when this kernel or caller cannot make one."""
+    from . import syscalls as sc
+    try:
+        fd = sc.open_tree(sc.AT_FDCWD, "/proc/self/exe", sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        sc.mount_setattr(fd, "", sc.AT_EMPTY_PATH,
+                         attr_set=sc.MOUNT_ATTR_RDONLY | sc.MOUNT_ATTR_NOSUID | sc.MOUNT_ATTR_NODEV)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _sealed_memfd_copy_of_self():
+    import fcntl
+    src = os.open("/proc/self/exe", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        fd = os.memfd_create(_MEMFD_NAME, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+        size = os.fstat(src).st_size
+        done = 0
+        while done < size:
+            n = os.sendfile(fd, src, None, size - done)
+            if n == 0:
+                raise OSError(f"short copy of the interpreter ({done} of {size} bytes)")
+            done += n
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK
+                    | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE)
+        return fd
+    finally:
+        os.close(src)
+
+
+def reexec_sealed():
+    """Replace this process (same pid, argv, environment and inherited fds)
+    by the same command run from a sealed view of the interpreter; return
+    only when it already runs from one.  Raises OSError when no sealed view
+    can be made: running on unsealed would leave the host's interpreter
+    writable to the container."""
+    if exe_is_sealed():
+        return
+    fd = _readonly_bind_of_self()
+    if fd is None:
+        fd = _sealed_memfd_copy_of_self()
+    # What the exec will run must pass the same check the new process
+    # makes, or it would re-execute itself forever.
+    if not exe_is_sealed(f"/proc/self/fd/{fd}"):
+        os.close(fd)
+        raise OSError("the sealed view of the interpreter is still writable")
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(fd, sys.orig_argv, os.environ)

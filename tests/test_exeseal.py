@@ -1,0 +1,97 @@
+"""pyrunc/exeseal.py on the real kernel: the CVE-2019-5736 attack, played
+against a private copy of the interpreter (so that no other process keeps
+it busy and ETXTBSY cannot hide a writable file).
+
+The attacker holds /proc/<pid>/exe of a process, waits until it has exited,
+then reopens the held file for writing through /proc/self/fd/N."""
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from helpers import REPO
+
+SCRIPT = r"""
+import os, sys
+sys.path.insert(0, {repo!r})
+from pyrunc import exeseal
+how = sys.argv[1]
+if how == "bind":
+    exeseal.reexec_sealed()
+elif how == "memfd" and not exeseal.exe_is_sealed():
+    os.execve(exeseal._sealed_memfd_copy_of_self(), sys.orig_argv, os.environ)
+print(os.getpid(), exeseal.exe_is_sealed(), sys.argv[2:], flush=True)
+sys.stdin.read()
+"""
+
+
+def attack(tmp_path, how):
+    python = tmp_path / "python-copy"
+    shutil.copy2(os.path.realpath(sys.executable), python)
+    script = tmp_path / "victim.py"
+    script.write_text(SCRIPT.format(repo=REPO))
+    p = subprocess.Popen([str(python), "-IS", str(script), how, "arg with space", ""],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    pid, sealed, argv = p.stdout.readline().split(" ", 2)
+    held = os.open(f"/proc/{pid}/exe", os.O_PATH)
+    try:
+        p.stdin.close()
+        assert p.wait() == 0
+        try:
+            fd = os.open(f"/proc/self/fd/{held}", os.O_WRONLY)
+        except OSError as e:
+            return sealed == "True", argv.strip(), e.strerror, python
+        os.close(fd)
+        return sealed == "True", argv.strip(), "writable", python
+    finally:
+        os.close(held)
+
+
+def test_unsealed_interpreter_is_writable_through_a_held_exe(tmp_path):
+    """The control: without the seal the attack works on this kernel."""
+    sealed, _, outcome, _ = attack(tmp_path, "none")
+    assert not sealed
+    assert outcome == "writable"
+
+
+def test_read_only_bind_makes_the_held_exe_unwritable(tmp_path):
+    sealed, argv, outcome, python = attack(tmp_path, "bind")
+    assert sealed
+    assert argv == "['arg with space', '']"  # argv survives the re-exec exactly
+    assert outcome == "Read-only file system"
+    with open(python, "rb") as a, open(os.path.realpath(sys.executable), "rb") as b:
+        assert a.read() == b.read()
+
+
+def test_sealed_memfd_fallback_writes_nothing_of_the_host(tmp_path):
+    """The fallback's exe is a private sealed copy: even opened for writing,
+    no write reaches it nor the host's file."""
+    sealed, _, outcome, python = attack(tmp_path, "memfd")
+    assert sealed
+    assert outcome in ("writable", "Operation not permitted")
+    with open(python, "rb") as a, open(os.path.realpath(sys.executable), "rb") as b:
+        assert a.read() == b.read()
+
+
+def test_sealed_memfd_refuses_writes():
+    from pyrunc import exeseal
+    fd = exeseal._sealed_memfd_copy_of_self()
+    try:
+        assert exeseal.exe_is_sealed(f"/proc/self/fd/{fd}")
+        w = os.open(f"/proc/self/fd/{fd}", os.O_WRONLY)
+        try:
+            with pytest.raises(PermissionError):
+                os.write(w, b"x")
+        finally:
+            os.close(w)
+    finally:
+        os.close(fd)
+
+
+def test_the_commands_that_enter_containers_are_the_sealed_ones():
+    from pyrunc.cli import COMMANDS, SEALED_VERBS
+    assert SEALED_VERBS == {"create", "run", "exec"}
+    assert SEALED_VERBS <= set(COMMANDS)
