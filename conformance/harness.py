@@ -309,3 +309,24 @@ def pid_alive(pid: int) -> bool:
 
 
 SIGNALS = {s.name: int(s) for s in signal.Signals}
+
+
+# ---------------------------------------------------------------- cgroups
+CGROUP_V2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")  # a pure v2 hierarchy
+
+
+def cgroup_of(pid: int, controller: str) -> str | None:
+    """The cgroup of ``pid`` for ``controller`` (v1), or its one cgroup (v2)."""
+    for line in open(f"/proc/{pid}/cgroup").read().splitlines():
+        hid, ctrls, path = line.split(":", 2)
+        if CGROUP_V2 and hid == "0":
+            return path
+        if controller in ctrls.split(","):
+            return path
+    return None
+
+
+def cgroup_dir(controller: str, path: str) -> str:
+    """Where the cgroup ``path`` of ``controller`` is on this host."""
+    return f"/sys/fs/cgroup{path}" if CGROUP_V2 else f"/sys/fs/cgroup/{controller}{path}"
+

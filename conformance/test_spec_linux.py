@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from harness import CHECKER
+from harness import CGROUP_V2, CHECKER, cgroup_dir, cgroup_of
 
 clause = pytest.mark.clause
 CL = "config-linux.md"
@@ -191,21 +191,13 @@ def test_userns_does_not_chown_rootfs(lab):
 
 # ---------------------------------------------------------------- cgroups
 
-def cgroup_of(pid, controller):
-    for line in open(f"/proc/{pid}/cgroup").read().splitlines():
-        _, ctrls, path = line.split(":", 2)
-        if controller in ctrls.split(","):
-            return path
-    return None
-
-
 @clause(CL, "Cgroups Path", "In the case of an absolute path (starting with `/`), the runtime MUST take the path to be relative to the cgroups mount point.")
 def test_absolute_cgroups_path(lab):
     b = sleeper(lab)
     assert lab.create(b).ok
     pid = lab.state(b.cid)["pid"]
     assert cgroup_of(pid, "pids") == b.linux["cgroupsPath"]
-    assert os.path.isdir(f"/sys/fs/cgroup/pids{b.linux['cgroupsPath']}")
+    assert os.path.isdir(cgroup_dir("pids", b.linux["cgroupsPath"]))
 
 
 @clause(CL, "Cgroups Path", "the runtime MUST consistently attach to the same place in the cgroups hierarchy")
@@ -225,7 +217,7 @@ def test_cgroups_path_consistent(lab):
 
 @clause(CL, "Cgroup ownership", "Runtimes SHOULD NOT change the ownership of container cgroups when cgroups v1 is in use.")
 def test_cgroup_v1_ownership_unchanged(lab):
-    if not os.path.isdir("/sys/fs/cgroup/memory"):
+    if CGROUP_V2:
         pytest.skip("not a cgroup v1 host")
     b = sleeper(lab)
     b.linux["namespaces"] += [{"type": "user"}, {"type": "cgroup"}]
@@ -234,7 +226,7 @@ def test_cgroup_v1_ownership_unchanged(lab):
     b.config["mounts"] = [m for m in b.config["mounts"] if m["destination"] != "/sys"]
     r = lab.create(b)
     assert r.ok, str(r)
-    d = f"/sys/fs/cgroup/memory{b.linux['cgroupsPath']}"
+    d = cgroup_dir("memory", b.linux["cgroupsPath"])
     assert os.stat(d).st_uid == 0 and os.stat(f"{d}/cgroup.procs").st_uid == 0
 
 
@@ -244,7 +236,7 @@ def test_pids_limit_zero(lab):
     b.linux["resources"]["pids"] = {"limit": 0}
     r = lab.create(b)
     assert r.ok, str(r)
-    with open(f"/sys/fs/cgroup/pids{b.linux['cgroupsPath']}/pids.max") as f:
+    with open(f"{cgroup_dir('pids', b.linux['cgroupsPath'])}/pids.max") as f:
         assert f.read().strip() == "0", "pids limit 0 was not applied as 0"
 
 

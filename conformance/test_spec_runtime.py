@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from harness import CHECKER, SPEC_DIR, pid_alive, schema_validator
+from harness import CGROUP_V2, CHECKER, SPEC_DIR, cgroup_dir, pid_alive, schema_validator
 
 clause = pytest.mark.clause
 RT = "runtime.md"
@@ -148,8 +148,8 @@ def test_delete_undoes_create(lab):
     st = created(lab, b)
     pid = st["pid"]
     cg = [line.split(":", 2) for line in open(f"/proc/{pid}/cgroup").read().splitlines()]
-    cg_dirs = [f"/sys/fs/cgroup/{c[1].replace('name=', '')}{c[2]}" for c in cg
-               if c[1] in ("memory", "pids", "devices") and c[2] != "/"]
+    cg_dirs = [cgroup_dir(c[1], c[2]) for c in cg
+               if (c[1] in ("memory", "pids", "devices") or CGROUP_V2) and c[2] != "/"]
     assert cg_dirs and all(os.path.isdir(d) for d in cg_dirs), f"no container cgroups found: {cg}"
     assert lab.kill(b.cid, "KILL").ok
     assert lab.wait_status(b.cid, "stopped") == "stopped"
@@ -190,7 +190,7 @@ def test_failed_create_leaves_no_trace(lab):
     assert not r.ok
     assert lab.state(b.cid) is None
     assert sorted(os.listdir(lab.rt.root)) == before_root, "state directory changed by a failed create"
-    assert not os.path.exists(f"/sys/fs/cgroup/pids/oc-conformance/{b.cid}"), "cgroup left by a failed create"
+    assert not os.path.exists(cgroup_dir("pids", f"/oc-conformance/{b.cid}")), "cgroup left by a failed create"
 
 
 # ---------------------------------------------------------------- hooks (runtime.md view)

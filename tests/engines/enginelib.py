@@ -52,11 +52,29 @@ CMD_TIMEOUT = 120
 _apt_updated = False
 
 
+_scratch = None
+
+
+def scratch_cwd():
+    """The working directory of every engine command and daemon: conmon
+    writes a file named ``oom`` into its working directory when a container
+    is OOM-killed, so none of them may inherit the repository's.  Removed at
+    exit."""
+    global _scratch
+    if _scratch is None:
+        import atexit
+        import shutil
+        import tempfile
+        _scratch = tempfile.mkdtemp(prefix="pyrunc-engines-cwd-")
+        atexit.register(shutil.rmtree, _scratch, True)
+    return _scratch
+
+
 def run(argv, *, timeout=CMD_TIMEOUT, check=False, env=None, input=None, stdin=subprocess.DEVNULL):
     """Run a command; text output captured.  Never inherits our stdio."""
     p = subprocess.run(argv, input=input, stdin=None if input is not None else stdin,
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                       timeout=timeout, env=env)
+                       timeout=timeout, env=env, cwd=scratch_cwd())
     if check and p.returncode != 0:
         raise AssertionError(f"{' '.join(argv)} -> {p.returncode}\nstdout: {p.stdout}\nstderr: {p.stderr}")
     return p
@@ -174,7 +192,8 @@ class Daemon:
     def start(self, timeout=60):
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=self._log,
-                                     stderr=subprocess.STDOUT, start_new_session=True, env=self.env)
+                                     stderr=subprocess.STDOUT, start_new_session=True, env=self.env,
+                                     cwd=scratch_cwd())
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
