@@ -47,11 +47,20 @@ test-unit: venv
 # One boot of the pure cgroup v2 VM: the v2 tests, then the conformance
 # suite's cgroup clauses (the whole suite takes 12 minutes there).
 V2_CONFORMANCE := cgroup or pids_limit or unified_missing or delete_undoes or failed_create_leaves
-test-cgroupv2: venv
+# tests/test_apparmor.py loads a profile in the VM (its kernel enables
+# AppArmor) with Debian's apparmor_parser, unpacked here, not installed.
+APPARMOR_PARSER := build/apparmor/sbin/apparmor_parser
+$(APPARMOR_PARSER):
+	@rm -rf build/apparmor build/apparmor-deb && mkdir -p build/apparmor-deb
+	@cd build/apparmor-deb && apt-get download -q apparmor >/dev/null 2>&1 \
+	    || { apt-get update -qq && apt-get download -q apparmor; } >/dev/null
+	@dpkg-deb -x build/apparmor-deb/apparmor_*.deb build/apparmor && rm -rf build/apparmor-deb
+
+test-cgroupv2: venv $(APPARMOR_PARSER)
 	@$(CURDIR)/../shared/tools/v2vm --timeout 1500 --share $(CURDIR) --env RUNTIME=$(PYRUNC) -- /bin/sh -c '\
 	    $(PY) -m pytest -q -p no:cacheprovider --basetemp=/root/pytest-v2 -k "not record_other" \
 	      tests/test_cgroups_v2.py tests/test_cgroups_unit.py tests/test_v2_containers.py \
-	      tests/test_memory_footprint.py $(PYTEST_ARGS); unit=$$?; \
+	      tests/test_memory_footprint.py tests/test_apparmor.py $(PYTEST_ARGS); unit=$$?; \
 	    $(PY) -m pytest -q -p no:cacheprovider -k "$(V2_CONFORMANCE)" conformance; conf=$$?; \
 	    [ $$unit -eq 0 ] && [ $$conf -eq 0 ]'
 

@@ -82,6 +82,8 @@ def write_proc_attr(rel, value, pid=None):
         if sc.fstatfs_type(fd) != sc.PROC_SUPER_MAGIC:
             raise StageError(f"{display}: not a procfs file")
         os.write(fd, value.encode() if isinstance(value, str) else value)
+    except OSError as e:  # the LSM refused the value: name the file
+        raise OSError(e.errno, e.strerror, display) from None
     finally:
         os.close(fd)
 
@@ -137,12 +139,21 @@ def apply_exec_labels(apparmor_profile="", selinux_label=""):
     """Arrange for the next execve to enter the configured labels (in the
     container, after pivot_root: the container's own procfs is used)."""
     if apparmor_profile:
+        # the LSM-specific file where the kernel has one (LSM stacking)
+        rel = "attr/apparmor/exec" if os.path.isdir(f"/proc/{os.getpid()}/attr/apparmor") else "attr/exec"
         try:
-            write_proc_attr("attr/apparmor/exec", f"exec {apparmor_profile}")
-        except FileNotFoundError:
-            write_proc_attr("attr/exec", f"exec {apparmor_profile}")
+            write_proc_attr(rel, f"exec {apparmor_profile}")
+        except OSError as e:
+            # AppArmor answers ENOENT for a profile that is not loaded
+            hint = " (is the profile loaded?)" if e.errno == 2 else ""
+            raise StageError(f"apparmorProfile {apparmor_profile!r} cannot be applied: "
+                             f"{e.filename}: {e.strerror}{hint}") from None
     if selinux_label:
-        write_proc_attr("attr/exec", selinux_label)
+        try:
+            write_proc_attr("attr/exec", selinux_label)
+        except OSError as e:
+            raise StageError(f"selinuxLabel {selinux_label!r} cannot be applied: "
+                             f"{e.filename}: {e.strerror}") from None
 
 
 def features():
