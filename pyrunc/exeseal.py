@@ -86,6 +86,19 @@ def _sealed_memfd_copy_of_self():
         os.close(src)
 
 
+def _name_self():
+    """An exec through an fd names the process after the file (python3.11):
+    give it back the name the launcher had, for ps and the like."""
+    try:
+        fd = os.open("/proc/thread-self/comm", os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, b"pyrunc")
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+
+
 def reexec_sealed():
     """Replace this process (same pid, argv, environment and inherited fds)
     by the same command run from a sealed view of the interpreter; return
@@ -93,6 +106,7 @@ def reexec_sealed():
     can be made: running on unsealed would leave the host's interpreter
     writable to the container."""
     if exe_is_sealed():
+        _name_self()
         return
     fd = _readonly_bind_of_self()
     if fd is None:
