@@ -131,7 +131,9 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
     (``run`` in the foreground with a terminal), instead of ``console_socket``."""
     from .config.convert import convert, known_cap_count
     from .config.validate import load_config, validate_config
+    from .exeseal import require_sealed
 
+    require_sealed()
     st.validate_id(container_id)
     bundle = os.path.abspath(bundle or ".")
     config_path = os.path.join(bundle, config_path or "config.json")

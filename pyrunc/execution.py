@@ -21,6 +21,7 @@ from . import syscalls as sc
 from .config.convert import NAMESPACE_PROC_NAMES, convert_caps, convert_process, known_cap_count
 from .container import Container, _connect_console, _late_join_fds, _preserved_fds
 from .errors import InvalidState, PyruncError, StageError
+from .exeseal import require_sealed
 from .init import _fail, join_cgroups, seal_imports
 from .faults import point as fault_point
 from .log import log
@@ -81,6 +82,7 @@ def exec_in(store, container_id, proc, *, detach=False, pid_file=None, console_s
             preserve_fds=0, ignore_paused=False, cgroup_sub=None):
     """Start ``proc`` in the container; return its exit status when in the
     foreground (128+n for signal n), 0 when detached."""
+    require_sealed()
     c = Container.load(store, container_id)
     status = c.status
     if status == "stopped" or status == "creating":

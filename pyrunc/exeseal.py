@@ -119,3 +119,16 @@ def reexec_sealed():
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(fd, sys.orig_argv, os.environ)
+
+
+def require_sealed():
+    """For the core library: refuse to put a process into a container's
+    namespaces from an interpreter that is writable through
+    /proc/<pid>/exe.  The library cannot re-execute its caller (it never
+    reads argv); the ``pyrunc`` command does (:func:`reexec_sealed`)."""
+    if not exe_is_sealed():
+        from .errors import PyruncError
+        raise PyruncError("refusing to enter a container from a writable interpreter "
+                          "(/proc/self/exe, CVE-2019-5736): call pyrunc.exeseal.reexec_sealed() "
+                          "first, as the pyrunc command does")
+

@@ -95,3 +95,19 @@ def test_the_commands_that_enter_containers_are_the_sealed_ones():
     from pyrunc.cli import COMMANDS, SEALED_VERBS
     assert SEALED_VERBS == {"create", "run", "exec"}
     assert SEALED_VERBS <= set(COMMANDS)
+
+
+@pytest.mark.parametrize("entry", ["create", "exec_in"])
+def test_the_core_refuses_to_enter_a_container_unsealed(tmp_path, entry):
+    """A library caller that skipped the re-exec (this pytest process runs
+    the host interpreter as is) is refused before anything is made."""
+    from pyrunc import container, execution
+    from pyrunc.errors import PyruncError
+    from pyrunc.state import StateStore
+    store = StateStore(str(tmp_path / "root"))
+    with pytest.raises(PyruncError, match="writable interpreter"):
+        if entry == "create":
+            container.create(store, "c1", str(tmp_path))
+        else:
+            execution.exec_in(store, "c1", None)
+    assert not os.path.exists(tmp_path / "root") or os.listdir(tmp_path / "root") == []
