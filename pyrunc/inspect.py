@@ -638,58 +638,54 @@ def _mount_lines(ctx, wall, mounts):
                  + " ".join(kinds), "info")
 
 
-def _masked_lines(ctx, wall, mounts):
-    from . import syscalls
-    for path in ctx.linux.get("maskedPaths") or []:
+def _paths_in_root(ctx, wall, paths, label, want):
+    """Yield ``(path, fd)`` for each of ``paths`` present in the container's
+    root (the fd is closed when the caller moves on); an absent path is
+    fine for masking and read-only alike, an unreadable one is reported."""
+    for path in paths or []:
         path = os.path.normpath(path)
         try:
             fd = _open_in_root(ctx.pid, path)
         except OSError as e:
             if e.errno == 2:
-                wall.add(f"masked {path}", "masked", "absent", "ok")
+                wall.add(f"{label} {path}", want, "absent", "ok")
             else:
-                wall.unreadable(f"masked {path}", "masked", e)
+                wall.unreadable(f"{label} {path}", want, e)
             continue
         try:
-            st = os.fstat(fd)
-            m = _mount_at(mounts, path)
-            if stat.S_ISCHR(st.st_mode) and os.major(st.st_rdev) == 1 and os.minor(st.st_rdev) == 3:
-                wall.add(f"masked {path}", "masked", "/dev/null bound over it", "ok")
-            elif stat.S_ISDIR(st.st_mode):
-                ro = bool(os.fstatvfs(fd).f_flag & os.ST_RDONLY)
-                dfd = syscalls.openat2(fd, ".", os.O_RDONLY | os.O_DIRECTORY, 0, display=path)
-                try:
-                    entries = os.listdir(dfd)
-                finally:
-                    os.close(dfd)
-                if m is not None and ro and not entries:
-                    wall.add(f"masked {path}", "masked", f"empty read-only {m['fstype']}", "ok")
-                else:
-                    wall.add(f"masked {path}", "masked",
-                             f"directory, {len(entries)} entries, {'ro' if ro else 'rw'}"
-                             + ("" if m else ", no mount over it"), ctx.mismatch(), "readable")
-            else:
-                kind = "file" if stat.S_ISREG(st.st_mode) else "special file"
-                wall.add(f"masked {path}", "masked", f"{kind}, not masked", ctx.mismatch(), "readable")
+            yield path, fd
         finally:
             os.close(fd)
+
+
+def _masked_lines(ctx, wall, mounts):
+    from . import syscalls
+    for path, fd in _paths_in_root(ctx, wall, ctx.linux.get("maskedPaths"), "masked", "masked"):
+        st = os.fstat(fd)
+        m = _mount_at(mounts, path)
+        if stat.S_ISCHR(st.st_mode) and os.major(st.st_rdev) == 1 and os.minor(st.st_rdev) == 3:
+            wall.add(f"masked {path}", "masked", "/dev/null bound over it", "ok")
+        elif stat.S_ISDIR(st.st_mode):
+            ro = bool(os.fstatvfs(fd).f_flag & os.ST_RDONLY)
+            dfd = syscalls.openat2(fd, ".", os.O_RDONLY | os.O_DIRECTORY, 0, display=path)
+            try:
+                entries = os.listdir(dfd)
+            finally:
+                os.close(dfd)
+            if m is not None and ro and not entries:
+                wall.add(f"masked {path}", "masked", f"empty read-only {m['fstype']}", "ok")
+            else:
+                wall.add(f"masked {path}", "masked",
+                         f"directory, {len(entries)} entries, {'ro' if ro else 'rw'}"
+                         + ("" if m else ", no mount over it"), ctx.mismatch(), "readable")
+        else:
+            kind = "file" if stat.S_ISREG(st.st_mode) else "special file"
+            wall.add(f"masked {path}", "masked", f"{kind}, not masked", ctx.mismatch(), "readable")
 
 
 def _readonly_lines(ctx, wall, mounts):
-    for path in ctx.linux.get("readonlyPaths") or []:
-        path = os.path.normpath(path)
-        try:
-            fd = _open_in_root(ctx.pid, path)
-        except OSError as e:
-            if e.errno == 2:
-                wall.add(f"read-only {path}", "ro", "absent", "ok")
-            else:
-                wall.unreadable(f"read-only {path}", "ro", e)
-            continue
-        try:
-            ro = bool(os.fstatvfs(fd).f_flag & os.ST_RDONLY)
-        finally:
-            os.close(fd)
+    for path, fd in _paths_in_root(ctx, wall, ctx.linux.get("readonlyPaths"), "read-only", "ro"):
+        ro = bool(os.fstatvfs(fd).f_flag & os.ST_RDONLY)
         m = _mount_at(mounts, path)
         actual = ("ro" if ro else "rw") + ("" if m else " (no mount of its own)")
         wall.add(f"read-only {path}", "ro", actual, "ok" if ro else ctx.mismatch())
