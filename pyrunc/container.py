@@ -500,7 +500,7 @@ def _runtime_setup(c, cfg):
 
 def _undo_create(store, state, mgr, child, chan, listen_fd, console):
     """Leave nothing behind after a failed create."""
-    import signal
+    import _signal
     for fd in (listen_fd,):
         if fd >= 0:
             os.close(fd)
@@ -510,13 +510,13 @@ def _undo_create(store, state, mgr, child, chan, listen_fd, console):
         chan.close()
     if state.init_pid:
         try:
-            _signal_init(state, signal.SIGKILL)
+            _signal_init(state, _signal.SIGKILL)
             _wait_gone(state.init_pid, state.init_start, 5)
         except PyruncError:
             pass
     if child > 0:
         try:
-            os.kill(child, signal.SIGKILL)
+            os.kill(child, _signal.SIGKILL)
         except ProcessLookupError:
             pass
         try:
@@ -525,7 +525,7 @@ def _undo_create(store, state, mgr, child, chan, listen_fd, console):
             pass
     if mgr is not None:
         try:
-            mgr.kill_all(signal.SIGKILL)
+            mgr.kill_all(_signal.SIGKILL)
             mgr.destroy()
         except Exception as e:  # noqa: BLE001 - the create error is what matters
             log.warning(f"cleanup after failed create: {e}")
@@ -552,9 +552,9 @@ def start(store, container_id):
                 run_hooks(cfg.hook_list("poststart"), c.hook_state("running"), "poststart")
             except PyruncError:
                 # spec 1.3.0: a failing poststart hook stops the container
-                import signal
+                import _signal
                 try:
-                    c.signal(signal.SIGKILL, all_processes=True)
+                    c.signal(_signal.SIGKILL, all_processes=True)
                 except PyruncError:
                     pass
                 raise
@@ -662,7 +662,7 @@ def _return_net_devices(c):
 
 
 def _kill_everything(c):
-    import signal
+    import _signal
     s = c.state
     mgr = c.cgroup_manager()
     if mgr is not None and mgr.exists():
@@ -671,10 +671,10 @@ def _kill_everything(c):
                 mgr.thaw()
         except Exception:  # noqa: BLE001
             pass
-        mgr.kill_all(signal.SIGKILL)
+        mgr.kill_all(_signal.SIGKILL)
     if s.init_pid and st.init_alive(s):
         try:
-            _signal_init(s, signal.SIGKILL)
+            _signal_init(s, _signal.SIGKILL)
         except ContainerNotRunning:
             pass
     if s.init_pid:
@@ -694,8 +694,8 @@ def _destroy(c):
             except PyruncError:
                 if time.monotonic() > deadline:
                     raise
-                import signal
-                mgr.kill_all(signal.SIGKILL)
+                import _signal
+                mgr.kill_all(_signal.SIGKILL)
                 time.sleep(0.05)
         fault_point("delete:cgroup-gone")
     if s.net_devices:
@@ -736,7 +736,7 @@ def run(store, container_id, bundle, *, detach=False, keep=False, **create_opts)
     its exit status (128+n for signal n), forwarding signals to it.  With
     ``terminal`` and no console socket, the foreground run allocates the
     pty itself and relays it to its own stdio (as runc does)."""
-    import signal
+    import _signal
     tty_peer = tty_master = None
     if not detach and not create_opts.get("console_socket") and _wants_terminal(bundle, create_opts):
         import socket
@@ -771,7 +771,7 @@ def run(store, container_id, bundle, *, detach=False, keep=False, **create_opts)
         except ProcessLookupError:
             pass
     for name in FORWARDED_SIGNALS:
-        signal.signal(getattr(signal, name), forward)
+        _signal.signal(getattr(_signal, name), forward)
     if tty_master is not None:
         from .tty import relay
         relay(tty_master, pid)
@@ -787,7 +787,7 @@ def run(store, container_id, bundle, *, detach=False, keep=False, **create_opts)
     if code < 0:
         code = 128 - code
     for name in FORWARDED_SIGNALS:
-        signal.signal(getattr(signal, name), signal.SIG_DFL)
+        _signal.signal(getattr(_signal, name), _signal.SIG_DFL)
     if not keep:
         delete(store, container_id, force=True)
     return code

@@ -14,7 +14,7 @@ ERROR message with the root cause.
 """
 
 import os
-import signal
+import _signal  # the C module behind `signal`, without its enum import (ms per call)
 
 from . import protocol as proto
 from . import syscalls as sc
@@ -168,13 +168,13 @@ def exec_in(store, container_id, proc, *, detach=False, pid_file=None, console_s
     except BaseException:
         if child > 0:
             try:
-                os.kill(child, signal.SIGKILL)
+                os.kill(child, _signal.SIGKILL)
                 os.waitpid(child, 0)
             except (ProcessLookupError, ChildProcessError):
                 pass
         if target:
             try:
-                os.kill(target, signal.SIGKILL)
+                os.kill(target, _signal.SIGKILL)
             except ProcessLookupError:
                 pass
         raise
@@ -200,7 +200,7 @@ def _wait_foreground(pid):
         except ProcessLookupError:
             pass
     for name in FORWARDED_SIGNALS:
-        signal.signal(getattr(signal, name), forward)
+        _signal.signal(getattr(_signal, name), forward)
     status = None
     while status is None:
         try:
@@ -218,8 +218,8 @@ def _wait_foreground(pid):
 def _exec_child(chan, proc, ns_fds, seccomp, console, keep_fds, attrs, cgroup_fds):
     """Stage 1 of exec: join, then fork the process (never returns)."""
     try:
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _signal.signal(_signal.SIGINT, _signal.SIG_DFL)
+        _signal.signal(_signal.SIGTERM, _signal.SIG_DFL)
         sc.prctl(sc.PR_SET_DUMPABLE, 0)
         mtype, _ = chan.expect(proto.CONTINUE)
         if mtype == proto.ERROR:

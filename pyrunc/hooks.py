@@ -11,10 +11,20 @@ fork/execve/poll: nothing to import inside the container.
 import json
 import os
 import select
-import signal
+import _signal  # the C module behind `signal`, without its enum import (ms per call)
 import time
 
 from .errors import HookError
+
+
+def _signal_name(signum):
+    """SIGKILL for 9, as signal.Signals(9).name would say (without the enum
+    import, which is refused in the container's root anyway)."""
+    for name, value in vars(_signal).items():
+        if (value == signum and name.startswith("SIG") and not name.startswith("SIG_")
+                and name not in ("SIGIOT", "SIGCLD", "SIGPOLL")):  # aliases
+            return name
+    return str(signum)
 
 
 def _spawn(hook, stdin_data):
@@ -58,7 +68,7 @@ def run_hook(hook, state, name, index):
                 wait_ms = max(0, int((deadline - time.monotonic()) * 1000))
             events = poller.poll(wait_ms)
             if not events:
-                os.kill(pid, signal.SIGKILL)
+                os.kill(pid, _signal.SIGKILL)
                 os.waitpid(pid, 0)
                 raise HookError(f"error running {name} hook #{index}: timeout after {hook.timeout}s")
             for fd, _ in events:
@@ -86,7 +96,7 @@ def run_hook(hook, state, name, index):
         os.close(pidfd)
     if status != 0:
         code = os.waitstatus_to_exitcode(status)
-        how = f"exit status {code}" if code >= 0 else f"signal: {signal.Signals(-code).name}"
+        how = f"exit status {code}" if code >= 0 else f"signal: {_signal_name(-code)}"
         text = output.decode(errors="replace").strip()
         raise HookError(f"error running {name} hook #{index}: {how}"
                         + (f", output: {text}" if text else ""))

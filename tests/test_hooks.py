@@ -217,3 +217,9 @@ def test_run_runs_all_hooks(rt, bundle, tmp_path):
     assert p.returncode == 0, p.stderr
     assert order(bundle) == ["prestart", "createRuntime", "createContainer", "startContainer", "poststart",
                              "poststop"]
+
+
+def test_hook_failure_names_signals_as_the_signal_module_does():
+    import signal
+    from pyrunc.hooks import _signal_name
+    assert {s.value: _signal_name(s.value) for s in signal.Signals} == {s.value: s.name for s in signal.Signals}

@@ -190,7 +190,7 @@ class V1Manager(CgroupManager):
             return False
 
     def kill_all(self, sig: int) -> None:
-        import signal  # here: the enum it imports costs ms on every command
+        import _signal  # not `signal`: its enum import costs ms on every command
         # Freeze so that nothing forks between listing and signalling.  A
         # cgroup that was paused stays paused, except for SIGKILL, which v1
         # only delivers once the tasks are thawed.
@@ -209,7 +209,7 @@ class V1Manager(CgroupManager):
                 except ProcessLookupError:
                     pass
         finally:
-            if froze or (was_frozen and sig == signal.SIGKILL):
+            if froze or (was_frozen and sig == _signal.SIGKILL):
                 self.thaw()
 
     def oom_kill_count(self) -> int:

@@ -149,8 +149,8 @@ class V2Manager(CgroupManager):
         return fs.read_kv(self._file("cgroup.events")).get(key, 0) == 1
 
     def kill_all(self, sig: int) -> None:
-        import signal  # here: the enum it imports costs ms on every command
-        if sig == signal.SIGKILL and os.path.exists(self._file("cgroup.kill")):
+        import _signal  # not `signal`: its enum import costs ms on every command
+        if sig == _signal.SIGKILL and os.path.exists(self._file("cgroup.kill")):
             fs.write(self.dir, "cgroup.kill", 1, "kill")
             # cgroup.kill is asynchronous: wait (briefly) until the cgroup is empty
             deadline = time.monotonic() + 2
