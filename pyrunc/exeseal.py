@@ -70,6 +70,7 @@ def _readonly_bind_of_self():
 def _sealed_memfd_copy_of_self():
     import fcntl
     src = os.open("/proc/self/exe", os.O_RDONLY | os.O_CLOEXEC)
+    fd = -1
     try:
         fd = os.memfd_create(_MEMFD_NAME, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
         size = os.fstat(src).st_size
@@ -81,9 +82,12 @@ def _sealed_memfd_copy_of_self():
             done += n
         fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK
                     | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE)
-        return fd
+        sealed, fd = fd, -1
+        return sealed
     finally:
         os.close(src)
+        if fd >= 0:
+            os.close(fd)
 
 
 def _name_self():
