@@ -436,6 +436,27 @@ def wait_for(predicate, timeout: float = 10, interval: float = 0.02):
         time.sleep(interval)
 
 
+def exec_done(pid, name) -> bool:
+    """True once ``pid`` runs ``name`` (the process has passed its execve)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().split(b"\0")[0].endswith(name.encode())
+    except OSError:
+        return False
+
+
+def started(rt, bundle, *args):
+    """create + start ``args``; return (id, host pid) once the process has exec'd."""
+    bundle.set_args(*args)
+    cid = new_id()
+    p = rt.create(cid, bundle)
+    assert p.returncode == 0, p.stderr
+    assert rt.start(cid).returncode == 0
+    pid = rt.state_json(cid)["pid"]
+    wait_for(lambda: exec_done(pid, args[0]))
+    return cid, pid
+
+
 def pid_alive(pid: int) -> bool:
     """True if ``pid`` exists and is not a zombie."""
     try:

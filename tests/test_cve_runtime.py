@@ -13,28 +13,9 @@ import time
 
 import pytest
 
-from helpers import REPO, RUNTIME, new_id, runtime_is_pyrunc, wait_for
+from helpers import REPO, RUNTIME, exec_done, new_id, runtime_is_pyrunc, started, wait_for
 
 pyrunc_only = pytest.mark.skipif(not runtime_is_pyrunc, reason="about pyrunc's Python process")
-
-
-def exec_done(pid, name):
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().split(b"\0")[0].endswith(name.encode())
-    except OSError:
-        return False
-
-
-def started(rt, bundle, *args):
-    bundle.set_args(*args)
-    cid = new_id()
-    p = rt.create(cid, bundle)
-    assert p.returncode == 0, p.stderr
-    assert rt.start(cid).returncode == 0
-    pid = rt.state_json(cid)["pid"]
-    wait_for(lambda: exec_done(pid, args[0]))
-    return cid, pid
 
 
 def fd_targets(pid):
@@ -219,7 +200,7 @@ def _held_exes(init_pid):
             target = os.readlink(f"/proc/{name}/fd/6")
         except OSError:
             continue
-        if target != "/bin/busybox" and not target.startswith(("/dev/", "pipe:", "socket:")):
+        if not target.startswith(("/dev/", "pipe:", "socket:")):
             out[int(name)] = target
     return out
 
@@ -327,8 +308,9 @@ def test_proc_exe_of_the_container_process_is_never_the_host_interpreter(rt, bun
 
 
 @pyrunc_only
-def test_runtime_processes_run_a_read_only_view_of_the_interpreter(rt, bundle):
-    """From the host: the created init and a foreground exec's runtime run
+def test_runtime_processes_run_a_read_only_view_of_the_interpreter(rt, bundle, make_bundle):
+    """From the host: the created init, a foreground exec's and a foreground
+    run's runtime (create, exec, run: the verbs that enter a container) run
     the host interpreter's very inode (page cache shared, nothing copied)
     through a read-only mount, so no open of their exe can write it."""
     interpreter = os.stat(os.path.realpath(sys.executable))
@@ -338,7 +320,13 @@ def test_runtime_processes_run_a_read_only_view_of_the_interpreter(rt, bundle):
     init = rt.state_json(cid)["pid"]
     p = rt.spawn("exec", cid, "sleep", "3")
     wait_for(lambda: any(exec_done(c, "sleep") for c in _descendants(p.pid)))
-    for pid in (init, p.pid):
+    other = make_bundle("run", args=("sleep", "100"))
+    other.write()
+    rid = new_id()
+    rt._track(rid)  # delete --force at teardown
+    running = rt.spawn("run", "--bundle", str(other), rid)  # a foreground run
+    wait_for(lambda: any(exec_done(c, "sleep") for c in _descendants(running.pid)))
+    for pid in (init, p.pid, running.pid):
         st = os.stat(f"/proc/{pid}/exe")
         assert (st.st_dev, st.st_ino) == (interpreter.st_dev, interpreter.st_ino)
         assert os.statvfs(f"/proc/{pid}/exe").f_flag & os.ST_RDONLY, pid
@@ -346,6 +334,8 @@ def test_runtime_processes_run_a_read_only_view_of_the_interpreter(rt, bundle):
             os.close(os.open(f"/proc/{pid}/exe", os.O_WRONLY))
         assert e.value.errno in (errno.EROFS, errno.ETXTBSY)
     assert p.result().returncode == 0
+    assert rt.kill(rid, "KILL").returncode == 0
+    assert running.result().returncode == 137
 
 
 def _descendants(pid):

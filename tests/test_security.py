@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from helpers import RUNTIME, assert_one_error_line, new_id, runtime_is_pyrunc, wait_for
+from helpers import RUNTIME, assert_one_error_line, exec_done, new_id, runtime_is_pyrunc, started, wait_for
 
 CAP = {"CAP_CHOWN": 0, "CAP_DAC_OVERRIDE": 1, "CAP_KILL": 5, "CAP_SETGID": 6, "CAP_SETUID": 7,
        "CAP_NET_BIND_SERVICE": 10, "CAP_NET_ADMIN": 12, "CAP_NET_RAW": 13, "CAP_SYS_CHROOT": 18,
@@ -38,27 +38,6 @@ def status(pid):
 def caps_of(pid):
     st = status(pid)
     return {k: int(st[k], 16) for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")}
-
-
-def exec_done(pid, name):
-    """True once ``pid`` runs ``name`` (the init has passed execve)."""
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            return f.read().split(b"\0")[0].endswith(name.encode())
-    except OSError:
-        return False
-
-
-def started(rt, bundle, *args):
-    """create + start ``args``; return the host pid once the process has exec'd."""
-    bundle.set_args(*args)
-    cid = new_id()
-    p = rt.create(cid, bundle)
-    assert p.returncode == 0, p.stderr
-    assert rt.start(cid).returncode == 0
-    pid = rt.state_json(cid)["pid"]
-    wait_for(lambda: exec_done(pid, args[0]))
-    return cid, pid
 
 
 def exec_detached(rt, cid, *args, extra=()):
