@@ -79,13 +79,8 @@ def _both(*mutations):
 
 CASES = [
     # common
-    ("semver", _set(("ociVersion",), "1.3"), "ociVersion", "not a SemVer"),
-    ("semver-leading-zero", _set(("ociVersion",), "1.03.0"), "ociVersion", "not a SemVer"),
-    ("version-major", _set(("ociVersion",), "2.0.0"), "ociVersion", "not supported"),
-    ("version-pre-1.0", _set(("ociVersion",), "0.5.0-dev"), "ociVersion", "not supported"),
     ("root-missing", _del(("root",)), "root", "required"),
     ("root-empty", _set(("root", "path"), ""), "root.path", "root filesystem"),
-    ("annotation-empty-key", _set(("annotations", ""), "x"), 'annotations[""]', "must not be empty"),
     ("hostname-no-uts", _both(_set(("linux", "namespaces"), ns("mount", "user", "network", "ipc", "time")),
                               _del(("domainname",))),
      "hostname", "uts namespace"),
@@ -102,7 +97,15 @@ CASES = [
      "process.rlimits[1].type", "not a Linux resource limit"),
     ("rlimit-soft-above-hard", _set(("process", "rlimits", 0, "soft"), 5000),
      "process.rlimits[0].soft", "greater than hard"),
-    ("user-no-uid", _del(("process", "user", "uid")), "process.user.uid", "required"),
+    ("uid-minus-one", _set(("process", "user", "uid"), 4294967295), "process.user.uid",
+     "4294967295 is out of range 0..2147483647"),
+    ("uid-above-int32", _set(("process", "user", "uid"), 2147483648), "process.user.uid",
+     "2147483648 is out of range 0..2147483647"),
+    ("gid-minus-one", _set(("process", "user", "gid"), 4294967295), "process.user.gid", "out of range"),
+    ("additional-gid-minus-one", _set(("process", "user", "additionalGids"), [5, 4294967295]),
+     "process.user.additionalGids[1]", "4294967295 is out of range 0..2147483647"),
+    ("args-nul", _set(("process", "args", 0), "/bin/s\0h"), "process.args[0]", "NUL"),
+    ("cwd-nul", _set(("process", "cwd"), "/sr\0v"), "process.cwd", "NUL"),
     ("oom-range", _set(("process", "oomScoreAdj"), 1001), "process.oomScoreAdj", "-1000..1000"),
     ("ioprio-range", _set(("process", "ioPriority", "priority"), 8), "process.ioPriority.priority", "0..7"),
     ("nice-range", _set(("process", "scheduler", "nice"), 20), "process.scheduler.nice", "-20..19"),
@@ -127,6 +130,14 @@ CASES = [
      "mounts[1].options", "idmap"),
     ("mount-bind-no-source", _del(("mounts", 1, "source")), "mounts[1].source", "needs a source"),
     ("mount-empty-destination", _set(("mounts", 0, "destination"), ""), "mounts[0].destination", "path"),
+    ("mount-in-proc", _set(("mounts", 0), {"destination": "/proc/sys", "type": "tmpfs", "source": "tmpfs"}),
+     "mounts[0].destination", "inside /proc"),
+    ("mount-in-proc-dotdot", _set(("mounts", 0), {"destination": "/x/../proc/1", "type": "tmpfs",
+                                                  "source": "tmpfs"}),
+     "mounts[0].destination", "inside /proc"),
+    ("mount-on-proc-not-procfs", _set(("mounts", 0), {"destination": "/proc", "type": "tmpfs", "source": "t"}),
+     "mounts[0].destination", "proc mount"),
+    ("mount-destination-nul", _set(("mounts", 0, "destination"), "/x\0y"), "mounts[0].destination", "NUL"),
     ("mount-mapping-zero-size", _both(_set(("mounts", 1, "uidMappings", 0, "size"), 0)),
      "mounts[1].uidMappings[0].size", "greater than zero"),
     # hooks
@@ -154,11 +165,6 @@ CASES = [
     ("time-offsets-nanos", _set(("linux", "timeOffsets", "boottime", "nanosecs"), 1000000000),
      "linux.timeOffsets.boottime.nanosecs", "less than"),
     # devices
-    ("device-no-major", _del(("linux", "devices", 0, "major")), "linux.devices[0].major", "required"),
-    ("device-relative", _set(("linux", "devices", 0, "path"), "dev/fuse"), "linux.devices[0].path", "absolute"),
-    ("device-dotdot", _set(("linux", "devices", 0, "path"), "/dev/../etc/x"), "linux.devices[0].path", '".."'),
-    ("device-duplicate", _set(("linux", "devices", 1, "path"), "/dev/fuse"), "linux.devices[1].path",
-     "duplicates devices[0]"),
     ("device-negative", _set(("linux", "devices", 0, "minor"), -3), "linux.devices[0].minor", "negative"),
     ("netdevice-no-netns", _both(_set(("linux", "namespaces"), ns("mount", "uts", "user", "ipc", "time")),
                                  _set(("linux", "sysctl"), {})),
@@ -174,11 +180,11 @@ CASES = [
      'linux.sysctl["kernel.shmmax"]', "ipc namespace"),
     ("sysctl-hostname", _set(("linux", "sysctl"), {"kernel.hostname": "x"}), 'linux.sysctl["kernel.hostname"]',
      "hostname field"),
+    ("sysctl-nul", _set(("linux", "sysctl"), {"net.ipv4.\0": "1"}), 'linux.sysctl["net.ipv4.\\u0000"]', "NUL"),
     ("sysctl-host-wide", _set(("linux", "sysctl"), {"vm.swappiness": "1"}), 'linux.sysctl["vm.swappiness"]',
      "not namespaced"),
     # cgroups
-    ("cgroups-path-dotdot", _set(("linux", "cgroupsPath"), "/a/../../b"), "linux.cgroupsPath", '".."'),
-    ("cgroups-path-colons", _set(("linux", "cgroupsPath"), "a:b"), "linux.cgroupsPath", "systemd form"),
+    ("cgroups-path-colons", _set(("linux", "cgroupsPath"), "a:b"), "linux.cgroupsPath", "systemd syntax"),
     ("cgroup-device-type", _set(("linux", "resources", "devices", 1, "type"), "x"),
      "linux.resources.devices[1].type", "a, b, c"),
     ("cgroup-device-access", _set(("linux", "resources", "devices", 1, "access"), "rwx"),
@@ -190,8 +196,6 @@ CASES = [
     ("burst-above-quota", _set(("linux", "resources", "cpu", "burst"), 200000),
      "linux.resources.cpu.burst", "greater than cpu.quota"),
     ("cpus-list", _set(("linux", "resources", "cpu", "cpus"), "0-"), "linux.resources.cpu.cpus", "list"),
-    ("weight-device-empty", _del(("linux", "resources", "blockIO", "weightDevice", 0, "weight")),
-     "linux.resources.blockIO.weightDevice[0]", "weight or leafWeight"),
     ("throttle-no-rate", _del(("linux", "resources", "blockIO", "throttleReadBpsDevice", 0, "rate")),
      "linux.resources.blockIO.throttleReadBpsDevice[0].rate", "required"),
     ("rdma-empty", _set(("linux", "resources", "rdma", "mlx5_1"), {}), "linux.resources.rdma.mlx5_1",
@@ -199,21 +203,12 @@ CASES = [
     ("unified-traversal", _set(("linux", "resources", "unified"), {"../../cgroup.procs": "1"}),
      'linux.resources.unified["../../cgroup.procs"]', "cgroup file name"),
     # seccomp
-    ("errnoret-with-allow", _set(("linux", "seccomp", "syscalls", 0, "errnoRet"), 1),
-     "linux.seccomp.syscalls[0].errnoRet", "only allowed with action"),
-    ("default-errnoret-with-kill", _set(("linux", "seccomp", "defaultAction"), "SCMP_ACT_KILL"),
-     "linux.seccomp.defaultErrnoRet", "only allowed with defaultAction"),
-    ("listener-metadata-alone", _both(_del(("linux", "seccomp", "listenerPath")),
-                                      _del(("linux", "seccomp", "syscalls", 3))),
-     "linux.seccomp.listenerMetadata", "listenerPath"),
     ("notify-without-listener", _both(_del(("linux", "seccomp", "listenerPath")),
                                       _del(("linux", "seccomp", "listenerMetadata"))),
      "linux.seccomp.listenerPath", "SCMP_ACT_NOTIFY"),
     ("seccomp-arg-index", _set(("linux", "seccomp", "syscalls", 2, "args", 0, "index"), 6),
      "linux.seccomp.syscalls[2].args[0].index", "0..5"),
     # other linux
-    ("masked-relative", _set(("linux", "maskedPaths", 0), "proc/kcore"), "linux.maskedPaths[0]", "absolute"),
-    ("readonly-relative", _set(("linux", "readonlyPaths", 0), "proc"), "linux.readonlyPaths[0]", "absolute"),
     ("closid", _set(("linux", "intelRdt", "closID"), "../x"), "linux.intelRdt.closID", "resctrl group"),
     ("schemata-newline", _set(("linux", "intelRdt", "schemata"), ["L3:0=f\nMB:0=1"]),
      "linux.intelRdt.schemata[0]", "newlines"),
@@ -234,6 +229,83 @@ def test_rule(rich, mutate, where, phrase):
     line = only_problem(doc)
     assert line.startswith("config.json: %s: " % where), line
     assert phrase in line, line
+
+
+# What runc 1.1.5 runs and pyrunc therefore accepts with one warning line
+# (docs/validation.md, "Refuse, warn or accept: the decisions").  These were
+# refused before: that refusal was the bug (issue 17).
+WARN_CASES = [
+    ("semver", _set(("ociVersion",), "1.3"), "ociVersion", "not a SemVer"),
+    ("semver-leading-zero", _set(("ociVersion",), "1.03.0"), "ociVersion", "not a SemVer"),
+    ("version-major", _set(("ociVersion",), "2.0.0"), "ociVersion", "not a 1.x version"),
+    ("version-pre-1.0", _set(("ociVersion",), "0.5.0-dev"), "ociVersion", "not a 1.x version"),
+    ("version-missing", _del(("ociVersion",)), "ociVersion", "is missing"),
+    ("annotation-empty-key", _set(("annotations", ""), "x"), 'annotations[""]', "should not be empty"),
+    ("user-no-uid", _del(("process", "user", "uid")), "process.user.uid", "runs with uid 0"),
+    ("device-no-major", _del(("linux", "devices", 0, "major")), "linux.devices[0].major", "0 is used"),
+    ("device-relative", _set(("linux", "devices", 0, "path"), "dev/fuse"), "linux.devices[0].path", "absolute"),
+    ("device-dotdot", _set(("linux", "devices", 0, "path"), "/dev/../etc/x"), "linux.devices[0].path", '".."'),
+    ("device-duplicate", _set(("linux", "devices", 1, "path"), "/dev/fuse"), "linux.devices[1].path",
+     "duplicates devices[0]"),
+    ("device-file-mode-bits", _set(("linux", "devices", 0, "fileMode"), 0o4666), "linux.devices[0].fileMode",
+     "only 0o666 is used"),
+    ("cgroups-path-dotdot", _set(("linux", "cgroupsPath"), "/a/../../b"), "linux.cgroupsPath", '"/b"'),
+    ("weight-device-empty", _del(("linux", "resources", "blockIO", "weightDevice", 0, "weight")),
+     "linux.resources.blockIO.weightDevice[0]", "neither weight nor leafWeight"),
+    ("errnoret-with-allow", _set(("linux", "seccomp", "syscalls", 0, "errnoRet"), 1),
+     "linux.seccomp.syscalls[0].errnoRet", "only used with action"),
+    ("default-errnoret-with-kill", _set(("linux", "seccomp", "defaultAction"), "SCMP_ACT_KILL"),
+     "linux.seccomp.defaultErrnoRet", "only used with defaultAction"),
+    ("listener-metadata-alone", _both(_del(("linux", "seccomp", "listenerPath")),
+                                      _del(("linux", "seccomp", "syscalls", 3))),
+     "linux.seccomp.listenerMetadata", "listenerPath"),
+    ("masked-relative", _set(("linux", "maskedPaths", 0), "proc/kcore"), "linux.maskedPaths[0]", "absolute"),
+    ("readonly-relative", _set(("linux", "readonlyPaths", 0), "proc"), "linux.readonlyPaths[0]", "absolute"),
+    ("personality-flags", _set(("linux", "personality"), {"domain": "LINUX", "flags": ["ADDR_NO_RANDOMIZE"]}),
+     "linux.personality.flags", "no personality flag is supported"),
+    ("tmpcopyup-not-tmpfs", _set(("mounts", 0, "options"), ["tmpcopyup"]), "mounts[0].options",
+     "only to tmpfs"),
+]
+
+
+@pytest.mark.parametrize("mutate,where,phrase", [c[1:] for c in WARN_CASES], ids=[c[0] for c in WARN_CASES])
+def test_warning_rule(rich, mutate, where, phrase):
+    doc = copy.deepcopy(rich)
+    mutate(doc)
+    assert semantic.problems(doc) == []
+    warned = semantic.warnings(doc)
+    assert len(warned) == 1, warned
+    line = warned[0]
+    assert "\n" not in line and line.startswith("config.json: %s: " % where), line
+    assert phrase in line, line
+    got = []
+    semantic.check(doc, warn=got.append)  # does not raise, gives the same line
+    assert got == warned
+
+
+def test_valid_bases_have_no_warnings(rich, default):
+    assert semantic.warnings(rich) == []
+    assert semantic.warnings(default) == []
+
+
+def test_proc_allowlist_matches_the_mount_code():
+    """validate and create must judge mounts in /proc alike (the list is
+    copied so that validation does not import the mount code)."""
+    from pyrunc import rootfs
+    assert semantic.PROC_MOUNT_ALLOWLIST == rootfs.PROC_MOUNT_ALLOWLIST
+
+
+@pytest.mark.parametrize("path", ["a/../../b", "/a/./b//c/..", "x/..", "../.."])
+def test_clean_cgroup_path_stays_inside(path):
+    clean = semantic.clean_cgroup_path(path)
+    assert ".." not in clean.split("/")
+    assert clean.startswith("/") == path.startswith("/")
+
+
+@pytest.mark.parametrize("uid", [0, 1000, 2147483647])
+def test_user_ids_in_range_pass(rich, uid):
+    rich["process"]["user"].update(uid=uid, gid=uid, additionalGids=[uid])
+    assert semantic.problems(rich) == []
 
 
 def test_create_without_process_allowed_when_not_required(rich):

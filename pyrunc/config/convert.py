@@ -10,6 +10,8 @@ import os
 from .. import syscalls as sc
 from ..errors import ConfigError
 from .model import Config, Device, IDMap, Mount, Namespace, Process, Rlimit, User
+from .semantic import clean_cgroup_path, clean_path
+from .semantic import warnings as semantic_warnings
 
 NAMESPACE_FLAGS = {
     "pid": sc.CLONE_NEWPID, "network": sc.CLONE_NEWNET, "mount": sc.CLONE_NEWNS,
@@ -149,7 +151,8 @@ def convert_mount(m, index):
         if not mount.bind:
             raise ConfigError(f"config.json: {where}.options: {idmap_kind} is only supported on bind mounts")
     if mount.tmpcopyup and mount.type != "tmpfs":
-        raise ConfigError(f"config.json: {where}.options: tmpcopyup is only supported on tmpfs mounts")
+        # runc ignores it there too; semantic.py warned
+        mount.tmpcopyup = False
     if not mount.destination:
         raise ConfigError(f"config.json: {where}.destination: must not be empty")
     return mount
@@ -200,13 +203,81 @@ def convert_process(p, warn):
     )
 
 
+def _devices(linux):
+    """linux.devices as runc makes them (semantic.py warned about each
+    change): paths resolved against "/", the first entry of a path wins,
+    missing major/minor are 0, only the permission bits of fileMode."""
+    out, seen = [], set()
+    for d in linux.get("devices") or ():
+        path = clean_path(d["path"])
+        if path in seen:
+            continue
+        seen.add(path)
+        mode = d.get("fileMode")
+        out.append(Device(path=path, type=d["type"], major=d.get("major", 0), minor=d.get("minor", 0),
+                          file_mode=None if mode is None else mode & 0o777,
+                          uid=d.get("uid"), gid=d.get("gid")))
+    return out
+
+
+def _seccomp(sc):
+    """linux.seccomp without what no action uses (errnoRet of an action that
+    takes none, listenerMetadata without listenerPath): runc ignores them."""
+    if not sc:
+        return sc
+    errno_actions = ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE")
+    out = dict(sc)
+    if "defaultErrnoRet" in out and out.get("defaultAction") not in errno_actions:
+        del out["defaultErrnoRet"]
+    if "listenerMetadata" in out and not out.get("listenerPath"):
+        del out["listenerMetadata"]
+    rules = out.get("syscalls")
+    if rules and any("errnoRet" in r and r.get("action") not in errno_actions for r in rules):
+        out["syscalls"] = [{k: v for k, v in r.items() if k != "errnoRet"}
+                           if "errnoRet" in r and r.get("action") not in errno_actions else r
+                           for r in rules]
+    return out
+
+
+def _resources(res):
+    """linux.resources without blockIO.weightDevice entries that set no
+    weight (runc writes nothing for them)."""
+    blkio = (res or {}).get("blockIO") or {}
+    entries = blkio.get("weightDevice")
+    if not entries or all("weight" in e or "leafWeight" in e for e in entries):
+        return res
+    blkio = dict(blkio, weightDevice=[e for e in entries if "weight" in e or "leafWeight" in e])
+    return dict(res, blockIO=blkio)
+
+
+def _cgroups_path(path):
+    if path and ".." in path.split("/"):
+        return clean_cgroup_path(path)
+    return path
+
+
+def _in_root(paths):
+    # relative maskedPaths/readonlyPaths are taken from "/", as runc does
+    return [p if p.startswith("/") else clean_path(p) for p in paths or ()]
+
+
 def convert(doc, bundle, warn=lambda msg: None):
-    """``doc``: the validated config.json; ``bundle``: absolute bundle dir."""
+    """``doc``: the validated config.json; ``bundle``: absolute bundle dir.
+
+    The warnings of the semantic layer (what pyrunc accepts because runc
+    does, docs/validation.md) go to *warn*, and the values they name are
+    taken as runc takes them."""
+    for line in semantic_warnings(doc):
+        warn(line)
     linux = doc.get("linux") or {}
     root = doc.get("root") or {}
     root_path = root.get("path", "")
     if root_path and not os.path.isabs(root_path):
         root_path = os.path.join(bundle, root_path)
+    personality = linux.get("personality")
+    if personality and personality.get("flags"):
+        # no flag is defined by the spec: ignored (warned above)
+        personality = {k: v for k, v in personality.items() if k != "flags"}
     cfg = Config(
         oci_version=doc.get("ociVersion", ""),
         root_path=os.path.normpath(root_path) if root_path else "",
@@ -226,16 +297,13 @@ def convert(doc, bundle, warn=lambda msg: None):
         gid_mappings=[IDMap(container_id=m["containerID"], host_id=m["hostID"], size=m["size"])
                       for m in linux.get("gidMappings") or ()],
         time_offsets=linux.get("timeOffsets"),
-        devices=[Device(path=d["path"], type=d["type"], major=d.get("major", 0),
-                        minor=d.get("minor", 0), file_mode=d.get("fileMode"),
-                        uid=d.get("uid"), gid=d.get("gid"))
-                 for d in linux.get("devices") or ()],
-        cgroups_path=linux.get("cgroupsPath"), resources=linux.get("resources"),
+        devices=_devices(linux),
+        cgroups_path=_cgroups_path(linux.get("cgroupsPath")), resources=_resources(linux.get("resources")),
         rootfs_propagation=linux.get("rootfsPropagation") or "",
-        masked_paths=list(linux.get("maskedPaths") or ()),
-        readonly_paths=list(linux.get("readonlyPaths") or ()),
-        sysctl=dict(linux.get("sysctl") or {}), seccomp=linux.get("seccomp"),
-        personality=linux.get("personality"), mount_label=linux.get("mountLabel") or "",
+        masked_paths=_in_root(linux.get("maskedPaths")),
+        readonly_paths=_in_root(linux.get("readonlyPaths")),
+        sysctl=dict(linux.get("sysctl") or {}), seccomp=_seccomp(linux.get("seccomp")),
+        personality=personality, mount_label=linux.get("mountLabel") or "",
         net_devices=linux.get("netDevices"), intel_rdt=linux.get("intelRdt"),
         memory_policy=linux.get("memoryPolicy"),
     )

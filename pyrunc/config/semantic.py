@@ -19,7 +19,8 @@ from __future__ import annotations
 from pyrunc.config.schema import problem_line, render_value
 from pyrunc.errors import ConfigError
 
-__all__ = ["check", "problems", "parse_semver", "SUPPORTED_MAJOR", "SPEC_VERSION"]
+__all__ = ["check", "problems", "warnings", "parse_semver", "clean_path", "clean_cgroup_path",
+           "SUPPORTED_MAJOR", "SPEC_VERSION", "ID_MAX"]
 
 LABEL = "config.json"
 SPEC_VERSION = "1.3.0"
@@ -46,6 +47,20 @@ NO_NODE_POLICIES = frozenset(("MPOL_DEFAULT", "MPOL_LOCAL"))
 NODE_POLICIES = frozenset(("MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_WEIGHTED_INTERLEAVE", "MPOL_PREFERRED_MANY"))
 REALTIME_POLICIES = frozenset(("SCHED_FIFO", "SCHED_RR"))
 UINT32_END = 1 << 32
+# Largest uid/gid a process may be given.  The kernel's uid_t is 32 bits, but
+# (uid_t)-1 = 4294967295 means "leave unchanged" to setresuid/setresgid (the
+# process would keep the runtime's root), and runc refuses everything above
+# INT32_MAX ("uids and gids must be in range 0-2147483647"): so does pyrunc.
+ID_MAX = 2147483647
+# Destinations under /proc that a mount may cover (the files lxcfs emulates).
+# Must equal pyrunc.rootfs.PROC_MOUNT_ALLOWLIST (tests/test_validation_semantic.py
+# checks it): rootfs.py refuses the others at create, and `validate` must give
+# the same verdict without importing the mount code.
+PROC_MOUNT_ALLOWLIST = frozenset((
+    "/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat", "/proc/swaps",
+    "/proc/uptime", "/proc/loadavg", "/proc/slabinfo", "/proc/sys/kernel/ns_last_pid",
+    "/proc/sys/crypto/fips_enabled",
+))
 
 
 # --------------------------------------------------------------------------
@@ -71,6 +86,30 @@ def _is_abs(value) -> bool:
 
 def _has_dotdot(path: str) -> bool:
     return ".." in path.split("/")
+
+
+def clean_path(path: str) -> str:
+    """An in-container path as the mount code resolves it: absolute, without
+    ".", ".." (which stops at "/") or repeated slashes.  Same result as
+    pyrunc.rootfs.clean_path."""
+    parts: list[str] = []
+    for p in path.split("/"):
+        if p in ("", "."):
+            continue
+        if p == "..":
+            if parts:
+                parts.pop()
+            continue
+        parts.append(p)
+    return "/" + "/".join(parts)
+
+
+def clean_cgroup_path(path: str) -> str:
+    """cgroupsPath with ".", ".." and repeated slashes resolved as runc does
+    (as if absolute, so ".." stops at the root); a relative path stays
+    relative."""
+    clean = clean_path(path)
+    return clean if path.startswith("/") else clean[1:]
 
 
 def parse_semver(text: str):
@@ -146,6 +185,9 @@ class _Checker:
         self.doc = doc
         self.require_process = require_process
         self.found: list[tuple[tuple, str]] = []
+        # what pyrunc accepts because runc does, but tells the user about
+        # (docs/validation.md, "Refuse, warn or accept: the decisions")
+        self.warned: list[tuple[tuple, str]] = []
         linux = _obj(doc.get("linux"))
         self.linux = linux
         # namespace type -> entry (first one wins; duplicates are reported)
@@ -156,6 +198,15 @@ class _Checker:
 
     def add(self, path: tuple, message: str) -> None:
         self.found.append((path, message))
+
+    def warn(self, path: tuple, message: str) -> None:
+        self.warned.append((path, message))
+
+    def no_nul(self, value, path: tuple) -> None:
+        """Strings handed to system calls as C strings: a NUL would cut them
+        (or make the call fail deep inside create)."""
+        if isinstance(value, str) and "\0" in value:
+            self.add(path, "%s contains a NUL byte" % render_value(value))
 
     def has_ns(self, kind: str) -> bool:
         return kind in self.namespaces
@@ -186,19 +237,26 @@ class _Checker:
             self.linux_paths()
             self.intel_rdt()
             self.memory_policy()
+            self.personality()
 
     # -- common --------------------------------------------------------
 
     def version(self):
+        # runc runs a config whatever its ociVersion says (missing, empty,
+        # "foo", "2.0.0"): pyrunc does too, judging it as runtime-spec 1.3.0.
+        if "ociVersion" not in self.doc:
+            self.warn(("ociVersion",), "is missing; judged as runtime-spec %s" % SPEC_VERSION)
+            return
         v = self.doc.get("ociVersion")
         if not isinstance(v, str):
             return
         parsed = parse_semver(v)
         if parsed is None:
-            self.add(("ociVersion",), "%s is not a SemVer 2.0.0 version" % render_value(v))
+            self.warn(("ociVersion",), "%s is not a SemVer 2.0.0 version; judged as runtime-spec %s"
+                      % (render_value(v), SPEC_VERSION))
         elif parsed[0] != SUPPORTED_MAJOR:
-            self.add(("ociVersion",), "%s is not supported: pyrunc implements runtime-spec %s and accepts 1.x"
-                     % (render_value(v), SPEC_VERSION))
+            self.warn(("ociVersion",), "%s is not a 1.x version; judged as runtime-spec %s"
+                      % (render_value(v), SPEC_VERSION))
 
     def root(self):
         doc = self.doc
@@ -214,7 +272,9 @@ class _Checker:
     def annotations(self):
         ann = self.doc.get("annotations")
         if isinstance(ann, dict) and "" in ann:
-            self.add(("annotations", ""), "annotation keys must not be empty")
+            # spec: keys MUST NOT be empty; runc keeps it, and a key means
+            # nothing to the runtime
+            self.warn(("annotations", ""), "annotation keys should not be empty (kept)")
 
     def uts(self):
         for field in ("hostname", "domainname"):
@@ -245,6 +305,9 @@ class _Checker:
             self.add(at + ("args",), "[] must have at least one entry (the program to run)")
         elif isinstance(args, list) and isinstance(args[0], str) and not args[0]:
             self.add(at + ("args", 0), '"" must name the program to run')
+        for i, arg in enumerate(_arr(args)):
+            self.no_nul(arg, at + ("args", i))
+        self.no_nul(cwd, at + ("cwd",))
         for i, entry in enumerate(_arr(proc.get("env"))):
             msg = _env_problem(entry)
             if msg:
@@ -252,9 +315,7 @@ class _Checker:
         self.rlimits(proc, at)
         user = proc.get("user")
         if isinstance(user, dict):
-            for field in ("uid", "gid"):
-                if field not in user:
-                    self.add(at + ("user", field), "required property is missing")
+            self.user(user, at + ("user",))
         oom = _int(proc.get("oomScoreAdj"))
         if oom is not None and not -1000 <= oom <= 1000:
             self.add(at + ("oomScoreAdj",), "%d is outside the range -1000..1000" % oom)
@@ -268,6 +329,20 @@ class _Checker:
             value = affinity.get(field)
             if isinstance(value, str) and not _cpu_list_ok(value):
                 self.add(at + ("execCPUAffinity", field), "%s is not a CPU list like 0-3,7" % render_value(value))
+
+    def user(self, user, at):
+        for field in ("uid", "gid"):
+            if field not in user:
+                # runc runs the process as 0 then (Go's zero value), as when
+                # process.user is absent altogether
+                self.warn(at + (field,), "is missing; the process runs with %s 0" % field)
+            value = _int(user.get(field))
+            if value is not None and not 0 <= value <= ID_MAX:
+                self.add(at + (field,), "%d is out of range 0..%d" % (value, ID_MAX))
+        for i, gid in enumerate(_arr(user.get("additionalGids"))):
+            value = _int(gid)
+            if value is not None and not 0 <= value <= ID_MAX:
+                self.add(at + ("additionalGids", i), "%d is out of range 0..%d" % (value, ID_MAX))
 
     def rlimits(self, proc, at):
         seen: dict[str, int] = {}
@@ -322,7 +397,13 @@ class _Checker:
             dest = m.get("destination")
             if dest == "":
                 self.add(at + ("destination",), '"" must be a path inside the container')
+            self.no_nul(dest, at + ("destination",))
+            self.no_nul(m.get("source"), at + ("source",))
             opts = {o for o in _arr(m.get("options")) if isinstance(o, str)}
+            if isinstance(dest, str) and dest and "\0" not in dest:
+                self.proc_mount(m, clean_path(dest), opts, at)
+            if "tmpcopyup" in opts and m.get("type") != "tmpfs":
+                self.warn(at + ("options",), "tmpcopyup applies only to tmpfs mounts; ignored")
             has_uid, has_gid = "uidMappings" in m, "gidMappings" in m
             if has_uid != has_gid:
                 present, missing = ("uidMappings", "gidMappings") if has_uid else ("gidMappings", "uidMappings")
@@ -339,6 +420,22 @@ class _Checker:
             if bind and not m.get("source"):
                 self.add(at + ("source",), "a bind mount needs a source")
 
+    def proc_mount(self, m, dest, opts, at):
+        """Mounts on /proc and inside it, as pyrunc.rootfs judges them at
+        create.  runc 1.1.5 also lets any non-bind filesystem cover a path
+        in /proc: pyrunc does not, because a mount over /proc/<pid> or
+        /proc/self/attr can feed the runtime (LSM labels, the init's own
+        /proc entries) something other than the kernel's answers
+        (CVE-2019-16884); only the lxcfs files are allowed."""
+        bind = bool(opts & BIND_OPTIONS) or m.get("type") == "bind"
+        if dest == "/proc":
+            if m.get("type") != "proc" and not bind:
+                self.add(at + ("destination",), '"/proc" can only be a proc mount (type %s)'
+                         % render_value(m.get("type", "")))
+        elif dest.startswith("/proc/") and dest not in PROC_MOUNT_ALLOWLIST:
+            self.add(at + ("destination",), "%s is inside /proc; only %s may be mounted there"
+                     % (render_value(m.get("destination")), ", ".join(sorted(PROC_MOUNT_ALLOWLIST))))
+
     def hooks(self):
         hooks = _obj(self.doc.get("hooks"))
         for stage, entries in hooks.items():
@@ -349,6 +446,9 @@ class _Checker:
                 path = hook.get("path")
                 if isinstance(path, str) and not path.startswith("/"):
                     self.add(at + ("path",), "%s is not an absolute path" % render_value(path))
+                self.no_nul(path, at + ("path",))
+                for j, arg in enumerate(_arr(hook.get("args"))):
+                    self.no_nul(arg, at + ("args", j))
                 timeout = _int(hook.get("timeout"))
                 if timeout is not None and timeout <= 0:
                     self.add(at + ("timeout",), "%d must be greater than zero" % timeout)
@@ -374,6 +474,7 @@ class _Checker:
             path = ns.get("path")
             if isinstance(path, str) and path and not path.startswith("/"):
                 self.add(at + ("path",), "%s is not an absolute path" % render_value(path))
+            self.no_nul(path, at + ("path",))
 
     def id_mappings(self):
         linux = self.linux
@@ -430,6 +531,11 @@ class _Checker:
     # -- devices ----------------------------------------------------------
 
     def devices(self):
+        # runc 1.1.5 takes relative paths (relative to "/"), resolves ".."
+        # inside the container's root, keeps the first of two entries for one
+        # path and makes a 0:0 node when major/minor are missing: pyrunc
+        # does the same (convert.py) and warns.  The path is always resolved
+        # inside the root, so none of these can reach the host.
         seen: dict[str, int] = {}
         for i, dev in enumerate(_arr(self.linux.get("devices"))):
             if not isinstance(dev, dict):
@@ -437,22 +543,33 @@ class _Checker:
             at = ("linux", "devices", i)
             path = dev.get("path")
             if isinstance(path, str):
-                if not path.startswith("/"):
-                    self.add(at + ("path",), "%s is not an absolute path" % render_value(path))
+                self.no_nul(path, at + ("path",))
+                clean = clean_path(path)
+                if clean == "/":
+                    self.add(at + ("path",), "%s does not name a file" % render_value(path))
+                elif not path.startswith("/"):
+                    self.warn(at + ("path",), "%s is not an absolute path; taken as %s"
+                              % (render_value(path), render_value(clean)))
                 elif _has_dotdot(path):
-                    self.add(at + ("path",), "%s must not contain \"..\"" % render_value(path))
-                elif path in seen:
-                    self.add(at + ("path",), "%s duplicates devices[%d]" % (render_value(path), seen[path]))
-                seen.setdefault(path, i)
+                    self.warn(at + ("path",), "%s contains \"..\"; taken as %s"
+                              % (render_value(path), render_value(clean)))
+                if clean in seen:
+                    self.warn(at + ("path",), "%s duplicates devices[%d]; ignored (the first one is made)"
+                              % (render_value(path), seen[clean]))
+                seen.setdefault(clean, i)
             kind = dev.get("type")
             if isinstance(kind, str) and kind != "p":
                 for field in ("major", "minor"):
                     if field not in dev:
-                        self.add(at + (field,), "required property is missing (type %s)" % render_value(kind))
+                        self.warn(at + (field,), "is missing (type %s); 0 is used" % render_value(kind))
             for field in ("major", "minor"):
                 num = _int(dev.get(field))
                 if num is not None and num < 0:
                     self.add(at + (field,), "%d must not be negative" % num)
+            mode = _int(dev.get("fileMode"))
+            if mode is not None and mode > 0o777:
+                self.warn(at + ("fileMode",), "%d (0o%o) has bits beyond the permissions 0o777; only 0o%o is used"
+                          % (mode, mode, mode & 0o777))
 
     def net_devices(self):
         devs = self.linux.get("netDevices")
@@ -481,6 +598,9 @@ class _Checker:
     def sysctls(self):
         for key in _obj(self.linux.get("sysctl")):
             at = ("linux", "sysctl", key)
+            if "\0" in key:
+                self.add(at, "contains a NUL byte")
+                continue
             name = key.replace("/", ".")
             if name.startswith("net."):
                 if not self.has_ns("network"):
@@ -502,13 +622,20 @@ class _Checker:
         path = self.linux.get("cgroupsPath")
         if not isinstance(path, str):
             return
+        at = ("linux", "cgroupsPath")
         if "\0" in path:
-            self.add(("linux", "cgroupsPath"), "%s contains a NUL byte" % render_value(path))
+            self.add(at, "%s contains a NUL byte" % render_value(path))
+        elif ":" in path and not path.startswith("/"):
+            # The cgroup manager (pyrunc.cgroups.resolve_path) takes this for
+            # the systemd driver's slice:prefix:name, which pyrunc does not
+            # drive; `validate` says so as `create` would.
+            self.add(at, "%s is systemd syntax (slice:prefix:name): pyrunc drives cgroupfs only; "
+                     "use a path without \":\"" % render_value(path))
         elif _has_dotdot(path):
-            self.add(("linux", "cgroupsPath"), "%s must not contain \"..\"" % render_value(path))
-        elif path.count(":") not in (0, 2):
-            self.add(("linux", "cgroupsPath"),
-                     "%s is neither a path nor of the systemd form slice:prefix:name" % render_value(path))
+            # runc cleans the path as if it were absolute, so ".." never
+            # leaves the cgroup root: convert.py does the same
+            self.warn(at, "%s contains \"..\"; taken as %s"
+                      % (render_value(path), render_value(clean_cgroup_path(path))))
 
     def resources(self):
         res = _obj(self.linux.get("resources"))
@@ -545,7 +672,8 @@ class _Checker:
         blkio = _obj(res.get("blockIO"))
         for i, entry in enumerate(_arr(blkio.get("weightDevice"))):
             if isinstance(entry, dict) and "weight" not in entry and "leafWeight" not in entry:
-                self.add(at + ("blockIO", "weightDevice", i), "needs weight or leafWeight")
+                # runc writes nothing for it
+                self.warn(at + ("blockIO", "weightDevice", i), "has neither weight nor leafWeight; ignored")
         for field in ("throttleReadBpsDevice", "throttleWriteBpsDevice",
                       "throttleReadIOPSDevice", "throttleWriteIOPSDevice"):
             for i, entry in enumerate(_arr(blkio.get(field))):
@@ -566,11 +694,13 @@ class _Checker:
             return
         at = ("linux", "seccomp")
         default = sc.get("defaultAction")
+        # An errno or listener metadata that no action uses changes nothing:
+        # runc ignores them, pyrunc too (convert.py), with a warning.
         if "defaultErrnoRet" in sc and isinstance(default, str) and default not in ERRNO_ACTIONS:
-            self.add(at + ("defaultErrnoRet",), "is only allowed with defaultAction SCMP_ACT_ERRNO or "
-                     "SCMP_ACT_TRACE, not %s" % default)
+            self.warn(at + ("defaultErrnoRet",), "is only used with defaultAction SCMP_ACT_ERRNO or "
+                      "SCMP_ACT_TRACE, not %s; ignored" % default)
         if "listenerMetadata" in sc and not sc.get("listenerPath"):
-            self.add(at + ("listenerMetadata",), "is only allowed together with listenerPath")
+            self.warn(at + ("listenerMetadata",), "is only used together with listenerPath; ignored")
         uses_notify = default == "SCMP_ACT_NOTIFY"
         for i, rule in enumerate(_arr(sc.get("syscalls"))):
             if not isinstance(rule, dict):
@@ -579,8 +709,8 @@ class _Checker:
             action = rule.get("action")
             uses_notify = uses_notify or action == "SCMP_ACT_NOTIFY"
             if "errnoRet" in rule and isinstance(action, str) and action not in ERRNO_ACTIONS:
-                self.add(here + ("errnoRet",), "is only allowed with action SCMP_ACT_ERRNO or SCMP_ACT_TRACE, "
-                         "not %s" % action)
+                self.warn(here + ("errnoRet",), "is only used with action SCMP_ACT_ERRNO or SCMP_ACT_TRACE, "
+                          "not %s; ignored" % action)
             for j, name in enumerate(_arr(rule.get("names"))):
                 if name == "":
                     self.add(here + ("names", j), '"" is not a system call name')
@@ -596,8 +726,12 @@ class _Checker:
     def linux_paths(self):
         for field in ("maskedPaths", "readonlyPaths"):
             for i, path in enumerate(_arr(self.linux.get(field))):
-                if isinstance(path, str) and not path.startswith("/"):
-                    self.add(("linux", field, i), "%s is not an absolute path" % render_value(path))
+                if isinstance(path, str) and "\0" in path:
+                    self.add(("linux", field, i), "%s contains a NUL byte" % render_value(path))
+                elif isinstance(path, str) and not path.startswith("/"):
+                    # runc joins it to the root: it is masked all the same
+                    self.warn(("linux", field, i), "%s is not an absolute path; taken as %s"
+                              % (render_value(path), render_value(clean_path(path))))
 
     def intel_rdt(self):
         rdt = self.linux.get("intelRdt")
@@ -614,6 +748,13 @@ class _Checker:
         for i, line in enumerate(_arr(rdt.get("schemata"))):
             if isinstance(line, str) and "\n" in line:
                 self.add(at + ("schemata", i), "%s must not contain newlines" % render_value(line))
+
+    def personality(self):
+        flags = _obj(self.linux.get("personality")).get("flags")
+        if isinstance(flags, list) and flags:
+            # The spec names no flag; runc 1.1.5 ignores the whole field.
+            self.warn(("linux", "personality", "flags"), "%s: no personality flag is supported; ignored"
+                      % render_value(flags))
 
     def memory_policy(self):
         mp = self.linux.get("memoryPolicy")
@@ -640,12 +781,17 @@ class _Checker:
 # public API
 # --------------------------------------------------------------------------
 
-def _findings(doc, require_process: bool) -> list[tuple[tuple, str]]:
+def _checked(doc, require_process: bool):
     if not isinstance(doc, dict):
-        return []  # the schema reports the wrong document type
+        return None  # the schema reports the wrong document type
     checker = _Checker(doc, require_process)
     checker.run()
-    return checker.found
+    return checker
+
+
+def _findings(doc, require_process: bool) -> list[tuple[tuple, str]]:
+    checker = _checked(doc, require_process)
+    return checker.found if checker is not None else []
 
 
 def problems(doc: dict, *, require_process: bool = True, label: str = LABEL) -> list[str]:
@@ -653,14 +799,28 @@ def problems(doc: dict, *, require_process: bool = True, label: str = LABEL) -> 
     return [problem_line(label, path, msg) for path, msg in _findings(doc, require_process)]
 
 
-def check(doc: dict, *, require_process: bool = True, label: str = LABEL) -> None:
+def warnings(doc: dict, *, label: str = LABEL) -> list[str]:
+    """What pyrunc accepts but warns about (runc accepts it), one line each."""
+    checker = _checked(doc, False)
+    if checker is None:
+        return []
+    return [problem_line(label, path, msg) for path, msg in checker.warned]
+
+
+def check(doc: dict, *, require_process: bool = True, label: str = LABEL, warn=None) -> None:
     """Raise ConfigError naming the first semantic problem of *doc*.
 
     *require_process*: `create` needs ``process``; documents that only
     describe a container's environment (spec "process is REQUIRED when
-    start is called") can pass False.
+    start is called") can pass False.  *warn*, when given, is called with
+    each warning line (only when there is no problem).
     """
-    found = _findings(doc, require_process)
-    if found:
-        path, msg = found[0]
+    checker = _checked(doc, require_process)
+    if checker is None:
+        return
+    if checker.found:
+        path, msg = checker.found[0]
         raise ConfigError(problem_line(label, path, msg))
+    if warn is not None:
+        for path, msg in checker.warned:
+            warn(problem_line(label, path, msg))

@@ -22,6 +22,7 @@ __all__ = [
     "load_config",
     "validate_config",
     "config_problems",
+    "config_warnings",
     "check_bundle",
     "check_file",
     "validate_state",
@@ -73,16 +74,79 @@ def _fast_loads(text: str):
     return doc
 
 
+def _has_surrogate(text: str) -> bool:
+    if text.isascii():
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def _lone_surrogate(doc):
+    """(path, string, is_key) of the first string in *doc* (key or value)
+    holding a lone UTF-16 surrogate, or None.  Iterative: the document may
+    be nested as deeply as the decoder allows."""
+    stack = [((), doc)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, str):
+            if _has_surrogate(node):
+                return path, node, False
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                if _has_surrogate(key):
+                    return path + (key,), key, True
+                stack.append((path + (key,), value))
+        elif isinstance(node, list):
+            stack.extend((path + (i,), value) for i, value in enumerate(node))
+    return None
+
+
+def _check_surrogates(text: str, doc, label: str) -> None:
+    """Refuse a "\\ud800"-style escape that is not half of a pair.
+
+    JSON can spell such a string but it is no Unicode text: it has no UTF-8
+    form, so it could be neither passed to the kernel (an env entry, an
+    argument, a path, the hostname) nor written to the state files.  Go's
+    decoder (runc) silently turns it into U+FFFD, i.e. runs something else
+    than what the file says; pyrunc refuses it, naming the field.  UTF-8
+    input cannot hold one (the decoder refuses encoded surrogates), so only
+    documents with a \\u escape are walked."""
+    if "\\u" in text:
+        lowered = text.lower()
+        escaped = any(("\\u" + hi) in lowered for hi in ("d8", "d9", "da", "db", "dc", "dd", "de", "df"))
+    else:
+        escaped = False
+    # a str handed in by a caller (not decoded here) may hold one as is
+    if not escaped and not _has_surrogate(text):
+        return
+    found = _lone_surrogate(doc)
+    if found is None:
+        return
+    path, value, is_key = found
+    bad = next(c for c in value if 0xD800 <= ord(c) <= 0xDFFF)
+    what = "key %s" % schema.render_value(value) if is_key else schema.render_value(value)
+    raise ConfigError("%s: %s: %s contains a lone surrogate \\u%04x (half of a UTF-16 pair), "
+                      "which is not a character" % (label, schema.format_path(path), what, ord(bad)))
+
+
 def parse_json(data: bytes | str, label: str = LABEL):
     """Decode a JSON document; errors become ConfigError naming line/column."""
-    if isinstance(data, bytes):
+    if isinstance(data, (bytes, bytearray)):
         try:
             data = data.decode("utf-8")
         except UnicodeDecodeError as e:
             raise ConfigError("%s: not valid UTF-8 at byte %d" % (label, e.start)) from None
     doc = _fast_loads(data)
-    if doc is not _UNDECIDED:
-        return doc
+    if doc is _UNDECIDED:
+        doc = _slow_loads(data, label)
+    _check_surrogates(data, doc, label)
+    return doc
+
+
+def _slow_loads(data: str, label: str):
     import json
     try:
         return json.loads(data, parse_constant=_reject_constant)
@@ -112,10 +176,18 @@ def load_config(path: str) -> dict:
     return parse_json(data)
 
 
-def validate_config(doc: dict, *, require_process: bool = True) -> None:
-    """Schema, then semantic rules; raise ConfigError with the first problem."""
+def validate_config(doc: dict, *, require_process: bool = True, warn=None) -> None:
+    """Schema, then semantic rules; raise ConfigError with the first problem.
+
+    *warn* (optional) is called with each warning line: what pyrunc accepts
+    because runc does (docs/validation.md, "Refuse, warn or accept")."""
     schema.validate(doc, "config")
-    semantic.check(doc, require_process=require_process)
+    semantic.check(doc, require_process=require_process, warn=warn)
+
+
+def config_warnings(doc) -> list[str]:
+    """The warning lines of a decoded config (accepted, but worth saying)."""
+    return semantic.warnings(doc)
 
 
 def config_problems(doc, *, require_process: bool = True) -> list[str]:
@@ -139,11 +211,18 @@ def _root_problems(doc, bundle_dir: str) -> list[str]:
     return []
 
 
-def check_file(path: str, *, bundle_dir: str | None = None) -> list[str]:
+def _log_warning(line: str) -> None:
+    from pyrunc.log import log
+    log.warning(line)
+
+
+def check_file(path: str, *, bundle_dir: str | None = None, warn=_log_warning) -> list[str]:
     """Every problem of the config file at *path* (empty list: valid).
 
     *bundle_dir* is where ``root.path`` is resolved; by default the file's
-    own directory.
+    own directory.  The warnings `create` would give are passed to *warn*
+    (by default the log, as `create` does: one line each, and they do not
+    make the file invalid).
     """
     try:
         doc = load_config(path)
@@ -151,14 +230,17 @@ def check_file(path: str, *, bundle_dir: str | None = None) -> list[str]:
         return [str(e)]
     found = config_problems(doc)
     found.extend(_root_problems(doc, bundle_dir or os.path.dirname(os.path.abspath(path))))
+    if warn is not None:
+        for line in config_warnings(doc):
+            warn(line)
     return found
 
 
-def check_bundle(bundle_dir: str) -> list[str]:
+def check_bundle(bundle_dir: str, *, warn=_log_warning) -> list[str]:
     """Every problem of the bundle at *bundle_dir* (its config.json and root)."""
     if not os.path.isdir(bundle_dir):
         return ["bundle %s is not a directory" % bundle_dir]
-    return check_file(os.path.join(bundle_dir, "config.json"), bundle_dir=bundle_dir)
+    return check_file(os.path.join(bundle_dir, "config.json"), bundle_dir=bundle_dir, warn=warn)
 
 
 # --------------------------------------------------------------------------
