@@ -3,16 +3,19 @@
 
 Order (docs/security.md explains each position):
 
-  oomScoreAdj -> personality -> rlimits -> scheduler -> ioPriority ->
-  memoryPolicy -> LSM exec labels -> [seccomp if !noNewPrivileges] ->
-  bounding set -> keepcaps, groups/gid/uid -> capabilities -> ambient ->
-  umask -> cwd (no magic links, verified) -> every fd but stdio and the
-  preserved ones close-on-exec -> execCPUAffinity.final -> no_new_privs ->
-  [seccomp if noNewPrivileges] -> execve
+  every fd but stdio and the preserved ones close-on-exec -> oomScoreAdj ->
+  personality -> rlimits -> scheduler -> ioPriority -> memoryPolicy ->
+  LSM exec labels -> $HOME from /etc/passwd -> umask -> cwd (as root; no
+  magic links, verified) -> [seccomp if !noNewPrivileges] -> bounding set
+  -> keepcaps, groups/gid/uid -> capabilities -> ambient -> [cwd again, as
+  the user, if root was refused] -> execCPUAffinity.final -> no_new_privs
+  -> [seccomp if noNewPrivileges] -> execve
 
-Privileged settings come before the capabilities are dropped; everything
-that might be refused by the container's seccomp filter comes before the
-filter when possible (it is last when no_new_privs allows it).
+Privileged settings come before the capabilities are dropped.  Once the
+filter is loaded the runtime makes only the syscalls runc makes there (id
+and capability switches, sched_setaffinity, prctl, execve): a profile
+written before openat2 or close_range existed must not stop the runtime
+itself (tests/compat/test_seccomp_order.py).
 
 Everything here is plain syscalls on values computed before the fork or
 from already-loaded modules: no import happens after the init entered the
@@ -282,24 +285,107 @@ def set_oom_score_adj(value):
     lsm.write_proc_attr("oom_score_adj", str(value))
 
 
-def open_cwd(cwd):
+def passwd_home(uid, path="/etc/passwd"):
+    """The home field of the first entry of the container's /etc/passwd
+    whose uid is ``uid``; "/" when there is none or the file cannot be read
+    (runc's defaults).  Called after pivot_root (or, in exec, after joining
+    the mount namespace), so ``path`` is the image's file.
+
+    Only syscalls and already-loaded modules (no import may happen inside
+    the container's root).  The file belongs to the image: no magic link is
+    followed (it could lead to a runtime fd), only a regular file is read
+    (a FIFO would block the init), opened non-blocking, and at most
+    PASSWD_MAX bytes of it (a huge sparse file must not stall the start)."""
+    try:
+        fd = sc.openat2(sc.AT_FDCWD, path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY,
+                        sc.RESOLVE_NO_MAGICLINKS)
+    except OSError:
+        return "/"
+    try:
+        if (os.fstat(fd).st_mode & 0o170000) != 0o100000:
+            return "/"
+        want = str(uid).encode()
+        pending = b""
+        total = 0
+        while True:
+            chunk = os.read(fd, 65536)
+            total += len(chunk)
+            last = not chunk or total >= PASSWD_MAX
+            lines = (pending + chunk).split(b"\n")
+            pending = b"" if last else lines.pop()
+            for line in lines:
+                # name:password:uid:gid:gecos:home:shell; surrounding blanks
+                # are ignored as runc's parser does
+                fields = line.strip().split(b":")
+                if len(fields) > 2 and fields[2].strip() == want:
+                    return os.fsdecode(fields[5]) if len(fields) > 5 else ""
+            if last:
+                return "/"
+    except OSError:
+        return "/"
+    finally:
+        os.close(fd)
+
+
+PASSWD_MAX = 64 << 20
+
+
+def mark_fds_cloexec(top):
+    """Every fd from ``top`` up close-on-exec (close_range), one fcntl per
+    fd on kernels without CLOSE_RANGE_CLOEXEC (< 5.11: EINVAL; < 5.9:
+    ENOSYS).  Done before the seccomp filter: close_range is younger than
+    many profiles."""
+    try:
+        sc.close_range(top, 0xFFFFFFFF, sc.CLOSE_RANGE_CLOEXEC)  # to the last fd
+        return
+    except OSError as e:
+        if e.errno not in (22, 38, 1):  # EINVAL, ENOSYS, EPERM
+            raise
+    for fd in range(top, os.sysconf("SC_OPEN_MAX")):
+        try:
+            os.set_inheritable(fd, False)
+        except OSError:
+            pass  # not open
+
+
+def open_cwd(cwd, *, defer_permission=False):
     """chdir to ``cwd`` without ever following a magic link (a ``cwd`` of
     /proc/self/fd/N, or a symlink to one, would land on whatever the fd is:
     CVE-2024-21626), then verify that the kernel sees the new cwd inside
-    the root."""
+    the root.
+
+    ``defer_permission``: return False instead of failing when the caller
+    may not reach ``cwd`` (EACCES/EPERM); the caller tries again after the
+    user switch, as runc does (a cwd only the container user can reach).
+
+    When openat2 itself is refused (EPERM from a seccomp filter loaded
+    before this retry; ENOSYS on kernel < 5.6), plain chdir is used: the
+    getcwd check below is what refuses a cwd outside the root then."""
     try:
         fd = sc.openat2(sc.AT_FDCWD, cwd, os.O_PATH | os.O_DIRECTORY,
                         sc.RESOLVE_NO_MAGICLINKS, display=cwd)
     except OSError as e:
-        if e.errno == 40:  # ELOOP: a magic link on the way
+        fd = -1
+        err = e.errno or 5  # EIO: the wrapper always sets errno; never read 0 as success
+        if err in (1, 38):  # EPERM, ENOSYS: openat2 itself is unusable here
+            try:
+                os.chdir(cwd)
+                err = 0
+            except OSError as e2:
+                err = e2.errno or 5
+        if err == 40:  # ELOOP: a magic link on the way
             raise StageError(f"cwd {cwd!r} set in config.json resolves through a /proc magic link; "
                              "refused (possible container breakout)") from None
-        reason = os.strerror(e.errno).lower() if e.errno else str(e)
-        raise StageError(f"chdir to cwd ({cwd!r}) set in config.json failed: {reason}") from None
-    try:
-        os.fchdir(fd)
-    finally:
-        os.close(fd)
+        if err in (1, 13) and defer_permission:  # EPERM, EACCES
+            return False
+        if err:
+            raise StageError(f"chdir to cwd ({cwd!r}) set in config.json failed: "
+                             f"{os.strerror(err).lower()}") from None
+    if fd >= 0:
+        try:
+            os.fchdir(fd)
+        finally:
+            os.close(fd)
     try:
         real = os.getcwd()
     except OSError:
@@ -307,6 +393,37 @@ def open_cwd(cwd):
     if not real.startswith("/"):
         raise StageError("current working directory is outside of container mount namespace root "
                          "-- possible container breakout detected")
+    return True
+
+
+def _spawn_forked(path, args, env):
+    """posix_spawn's job with fork + execve, for when a loaded seccomp
+    filter refuses the clone3 that glibc's posix_spawn uses (profiles older
+    than clone3 answer EPERM, and glibc falls back to clone only on ENOSYS).
+    The child is a fork of this non-dumpable, sealed process (as with exec
+    -t) until its execve; an execve failure comes back through a
+    close-on-exec pipe, as posix_spawn reports it."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(r)
+            os.setsid()
+            os.execve(path, args, env)
+        except OSError as e:
+            os.write(w, str(e.errno or 0).encode())
+        finally:
+            os._exit(EXEC_FAILED)
+    os.close(w)
+    try:
+        err = os.read(r, 16)
+    finally:
+        os.close(r)
+    if err:
+        os.waitpid(pid, 0)
+        code = int(err)
+        raise OSError(code, os.strerror(code), path)
+    return pid
 
 
 def finalize_and_exec(proc, path, *, cap_count, seccomp=None, keep_fds=(), on_seccomp=None,
@@ -318,10 +435,19 @@ def finalize_and_exec(proc, path, *, cap_count, seccomp=None, keep_fds=(), on_se
     its pid.  ``exec`` uses it so that no Python process ever sits in the
     container's pid namespace, where a container with CAP_SYS_PTRACE could
     open its /proc/<pid>/exe (the host interpreter, CVE-2019-5736): only the
-    vfork child enters it, for the microseconds before its execve.
+    vfork child enters it, for the microseconds before its execve.  Under a
+    seccomp filter that refuses posix_spawn's clone3, a fork of this
+    (sealed, non-dumpable) process does (:func:`_spawn_forked`).
 
     ``attrs``: a :class:`ProcessAttrs` computed before the fork (None: the
     process sets no scheduler/ioPriority/memoryPolicy/personality/affinity)."""
+    # No fd of the runtime may reach the user process (CVE-2024-21626):
+    # everything above stdio and the preserved fds is closed on exec.  First,
+    # while no filter can refuse close_range; the fds opened below are
+    # close-on-exec already (Python's default; the kernel's for the seccomp
+    # listener).  Close-on-exec rather than closed: the start socket must
+    # stay open until the exec succeeds (its EOF tells `start`).
+    mark_fds_cloexec(max(keep_fds) + 1 if keep_fds else 3)
     set_oom_score_adj(proc.oom_score_adj)
     if attrs is not None:
         # before seccomp: a filter may forbid personality(2) (Docker's does)
@@ -331,6 +457,19 @@ def finalize_and_exec(proc, path, *, cap_count, seccomp=None, keep_fds=(), on_se
     if attrs is not None:
         attrs.apply_privileged()
     lsm.apply_exec_labels(proc.apparmor_profile, proc.selinux_label)
+    env = {}
+    for e in proc.env:
+        k, _, v = e.partition("=")
+        env[k] = v
+    if not env.get("HOME"):
+        # as runc: missing or empty HOME comes from the image's passwd entry
+        # of the process user; read as root and before any filter
+        env["HOME"] = passwd_home(proc.user.uid)
+    os.umask(proc.user.umask if proc.user.umask is not None else 0o022)
+    # The cwd is entered with the runtime's privileges, before the filter
+    # (openat2 is younger than many profiles); if even root may not reach
+    # it (a user namespace), again as the user after the switch.
+    cwd_done = open_cwd(proc.cwd, defer_permission=True)
     if seccomp is not None and not proc.no_new_privileges:
         # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, which the
         # capability step below may drop: load it first (runc does the same).
@@ -342,16 +481,8 @@ def finalize_and_exec(proc, path, *, cap_count, seccomp=None, keep_fds=(), on_se
     switch_user(proc.user)
     if proc.caps is not None:
         apply_capabilities(proc.caps)
-    os.umask(proc.user.umask if proc.user.umask is not None else 0o022)
-    open_cwd(proc.cwd)
-    env = {}
-    for e in proc.env:
-        k, _, v = e.partition("=")
-        env[k] = v
-    # No fd of the runtime may reach the user process (CVE-2024-21626):
-    # everything above stdio and the preserved fds is closed on exec.
-    top = max(keep_fds) + 1 if keep_fds else 3
-    sc.close_range(top, 0xFFFFFFFF, sc.CLOSE_RANGE_CLOEXEC)
+    if not cwd_done:
+        open_cwd(proc.cwd)
     if attrs is not None and attrs.affinity_final is not None:
         os.sched_setaffinity(0, attrs.affinity_final)
     if proc.no_new_privileges:
@@ -362,5 +493,10 @@ def finalize_and_exec(proc, path, *, cap_count, seccomp=None, keep_fds=(), on_se
         if on_seccomp is not None:
             on_seccomp(fd)
     if spawn:
-        return os.posix_spawn(path, proc.args, env, setsid=True)
+        try:
+            return os.posix_spawn(path, proc.args, env, setsid=True)
+        except OSError as e:
+            if seccomp is None or e.errno not in (1, 38):  # EPERM, ENOSYS
+                raise
+        return _spawn_forked(path, proc.args, env)
     os.execve(path, proc.args, env)
