@@ -140,7 +140,7 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
     doc = load_config(config_path)
     validate_config(doc)
     cfg = convert(doc, bundle, warn=log.warning)
-    _check_create(cfg, console_socket or console, detach)
+    _check_create(cfg, console_socket or console, detach, bundle)
     attrs = None
     if cfg.process:
         from . import lsm
@@ -174,7 +174,10 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
         state.cgroup = mgr.to_dict()
         store.save(state)  # from here on, delete --force can undo what exists
         mgr.create()
-        resources = _resources_with_devices(cfg, doc)
+        # The device cgroup gets linux.resources.devices and the default
+        # allow list only: creating a node (linux.devices) does not allow it
+        # (as in runc; a deny-all policy keeps a created /dev/kmsg closed).
+        resources = cfg.resources or {}
         fault_point("create:cgroup")
         seccomp = None
         if cfg.seccomp:
@@ -198,6 +201,7 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
             console = _connect_console(console_socket)
         keep_fds = _preserved_fds(cfg, preserve_fds)
         cgroup_fds, origin_fds = _late_join_fds(cfg, mgr)
+        log.open_for_stages()
         job = stages.InitJob(
             cfg=cfg, container_id=container_id, bundle=bundle, mount_ops=mount_ops,
             listen_fd=listen_fd, console_sock=console, no_pivot=no_pivot,
@@ -320,33 +324,28 @@ def _origin_dirs(container_dirs):
     return out
 
 
-def _resources_with_devices(cfg, doc):
-    """The container's resources, with allow rules for the ``linux.devices``
-    nodes it is given.  They go right after the last "deny everything" rule,
-    so that the config's own later rules for the same devices still apply
-    in their order."""
-    resources = dict(cfg.resources or {})
-    linux_devices = (doc.get("linux") or {}).get("devices")
-    if not linux_devices:
-        return resources
-    from .cgroups.resources import device_rules_for_linux_devices
-    rules = list(resources.get("devices") or [])
-    at = 0
-    for i, r in enumerate(rules):
-        if (not r.get("allow") and r.get("type", "a") == "a" and r.get("major", -1) in (-1, None)
-                and r.get("minor", -1) in (-1, None)):
-            at = i + 1
-    resources["devices"] = rules[:at] + device_rules_for_linux_devices(linux_devices) + rules[at:]
-    return resources
+def _check_root_not_symlink(root_path, bundle):
+    """root.path may not be or go through a symlink (below the bundle when
+    it is relative), as runc refuses: the runtime would build the container
+    on whatever the link names, possibly the host's / itself."""
+    if os.path.isabs(os.path.relpath(root_path, bundle)) or \
+            os.path.relpath(root_path, bundle).startswith(".."):
+        expected = root_path  # absolute root.path outside the bundle: all of it
+    else:
+        expected = os.path.join(os.path.realpath(bundle), os.path.relpath(root_path, bundle))
+    if os.path.realpath(root_path) != os.path.normpath(expected):
+        raise ConfigError(f"config.json: root.path: {root_path} is a symlink or goes through one "
+                          f"(to {os.path.realpath(root_path)}); give the real path")
 
 
-def _check_create(cfg, console_socket, detach):
+def _check_create(cfg, console_socket, detach, bundle):
     if cfg.process is None:
         raise ConfigError("config.json: process: required to create a container")
     if not cfg.process.args:
         raise ConfigError("config.json: process.args: must not be empty")
     if not cfg.root_path or not os.path.isdir(cfg.root_path):
         raise ConfigError(f"config.json: root.path: rootfs ({cfg.root_path}) does not exist")
+    _check_root_not_symlink(cfg.root_path, bundle)
     if cfg.namespace("mount") is None:
         raise ConfigError("config.json: linux.namespaces: a mount namespace is required")
     terminal = cfg.process.terminal
@@ -454,9 +453,11 @@ def _drive_stages(chan, proto, c, cfg, child, mgr, resources):
             fault_point("create:init-pid")
         elif mtype == proto.RUNTIME_SETUP:
             _runtime_setup(c, cfg)
-            # the init learns its host pid and state (for the seccomp agent)
+            # The init learns its host pid; the rest of the state (for hooks
+            # and the seccomp agent) it has in memory.  Not the state itself:
+            # annotations can be megabytes, the channel carries 64 KiB.
             fault_point("create:runtime-setup")
-            chan.send(proto.RUNTIME_SETUP_DONE, {"state": c.hook_state("creating")})
+            chan.send(proto.RUNTIME_SETUP_DONE, {"pid": init_pid})
         elif mtype == proto.READY:
             if init_pid is None:
                 raise StageError("stage protocol: READY before INIT_PID")

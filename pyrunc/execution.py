@@ -27,6 +27,7 @@ from .faults import point as fault_point
 from .log import log
 from .process import finalize_and_exec, lookup_executable, set_oom_score_adj
 from .state import write_atomic
+from .tty import give_to
 
 
 def build_process(cfg, process_doc=None, *, args=(), env=(), cwd=None, user=None,
@@ -118,7 +119,20 @@ def exec_in(store, container_id, proc, *, detach=False, pid_file=None, console_s
         for _, fd in ns_fds:
             os.close(fd)
         raise StageError(f"cannot join the container's namespaces: {e.strerror}") from None
-    console = _connect_console(console_socket) if console_socket else None
+    tty_peer = None
+    if proc.terminal and not console_socket and not detach:
+        # `exec -t` in the foreground without a console socket: as runc, the
+        # pty is allocated in the container all the same, and its master
+        # comes back over this socketpair to be relayed to our own stdio.
+        import socket
+        tty_peer, console = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        if proc.console_size is None and os.isatty(0):
+            # the size of our terminal, set before the process starts (the
+            # relay keeps it in step afterwards, on SIGWINCH)
+            size = os.get_terminal_size(0)
+            proc.console_size = (size.lines, size.columns)
+    else:
+        console = _connect_console(console_socket) if console_socket else None
     keep_fds = _preserved_fds(cfg, preserve_fds) if preserve_fds or os.environ.get("LISTEN_FDS") else ()
     mgr = c.cgroup_manager()
     cgroup_fds = ()
@@ -180,18 +194,29 @@ def exec_in(store, container_id, proc, *, detach=False, pid_file=None, console_s
         raise
     finally:
         chan.close()
+    tty_master = None
+    if tty_peer is not None:
+        import socket
+        try:
+            # sent before the exec, which the channel's EOF reported
+            _, fds, _, _ = socket.recv_fds(tty_peer, 4096, 1)
+        finally:
+            tty_peer.close()
+        if not fds:
+            raise StageError("exec: the process did not send its terminal")
+        tty_master = fds[0]
     if pid_file:
         write_atomic(pid_file, str(target).encode(), 0o644)
     if detach:
         return 0
-    return _wait_foreground(target)
+    return _wait_foreground(target, tty_master)
 
 
 def _apply_sub(mgr, sub, pid):
     raise PyruncError("exec --cgroup: sub-cgroups are not supported yet")
 
 
-def _wait_foreground(pid):
+def _wait_foreground(pid, tty_master=None):
     from .container import FORWARDED_SIGNALS
 
     def forward(signum, frame):
@@ -201,6 +226,9 @@ def _wait_foreground(pid):
             pass
     for name in FORWARDED_SIGNALS:
         _signal.signal(getattr(_signal, name), forward)
+    if tty_master is not None:
+        from .tty import relay
+        relay(tty_master, pid)  # until the process exits; closes the master
     status = None
     while status is None:
         try:
@@ -293,6 +321,7 @@ def _exec_console(console, proc):
     _socket.send_fds(console, [b"/dev/ptmx"], [master])
     console.close()
     os.close(master)
+    give_to(peer, proc.user.uid)
     for fd in (0, 1, 2):
         os.dup2(peer, fd)
     sc.ioctl_int(0, sc.TIOCSCTTY, 0)

@@ -24,12 +24,20 @@ its environment; the runtime survives them and must undo the create):
   init:pivoted          after pivot_root, before READY
 
 tests/test_faults.py kills at every point listed here.
+
+``PYRUNC_TEST_HOLD=<point>`` instead stops the process there (SIGSTOP to
+itself) until the test has looked at it from the host and sent SIGCONT
+(tests/adversarial/test_fds.py reads the fds a stage holds at that point).
+Not for pid 1 of a pid namespace, which cannot stop itself.
+  exec:joined           the exec setup process joined the container's namespaces
 """
 
 import os
 
 
 def point(name):
+    if os.environ.get("PYRUNC_TEST_HOLD") == name:
+        os.kill(os.getpid(), 19)  # SIGSTOP
     if os.environ.get("PYRUNC_TEST_FAULT") == name:
         if os.getpid() == 1:
             # pid 1 of a pid namespace is immune to signals sent from inside

@@ -27,7 +27,12 @@ def _signal_name(signum):
     return str(signum)
 
 
-def _spawn(hook, stdin_data):
+def _spawn(hook):
+    """Fork and exec the hook; return (pid, state pipe's write end, output
+    pipe's read end).  Both ends stay non-blocking in the runtime, which
+    feeds the state and drains the output in one poll loop: a hook that
+    writes a lot before it reads its stdin cannot deadlock with us, whatever
+    the size of the state (annotations can be megabytes)."""
     r_in, w_in = os.pipe()
     r_out, w_out = os.pipe()
     pid = os.fork()
@@ -36,31 +41,37 @@ def _spawn(hook, stdin_data):
             os.dup2(r_in, 0)
             os.dup2(w_out, 1)
             os.dup2(w_out, 2)
+            # A hook gets the state on stdin and stdio, nothing else: not
+            # the preserved fds of the container, not the runtime's sockets,
+            # not whatever pyrunc's caller left open.
+            os.closerange(3, 0x7FFFFFFF)  # close_range(2)
             env = dict(e.split("=", 1) if "=" in e else (e, "") for e in hook.env)
             os.execve(hook.path, hook.args or [hook.path], env)
         except OSError as e:
-            os.write(2, f"exec {hook.path}: {e.strerror}".encode())
+            os.write(2, f"{_START_FAILED}{hook.path}: {e.strerror}".encode())
         os._exit(127)
     os.close(r_in)
     os.close(w_out)
-    try:
-        os.write(w_in, stdin_data)
-    except BrokenPipeError:
-        pass
-    os.close(w_in)
-    return pid, r_out
+    os.set_blocking(w_in, False)
+    os.set_blocking(r_out, False)
+    return pid, w_in, r_out
+
+
+# what a child that could not execve the hook writes before exit 127
+_START_FAILED = "\0pyrunc: cannot start hook "
 
 
 def run_hook(hook, state, name, index):
     """Run one hook; raise HookError on failure or timeout."""
-    pid, out = _spawn(hook, json.dumps(state).encode())
+    pid, stdin_w, out = _spawn(hook)
+    pending = memoryview(json.dumps(state).encode())
     pidfd = os.pidfd_open(pid)
     deadline = None if hook.timeout is None else time.monotonic() + hook.timeout
     output = b""
     poller = select.poll()
     poller.register(out, select.POLLIN)
     poller.register(pidfd, select.POLLIN)
-    exited = False
+    poller.register(stdin_w, select.POLLOUT)
     try:
         while True:
             wait_ms = None
@@ -71,35 +82,57 @@ def run_hook(hook, state, name, index):
                 os.kill(pid, _signal.SIGKILL)
                 os.waitpid(pid, 0)
                 raise HookError(f"error running {name} hook #{index}: timeout after {hook.timeout}s")
-            for fd, _ in events:
+            exited = False
+            for fd, ev in events:
                 if fd == out:
-                    chunk = os.read(out, 65536)
+                    chunk = _read_some(out)
                     if chunk:
                         output = (output + chunk)[-4096:]
-                    else:
+                    elif chunk is not None:
                         poller.unregister(out)
+                elif fd == stdin_w:
+                    try:
+                        pending = pending[os.write(stdin_w, pending):] if not ev & select.POLLERR else b""
+                    except BlockingIOError:
+                        pass
+                    except (BrokenPipeError, OSError):
+                        pending = b""  # the hook does not read its stdin: fine
+                    if not pending:
+                        poller.unregister(stdin_w)
+                        os.close(stdin_w)
+                        stdin_w = -1
                 elif fd == pidfd:
                     exited = True
             if exited:
                 break
         _, status = os.waitpid(pid, 0)
-        try:
-            while True:
-                chunk = os.read(out, 65536)
-                if not chunk:
-                    break
-                output = (output + chunk)[-4096:]
-        except OSError:
-            pass
+        while True:
+            chunk = _read_some(out)
+            if not chunk:
+                break
+            output = (output + chunk)[-4096:]
     finally:
         os.close(out)
         os.close(pidfd)
+        if stdin_w >= 0:
+            os.close(stdin_w)
     if status != 0:
         code = os.waitstatus_to_exitcode(status)
+        text = output.decode(errors="replace")
+        if code == 127 and text.startswith(_START_FAILED):
+            raise HookError(f"error running {name} hook #{index}: {text[1:].strip()}")
         how = f"exit status {code}" if code >= 0 else f"signal: {_signal_name(-code)}"
-        text = output.decode(errors="replace").strip()
+        text = text.strip()
         raise HookError(f"error running {name} hook #{index}: {how}"
                         + (f", output: {text}" if text else ""))
+
+
+def _read_some(fd):
+    """Bytes available on a non-blocking pipe; b"" at EOF, None if none yet."""
+    try:
+        return os.read(fd, 65536)
+    except BlockingIOError:
+        return None
 
 
 def run_hooks(hooks, state, name, warn=None):

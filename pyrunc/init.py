@@ -43,6 +43,7 @@ from . import fastjson, lsm
 from . import protocol as proto
 from . import rootfs
 from . import syscalls as sc
+from . import tty as _tty
 from .errors import PyruncError, StageError
 from .faults import point as fault_point
 from .process import finalize_and_exec, lookup_executable
@@ -250,6 +251,7 @@ def _setup_console(job):
     _socket.send_fds(job.console_sock, [b"/dev/ptmx"], [master])
     job.console_sock.close()
     os.close(master)
+    _tty.give_to(peer, job.cfg.process.user.uid)
     for fd in (0, 1, 2):
         os.dup2(peer, fd)
     sc.ioctl_int(0, sc.TIOCSCTTY, 0)
@@ -341,6 +343,8 @@ def init_main(chan, job, self_cgroups):
         if cfg.process and cfg.process.terminal:
             stage = "console"
             _setup_console(job)
+        stage = "rootfs"
+        rootfs.finish(job.mount_ops, ctx, debug=job.debug)  # after the console: a ro /dev
         stage = "runtime setup"
         chan.send(proto.RUNTIME_SETUP)
         mtype, payload = chan.expect(proto.RUNTIME_SETUP_DONE)

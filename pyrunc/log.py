@@ -67,6 +67,35 @@ class Logger:
         self._stderr_used += len(data)
         os.write(2, data)
 
+    def open_for_stages(self):
+        """Open the --log file now, before a fork, when anything will be
+        written to it: a stage that opened it by path later could be
+        inside the container's mounts.  Returns its fd, or -1."""
+        if self.path is None or self.min_level > _LEVELS["debug"]:
+            return -1
+        if self._fd is None:
+            try:
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
+                                   0o644)
+            except OSError:
+                return -1
+        return self._fd
+
+    def fileno(self):
+        return -1 if self._fd is None else self._fd
+
+    def close_for_stage(self):
+        """In a stage, before it waits or starts the user process: close the
+        log file (a host file) and drop further messages instead of
+        reopening it by path from inside the container."""
+        if self._fd is not None:
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
+        self._fd = None
+        self.min_level = _LEVELS["error"] + 1
+
     def _write(self, line, level="debug"):
         if self.path is None:
             self._to_stderr(line, always=level == "error")

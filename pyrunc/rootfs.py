@@ -74,6 +74,10 @@ class Op:
     def run(self, ctx):
         raise NotImplementedError
 
+    def held_fds(self):
+        """Fds this step holds from before the fork (the stages keep them)."""
+        return ()
+
 
 class PrepareRoot(Op):
     """Set the propagation of the new mount namespace's tree (rslave by
@@ -123,25 +127,30 @@ def _mount_point_of(path):
 class FsMount(Op):
     """Mount a filesystem (proc, sysfs, tmpfs, devpts, mqueue, overlay, ...)."""
 
-    def __init__(self, m, no_symlinks=False):
+    def __init__(self, m, no_symlinks=False, defer_ro=False):
         self.m = m
         self.no_symlinks = no_symlinks
+        # a read-only /dev is mounted writable and made read-only by
+        # DevReadonly once devices, sub-mounts and the console exist (as runc)
+        self.defer_ro = defer_ro
 
     def describe(self):
         m = self.m
-        return f"mount {m.type} {m.source!r} on {m.destination} flags={m.flags:#x} data={m.data!r}"
+        late = " (read-only at the end)" if self.defer_ro else ""
+        return f"mount {m.type} {m.source!r} on {m.destination} flags={m.flags:#x} data={m.data!r}{late}"
 
     def run(self, ctx):
         m = self.m
+        flags = m.flags & ~sc.MS_RDONLY if self.defer_ro else m.flags
         fd = ctx.target(m.destination, directory=True, no_symlinks=self.no_symlinks)
         try:
             data = m.data
             if m.type in ("tmpfs", "devpts", "mqueue") and ctx.mount_label and "context=" not in data:
                 data = ",".join(x for x in (data, f'context="{ctx.mount_label}"') if x)
             if m.tmpcopyup:
-                ctx.tmpcopyup(m, fd, data)
+                ctx.tmpcopyup(m, fd, data, flags)
             else:
-                sc.mount(m.source or m.type, f"/proc/self/fd/{fd}", m.type, m.flags, data or None,
+                sc.mount(m.source or m.type, f"/proc/self/fd/{fd}", m.type, flags, data or None,
                          display=m.destination)
         finally:
             os.close(fd)
@@ -179,6 +188,13 @@ class BindMount(Op):
         self.m = m
         self.idmap = idmap  # None or (recursive, uid_maps, gid_maps)
         self.tree = -1      # detached tree made before the namespaces, if any
+        # A bind on /proc is accepted only of a procfs (the host's /proc into
+        # a container sharing its pid namespace), as runc: anything else there
+        # would fake /proc for the LSM and masking steps (CVE-2019-16884).
+        self.on_proc = m.destination == "/proc"
+
+    def held_fds(self):
+        return (self.tree,) if self.tree >= 0 else ()
 
     def describe(self):
         m = self.m
@@ -199,6 +215,9 @@ class BindMount(Op):
         flags = sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC | (sc.AT_RECURSIVE if m.recursive else 0)
         tree = sc.open_tree(sc.AT_FDCWD, src, flags)
         try:
+            if self.on_proc and sc.fstatfs_type(tree) != sc.PROC_SUPER_MAGIC:
+                raise StageError(f"mount {m.source} on /proc: /proc cannot be mounted "
+                                 "because it is not of type proc")
             if userns_fd >= 0:
                 rec = sc.AT_RECURSIVE if self.idmap[0] else 0
                 sc.mount_setattr(tree, "", sc.AT_EMPTY_PATH | rec, sc.MOUNT_ATTR_IDMAP,
@@ -222,7 +241,7 @@ class BindMount(Op):
             tree = self.make_tree(ctx.bundle)
         try:
             is_dir = stat.S_ISDIR(os.fstat(tree).st_mode)
-            fd = ctx.target(m.destination, directory=is_dir)
+            fd = ctx.target(m.destination, directory=is_dir, no_symlinks=self.on_proc)
             try:
                 sc.move_mount(tree, "", fd, "", sc.MOVE_MOUNT_F_EMPTY_PATH | sc.MOVE_MOUNT_T_EMPTY_PATH,
                               display=m.destination)
@@ -345,10 +364,14 @@ class CgroupMount(Op):
 
 
 class SetupDev(Op):
-    """Default device nodes, /dev symlinks, /dev/ptmx -> pts/ptmx."""
+    """Default device nodes, /dev symlinks, /dev/ptmx -> pts/ptmx.
 
-    def __init__(self, bind_from_host):
+    A default device that ``linux.devices`` also lists is left to
+    CreateDevices, so the config's mode and owner win (as with runc)."""
+
+    def __init__(self, bind_from_host, skip=()):
         self.bind_from_host = bind_from_host
+        self.skip = frozenset(skip)
 
     def describe(self):
         return "default devices (" + ("bind from host" if self.bind_from_host else "mknod") + ")"
@@ -357,6 +380,8 @@ class SetupDev(Op):
         dev = ctx.target("/dev", directory=True, no_symlinks=True)
         try:
             for name, major, minor in DEFAULT_DEVICES:
+                if name in self.skip:
+                    continue
                 make_device(ctx, dev, name, "c", major, minor, 0o666, 0, 0, self.bind_from_host,
                             replace=True)
             for target, name in DEFAULT_SYMLINKS:
@@ -373,11 +398,18 @@ class SetupDev(Op):
 
 
 class CreateDevices(Op):
-    """``linux.devices``: mknod (or bind from the host inside a user ns)."""
+    """``linux.devices``: mknod (or bind from the host inside a user ns).
 
-    def __init__(self, devices, bind_from_host):
+    The default devices they list are not made by SetupDev (the config's
+    type, mode and owner win, as with runc); ``/dev/ptmx`` is skipped when
+    the default setup runs: it stays the pts/ptmx symlink, as with runc.
+    Another file at the path is an error (runc keeps it silently; replacing
+    it would rewrite the image)."""
+
+    def __init__(self, devices, bind_from_host, skip_ptmx=False):
         self.devices = devices
         self.bind_from_host = bind_from_host
+        self.skip_ptmx = skip_ptmx
 
     def describe(self):
         return "devices " + ", ".join(d.path for d in self.devices)
@@ -385,6 +417,8 @@ class CreateDevices(Op):
     def run(self, ctx):
         for d in self.devices:
             path = clean_path(d.path)
+            if path == "/dev/ptmx" and self.skip_ptmx:
+                continue
             parent, name = path.rsplit("/", 1)
             pfd = ctx.target(parent or "/", directory=True)
             try:
@@ -456,6 +490,24 @@ class ReadonlyPaths(Op):
                     os.close(tree)
             finally:
                 os.close(fd)
+
+
+class DevReadonly(Op):
+    """The deferred read-only flag of a ``ro`` /dev mount: applied after the
+    default devices, ``linux.devices``, the mounts below /dev and the
+    console exist (run by ``finish``, after the console), as runc does."""
+
+    late = True
+
+    def describe(self):
+        return "read-only /dev"
+
+    def run(self, ctx):
+        fd = ctx.target("/dev", create=False, no_symlinks=True)
+        try:
+            sc.mount_setattr(fd, "", sc.AT_EMPTY_PATH, sc.MOUNT_ATTR_RDONLY, display="/dev")
+        finally:
+            os.close(fd)
 
 
 class ReadonlyRoot(Op):
@@ -621,28 +673,58 @@ class PlanContext:
                 if e.errno == 2:
                     raise FileNotFoundError(2, "no such file", path) from None
                 raise
-        parts = rel.split("/")
-        for i in range(len(parts)):
+        return self._create(rel.split("/"), directory, resolve, path)
+
+    def _create(self, parts, directory, resolve, display):
+        """Create the missing components of ``parts`` (relative to the
+        rootfs) and return an O_PATH fd of the result.
+
+        A dangling symlink on the way is followed *inside the root*, as runc
+        does (a destination ``/data -> /srv/data`` creates ``/srv/data``):
+        its target replaces the component (an absolute one from the root, a
+        relative one from the symlink's directory) and creation goes on from
+        there.  Every lookup is still openat2(RESOLVE_IN_ROOT) from the rootfs
+        fd and every creation is mkdirat/mknodat on a parent fd, so neither
+        the symlink nor one swapped in meanwhile can lead outside the root."""
+        links = 0
+        i = 0
+        while i < len(parts):
             sub = "/".join(parts[: i + 1])
             try:
-                fd = sc.openat2(self.rootfs_fd, sub, os.O_PATH, resolve, display=path)
-                os.close(fd)
+                os.close(sc.openat2(self.rootfs_fd, sub, os.O_PATH, resolve, display=display))
+                i += 1
                 continue
             except OSError as e:
                 if e.errno != 2:
                     raise
             parent = sc.openat2(self.rootfs_fd, "/".join(parts[:i]) or ".",
-                                os.O_PATH | os.O_DIRECTORY, resolve, display=path)
+                                os.O_PATH | os.O_DIRECTORY, resolve, display=display)
             try:
-                if i == len(parts) - 1 and not directory:
-                    os.mknod(parts[i], stat.S_IFREG | 0o755, dir_fd=parent)
-                else:
-                    os.mkdir(parts[i], 0o755, dir_fd=parent)
+                try:
+                    link = os.readlink(parts[i], dir_fd=parent)
+                except OSError:  # not a symlink (or gone): create it
+                    link = None
+                    if i == len(parts) - 1 and not directory:
+                        os.mknod(parts[i], stat.S_IFREG | 0o755, dir_fd=parent)
+                    else:
+                        os.mkdir(parts[i], 0o755, dir_fd=parent)
             except FileExistsError:
-                pass
+                link = None  # made meanwhile (maybe a symlink): look again
             finally:
                 os.close(parent)
-        return sc.openat2(self.rootfs_fd, rel, os.O_PATH, resolve, display=path)
+            if link is None:
+                continue
+            links += 1
+            if resolve & sc.RESOLVE_NO_SYMLINKS:
+                raise StageError(f"{display} must be mounted on ordinary directory")
+            if links > 40:
+                raise OSError(40, "Too many levels of symbolic links", display)
+            rest = [x for x in link.split("/") if x]
+            parts = (rest if link.startswith("/") else parts[:i] + rest) + parts[i + 1:]
+            if not parts:
+                parts = ["."]
+            i = 0
+        return sc.openat2(self.rootfs_fd, "/".join(parts), os.O_PATH, resolve, display=display)
 
     def after_mount(self, m, attrs_done=False):
         """Propagation and recursive attributes, applied to the new mount
@@ -662,14 +744,14 @@ class PlanContext:
         finally:
             os.close(fd)
 
-    def tmpcopyup(self, m, fd, data):
+    def tmpcopyup(self, m, fd, data, flags=None):
         """Mount a tmpfs and copy the directory's original content into it
         (owners, modes, times, symlinks as symlinks; everything fd-relative
         and O_NOFOLLOW, so nothing in the image can redirect the copy)."""
         src = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            sc.mount("tmpfs", f"/proc/self/fd/{fd}", "tmpfs", m.flags, data or None,
-                     display=m.destination)
+            sc.mount("tmpfs", f"/proc/self/fd/{fd}", "tmpfs", m.flags if flags is None else flags,
+                     data or None, display=m.destination)
             new = self.target(m.destination, create=False)
             try:
                 dst = os.open(f"/proc/self/fd/{new}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -775,11 +857,11 @@ def plan(cfg, *, in_userns):
     # Applied to "/" of the new mount namespace, as runc does (default rslave:
     # host mounts still propagate in, nothing propagates back out).
     ops.append(PrepareRoot(prop))
-    bind_dev = False
+    bind_dev = dev_ro = False
     for i, m in enumerate(cfg.mounts):
         dest = clean_path(m.destination if m.destination.startswith("/") else "/" + m.destination)
         m.destination = dest
-        if dest == "/proc" and m.type != "proc":
+        if dest == "/proc" and m.type != "proc" and not m.bind:
             raise ConfigError(f"config.json: mounts[{i}]: /proc cannot be mounted because it is not of type proc")
         if dest.startswith("/proc/") and dest not in PROC_MOUNT_ALLOWLIST:
             raise ConfigError(f"config.json: mounts[{i}]: {dest} cannot be mounted because it is inside /proc")
@@ -802,15 +884,22 @@ def plan(cfg, *, in_userns):
         elif m.type == "cgroup":
             ops.append(CgroupMount(m))
         else:
-            ops.append(FsMount(m, no_symlinks=dest in NO_SYMLINK_DESTINATIONS))
+            defer_ro = dest == "/dev" and bool(m.flags & sc.MS_RDONLY)
+            ops.append(FsMount(m, no_symlinks=dest in NO_SYMLINK_DESTINATIONS, defer_ro=defer_ro))
+            if defer_ro:
+                dev_ro = True
+    listed = {clean_path(d.path) for d in cfg.devices or ()}
     if not bind_dev:
-        ops.append(SetupDev(bind_from_host=in_userns))
+        ops.append(SetupDev(bind_from_host=in_userns,
+                            skip=[n for n, _, _ in DEFAULT_DEVICES if "/dev/" + n in listed]))
     if cfg.devices:
-        ops.append(CreateDevices(cfg.devices, bind_from_host=in_userns))
+        ops.append(CreateDevices(cfg.devices, bind_from_host=in_userns, skip_ptmx=not bind_dev))
     if cfg.masked_paths:
         ops.append(MaskPaths(cfg.masked_paths))
     if cfg.readonly_paths:
         ops.append(ReadonlyPaths(cfg.readonly_paths))
+    if dev_ro:
+        ops.append(DevReadonly())
     return ops
 
 
@@ -862,10 +951,23 @@ def idmap_userns(uid_maps, gid_maps):
 
 
 def execute(ops, ctx, debug=None):
+    """Run the plan, except the ``late`` steps (see ``finish``)."""
     for op in ops:
+        if getattr(op, "late", False):
+            continue
         if debug:
             debug(op.describe())
         op.run(ctx)
+
+
+def finish(ops, ctx, debug=None):
+    """The ``late`` steps: what must wait until the init set up the console
+    (a read-only /dev still gets its /dev/console)."""
+    for op in ops:
+        if getattr(op, "late", False):
+            if debug:
+                debug(op.describe())
+            op.run(ctx)
 
 
 def pivot(rootfs, no_pivot=False, propagation=""):

@@ -219,6 +219,32 @@ def close_range(first, last, flags=0):
                     ctypes.c_uint(flags)), "close_range")
 
 
+FD_END = 0x7FFFFFFF  # above any fd number (the kernel caps them at nr_open, 2^20 by default)
+
+
+def close_fds_except(keep):
+    """Close every fd of this process except stdio and ``keep``.
+
+    The first thing each stage does: a stage is a fork of the runtime, so
+    it starts with every fd the runtime had, the ones pyrunc's caller left
+    open (an engine's shim holds sockets, pipes, pidfds) and, in a library
+    caller, that program's files.  What a stage keeps is listed by whoever
+    made the fds it needs (stage records, protocol channel); anything else
+    closed here can never be reached through /proc/<pid>/fd by a container
+    process, whatever capabilities it holds.  Closed, not marked
+    close-on-exec: the created init waits for a long time before its
+    execve.  Negative numbers in ``keep`` are ignored.
+
+    os.closerange is close_range(2) (one syscall per span), with CPython's
+    own fallback on kernels without it."""
+    kept = sorted({0, 1, 2}.union(fd for fd in keep if fd is not None and fd >= 0))
+    lo = 0
+    for fd in kept + [FD_END]:
+        if fd > lo:
+            os.closerange(lo, fd)
+        lo = fd + 1
+
+
 class _Statfs(ctypes.Structure):
     _fields_ = [("f_type", ctypes.c_long), ("_rest", ctypes.c_long * 15)]
 

@@ -111,15 +111,6 @@ def test_later_rules_win():
     assert not R.device_allowed(d, rules, "c", 4, 1, "rw")
 
 
-def test_linux_devices_become_allow_rules():
-    assert R.device_rules_for_linux_devices([
-        {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229},
-        {"path": "/dev/sda", "type": "b", "major": 8, "minor": 0},
-        {"path": "/dev/fifo", "type": "p"}]) == [
-        {"allow": True, "type": "c", "major": 10, "minor": 229, "access": "rwm"},
-        {"allow": True, "type": "b", "major": 8, "minor": 0, "access": "rwm"}]
-
-
 def test_cpu_list():
     assert parse_cpu_list("0-3,8,10-11\n") == [0, 1, 2, 3, 8, 10, 11]
     assert parse_cpu_list("") == []

@@ -483,7 +483,11 @@ def test_linux_device_clashing_with_existing_file_is_an_error(rt, bundle, existi
     if existing == "file":
         path = "/etc/passwd"
     elif existing == "other-device":
-        path = "/dev/zero"  # created as 1:5 by the default devices
+        # a device of the image (a default device listed in linux.devices is
+        # the config's, as with runc: tests/compat/test_mounts.py)
+        path = "/srv/zero"
+        os.makedirs(os.path.join(bundle.rootfs, "srv"))
+        os.mknod(os.path.join(bundle.rootfs, "srv/zero"), stat.S_IFCHR | 0o666, os.makedev(1, 5))
     else:
         path = "/etc"
     bundle.config["linux"]["devices"] = [{"path": path, "type": "c", "major": 1, "minor": 3}]

@@ -238,20 +238,6 @@ def effective_device_rules(spec_rules) -> tuple[bool, list[DeviceRule]]:
     return default_allow, rules[start:]
 
 
-def device_rules_for_linux_devices(devices) -> list[dict]:
-    """Allow rules (rwm) for the ``linux.devices`` nodes the container gets, as runc adds them."""
-    out = []
-    for d in devices or []:
-        t = d.get("type")
-        if t in ("c", "u"):
-            t = "c"
-        elif t != "b":
-            continue
-        out.append({"allow": True, "type": t, "major": d.get("major", WILDCARD),
-                    "minor": d.get("minor", WILDCARD), "access": "rwm"})
-    return out
-
-
 def device_allowed(default_allow: bool, rules: list[DeviceRule], type_: str, major: int,
                    minor: int, access: str) -> bool:
     """Reference semantics of a rule list (the last matching rule decides), used by
