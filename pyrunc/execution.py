@@ -92,6 +92,7 @@ def exec_in(store, container_id, proc, *, detach=False, pid_file=None, console_s
         raise InvalidState("cannot exec in a paused container (use --ignore-paused)")
     if not proc.args:
         raise PyruncError("exec: args must not be empty")
+    _check_user_ids(proc.user)
     if proc.terminal and detach and not console_socket:
         raise PyruncError("cannot allocate tty if runc will detach without setting console socket")
     if console_socket and not proc.terminal:
@@ -210,6 +211,23 @@ def exec_in(store, container_id, proc, *, detach=False, pid_file=None, console_s
     if detach:
         return 0
     return _wait_foreground(target, tty_master)
+
+
+MAX_ID = 2**31 - 1
+
+
+def _check_user_ids(user):
+    """Refuse ids outside 0..2^31-1 (as runc) before anything starts: the
+    syscalls take 32-bit ids, and 4294967295 is their -1, "unchanged", so
+    such a process would keep the runtime's root.  Covers --process
+    documents; the CLI checks its --user/--additional-gids flags first."""
+    if user is None:
+        return
+    ids = [("uid", user.uid), ("gid", user.gid)]
+    ids += [(f"additionalGids[{i}]", g) for i, g in enumerate(user.additional_gids or ())]
+    for field, value in ids:
+        if not isinstance(value, int) or not 0 <= value <= MAX_ID:
+            raise PyruncError(f"process.user.{field}: {value} is outside the range 0-{MAX_ID}")
 
 
 def _apply_sub(mgr, sub, pid):

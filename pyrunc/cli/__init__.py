@@ -3,7 +3,9 @@ and exit codes (see /work/shared/notes/cli-contract.md).
 
 ``main()`` parses the global flags, then imports only the module of the
 subcommand being run.  Every error becomes one line (on stderr and, with
-``--log``, in the log), exit status 1; never a traceback.
+``--log``, in the log), exit status 1 -- or the status a verb put on the
+exception as ``exit_status`` (``exec`` failures: 255, as runc); never a
+traceback.
 """
 
 import os
@@ -173,7 +175,7 @@ def main(argv=None):
         return getattr(module, entry[1])(g, args)
     except PyruncError as e:
         log.error(str(e))
-        return 1
+        return _status(e)
     except KeyboardInterrupt:
         return 130
     except OSError as e:
@@ -181,9 +183,16 @@ def main(argv=None):
         if e.filename:
             msg = f"{e.filename}: {msg}"
         log.error(msg)
-        return 1
+        return _status(e)
     except Exception as e:  # noqa: BLE001 - one line, never a traceback
         if os.environ.get("PYRUNC_TRACEBACK"):
             raise
         log.error(f"internal error: {type(e).__name__}: {e}")
-        return 1
+        return _status(e)
+
+
+def _status(exc):
+    """The exit status for a failure: 1 (runc's ``fatal``) unless the verb
+    chose another one on the exception (``exit_status``)."""
+    status = getattr(exc, "exit_status", 1)
+    return status if isinstance(status, int) and 0 < status < 256 else 1

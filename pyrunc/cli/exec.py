@@ -1,9 +1,23 @@
-"""exec: run a process in a running container (runc's flags)."""
+"""exec: run a process in a running container (runc's flags).
+
+Exit status: the process's own in the foreground; 255 for every failure
+once the arguments parsed (runc's ``exec failed: ...``), including the
+refusals before anything starts; 1 for flag syntax errors (as runc's flag
+parser).
+"""
 
 import sys
 
-from ..errors import UsageError
+from ..errors import PyruncError, UsageError
 from .flags import BOOL, INT, LIST, STR, Flag, parse
+
+EXEC_FAILED = 255
+
+# The largest uid/gid a process may be given, as runc: a uid_t of 2^32-1 is
+# -1 to setresuid/setresgid/setgroups, which means "leave it unchanged", so
+# 4294967295 would keep the runtime's root; 2^31 and up are negative in the
+# kernel's signed view and refused the same way.
+MAX_ID = 2**31 - 1
 
 EXEC_FLAGS = (
     Flag("console-socket", STR, None, "AF_UNIX socket that receives the pty master"),
@@ -29,10 +43,49 @@ def cmd_exec(g, argv):
     opts, args = parse(EXEC_FLAGS, argv, stop_at_positional=True)
     if not args:
         raise UsageError('"exec" requires a minimum of 1 argument')
+    gids = []
+    for text in opts["additional_gids"]:
+        try:  # a flag value that is no integer at all is a usage error (runc: exit 1)
+            gids.append(int(text, 10))
+        except ValueError:
+            raise UsageError(f'invalid value "{text}" for flag -additional-gids: '
+                             "not an integer") from None
+    try:
+        return _exec(g, opts, args, gids)
+    except Exception as e:
+        e.exit_status = EXEC_FAILED
+        raise
+
+
+def _check_id(value, flag, what, text=None):
+    if not 0 <= value <= MAX_ID:
+        raise PyruncError(f"exec {flag} {text if text is not None else value}: {what} {value} "
+                          f"is outside the range 0-{MAX_ID}")
+    return value
+
+
+def _parse_user(text):
+    """``--user UID[:GID]`` -> "UID[:GID]" with both checked: decimal
+    numbers within 0..MAX_ID, no sign, no spaces."""
+    uid, sep, gid = text.partition(":")
+    out = []
+    for part, what in ((uid, "uid"), (gid, "gid")) if sep else ((uid, "uid"),):
+        digits = part[1:] if part.startswith("-") else part
+        if not (digits.isascii() and digits.isdigit()):
+            raise PyruncError(f"exec --user {text}: {what} {part!r} is not a number "
+                              f"(format: <uid>[:<gid>], each in the range 0-{MAX_ID})")
+        out.append(str(_check_id(int(part), "--user", what, text)))
+    return ":".join(out)
+
+
+def _exec(g, opts, args, gids):
     cid, command = args[0], args[1:]
     from ..execution import build_process, exec_in
     store = g.store()
     store.load(cid)  # "container does not exist" before anything else
+    user = _parse_user(opts["user"]) if opts["user"] is not None else None
+    for gid in gids:
+        _check_id(gid, "--additional-gids", "gid")
     process_doc = None
     if opts["process"]:
         from ..config.validate import parse_json
@@ -45,7 +98,7 @@ def cmd_exec(g, argv):
         raise UsageError("exec: no command given (args or --process)")
     cfg = store.load_config(cid) if process_doc is None else None
     proc = build_process(cfg, process_doc, args=command, env=opts["env"], cwd=opts["cwd"],
-                         user=opts["user"], additional_gids=opts["additional_gids"],
+                         user=user, additional_gids=[str(x) for x in gids],
                          caps=opts["cap"], no_new_privs=opts["no_new_privs"],
                          terminal=opts["tty"], apparmor=opts["apparmor"],
                          label=opts["process_label"])
