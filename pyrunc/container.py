@@ -170,10 +170,13 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
     try:
         store.save_config(container_id, cfg, doc)
         from .cgroups import new_manager
-        mgr = new_manager(cfg.cgroups_path, container_id)
+        # refused before it is ours: the frozen cgroup is another container's
+        # (shared cgroupsPath), whose processes undoing would kill
+        mgr = _not_frozen(new_manager(cfg.cgroups_path, container_id))
         state.cgroup = mgr.to_dict()
         store.save(state)  # from here on, delete --force can undo what exists
         mgr.create()
+        _not_frozen(mgr)  # new levels under a frozen parent are frozen too
         # The device cgroup gets linux.resources.devices and the default
         # allow list only: creating a node (linux.devices) does not allow it
         # (as in runc; a deny-all policy keeps a created /dev/kmsg closed).
@@ -252,6 +255,16 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
         if seccomp_listener is not None:
             seccomp_listener.close()
         raise
+
+
+def _not_frozen(mgr):
+    """Refuse a frozen cgroup (as runc): the stages joining it would stop
+    at their first step and create would hang."""
+    if mgr.is_frozen():
+        from .errors import CgroupError
+        raise CgroupError("container's cgroup unexpectedly frozen "
+                          f"(cgroup {mgr.path} is paused)")
+    return mgr
 
 
 def _late_join_fds(cfg, mgr):

@@ -56,12 +56,14 @@ def cmd_ps(g, argv):
     if not args:
         raise UsageError('"ps" requires a minimum of 1 argument')
     c = _load(g, args[:1], "ps")
-    if c.status == "stopped":
-        raise ContainerNotRunning()
-    pids = _manager(c).pids()
+    # A stopped container is listed too, as runc does: whatever is left in
+    # its cgroup (normally nothing), not an error.
+    mgr = c.cgroup_manager()
+    pids = mgr.pids() if mgr is not None and mgr.exists() else []
     if opts["format"] == "json":
-        from json import dumps
-        sys.stdout.write(dumps(pids) + "\n")
+        from ..fastjson import dumps
+        # runc's encoding: one compact line; no pids is a nil slice, `null`
+        sys.stdout.write((dumps(pids, compact=True) if pids else "null") + "\n")
         return 0
     if opts["format"] != "table":
         raise UsageError(f"invalid format option {opts['format']!r}")

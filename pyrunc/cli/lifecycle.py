@@ -58,6 +58,11 @@ def _json(obj, indent=None):
     return dumps(obj, indent=indent)
 
 
+def _compact_json(obj):
+    from ..fastjson import dumps
+    return dumps(obj, compact=True)
+
+
 def cmd_state(g, argv):
     _, args = parse((), argv)
     c = core.Container.load(g.store(), _one_id(args, "state"))
@@ -69,7 +74,9 @@ def parse_signal(text):
     import _signal as signal  # the signal module's constants, without its enum import
     if text.isdigit():
         n = int(text)
-        if not 0 < n < 65:
+        # 0 is no signal, only the existence and permission check (kill(2)),
+        # which runc passes through: callers probe a container with it
+        if not 0 <= n < 65:
             raise UsageError(f"invalid signal: {text}")
         return n
     name = text.upper()
@@ -103,7 +110,10 @@ def cmd_delete(g, argv):
 def cmd_list(g, argv):
     opts, _ = parse((Flag("format|f", STR, "table", "table or json"),
                      Flag("quiet|q", BOOL, False, "display only container ids")), argv)
-    containers = core.list_containers(g.store())
+    store = g.store()
+    # No state root yet (nothing was ever created with this --root): an
+    # empty list, as runc 1.1 prints; the root is not created by listing.
+    containers = core.list_containers(store) if store.list_ids() is not None else []
     if opts["quiet"]:
         sys.stdout.write("".join(c.id + "\n" for c in containers))
         return 0
@@ -113,7 +123,8 @@ def cmd_list(g, argv):
             s = c.oci_state()
             s["owner"] = _user_name(c.state.owner_uid)
             states.append(s)
-        sys.stdout.write((_json(states) if states else "null") + "\n")
+        # one compact line, `null` for none: runc marshals a nil slice
+        sys.stdout.write((_compact_json(states) if states else "null") + "\n")
         return 0
     if opts["format"] != "table":
         raise UsageError(f"invalid format option {opts['format']!r}")
@@ -122,9 +133,11 @@ def cmd_list(g, argv):
         s = c.oci_state()
         rows.append((c.id, str(s["pid"]), s["status"], s["bundle"], s["created"],
                      _user_name(c.state.owner_uid)))
-    widths = [max(len(r[i]) for r in rows) for i in range(6)]
+    # runc's tabwriter layout: every column but the last is at least 12
+    # wide and 3 more than its longest cell; the last is not padded
+    widths = [max(12, max(len(r[i]) for r in rows) + 3) for i in range(5)]
     for r in rows:
-        sys.stdout.write("   ".join(v.ljust(widths[i]) for i, v in enumerate(r)).rstrip() + "\n")
+        sys.stdout.write("".join(v.ljust(widths[i]) for i, v in enumerate(r[:5])) + r[5] + "\n")
     return 0
 
 
