@@ -304,30 +304,54 @@ def passwd_home(uid, path="/etc/passwd"):
     try:
         if (os.fstat(fd).st_mode & 0o170000) != 0o100000:
             return "/"
-        want = str(uid).encode()
-        pending = b""
-        total = 0
-        while True:
-            chunk = os.read(fd, 65536)
-            total += len(chunk)
-            last = not chunk or total >= PASSWD_MAX
-            lines = (pending + chunk).split(b"\n")
-            pending = b"" if last else lines.pop()
-            for line in lines:
-                # name:password:uid:gid:gecos:home:shell; surrounding blanks
-                # are ignored as runc's parser does
-                fields = line.strip().split(b":")
-                if len(fields) > 2 and fields[2].strip() == want:
-                    return os.fsdecode(fields[5]) if len(fields) > 5 else ""
-            if last:
-                return "/"
+        return _home_in(fd, uid)
     except OSError:
         return "/"
     finally:
         os.close(fd)
 
 
-PASSWD_MAX = 64 << 20
+PASSWD_MAX = 64 << 20       # bytes of /etc/passwd read at most
+PASSWD_LINE_MAX = 64 << 10  # longer lines are skipped (as Go's line scanner gives up on them)
+
+
+def _home_in(fd, uid):
+    """Stream the file in 64 KiB chunks (memory stays bounded: after the
+    start the init is charged to the container's cgroup) and stop at the
+    first entry of ``uid``."""
+    buf = b""
+    skip = False   # inside a line longer than PASSWD_LINE_MAX
+    total = 0
+    while total < PASSWD_MAX:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            break
+        total += len(chunk)
+        lines = (buf + chunk).split(b"\n")
+        buf = lines.pop()
+        if skip:
+            if not lines:
+                buf = b""
+                continue
+            del lines[0]
+            skip = False
+        if len(buf) > PASSWD_LINE_MAX:
+            buf, skip = b"", True
+        for line in lines:
+            home = _entry_home(line, uid)
+            if home is not None:
+                return home
+    home = None if skip else _entry_home(buf, uid)
+    return "/" if home is None else home
+
+
+def _entry_home(line, uid):
+    # name:password:uid:gid:gecos:home:shell; blanks around the line are
+    # ignored, as runc's parser does; a missing home field is empty there too
+    fields = line.strip().split(b":")
+    if len(fields) > 2 and fields[2].isdigit() and int(fields[2]) == uid:
+        return os.fsdecode(fields[5]) if len(fields) > 5 else ""
+    return None
 
 
 def mark_fds_cloexec(top):

@@ -109,20 +109,23 @@ def test_created_init_and_exec_get_home_seen_from_the_host(any_rt, img):
 
 
 def test_passwd_that_is_not_a_regular_file(any_rt, img):
-    """A FIFO at /etc/passwd: pyrunc reads only regular files (opened
-    non-blocking) and falls back to "/".  runc opens the file with a
-    blocking open and would wait for a writer forever, so it is not run
-    here: this is pyrunc's own robustness, not a shared behaviour."""
+    """pyrunc's own robustness, deliberately not runc's behaviour (checked
+    by hand against runc 1.1.5, so runc is skipped here):
+
+    * a FIFO at /etc/passwd: pyrunc reads only regular files, opened
+      non-blocking, and falls back to "/"; runc's blocking open waits for a
+      writer forever (`run` hangs);
+    * /etc/passwd -> /proc/self/fd/0: pyrunc follows no magic link in the
+      image's files (it could lead to any fd the runtime holds) and falls
+      back to "/"; runc follows it and reads its own stdin."""
     if any_rt.name == "runc":
-        pytest.skip("runc blocks in open(2) on a FIFO /etc/passwd")
+        pytest.skip("runc hangs on a FIFO /etc/passwd and follows magic links to its fds")
     path = os.path.join(img.rootfs, "etc/passwd")
     os.unlink(path)
     os.mkfifo(path)
     _user(img, 1000)
     assert _run_home(any_rt, img) == "HOME=[/]"
-    # /etc/passwd -> /proc/self/fd/0, where fd 0 is a regular file with a
-    # matching entry: the magic link is not followed (it could lead to any
-    # fd the runtime holds), so the entry is not seen
+    # fd 0 is a regular file with a matching entry: not seen
     os.unlink(path)
     os.symlink("/proc/self/fd/0", path)
     img.sh('echo "HOME=[$HOME]"')
