@@ -84,3 +84,46 @@ def test_missing_cwd_with_readonly_root(any_rt, bundle, uid):
     assert (st.st_uid, st.st_gid) == (0, 0)
     assert not os.path.exists(os.path.join(bundle.rootfs, "probe"))
 
+
+
+def test_cwd_only_the_user_can_reach_in_a_user_namespace(any_rt, userns_bundle):
+    """The other way round: root of the container's user namespace cannot
+    reach the cwd but the process user can.  ``exec`` tries as root, fails,
+    and enters the cwd again after the user switch (runc does the same).
+
+    ``/group-only`` is owned by host uid 5000 (unmapped: root of the user
+    namespace has no CAP_DAC_OVERRIDE over it) and by the group of
+    container gid 1000, mode 0070."""
+    b = userns_bundle
+    b.set_namespace("user")
+    b.config["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    b.config["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    # a v1 cgroup mount inside a user namespace is not what is tested here
+    b.config["mounts"] = [m for m in b.config["mounts"] if m["destination"] != "/sys/fs/cgroup"]
+    d = os.path.join(b.rootfs, "group-only")
+    os.makedirs(os.path.join(d, "sub"))
+    os.chown(d, 5000, 101000)
+    os.chmod(d, 0o070)
+    # As the init's cwd it fails in both: the init first makes sure the cwd
+    # exists (it creates a missing one), as root, who may not look there.
+    b.config["process"]["cwd"] = "/group-only/sub"
+    b.config["process"]["user"] = {"uid": 1000, "gid": 1000}
+    b.sh("pwd")
+    p = any_rt.run(new_id(), b)
+    assert p.returncode != 0
+    assert "permission denied" in p.stderr.lower(), p.stderr
+    # exec has no such step: root fails, the user gets there
+    b.config["process"]["cwd"] = "/"
+    b.set_args("sleep", "1000")
+    cid = new_id()
+    p = any_rt.create(cid, b)
+    assert p.returncode == 0, p.stderr
+    assert any_rt.start(cid).returncode == 0
+    p = any_rt("exec", "--cwd", "/group-only/sub", cid, "sh", "-c", "pwd; id -u")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["/group-only/sub", "1000"]
+    # (root with the configured gid 1000 would get in through the group)
+    p = any_rt("exec", "--user", "0:0", "--cwd", "/group-only/sub", cid, "pwd")
+    assert p.returncode != 0
+    assert "permission denied" in p.stderr.lower(), p.stderr
+    any_rt.kill(cid, "KILL")
