@@ -264,6 +264,11 @@ def _wait_foreground(pid, tty_master=None):
 def _exec_child(chan, proc, ns_fds, seccomp, console, keep_fds, attrs, cgroup_fds):
     """Stage 1 of exec: join, then fork the process (never returns)."""
     try:
+        # First: only what this stage needs stays open (not the caller's fds).
+        log.close_for_stage()
+        sc.close_fds_except([chan.fd, *keep_fds, *cgroup_fds,
+                             *(fd for _, fd in ns_fds),
+                             console.fileno() if console is not None else -1])
         _signal.signal(_signal.SIGINT, _signal.SIG_DFL)
         _signal.signal(_signal.SIGTERM, _signal.SIG_DFL)
         sc.prctl(sc.PR_SET_DUMPABLE, 0)
@@ -289,6 +294,7 @@ def _exec_child(chan, proc, ns_fds, seccomp, console, keep_fds, attrs, cgroup_fd
         if in_userns:
             os.setresgid(0, 0, 0)
             os.setresuid(0, 0, 0)
+        fault_point("exec:joined")
         if spawn:
             # The process settings are applied here, and the target is
             # spawned straight into the pid namespace (see finalize_and_exec).

@@ -46,6 +46,7 @@ from . import syscalls as sc
 from . import tty as _tty
 from .errors import PyruncError, StageError
 from .faults import point as fault_point
+from .log import log
 from .process import finalize_and_exec, lookup_executable
 
 
@@ -69,13 +70,24 @@ class InitJob:
         self.hook_runner = kw.get("hook_runner")  # hooks.run_in_child or None
         self.seccomp_listener = kw.get("seccomp_listener")  # connected socket to listenerPath
         self.attrs = kw.get("attrs")             # process.ProcessAttrs or None
-        self.runtime_state = None                 # set from RUNTIME_SETUP_DONE
+        self.host_pid = 0                         # the init's pid on the host, from RUNTIME_SETUP_DONE
         # Late cgroup join: write fds of the container's cgroup.procs, which
         # the init enters right before execve (see join_cgroups); empty when
         # the runtime placed the stages in the cgroups at fork time.
         self.cgroup_fds = kw.get("cgroup_fds", ())
         self.origin_fds = kw.get("origin_fds", ())  # the runtime's own cgroups
         self.cgroup_dirs = kw.get("cgroup_dirs")
+
+    def stage_fds(self, chan):
+        """The fds the stages need; every other fd is closed as the first
+        thing the intermediate does (sc.close_fds_except)."""
+        fds = [chan.fd, self.listen_fd, self.console_fd, log.fileno(), *self.keep_fds,
+               *self.cgroup_fds, *self.origin_fds]
+        for sock in (self.console_sock, self.seccomp_listener):
+            if sock is not None:
+                fds.append(sock.fileno())
+        fds.extend(fd for op in self.mount_ops for fd in op.held_fds())
+        return fds
 
 
 def _fail(chan, exc):
@@ -100,6 +112,9 @@ def _describe(exc):
 # --- stage 1 ---------------------------------------------------------------
 def intermediate_main(chan, job):
     try:
+        # First: nothing of the caller's (or of the runtime's) but what the
+        # stages need may reach a process that enters the container.
+        sc.close_fds_except(job.stage_fds(chan))
         # Non-dumpable before entering any container namespace, inherited by
         # the init: a process of a joined pid namespace can neither ptrace us
         # nor open /proc/<pid>/{fd,exe,mem} (CVE-2016-9962, CVE-2019-5736).
@@ -294,9 +309,14 @@ def seal_imports():
 
 
 def _hook_state(job, status):
-    """The state on a container-namespace hook's stdin: the one the runtime
-    sent with RUNTIME_SETUP_DONE (it knows the init's host pid)."""
-    return dict(job.runtime_state or {}, status=status)
+    """The state on a container-namespace hook's stdin (the same fields as
+    Container.hook_state); the host pid came with RUNTIME_SETUP_DONE."""
+    cfg = job.cfg
+    out = {"ociVersion": cfg.oci_version, "id": job.container_id, "status": status,
+           "pid": job.host_pid, "bundle": job.bundle}
+    if cfg.annotations:
+        out["annotations"] = cfg.annotations
+    return out
 
 
 def _send_notify_fd(job, fd):
@@ -305,7 +325,7 @@ def _send_notify_fd(job, fd):
     if fd is None or job.seccomp_listener is None:
         return
     import socket as _socket  # loaded by the runtime when it connected the listener
-    state = dict(job.runtime_state or {}, status="running")
+    state = _hook_state(job, "running")
     doc = {"ociVersion": state.get("ociVersion") or "1.3.0", "fds": ["seccompFd"],
            "pid": state.get("pid", 0), "state": state}
     if job.seccomp.listener_metadata:
@@ -350,7 +370,7 @@ def init_main(chan, job, self_cgroups):
         mtype, payload = chan.expect(proto.RUNTIME_SETUP_DONE)
         if mtype == proto.ERROR:
             os._exit(1)
-        job.runtime_state = payload.get("state")
+        job.host_pid = int(payload.get("pid") or 0)
         if job.hook_runner and cfg.hooks.get("createContainer"):
             stage = "createContainer hooks"
             job.hook_runner(cfg.hook_list("createContainer"), _hook_state(job, "creating"),
@@ -360,6 +380,7 @@ def init_main(chan, job, self_cgroups):
         if cfg.process and cfg.process.cwd:
             os.close(ctx.target(cfg.process.cwd))  # runc creates a missing cwd
         ctx.close()
+        log.close_for_stage()  # no host file past this point (the init waits in the container)
         stage = "pivot_root"
         rootfs.pivot(cfg.root_path, job.no_pivot, cfg.rootfs_propagation)
         seal_imports()
