@@ -170,6 +170,7 @@ def intermediate_main(chan, job):
         if new_flags & ~sc.CLONE_NEWUSER:
             sc.unshare(new_flags & ~sc.CLONE_NEWUSER)
         fault_point("intermediate:unshared")
+        rootfs.collect_sources()  # bind sources cloned by host root, in our mount ns
         if new_flags & sc.CLONE_NEWTIME and cfg.time_offsets:
             lines = []
             for clock in ("monotonic", "boottime"):

@@ -184,10 +184,12 @@ class BindMount(Op):
     ``prepare_in_host`` (the kernel requires CAP_SYS_ADMIN over the source
     filesystem's user namespace to id-map it); the init only attaches it."""
 
-    def __init__(self, m, idmap=None):
+    def __init__(self, m, idmap=None, early=False):
         self.m = m
         self.idmap = idmap  # None or (recursive, uid_maps, gid_maps)
         self.tree = -1      # detached tree made before the namespaces, if any
+        # made by host root in the container's mount namespace (SourceOpener)
+        self.early = early and not idmap
         # A bind on /proc is accepted only of a procfs (the host's /proc into
         # a container sharing its pid namespace), as runc: anything else there
         # would fake /proc for the LSM and masking steps (CVE-2019-16884).
@@ -858,6 +860,10 @@ def plan(cfg, *, in_userns):
     # host mounts still propagate in, nothing propagates back out).
     ops.append(PrepareRoot(prop))
     bind_dev = dev_ro = False
+    # With a user namespace the bind sources are cloned by host root
+    # (SourceOpener); not when joining a mount namespace, where the sources
+    # are that namespace's paths and stay the init's to resolve.
+    early_binds = in_userns and not any(ns.type == "mount" and ns.path for ns in cfg.namespaces)
     for i, m in enumerate(cfg.mounts):
         dest = clean_path(m.destination if m.destination.startswith("/") else "/" + m.destination)
         m.destination = dest
@@ -878,7 +884,7 @@ def plan(cfg, *, in_userns):
                     uid = [(x.container_id, x.host_id, x.size) for x in cfg.uid_mappings]
                     gid = [(x.container_id, x.host_id, x.size) for x in cfg.gid_mappings]
                 idmap = (m.idmap["recursive"], uid, gid)
-            ops.append(BindMount(m, idmap))
+            ops.append(BindMount(m, idmap, early=early_binds))
             if dest == "/dev":
                 bind_dev = True
         elif m.type == "cgroup":
@@ -906,7 +912,9 @@ def plan(cfg, *, in_userns):
 def prepare_in_host(ops, bundle):
     """Run in the intermediate before it joins or creates any namespace:
     build the detached trees that only the host's user namespace may make
-    (id-mapped binds).  The init inherits them through fork."""
+    (id-mapped binds), and start the helper that opens the other bind
+    sources as host root (``SourceOpener``).  The init inherits the trees
+    through fork."""
     for op in ops:
         if isinstance(op, BindMount) and op.idmap and op.tree < 0:
             userns = idmap_userns(op.idmap[1], op.idmap[2])
@@ -914,6 +922,103 @@ def prepare_in_host(ops, bundle):
                 op.tree = op.make_tree(bundle, userns)
             finally:
                 os.close(userns)
+    early = [op for op in ops if isinstance(op, BindMount) and op.early and op.tree < 0]
+    if early:
+        _opener.start(early, bundle)
+
+
+def collect_sources():
+    """Run in the intermediate once it has its final mount namespace (after
+    its unshare): the helper clones the bind sources there and hands the
+    trees over.  Nothing to do when prepare_in_host started no helper."""
+    _opener.collect()
+
+
+class SourceOpener:
+    """Bind sources in a container with a user namespace are cloned by host
+    root, not by the container's root: a source that only host root can
+    reach (below a 0700 directory of root's) works as with runc, whose
+    parent opens the sources the same way.
+
+    A helper forked before the intermediate enters any namespace keeps the
+    host's credentials; once the intermediate has unshared its mount
+    namespace, the helper joins that namespace (setns needs no more than
+    being host root) and clones each source there with open_tree.  The
+    clones are taken from the intermediate's copy of the mounts, which the
+    kernel made in the container's user namespace: submounts of an rbind
+    stay locked and shared mounts became slaves, exactly as if the
+    container's root had made the bind (and as with runc).  The trees come
+    back over a SOCK_SEQPACKET pair, one fd per message."""
+
+    def __init__(self):
+        self.pid = -1
+        self.sock = None
+        self.ops = ()
+
+    def start(self, ops, bundle):
+        import socket  # the runtime's own interpreter, before any namespace is entered
+        parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        pid = os.fork()
+        if pid == 0:
+            parent.close()
+            self._helper(child, ops, bundle)  # never returns
+        child.close()
+        self.pid, self.sock, self.ops = pid, parent, ops
+
+    @staticmethod
+    def _helper(sock, ops, bundle):
+        import socket
+        code = 0
+        try:
+            if sock.recv(1) != b"1":
+                os._exit(0)  # the intermediate gave up
+            target = f"/proc/{os.getppid()}/ns/mnt"
+            if os.readlink(target) != os.readlink("/proc/self/ns/mnt"):
+                fd = os.open(target, os.O_RDONLY | os.O_CLOEXEC)
+                try:
+                    sc.setns(fd, sc.CLONE_NEWNS, display="the container's mount namespace")
+                finally:
+                    os.close(fd)
+            for i, op in enumerate(ops):
+                tree = op.make_tree(bundle)
+                socket.send_fds(sock, [str(i).encode()], [tree])
+                os.close(tree)
+            sock.send(b"done")
+        except BaseException as e:  # noqa: BLE001 - reported to the intermediate
+            code = 1
+            msg = str(e) if isinstance(e, StageError) else (
+                f"mount: opening the bind sources: {e.strerror or e}" if isinstance(e, OSError)
+                else f"{type(e).__name__}: {e}")
+            try:
+                sock.send(b"error " + msg.encode()[:4000])
+            except OSError:
+                pass
+        os._exit(code)
+
+    def collect(self):
+        if self.sock is None:
+            return
+        import socket
+        sock, self.sock = self.sock, None
+        try:
+            sock.send(b"1")
+            while True:
+                msg, fds, _, _ = socket.recv_fds(sock, 4096, 1)
+                if fds:
+                    self.ops[int(msg)].tree = fds[0]
+                    continue
+                if msg == b"done":
+                    break
+                if msg.startswith(b"error "):
+                    raise StageError(msg[6:].decode(errors="replace"))
+                raise StageError("mount: the helper opening the bind sources exited unexpectedly")
+        finally:
+            sock.close()
+            os.waitpid(self.pid, 0)
+            self.pid = -1
+
+
+_opener = SourceOpener()
 
 
 def idmap_userns(uid_maps, gid_maps):
