@@ -12,6 +12,7 @@ import errno
 import fcntl
 import os
 import select
+import signal
 import struct
 import subprocess
 import termios
@@ -73,9 +74,10 @@ def test_exec_console_belongs_to_the_exec_user(any_rt, bundle, console_socket):
 
 
 # --- exec -t without a console socket ------------------------------------------
-def run_under_pty(argv, typed=b"", rows=33, cols=111):
+def run_under_pty(argv, typed=b"", rows=33, cols=111, on_ready=None):
     """Run ``argv`` with a new pty as its stdio (the way a user's shell
-    would); return (exit status, everything it wrote)."""
+    would); return (exit status, everything it wrote).  Once "ready" was
+    written, ``on_ready(master, proc)`` is called, then ``typed`` is typed."""
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
     try:
@@ -98,7 +100,9 @@ def run_under_pty(argv, typed=b"", rows=33, cols=111):
                 if not chunk:
                     break
                 out += chunk
-            if typed and not sent and b"ready" in out:
+            if not sent and b"ready" in out:
+                if on_ready is not None:
+                    on_ready(master, proc)
                 os.write(master, typed)
                 sent = True
             if proc.poll() is not None and not r:
@@ -122,8 +126,10 @@ def sleeper(any_rt, bundle):
 
 
 def test_exec_tty_in_the_foreground_relays_a_pty(any_rt, sleeper):
-    script = ("tty; test -t 0 && test -t 1 && echo stdio-is-tty; stty size; "
-              "echo ready; read line; echo got:$line; exit 7")
+    # the size is read after the input: runc sets it only once the process
+    # runs (pyrunc before it starts), so earlier it may still be 0 0 there
+    script = ("tty; test -t 0 && test -t 1 && echo stdio-is-tty; "
+              "echo ready; read line; echo got:$line; stty size; exit 7")
     rc, out = run_under_pty([any_rt.path, "--root", any_rt.root, "exec", "-t", sleeper,
                              "sh", "-c", script], typed=b"typed-in\n")
     assert rc == 7, out
@@ -134,6 +140,22 @@ def test_exec_tty_in_the_foreground_relays_a_pty(any_rt, sleeper):
     assert "got:typed-in" in lines
     # the container's pty, not ours: its /dev/pts is the container's devpts
     assert not os.path.exists(lines[0]) or os.stat(lines[0]).st_rdev != os.stat("/dev/tty").st_rdev
+
+
+def test_exec_tty_follows_our_window_size(any_rt, sleeper):
+    """Our terminal is resized (and we get SIGWINCH, sent by hand here: the
+    runtime is not in the pty's foreground group): the container's pty
+    takes the new size."""
+    def resize(master, proc):
+        fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 132, 0, 0))
+        proc.send_signal(signal.SIGWINCH)
+        time.sleep(0.5)  # the runtime resizes asynchronously
+    rc, out = run_under_pty([any_rt.path, "--root", any_rt.root, "exec", "-t", sleeper,
+                             "sh", "-c", "echo ready; read line; stty size"],
+                            typed=b"\n", on_ready=resize)
+    assert rc == 0, out
+    sizes = [l for l in out.splitlines() if l and l[0].isdigit()]
+    assert sizes == ["40 132"], out
 
 
 def test_exec_tty_without_a_terminal_of_our_own(any_rt, sleeper):
