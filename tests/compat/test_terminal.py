@@ -31,8 +31,19 @@ def pts_owner(path):
     return st.st_uid, st.st_gid, st.st_mode & 0o777
 
 
-def test_console_belongs_to_the_process_user(any_rt, bundle, console_socket):
+@pytest.mark.parametrize("userns", [False, True], ids=["host-ids", "userns"])
+def test_console_belongs_to_the_process_user(any_rt, bundle, userns_bundle, console_socket, userns):
     path, srv = console_socket
+    shift = 0
+    if userns:
+        shift = 100000  # container id k is host id 100000 + k
+        bundle = userns_bundle
+        bundle.set_namespace("user")
+        for key in ("uidMappings", "gidMappings"):
+            bundle.config["linux"][key] = [{"containerID": 0, "hostID": shift, "size": 65536}]
+        # a v1 cgroup mount inside a user namespace is not what is tested here
+        bundle.config["mounts"] = [m for m in bundle.config["mounts"]
+                                   if m["destination"] != "/sys/fs/cgroup"]
     bundle.config["process"]["terminal"] = True
     bundle.config["process"]["user"] = {"uid": 1000, "gid": 1000}
     bundle.sh("stat -c '%u:%g %a' $(tty) /dev/console; id -u; read line")
@@ -46,7 +57,7 @@ def test_console_belongs_to_the_process_user(any_rt, bundle, console_socket):
         pid = any_rt.state_json(cid)["pid"]
         # seen from the host: the process's stdin is that pty, owned by uid 1000
         wait_for(lambda: os.readlink(f"/proc/{pid}/exe").endswith("busybox"))
-        assert pts_owner(f"/proc/{pid}/fd/0") == (1000, PTY_GROUP, 0o620)
+        assert pts_owner(f"/proc/{pid}/fd/0") == (shift + 1000, shift + PTY_GROUP, 0o620)
         os.write(master, b"go\n")
         out = read_until_eof(master).decode().replace("\r\n", "\n")
     finally:
@@ -180,3 +191,25 @@ def test_exec_without_tty_has_no_terminal(any_rt, sleeper):
     p = any_rt("exec", sleeper, "sh", "-c", "tty; test -t 0 || echo no-tty")
     lines = p.stdout.splitlines()
     assert lines == ["not a tty", "no-tty"]
+
+
+def test_console_on_a_readonly_dev(any_rt, bundle, console_socket):
+    """A ``ro`` /dev tmpfs still gets /dev/console (made before /dev turns
+    read-only, as with runc)."""
+    path, srv = console_socket
+    next(m for m in bundle.config["mounts"] if m["destination"] == "/dev")["options"].append("ro")
+    bundle.config["process"]["terminal"] = True
+    bundle.sh("test -c /dev/console && echo console; touch /dev/x 2>/dev/null || echo dev-ro; tty")
+    cid = new_id("tty")
+    p = any_rt.create(cid, bundle, "--console-socket", path)
+    assert p.returncode == 0, p.stderr
+    fds, _, _ = receive_master(srv)
+    try:
+        assert any_rt.start(cid).returncode == 0
+        out = read_until_eof(fds[0]).decode().replace("\r\n", "\n")
+    finally:
+        os.close(fds[0])
+    lines = out.splitlines()
+    assert lines[:2] == ["console", "dev-ro"], out
+    assert lines[2].startswith("/dev/pts/")
+    any_rt.wait_status(cid, "stopped")
