@@ -137,6 +137,8 @@ CASES = [
      "mounts[0].destination", "inside /proc"),
     ("mount-on-proc-not-procfs", _set(("mounts", 0), {"destination": "/proc", "type": "tmpfs", "source": "t"}),
      "mounts[0].destination", "proc mount"),
+    ("mount-no-type", _set(("mounts", 0), {"destination": "/mnt", "source": "tmpfs"}), "mounts[0].type",
+     "not a bind mount"),
     ("mount-destination-nul", _set(("mounts", 0, "destination"), "/x\0y"), "mounts[0].destination", "NUL"),
     ("mount-mapping-zero-size", _both(_set(("mounts", 1, "uidMappings", 0, "size"), 0)),
      "mounts[1].uidMappings[0].size", "greater than zero"),

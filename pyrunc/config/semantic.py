@@ -402,6 +402,10 @@ class _Checker:
             opts = {o for o in _arr(m.get("options")) if isinstance(o, str)}
             if isinstance(dest, str) and dest and "\0" not in dest:
                 self.proc_mount(m, clean_path(dest), opts, at)
+            if not m.get("type") and not (opts & BIND_OPTIONS) and "remount" not in opts:
+                # mount(2) needs a filesystem type unless it binds or
+                # remounts: create would fail with ENODEV (runc too)
+                self.add(at + ("type",), "is needed for a mount that is not a bind mount")
             if "tmpcopyup" in opts and m.get("type") != "tmpfs":
                 self.warn(at + ("options",), "tmpcopyup applies only to tmpfs mounts; ignored")
             has_uid, has_gid = "uidMappings" in m, "gidMappings" in m
