@@ -7,7 +7,7 @@ VENV      := $(CURDIR)/.venv
 PY        := $(VENV)/bin/python3
 PYRUNC    := $(VENV)/bin/pyrunc
 SANDBOX   := $(firstword $(wildcard $(CURDIR)/../shared/tools/cgroup-sandbox))
-APT_PKGS  := busybox-static libseccomp2 runc crun iproute2 python3-venv gcc libc6-dev
+APT_PKGS  := busybox-static libseccomp2 runc crun iproute2 python3-venv gcc libc6-dev strace
 STAMP     := $(VENV)/.installed
 
 .PHONY: all deps venv demo test test-unit test-cgroupv2 bench conformance clean
@@ -69,4 +69,5 @@ include conformance/conformance.mk
 -include bench/bench.mk
 
 clean:
+	@[ ! -x $(PY) ] || $(PY) tools/install-launcher.py --remove $(VENV)
 	rm -rf $(VENV) build *.egg-info

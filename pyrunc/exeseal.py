@@ -29,8 +29,12 @@ EPERM); that costs 6.8 MB of memory per running command, which is why it
 is only the fallback.
 
 The check is cheap (one statvfs), so a host whose interpreter already lives
-on a read-only mount (an image-based OS) pays nothing; elsewhere the price
-is one more interpreter start-up (about 10 ms here) on create, run and exec.
+on a read-only mount (an image-based OS) pays nothing.  The installation
+makes that the common case: its launcher runs a copy of the interpreter
+(<venv>/sealed/python3) that the first sealed command after boot binds
+read-only onto itself (``persist_readonly_view``); from then on create, run
+and exec start sealed.  Only when that view cannot exist (no right to
+mount) is the price one more interpreter start-up (10-20 ms) per command.
 """
 
 import os
@@ -103,6 +107,47 @@ def _name_self():
         pass
 
 
+# The installation's own copy of the interpreter (tools/install-launcher.py):
+# <venv>/sealed/python3, which the pyrunc launcher's #! line names.
+SEALED_COPY_DIR = "sealed"
+
+
+def persist_readonly_view(exe=None):
+    """Bind the installation's interpreter copy read-only onto itself, so
+    that every later command starts from a read-only view and needs no
+    re-exec (one interpreter start instead of two on create, run and exec).
+
+    Done by the first sealed command after boot (mounts do not survive a
+    reboot) and by ``make venv``; a caller that may not mount (rootless, no
+    CAP_SYS_ADMIN) keeps paying the re-exec.  The mount lives in the mount
+    namespace of that first caller: the host's, normally.  It covers only
+    that one file, a copy owned by the installation, so upgrades of the
+    system's Python never meet it; ``make clean`` (tools/install-launcher.py
+    --remove) unmounts it.  Returns True when the view is in place."""
+    try:
+        exe = exe or os.readlink("/proc/self/exe")
+    except OSError:
+        return False
+    if os.path.basename(os.path.dirname(exe)) != SEALED_COPY_DIR or not os.path.isabs(exe):
+        return False
+    if exe_is_sealed(exe):
+        return True
+    from . import syscalls as sc
+    try:
+        fd = sc.open_tree(sc.AT_FDCWD, exe, sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        sc.mount_setattr(fd, "", sc.AT_EMPTY_PATH,
+                         attr_set=sc.MOUNT_ATTR_RDONLY | sc.MOUNT_ATTR_NOSUID | sc.MOUNT_ATTR_NODEV)
+        sc.move_mount(fd, "", sc.AT_FDCWD, exe, sc.MOVE_MOUNT_F_EMPTY_PATH)
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return exe_is_sealed(exe)
+
+
 def reexec_sealed():
     """Replace this process (same pid, argv, environment and inherited fds)
     by the same command run from a sealed view of the interpreter; return
@@ -112,6 +157,8 @@ def reexec_sealed():
     if exe_is_sealed():
         _name_self()
         return
+    # this process still runs the writable view; the next ones will not
+    persist_readonly_view()
     fd = _readonly_bind_of_self()
     if fd is None:
         fd = _sealed_memfd_copy_of_self()

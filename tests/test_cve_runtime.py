@@ -147,8 +147,22 @@ def test_created_init_is_not_inspectable_from_an_exec(rt, bundle):
 
 
 # --- CVE-2019-5736: the host interpreter as an overwrite target ---------------
+def _launcher_interpreter():
+    """The interpreter the runtime's launcher names on its #! line (the
+    installation's own copy, VENV/sealed/python3), or the tests' own."""
+    try:
+        with open(RUNTIME, "rb") as f:
+            first = f.readline()
+    except OSError:
+        first = b""
+    if first.startswith(b"#!"):
+        return os.path.realpath(first[2:].split()[0].decode())
+    return os.path.realpath(sys.executable)
+
+
 def _host_files():
-    files = [os.path.realpath(sys.executable), os.path.realpath("/usr/bin/python3")]
+    files = [os.path.realpath(sys.executable), os.path.realpath("/usr/bin/python3"),
+             _launcher_interpreter()]
     if not RUNTIME.endswith("python3"):
         files.append(os.path.realpath(RUNTIME))
     files += glob.glob(os.path.join(REPO, "pyrunc", "**", "*.py"), recursive=True)
@@ -311,9 +325,10 @@ def test_proc_exe_of_the_container_process_is_never_the_host_interpreter(rt, bun
 def test_runtime_processes_run_a_read_only_view_of_the_interpreter(rt, bundle, make_bundle):
     """From the host: the created init, a foreground exec's and a foreground
     run's runtime (create, exec, run: the verbs that enter a container) run
-    the host interpreter's very inode (page cache shared, nothing copied)
-    through a read-only mount, so no open of their exe can write it."""
-    interpreter = os.stat(os.path.realpath(sys.executable))
+    the launcher's interpreter's very inode (the installation's copy: no
+    per-call copy) through a read-only mount, so no open of their exe can
+    write it."""
+    interpreter = os.stat(_launcher_interpreter())
     bundle.set_args("sleep", "100")
     cid = new_id()
     assert rt.create(cid, bundle).returncode == 0

@@ -9,10 +9,11 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
-from helpers import REPO
+from helpers import REPO, RUNTIME, runtime_is_pyrunc
 
 SCRIPT = r"""
 import os, sys
@@ -21,6 +22,8 @@ from pyrunc import exeseal
 how = sys.argv[1]
 if how == "bind":
     exeseal.reexec_sealed()
+elif how == "persist":
+    exeseal.persist_readonly_view()
 elif how == "memfd" and not exeseal.exe_is_sealed():
     os.execve(exeseal._sealed_memfd_copy_of_self(), sys.orig_argv, os.environ)
 print(os.getpid(), exeseal.exe_is_sealed(), sys.argv[2:], flush=True)
@@ -28,9 +31,10 @@ sys.stdin.read()
 """
 
 
-def attack(tmp_path, how):
-    python = tmp_path / "python-copy"
-    shutil.copy2(os.path.realpath(sys.executable), python)
+def attack(tmp_path, how, python=None):
+    if python is None:
+        python = tmp_path / "python-copy"
+        shutil.copy2(os.path.realpath(sys.executable), python)
     script = tmp_path / "victim.py"
     script.write_text(SCRIPT.format(repo=REPO))
     p = subprocess.Popen([str(python), "-IS", str(script), how, "arg with space", ""],
@@ -105,3 +109,59 @@ def test_the_core_refuses_to_enter_a_container_unsealed(tmp_path, entry):
         else:
             execution.exec_in(store, "c1", None)
     assert not os.path.exists(tmp_path / "root") or os.listdir(tmp_path / "root") == []
+
+
+@pytest.fixture
+def installed_copy(tmp_path):
+    """An installation's interpreter copy (DIR/sealed/python3); whatever
+    read-only view a test binds on it is undone (this mount namespace is
+    the sandbox's)."""
+    python = tmp_path / "sealed" / "python3"
+    python.parent.mkdir()
+    shutil.copy2(os.path.realpath(sys.executable), python)
+    yield python
+    while os.statvfs(python).f_flag & os.ST_RDONLY:
+        subprocess.run(["umount", str(python)], check=True)
+
+
+def test_persisted_view_seals_every_later_start(installed_copy, tmp_path):
+    """The first command binds the copy read-only onto itself (it still ran
+    writable and must re-exec); every later start of the copy is sealed
+    from its first instruction, no re-exec, and a held exe stays unwritable."""
+    first_sealed, _, outcome, _ = attack(tmp_path, "persist", python=installed_copy)
+    assert not first_sealed and outcome == "writable"  # the control: that one was not
+    assert os.statvfs(installed_copy).f_flag & os.ST_RDONLY
+    sealed, argv, outcome, _ = attack(tmp_path, "none", python=installed_copy)
+    assert sealed
+    assert outcome == "Read-only file system"
+    assert argv == "['arg with space', '']"
+
+
+def test_persisted_view_needs_the_installation_layout(tmp_path):
+    """Only a copy in a directory named sealed is bound: never the system's
+    interpreter or any other file a caller happens to run."""
+    from pyrunc import exeseal
+    other = tmp_path / "python-copy"
+    shutil.copy2(os.path.realpath(sys.executable), other)
+    assert exeseal.persist_readonly_view(str(other)) is False
+    assert not os.statvfs(other).f_flag & os.ST_RDONLY
+
+
+@pytest.mark.skipif(not runtime_is_pyrunc or not shutil.which("strace"),
+                    reason="pyrunc's launcher, traced with strace")
+def test_launcher_starts_sealed_with_one_interpreter_start(rt, bundle):
+    """create/run/exec start from the installation's read-only view: one
+    execve of the launcher, no re-exec (issue 21: the second interpreter
+    start cost 9-20 ms per command)."""
+    bundle.set_args("true")
+    assert rt.run("warm-" + os.urandom(3).hex(), bundle).returncode == 0  # the view exists now
+    with tempfile.NamedTemporaryFile("r") as trace:
+        cid = "traced-" + os.urandom(3).hex()
+        rt._track(cid)
+        p = subprocess.run(["strace", "-f", "-qq", "-e", "trace=execve,execveat", "-o", trace.name,
+                            RUNTIME, "--root", rt.root, "run", "--bundle", bundle.path, cid],
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        calls = [ln for ln in trace.read().splitlines() if "exec" in ln and "= 0" in ln]
+    assert len(calls) == 2, calls  # the launcher, then the container's true
+    assert RUNTIME in calls[0] and "execveat" not in "".join(calls)
