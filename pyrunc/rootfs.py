@@ -688,9 +688,12 @@ class PlanContext:
         there.  Every lookup is still openat2(RESOLVE_IN_ROOT) from the rootfs
         fd and every creation is mkdirat/mknodat on a parent fd, so neither
         the symlink nor one swapped in meanwhile can lead outside the root."""
-        links = 0
+        links = steps = 0
         i = 0
         while i < len(parts):
+            steps += 1
+            if steps > 4096:  # a directory removed as fast as it is made
+                raise OSError(40, "cannot create the mount point", display)
             sub = "/".join(parts[: i + 1])
             try:
                 os.close(sc.openat2(self.rootfs_fd, sub, os.O_PATH, resolve, display=display))
@@ -987,7 +990,7 @@ class SourceOpener:
         except BaseException as e:  # noqa: BLE001 - reported to the intermediate
             code = 1
             msg = str(e) if isinstance(e, StageError) else (
-                f"mount: opening the bind sources: {e.strerror or e}" if isinstance(e, OSError)
+                f"mount: bind source {e.filename or ''}: {e.strerror or e}" if isinstance(e, OSError)
                 else f"{type(e).__name__}: {e}")
             try:
                 sock.send(b"error " + msg.encode()[:4000])
