@@ -3,13 +3,14 @@
 
 Order (docs/security.md explains each position):
 
-  every fd but stdio and the preserved ones close-on-exec -> oomScoreAdj ->
-  personality -> rlimits -> scheduler -> ioPriority -> memoryPolicy ->
-  LSM exec labels -> $HOME from /etc/passwd -> umask -> cwd (as root; no
-  magic links, verified) -> [seccomp if !noNewPrivileges] -> bounding set
-  -> keepcaps, groups/gid/uid -> capabilities -> ambient -> [cwd again, as
-  the user, if root was refused] -> execCPUAffinity.final -> no_new_privs
-  -> [seccomp if noNewPrivileges] -> execve
+  prepare_exec: every fd but stdio and the preserved ones close-on-exec ->
+  $HOME from /etc/passwd -> cwd (as root; no magic links, verified);
+  then oomScoreAdj -> personality -> rlimits -> scheduler -> ioPriority ->
+  memoryPolicy -> LSM exec labels -> umask -> [seccomp if
+  !noNewPrivileges] -> bounding set -> keepcaps, groups/gid/uid ->
+  capabilities -> ambient -> [cwd again, as the user, if root was
+  refused] -> execCPUAffinity.final -> no_new_privs -> [seccomp if
+  noNewPrivileges] -> execve
 
 Privileged settings come before the capabilities are dropped.  Once the
 filter is loaded the runtime makes only the syscalls runc makes there (id
@@ -450,8 +451,34 @@ def _spawn_forked(path, args, env):
     return pid
 
 
+def prepare_exec(proc, keep_fds=()):
+    """The first of the last steps: what needs syscalls younger than many
+    seccomp profiles (close_range, openat2), or root's privileges, and so
+    must come before any filter.  Returns ``(env, cwd_done)`` for
+    finalize_and_exec; the init calls it itself, earlier, when it loads a
+    notifying filter during create."""
+    # No fd of the runtime may reach the user process (CVE-2024-21626):
+    # everything above stdio and the preserved fds is closed on exec.
+    # Close-on-exec rather than closed: the start socket must stay open
+    # until the exec succeeds (its EOF tells `start`).  Every fd opened
+    # after this is close-on-exec already (Python's default; the kernel's
+    # for the seccomp listener; accept4 with SOCK_CLOEXEC).
+    mark_fds_cloexec(max(keep_fds) + 1 if keep_fds else 3)
+    env = {}
+    for e in proc.env:
+        k, _, v = e.partition("=")
+        env[k] = v
+    if not env.get("HOME"):
+        # as runc: missing or empty HOME comes from the image's passwd entry
+        # of the process user; read as root
+        env["HOME"] = passwd_home(proc.user.uid)
+    # The cwd is entered with the runtime's privileges; if even root may not
+    # reach it (a user namespace), again as the user after the switch.
+    return env, open_cwd(proc.cwd, defer_permission=True)
+
+
 def finalize_and_exec(proc, path, *, cap_count, seccomp=None, keep_fds=(), on_seccomp=None,
-                      attrs=None, spawn=False):
+                      attrs=None, spawn=False, prepared=None):
     """Apply the process settings and execve ``path``.  Never returns.
 
     ``spawn``: apply them to this process, then start ``path`` in a new
@@ -464,14 +491,11 @@ def finalize_and_exec(proc, path, *, cap_count, seccomp=None, keep_fds=(), on_se
     (sealed, non-dumpable) process does (:func:`_spawn_forked`).
 
     ``attrs``: a :class:`ProcessAttrs` computed before the fork (None: the
-    process sets no scheduler/ioPriority/memoryPolicy/personality/affinity)."""
-    # No fd of the runtime may reach the user process (CVE-2024-21626):
-    # everything above stdio and the preserved fds is closed on exec.  First,
-    # while no filter can refuse close_range; the fds opened below are
-    # close-on-exec already (Python's default; the kernel's for the seccomp
-    # listener).  Close-on-exec rather than closed: the start socket must
-    # stay open until the exec succeeds (its EOF tells `start`).
-    mark_fds_cloexec(max(keep_fds) + 1 if keep_fds else 3)
+    process sets no scheduler/ioPriority/memoryPolicy/personality/affinity).
+
+    ``prepared``: what :func:`prepare_exec` returned, when the caller ran it
+    already (before loading a notifying filter)."""
+    env, cwd_done = prepared if prepared is not None else prepare_exec(proc, keep_fds)
     set_oom_score_adj(proc.oom_score_adj)
     if attrs is not None:
         # before seccomp: a filter may forbid personality(2) (Docker's does)
@@ -481,19 +505,7 @@ def finalize_and_exec(proc, path, *, cap_count, seccomp=None, keep_fds=(), on_se
     if attrs is not None:
         attrs.apply_privileged()
     lsm.apply_exec_labels(proc.apparmor_profile, proc.selinux_label)
-    env = {}
-    for e in proc.env:
-        k, _, v = e.partition("=")
-        env[k] = v
-    if not env.get("HOME"):
-        # as runc: missing or empty HOME comes from the image's passwd entry
-        # of the process user; read as root and before any filter
-        env["HOME"] = passwd_home(proc.user.uid)
     os.umask(proc.user.umask if proc.user.umask is not None else 0o022)
-    # The cwd is entered with the runtime's privileges, before the filter
-    # (openat2 is younger than many profiles); if even root may not reach
-    # it (a user namespace), again as the user after the switch.
-    cwd_done = open_cwd(proc.cwd, defer_permission=True)
     if seccomp is not None and not proc.no_new_privileges:
         # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, which the
         # capability step below may drop: load it first (runc does the same).
@@ -520,7 +532,9 @@ def finalize_and_exec(proc, path, *, cap_count, seccomp=None, keep_fds=(), on_se
         try:
             return os.posix_spawn(path, proc.args, env, setsid=True)
         except OSError as e:
-            if seccomp is None or e.errno not in (1, 38):  # EPERM, ENOSYS
+            # EPERM/ENOSYS: a filter (ours, or one this runtime inherited)
+            # refuses clone3; a real execve failure recurs in the fallback
+            if e.errno not in (1, 38):
                 raise
         return _spawn_forked(path, proc.args, env)
     os.execve(path, proc.args, env)

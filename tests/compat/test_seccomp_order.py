@@ -181,3 +181,52 @@ def test_exec_under_a_2019_profile(any_rt, old_profile, nnp):
     assert p.returncode != 0
     assert "exec format error" in p.stderr.lower(), p.stderr
     any_rt.kill(cid, "KILL")
+
+
+@pytest.fixture
+def agent(tmp_path):
+    """A seccomp agent at a listenerPath: takes every listener fd it is sent
+    and keeps it open (never answering: a notified syscall waits until the
+    container is killed; none is made here)."""
+    import socket
+    import threading
+    path = str(tmp_path / "agent.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(8)
+    got = []
+
+    def serve():
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            with conn:
+                _, fds, _, _ = socket.recv_fds(conn, 1 << 16, 4)
+                got.extend(fds)
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    yield path, got
+    srv.shutdown(socket.SHUT_RDWR)
+    srv.close()
+    t.join(5)
+    for fd in got:
+        os.close(fd)
+
+
+@pytest.mark.parametrize("nnp", [False, True], ids=["no-nnp", "nnp"])
+def test_run_under_a_2019_profile_with_a_notify_rule(any_rt, old_profile, agent, nnp):
+    """A notifying filter is loaded during create (the agent gets its fd
+    then, as with runc), earlier than a plain one: the passwd lookup, the
+    cwd and the fd marking must precede it too."""
+    path, got = agent
+    sc = old_profile.config["linux"]["seccomp"]
+    sc["listenerPath"] = path
+    sc["syscalls"].append({"names": ["acct"], "action": "SCMP_ACT_NOTIFY"})
+    old_profile.config["process"]["noNewPrivileges"] = nnp
+    old_profile.sh(SCRIPT)
+    p = any_rt.run(new_id(), old_profile)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == EXPECTED, p.stdout
+    assert len(got) == 1
