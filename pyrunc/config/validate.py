@@ -173,7 +173,12 @@ def load_config(path: str) -> dict:
         raise ConfigError("%s: %s is a directory" % (LABEL, path)) from None
     except OSError as e:
         raise ConfigError("%s: cannot read %s: %s" % (LABEL, path, e.strerror)) from None
-    return parse_json(data)
+    doc = parse_json(data)
+    if not isinstance(doc, dict):
+        # callers read fields before validating (run looks at
+        # process.terminal): they get an object or this line, the schema's
+        raise ConfigError(schema.problems(doc, "config")[0])
+    return doc
 
 
 def validate_config(doc: dict, *, require_process: bool = True, warn=None) -> None:
