@@ -47,7 +47,7 @@ from . import tty as _tty
 from .errors import PyruncError, StageError
 from .faults import point as fault_point
 from .log import log
-from .process import finalize_and_exec, lookup_executable
+from .process import finalize_and_exec, lookup_executable, prepare_exec
 
 
 class InitJob:
@@ -376,10 +376,12 @@ def init_main(chan, job, self_cgroups):
             stage = "createContainer hooks"
             job.hook_runner(cfg.hook_list("createContainer"), _hook_state(job, "creating"),
                             "createContainer")
+        if cfg.process and cfg.process.cwd:
+            # runc creates a missing cwd; before the root turns read-only,
+            # which would refuse the mkdir
+            os.close(ctx.target(cfg.process.cwd))
         if cfg.root_readonly:
             rootfs.ReadonlyRoot().run(ctx)
-        if cfg.process and cfg.process.cwd:
-            os.close(ctx.target(cfg.process.cwd))  # runc creates a missing cwd
         ctx.close()
         log.close_for_stage()  # no host file past this point (the init waits in the container)
         stage = "pivot_root"
@@ -397,10 +399,13 @@ def init_main(chan, job, self_cgroups):
         stage = "exec lookup"
         path = lookup_executable(proc.args[0], proc.env, proc.cwd)
         sc.prctl(sc.PR_SET_DUMPABLE, 0)
+        prepared = None
         if seccomp is not None and seccomp.uses_notify:
             # The seccomp agent gets the listener fd during create, as with
-            # runc: a notifying filter is loaded now, not right before execve.
+            # runc: a notifying filter is loaded now, not right before execve,
+            # so what must precede any filter (fds, $HOME, cwd) comes first.
             stage = "seccomp notify"
+            prepared = prepare_exec(proc, job.keep_fds)
             _send_notify_fd(job, seccomp.load())
             seccomp = None
         stage = "cgroup join"
@@ -423,7 +428,7 @@ def init_main(chan, job, self_cgroups):
         os.write(conn, b"0")
         finalize_and_exec(proc, path, cap_count=job.cap_count, seccomp=seccomp,
                           keep_fds=job.keep_fds, on_seccomp=lambda fd: _send_notify_fd(job, fd),
-                          attrs=job.attrs)
+                          attrs=job.attrs, prepared=prepared)
     except BaseException as e:  # noqa: BLE001
         if conn >= 0:
             try:
