@@ -213,3 +213,24 @@ def test_console_on_a_readonly_dev(any_rt, bundle, console_socket):
     assert lines[:2] == ["console", "dev-ro"], out
     assert lines[2].startswith("/dev/pts/")
     any_rt.wait_status(cid, "stopped")
+
+
+def test_console_group_is_left_to_devpts(any_rt, bundle, console_socket):
+    """Only the uid changes: without ``gid=`` on devpts the pty keeps the
+    group of its creator (root), whatever the process's gids."""
+    path, srv = console_socket
+    next(m for m in bundle.config["mounts"] if m["destination"] == "/dev/pts")["options"] = [
+        "nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0600"]
+    bundle.config["process"]["terminal"] = True
+    bundle.config["process"]["user"] = {"uid": 1000, "gid": 1000, "additionalGids": [5]}
+    bundle.sh("stat -c '%u:%g %a' $(tty) /dev/console")
+    cid = new_id("tty")
+    assert any_rt.create(cid, bundle, "--console-socket", path).returncode == 0
+    fds, _, _ = receive_master(srv)
+    try:
+        assert any_rt.start(cid).returncode == 0
+        out = read_until_eof(fds[0]).decode().replace("\r\n", "\n")
+    finally:
+        os.close(fds[0])
+    assert out.splitlines() == ["1000:0 600", "1000:0 600"]
+    any_rt.wait_status(cid, "stopped")
