@@ -1107,7 +1107,12 @@ def pivot(rootfs, no_pivot=False, propagation=""):
     os.chdir("/")
     flag = ROOTFS_PROPAGATION.get(propagation or "", 0)
     if propagation and not flag & sc.MS_PRIVATE:
-        sc.mount(None, "/", None, flag, None)
+        # Only the new "/" itself: PrepareRoot applied the recursive part of
+        # an r-form before the mounts, and a mount's own propagation option
+        # (rshared on a volume under rootfsPropagation rslave) must not be
+        # overridden now (runc never re-applies it).  runbindable had no
+        # earlier step (it would forbid the rootfs bind).
+        sc.mount(None, "/", None, flag if flag & sc.MS_UNBINDABLE else flag & ~sc.MS_REC, None)
 
 
 def _detach_outside(rootfs):
