@@ -188,8 +188,9 @@ class BindMount(Op):
         self.m = m
         self.idmap = idmap  # None or (recursive, uid_maps, gid_maps)
         self.tree = -1      # detached tree made before the namespaces, if any
+        self.userns_fd = -1  # the id-mapping's user namespace, while it is made
         # made by host root in the container's mount namespace (SourceOpener)
-        self.early = early and not idmap
+        self.early = early
         # A bind on /proc is accepted only of a procfs (the host's /proc into
         # a container sharing its pid namespace), as runc: anything else there
         # would fake /proc for the LSM and masking steps (CVE-2019-16884).
@@ -207,7 +208,11 @@ class BindMount(Op):
         m = self.m
         return m.source if os.path.isabs(m.source) else os.path.join(bundle, m.source)
 
-    def make_tree(self, bundle, userns_fd=-1):
+    def make_tree(self, bundle, userns_fd=-1, slave=False):
+        """The detached tree of the source.  ``slave``: for a clone made in
+        the host's mount namespace, whose shared mounts it would otherwise
+        join as a peer (the container's mounts below it would appear on the
+        host); binds made in the container's namespace are slaves already."""
         m = self.m
         src = self.source_path(bundle)
         try:
@@ -220,6 +225,9 @@ class BindMount(Op):
             if self.on_proc and sc.fstatfs_type(tree) != sc.PROC_SUPER_MAGIC:
                 raise StageError(f"mount {m.source} on /proc: /proc cannot be mounted "
                                  "because it is not of type proc")
+            if slave:
+                sc.mount_setattr(tree, "", sc.AT_EMPTY_PATH | (sc.AT_RECURSIVE if m.recursive else 0),
+                                 propagation=sc.MS_SLAVE, display=m.destination)
             if userns_fd >= 0:
                 rec = sc.AT_RECURSIVE if self.idmap[0] else 0
                 sc.mount_setattr(tree, "", sc.AT_EMPTY_PATH | rec, sc.MOUNT_ATTR_IDMAP,
@@ -918,14 +926,23 @@ def prepare_in_host(ops, bundle):
     (id-mapped binds), and start the helper that opens the other bind
     sources as host root (``SourceOpener``).  The init inherits the trees
     through fork."""
+    early = []
     for op in ops:
-        if isinstance(op, BindMount) and op.idmap and op.tree < 0:
-            userns = idmap_userns(op.idmap[1], op.idmap[2])
-            try:
-                op.tree = op.make_tree(bundle, userns)
-            finally:
-                os.close(userns)
-    early = [op for op in ops if isinstance(op, BindMount) and op.early and op.tree < 0]
+        if not isinstance(op, BindMount) or op.tree >= 0:
+            continue
+        if op.idmap:
+            # the id-mapping's user namespace is made here (it needs the
+            # host's /proc to write its maps), before the helper is forked
+            op.userns_fd = idmap_userns(op.idmap[1], op.idmap[2])
+            if not op.early:  # no user namespace: cloned here, made a slave
+                try:
+                    op.tree = op.make_tree(bundle, op.userns_fd, slave=True)
+                finally:
+                    os.close(op.userns_fd)
+                    op.userns_fd = -1
+                continue
+        if op.early:
+            early.append(op)
     if early:
         _opener.start(early, bundle)
 
@@ -983,7 +1000,7 @@ class SourceOpener:
                 finally:
                     os.close(fd)
             for i, op in enumerate(ops):
-                tree = op.make_tree(bundle)
+                tree = op.make_tree(bundle, op.userns_fd)
                 socket.send_fds(sock, [str(i).encode()], [tree])
                 os.close(tree)
             sock.send(b"done")
@@ -1019,6 +1036,10 @@ class SourceOpener:
             sock.close()
             os.waitpid(self.pid, 0)
             self.pid = -1
+            for op in self.ops:
+                if op.userns_fd >= 0:
+                    os.close(op.userns_fd)
+                    op.userns_fd = -1
 
 
 _opener = SourceOpener()

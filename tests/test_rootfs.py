@@ -405,6 +405,45 @@ def test_idmapped_bind_uses_container_userns_maps(rt, userns_bundle):
     assert out.splitlines() == ["0 0", "65534 65534"]
 
 
+@pytest.mark.parametrize("userns", [False, True], ids=["mount-maps", "userns-maps"])
+@runc_lacks("id-mapped mounts (runc 1.2)")
+def test_idmapped_bind_of_a_shared_mount_is_a_slave(rt, bundle, userns_bundle, host_mounts, userns):
+    """The id-mapped tree is cloned by host root (the kernel wants it to own
+    the source's filesystem); a clone of a shared host mount would be its
+    peer, and a mount the container makes below it would appear on the
+    host.  It is a slave, like every other bind."""
+    src = tempfile.mkdtemp(prefix="rfsshared-", dir="/tmp")
+    try:
+        os.chmod(src, 0o755)
+        os.mkdir(os.path.join(src, "newmnt"))
+        host_mount(host_mounts, "--bind", src, src)
+        subprocess.run(["mount", "--make-shared", src], check=True)
+        maps = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+        extra = {"uidMappings": maps, "gidMappings": maps}
+        if userns:
+            bundle = userns_bundle
+            bundle.set_namespace("user")
+            bundle.config["linux"]["uidMappings"] = maps
+            bundle.config["linux"]["gidMappings"] = maps
+            bundle.config["mounts"] = [m for m in bundle.config["mounts"]
+                                       if m["destination"] != "/sys/fs/cgroup"]
+            extra = {}
+        os.mkdir(os.path.join(bundle.rootfs, "m"))
+        add_mount(bundle, "/m", "bind", src, ["rbind", "idmap"], **extra)
+        for kind in ("bounding", "effective", "permitted"):
+            bundle.config["process"]["capabilities"][kind].append("CAP_SYS_ADMIN")
+        out = run_ok(rt, bundle, "mount -t tmpfs ctr /m/newmnt && echo mounted; "
+                                 "grep ' /m ' /proc/self/mountinfo")
+        lines = out.splitlines()
+        assert lines[0] == "mounted"
+        assert "idmapped" in lines[1] and " master:" in lines[1] and " shared:" not in lines[1]
+        with open("/proc/self/mountinfo") as f:
+            assert not [l for l in f if l.split()[4] == os.path.join(src, "newmnt")]
+    finally:
+        subprocess.run(["umount", "-l", src], capture_output=True)
+        shutil.rmtree(src, ignore_errors=True)
+
+
 @runc_lacks("idmap checks")
 def test_idmap_needs_mappings_or_userns(rt, bundle, tree):
     add_mount(bundle, "/m", "bind", str(tree), ["rbind", "idmap"])

@@ -9,6 +9,7 @@ them, and must not let them reach outside the root either.
 import os
 import shutil
 import stat
+import subprocess
 import tempfile
 import uuid
 
@@ -183,3 +184,58 @@ def test_bind_of_a_non_proc_source_on_proc_is_refused(any_rt, bundle):
     assert p.returncode != 0
     assert "started" not in p.stdout
     assert "not of type proc" in p.stderr
+
+
+@pytest.fixture
+def shared_source():
+    """A host directory that is a shared mount, with a tmpfs submount that
+    hides a file: what a container's bind of it must not let leak either way."""
+    d = tempfile.mkdtemp(prefix="shsrc-", dir="/tmp")
+    os.chmod(d, 0o755)
+    for sub in ("newmnt", "sub"):
+        os.mkdir(os.path.join(d, sub), 0o755)
+    with open(os.path.join(d, "sub", "under"), "w") as f:
+        f.write("hidden by the submount\n")
+    mounted = []
+    try:
+        for args in (["--bind", d, d], ["--make-shared", d], ["-t", "tmpfs", "-o", "size=1m", "shsub",
+                                                              os.path.join(d, "sub")]):
+            subprocess.run(["mount", *args], check=True, capture_output=True)
+            mounted.append(args[-1])
+        yield d
+    finally:
+        for path in reversed(mounted):
+            subprocess.run(["umount", "-l", path], capture_output=True)
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def host_mounts_below(path):
+    with open("/proc/self/mountinfo") as f:
+        return sorted(line.split()[4] for line in f if line.split()[4].startswith(path + "/"))
+
+
+def test_user_namespace_bind_stays_a_locked_slave(any_rt, userns_bundle, shared_source):
+    """Cloned by host root (1b) or not, a bind in a user-namespace container
+    is what the container's root would have made: its submounts are locked
+    (umount gives EINVAL, the file under them stays hidden) and mounts the
+    container makes below it do not reach the host."""
+    bundle = userns_bundle
+    bundle.set_namespace("user")
+    bundle.config["linux"]["uidMappings"] = UID_MAP
+    bundle.config["linux"]["gidMappings"] = GID_MAP
+    bundle.config["mounts"] = [m for m in bundle.config["mounts"] if m["destination"] != "/sys/fs/cgroup"]
+    os.mkdir(os.path.join(bundle.rootfs, "src"))
+    bundle.config["mounts"].append({"destination": "/src", "type": "bind", "source": shared_source,
+                                    "options": ["rbind"]})
+    caps = bundle.config["process"]["capabilities"]
+    for kind in ("bounding", "effective", "permitted"):
+        caps[kind].append("CAP_SYS_ADMIN")
+    before = host_mounts_below(shared_source)
+    out = run_ok(any_rt, bundle,
+                 "umount /src/sub 2>/dev/null && echo unlocked || echo locked; "
+                 "cat /src/sub/under 2>/dev/null || echo still-hidden; "
+                 "mount -t tmpfs ctr /src/newmnt && echo mounted; "
+                 "grep -o ' /src [^-]*' /proc/self/mountinfo | grep -o 'shared:[0-9]*\\|master:[0-9]*'")
+    assert out.splitlines()[:3] == ["locked", "still-hidden", "mounted"]
+    assert out.splitlines()[3].startswith("master:")  # a slave of the host's mount
+    assert host_mounts_below(shared_source) == before
