@@ -124,15 +124,21 @@ def created(rt, bundle, caller, *args):
     return cid, rt.state_json(cid)["pid"]
 
 
-def test_created_init_holds_no_caller_fd(any_rt, bundle, caller):
-    ptrace_caps(bundle)
+@pytest.mark.parametrize("ptrace", [True, False], ids=["cap-sys-ptrace", "default-caps"])
+def test_created_init_holds_no_caller_fd(any_rt, bundle, caller, ptrace):
+    if ptrace:
+        ptrace_caps(bundle)
     cid, pid = created(any_rt, bundle, caller, "sleep", "300")
     assert leaked_in(pid, caller) == []
-    # from inside, with CAP_SYS_PTRACE, while the init still waits for start
-    p = any_rt("exec", cid, "ls", "-l", "/proc/1/fd/")
-    assert p.returncode == 0, p.stderr
-    assert "->" in p.stdout  # the links were readable: the check below can fail
+    # from inside, while the init still waits for start
+    p = any_rt("exec", cid, "sh", "-c", "ls -l /proc/1/fd/ 2>&1")
     assert names_in(p.stdout, caller) == [], p.stdout
+    if ptrace:
+        assert "->" in p.stdout  # the links were readable: the check above can fail
+    elif any_rt.name == "pyrunc":
+        # without CAP_SYS_PTRACE the (non-dumpable) init's fd links are closed
+        # to it; runc 1.1.5's created init shows them (its exec.fifo's host path)
+        assert "->" not in p.stdout, p.stdout
 
 
 def test_run_detached_process_holds_no_caller_fd(any_rt, bundle, caller):
