@@ -81,6 +81,8 @@ CASES = [
     # common
     ("root-missing", _del(("root",)), "root", "required"),
     ("root-empty", _set(("root", "path"), ""), "root.path", "root filesystem"),
+    ("hostname-too-long", _set(("hostname",), "h" * 65), "hostname", "longer than 64 bytes"),
+    ("domainname-too-long", _set(("domainname",), "\u00e9" * 33), "domainname", "longer than 64 bytes"),
     ("hostname-no-uts", _both(_set(("linux", "namespaces"), ns("mount", "user", "network", "ipc", "time")),
                               _del(("domainname",))),
      "hostname", "uts namespace"),
@@ -263,6 +265,15 @@ WARN_CASES = [
      "linux.seccomp.listenerMetadata", "listenerPath"),
     ("masked-relative", _set(("linux", "maskedPaths", 0), "proc/kcore"), "linux.maskedPaths[0]", "absolute"),
     ("readonly-relative", _set(("linux", "readonlyPaths", 0), "proc"), "linux.readonlyPaths[0]", "absolute"),
+    ("device-rule-no-allow", _del(("linux", "resources", "devices", 1, "allow")),
+     "linux.resources.devices[1].allow", "denies"),
+    ("pids-no-limit", _set(("linux", "resources", "pids"), {}), "linux.resources.pids.limit", "no pids limit"),
+    ("seccomp-no-names", _set(("linux", "seccomp", "syscalls", 0, "names"), []), "linux.seccomp.syscalls[0].names",
+     "ignored"),
+    ("seccomp-arg-no-value", _del(("linux", "seccomp", "syscalls", 2, "args", 0, "value")),
+     "linux.seccomp.syscalls[2].args[0].value", "0 is compared"),
+    ("console-size-no-width", _set(("process", "consoleSize"), {"height": 24}), "process.consoleSize.width",
+     "0 is used"),
     ("personality-flags", _set(("linux", "personality"), {"domain": "LINUX", "flags": ["ADDR_NO_RANDOMIZE"]}),
      "linux.personality.flags", "no personality flag is supported"),
     ("tmpcopyup-not-tmpfs", _set(("mounts", 0, "options"), ["tmpcopyup"]), "mounts[0].options",
@@ -372,3 +383,30 @@ def test_every_problem_is_listed(rich):
 def test_hostname_in_joined_uts_namespace_is_accepted(rich):
     rich["linux"]["namespaces"][3] = {"type": "uts", "path": "/proc/1/ns/uts"}
     assert semantic.problems(rich) == []
+
+
+def test_null_members_are_dropped_with_a_warning(tmp_path, rich):
+    """Go's decoder (runc) leaves a field unset for null: load_config drops
+    null members and every later check warns about each one."""
+    from pyrunc.config.validate import config_problems, config_warnings, load_config
+    rich["linux"]["seccomp"] = None
+    rich["process"]["user"]["additionalGids"] = None
+    rich["annotations"]["x"] = None
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(rich))
+    doc = load_config(str(path))
+    assert "seccomp" not in doc["linux"] and "additionalGids" not in doc["process"]["user"]
+    assert config_problems(doc) == []
+    assert config_warnings(doc) == [
+        'config.json: annotations.x: null is taken as absent',
+        'config.json: linux.seccomp: null is taken as absent',
+        'config.json: process.user.additionalGids: null is taken as absent',
+    ]
+
+
+def test_null_required_member_is_missing(tmp_path, rich):
+    from pyrunc.config.validate import config_problems, load_config
+    rich["process"]["cwd"] = None
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(rich))
+    assert config_problems(load_config(str(path))) == ["config.json: process.cwd: required property is missing"]

@@ -189,7 +189,7 @@ def convert_process(p, warn):
     size = p.get("consoleSize")
     return Process(
         terminal=bool(p.get("terminal", False)),
-        console_size=[size["height"], size["width"]] if size else None,
+        console_size=[size.get("height", 0), size.get("width", 0)] if size else None,
         cwd=p.get("cwd") or "/", env=list(p.get("env") or ()), args=list(p.get("args") or ()),
         command_line=p.get("commandLine"),
         user=User(uid=user.get("uid", 0), gid=user.get("gid", 0), umask=user.get("umask"),
@@ -232,22 +232,38 @@ def _seccomp(sc):
     if "listenerMetadata" in out and not out.get("listenerPath"):
         del out["listenerMetadata"]
     rules = out.get("syscalls")
-    if rules and any("errnoRet" in r and r.get("action") not in errno_actions for r in rules):
-        out["syscalls"] = [{k: v for k, v in r.items() if k != "errnoRet"}
-                           if "errnoRet" in r and r.get("action") not in errno_actions else r
-                           for r in rules]
+    if rules:
+        kept = []
+        for r in rules:
+            if r.get("names") == []:
+                continue  # names no system call: runc adds nothing
+            if "errnoRet" in r and r.get("action") not in errno_actions:
+                r = {k: v for k, v in r.items() if k != "errnoRet"}
+            if any("value" not in a for a in r.get("args") or ()):
+                r = dict(r, args=[a if "value" in a else dict(a, value=0) for a in r["args"]])
+            kept.append(r)
+        out["syscalls"] = kept
     return out
 
 
 def _resources(res):
-    """linux.resources without blockIO.weightDevice entries that set no
-    weight (runc writes nothing for them)."""
-    blkio = (res or {}).get("blockIO") or {}
-    entries = blkio.get("weightDevice")
-    if not entries or all("weight" in e or "leafWeight" in e for e in entries):
+    """linux.resources as runc takes them: blockIO.weightDevice entries
+    that set no weight dropped, device rules without "allow" deny, pids
+    without a limit dropped (semantic.py warned)."""
+    if not res:
         return res
-    blkio = dict(blkio, weightDevice=[e for e in entries if "weight" in e or "leafWeight" in e])
-    return dict(res, blockIO=blkio)
+    out = res
+    blkio = res.get("blockIO") or {}
+    entries = blkio.get("weightDevice")
+    if entries and not all("weight" in e or "leafWeight" in e for e in entries):
+        blkio = dict(blkio, weightDevice=[e for e in entries if "weight" in e or "leafWeight" in e])
+        out = dict(out, blockIO=blkio)
+    rules = res.get("devices")
+    if rules and not all("allow" in r for r in rules):
+        out = dict(out, devices=[r if "allow" in r else dict(r, allow=False) for r in rules])
+    if isinstance(res.get("pids"), dict) and "limit" not in res["pids"]:
+        out = {k: v for k, v in out.items() if k != "pids"}
+    return out
 
 
 def _cgroups_path(path):

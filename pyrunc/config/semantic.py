@@ -176,6 +176,17 @@ def _env_problem(entry) -> str | None:
     return None
 
 
+# Members load_config dropped because they were null: id(doc) -> (doc, paths).
+# The document is kept referenced so that its id cannot be reused.
+_DROPPED_NULLS: dict[int, tuple[dict, list[tuple]]] = {}
+
+
+def note_dropped_nulls(doc: dict, paths: list[tuple]) -> None:
+    """Record that *paths* were null members of *doc* (removed): they are
+    reported as warnings by every later check of this document."""
+    _DROPPED_NULLS[id(doc)] = (doc, list(paths))
+
+
 # --------------------------------------------------------------------------
 # the checker
 # --------------------------------------------------------------------------
@@ -217,6 +228,10 @@ class _Checker:
 
     def run(self) -> None:
         doc = self.doc
+        noted = _DROPPED_NULLS.get(id(doc))
+        if noted is not None and noted[0] is doc:
+            for path in noted[1]:
+                self.warn(path, "null is taken as absent")
         self.version()
         self.root()
         self.annotations()
@@ -279,6 +294,9 @@ class _Checker:
     def uts(self):
         for field in ("hostname", "domainname"):
             value = self.doc.get(field)
+            if isinstance(value, str) and len(value.encode("utf-8", "surrogatepass")) > 64:
+                # sethostname/setdomainname refuse more than 64 bytes (EINVAL)
+                self.add((field,), "%s is longer than 64 bytes" % render_value(value))
             # A joined uts namespace (path) is accepted, as runc does: pods
             # share one and each container may set the name.
             if isinstance(value, str) and value and not self.has_ns("uts"):
@@ -313,6 +331,11 @@ class _Checker:
             if msg:
                 self.add(at + ("env", i), msg)
         self.rlimits(proc, at)
+        size = proc.get("consoleSize")
+        if isinstance(size, dict):
+            for field in ("height", "width"):
+                if field not in size:
+                    self.warn(at + ("consoleSize", field), "is missing; 0 is used")
         user = proc.get("user")
         if isinstance(user, dict):
             self.user(user, at + ("user",))
@@ -647,6 +670,9 @@ class _Checker:
         for i, rule in enumerate(_arr(res.get("devices"))):
             if not isinstance(rule, dict):
                 continue
+            if "allow" not in rule:
+                # Go's zero value: runc denies
+                self.warn(at + ("devices", i, "allow"), "is missing; the rule denies (allow false)")
             kind = rule.get("type")
             if isinstance(kind, str) and kind not in ("a", "b", "c"):
                 self.add(at + ("devices", i, "type"), "%s is not one of a, b, c" % render_value(kind))
@@ -657,6 +683,10 @@ class _Checker:
                 num = _int(rule.get(field))
                 if num is not None and num < -1:
                     self.add(at + ("devices", i, field), "%d must be -1 (any) or a device number" % num)
+        pids = res.get("pids")
+        if isinstance(pids, dict) and "limit" not in pids:
+            # runc writes no limit for Go's zero value
+            self.warn(at + ("pids", "limit"), "is missing; no pids limit is set")
         mem = _obj(res.get("memory"))
         swappiness = _int(mem.get("swappiness"))
         if swappiness is not None and swappiness > 100:
@@ -715,10 +745,16 @@ class _Checker:
             if "errnoRet" in rule and isinstance(action, str) and action not in ERRNO_ACTIONS:
                 self.warn(here + ("errnoRet",), "is only used with action SCMP_ACT_ERRNO or SCMP_ACT_TRACE, "
                           "not %s; ignored" % action)
+            if rule.get("names") == []:
+                # runc adds nothing for it
+                self.warn(here + ("names",), "[] names no system call; the rule is ignored")
             for j, name in enumerate(_arr(rule.get("names"))):
                 if name == "":
                     self.add(here + ("names", j), '"" is not a system call name')
             for j, arg in enumerate(_arr(rule.get("args"))):
+                if isinstance(arg, dict) and "value" not in arg:
+                    # Go's zero value, as runc compares with it
+                    self.warn(here + ("args", j, "value"), "is missing; 0 is compared")
                 index = _int(_obj(arg).get("index"))
                 if index is not None and index > 5:
                     self.add(here + ("args", j, "index"), "%d is beyond the 6 system call arguments (0..5)" % index)

@@ -178,7 +178,37 @@ def load_config(path: str) -> dict:
         # callers read fields before validating (run looks at
         # process.terminal): they get an object or this line, the schema's
         raise ConfigError(schema.problems(doc, "config")[0])
+    if b"null" in data:
+        dropped = _drop_null_members(doc)
+        if dropped:
+            semantic.note_dropped_nulls(doc, dropped)
     return doc
+
+
+def _drop_null_members(doc: dict) -> list[tuple]:
+    """Remove the object members whose value is null; return their paths.
+
+    Go's decoder (runc's) leaves a field untouched for null, so
+    ``"seccomp": null`` means no seccomp there, as if the member were
+    absent; generated configs do contain such members.  pyrunc takes them
+    the same way, and the semantic layer warns about each one.  (A null
+    inside an array is not a missing member: the schema judges it.)"""
+    dropped = []
+    stack = [((), doc)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, dict):
+            nulls = [key for key, value in node.items() if value is None]
+            for key in nulls:
+                del node[key]
+                dropped.append(path + (key,))
+            stack.extend((path + (key,), value) for key, value in node.items()
+                         if isinstance(value, (dict, list)))
+        elif isinstance(node, list):
+            stack.extend((path + (i,), value) for i, value in enumerate(node)
+                         if isinstance(value, (dict, list)))
+    dropped.sort(key=lambda p: [str(x) for x in p])
+    return dropped
 
 
 def validate_config(doc: dict, *, require_process: bool = True, warn=None) -> None:

@@ -325,3 +325,38 @@ def test_bind_mount_without_source(any_rt, bundle):
     assert validate(any_rt, bundle).returncode == 1
     assert_one_error_line(any_rt.create(new_id("bnd"), bundle), contains="mounts[")
     assert os.listdir(any_rt.root) == []
+
+
+def test_null_members_are_absent(any_rt, bundle):
+    """Go's decoder leaves a field unset for null: no seccomp filter, no
+    extra groups, as if the members were not there."""
+    bundle.config["linux"]["seccomp"] = None
+    bundle.config["process"]["user"]["additionalGids"] = None
+    bundle.config["process"]["apparmorProfile"] = None
+    p = run_out(any_rt, bundle, "grep -E '^(Seccomp|Groups):' /proc/self/status")
+    assert [line.split() for line in p.stdout.splitlines()] == [["Groups:"], ["Seccomp:", "0"]]
+    if any_rt.name == "pyrunc":
+        assert len(warnings(p.stderr)) == 3, p.stderr
+
+
+def test_device_rule_without_allow_denies(any_rt, bundle):
+    """Go's zero value: a rule without "allow" denies.  The node is a loop
+    minor nobody attached: an allowed open fails with ENXIO in the driver,
+    a denied one with EPERM in the device cgroup, before the driver."""
+    bundle.config["linux"]["devices"] = [{"path": "/dev/xb", "type": "b", "major": 7, "minor": 200}]
+    bundle.config["linux"]["resources"]["devices"] = [
+        {"allow": True, "access": "rwm"}, {"type": "b", "major": 7, "minor": 200, "access": "r"}]
+    p = run_out(any_rt, bundle, "cat /dev/xb 2>&1; true")
+    assert "Operation not permitted" in p.stdout, p.stdout
+    assert_warns_once(any_rt, p, "linux.resources.devices[1].allow")
+
+
+def test_pids_without_limit_sets_none(any_rt, bundle):
+    bundle.config["linux"]["resources"]["pids"] = {}
+    bundle.set_args("sleep", "1000")
+    _, pid = started(any_rt, bundle, "sleep", "1000")
+    with open(f"/proc/{pid}/cgroup") as f:
+        rel = next(line.rstrip("\n").split(":", 2)[2] for line in f if ":pids:" in line)
+    mnt = next(m for m in helpers.cgroup_hierarchies() if m.endswith("/pids"))
+    with open(os.path.join(mnt, rel.lstrip("/"), "pids.max")) as f:
+        assert f.read().strip() == "max"
