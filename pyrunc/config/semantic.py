@@ -311,7 +311,9 @@ class _Checker:
             if self.require_process:
                 self.add(("process",), "required property is missing (needed to create a container)")
             return
-        proc = _obj(doc["process"])
+        if not isinstance(doc["process"], dict):
+            return  # the schema reports its type
+        proc = doc["process"]
         at = ("process",)
         cwd = proc.get("cwd")
         if isinstance(cwd, str) and not cwd.startswith("/"):

@@ -174,9 +174,10 @@ def load_config(path: str) -> dict:
     except OSError as e:
         raise ConfigError("%s: cannot read %s: %s" % (LABEL, path, e.strerror)) from None
     doc = parse_json(data)
-    if not isinstance(doc, dict):
+    if not isinstance(doc, dict) or not isinstance(doc.get("process", {}), (dict, type(None))):
         # callers read fields before validating (run looks at
-        # process.terminal): they get an object or this line, the schema's
+        # process.terminal): they get an object with an object process (or
+        # none), or this line, the schema's
         raise ConfigError(schema.problems(doc, "config")[0])
     if b"null" in data:
         dropped = _drop_null_members(doc)

@@ -81,6 +81,18 @@ def test_top_level_not_an_object(any_rt, bundle, text, verb):
     assert_refused_cleanly(any_rt, p, bundle, contains="config.json: (document): ")
 
 
+@pytest.mark.parametrize("verb", ["create", "run"])
+@pytest.mark.parametrize("process", ['"x"', "[]", "1", "true"])
+def test_process_not_an_object(any_rt, bundle, process, verb):
+    bundle.write()
+    with open(bundle.config_path) as f:
+        doc = json.load(f)
+    text = json.dumps(doc).replace(json.dumps(doc["process"]), "@@", 1).replace("@@", process)
+    write_raw(bundle, text.encode())
+    p = getattr(any_rt, verb)(new_id("proc"), bundle.path)
+    assert_refused_cleanly(any_rt, p, bundle, contains="config.json: process: ")
+
+
 # --------------------------------------------------------------------------
 # strings JSON can spell but that are no text
 
