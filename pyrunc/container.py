@@ -262,8 +262,8 @@ def _not_frozen(mgr):
     at their first step and create would hang."""
     if mgr.is_frozen():
         from .errors import CgroupError
-        raise CgroupError("container's cgroup unexpectedly frozen "
-                          f"(cgroup {mgr.path} is paused)")
+        raise CgroupError(f"container's cgroup unexpectedly frozen ({mgr.path}: paused by "
+                          "another container, or a frozen parent)")
     return mgr
 
 

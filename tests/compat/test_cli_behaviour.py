@@ -15,10 +15,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import uuid
 
 import pytest
 
-from helpers import Runtime, TIMEOUT, new_id, pid_alive, started
+from helpers import CGROUP_PREFIX, Runtime, TIMEOUT, cgroup_dirs, new_id, pid_alive, started
 
 
 def error_line(p) -> str:
@@ -179,3 +180,32 @@ def test_create_in_a_cgroup_paused_by_another_container_is_refused(any_rt, bundl
     finally:
         assert any_rt("resume", first).returncode == 0
     assert any_rt.status(first) == "running"
+
+
+def test_create_under_a_frozen_parent_cgroup_is_refused(any_rt, bundle):
+    """A pod-style parent frozen by someone else: the new level is frozen
+    too.  pyrunc refuses at once and removes the level it made."""
+    if any_rt.name == "runc":
+        pytest.skip("runc 1.1.5 hangs in create until the parent is thawed (tried by hand)")
+    own_freezer = [d for d in cgroup_dirs("") if "/freezer" in d]
+    if not own_freezer:
+        pytest.skip("no cgroup v1 freezer hierarchy")
+    parent = CGROUP_PREFIX + uuid.uuid4().hex[:12]
+    frozen = os.path.join(own_freezer[0], parent)
+    os.mkdir(frozen)
+    cid = new_id("frozen")
+    try:
+        with open(os.path.join(frozen, "freezer.state"), "w") as f:
+            f.write("FROZEN")
+        bundle.config["linux"]["cgroupsPath"] = parent + "/ctr"
+        bundle.set_args("sleep", "1000")
+        p = any_rt.create(cid, bundle, timeout=TIMEOUT // 2)
+        assert p.returncode == 1 and "unexpectedly frozen" in error_line(p), p.stderr
+        assert any_rt.state(cid).returncode != 0
+        assert cgroup_dirs(parent + "/ctr") == []
+    finally:
+        with open(os.path.join(frozen, "freezer.state"), "w") as f:
+            f.write("THAWED")
+        any_rt.delete(cid, force=True)  # if it was made after all, before its parent goes
+        for d in cgroup_dirs(parent):  # the levels above the container's stay, as runc's
+            os.rmdir(d)
