@@ -118,14 +118,25 @@ class V1Manager(CgroupManager):
 
     @staticmethod
     def _mkdir_cpuset(d: str) -> None:
-        # A new cpuset cgroup starts with empty cpus/mems and refuses tasks:
-        # copy them from the parent at each level we create.
-        missing = []
+        # A cpuset cgroup with empty cpuset.cpus or cpuset.mems refuses tasks
+        # (ENOSPC) and so refuses children's values too; a new one starts
+        # empty.  Every level from the hierarchy's root down to ``d`` must be
+        # filled before anything joins: the levels made here and the ones
+        # someone else made empty (a pod cgroup made with a plain mkdir).
+        # Top-down, each empty value is copied from its parent, filled by then.
+        levels = []
         p = d
-        while not os.path.isdir(p):
-            missing.append(p)
-            p = os.path.dirname(p)
-        for level in reversed(missing):
+        while True:
+            parent = os.path.dirname(p)
+            if parent == p:
+                break
+            # the root of the hierarchy is the first existing level whose
+            # parent is not a cpuset cgroup
+            if os.path.isdir(p) and not os.path.exists(os.path.join(parent, "cpuset.cpus")):
+                break
+            levels.append(p)
+            p = parent
+        for level in reversed(levels):
             try:
                 os.mkdir(level)
             except FileExistsError:
@@ -133,7 +144,7 @@ class V1Manager(CgroupManager):
             parent = os.path.dirname(level)
             for f in ("cpuset.cpus", "cpuset.mems"):
                 if fs.read(os.path.join(level, f)) == "":
-                    fs.write(level, f, fs.read(os.path.join(parent, f)), "cpuset")
+                    fs.write(level, f, fs.read(os.path.join(parent, f)), f"cpuset {level}")
 
     def apply(self, pid: int) -> None:
         for d in self._dirs():
@@ -196,7 +207,9 @@ class V1Manager(CgroupManager):
         # only delivers once the tasks are thawed.
         was_frozen = self.is_frozen()
         froze = False
-        if not was_frozen and "freezer" in self._paths and os.path.isdir(self._paths["freezer"]):
+        # signal 0 delivers nothing (an existence check): no need to stop forks
+        if sig and not was_frozen and "freezer" in self._paths \
+                and os.path.isdir(self._paths["freezer"]):
             try:
                 self.freeze()
                 froze = True
