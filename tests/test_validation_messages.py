@@ -61,9 +61,8 @@ def test_pattern_message(default):
 
 
 def test_min_items_message(default):
-    # (a seccomp rule with no names is only warned about now: runc ignores it)
-    default["windows"] = {"layerFolders": []}
-    assert first_error(default) == "config.json: windows.layerFolders: [] has fewer than 1 item"
+    default["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": [], "action": "SCMP_ACT_LOG"}]}
+    assert first_error(default) == "config.json: linux.seccomp.syscalls[0].names: [] has fewer than 1 item"
 
 
 def test_bool_is_not_integer_and_float_is_not_integer(default):

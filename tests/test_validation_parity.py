@@ -179,9 +179,6 @@ def _deliberate(kind_of_change, path, doc):
                 and path[6] == "value")
             or path in (("process", "consoleSize", "height"), ("process", "consoleSize", "width"))):
         return True
-    if (kind_of_change == "emptylist" and len(path) == 5 and path[:3] == ("linux", "seccomp", "syscalls")
-            and path[4] == "names"):
-        return True
     if (kind_of_change == "range" and len(path) == 4 and path[:2] == ("linux", "devices")
             and path[3] == "fileMode"):
         node = doc["linux"]["devices"][path[2]]["fileMode"]
@@ -194,7 +191,6 @@ DIVERGENCES = [
     ("device fileMode beyond 0o777", lambda d: d["linux"]["devices"][0].__setitem__("fileMode", 0o4666)),
     ("device rule without allow", lambda d: d["linux"]["resources"]["devices"][0].pop("allow")),
     ("pids without limit", lambda d: d["linux"]["resources"].__setitem__("pids", {})),
-    ("seccomp rule naming nothing", lambda d: d["linux"]["seccomp"]["syscalls"][0].__setitem__("names", [])),
     ("seccomp argument without value",
      lambda d: d["linux"]["seccomp"]["syscalls"][2]["args"][0].pop("value")),
     ("consoleSize without width", lambda d: d["process"].__setitem__("consoleSize", {"height": 1})),

@@ -221,29 +221,14 @@ def _devices(linux):
 
 
 def _seccomp(sc):
-    """linux.seccomp without what no action uses (errnoRet of an action that
-    takes none, listenerMetadata without listenerPath): runc ignores them."""
-    if not sc:
+    """linux.seccomp with arguments' missing values as 0 (runc compares
+    Go's zero value; semantic.py warned)."""
+    rules = (sc or {}).get("syscalls")
+    if not rules or all("value" in a for r in rules for a in r.get("args") or ()):
         return sc
-    errno_actions = ("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE")
-    out = dict(sc)
-    if "defaultErrnoRet" in out and out.get("defaultAction") not in errno_actions:
-        del out["defaultErrnoRet"]
-    if "listenerMetadata" in out and not out.get("listenerPath"):
-        del out["listenerMetadata"]
-    rules = out.get("syscalls")
-    if rules:
-        kept = []
-        for r in rules:
-            if r.get("names") == []:
-                continue  # names no system call: runc adds nothing
-            if "errnoRet" in r and r.get("action") not in errno_actions:
-                r = {k: v for k, v in r.items() if k != "errnoRet"}
-            if any("value" not in a for a in r.get("args") or ()):
-                r = dict(r, args=[a if "value" in a else dict(a, value=0) for a in r["args"]])
-            kept.append(r)
-        out["syscalls"] = kept
-    return out
+    return dict(sc, syscalls=[dict(r, args=[a if "value" in a else dict(a, value=0) for a in r["args"]])
+                              if any("value" not in a for a in r.get("args") or ()) else r
+                              for r in rules])
 
 
 def _resources(res):
@@ -270,11 +255,6 @@ def _cgroups_path(path):
     if path and ".." in path.split("/"):
         return clean_cgroup_path(path)
     return path
-
-
-def _in_root(paths):
-    # relative maskedPaths/readonlyPaths are taken from "/", as runc does
-    return [p if p.startswith("/") else clean_path(p) for p in paths or ()]
 
 
 def convert(doc, bundle, warn=lambda msg: None):
@@ -316,8 +296,8 @@ def convert(doc, bundle, warn=lambda msg: None):
         devices=_devices(linux),
         cgroups_path=_cgroups_path(linux.get("cgroupsPath")), resources=_resources(linux.get("resources")),
         rootfs_propagation=linux.get("rootfsPropagation") or "",
-        masked_paths=_in_root(linux.get("maskedPaths")),
-        readonly_paths=_in_root(linux.get("readonlyPaths")),
+        masked_paths=list(linux.get("maskedPaths") or ()),
+        readonly_paths=list(linux.get("readonlyPaths") or ()),
         sysctl=dict(linux.get("sysctl") or {}), seccomp=_seccomp(linux.get("seccomp")),
         personality=personality, mount_label=linux.get("mountLabel") or "",
         net_devices=linux.get("netDevices"), intel_rdt=linux.get("intelRdt"),

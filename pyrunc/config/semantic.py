@@ -257,8 +257,9 @@ class _Checker:
     # -- common --------------------------------------------------------
 
     def version(self):
-        # runc runs a config whatever its ociVersion says (missing, empty,
-        # "foo", "2.0.0"): pyrunc does too, judging it as runtime-spec 1.3.0.
+        # runc runs a config whatever its ociVersion says.  pyrunc refuses
+        # what is not SemVer (a spec MUST the conformance suite pins) and
+        # runs a missing or non-1.x version as 1.3.0, with a warning.
         if "ociVersion" not in self.doc:
             self.warn(("ociVersion",), "is missing; judged as runtime-spec %s" % SPEC_VERSION)
             return
@@ -267,8 +268,7 @@ class _Checker:
             return
         parsed = parse_semver(v)
         if parsed is None:
-            self.warn(("ociVersion",), "%s is not a SemVer 2.0.0 version; judged as runtime-spec %s"
-                      % (render_value(v), SPEC_VERSION))
+            self.add(("ociVersion",), "%s is not a SemVer 2.0.0 version" % render_value(v))
         elif parsed[0] != SUPPORTED_MAJOR:
             self.warn(("ociVersion",), "%s is not a 1.x version; judged as runtime-spec %s"
                       % (render_value(v), SPEC_VERSION))
@@ -287,9 +287,8 @@ class _Checker:
     def annotations(self):
         ann = self.doc.get("annotations")
         if isinstance(ann, dict) and "" in ann:
-            # spec: keys MUST NOT be empty; runc keeps it, and a key means
-            # nothing to the runtime
-            self.warn(("annotations", ""), "annotation keys should not be empty (kept)")
+            # spec MUST (pinned by the conformance suite); runc keeps it
+            self.add(("annotations", ""), "annotation keys must not be empty")
 
     def uts(self):
         for field in ("hostname", "domainname"):
@@ -730,13 +729,14 @@ class _Checker:
             return
         at = ("linux", "seccomp")
         default = sc.get("defaultAction")
-        # An errno or listener metadata that no action uses changes nothing:
-        # runc ignores them, pyrunc too (convert.py), with a warning.
+        # runc 1.1.5 ignores both, but the spec says "the runtime MUST print
+        # an error and fail" for an errno the action does not take, and
+        # listenerMetadata "MUST NOT be set" without listenerPath.
         if "defaultErrnoRet" in sc and isinstance(default, str) and default not in ERRNO_ACTIONS:
-            self.warn(at + ("defaultErrnoRet",), "is only used with defaultAction SCMP_ACT_ERRNO or "
-                      "SCMP_ACT_TRACE, not %s; ignored" % default)
+            self.add(at + ("defaultErrnoRet",), "is only allowed with defaultAction SCMP_ACT_ERRNO or "
+                     "SCMP_ACT_TRACE, not %s" % default)
         if "listenerMetadata" in sc and not sc.get("listenerPath"):
-            self.warn(at + ("listenerMetadata",), "is only used together with listenerPath; ignored")
+            self.add(at + ("listenerMetadata",), "is only allowed together with listenerPath")
         uses_notify = default == "SCMP_ACT_NOTIFY"
         for i, rule in enumerate(_arr(sc.get("syscalls"))):
             if not isinstance(rule, dict):
@@ -745,11 +745,8 @@ class _Checker:
             action = rule.get("action")
             uses_notify = uses_notify or action == "SCMP_ACT_NOTIFY"
             if "errnoRet" in rule and isinstance(action, str) and action not in ERRNO_ACTIONS:
-                self.warn(here + ("errnoRet",), "is only used with action SCMP_ACT_ERRNO or SCMP_ACT_TRACE, "
-                          "not %s; ignored" % action)
-            if rule.get("names") == []:
-                # runc adds nothing for it
-                self.warn(here + ("names",), "[] names no system call; the rule is ignored")
+                self.add(here + ("errnoRet",), "is only allowed with action SCMP_ACT_ERRNO or SCMP_ACT_TRACE, "
+                         "not %s" % action)
             for j, name in enumerate(_arr(rule.get("names"))):
                 if name == "":
                     self.add(here + ("names", j), '"" is not a system call name')
@@ -771,9 +768,9 @@ class _Checker:
                 if isinstance(path, str) and "\0" in path:
                     self.add(("linux", field, i), "%s contains a NUL byte" % render_value(path))
                 elif isinstance(path, str) and not path.startswith("/"):
-                    # runc joins it to the root: it is masked all the same
-                    self.warn(("linux", field, i), "%s is not an absolute path; taken as %s"
-                              % (render_value(path), render_value(clean_path(path))))
+                    # runc joins it to the root, but the spec's MUST (pinned
+                    # by the conformance suite) is kept
+                    self.add(("linux", field, i), "%s is not an absolute path" % render_value(path))
 
     def intel_rdt(self):
         rdt = self.linux.get("intelRdt")
