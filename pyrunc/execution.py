@@ -16,10 +16,11 @@ ERROR message with the root cause.
 import os
 import _signal  # the C module behind `signal`, without its enum import (ms per call)
 
+from . import fastjson
 from . import protocol as proto
 from . import syscalls as sc
 from .config.convert import NAMESPACE_PROC_NAMES, convert_caps, convert_process, known_cap_count
-from .container import Container, _connect_console, _late_join_fds, _preserved_fds
+from .container import Container, _connect_console, _connect_unix, _late_join_fds, _preserved_fds
 from .errors import InvalidState, PyruncError, StageError
 from .exeseal import require_sealed
 from .init import _fail, join_cgroups, seal_imports
@@ -141,6 +142,10 @@ def exec_in(store, container_id, proc, *, detach=False, pid_file=None, console_s
         cgroup_fds, origin_fds = _late_join_fds(cfg, mgr)
         for fd in origin_fds:  # exec joins the existing cgroup namespace by setns
             os.close(fd)
+    agent = None
+    if seccomp is not None and seccomp.uses_notify and seccomp.listener_path:
+        agent = _SeccompAgent(_connect_unix(seccomp.listener_path, "seccomp listenerPath"),
+                              c.hook_state("running"), seccomp.listener_metadata)
     parent_fd, child_fd = sc.socketpair()
     if not detach:
         sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
@@ -148,8 +153,10 @@ def exec_in(store, container_id, proc, *, detach=False, pid_file=None, console_s
     if child == 0:
         os.close(parent_fd)
         _exec_child(proto.Channel(child_fd), proc, ns_fds, seccomp, console, keep_fds, attrs,
-                    cgroup_fds)
+                    cgroup_fds, agent)
     os.close(child_fd)
+    if agent is not None:
+        agent.sock.close()
     for fd in cgroup_fds:
         os.close(fd)
     if attrs.affinity_initial is not None:
@@ -261,14 +268,48 @@ def _wait_foreground(pid, tty_master=None):
     return 128 - code if code < 0 else code
 
 
-def _exec_child(chan, proc, ns_fds, seccomp, console, keep_fds, attrs, cgroup_fds):
+class _SeccompAgent:
+    """SCMP_ACT_NOTIFY with a linux.seccomp.listenerPath: the exec's own
+    listener fd goes to the agent, as create's does (runc does the same).
+    The runtime connects (the path is the host's); the stage that loads the
+    filter sends, once the exec'd process's host pid is known: the message
+    is the container process state (spec: seccomp ContainerProcessState)
+    with that pid and the container's state."""
+
+    def __init__(self, sock, state, metadata):
+        self.sock = sock
+        self.doc = {"ociVersion": state.get("ociVersion") or "1.3.0", "fds": ["seccompFd"],
+                    "pid": 0, "state": state}
+        if metadata:
+            self.doc["metadata"] = metadata
+        self.fds = []  # the listener fd, from finalize_and_exec's on_seccomp
+        self.pid_pipe = None  # fork path: the forked process learns its host pid here
+
+    def send(self, pid):
+        # in the stage, after the container's root was entered: only modules
+        # loaded already (socket by _connect_unix; fastjson's C encoder)
+        import socket as _socket
+        if not self.fds:
+            return
+        self.doc["pid"] = pid
+        _socket.send_fds(self.sock, [fastjson.dumps(self.doc, compact=True).encode()], self.fds[:1])
+        self.sock.close()
+        os.close(self.fds.pop())
+
+    def send_from_forked(self, fd):
+        self.fds.append(fd)
+        self.send(int(os.read(self.pid_pipe[0], 32)))
+
+
+def _exec_child(chan, proc, ns_fds, seccomp, console, keep_fds, attrs, cgroup_fds, agent=None):
     """Stage 1 of exec: join, then fork the process (never returns)."""
     try:
         # First: only what this stage needs stays open (not the caller's fds).
         log.close_for_stage()
         sc.close_fds_except([chan.fd, *keep_fds, *cgroup_fds,
                              *(fd for _, fd in ns_fds),
-                             console.fileno() if console is not None else -1])
+                             console.fileno() if console is not None else -1,
+                             agent.sock.fileno() if agent is not None else -1])
         _signal.signal(_signal.SIGINT, _signal.SIG_DFL)
         _signal.signal(_signal.SIGTERM, _signal.SIG_DFL)
         sc.prctl(sc.PR_SET_DUMPABLE, 0)
@@ -301,22 +342,31 @@ def _exec_child(chan, proc, ns_fds, seccomp, console, keep_fds, attrs, cgroup_fd
             path = lookup_executable(proc.args[0], proc.env, proc.cwd)
             join_cgroups(cgroup_fds)
             pid = finalize_and_exec(proc, path, cap_count=known_cap_count(), seccomp=seccomp,
-                                    keep_fds=keep_fds, attrs=attrs, spawn=True)
+                                    keep_fds=keep_fds, attrs=attrs, spawn=True,
+                                    on_seccomp=agent.fds.append if agent is not None else None)
+            if agent is not None:
+                # the filter's listener stays open here: notifications made
+                # before the agent has it wait in the kernel
+                agent.send(pid)
             chan.send(proto.INIT_PID, {"pid": pid})
             os._exit(0)
         # With a terminal the target must itself be the session leader that
         # takes the pty as controlling terminal (and LSM labels are written
         # to /proc/self/attr): fork into the pid namespace, set up, exec.
+        if agent is not None:
+            agent.pid_pipe = os.pipe()
         pid = os.fork()
         if pid == 0:
-            _exec_process(chan, proc, seccomp, console, keep_fds, attrs, cgroup_fds)
+            _exec_process(chan, proc, seccomp, console, keep_fds, attrs, cgroup_fds, agent)
+        if agent is not None:
+            os.write(agent.pid_pipe[1], str(pid).encode())
         chan.send(proto.INIT_PID, {"pid": pid})
         os._exit(0)
     except BaseException as e:  # noqa: BLE001
         _fail(chan, e)
 
 
-def _exec_process(chan, proc, seccomp, console, keep_fds, attrs, cgroup_fds):
+def _exec_process(chan, proc, seccomp, console, keep_fds, attrs, cgroup_fds, agent=None):
     try:
         sc.prctl(sc.PR_SET_DUMPABLE, 0)
         os.setsid()
@@ -326,7 +376,8 @@ def _exec_process(chan, proc, seccomp, console, keep_fds, attrs, cgroup_fds):
         # late join, as for the init: the Python work stays charged to the caller
         join_cgroups(cgroup_fds)
         finalize_and_exec(proc, path, cap_count=known_cap_count(), seccomp=seccomp,
-                          keep_fds=keep_fds, attrs=attrs)
+                          keep_fds=keep_fds, attrs=attrs,
+                          on_seccomp=agent.send_from_forked if agent is not None else None)
     except BaseException as e:  # noqa: BLE001
         _fail(chan, e)
 
