@@ -203,7 +203,7 @@ CASES = [
     ("sysctl-host-wide", _set(("linux", "sysctl"), {"vm.swappiness": "1"}), 'linux.sysctl["vm.swappiness"]',
      "not namespaced"),
     # cgroups
-    ("cgroups-path-colons", _set(("linux", "cgroupsPath"), "a:b"), "linux.cgroupsPath", "systemd syntax"),
+    ("cgroups-path-colons", _set(("linux", "cgroupsPath"), "a:b"), "linux.cgroupsPath", "systemd form"),
     ("cgroup-device-type", _set(("linux", "resources", "devices", 1, "type"), "x"),
      "linux.resources.devices[1].type", "a, b, c"),
     ("cgroup-device-access", _set(("linux", "resources", "devices", 1, "access"), "rwx"),
@@ -411,3 +411,9 @@ def test_null_required_member_is_missing(tmp_path, rich):
     path = tmp_path / "config.json"
     path.write_text(json.dumps(rich))
     assert config_problems(load_config(str(path))) == ["config.json: process.cwd: required property is missing"]
+
+
+def test_systemd_cgroups_path_is_left_to_create(rich):
+    """slice:prefix:name is valid with --systemd-cgroup, which only create knows."""
+    rich["linux"]["cgroupsPath"] = "system.slice:pyrunc:c1"
+    assert semantic.problems(rich) == [] and semantic.warnings(rich) == []

@@ -653,12 +653,13 @@ class _Checker:
         at = ("linux", "cgroupsPath")
         if "\0" in path:
             self.add(at, "%s contains a NUL byte" % render_value(path))
-        elif ":" in path and not path.startswith("/"):
-            # The cgroup manager (pyrunc.cgroups.resolve_path) takes this for
-            # the systemd driver's slice:prefix:name, which pyrunc does not
-            # drive; `validate` says so as `create` would.
-            self.add(at, "%s is systemd syntax (slice:prefix:name): pyrunc drives cgroupfs only; "
-                     "use a path without \":\"" % render_value(path))
+        elif ":" in path and not path.startswith("/") and path.count(":") != 2:
+            # A relative path with ":" is the systemd driver's
+            # slice:prefix:name to the cgroup code: with any other number of
+            # colons both drivers refuse it at create.  (slice:prefix:name
+            # itself depends on --systemd-cgroup, which only create knows.)
+            self.add(at, "%s is neither a path nor of the systemd form slice:prefix:name"
+                     % render_value(path))
         elif _has_dotdot(path):
             # runc cleans the path as if it were absolute, so ".." never
             # leaves the cgroup root: convert.py does the same
