@@ -163,6 +163,7 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
     c = Container(store, state)
     fault_point("create:state-dir")
     mgr = seccomp_listener = None
+    shared = False
     cgroup_fds = origin_fds = ()
     child = init_pid = -1
     chan = None
@@ -173,6 +174,10 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
         # refused before it is ours: the frozen cgroup is another container's
         # (shared cgroupsPath), whose processes undoing would kill
         mgr = _not_frozen(new_manager(cfg.cgroups_path, container_id))
+        # A cgroupsPath shared with a running container (runc allows it):
+        # its processes are not ours, a failed create leaves them and the
+        # cgroup alone (this container's own processes are killed by pid).
+        shared = mgr.exists() and bool(mgr.pids())
         state.cgroup = mgr.to_dict()
         store.save(state)  # from here on, delete --force can undo what exists
         mgr.create()
@@ -251,7 +256,7 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
     except BaseException:
         for fd in cgroup_fds + origin_fds:
             os.close(fd)
-        _undo_create(store, state, mgr, child, chan, listen_fd, console)
+        _undo_create(store, state, None if shared else mgr, child, chan, listen_fd, console)
         if seccomp_listener is not None:
             seccomp_listener.close()
         raise

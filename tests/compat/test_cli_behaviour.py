@@ -209,3 +209,17 @@ def test_create_under_a_frozen_parent_cgroup_is_refused(any_rt, bundle):
         any_rt.delete(cid, force=True)  # if it was made after all, before its parent goes
         for d in cgroup_dirs(parent):  # the levels above the container's stay, as runc's
             os.rmdir(d)
+
+
+def test_a_failed_create_leaves_a_container_sharing_its_cgroup_alone(any_rt, bundle, make_bundle):
+    """Undoing a failed create kills its own processes, not what else is in
+    a shared cgroupsPath, and does not remove that cgroup."""
+    first, init = started(any_rt, bundle, "sleep", "1000")
+    other = make_bundle("other", args=("/no/such/binary",))
+    other.config["linux"]["cgroupsPath"] = bundle.cgroups_path
+    cid = new_id("fails")
+    p = any_rt.create(cid, other)
+    assert p.returncode == 1 and "/no/such/binary" in p.stderr, p.stderr
+    assert any_rt.state(cid).returncode != 0
+    assert any_rt.status(first) == "running" and pid_alive(init)
+    assert json.loads(any_rt("ps", "--format", "json", first).stdout) == [init]
