@@ -176,15 +176,17 @@ def _env_problem(entry) -> str | None:
     return None
 
 
-# Members load_config dropped because they were null: id(doc) -> (doc, paths).
-# The document is kept referenced so that its id cannot be reused.
-_DROPPED_NULLS: dict[int, tuple[dict, list[tuple]]] = {}
+# What load_config removed from a document: id(doc) -> (doc, null members,
+# values cut for depth).  The document is kept referenced so that its id
+# cannot be reused.
+_DROPPED: dict[int, tuple[dict, list[tuple], list[tuple]]] = {}
 
 
-def note_dropped_nulls(doc: dict, paths: list[tuple]) -> None:
-    """Record that *paths* were null members of *doc* (removed): they are
-    reported as warnings by every later check of this document."""
-    _DROPPED_NULLS[id(doc)] = (doc, list(paths))
+def note_dropped(doc: dict, *, nulls=(), cut=()) -> None:
+    """Record that *nulls* were null members of *doc* and *cut* values
+    nested too deeply (both removed): every later check of this document
+    warns about them."""
+    _DROPPED[id(doc)] = (doc, list(nulls), list(cut))
 
 
 # --------------------------------------------------------------------------
@@ -228,10 +230,15 @@ class _Checker:
 
     def run(self) -> None:
         doc = self.doc
-        noted = _DROPPED_NULLS.get(id(doc))
+        noted = _DROPPED.get(id(doc))
         if noted is not None and noted[0] is doc:
+            cut = set(noted[2])
+            for path in noted[2]:
+                self.warn(path, "nested deeper than %d levels: ignored (no config field nests "
+                          "that deep)" % len(path))
             for path in noted[1]:
-                self.warn(path, "null is taken as absent")
+                if path not in cut:
+                    self.warn(path, "null is taken as absent")
         self.version()
         self.root()
         self.annotations()

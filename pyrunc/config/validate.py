@@ -179,11 +179,38 @@ def load_config(path: str) -> dict:
         # process.terminal): they get an object with an object process (or
         # none), or this line, the schema's
         raise ConfigError(schema.problems(doc, "config")[0])
-    if b"null" in data:
-        dropped = _drop_null_members(doc)
-        if dropped:
-            semantic.note_dropped_nulls(doc, dropped)
+    cut = _cut_deep(doc) if data.count(b"[") + data.count(b"{") > MAX_DEPTH else []
+    dropped = _drop_null_members(doc) if b"null" in data else []
+    if cut or dropped:
+        semantic.note_dropped(doc, nulls=dropped, cut=cut)
     return doc
+
+
+# No field of a config nests deeper than about ten levels.  Anything deeper
+# (only possible in members the spec does not define, which MUST be ignored)
+# is cut here: every later step (the state files, the stage protocol)
+# decodes and encodes the document again with Python's recursion limit,
+# shared with the runtime's own call depth, and a 990-level unknown member
+# made create fail with a RecursionError.  runc ignores such members too.
+MAX_DEPTH = 64
+
+
+def _cut_deep(doc: dict) -> list[tuple]:
+    """Replace every object or array found at depth MAX_DEPTH by null (a
+    member is then dropped with the other nulls); return their paths."""
+    cut = []
+    stack = [((), doc, 0)]
+    while stack:
+        path, node, depth = stack.pop()
+        items = node.items() if isinstance(node, dict) else enumerate(node)
+        for key, value in list(items):
+            if isinstance(value, (dict, list)):
+                if depth + 1 >= MAX_DEPTH:
+                    node[key] = None
+                    cut.append(path + (key,))
+                else:
+                    stack.append((path + (key,), value, depth + 1))
+    return cut
 
 
 def _drop_null_members(doc: dict) -> list[tuple]:
@@ -194,7 +221,7 @@ def _drop_null_members(doc: dict) -> list[tuple]:
     absent; generated configs do contain such members.  pyrunc takes them
     the same way, and the semantic layer warns about each one.  (A null
     inside an array is not a missing member: the schema judges it.)"""
-    dropped = []
+    dropped: list[tuple] = []
     stack = [((), doc)]
     while stack:
         path, node = stack.pop()

@@ -180,6 +180,41 @@ def test_malformed_json(any_rt, bundle, text):
     assert_refused_cleanly(any_rt, p, bundle, contains="config.json: ")
 
 
+@pytest.mark.parametrize("depth", [100, 900])
+def test_deeply_nested_unknown_member_is_ignored(any_rt, bundle, depth):
+    """Members the spec does not define MUST be ignored, however deep (runc:
+    up to Go's 10000 levels).  pyrunc cuts them at 64 levels with a warning:
+    every later step decodes the document again (a 990-level member used to
+    crash create with a RecursionError and leave its state behind)."""
+    bundle.sh("echo ran")
+    deep = "[" * depth + "]" * depth + ', "org.example": {"a": ' + '{"b": ' * depth + "1" + "}" * depth + "}"
+    text = json.dumps(bundle.config)[:-1] + ', "zz": ' + deep + "}"
+    write_raw(bundle, text.encode())
+    cid = new_id("deep")
+    p = any_rt.run(cid, bundle.path)
+    assert p.returncode == 0, p.stderr[-500:]
+    assert p.stdout.split() == ["ran"]
+    assert os.listdir(any_rt.root) == []
+    if any_rt.name == "pyrunc":
+        warned = [message(line) for line in p.stderr.splitlines() if "level=warning" in line]
+        assert len(warned) == 2 and all("nested deeper than 64 levels" in w for w in warned), warned
+        v = validate(any_rt, bundle)
+        assert v.returncode == 0 and v.stdout.endswith("valid\n"), v.stdout
+
+
+def test_nesting_beyond_the_decoder(any_rt, bundle):
+    depth = 5000
+    bundle.sh("echo ran")
+    text = json.dumps(bundle.config)[:-1] + ', "zz": ' + "[" * depth + "]" * depth + "}"
+    write_raw(bundle, text.encode())
+    p = any_rt.run(new_id("deeper"), bundle.path)
+    if any_rt.name == "runc":
+        # Go's decoder goes to 10000 levels; Python's stops near 1000
+        assert p.returncode == 0, p.stderr
+        return
+    assert_refused_cleanly(any_rt, p, bundle, contains="config.json: invalid JSON: nested too deeply")
+
+
 # --------------------------------------------------------------------------
 # big documents
 
