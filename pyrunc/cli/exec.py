@@ -66,11 +66,11 @@ def _check_id(value, flag, what, text=None):
 
 def _parse_user(text):
     """``--user UID[:GID]`` -> "UID[:GID]" with both checked: decimal
-    numbers within 0..MAX_ID, no sign, no spaces."""
+    numbers (an optional sign, no spaces) within 0..MAX_ID."""
     uid, sep, gid = text.partition(":")
     out = []
     for part, what in ((uid, "uid"), (gid, "gid")) if sep else ((uid, "uid"),):
-        digits = part[1:] if part.startswith("-") else part
+        digits = part[1:] if part[:1] in ("-", "+") else part  # a sign, as Go's Atoi
         if not (digits.isascii() and digits.isdigit()):
             raise PyruncError(f"exec --user {text}: {what} {part!r} is not a number "
                               f"(format: <uid>[:<gid>], each in the range 0-{MAX_ID})")
@@ -83,7 +83,7 @@ def _exec(g, opts, args, gids):
     from ..execution import build_process, exec_in
     store = g.store()
     store.load(cid)  # "container does not exist" before anything else
-    user = _parse_user(opts["user"]) if opts["user"] is not None else None
+    user = _parse_user(opts["user"]) if opts["user"] else None  # "" is unset, as runc
     for gid in gids:
         _check_id(gid, "--additional-gids", "gid")
     process_doc = None

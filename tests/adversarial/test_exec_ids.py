@@ -116,3 +116,23 @@ def test_the_largest_ids_are_given_exactly(running, tmp_path, flags, uid, gid, g
     assert ids["Gid"] == [gid] * 4
     assert sorted(ids["Groups"]) == groups
     os.kill(pid, 9)
+
+
+@pytest.mark.parametrize("user, uid", [("", 0), ("+5", 5), ("5:", None), (":5", None),
+                                       (" 5", None), ("5:5:5", None), ("abc", None)])
+def test_user_flag_syntax(running, tmp_path, user, uid):
+    """runc's reading of --user: "" is unset, a sign is allowed (Go's Atoi);
+    an empty part, blanks or a third part are refused, exit 255."""
+    rt, cid, init = running
+    pid_file = tmp_path / "exec.pid"
+    p = rt("exec", "--detach", "--pid-file", pid_file, "--user", user, cid, "sleep", "1000")
+    if uid is None:
+        assert p.returncode == 255, (p.returncode, p.stderr)
+        one_line(p)
+        assert container_pids(rt, cid) == {init}
+        return
+    assert p.returncode == 0, p.stderr
+    pid = int(pid_file.read_text())
+    wait_for(lambda: exec_done(pid, "sleep"))
+    assert status_ids(pid)["Uid"] == [uid] * 4
+    os.kill(pid, 9)
