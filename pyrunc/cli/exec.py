@@ -45,16 +45,24 @@ def cmd_exec(g, argv):
         raise UsageError('"exec" requires a minimum of 1 argument')
     gids = []
     for text in opts["additional_gids"]:
-        try:  # a flag value that is no integer at all is a usage error (runc: exit 1)
-            gids.append(int(text, 10))
-        except ValueError:
+        if _go_int(text) is None:  # not an integer at all: a flag syntax error (runc: 1)
             raise UsageError(f'invalid value "{text}" for flag -additional-gids: '
-                             "not an integer") from None
+                             "not an integer")
+        gids.append(_go_int(text))
     try:
         return _exec(g, opts, args, gids)
     except Exception as e:
+        # runc: every failure from here on is "exec failed", exit status 255
+        # (a foreground exec otherwise exits with the process's own status)
         e.exit_status = EXEC_FAILED
         raise
+
+
+def _go_int(text):
+    """``text`` as Go's strconv reads a decimal integer (an optional sign,
+    digits, nothing else), or None."""
+    digits = text[1:] if text[:1] in ("-", "+") else text
+    return int(text) if digits.isascii() and digits.isdigit() else None
 
 
 def _check_id(value, flag, what, text=None):
@@ -70,11 +78,11 @@ def _parse_user(text):
     uid, sep, gid = text.partition(":")
     out = []
     for part, what in ((uid, "uid"), (gid, "gid")) if sep else ((uid, "uid"),):
-        digits = part[1:] if part[:1] in ("-", "+") else part  # a sign, as Go's Atoi
-        if not (digits.isascii() and digits.isdigit()):
+        value = _go_int(part)
+        if value is None:
             raise PyruncError(f"exec --user {text}: {what} {part!r} is not a number "
                               f"(format: <uid>[:<gid>], each in the range 0-{MAX_ID})")
-        out.append(str(_check_id(int(part), "--user", what, text)))
+        out.append(str(_check_id(value, "--user", what, text)))
     return ":".join(out)
 
 
