@@ -89,7 +89,9 @@ def exec_in(store, container_id, proc, *, detach=False, pid_file=None, console_s
     status = c.status
     if status == "stopped" or status == "creating":
         raise InvalidState("cannot exec in a stopped container")
-    if status == "paused" and not ignore_paused:
+    # A cgroup shared with a container that was paused is frozen as well
+    # (runc calls this container paused too): the process would hang in it.
+    if not ignore_paused and (status == "paused" or (status == "running" and _frozen(c))):
         raise InvalidState("cannot exec in a paused container (use --ignore-paused)")
     if not proc.args:
         raise PyruncError("exec: args must not be empty")
@@ -221,6 +223,11 @@ def exec_in(store, container_id, proc, *, detach=False, pid_file=None, console_s
 
 
 MAX_ID = 2**31 - 1
+
+
+def _frozen(c):
+    mgr = c.cgroup_manager()
+    return mgr is not None and mgr.is_frozen()
 
 
 def _check_user_ids(user):

@@ -223,3 +223,19 @@ def test_a_failed_create_leaves_a_container_sharing_its_cgroup_alone(any_rt, bun
     assert any_rt.state(cid).returncode != 0
     assert any_rt.status(first) == "running" and pid_alive(init)
     assert json.loads(any_rt("ps", "--format", "json", first).stdout) == [init]
+
+
+def test_exec_into_a_cgroup_paused_by_another_container_is_refused(any_rt, bundle, make_bundle):
+    """Two containers in one cgroupsPath; pausing one freezes both: exec into
+    the other is refused as into a paused container, not left hanging."""
+    first, _ = started(any_rt, bundle, "sleep", "1000")
+    other = make_bundle("other")
+    other.config["linux"]["cgroupsPath"] = bundle.cgroups_path
+    second, _ = started(any_rt, other, "sleep", "1000")
+    assert any_rt("pause", first).returncode == 0
+    try:
+        p = any_rt("exec", second, "true", timeout=TIMEOUT // 2)
+        assert p.returncode == 255 and "paused" in error_line(p), p.stderr
+    finally:
+        assert any_rt("resume", first).returncode == 0
+    assert any_rt("exec", second, "true").returncode == 0
