@@ -326,7 +326,7 @@ def _send_notify_fd(job, fd):
     if fd is None or job.seccomp_listener is None:
         return
     import socket as _socket  # loaded by the runtime when it connected the listener
-    state = _hook_state(job, "running")
+    state = _hook_state(job, "creating")  # sent during create (runc: "creating" too)
     doc = {"ociVersion": state.get("ociVersion") or "1.3.0", "fds": ["seccompFd"],
            "pid": state.get("pid", 0), "state": state}
     if job.seccomp.listener_metadata:
