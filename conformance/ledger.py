@@ -43,6 +43,50 @@ DELIBERATE = {
 }
 
 
+# Every place where pyrunc knowingly behaves unlike runc 1.1.5 outside the
+# spec's clauses: each is played against both in tests/compat/ or
+# tests/adversarial/ (the test names the case).  Shown after the clauses.
+RUNC_DIFFERENCES = [
+    ("Hooks get fds 0, 1, 2 only",
+     "runc gives createContainer hooks its init's sync pipes and exec.fifo, and poststop hooks the "
+     "caller's fds (tests/adversarial/test_fds.py)."),
+    ("The created init's fds are closed to a container without CAP_SYS_PTRACE",
+     "runc's created init lists its fds, exec.fifo's host path included (test_fds.py)."),
+    ("createContainer hooks get the init's host pid",
+     "runc gives 1, its pid in the container (the spec: the pid as seen by the host; "
+     "tests/adversarial/test_isolation.py)."),
+    ("A config without a mount namespace is refused",
+     "runc runs it and leaves the rootfs bind, /proc and /dev mounted in its own mount namespace "
+     "after delete; pyrunc would put mounts on the host that outlive the container."),
+    ("create under a frozen parent cgroup is refused at once",
+     "runc 1.1.5 hangs (tests/compat/test_cli_behaviour.py)."),
+    ("HOME when /etc/passwd is a FIFO or a magic link",
+     "runc hangs on the FIFO and follows the link (reading its own stdin); pyrunc uses / "
+     "(tests/compat/test_home.py)."),
+    ("`rootfsPropagation: rshared` makes the new / shared",
+     "runc 1.1.5 leaves it a slave (tests/compat/test_config_acceptance.py)."),
+    ("`exec -t` without a terminal of its own",
+     "runc refuses (open /dev/tty); pyrunc allocates and relays the pty (tests/compat/test_terminal.py)."),
+    ("Only the pty is given to the process user",
+     "runc also chowns the caller's stdio pipes and files to the process uid."),
+    ("linux.devices with a bind-mounted /dev",
+     "runc creates none of them; pyrunc still creates them."),
+    ("`list` with no state root",
+     "runc creates the root; pyrunc prints the same empty list without creating it."),
+    ("Spec MUSTs that runc does not check",
+     "non-SemVer ociVersion, empty annotation keys, relative masked/readonly paths, errnoRet on an action "
+     "without errno, listenerMetadata without listenerPath, seccomp rules without names: refused as the "
+     "spec says (the conformance suite pins them); every other rule runc does not enforce is a warning "
+     "(docs/validation.md, 'Refuse, warn or accept')."),
+    ("Lone surrogates and invalid UTF-8 in config.json",
+     "runc replaces them with U+FFFD and runs; pyrunc refuses with one line naming the field "
+     "(tests/adversarial/test_input.py)."),
+    ("JSON nested deeper than ~1000 levels",
+     "refused (runc's decoder goes to 10000); unknown members nested deeper than 64 levels are ignored "
+     "with a warning."),
+]
+
+
 def run_suite(name: str, path: str, results: Path) -> None:
     env = dict(os.environ, RUNTIME=path)
     argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(HERE),
@@ -136,6 +180,8 @@ def render(names: list[str], results: dict[str, dict | None]) -> str:
             disagreements.append(f"- {c['file']} § {c['heading']}: “{c['sentence'][:110]}” — "
                                  + ", ".join(f"{n} {v}" for n, v in st.items()))
     out += ["", "### Clauses where the runtimes' results differ", ""] + (disagreements or ["(none)"])
+    out += ["", "### Differences from runc outside the clauses", ""]
+    out += [f"- **{what}.** {why}" for what, why in RUNC_DIFFERENCES]
     out += ["", "## Clause by clause", "", "| Clause | Keyword | Sentence | " + " | ".join(names) + " |",
             "|---|---|---|" + "---|" * len(names)] + rows
     out += ["", "## Clauses not tested, with the reason", "", "| Clause | Sentence | Category | Reason |",
