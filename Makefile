@@ -64,6 +64,15 @@ test-cgroupv2: venv $(APPARMOR_PARSER)
 	    $(PY) -m pytest -q -p no:cacheprovider -k "$(V2_CONFORMANCE)" conformance; conf=$$?; \
 	    [ $$unit -eq 0 ] && [ $$conf -eq 0 ]'
 
+# The systemd cgroup driver (--systemd-cgroup), in ONE boot of the VM with
+# systemd as PID 1: pyrunc and Debian's runc side by side on the same bundles
+# (units, slices, limits in files and in systemctl show, daemon-reload,
+# update, delete, failed create).
+.PHONY: test-systemd
+test-systemd: venv
+	@$(CURDIR)/../shared/tools/v2vm --systemd --timeout 1200 --share $(CURDIR) --env RUNTIME=$(PYRUNC) -- \
+	    $(PY) -m pytest -q -p no:cacheprovider --basetemp=/root/pytest-sd tests/test_systemd.py $(PYTEST_ARGS)
+
 include conformance/conformance.mk
 -include tests/engines/engines.mk
 -include bench/bench.mk

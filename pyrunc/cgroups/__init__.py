@@ -5,8 +5,9 @@ returns the manager for the host's cgroup layout; ``load_manager`` rebuilds it
 from what ``CgroupManager.to_dict`` returned (persisted in the state dir).
 
 This module is imported on every runtime invocation, so it stays light: the
-v1/v2 implementations, resource writers, stats and the eBPF device filter are
-imported only when a manager of that kind is made.
+v1/v2 implementations, resource writers, stats, the eBPF device filter and
+the systemd driver (with its D-Bus library) are imported only when a manager
+of that kind is made.
 """
 
 
@@ -121,7 +122,7 @@ class CgroupManager:
 
 def features() -> dict:
     """The ``linux.cgroup`` object of ``pyrunc features`` (what this code supports)."""
-    return {"v1": True, "v2": True, "systemd": False, "systemdUser": False, "rdma": True}
+    return {"v1": True, "v2": True, "systemd": True, "systemdUser": False, "rdma": True}
 
 
 def resolve_path(cgroups_path: str | None, container_id: str) -> tuple[str, bool]:
@@ -132,9 +133,10 @@ def resolve_path(cgroups_path: str | None, container_id: str) -> tuple[str, bool
         # the runtime's own cgroup.
         return container_id, True
     if ":" in cgroups_path and not cgroups_path.startswith("/"):
-        # "slice:prefix:name" is the systemd driver's syntax; we only drive cgroupfs.
+        # "slice:prefix:name" is the systemd driver's syntax (new_manager(systemd=True))
         raise CgroupError(f"linux.cgroupsPath: {cgroups_path!r} is systemd syntax "
-                          "(slice:prefix:name); only the cgroupfs driver is supported")
+                          "(slice:prefix:name): use --systemd-cgroup, or a path for the "
+                          "cgroupfs driver")
     relative = not cgroups_path.startswith("/")
     parts = [p for p in cgroups_path.split("/") if p not in ("", ".")]
     if ".." in parts:
@@ -144,7 +146,8 @@ def resolve_path(cgroups_path: str | None, container_id: str) -> tuple[str, bool
 
 
 def new_manager(cgroups_path: str | None, container_id: str, *,
-                rootless: bool = False, root: str = CGROUP_ROOT) -> CgroupManager:
+                rootless: bool = False, root: str = CGROUP_ROOT, systemd: bool = False,
+                annotations: dict | None = None) -> CgroupManager:
     """The manager for a container whose spec says ``linux.cgroupsPath = cgroups_path``.
 
     Absolute paths are taken under the hierarchy root(s) (of this process's
@@ -152,7 +155,15 @@ def new_manager(cgroups_path: str | None, container_id: str, *,
     parent, as runc does, since the own cgroup usually holds processes and
     could not enable controllers for a child); ``None`` means the container id,
     relative.
+
+    ``systemd`` (``--systemd-cgroup``): the cgroup is a systemd transient
+    unit named by ``slice:prefix:name`` (systemd.py); ``annotations`` may
+    carry ``org.systemd.property.*`` unit properties for it.
     """
+    if systemd:
+        from pyrunc.cgroups.systemd import SystemdManager
+        return SystemdManager.new(cgroups_path, container_id, annotations=annotations,
+                                  rootless=rootless, root=root)
     path, relative = resolve_path(cgroups_path, container_id)
     if detect_version(root) == 2:
         from pyrunc.cgroups.v2 import V2Manager
@@ -167,6 +178,9 @@ def load_manager(saved: dict) -> CgroupManager:
         version = saved["version"]
     except (KeyError, TypeError):
         raise CgroupError("saved cgroup state: missing 'version'") from None
+    if saved.get("driver") == "systemd":
+        from pyrunc.cgroups.systemd import SystemdManager
+        return SystemdManager.from_dict(saved)
     if version == 2:
         from pyrunc.cgroups.v2 import V2Manager
         return V2Manager.from_dict(saved)
