@@ -124,8 +124,11 @@ def _wait_gone(pid, start, timeout=10.0):
 # --- create ----------------------------------------------------------------
 def create(store, container_id, bundle, *, config_path=None, pid_file=None,
            console_socket=None, no_pivot=False, no_new_keyring=False, preserve_fds=0,
-           detach=True, debug=False, subreaper=False, console=None):
+           detach=True, debug=False, subreaper=False, console=None, systemd_cgroup=False):
     """Create the container; return the ``Container`` in status created.
+
+    ``systemd_cgroup`` (``--systemd-cgroup``): the cgroup is a systemd unit
+    named by ``linux.cgroupsPath`` ``slice:prefix:name`` (cgroups/systemd.py).
 
     ``console``: an already connected socket to send the pty master to
     (``run`` in the foreground with a terminal), instead of ``console_socket``."""
@@ -138,7 +141,9 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
     bundle = os.path.abspath(bundle or ".")
     config_path = os.path.join(bundle, config_path or "config.json")
     doc = load_config(config_path)
-    validate_config(doc)
+    # with --systemd-cgroup, cgroupsPath is slice:prefix:name, which the
+    # systemd manager checks itself (the validator knows only cgroupfs paths)
+    validate_config(_without_cgroups_path(doc) if systemd_cgroup else doc)
     cfg = convert(doc, bundle, warn=log.warning)
     _check_create(cfg, console_socket or console, detach, bundle)
     attrs = None
@@ -173,7 +178,8 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
         from .cgroups import new_manager
         # refused before it is ours: the frozen cgroup is another container's
         # (shared cgroupsPath), whose processes undoing would kill
-        mgr = _not_frozen(new_manager(cfg.cgroups_path, container_id))
+        mgr = _not_frozen(new_manager(cfg.cgroups_path, container_id, systemd=systemd_cgroup,
+                                      annotations=cfg.annotations))
         # A cgroupsPath shared with a running container (runc allows it):
         # its processes are not ours, a failed create leaves them and the
         # cgroup alone (this container's own processes are killed by pid).
@@ -260,6 +266,14 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
         if seccomp_listener is not None:
             seccomp_listener.close()
         raise
+
+
+def _without_cgroups_path(doc):
+    """``doc`` without linux.cgroupsPath (a shallow copy; doc is unchanged)."""
+    linux = doc.get("linux") if isinstance(doc, dict) else None
+    if not isinstance(linux, dict) or "cgroupsPath" not in linux:
+        return doc
+    return dict(doc, linux={k: v for k, v in linux.items() if k != "cgroupsPath"})
 
 
 def _not_frozen(mgr):

@@ -24,7 +24,7 @@ GLOBAL_FLAGS = (
     Flag("log", STR, None, "log file path (default: stderr)"),
     Flag("log-format", STR, "text", "log format: text or json"),
     Flag("debug", BOOL, False, "enable debug logging"),
-    Flag("systemd-cgroup", BOOL, False, "use systemd to manage cgroups (not supported)"),
+    Flag("systemd-cgroup", BOOL, False, "manage the cgroup as a systemd unit (cgroupsPath slice:prefix:name)"),
     Flag("rootless", STR, "auto", "rootless mode: true, false or auto"),
     Flag("cgroup-manager", STR, None, "crun's: cgroupfs, systemd or disabled"),
     Flag("criu", STR, None, "path to criu (accepted for compatibility)"),
@@ -160,8 +160,6 @@ def main(argv=None):
             sys.stdout.write(usage())
             return 0 if (opts["help"] or rest) else 1
         g = Globals(opts)
-        if g.systemd_cgroup:
-            raise UsageError("systemd cgroup management is not supported yet; use the cgroupfs driver")
         verb, args = rest[0], rest[1:]
         entry = COMMANDS.get(verb)
         if entry is None:
