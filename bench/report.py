@@ -16,17 +16,19 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 
-# (metric key, what the issue asks of pyrunc / runc, limit)
+# (metric key, what issue 21 asks of pyrunc / runc, limit)
 TARGETS = (
-    ("run", "run `true`", 0.8),
-    ("lifecycle.total", "lifecycle sum (create + start + wait + delete)", 0.9),
-    ("state", "state", 1.2),
-    ("exec", "exec `true`", 1.0),
-    ("throughput", "throughput (50 sequential runs)", 0.9),
-    ("parallel", "parallel (8 workers, 40 containers)", 0.9),
+    ("run", "run `true`", 1.2),
+    ("lifecycle.create", "create", 1.3),
+    ("exec", "exec `true`", 1.3),
+    ("lifecycle.total", "lifecycle sum (create + start + wait + delete)", 1.6),
+    ("throughput", "throughput (50 sequential runs)", 1.5),
+    ("parallel", "parallel (8 workers, 40 containers)", 1.5),
     ("mem.create_hwm", "peak RSS of the `create` process", 1.0),
-    ("mem.init_uss", "USS of a created, not started init", 1.0),
 )
+# (metric key, what): at most the interpreter floor + 2.5 ms (issue 21)
+FLOOR_TARGETS = (("state", "state"), ("lifecycle.start", "start"), ("lifecycle.delete", "delete"))
+FLOOR_MARGIN_MS = 2.5
 
 LATENCY = (("run", "run"), ("lifecycle.create", "create"), ("lifecycle.start", "start"),
            ("lifecycle.delete", "delete"), ("state", "state"), ("exec", "exec"))
@@ -45,6 +47,29 @@ def load(results):
 
 def median(summary, key, runtime):
     return (summary.get(key, {}).get(runtime) or {}).get("median")
+
+
+def load_floor(results):
+    try:
+        with open(os.path.join(results, "floor.json")) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def floor_rows(doc, floor):
+    if not floor:
+        return []
+    rows = []
+    for key, what in FLOOR_TARGETS:
+        ours = median(doc["summary"], key, "pyrunc")
+        limit = floor["median_ms"] + FLOOR_MARGIN_MS
+        if ours is None:
+            rows.append((what, f"<= floor + {FLOOR_MARGIN_MS:g} ms", "-", "not measured"))
+            continue
+        rows.append((what, f"<= floor + {FLOOR_MARGIN_MS:g} ms ({limit:.1f} ms)", f"{ours:.1f} ms",
+                     "holds" if ours <= limit else "does not hold"))
+    return rows
 
 
 def target_rows(doc):
@@ -111,7 +136,7 @@ def chart(doc, path):
     return True
 
 
-def markdown(doc, text, has_chart, chart_name, scale=None):
+def markdown(doc, text, has_chart, chart_name, scale=None, floor=None):
     lines = [l for l in text.splitlines() if l.strip()]
     command = lines[0][2:] if lines and lines[0].startswith("# ") else "?"
     meta = doc.get("meta", {})
@@ -121,10 +146,17 @@ def markdown(doc, text, has_chart, chart_name, scale=None):
            "```", command, "```", ""]
     if has_chart:
         out += [f"![median latency per phase and runtime]({chart_name})", ""]
-    out += ["## Targets of issue 9 in this run", "",
+    out += ["## Targets of issue 21 in this run", "",
             "| target | limit | pyrunc / runc | verdict |", "|---|---|---|---|"]
     for what, limit, ratio, verdict in target_rows(doc):
         out.append(f"| {what} | {limit} | {ratio} | {verdict} |")
+    if floor:
+        out += ["", f"Interpreter floor, `{floor['command']}`, measured before and after the harness "
+                f"in the same minutes: median **{floor['median_ms']:.1f} ms** "
+                f"({len(floor['samples_ms'])} samples).", "",
+                "| command | limit | pyrunc | verdict |", "|---|---|---|---|"]
+        for what, limit, value, verdict in floor_rows(doc, floor):
+            out.append(f"| {what} | {limit} | {value} | {verdict} |")
     if scale:
         out += ["", "## Scale: containers created and not started (`make bench-scale`)", "",
                 "State and list are medians of wall time at each count; memory is per waiting init.", "",
@@ -142,7 +174,7 @@ SUMMARY = (("run", "run `true` (ms)"), ("lifecycle.total", "create+start+wait+de
            ("mem.create_hwm", "create peak RSS (KiB)"), ("mem.init_uss", "created init USS (KiB)"))
 
 
-def readme_block(doc, command):
+def readme_block(doc, command, floor=None):
     """The latest figures for README.md, between its bench markers."""
     summ = doc["summary"]
     names = [n for n in ("pyrunc", "runc", "crun") if any(n in summ.get(k, {}) for k, _ in SUMMARY)]
@@ -156,11 +188,13 @@ def readme_block(doc, command):
             v = median(summ, key, n)
             cells.append("-" if v is None else (f"{v:.0f}" if v >= 100 else f"{v:.1f}"))
         out.append(f"| {label} | " + " | ".join(cells) + " |")
+    if floor:
+        out += ["", f"Interpreter floor (`python3 -IS -c pass`, same minutes): {floor['median_ms']:.1f} ms."]
     out += ["", "```", command, "```", "", README_END]
     return "\n".join(out)
 
 
-def update_readme(path, doc, command):
+def update_readme(path, doc, command, floor=None):
     """Replace the text between the bench markers of README.md, if it has them."""
     try:
         with open(path) as f:
@@ -170,7 +204,7 @@ def update_readme(path, doc, command):
     i, j = text.find(README_BEGIN), text.find(README_END)
     if i < 0 or j < i:
         return False
-    text = text[:i] + readme_block(doc, command) + text[j + len(README_END):]
+    text = text[:i] + readme_block(doc, command, floor) + text[j + len(README_END):]
     with open(path, "w") as f:
         f.write(text)
     return True
@@ -180,6 +214,7 @@ def main(argv):
     results = argv[0] if argv else os.path.join(HERE, "results")
     docs = argv[1] if len(argv) > 1 else os.path.join(REPO, "docs")
     doc, text = load(results)
+    floor = load_floor(results)
     chart_name = "benchmarks.png"
     has_chart = chart(doc, os.path.join(docs, chart_name))
     if not has_chart:
@@ -189,11 +224,11 @@ def main(argv):
         with open(os.path.join(results, "scale.md")) as f:
             scale = f.read()
     with open(os.path.join(docs, "benchmarks.md"), "w") as f:
-        f.write(markdown(doc, text, has_chart, chart_name, scale))
+        f.write(markdown(doc, text, has_chart, chart_name, scale, floor))
     print(f"wrote {os.path.join(docs, 'benchmarks.md')}" + (" and the chart" if has_chart else ""))
     lines = [l for l in text.splitlines() if l.strip()]
     command = lines[0][2:] if lines and lines[0].startswith("# ") else "?"
-    if update_readme(os.path.join(os.path.dirname(docs), "README.md"), doc, command):
+    if update_readme(os.path.join(os.path.dirname(docs), "README.md"), doc, command, floor):
         print("updated the figures in README.md")
     return 0
 
