@@ -124,8 +124,12 @@ def _wait_gone(pid, start, timeout=10.0):
 # --- create ----------------------------------------------------------------
 def create(store, container_id, bundle, *, config_path=None, pid_file=None,
            console_socket=None, no_pivot=False, no_new_keyring=False, preserve_fds=0,
-           detach=True, debug=False, subreaper=False, console=None, systemd_cgroup=False):
+           detach=True, debug=False, subreaper=False, console=None, systemd_cgroup=False,
+           rootless_cgroups=False):
     """Create the container; return the ``Container`` in status created.
+
+    ``rootless_cgroups`` (``--rootless``, auto-detected by the CLI): a cgroup
+    the caller may not make is no error unless limits need it (rootless.py).
 
     ``systemd_cgroup`` (``--systemd-cgroup``): the cgroup is a systemd unit
     named by ``linux.cgroupsPath`` ``slice:prefix:name`` (cgroups/systemd.py).
@@ -146,6 +150,8 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
     validate_config(_without_cgroups_path(doc) if systemd_cgroup else doc)
     cfg = convert(doc, bundle, warn=log.warning)
     _check_create(cfg, console_socket or console, detach, bundle)
+    from .rootless import check_config as check_rootless
+    check_rootless(cfg)  # an unprivileged caller: user namespace, mappings (no-op for root)
     attrs = None
     if cfg.process:
         from . import lsm
@@ -179,7 +185,7 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
         # refused before it is ours: the frozen cgroup is another container's
         # (shared cgroupsPath), whose processes undoing would kill
         mgr = _not_frozen(new_manager(cfg.cgroups_path, container_id, systemd=systemd_cgroup,
-                                      annotations=cfg.annotations))
+                                      annotations=cfg.annotations, rootless=rootless_cgroups))
         # A cgroupsPath shared with a running container (runc allows it):
         # its processes are not ours, a failed create leaves them and the
         # cgroup alone (this container's own processes are killed by pid).
@@ -188,6 +194,18 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
         store.save(state)  # from here on, delete --force can undo what exists
         mgr.create()
         _not_frozen(mgr)  # new levels under a frozen parent are frozen too
+        if rootless_cgroups:
+            from .rootless import settle_cgroup
+            try:
+                mgr = settle_cgroup(mgr, cfg.resources, explicit_path=bool(cfg.cgroups_path),
+                                    wanted=(state.cgroup or {}).get("paths"))
+            except PyruncError:
+                if not mgr.exists():
+                    mgr = None  # nothing was made: nothing for the undo to kill or remove
+                raise
+            if getattr(mgr, "null", False):  # no cgroup of its own: none to record
+                state.cgroup = None
+                store.save(state)
         # The device cgroup gets linux.resources.devices and the default
         # allow list only: creating a node (linux.devices) does not allow it
         # (as in runc; a deny-all policy keeps a created /dev/kmsg closed).
@@ -206,7 +224,11 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
         from . import init as stages
         from . import protocol as proto
         from .rootfs import plan
-        mount_ops = plan(cfg, in_userns=cfg.namespace("user") is not None)
+        from .rootless import running_in_userns
+        # in any user namespace but the host's, mknod is refused: devices are
+        # bound from the host also when pyrunc itself runs in one (podman)
+        mount_ops = plan(cfg, in_userns=cfg.namespace("user") is not None,
+                         host_devices=cfg.namespace("user") is not None or running_in_userns())
         if debug:
             for op in mount_ops:
                 log.debug("mount plan: " + op.describe())
@@ -379,7 +401,12 @@ def _check_create(cfg, console_socket, detach, bundle):
         raise ConfigError(f"config.json: root.path: rootfs ({cfg.root_path}) does not exist")
     _check_root_not_symlink(cfg.root_path, bundle)
     if cfg.namespace("mount") is None:
-        raise ConfigError("config.json: linux.namespaces: a mount namespace is required")
+        # runc runs such a config with its mounts (rootfs bind, /proc, /dev)
+        # made in its own mount namespace, where they stay after delete: a
+        # container that leaves mounts on the host is refused instead.
+        raise ConfigError("config.json: linux.namespaces: no mount namespace: the container's mounts "
+                          "would be made in the runtime's own mount namespace and outlive the "
+                          "container; add {\"type\": \"mount\"}")
     terminal = cfg.process.terminal
     if terminal and detach and not console_socket:
         raise PyruncError("cannot allocate tty if runc will detach without setting console socket")
@@ -446,15 +473,10 @@ def _preserved_fds(cfg, preserve_fds):
 
 
 def _write_id_maps(pid, cfg):
-    def fmt(maps):
-        return "".join(f"{m.container_id} {m.host_id} {m.size}\n" for m in maps)
-    try:
-        with open(f"/proc/{pid}/uid_map", "w") as f:
-            f.write(fmt(cfg.uid_mappings))
-        with open(f"/proc/{pid}/gid_map", "w") as f:
-            f.write(fmt(cfg.gid_mappings))
-    except OSError as e:
-        raise StageError(f"writing user namespace id maps: {e.strerror}") from None
+    # root writes them; an unprivileged caller writes its own id or uses
+    # newuidmap/newgidmap (rootless.py)
+    from .rootless import write_id_maps
+    write_id_maps(pid, cfg.uid_mappings, cfg.gid_mappings)
 
 
 def _drive_stages(chan, proto, c, cfg, child, mgr, resources):

@@ -55,16 +55,35 @@ def default_spec(rootless=False, uid=0, gid=0):
         },
     }
     if rootless:
-        linux = spec["linux"]
-        linux["namespaces"] = [{"type": t} for t in ("pid", "ipc", "uts", "mount", "cgroup", "user")]
-        linux["uidMappings"] = [{"containerID": 0, "hostID": uid, "size": 1}]
-        linux["gidMappings"] = [{"containerID": 0, "hostID": gid, "size": 1}]
-        del linux["resources"]
-        mounts = [m for m in spec["mounts"] if m["destination"] != "/sys"]
-        mounts.append({"destination": "/sys", "type": "none", "source": "/sys",
-                       "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]})
-        for m in mounts:
-            if m["destination"] == "/dev/pts":
-                m["options"] = [o for o in m["options"] if o != "gid=5"]
-        spec["mounts"] = mounts
+        to_rootless(spec, uid, gid)
+    return spec
+
+
+def to_rootless(spec, uid, gid):
+    """runc's ``spec --rootless`` transformation, in its key and mount order
+    (compared in tests/test_rootless.py): a user namespace mapping the
+    caller's ids to 0 (an unprivileged user may write that map itself), no
+    network namespace (it could not be given an interface), /sys bound from
+    the host in place of sysfs (a user namespace may not mount a sysfs of a
+    network namespace it does not own), no uid=/gid= mount options (ids the
+    map does not hold), no cgroup resources (no cgroup to put them in)."""
+    old = spec["linux"]
+    linux = {"uidMappings": [{"containerID": 0, "hostID": uid, "size": 1}],
+             "gidMappings": [{"containerID": 0, "hostID": gid, "size": 1}]}
+    for key, value in old.items():
+        if key in ("resources", "uidMappings", "gidMappings"):
+            continue
+        if key == "namespaces":
+            value = [n for n in value if n["type"] not in ("network", "user")] + [{"type": "user"}]
+        linux[key] = value
+    spec["linux"] = linux
+    mounts = []
+    for m in spec["mounts"]:
+        if m["destination"].rstrip("/") == "/sys":
+            m = {"destination": "/sys", "type": "none", "source": "/sys",
+                 "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}
+        elif "options" in m:
+            m = dict(m, options=[o for o in m["options"] if not o.startswith(("uid=", "gid="))])
+        mounts.append(m)
+    spec["mounts"] = mounts
     return spec

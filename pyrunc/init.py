@@ -160,11 +160,21 @@ def intermediate_main(chan, job):
             join_cgroups(job.origin_fds)
             new_flags &= ~sc.CLONE_NEWCGROUP
         if new_flags & sc.CLONE_NEWUSER:
+            # An unprivileged runtime (rootless) can open our /proc files,
+            # and newuidmap accepts us, only while we are dumpable: a
+            # non-dumpable process's /proc/<pid> belongs to host root.  For
+            # the map writing only, in no container namespace but the new,
+            # still empty user namespace (runc does the same).
+            unprivileged = os.geteuid() != 0
             sc.unshare(sc.CLONE_NEWUSER)
+            if unprivileged:
+                sc.prctl(sc.PR_SET_DUMPABLE, 1)
             chan.send(proto.WRITE_MAPS, {"pid": os.getpid()})
             mtype, _ = chan.expect(proto.MAPS_WRITTEN)
             if mtype == proto.ERROR:
                 os._exit(1)
+            if unprivileged:
+                sc.prctl(sc.PR_SET_DUMPABLE, 0)
             os.setresgid(0, 0, 0)
             os.setresuid(0, 0, 0)
         if new_flags & ~sc.CLONE_NEWUSER:

@@ -127,6 +127,11 @@ def _mount_point_of(path):
 class FsMount(Op):
     """Mount a filesystem (proc, sysfs, tmpfs, devpts, mqueue, overlay, ...)."""
 
+    # A read-only sysfs that a user namespace may not mount (it needs the
+    # network namespace to be its own) becomes a read-only recursive bind
+    # of the host's /sys, as crun and runc >= 1.4 do (set by plan()).
+    sysfs_fallback = False
+
     def __init__(self, m, no_symlinks=False, defer_ro=False):
         self.m = m
         self.no_symlinks = no_symlinks
@@ -150,11 +155,31 @@ class FsMount(Op):
             if m.tmpcopyup:
                 ctx.tmpcopyup(m, fd, data, flags)
             else:
-                sc.mount(m.source or m.type, f"/proc/self/fd/{fd}", m.type, flags, data or None,
-                         display=m.destination)
+                try:
+                    sc.mount(m.source or m.type, f"/proc/self/fd/{fd}", m.type, flags, data or None,
+                             display=m.destination)
+                except PermissionError:
+                    if not self.sysfs_fallback:
+                        raise
+                    _bind_host_sys(fd, m.destination)
         finally:
             os.close(fd)
         ctx.after_mount(m)
+
+
+def _bind_host_sys(target_fd, display):
+    """The sysfs fallback: the host's /sys (still visible before pivot_root),
+    cloned with its submounts (a user namespace may only take them all),
+    read-only, nosuid, nodev, noexec throughout."""
+    tree = sc.open_tree(sc.AT_FDCWD, "/sys", sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC | sc.AT_RECURSIVE)
+    try:
+        sc.mount_setattr(tree, "", sc.AT_EMPTY_PATH | sc.AT_RECURSIVE,
+                         attr_set=sc.MOUNT_ATTR_RDONLY | sc.MOUNT_ATTR_NOSUID | sc.MOUNT_ATTR_NODEV
+                         | sc.MOUNT_ATTR_NOEXEC, display=display)
+        sc.move_mount(tree, "", target_fd, "", sc.MOVE_MOUNT_F_EMPTY_PATH | sc.MOVE_MOUNT_T_EMPTY_PATH,
+                      display=display)
+    finally:
+        os.close(tree)
 
 
 def mount_attrs(flags, clear_flags):
@@ -859,8 +884,14 @@ ROOTFS_PROPAGATION = {
 NO_SYMLINK_DESTINATIONS = frozenset(("/proc", "/sys", "/dev"))
 
 
-def plan(cfg, *, in_userns):
-    """The ordered mount plan for ``cfg`` (a config.model.Config)."""
+def plan(cfg, *, in_userns, host_devices=None):
+    """The ordered mount plan for ``cfg`` (a config.model.Config).
+
+    ``host_devices``: bind device nodes from the host instead of mknod
+    (default: ``in_userns``; also true when the runtime itself is in a user
+    namespace, where mknod is refused)."""
+    if host_devices is None:
+        host_devices = in_userns
     ops = []
     try:
         prop = ROOTFS_PROPAGATION[cfg.rootfs_propagation]
@@ -874,7 +905,11 @@ def plan(cfg, *, in_userns):
     # With a user namespace the bind sources are cloned by host root
     # (SourceOpener); not when joining a mount namespace, where the sources
     # are that namespace's paths and stay the init's to resolve.
-    early_binds = in_userns and not any(ns.type == "mount" and ns.path for ns in cfg.namespaces)
+    # Not for an unprivileged runtime: the helper's setns into the container's
+    # mount namespace needs CAP_SYS_CHROOT where it runs, and with the
+    # caller's uid it could open nothing the container's root cannot.
+    early_binds = in_userns and os.geteuid() == 0 \
+        and not any(ns.type == "mount" and ns.path for ns in cfg.namespaces)
     for i, m in enumerate(cfg.mounts):
         dest = clean_path(m.destination if m.destination.startswith("/") else "/" + m.destination)
         m.destination = dest
@@ -902,15 +937,17 @@ def plan(cfg, *, in_userns):
             ops.append(CgroupMount(m))
         else:
             defer_ro = dest == "/dev" and bool(m.flags & sc.MS_RDONLY)
-            ops.append(FsMount(m, no_symlinks=dest in NO_SYMLINK_DESTINATIONS, defer_ro=defer_ro))
+            op = FsMount(m, no_symlinks=dest in NO_SYMLINK_DESTINATIONS, defer_ro=defer_ro)
+            op.sysfs_fallback = m.type == "sysfs" and host_devices and bool(m.flags & sc.MS_RDONLY)
+            ops.append(op)
             if defer_ro:
                 dev_ro = True
     listed = {clean_path(d.path) for d in cfg.devices or ()}
     if not bind_dev:
-        ops.append(SetupDev(bind_from_host=in_userns,
+        ops.append(SetupDev(bind_from_host=host_devices,
                             skip=[n for n, _, _ in DEFAULT_DEVICES if "/dev/" + n in listed]))
     if cfg.devices:
-        ops.append(CreateDevices(cfg.devices, bind_from_host=in_userns, skip_ptmx=not bind_dev))
+        ops.append(CreateDevices(cfg.devices, bind_from_host=host_devices, skip_ptmx=not bind_dev))
     if cfg.masked_paths:
         ops.append(MaskPaths(cfg.masked_paths))
     if cfg.readonly_paths:

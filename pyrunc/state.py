@@ -98,8 +98,11 @@ class ContainerState:
 
 
 class StateStore:
-    def __init__(self, root):
+    def __init__(self, root, sticky=False):
         self.root = os.path.abspath(root)
+        # the default root in $XDG_RUNTIME_DIR (rootless): sticky, or the
+        # session's cleaner may prune it (XDG Base Directory spec; as runc)
+        self.sticky = sticky
 
     def dir(self, container_id):
         validate_id(container_id)
@@ -111,6 +114,8 @@ class StateStore:
         path = self.dir(container_id)
         try:
             os.makedirs(self.root, mode=0o700, exist_ok=True)
+            if self.sticky:
+                os.chmod(self.root, 0o1700)
         except OSError as e:
             raise PyruncError(f"cannot create state root {self.root}: {e.strerror}") from None
         try:
