@@ -67,11 +67,35 @@ test-cgroupv2: venv $(APPARMOR_PARSER)
 # The systemd cgroup driver (--systemd-cgroup), in ONE boot of the VM with
 # systemd as PID 1: pyrunc and Debian's runc side by side on the same bundles
 # (units, slices, limits in files and in systemctl show, daemon-reload,
-# update, delete, failed create).
+# update, delete, failed create), and podman with cgroup_manager=systemd
+# (hence the engines image).
 .PHONY: test-systemd
 test-systemd: venv
-	@$(CURDIR)/../shared/tools/v2vm --systemd --timeout 1200 --share $(CURDIR) --env RUNTIME=$(PYRUNC) -- \
+	@$(CURDIR)/../shared/tools/v2vm --systemd --image engines --timeout 1500 --share $(CURDIR) --env RUNTIME=$(PYRUNC) -- \
 	    $(PY) -m pytest -q -p no:cacheprovider --basetemp=/root/pytest-sd tests/test_systemd.py $(PYTEST_ARGS)
+
+# Rootless mode (issue 20): tests/test_rootless.py on this host (as an
+# existing unprivileged user, under the cgroup sandbox), then in ONE boot of
+# the cgroup v2 VM with systemd, run by a logged-in unprivileged user
+# (newuidmap, /etc/subuid ranges, a systemd user session): pyrunc and runc
+# side by side on the same bundles.
+.PHONY: test-rootless
+test-rootless: venv
+	@$(if $(SANDBOX),$(SANDBOX)) $(PY) -m pytest -q -p no:cacheprovider tests/test_rootless.py $(PYTEST_ARGS)
+	@$(CURDIR)/../shared/tools/v2vm --systemd --user rootless --cpus 1 --timeout 1500 --share $(CURDIR) \
+	    --env RUNTIME=$(PYRUNC) -- \
+	    $(PY) -m pytest -q -p no:cacheprovider --basetemp=/tmp/pytest-rl tests/test_rootless.py $(PYTEST_ARGS)
+
+# checkpoint and restore with criu, in ONE boot of the engines VM (criu is in
+# it; criu check needs the tun module): pyrunc and Debian's runc side by side
+# on the same bundles.  PYRUNC_REQUIRE_CRIU turns "criu cannot run" into a
+# failure instead of skipped tests.
+.PHONY: test-checkpoint
+test-checkpoint: venv
+	@$(CURDIR)/../shared/tools/v2vm --systemd --image engines --timeout 1800 --share $(CURDIR) \
+	    --env RUNTIME=$(PYRUNC) --env PYRUNC_REQUIRE_CRIU=1 -- /bin/sh -c 'modprobe tun && \
+	    $(PY) -m pytest -q -p no:cacheprovider --basetemp=/root/pytest-ckpt \
+	      tests/test_checkpoint.py tests/test_criu_rpc.py $(PYTEST_ARGS)'
 
 include conformance/conformance.mk
 -include tests/engines/engines.mk

@@ -340,8 +340,18 @@ class CgroupMount(Op):
             fd = ctx.target(m.destination, directory=True)
             try:
                 if ctx.new_cgroupns:
-                    sc.mount("cgroup2", f"/proc/self/fd/{fd}", "cgroup2",
-                             flags | (sc.MS_RDONLY if ro else 0), None, display=m.destination)
+                    try:
+                        sc.mount("cgroup2", f"/proc/self/fd/{fd}", "cgroup2",
+                                 flags | (sc.MS_RDONLY if ro else 0), None, display=m.destination)
+                    except OSError as e:
+                        # A user namespace may be refused a cgroup2 mount
+                        # (EPERM, EBUSY: seen under a read-only /sys bound from
+                        # the host, the rootless spec's): bind the directory
+                        # the cgroup namespace is rooted at instead, which
+                        # shows the same tree (runc falls back to a bind too).
+                        if e.errno not in (1, 16) or not ctx.v2_dir:  # EPERM, EBUSY
+                            raise
+                        self._bind(ctx.v2_dir, fd, ro, m.destination)
                 else:
                     self._bind(ctx.v2_dir, fd, ro, m.destination)
             finally:

@@ -20,14 +20,16 @@ from .flags import BOOL, STR, Flag, parse
 SEALED_VERBS = frozenset(("create", "run", "exec"))
 
 GLOBAL_FLAGS = (
-    Flag("root", STR, "/run/pyrunc", "root directory for storage of container state"),
+    # default: /run/pyrunc, or $XDG_RUNTIME_DIR/pyrunc in rootless mode (Globals.store)
+    Flag("root", STR, None, "root directory for storage of container state (default /run/pyrunc, "
+         "rootless: $XDG_RUNTIME_DIR/pyrunc)"),
     Flag("log", STR, None, "log file path (default: stderr)"),
     Flag("log-format", STR, "text", "log format: text or json"),
     Flag("debug", BOOL, False, "enable debug logging"),
     Flag("systemd-cgroup", BOOL, False, "manage the cgroup as a systemd unit (cgroupsPath slice:prefix:name)"),
     Flag("rootless", STR, "auto", "rootless mode: true, false or auto"),
     Flag("cgroup-manager", STR, None, "crun's: cgroupfs, systemd or disabled"),
-    Flag("criu", STR, None, "path to criu (accepted for compatibility)"),
+    Flag("criu", STR, None, "path to criu, for checkpoint and restore (default: criu in PATH)"),
     Flag("help|h", BOOL, False, "show help"),
     Flag("version|v", BOOL, False, "print the version"),
 )
@@ -51,6 +53,8 @@ COMMANDS = {
     "spec": ("info", "cmd_spec", "create a new specification file"),
     "features": ("info", "cmd_features", "show the enabled features"),
     "validate": ("info", "cmd_validate", "validate a bundle's config.json"),
+    "checkpoint": ("checkpoint", "cmd_checkpoint", "checkpoint a running container (criu)"),
+    "restore": ("checkpoint", "cmd_restore", "restore a container from a checkpoint (criu)"),
 }
 
 USAGE = """pyrunc - an OCI runtime-spec 1.3.0 container runtime (runc compatible)
@@ -82,6 +86,12 @@ def version_text():
         v = None
     if v:
         lines.append(f"libseccomp: {v}")
+    try:  # criu check's verdict is cached per boot (pyrunc/checkpoint.py)
+        from ..checkpoint import criu_usable
+        if criu_usable():
+            lines.append("+CRIU")
+    except Exception:  # noqa: BLE001 - version output must not fail
+        pass
     return "\n".join(lines) + "\n"
 
 
@@ -95,11 +105,26 @@ class Globals:
         self.log_format = opts["log_format"]
         self.systemd_cgroup = opts["systemd_cgroup"] or opts["cgroup_manager"] == "systemd"
         self.cgroup_manager = opts["cgroup_manager"]
-        self.rootless = opts["rootless"]
+        from ..rootless import parse_flag
+        self.rootless = parse_flag(opts["rootless"])  # True, False or None (auto)
+        self.criu = opts["criu"]
+
+    @property
+    def rootless_cgroups(self):
+        """runc's rootless cgroup handling (--rootless, or auto-detected);
+        computed only by the verbs that make cgroups."""
+        from ..rootless import rootless_cgroups
+        return rootless_cgroups(self.rootless)
 
     def store(self):
         from ..state import StateStore
-        return StateStore(self.root)
+        if self.root is not None:
+            return StateStore(self.root)
+        # not given: decided here, not at parse time, so that spec and
+        # features run without XDG_RUNTIME_DIR
+        from ..rootless import default_root
+        root, xdg = default_root()
+        return StateStore(root, sticky=xdg)
 
 
 def _split_globals(argv):

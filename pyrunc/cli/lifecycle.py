@@ -37,7 +37,7 @@ def cmd_create(g, argv):
     opts, args = parse(CREATE_FLAGS, argv)
     cid = _one_id(args, "create")
     core.create(g.store(), cid, opts["bundle"], debug=g.debug, systemd_cgroup=g.systemd_cgroup,
-                **_create_opts(opts))
+                rootless_cgroups=g.rootless_cgroups, **_create_opts(opts))
     return 0
 
 
@@ -45,7 +45,8 @@ def cmd_run(g, argv):
     opts, args = parse(RUN_FLAGS, argv)
     cid = _one_id(args, "run")
     return core.run(g.store(), cid, opts["bundle"], detach=opts["detach"], keep=opts["keep"],
-                    debug=g.debug, systemd_cgroup=g.systemd_cgroup, **_create_opts(opts))
+                    debug=g.debug, systemd_cgroup=g.systemd_cgroup,
+                    rootless_cgroups=g.rootless_cgroups, **_create_opts(opts))
 
 
 def cmd_start(g, argv):
