@@ -5,6 +5,8 @@ from ..errors import UsageError
 from .flags import BOOL, INT, LIST, STR, Flag, parse
 
 COMMON_FLAGS = (
+    # podman decides that a runtime can checkpoint by `RUNTIME checkpoint --help` exiting 0
+    Flag("help|h", BOOL, False, "show this help"),
     Flag("image-path", STR, "", "path for the criu image files (default: ./checkpoint)"),
     Flag("work-path", STR, "", "path for criu's work files and log"),
     Flag("tcp-established", BOOL, False, "allow open tcp connections"),
@@ -35,6 +37,13 @@ RESTORE_FLAGS = COMMON_FLAGS + (
 )
 
 
+def _help(verb, flags, usage):
+    import sys
+    sys.stdout.write(f"usage: pyrunc {verb} [command options] <container-id>\n\n{usage}\n\noptions:\n")
+    sys.stdout.write("".join(f"   --{f.names[0]:<22} {f.help}\n" for f in flags))
+    return 0
+
+
 def _one_id(args, verb):
     if len(args) != 1:
         raise UsageError(f'"{verb}" requires exactly 1 argument')
@@ -52,6 +61,8 @@ def _options(g, opts, **extra):
 
 def cmd_checkpoint(g, argv):
     opts, args = parse(CHECKPOINT_FLAGS, argv)
+    if opts["help"]:
+        return _help("checkpoint", CHECKPOINT_FLAGS, "Save the state of a running container with criu.")
     cid = _one_id(args, "checkpoint")
     if opts["page_server"]:
         raise UsageError("--page-server is not supported by pyrunc")
@@ -63,6 +74,8 @@ def cmd_checkpoint(g, argv):
 
 def cmd_restore(g, argv):
     opts, args = parse(RESTORE_FLAGS, argv)
+    if opts["help"]:
+        return _help("restore", RESTORE_FLAGS, "Restore a container from a checkpoint made by criu.")
     cid = _one_id(args, "restore")
     for name in ("console_socket", "lsm_profile", "lsm_mount_context"):
         if opts[name]:
