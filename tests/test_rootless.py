@@ -494,7 +494,7 @@ def test_several_mappings_use_newuidmap(user, work):
             cfg["linux"][key] = [{"containerID": 0, "hostID": own, "size": 1},
                                  {"containerID": 1, "hostID": start, "size": 65536}]
     b = work.bundle("b", ["sh", "-c", "cat /proc/self/uid_map /proc/self/gid_map; "
-                          "touch /tmp/f && chown 1000:1000 /tmp/f && stat -c %u:%g /tmp/f"],
+                          "rm -f /tmp/f; touch /tmp/f && chown 1000:1000 /tmp/f && stat -c %u:%g /tmp/f"],
                     edit=edit)
     with open(os.path.join(b, "config.json")) as f:
         cfg = json.load(f)

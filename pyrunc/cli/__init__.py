@@ -105,8 +105,13 @@ class Globals:
         self.log_format = opts["log_format"]
         self.systemd_cgroup = opts["systemd_cgroup"] or opts["cgroup_manager"] == "systemd"
         self.cgroup_manager = opts["cgroup_manager"]
-        from ..rootless import parse_flag
-        self.rootless = parse_flag(opts["rootless"])  # True, False or None (auto)
+        # True, False or None (auto); the module is imported only when the
+        # value needs parsing or the default --root is wanted (engines pass
+        # --root and no --rootless: nothing on their hot path)
+        self.rootless = None
+        if opts["rootless"] != "auto":
+            from ..rootless import parse_flag
+            self.rootless = parse_flag(opts["rootless"])
         self.criu = opts["criu"]
 
     @property
