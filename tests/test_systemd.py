@@ -13,7 +13,8 @@ Two halves:
   the limits are in the cgroup files and in ``systemctl show``, survive
   ``systemctl daemon-reload``, ``update`` changes both, pause/resume, ps,
   exec, events --stats and kill --all work on the unit's cgroup, delete and
-  a failed create leave no unit, a kubelet-style dashed slice nests.
+  a failed create leave no unit, a kubelet-style dashed slice nests; and
+  podman with its systemd cgroup manager (the engines image).
   Skipped (with the reason) where PID 1 is not systemd.
 """
 
@@ -21,13 +22,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
-import time
+import tarfile
 
 import pytest
 
-from helpers import REPO, RUNTIME, Bundle, Runtime, assert_one_error_line, new_id, wait_for
+from helpers import (REPO, RUNTIME, Bundle, Runtime, assert_one_error_line, make_rootfs, new_id,
+                     wait_for)
 from pyrunc.cgroups import systemd as S
 from pyrunc.errors import CgroupError
 
@@ -156,6 +159,36 @@ def test_cgroupfs_path_does_not_load_dbus():
             "print('jeepney' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_manager_record_round_trip(monkeypatch):
+    """Naming, the inner manager's paths and the saved record, without D-Bus:
+    before its unit is started, a manager has no paths (create joins by
+    apply) and neither kills nor stops anything (a unit of that name is
+    someone else's); rebuilt from its record it owns the unit."""
+    from pyrunc.cgroups import detect_version, load_manager, new_manager
+    monkeypatch.setattr(S, "systemd_running", lambda: True)
+    m = new_manager("kubepods-burstable.slice:crio:abc", "abc", systemd=True,
+                    annotations={"org.systemd.property.CollectMode": "'inactive-or-failed'"})
+    assert isinstance(m, S.SystemdManager)
+    assert (m.unit, m.slice, m.version) == ("crio-abc.scope", "kubepods-burstable.slice",
+                                            detect_version())
+    assert m.properties == [("CollectMode", ("s", "inactive-or-failed"))]
+    want = "/kubepods.slice/kubepods-burstable.slice/crio-abc.scope"
+    assert m.path == want and m.paths() == {}
+    m.kill_all(9)
+    m.destroy()  # nothing started: no D-Bus, no error
+    saved = json.loads(json.dumps(m.to_dict()))
+    assert saved["driver"] == "systemd" and saved["unit"] == "crio-abc.scope"
+    again = load_manager(saved)
+    assert isinstance(again, S.SystemdManager) and again.paths()
+    assert all(p.endswith(want) for p in again.paths().values())
+    assert again.inner.paths() == m.inner.paths()
+    with pytest.raises(CgroupError, match="rootless"):
+        new_manager(None, "abc", systemd=True, rootless=True)
+    monkeypatch.setattr(S, "systemd_running", lambda: False)
+    with pytest.raises(CgroupError, match="systemd is not running"):
+        new_manager(None, "abc", systemd=True)
 
 
 def _systemd_pid1() -> bool:
@@ -431,3 +464,92 @@ def test_cgroup_manager_flag_selects_systemd(root, bundle):
     finally:
         rt.cleanup()
         systemctl("stop", unit)
+
+
+# --- podman with cgroup_manager = "systemd" (the engines image) ----------------------
+
+needs_podman = pytest.mark.skipif(
+    not _systemd_pid1() or os.geteuid() != 0 or not shutil.which("podman"),
+    reason="needs systemd as PID 1, root and podman: make test-systemd (v2vm --systemd "
+           "--image engines)")
+
+
+@pytest.fixture(scope="module")
+def podman(tmp_path_factory):
+    """podman with all its state in a temporary directory, the systemd cgroup
+    manager and a busybox image; everything removed afterwards."""
+    d = str(tmp_path_factory.mktemp("podman"))
+    rootfs = os.path.join(d, "rootfs")
+    make_rootfs(rootfs)
+    shutil.rmtree(os.path.join(rootfs, "shared"), ignore_errors=True)
+    tar = os.path.join(d, "busybox.tar")
+    with tarfile.open(tar, "w") as t:
+        for name in sorted(os.listdir(rootfs)):
+            t.add(os.path.join(rootfs, name), arcname=name)
+    base = ["podman", "--root", f"{d}/root", "--runroot", f"{d}/run", "--tmpdir", f"{d}/tmp",
+            "--storage-driver", "vfs", "--cgroup-manager", "systemd", "--events-backend", "file"]
+    os.makedirs(f"{d}/cwd")
+
+    def pm(*args, timeout=120):
+        # cwd: conmon writes a file named "oom" into its working directory
+        try:
+            return subprocess.run([*base, *map(str, args)], capture_output=True, text=True,
+                                  timeout=timeout, cwd=f"{d}/cwd")
+        except subprocess.TimeoutExpired:
+            ps = subprocess.run(["ps", "-eo", "pid,ppid,stat,wchan:24,cmd"], capture_output=True,
+                                text=True).stdout
+            units = systemctl("list-units", "--all", "--no-legend", "libpod*")
+            raise AssertionError(f"podman {' '.join(map(str, args))}: no end in {timeout} s\n"
+                                 f"{ps}\n{units}") from None
+    p = pm("import", tar, "localhost/bb:latest", timeout=300)
+    assert p.returncode == 0, p.stderr
+    yield pm
+    pm("rm", "--all", "--force", "--time", "0")
+    pm("system", "reset", "--force")
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@needs_podman
+@pytest.mark.timeout(900)  # under emulation a podman run takes 10-20 s
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_podman_systemd_cgroup_manager(podman, runtime):
+    """podman's own checklist with its default cgroup manager on systemd hosts:
+    podman passes --systemd-cgroup and machine.slice:libpod:ID."""
+    name = new_id("pm")
+    rt = ["--runtime", runtime]
+    try:
+        p = podman("run", *rt, "-d", "--name", name, "--memory", "64m", "--pids-limit", "77",
+                   "localhost/bb", "sleep", "1000")
+        assert p.returncode == 0, p.stderr
+        cid = podman("inspect", "--format", "{{.Id}}", name).stdout.strip()
+        unit = f"libpod-{cid}.scope"
+        d = f"{CG}/machine.slice/{unit}"
+        s = show(unit, "Slice", "ControlGroup", "Delegate", "MemoryMax", "TasksMax")
+        assert s == {"Slice": "machine.slice", "ControlGroup": f"/machine.slice/{unit}",
+                     "Delegate": "yes", "MemoryMax": str(64 * MiB), "TasksMax": "77"}, s
+        assert (read(f"{d}/memory.max"), read(f"{d}/pids.max")) == (str(64 * MiB), "77")
+        p = podman("exec", name, "sh", "-c", "echo exec-ok")
+        assert p.returncode == 0 and p.stdout == "exec-ok\n", p
+        assert podman("pause", name).returncode == 0
+        assert podman("inspect", "--format", "{{.State.Status}}", name).stdout.strip() == "paused"
+        assert podman("unpause", name).returncode == 0
+        p = podman("stats", "--no-stream", "--format", "{{.MemUsage}}", name)
+        assert p.returncode == 0 and "67.11MB" in p.stdout, p
+        p = podman("update", "--memory", "96m", name)
+        assert p.returncode == 0, p.stderr
+        assert show(unit, "MemoryMax")["MemoryMax"] == str(96 * MiB)
+        systemctl("daemon-reload")
+        assert read(f"{d}/memory.max") == str(96 * MiB)
+        p = podman("run", *rt, "--rm", "localhost/bb", "sh", "-c", "exit 3")
+        assert p.returncode == 3, p.stderr
+        assert podman("stop", "-t", "0", name).returncode == 0
+        assert podman("rm", name).returncode == 0
+        wait_for(lambda: unit_gone(unit), timeout=10)
+        p = podman("run", *rt, "--rm", "localhost/bb", "/nonexistent")
+        assert p.returncode == 127, p.stderr
+        for _ in range(3):
+            assert podman("run", *rt, "--rm", "localhost/bb", "true").returncode == 0
+        left = systemctl("list-units", "--all", "--no-legend", "libpod-*")
+        assert "libpod-" not in left, left
+    finally:
+        podman("rm", "--force", "--time", "0", name)

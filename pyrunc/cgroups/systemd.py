@@ -550,13 +550,12 @@ class SystemdManager(CgroupManager):
 
     # -- lifecycle -------------------------------------------------------------
     def create(self) -> None:
-        """Connect now, so that a host without a usable systemd fails before the
-        container's processes exist.  The unit itself is started by ``apply``
-        (a scope needs a process)."""
+        """Only check: the unit is started by ``apply`` (a scope needs a
+        process).  The D-Bus connection is made there too, after the fork,
+        so the container's stages never hold a socket to the system bus."""
         if not systemd_running():
             raise CgroupError("--systemd-cgroup: systemd is not running on this host "
                               "(PID 1 is not systemd: no /run/systemd/system)")
-        self._systemd()
 
     def apply(self, pid: int) -> None:
         if self._started:
@@ -662,8 +661,15 @@ class SystemdManager(CgroupManager):
 
     def kill_all(self, sig: int) -> None:
         # not started by us (a failed create): the cgroup, if any, is not ours
-        if self._started and self.inner.exists():
+        if not (self._started and self.inner.exists()):
+            return
+        try:
             self.inner.kill_all(sig)
+        except CgroupError:
+            # systemd removes a scope's cgroup once its last process exited:
+            # nothing left to signal is not an error
+            if self.inner.exists():
+                raise
 
     def stats(self) -> dict:
         return self.inner.stats()
