@@ -30,8 +30,8 @@ import tempfile
 
 import pytest
 
-from helpers import RUNTIME, TIMEOUT, assert_one_error_line, make_rootfs, new_id, \
-    processes_rooted_under, runtime_is_pyrunc
+from helpers import RUNTIME, RUNTIME_NAME, TIMEOUT, assert_one_error_line, make_rootfs, new_id, \
+    processes_rooted_under, runc_lacks, runtime_is_pyrunc
 
 RUNC = shutil.which("runc", path="/usr/sbin:/usr/bin:/sbin:/bin")
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -168,8 +168,13 @@ def _runtimes():
     return out
 
 
+# the runtime under test's default state root below XDG_RUNTIME_DIR
+STATE_SUBDIR = "pyrunc" if runtime_is_pyrunc else RUNTIME_NAME
+pyrunc_only = pytest.mark.skipif(not runtime_is_pyrunc, reason="pyrunc's own behaviour")
+
+
 def _state_names(work):
-    root = os.path.join(work.xdg, "pyrunc")
+    root = os.path.join(work.xdg, STATE_SUBDIR)
     return os.listdir(root) if os.path.isdir(root) else []
 
 
@@ -233,6 +238,7 @@ def test_limits_that_need_a_cgroup():
                                               "cpu": {"cpus": "0"}})] == ["memory", "cpuset", "pids"]
 
 
+@pyrunc_only
 def test_missing_xdg_runtime_dir_is_one_line(user, work):
     p = work.rt(RUNTIME, "state", "nosuch", env=work.env(XDG_RUNTIME_DIR=None))
     line = assert_one_error_line(p, contains="XDG_RUNTIME_DIR")
@@ -243,6 +249,7 @@ def test_missing_xdg_runtime_dir_is_one_line(user, work):
     assert_one_error_line(p, contains="container does not exist")
 
 
+@pyrunc_only
 def test_bad_rootless_value_is_one_line(user, work):
     assert_one_error_line(work.rt(RUNTIME, "--rootless", "maybe", "list"), contains="--rootless")
 
@@ -254,6 +261,7 @@ def _plant_state(root, cid):
         json.dump({"id": cid, "bundle": "/nonexistent", "oci_version": "1.3.0"}, f)
 
 
+@pyrunc_only
 def test_root_in_a_partial_user_namespace_uses_xdg(user, work):
     """Root of a user namespace that maps only some ids (how rootless podman
     runs the runtime) keeps state in $XDG_RUNTIME_DIR/pyrunc unless USER=root."""
@@ -268,6 +276,7 @@ def test_root_in_a_partial_user_namespace_uses_xdg(user, work):
     assert p.returncode == 1 and cid not in p.stdout  # looked in /run/pyrunc instead
 
 
+@pyrunc_only
 def test_spec_rootless_matches_runc(user, work):
     if not RUNC:
         pytest.skip("runc is not installed")
@@ -354,7 +363,7 @@ def test_lifecycle_as_user(user, work):
     assert p.stdout.strip() == "0"
     made = os.stat(os.path.join(shared, "made-inside"))
     assert (made.st_uid, made.st_gid) == (user.uid, user.gid)
-    root = os.path.join(work.xdg, "pyrunc")
+    root = os.path.join(work.xdg, STATE_SUBDIR)
     rst = os.stat(root)
     assert (rst.st_uid, stat.S_IMODE(rst.st_mode)) == (user.uid, 0o1700)
     for dirpath, _, files in os.walk(root):
@@ -543,6 +552,7 @@ def test_mapping_ids_not_allotted_is_one_line(user, work):
     assert _state_names(work) == []
 
 
+@runc_lacks("the sysfs fallback of runc >= 1.4 (1.1.5 fails with EPERM)")
 def test_read_only_sysfs_falls_back_to_the_hosts(user, work):
     """Without its own network namespace a user namespace may not mount
     sysfs: a read-only one becomes a read-only bind of the host's /sys (as
