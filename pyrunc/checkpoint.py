@@ -162,20 +162,23 @@ class _Swrk:
         self.sock.sendall(rpc.encode(rpc.REQ, req))
         while True:
             data, ancdata, _, _ = self.sock.recvmsg(1 << 20, socket.CMSG_SPACE(16 * 4))
-            for level, kind, payload in ancdata:  # fds criu may send (a pty master): not kept
+            fds = []  # criu sends the pty master with orphan-pts-master
+            for level, kind, payload in ancdata:
                 if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                    for i in range(0, len(payload) - len(payload) % 4, 4):
-                        os.close(int.from_bytes(payload[i:i + 4], "little"))
-            if not data:
-                return None
-            resp = rpc.decode(rpc.RESP, data)
-            if resp.get("type") != rpc.NOTIFY_TYPE:
-                return resp
-            if not resp.get("success", False):
-                return resp
-            note = resp.get("notify") or {}
-            if on_notify is not None:
-                on_notify(note.get("script", ""), note.get("pid", 0))
+                    fds += [int.from_bytes(payload[i:i + 4], "little")
+                            for i in range(0, len(payload) - len(payload) % 4, 4)]
+            try:
+                if not data:
+                    return None
+                resp = rpc.decode(rpc.RESP, data)
+                if resp.get("type") != rpc.NOTIFY_TYPE or not resp.get("success", False):
+                    return resp
+                note = resp.get("notify") or {}
+                if on_notify is not None:
+                    on_notify(note.get("script", ""), note.get("pid", 0), fds)
+            finally:
+                for fd in fds:
+                    os.close(fd)
             self.sock.sendall(rpc.encode(rpc.REQ, {"type": rpc.NOTIFY_TYPE, "notify_success": True}))
 
     def finish(self, timeout=60):
@@ -487,7 +490,8 @@ def _read_descriptors(image_path):
 
 # --- restore ----------------------------------------------------------------------
 def restore(store, container_id, bundle, opts, *, pid_file=None, detach=True,
-            no_subreaper=False, no_pivot=False, config_path=None, systemd_cgroup=False):
+            no_subreaper=False, no_pivot=False, config_path=None, systemd_cgroup=False,
+            console_socket=None):
     """Restore a container from ``opts.image_path`` with the bundle's config;
     return the ``Container`` (status running).  The restored init is a
     child of this process (criu's rst_sibling), as with runc.
@@ -507,6 +511,11 @@ def restore(store, container_id, bundle, opts, *, pid_file=None, detach=True,
     for ns in cfg.namespaces:
         if ns.type == "cgroup" and ns.path:
             raise CriuError("criu cannot restore into a cgroup namespace joined by path")
+    terminal = bool(cfg.process and cfg.process.terminal)
+    if terminal and not console_socket:
+        raise PyruncError("cannot restore a container with a terminal without --console-socket")
+    if console_socket and not terminal:
+        raise PyruncError("cannot use console socket if the container has no terminal")
     descriptors = _read_descriptors(opts.image_path)
     criu = find_criu(opts.criu_path)
     if opts.lazy_pages:
@@ -522,11 +531,13 @@ def restore(store, container_id, bundle, opts, *, pid_file=None, detach=True,
                               created=core.now_rfc3339(), oci_version=cfg.oci_version,
                               annotations=cfg.annotations, owner_uid=os.geteuid())
     c = core.Container(store, state)
-    mgr = swrk = None
+    mgr = swrk = console = None
     criu_root = None
     fds = []
     try:
         store.save_config(container_id, cfg, doc)
+        if console_socket:
+            console = core._connect_console(console_socket)
         from .cgroups import new_manager
         mgr = new_manager(cfg.cgroups_path, container_id, systemd=systemd_cgroup,
                           annotations=cfg.annotations)
@@ -539,6 +550,7 @@ def restore(store, container_id, bundle, opts, *, pid_file=None, detach=True,
         img = _open_dir(opts.image_path, create=False)
         fds.append(img)
         log_dir = opts.image_path
+        _make_mountpoints(cfg)
         criu_root = _bind_root(store.dir(container_id), cfg.root_path)
         o = {"images_dir_fd": img, "evasive_devices": True, "log_level": 4,
              "log_file": RESTORE_LOG, "rst_sibling": True, "root": criu_root,
@@ -580,12 +592,19 @@ def restore(store, container_id, bundle, opts, *, pid_file=None, detach=True,
         o["cg_root"] = _cg_roots(swrk.pid)
         restored = {}
 
-        def on_notify(script, pid):
+        def on_notify(script, pid, passed_fds):
             if script == "setup-namespaces" and pid:
                 restored["pid"] = pid
                 _run_create_hooks(c, cfg, pid)
             elif script == "post-restore" and pid:
                 restored["pid"] = pid
+            elif script == "orphan-pts-master":
+                # the restored terminal's new master, for the console socket
+                # (as create sends it: "/dev/ptmx" and the fd)
+                if console is None or not passed_fds:
+                    raise CriuError("criu restored a terminal but sent no pty master")
+                import socket
+                socket.send_fds(console, [b"/dev/ptmx"], passed_fds[:1])
         resp = swrk.call({"type": rpc.RESTORE, "opts": o}, on_notify)
         pid = ((resp or {}).get("restore") or {}).get("pid") or restored.get("pid")
         if pid:
@@ -619,8 +638,57 @@ def restore(store, container_id, bundle, opts, *, pid_file=None, detach=True,
     finally:
         for fd in fds:
             os.close(fd)
+        if console is not None:
+            console.close()
         if criu_root is not None:
             _unbind_root(criu_root)
+
+
+def _make_mountpoints(cfg):
+    """Create the config's missing mount points in the rootfs, as runc does
+    before a restore: criu mounts onto the paths its image names but does
+    not create them, and a rootfs that never ran the container (podman's
+    restore --import) lacks the ones create made (/etc/hostname...).
+    Those under a tmpfs are skipped: criu restores the tmpfs with them."""
+    tmpfs = [_clean(m.destination) for m in cfg.mounts if m.type == "tmpfs"]
+    for m in cfg.mounts:
+        dest = _clean(m.destination)
+        if m.type == "cgroup" or dest == "/" or any(dest.startswith(t + "/") for t in tmpfs):
+            continue
+        is_file = bool(m.bind) and os.path.exists(m.source) and not os.path.isdir(m.source)
+        _mkpath_in_root(cfg.root_path, dest, is_file)
+
+
+def _mkpath_in_root(root, path, is_file):
+    """mkdir -p (and an empty file last) below ``root`` without following
+    symlinks: an image's links must not make us create files on the host.
+    A symlink in the way is left alone (criu then reports the path)."""
+    parts = [p for p in path.split("/") if p]
+    fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for i, name in enumerate(parts):
+            last = i == len(parts) - 1
+            try:
+                os.stat(name, dir_fd=fd, follow_symlinks=False)
+            except FileNotFoundError:
+                if last and is_file:
+                    os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
+                                     0o644, dir_fd=fd))
+                    return
+                os.mkdir(name, 0o755, dir_fd=fd)
+            if last:
+                return
+            try:
+                nfd = os.open(name, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
+                              dir_fd=fd)
+            except OSError:
+                return  # a symlink or a file in the way
+            os.close(fd)
+            fd = nfd
+    except OSError as e:
+        raise CriuError(f"creating the mount point {path} in the rootfs: {e.strerror}") from None
+    finally:
+        os.close(fd)
 
 
 def _bind_root(state_dir, rootfs):

@@ -31,7 +31,7 @@ RESTORE_FLAGS = COMMON_FLAGS + (
     Flag("pid-file", STR, None, "file to write the init's pid to"),
     Flag("no-subreaper", BOOL, False, "do not make this process a subreaper"),
     Flag("no-pivot", BOOL, False, "accepted for compatibility: criu builds the mount namespace"),
-    Flag("console-socket", STR, None, "not supported yet"),
+    Flag("console-socket", STR, None, "AF_UNIX socket that receives the restored pty master"),
     Flag("lsm-profile", STR, "", "not supported"),
     Flag("lsm-mount-context", STR, "", "not supported"),
 )
@@ -77,13 +77,14 @@ def cmd_restore(g, argv):
     if opts["help"]:
         return _help("restore", RESTORE_FLAGS, "Restore a container from a checkpoint made by criu.")
     cid = _one_id(args, "restore")
-    for name in ("console_socket", "lsm_profile", "lsm_mount_context"):
+    for name in ("lsm_profile", "lsm_mount_context"):
         if opts[name]:
             raise UsageError(f"--{name.replace('_', '-')} is not supported by pyrunc restore yet")
     o = _options(g, opts)
     c = core.restore(g.store(), cid, opts["bundle"], o, pid_file=opts["pid_file"],
                      detach=opts["detach"], no_subreaper=opts["no_subreaper"],
-                     no_pivot=opts["no_pivot"], systemd_cgroup=g.systemd_cgroup)
+                     no_pivot=opts["no_pivot"], systemd_cgroup=g.systemd_cgroup,
+                     console_socket=opts["console_socket"])
     if opts["detach"]:
         return 0
     return core.wait_foreground(g.store(), cid, c.state.init_pid)
