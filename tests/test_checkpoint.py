@@ -527,3 +527,48 @@ def test_podman_checkpoint_restore_and_export_import(runtime):
         el.umount_under(d)
         el.remove_new_cgroups(before)
         shutil.rmtree(d, ignore_errors=True)
+
+
+# --- the core's pieces, without criu ------------------------------------------------------
+def test_failure_line_names_criu_first_error_and_log(tmp_path):
+    from pyrunc import checkpoint as ck
+    log = tmp_path / "dump.log"
+    log.write_text("(00.001) Error (criu/util.c:642): exited, status=1\n"
+                   "(00.002) Dumping path for 1 fd\n"
+                   "(00.003) Error (criu/files-reg.c:1710): Can't lookup mount=24 for fd=0 path=/x\n"
+                   "(00.004) Error (criu/cr-dump.c:2053): Dumping FAILED.\n")
+    e = ck._failure("checkpoint", {"success": False}, str(log), 1)
+    assert str(e) == f"checkpoint failed: Can't lookup mount=24 for fd=0 path=/x (criu log: {log})"
+    log.write_text("(00.001) Error (criu/vdso.c:381): vdso: Unexpected rt vDSO area bounds\n"
+                   "(00.002) Error (criu/kerndat.c:1615): kerndat_vdso_fill_symtable failed\n")
+    e = ck._failure("restore", None, str(log))
+    assert str(e).startswith("restore failed: this kernel cannot run criu "
+                             "(vdso: Unexpected rt vDSO area bounds; see `criu check`)")
+    e = ck._failure("restore", {"cr_errno": 2}, str(tmp_path / "missing.log"))
+    assert str(e) == f"restore failed: {os.strerror(2)} (criu log: {tmp_path / 'missing.log'})"
+    e = ck._failure("restore", None, str(tmp_path / "missing.log"), 139)
+    assert "criu exited unexpectedly (status 139)" in str(e)
+
+
+def test_mountpoints_are_made_below_the_root_without_following_symlinks(tmp_path):
+    from pyrunc import checkpoint as ck
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    (root / "etc").symlink_to(outside)
+    ck._mkpath_in_root(str(root), "/etc/hostname", True)
+    assert not (outside / "hostname").exists()
+    ck._mkpath_in_root(str(root), "/a/b/file", True)
+    ck._mkpath_in_root(str(root), "/a/c", False)
+    assert (root / "a" / "b" / "file").is_file() and (root / "a" / "c").is_dir()
+    ck._mkpath_in_root(str(root), "/a/b/file", True)  # present: left as it is
+
+
+def test_restored_stdio_keys(tmp_path):
+    from pyrunc import checkpoint as ck
+    (tmp_path / "pyrunc-stdio.json").write_text('{"0": "file[18:4]", "2": "file[18:4]"}')
+    got = ck._stdio_inherit(str(tmp_path), ["/dev/null", "pipe:[77]", "/dev/null"])
+    assert got == [{"key": "pipe:[77]", "fd": 1}, {"key": "file[18:4]", "fd": 0}]
+    os.unlink(tmp_path / "pyrunc-stdio.json")  # an image of runc's: pipes only
+    assert ck._stdio_inherit(str(tmp_path), ["pipe:[1]", "pipe:[2]", "x"]) == \
+        [{"key": "pipe:[1]", "fd": 0}, {"key": "pipe:[2]", "fd": 1}]
