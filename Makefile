@@ -77,12 +77,13 @@ test-systemd: venv
 # Rootless mode (issue 20): tests/test_rootless.py on this host (as an
 # existing unprivileged user, under the cgroup sandbox), then in ONE boot of
 # the cgroup v2 VM with systemd, run by a logged-in unprivileged user
-# (newuidmap, /etc/subuid ranges, a systemd user session): pyrunc and runc
-# side by side on the same bundles.
+# (newuidmap, /etc/subuid ranges, a systemd user session; the engines image
+# for rootless podman): pyrunc and runc side by side on the same bundles.
 .PHONY: test-rootless
 test-rootless: venv
 	@$(if $(SANDBOX),$(SANDBOX)) $(PY) -m pytest -q -p no:cacheprovider tests/test_rootless.py $(PYTEST_ARGS)
-	@$(CURDIR)/../shared/tools/v2vm --systemd --user rootless --cpus 1 --timeout 1500 --share $(CURDIR) \
+	@$(CURDIR)/../shared/tools/v2vm --systemd --image engines --user rootless --cpus 1 --timeout 1800 \
+	    --share $(CURDIR) \
 	    --env RUNTIME=$(PYRUNC) -- \
 	    $(PY) -m pytest -q -p no:cacheprovider --basetemp=/tmp/pytest-rl tests/test_rootless.py $(PYTEST_ARGS)
 

@@ -688,3 +688,69 @@ def test_delegated_cgroup_v2_gets_the_limits(user, work, runtime):
     leftover = subprocess.run(["find", "/sys/fs/cgroup/user.slice", "-type", "d", "-name", cid],
                               capture_output=True, text=True).stdout
     assert leftover == ""
+
+
+# --- rootless podman (the engines VM) ----------------------------------------
+def _podman(work):
+    """podman as the user with all its state in the work directory: vfs
+    storage, the cgroupfs manager, events in a file."""
+    return ["podman", "--root", os.path.join(work.path, "graph"),
+            "--runroot", os.path.join(work.xdg, "podman-run"), "--storage-driver", "vfs",
+            "--cgroup-manager", "cgroupfs", "--events-backend", "file"]
+
+
+@pytest.fixture
+def podman(user, work):
+    if AS_ROOT or not shutil.which("podman"):
+        pytest.skip("needs rootless podman (make test-rootless, engines VM)")
+    import tarfile
+    rootfs = make_rootfs(os.path.join(work.path, "image-rootfs"))
+    tar = os.path.join(work.path, "bb.tar")
+    with tarfile.open(tar, "w") as t:
+        for n in os.listdir(rootfs):
+            t.add(os.path.join(rootfs, n), arcname=n)
+    base = _podman(work)
+    p = user.run(base + ["import", tar, "localhost/pyrunc-rl"], env=work.env(), timeout=300)
+    assert p.returncode == 0, p.stderr
+    try:
+        yield base
+    finally:
+        user.run(base + ["rm", "-a", "-f", "-t", "0"], env=work.env(), timeout=300)
+        # the storage holds files of subordinate ids: removed from podman's namespace
+        user.run(base + ["unshare", "rm", "-rf", os.path.join(work.path, "graph"),
+                         os.path.join(work.xdg, "podman-run")], env=work.env(), timeout=300)
+
+
+def test_rootless_podman_side_by_side(user, work, podman):
+    """podman run by the user (its own user namespace with the subordinate
+    ranges; pyrunc is root of a partial user namespace there): run, limits
+    in a delegated cgroup, detached + exec + rm -- the same with runc."""
+    outs = {}
+    for runtime in [p.values[0] for p in _runtimes()]:
+        base = podman + ["--runtime", runtime]
+        out = []
+        p = user.run(base + ["run", "--rm", "--network", "none", "localhost/pyrunc-rl", "sh", "-c",
+                             "id; cat /proc/self/uid_map; ls -ln /dev/null | cut -c1-10"],
+                     env=work.env(), timeout=300)
+        assert p.returncode == 0, f"{runtime}: {p.stderr}"
+        out.append(p.stdout)
+        p = user.run(base + ["run", "--rm", "--network", "none", "--memory", "64m", "--pids-limit", "50",
+                             "localhost/pyrunc-rl", "cat", "/sys/fs/cgroup/memory.max",
+                             "/sys/fs/cgroup/pids.max"], env=work.env(), timeout=300)
+        out.append((p.returncode, p.stdout))
+        name = new_id("pod")
+        p = user.run(base + ["run", "-d", "--name", name, "--network", "none", "localhost/pyrunc-rl",
+                             "sleep", "300"], env=work.env(), timeout=300)
+        assert p.returncode == 0, f"{runtime}: {p.stderr}"
+        p = user.run(base + ["exec", name, "id", "-u"], env=work.env(), timeout=300)
+        out.append((p.returncode, p.stdout))
+        p = user.run(base + ["rm", "-f", "-t", "0", name], env=work.env(), timeout=300)
+        assert p.returncode == 0, p.stderr
+        outs[runtime] = out
+    ours = outs[RUNTIME]
+    assert ours[0].splitlines()[0].startswith("uid=0(root)")
+    assert ours[0].splitlines()[-1] == "crw-rw-rw-"
+    assert ours[2] == (0, "0\n")
+    if RUNC in outs:
+        assert ours == outs[RUNC]
+
