@@ -84,6 +84,12 @@ RUNC_DIFFERENCES = [
     ("JSON nested deeper than ~1000 levels",
      "refused (runc's decoder goes to 10000); unknown members nested deeper than 64 levels are ignored "
      "with a warning."),
+    ('Rootless: a read-only sysfs the user namespace may not mount',
+     "becomes a read-only bind of the host's /sys (crun and newer runc do this; runc 1.1.5 fails; tests/test_rootless.py)."),
+    ('Rootless: `ps` of a container without a cgroup',
+     'lists nothing; runc errors.'),
+    ('Rootless: `--log` to a path the caller cannot write',
+     'falls back to stderr; runc fails.'),
 ]
 
 
