@@ -14,7 +14,8 @@ Two halves:
   ``systemctl daemon-reload``, ``update`` changes both, pause/resume, ps,
   exec, events --stats and kill --all work on the unit's cgroup, delete and
   a failed create leave no unit, a kubelet-style dashed slice nests; and
-  podman with its systemd cgroup manager (the engines image).
+  podman with its systemd cgroup manager and containerd's ctr with the
+  shim's systemd cgroup option (the engines image).
   Skipped (with the reason) where PID 1 is not systemd.
 """
 
@@ -553,3 +554,67 @@ def test_podman_systemd_cgroup_manager(podman, runtime):
         assert "libpod-" not in left, left
     finally:
         podman("rm", "--force", "--time", "0", name)
+
+
+# --- containerd (ctr) with the runc shim's systemd cgroup option ----------------------
+
+needs_containerd = pytest.mark.skipif(
+    not _systemd_pid1() or os.geteuid() != 0 or not shutil.which("ctr")
+    or not shutil.which("containerd"),
+    reason="needs systemd as PID 1, root and containerd: make test-systemd (v2vm --systemd "
+           "--image engines)")
+
+
+@pytest.fixture(scope="module")
+def ctr(tmp_path_factory):
+    """The engines image's containerd (started here, stopped afterwards) with a
+    busybox image in a namespace of its own."""
+    sys.path.insert(0, os.path.join(REPO, "tests", "engines"))
+    import enginelib as el
+    d = str(tmp_path_factory.mktemp("ctr"))
+    archive = el.build_oci_archive(d, "localhost/bb:latest", el.build_rootfs_tar(d), ["sh"])
+    was_active = systemctl("is-active", "containerd").strip() == "active"
+    systemctl("start", "containerd")
+
+    def c(*args, timeout=120):
+        return subprocess.run(["ctr", "--namespace", "pyrunc-sd", *map(str, args)],
+                              capture_output=True, text=True, timeout=timeout)
+    p = c("images", "import", "--all-platforms", archive, timeout=300)
+    assert p.returncode == 0, p.stderr
+    yield c
+    c("images", "rm", "localhost/bb:latest")
+    if not was_active:
+        systemctl("stop", "containerd")
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@needs_containerd
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_containerd_ctr_systemd_cgroup(ctr, runtime):
+    """ctr run --runc-systemd-cgroup (the shim's SystemdCgroup option) with a
+    slice:prefix:name cgroup: unit, limit, exec, pause, kill, removal."""
+    cid = new_id("ctr")
+    unit = f"ctr-{cid}.scope"
+    try:
+        p = ctr("run", "-d", "--runc-binary", runtime, "--runc-systemd-cgroup", "--cgroup",
+                f"system.slice:ctr:{cid}", "--memory-limit", 64 * MiB, "localhost/bb:latest",
+                cid, "sleep", "1000")
+        assert p.returncode == 0, p.stderr
+        s = show(unit, "Slice", "ControlGroup", "Delegate", "MemoryMax", "ActiveState")
+        assert s == {"Slice": "system.slice", "ControlGroup": f"/system.slice/{unit}",
+                     "Delegate": "yes", "MemoryMax": str(64 * MiB), "ActiveState": "active"}, s
+        assert read(f"{CG}/system.slice/{unit}/memory.max") == str(64 * MiB)
+        p = ctr("task", "exec", "--exec-id", "e1", cid, "sh", "-c", "echo exec-ok")
+        assert p.returncode == 0 and p.stdout == "exec-ok\n", p
+        assert ctr("task", "pause", cid).returncode == 0
+        assert "PAUSED" in ctr("task", "ls").stdout
+        assert ctr("task", "resume", cid).returncode == 0
+        assert ctr("task", "kill", "-s", "KILL", cid).returncode == 0
+        wait_for(lambda: "STOPPED" in ctr("task", "ls").stdout, timeout=30)
+        assert ctr("task", "rm", cid).returncode == 0
+        wait_for(lambda: unit_gone(unit), timeout=10)
+    finally:
+        ctr("task", "rm", "--force", cid)
+        ctr("container", "rm", cid)
+        systemctl("stop", unit)
