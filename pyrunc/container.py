@@ -57,11 +57,7 @@ class Container:
     def hook_state(self, status):
         """The state given to hooks on stdin (spec fields only)."""
         s = self.state
-        out = {"ociVersion": s.oci_version, "id": s.id, "status": status,
-               "pid": s.init_pid, "bundle": s.bundle}
-        if s.annotations:
-            out["annotations"] = s.annotations
-        return out
+        return st.hook_state(s.oci_version, s.id, status, s.init_pid, s.bundle, s.annotations)
 
     def cgroup_manager(self):
         if not self.state.cgroup:

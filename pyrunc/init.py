@@ -48,6 +48,7 @@ from .errors import PyruncError, StageError
 from .faults import point as fault_point
 from .log import log
 from .process import finalize_and_exec, lookup_executable, prepare_exec
+from .state import hook_state
 
 
 class InitJob:
@@ -323,11 +324,8 @@ def _hook_state(job, status):
     """The state on a container-namespace hook's stdin (the same fields as
     Container.hook_state); the host pid came with RUNTIME_SETUP_DONE."""
     cfg = job.cfg
-    out = {"ociVersion": cfg.oci_version, "id": job.container_id, "status": status,
-           "pid": job.host_pid, "bundle": job.bundle}
-    if cfg.annotations:
-        out["annotations"] = cfg.annotations
-    return out
+    return hook_state(cfg.oci_version, job.container_id, status, job.host_pid, job.bundle,
+                      cfg.annotations)
 
 
 def _send_notify_fd(job, fd):

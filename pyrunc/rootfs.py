@@ -22,6 +22,7 @@ Safety, by construction rather than by special cases (cves.md §4):
 import os
 import stat
 
+from .config.semantic import clean_path  # one normalisation for validation and mounts
 from . import syscalls as sc
 from .errors import ConfigError, StageError
 
@@ -48,20 +49,6 @@ MS_TO_ATTR = (
     (sc.MS_NODEV, sc.MOUNT_ATTR_NODEV), (sc.MS_NOEXEC, sc.MOUNT_ATTR_NOEXEC),
     (sc.MS_NOSYMFOLLOW, sc.MOUNT_ATTR_NOSYMFOLLOW), (sc.MS_NODIRATIME, sc.MOUNT_ATTR_NODIRATIME),
 )
-
-
-def clean_path(path):
-    """Normalise an in-container path to absolute form without '..' escapes."""
-    parts = []
-    for p in path.split("/"):
-        if p in ("", "."):
-            continue
-        if p == "..":
-            if parts:
-                parts.pop()
-            continue
-        parts.append(p)
-    return "/" + "/".join(parts)
 
 
 # --- operations ------------------------------------------------------------

@@ -71,6 +71,15 @@ def write_atomic(path, data, mode=0o600):
         raise
 
 
+def hook_state(oci_version, container_id, status, pid, bundle, annotations):
+    """The state object hooks and a seccomp agent get (runtime.md's fields)."""
+    out = {"ociVersion": oci_version, "id": container_id, "status": status, "pid": pid,
+           "bundle": bundle}
+    if annotations:
+        out["annotations"] = annotations
+    return out
+
+
 class ContainerState:
     """The runtime's record of one container (state.json)."""
 

@@ -90,8 +90,8 @@ def _has_dotdot(path: str) -> bool:
 
 def clean_path(path: str) -> str:
     """An in-container path as the mount code resolves it: absolute, without
-    ".", ".." (which stops at "/") or repeated slashes.  Same result as
-    pyrunc.rootfs.clean_path."""
+    ".", ".." (which stops at "/") or repeated slashes.  pyrunc.rootfs
+    uses this one too."""
     parts: list[str] = []
     for p in path.split("/"):
         if p in ("", "."):
