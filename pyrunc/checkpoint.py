@@ -376,7 +376,7 @@ def checkpoint(store, container_id, opts):
                 ext_stdio = _external_stdio(c.state.init_pid)
                 st.write_atomic(os.path.join(opts.image_path, EXTERNAL_STDIO),
                                 _json(ext_stdio), 0o600)
-                external += sorted(set(ext_stdio.values()))
+                external += sorted({v["key"] for v in ext_stdio.values()})
             if external:
                 o["external"] = external
             log_path = os.path.join(log_dir, DUMP_LOG)
@@ -427,7 +427,8 @@ def _external_stdio(pid):
     the container's mounts, so they are dumped as external files
     ("file[mnt_id:inode]") and a restore hands criu its own fd in their
     place.  (runc's init reopens a host /dev/null inside the container
-    instead; pyrunc's keeps the fd it was given.)  {fd slot: criu key}."""
+    instead; pyrunc's keeps the fd it was given.)
+    {fd slot: {"key": criu key, "path": the file's path, "type": S_IFMT}}."""
     import stat
     try:
         with open(f"/proc/{pid}/mountinfo") as f:
@@ -445,13 +446,23 @@ def _external_stdio(pid):
             continue
         if not (stat.S_ISREG(s.st_mode) or stat.S_ISCHR(s.st_mode)) or mnt in visible:
             continue  # pipes and sockets criu handles; visible files it reopens
-        out[str(fd)] = f"file[{mnt:x}:{s.st_ino:x}]"
+        try:
+            path = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            path = ""
+        out[str(fd)] = {"key": f"file[{mnt:x}:{s.st_ino:x}]", "path": path,
+                        "type": stat.S_IFMT(s.st_mode)}
     return out
 
 
-def _stdio_inherit(image_path, descriptors):
+def _stdio_inherit(image_path, descriptors, opened=None):
     """inherit_fd entries: the dumped stdio pipes and external files
-    become this process's fds (criu's own stdio) in the same slots."""
+    become this process's fds (criu's own stdio) in the same slots.  criu
+    wants an external file's replacement to be of the same type: a slot
+    of ours that is not (a restore whose stdout is a log file, of a
+    container whose stdout was /dev/null) gives way to another slot that
+    is, else to the same path opened again (fds appended to ``opened``)."""
+    import stat
     out = []
     for i, d in enumerate(descriptors[:3]):
         if d.startswith("pipe:"):
@@ -464,12 +475,32 @@ def _stdio_inherit(image_path, descriptors):
         return out  # an image of runc
     except (OSError, ValueError) as e:
         raise CriuError(f"{os.path.join(image_path, EXTERNAL_STDIO)}: {e}") from None
-    slots = {}
-    for slot, key in sorted(ext.items()):
-        slots.setdefault(key, []).append(int(slot))
-    for key, fds in slots.items():
-        # one fd per file: the stdout slot when it had it (writable, usually)
-        out.append({"key": key, "fd": 1 if 1 in fds else fds[0]})
+    files = {}
+    for slot, v in sorted(ext.items()):
+        v = v if isinstance(v, dict) else {"key": v}
+        files.setdefault(v["key"], dict(v, slots=[]))["slots"].append(int(slot))
+
+    def kind(fd):
+        try:
+            return stat.S_IFMT(os.fstat(fd).st_mode)
+        except OSError:
+            return None
+    for key, f in files.items():
+        want = f.get("type")
+        # the stdout slot first (writable, usually), then the others, then any of ours
+        order = sorted(f["slots"], key=lambda i: i != 1) + [i for i in (1, 0, 2) if i not in f["slots"]]
+        fd = next((i for i in order if want is None or kind(i) == want), None)
+        if fd is None and f.get("path", "").startswith("/") and opened is not None:
+            try:
+                new = os.open(f["path"], os.O_RDWR | os.O_CLOEXEC)
+            except OSError:
+                new = -1
+            if new >= 0 and kind(new) == want:
+                opened.append(new)
+                fd = new
+            elif new >= 0:
+                os.close(new)
+        out.append({"key": key, "fd": f["slots"][0] if fd is None else fd})
     return out
 
 
@@ -579,7 +610,7 @@ def restore(store, container_id, bundle, opts, *, pid_file=None, detach=True,
                 inherit.append({"key": _EXT_NS[ns.type][1], "fd": fd})
             elif ns.type in _JOIN_NS_NAMES:
                 join.append({"ns": _JOIN_NS_NAMES[ns.type], "ns_file": ns.path})
-        inherit += _stdio_inherit(opts.image_path, descriptors)
+        inherit += _stdio_inherit(opts.image_path, descriptors, fds)
         if inherit:
             o["inherit_fd"] = inherit
         if join:

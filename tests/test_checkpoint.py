@@ -243,6 +243,30 @@ def test_pre_dump_then_dump_then_restore(crt, bundle, tmp_path):
 
 
 @needs_criu
+def test_foreground_restore_waits_and_deletes(crt, bundle, tmp_path):
+    """restore without --detach: it waits for the container, returns its
+    exit status (128+9 for SIGKILL) and deletes it, as run does."""
+    cid = helpers.new_id("ck")
+    img = str(tmp_path / "img")
+    _start_counter(crt, bundle, cid)
+    p = _checkpoint(crt, cid, img)
+    assert p.returncode == 0, f"checkpoint: {p.stderr}\n{_log_tail(img, 'dump.log')}"
+    crt._track(cid)
+    sp = crt.spawn("restore", "--bundle", bundle.path, "--image-path", img, "--work-path", img, cid)
+    try:
+        wait_for(lambda: crt.state(cid).returncode == 0 and crt.status(cid) == "running",
+                 timeout=CR_TIMEOUT, interval=0.5)
+        assert sp.proc.poll() is None  # in the foreground
+        assert crt.kill(cid, "KILL").returncode == 0
+        assert sp.proc.wait(timeout=60) == 137
+    finally:
+        if sp.proc.poll() is None:
+            sp.proc.kill()
+            sp.proc.wait()
+    _assert_gone(crt, cid, bundle.cgroups_path)
+
+
+@needs_criu
 def test_stdout_pipe_is_reconnected_on_restore(crt, bundle, tmp_path):
     """The init's stdout was a pipe: restore hands criu the caller's new
     pipe in its place (descriptors.json + inherit_fd, as runc)."""
@@ -565,10 +589,30 @@ def test_mountpoints_are_made_below_the_root_without_following_symlinks(tmp_path
 
 
 def test_restored_stdio_keys(tmp_path):
+    import stat
     from pyrunc import checkpoint as ck
     (tmp_path / "pyrunc-stdio.json").write_text('{"0": "file[18:4]", "2": "file[18:4]"}')
     got = ck._stdio_inherit(str(tmp_path), ["/dev/null", "pipe:[77]", "/dev/null"])
     assert got == [{"key": "pipe:[77]", "fd": 1}, {"key": "file[18:4]", "fd": 0}]
+    # a slot of ours of another type than the dumped file's gives way
+    null = {"key": "file[18:4]", "path": "/dev/null", "type": stat.S_IFCHR}
+    (tmp_path / "pyrunc-stdio.json").write_text(json.dumps({"1": null}))
+    r, w = os.pipe()
+    saved = [os.dup(i) for i in (0, 1, 2)]
+    opened = []
+    try:
+        for i in (0, 1, 2):  # none of ours is a character device
+            os.dup2(w, i)
+        got = ck._stdio_inherit(str(tmp_path), ["/dev/null"] * 3, opened)
+    finally:
+        for i, fd in enumerate(saved):
+            os.dup2(fd, i)
+            os.close(fd)
+        os.close(r)
+        os.close(w)
+    assert len(opened) == 1 and got == [{"key": "file[18:4]", "fd": opened[0]}]
+    assert os.path.samestat(os.fstat(opened[0]), os.stat("/dev/null"))
+    os.close(opened[0])
     os.unlink(tmp_path / "pyrunc-stdio.json")  # an image of runc's: pipes only
     assert ck._stdio_inherit(str(tmp_path), ["pipe:[1]", "pipe:[2]", "x"]) == \
         [{"key": "pipe:[1]", "fd": 0}, {"key": "pipe:[2]", "fd": 1}]
