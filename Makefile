@@ -91,6 +91,17 @@ test-rootless: venv
 # it; criu check needs the tun module): pyrunc and Debian's runc side by side
 # on the same bundles.  PYRUNC_REQUIRE_CRIU turns "criu cannot run" into a
 # failure instead of skipped tests.
+# CI: the systemd driver's and the checkpoint tests in ONE boot of the engines
+# VM with systemd (both need it; a boot and the image cost minutes each).
+.PHONY: test-systemd-vm
+test-systemd-vm: venv
+	@$(CURDIR)/../shared/tools/v2vm --systemd --image engines --timeout 3000 --share $(CURDIR) \
+	    --env RUNTIME=$(PYRUNC) --env PYRUNC_REQUIRE_CRIU=1 -- /bin/sh -c '\
+	    $(PY) -m pytest -q -p no:cacheprovider --basetemp=/root/pytest-sd tests/test_systemd.py $(PYTEST_ARGS); sd=$$?; \
+	    modprobe tun && $(PY) -m pytest -q -p no:cacheprovider --basetemp=/root/pytest-ckpt \
+	      tests/test_checkpoint.py tests/test_criu_rpc.py $(PYTEST_ARGS); ck=$$?; \
+	    [ $$sd -eq 0 ] && [ $$ck -eq 0 ]'
+
 .PHONY: test-checkpoint
 test-checkpoint: venv
 	@$(CURDIR)/../shared/tools/v2vm --systemd --image engines --timeout 1800 --share $(CURDIR) \
