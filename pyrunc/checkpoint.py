@@ -824,29 +824,8 @@ def _undo_restore(store, state, mgr):
 def wait_foreground(store, container_id, pid):
     """`restore` without --detach: forward signals to the init, wait for
     it, delete the container; its exit status (128+n for signal n)."""
-    import _signal
     from . import container as core
-
-    def forward(signum, frame):
-        try:
-            os.kill(pid, signum)
-        except ProcessLookupError:
-            pass
-    for name in core.FORWARDED_SIGNALS:
-        _signal.signal(getattr(_signal, name), forward)
-    status = None
-    while status is None:
-        try:
-            reaped, wstatus = os.wait()
-        except ChildProcessError:
-            break
-        if reaped == pid:
-            status = wstatus
-    for name in core.FORWARDED_SIGNALS:
-        _signal.signal(getattr(_signal, name), _signal.SIG_DFL)
-    code = os.waitstatus_to_exitcode(status) if status is not None else 255
-    if code < 0:
-        code = 128 - code
+    code = core.wait_foreground(pid)
     try:
         core.delete(store, container_id, force=True)
     except ContainerNotRunning:

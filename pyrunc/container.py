@@ -782,12 +782,45 @@ FORWARDED_SIGNALS = ("SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGUSR1", "SIGUS
                      "SIGWINCH", "SIGCONT", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGPIPE", "SIGALRM")
 
 
+def wait_foreground(pid, tty_master=None):
+    """The foreground of run, exec and restore: forward the caller's signals
+    to ``pid``, relay the pty if there is one, reap until ``pid`` exits;
+    its exit status (128+n for signal n; 255 when it was not our child)."""
+    import _signal  # the C module behind `signal`, without its enum import
+
+    def forward(signum, frame):
+        try:
+            os.kill(pid, signum)
+        except ProcessLookupError:
+            pass
+    for name in FORWARDED_SIGNALS:
+        _signal.signal(getattr(_signal, name), forward)
+    try:
+        if tty_master is not None:
+            from .tty import relay
+            relay(tty_master, pid)  # until the process exits; closes the master
+        status = None
+        while status is None:
+            try:
+                reaped, wstatus = os.wait()
+            except ChildProcessError:
+                break
+            if reaped == pid:
+                status = wstatus
+    finally:
+        for name in FORWARDED_SIGNALS:
+            _signal.signal(getattr(_signal, name), _signal.SIG_DFL)
+    if status is None:
+        return 255
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
+
+
 def run(store, container_id, bundle, *, detach=False, keep=False, **create_opts):
     """create + start; in the foreground, wait for the container and return
     its exit status (128+n for signal n), forwarding signals to it.  With
     ``terminal`` and no console socket, the foreground run allocates the
     pty itself and relays it to its own stdio (as runc does)."""
-    import _signal
     tty_peer = tty_master = None
     if not detach and not create_opts.get("console_socket") and _wants_terminal(bundle, create_opts):
         import socket
@@ -814,31 +847,7 @@ def run(store, container_id, bundle, *, detach=False, keep=False, **create_opts)
         raise
     if detach:
         return 0
-    pid = c.state.init_pid
-
-    def forward(signum, frame):
-        try:
-            os.kill(pid, signum)
-        except ProcessLookupError:
-            pass
-    for name in FORWARDED_SIGNALS:
-        _signal.signal(getattr(_signal, name), forward)
-    if tty_master is not None:
-        from .tty import relay
-        relay(tty_master, pid)
-    status = None
-    while status is None:
-        try:
-            reaped, wstatus = os.wait()
-        except ChildProcessError:
-            break
-        if reaped == pid:
-            status = wstatus
-    code = os.waitstatus_to_exitcode(status) if status is not None else 255
-    if code < 0:
-        code = 128 - code
-    for name in FORWARDED_SIGNALS:
-        _signal.signal(getattr(_signal, name), _signal.SIG_DFL)
+    code = wait_foreground(c.state.init_pid, tty_master)
     if not keep:
         delete(store, container_id, force=True)
     return code

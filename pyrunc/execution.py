@@ -20,7 +20,8 @@ from . import fastjson
 from . import protocol as proto
 from . import syscalls as sc
 from .config.convert import NAMESPACE_PROC_NAMES, convert_caps, convert_process, known_cap_count
-from .container import Container, _connect_console, _connect_unix, _late_join_fds, _preserved_fds
+from .container import (Container, _connect_console, _connect_unix, _late_join_fds, _preserved_fds,
+                        wait_foreground)
 from .errors import InvalidState, PyruncError, StageError
 from .exeseal import require_sealed
 from .init import _fail, join_cgroups, seal_imports
@@ -219,7 +220,7 @@ def exec_in(store, container_id, proc, *, detach=False, pid_file=None, console_s
         write_atomic(pid_file, str(target).encode(), 0o644)
     if detach:
         return 0
-    return _wait_foreground(target, tty_master)
+    return wait_foreground(target, tty_master)
 
 
 MAX_ID = 2**31 - 1
@@ -248,31 +249,6 @@ def _apply_sub(mgr, sub, pid):
     raise PyruncError("exec --cgroup: sub-cgroups are not supported yet")
 
 
-def _wait_foreground(pid, tty_master=None):
-    from .container import FORWARDED_SIGNALS
-
-    def forward(signum, frame):
-        try:
-            os.kill(pid, signum)
-        except ProcessLookupError:
-            pass
-    for name in FORWARDED_SIGNALS:
-        _signal.signal(getattr(_signal, name), forward)
-    if tty_master is not None:
-        from .tty import relay
-        relay(tty_master, pid)  # until the process exits; closes the master
-    status = None
-    while status is None:
-        try:
-            reaped, wstatus = os.wait()
-        except ChildProcessError:
-            break
-        if reaped == pid:
-            status = wstatus
-    if status is None:
-        return 255
-    code = os.waitstatus_to_exitcode(status)
-    return 128 - code if code < 0 else code
 
 
 class _SeccompAgent:
