@@ -10,7 +10,7 @@ SANDBOX   := $(firstword $(wildcard $(CURDIR)/../shared/tools/cgroup-sandbox))
 APT_PKGS  := busybox-static libseccomp2 runc crun iproute2 python3-venv gcc libc6-dev strace
 STAMP     := $(VENV)/.installed
 
-.PHONY: all deps venv demo test test-unit test-cgroupv2 bench conformance clean
+.PHONY: all deps venv demo test test-unit test-integration test-cgroupv2 bench conformance clean
 
 all: venv
 
@@ -35,8 +35,14 @@ demo: venv
 test: venv
 	@$(if $(SANDBOX),$(SANDBOX)) $(PY) -m pytest -q -p no:cacheprovider tests $(PYTEST_ARGS)
 
+# tests/unit: pure logic, no containers, no root; run as `nobody` when make
+# runs as root, so a unit test that needs privileges fails here.
+AS_UNPRIVILEGED := $(if $(filter 0,$(shell id -u)),setpriv --reuid=nobody --regid=nogroup --clear-groups env HOME=/tmp)
 test-unit: venv
-	@$(PY) -m pytest -q -p no:cacheprovider tests/unit $(PYTEST_ARGS)
+	@$(AS_UNPRIVILEGED) $(PY) -m pytest -q -p no:cacheprovider tests/unit $(PYTEST_ARGS)
+
+test-integration: venv
+	@$(if $(SANDBOX),$(SANDBOX)) $(PY) -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)
 
 # cgroup v2 only, in ONE boot of a small pure-v2 VM: the cgroup managers'
 # tests and containers end to end (leaf cgroup, cgroup mounts, eBPF devices,
@@ -47,7 +53,7 @@ test-unit: venv
 # One boot of the pure cgroup v2 VM: the v2 tests, then the conformance
 # suite's cgroup clauses (the whole suite takes 12 minutes there).
 V2_CONFORMANCE := cgroup or pids_limit or unified_missing or delete_undoes or failed_create_leaves
-# tests/test_apparmor.py loads a profile in the VM (its kernel enables
+# tests/integration/test_apparmor.py loads a profile in the VM (its kernel enables
 # AppArmor) with Debian's apparmor_parser, unpacked here, not installed.
 APPARMOR_PARSER := build/apparmor/sbin/apparmor_parser
 $(APPARMOR_PARSER):
@@ -59,8 +65,8 @@ $(APPARMOR_PARSER):
 test-cgroupv2: venv $(APPARMOR_PARSER)
 	@$(CURDIR)/../shared/tools/v2vm --timeout 1500 --share $(CURDIR) --env RUNTIME=$(PYRUNC) -- /bin/sh -c '\
 	    $(PY) -m pytest -q -p no:cacheprovider --basetemp=/root/pytest-v2 -k "not record_other" \
-	      tests/test_cgroups_v2.py tests/test_cgroups_unit.py tests/test_v2_containers.py \
-	      tests/test_memory_footprint.py tests/test_apparmor.py $(PYTEST_ARGS); unit=$$?; \
+	      tests/integration/test_cgroups_v2.py tests/unit/test_cgroups_unit.py tests/integration/test_v2_containers.py \
+	      tests/integration/test_memory_footprint.py tests/integration/test_apparmor.py $(PYTEST_ARGS); unit=$$?; \
 	    $(PY) -m pytest -q -p no:cacheprovider -k "$(V2_CONFORMANCE)" conformance; conf=$$?; \
 	    [ $$unit -eq 0 ] && [ $$conf -eq 0 ]'
 
@@ -72,20 +78,20 @@ test-cgroupv2: venv $(APPARMOR_PARSER)
 .PHONY: test-systemd
 test-systemd: venv
 	@$(CURDIR)/../shared/tools/v2vm --systemd --image engines --timeout 1500 --share $(CURDIR) --env RUNTIME=$(PYRUNC) -- \
-	    $(PY) -m pytest -q -p no:cacheprovider --basetemp=/root/pytest-sd tests/test_systemd.py $(PYTEST_ARGS)
+	    $(PY) -m pytest -q -p no:cacheprovider --basetemp=/root/pytest-sd tests/integration/test_systemd.py $(PYTEST_ARGS)
 
-# Rootless mode (issue 20): tests/test_rootless.py on this host (as an
+# Rootless mode (issue 20): tests/integration/test_rootless.py on this host (as an
 # existing unprivileged user, under the cgroup sandbox), then in ONE boot of
 # the cgroup v2 VM with systemd, run by a logged-in unprivileged user
 # (newuidmap, /etc/subuid ranges, a systemd user session; the engines image
 # for rootless podman): pyrunc and runc side by side on the same bundles.
 .PHONY: test-rootless
 test-rootless: venv
-	@$(if $(SANDBOX),$(SANDBOX)) $(PY) -m pytest -q -p no:cacheprovider tests/test_rootless.py $(PYTEST_ARGS)
+	@$(if $(SANDBOX),$(SANDBOX)) $(PY) -m pytest -q -p no:cacheprovider tests/integration/test_rootless.py $(PYTEST_ARGS)
 	@$(CURDIR)/../shared/tools/v2vm --systemd --image engines --user rootless --cpus 1 --timeout 1800 \
 	    --share $(CURDIR) \
 	    --env RUNTIME=$(PYRUNC) -- \
-	    $(PY) -m pytest -q -p no:cacheprovider --basetemp=/tmp/pytest-rl tests/test_rootless.py $(PYTEST_ARGS)
+	    $(PY) -m pytest -q -p no:cacheprovider --basetemp=/tmp/pytest-rl tests/integration/test_rootless.py $(PYTEST_ARGS)
 
 # checkpoint and restore with criu, in ONE boot of the engines VM (criu is in
 # it; criu check needs the tun module): pyrunc and Debian's runc side by side
@@ -97,9 +103,9 @@ test-rootless: venv
 test-systemd-vm: venv
 	@$(CURDIR)/../shared/tools/v2vm --systemd --image engines --timeout 3000 --share $(CURDIR) \
 	    --env RUNTIME=$(PYRUNC) --env PYRUNC_REQUIRE_CRIU=1 -- /bin/sh -c '\
-	    $(PY) -m pytest -q -p no:cacheprovider --basetemp=/root/pytest-sd tests/test_systemd.py $(PYTEST_ARGS); sd=$$?; \
+	    $(PY) -m pytest -q -p no:cacheprovider --basetemp=/root/pytest-sd tests/integration/test_systemd.py $(PYTEST_ARGS); sd=$$?; \
 	    modprobe tun && $(PY) -m pytest -q -p no:cacheprovider --basetemp=/root/pytest-ckpt \
-	      tests/test_checkpoint.py tests/test_criu_rpc.py $(PYTEST_ARGS); ck=$$?; \
+	      tests/integration/test_checkpoint.py tests/unit/test_criu_rpc.py $(PYTEST_ARGS); ck=$$?; \
 	    [ $$sd -eq 0 ] && [ $$ck -eq 0 ]'
 
 .PHONY: test-checkpoint
@@ -107,10 +113,10 @@ test-checkpoint: venv
 	@$(CURDIR)/../shared/tools/v2vm --systemd --image engines --timeout 1800 --share $(CURDIR) \
 	    --env RUNTIME=$(PYRUNC) --env PYRUNC_REQUIRE_CRIU=1 -- /bin/sh -c 'modprobe tun && \
 	    $(PY) -m pytest -q -p no:cacheprovider --basetemp=/root/pytest-ckpt \
-	      tests/test_checkpoint.py tests/test_criu_rpc.py $(PYTEST_ARGS)'
+	      tests/integration/test_checkpoint.py tests/unit/test_criu_rpc.py $(PYTEST_ARGS)'
 
 include conformance/conformance.mk
--include tests/engines/engines.mk
+-include tests/integration/engines/engines.mk
 -include bench/bench.mk
 
 clean:

@@ -44,29 +44,29 @@ DELIBERATE = {
 
 
 # Every place where pyrunc knowingly behaves unlike runc 1.1.5 outside the
-# spec's clauses: each is played against both in tests/compat/ or
-# tests/adversarial/ (the test names the case).  Shown after the clauses.
+# spec's clauses: each is played against both in tests/integration/compat/ or
+# tests/integration/adversarial/ (the test names the case).  Shown after the clauses.
 RUNC_DIFFERENCES = [
     ("Hooks get fds 0, 1, 2 only",
      "runc gives createContainer hooks its init's sync pipes and exec.fifo, and poststop hooks the "
-     "caller's fds (tests/adversarial/test_fds.py)."),
+     "caller's fds (tests/integration/adversarial/test_fds.py)."),
     ("The created init's fds are closed to a container without CAP_SYS_PTRACE",
      "runc's created init lists its fds, exec.fifo's host path included (test_fds.py)."),
     ("createContainer hooks get the init's host pid",
      "runc gives 1, its pid in the container (the spec: the pid as seen by the host; "
-     "tests/adversarial/test_isolation.py)."),
+     "tests/integration/adversarial/test_isolation.py)."),
     ("A config without a mount namespace is refused",
      "runc runs it and leaves the rootfs bind, /proc and /dev mounted in its own mount namespace "
      "after delete; pyrunc would put mounts on the host that outlive the container."),
     ("create under a frozen parent cgroup is refused at once",
-     "runc 1.1.5 hangs (tests/compat/test_cli_behaviour.py)."),
+     "runc 1.1.5 hangs (tests/integration/compat/test_cli_behaviour.py)."),
     ("HOME when /etc/passwd is a FIFO or a magic link",
      "runc hangs on the FIFO and follows the link (reading its own stdin); pyrunc uses / "
-     "(tests/compat/test_home.py)."),
+     "(tests/integration/compat/test_home.py)."),
     ("`rootfsPropagation: rshared` makes the new / shared",
-     "runc 1.1.5 leaves it a slave (tests/compat/test_config_acceptance.py)."),
+     "runc 1.1.5 leaves it a slave (tests/integration/compat/test_config_acceptance.py)."),
     ("`exec -t` without a terminal of its own",
-     "runc refuses (open /dev/tty); pyrunc allocates and relays the pty (tests/compat/test_terminal.py)."),
+     "runc refuses (open /dev/tty); pyrunc allocates and relays the pty (tests/integration/compat/test_terminal.py)."),
     ("Only the pty is given to the process user",
      "runc also chowns the caller's stdio pipes and files to the process uid."),
     ("linux.devices with a bind-mounted /dev",
@@ -80,12 +80,12 @@ RUNC_DIFFERENCES = [
      "(docs/validation.md, 'Refuse, warn or accept')."),
     ("Lone surrogates and invalid UTF-8 in config.json",
      "runc replaces them with U+FFFD and runs; pyrunc refuses with one line naming the field "
-     "(tests/adversarial/test_input.py)."),
+     "(tests/integration/adversarial/test_input.py)."),
     ("JSON nested deeper than ~1000 levels",
      "refused (runc's decoder goes to 10000); unknown members nested deeper than 64 levels are ignored "
      "with a warning."),
     ('Rootless: a read-only sysfs the user namespace may not mount',
-     "becomes a read-only bind of the host's /sys (crun and newer runc do this; runc 1.1.5 fails; tests/test_rootless.py)."),
+     "becomes a read-only bind of the host's /sys (crun and newer runc do this; runc 1.1.5 fails; tests/integration/test_rootless.py)."),
     ('Rootless: `ps` of a container without a cgroup',
      'lists nothing; runc errors.'),
     ('Rootless: `--log` to a path the caller cannot write',

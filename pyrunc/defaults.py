@@ -61,7 +61,7 @@ def default_spec(rootless=False, uid=0, gid=0):
 
 def to_rootless(spec, uid, gid):
     """runc's ``spec --rootless`` transformation, in its key and mount order
-    (compared in tests/test_rootless.py): a user namespace mapping the
+    (compared in tests/integration/test_rootless.py): a user namespace mapping the
     caller's ids to 0 (an unprivileged user may write that map itself), no
     network namespace (it could not be given an interface), /sys bound from
     the host in place of sysfs (a user namespace may not mount a sysfs of a

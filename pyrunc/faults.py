@@ -23,11 +23,11 @@ its environment; the runtime survives them and must undo the create):
   init:mounted          the mount plan ran, before pivot_root
   init:pivoted          after pivot_root, before READY
 
-tests/test_faults.py kills at every point listed here.
+tests/integration/test_faults.py kills at every point listed here.
 
 ``PYRUNC_TEST_HOLD=<point>`` instead stops the process there (SIGSTOP to
 itself) until the test has looked at it from the host and sent SIGCONT
-(tests/adversarial/test_fds.py reads the fds a stage holds at that point).
+(tests/integration/adversarial/test_fds.py reads the fds a stage holds at that point).
 Not for pid 1 of a pid namespace, which cannot stop itself.
   exec:joined           the exec setup process joined the container's namespaces
 """

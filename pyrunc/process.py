@@ -16,7 +16,7 @@ Privileged settings come before the capabilities are dropped.  Once the
 filter is loaded the runtime makes only the syscalls runc makes there (id
 and capability switches, sched_setaffinity, prctl, execve): a profile
 written before openat2 or close_range existed must not stop the runtime
-itself (tests/compat/test_seccomp_order.py).
+itself (tests/integration/compat/test_seccomp_order.py).
 
 Everything here is plain syscalls on values computed before the fork or
 from already-loaded modules: no import happens after the init entered the

@@ -1,6 +1,6 @@
 """What the cgroup manager tests share: a cgroup with the processes a test
 started in it (``Cell``), a fixture that always cleans them, and small
-readers.  Used by tests/test_cgroups_v1.py and tests/test_cgroups_v2.py."""
+readers.  Used by tests/integration/test_cgroups_v1.py and tests/integration/test_cgroups_v2.py."""
 
 import signal
 import subprocess

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import tempfile
 import time
 
@@ -124,3 +125,18 @@ def userns_bundle(roots_base):
     os.chmod(d, 0o755)
     yield Bundle(os.path.join(d, "bundle"))
     shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def console_socket():
+    """A listening AF_UNIX stream socket at a short path; yields (path, listener)."""
+    d = tempfile.mkdtemp(prefix="cs-", dir="/tmp")
+    path = os.path.join(d, "pty.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(4)
+    try:
+        yield path, srv
+    finally:
+        srv.close()
+        shutil.rmtree(d, ignore_errors=True)

@@ -1,5 +1,5 @@
 """Differential fixtures: the same case, on the same bundle, against pyrunc
-and Debian's runc in one test run (tests/compat/, tests/adversarial/).
+and Debian's runc in one test run (tests/integration/compat/, tests/integration/adversarial/).
 
 ``any_rt`` is a :class:`helpers.Runtime` parametrized over the runtimes
 present on this machine: ``pyrunc`` (the checkout's launcher, or

@@ -38,11 +38,15 @@ Stable API (other test modules import these; keep signatures compatible):
 
 from __future__ import annotations
 
+import array
 import copy
+import errno
 import fcntl
 import itertools
 import json
 import os
+import select
+import socket
 import subprocess
 import tempfile
 import time
@@ -597,3 +601,41 @@ def assert_one_error_line(proc: subprocess.CompletedProcess, *, contains: str | 
     if contains is not None:
         assert contains.lower() in lines[0].lower(), f"{contains!r} not in {lines[0]!r}"
     return lines[0]
+
+
+# --- console sockets (terminal: true) ---
+
+def receive_master(srv, timeout=10.0):
+    """Accept one connection and return (fds, payload, number of control messages)."""
+    srv.settimeout(timeout)
+    conn, _ = srv.accept()
+    with conn:
+        conn.settimeout(timeout)
+        fds = array.array("i")
+        msg, ancdata, flags, _ = conn.recvmsg(4096, socket.CMSG_SPACE(16 * fds.itemsize))
+        cmsgs = 0
+        for level, typ, data in ancdata:
+            cmsgs += 1
+            if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
+                fds.frombytes(data[:len(data) - (len(data) % fds.itemsize)])
+        assert not flags & socket.MSG_CTRUNC
+        return list(fds), msg, cmsgs
+
+
+def read_until_eof(fd, timeout=10.0):
+    out = b""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r, _, _ = select.select([fd], [], [], 0.2)
+        if not r:
+            continue
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError as e:
+            if e.errno == errno.EIO:  # slave side closed
+                break
+            raise
+        if not chunk:
+            break
+        out += chunk
+    return out

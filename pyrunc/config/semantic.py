@@ -53,7 +53,7 @@ UINT32_END = 1 << 32
 # INT32_MAX ("uids and gids must be in range 0-2147483647"): so does pyrunc.
 ID_MAX = 2147483647
 # Destinations under /proc that a mount may cover (the files lxcfs emulates).
-# Must equal pyrunc.rootfs.PROC_MOUNT_ALLOWLIST (tests/test_validation_semantic.py
+# Must equal pyrunc.rootfs.PROC_MOUNT_ALLOWLIST (tests/unit/test_validation_semantic.py
 # checks it): rootfs.py refuses the others at create, and `validate` must give
 # the same verdict without importing the mount code.
 PROC_MOUNT_ALLOWLIST = frozenset((

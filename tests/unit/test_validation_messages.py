@@ -10,7 +10,7 @@ from pyrunc.config import schema, validate
 from pyrunc.config.schema import format_path, render_value
 from pyrunc.errors import ConfigError
 
-DATA = Path(__file__).resolve().parent / "data" / "validation"
+DATA = Path(__file__).resolve().parents[1] / "data" / "validation"
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from pyrunc.config import semantic
 from pyrunc.config.validate import validate_config
 from pyrunc.errors import ConfigError
 
-DATA = Path(__file__).resolve().parent / "data" / "validation"
+DATA = Path(__file__).resolve().parents[1] / "data" / "validation"
 
 
 @pytest.fixture

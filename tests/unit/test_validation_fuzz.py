@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E
 from pyrunc.config import schema, validate  # noqa: E402
 from pyrunc.errors import ConfigError  # noqa: E402
 
-DATA = Path(__file__).resolve().parent / "data" / "validation"
+DATA = Path(__file__).resolve().parents[1] / "data" / "validation"
 BASES = [json.loads((DATA / name).read_text()) for name in ("runc-spec-default.json", "rich-config.json")]
 
 json_scalars = st.one_of(

@@ -5,7 +5,7 @@ Needs a kernel with AppArmor enabled and Debian's ``apparmor_parser`` to
 load a test profile: the pure cgroup v2 VM of ``make test-cgroupv2`` has
 both (its Debian kernel enables AppArmor; make fetches the parser from
 Debian's apparmor package into build/apparmor).  Skipped elsewhere: this
-project's host runs without AppArmor (tests/test_security.py covers the
+project's host runs without AppArmor (tests/integration/test_security.py covers the
 refusal there)."""
 
 import os

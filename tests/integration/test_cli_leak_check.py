@@ -21,7 +21,7 @@ def test_leaks_a_container(root, bundle):
 
 
 def test_session_leak_check_fails_a_leaky_session(tmp_path):
-    tests_dir = os.path.dirname(os.path.abspath(__file__))
+    tests_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # where conftest.py lives
     record = tmp_path / "leak.json"
     (tmp_path / "test_leaky.py").write_text(f"LEAK_RECORD = {str(record)!r}\n" + LEAKY_TEST)
     env = dict(os.environ, PYTHONPATH=tests_dir, RUNTIME=RUNTIME, PYRUNC_TEST_LEAK_GRACE="0.3")

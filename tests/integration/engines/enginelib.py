@@ -39,7 +39,7 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-TESTS = os.path.dirname(HERE)
+TESTS = os.path.dirname(os.path.dirname(HERE))  # tests/, where helpers.py lives
 if TESTS not in sys.path:
     sys.path.insert(0, TESTS)
 import helpers  # noqa: E402  (tests/helpers.py: busybox rootfs)

@@ -17,7 +17,7 @@ import pytest
 from pyrunc.config import schema
 from pyrunc.config.schema import format_path
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]  # tests/
 DATA = HERE / "data" / "validation"
 OFFICIAL = Path(os.environ.get("PYRUNC_SPEC_DIR", HERE.parent.parent / "shared" / "reference"
                                / "runtime-spec-v1.3.0")) / "schema"

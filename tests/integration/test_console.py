@@ -1,71 +1,11 @@
 """terminal: true with --console-socket: one pty master fd over SCM_RIGHTS, output readable through it."""
 
-import array
-import errno
 import fcntl
 import os
-import select
-import shutil
-import socket
 import struct
-import tempfile
 import termios
-import time
 
-import pytest
-
-from helpers import assert_one_error_line, cgroup_dirs, new_id
-
-
-@pytest.fixture
-def console_socket():
-    """A listening AF_UNIX stream socket at a short path; yields (path, listener)."""
-    d = tempfile.mkdtemp(prefix="cs-", dir="/tmp")
-    path = os.path.join(d, "pty.sock")
-    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    srv.bind(path)
-    srv.listen(4)
-    try:
-        yield path, srv
-    finally:
-        srv.close()
-        shutil.rmtree(d, ignore_errors=True)
-
-
-def receive_master(srv, timeout=10.0):
-    """Accept one connection and return (fds, payload, number of control messages)."""
-    srv.settimeout(timeout)
-    conn, _ = srv.accept()
-    with conn:
-        conn.settimeout(timeout)
-        fds = array.array("i")
-        msg, ancdata, flags, _ = conn.recvmsg(4096, socket.CMSG_SPACE(16 * fds.itemsize))
-        cmsgs = 0
-        for level, typ, data in ancdata:
-            cmsgs += 1
-            if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
-                fds.frombytes(data[:len(data) - (len(data) % fds.itemsize)])
-        assert not flags & socket.MSG_CTRUNC
-        return list(fds), msg, cmsgs
-
-
-def read_until_eof(fd, timeout=10.0):
-    out = b""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        r, _, _ = select.select([fd], [], [], 0.2)
-        if not r:
-            continue
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError as e:
-            if e.errno == errno.EIO:  # slave side closed
-                break
-            raise
-        if not chunk:
-            break
-        out += chunk
-    return out
+from helpers import assert_one_error_line, cgroup_dirs, new_id, read_until_eof, receive_master
 
 
 def test_console_socket_receives_one_master_fd(rt, bundle, console_socket):

@@ -4,7 +4,7 @@ The containers are run by the runtime named in ``RUNTIME`` (default: this
 checkout's pyrunc; with RUNTIME=/usr/sbin/runc the same tests check the
 inspector against an independent runtime).  Run under the sandbox:
 
-    /work/shared/tools/cgroup-sandbox .venv/bin/python3 -m pytest -q tests/test_inspect.py
+    /work/shared/tools/cgroup-sandbox .venv/bin/python3 -m pytest -q tests/integration/test_inspect.py
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from helpers import BUSYBOX, Bundle, Runtime, in_cgroup_sandbox, new_id, wait_fo
 from pyrunc import inspect as insp
 from pyrunc.errors import ContainerNotRunning
 
-RUNTIME = os.environ.get("RUNTIME", os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".venv", "bin", "pyrunc"))
-SCHEMA = os.path.join(os.path.dirname(__file__), "..", "schemas", "inspect.schema.json")
+RUNTIME = os.environ.get("RUNTIME", os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), ".venv", "bin", "pyrunc"))
+SCHEMA = os.path.join(os.path.dirname(__file__), "..", "..", "schemas", "inspect.schema.json")
 
 needs_containers = pytest.mark.skipif(
     os.geteuid() != 0 or not os.path.exists(RUNTIME) or not in_cgroup_sandbox(),
@@ -347,7 +347,7 @@ def test_render_text_aligns_and_summarises():
 
 def test_import_is_cheap():
     out = subprocess.run([os.sys.executable, "-X", "importtime", "-c", "import pyrunc.inspect"],
-                         capture_output=True, text=True, cwd=os.path.join(os.path.dirname(__file__), ".."))
+                         capture_output=True, text=True, cwd=os.path.join(os.path.dirname(__file__), "..", ".."))
     loaded = {l.rsplit("|", 1)[1].strip() for l in out.stderr.splitlines() if "|" in l}
     assert "pyrunc.inspect" in loaded, out.stderr
     heavy = loaded & {"json", "ctypes", "subprocess", "jsonschema"}

@@ -22,7 +22,7 @@ from cgroup_test_support import BUSYBOX, Cell, cell, cpu_ticks, own_cgroup_is_ro
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root to create cgroups"),
     pytest.mark.skipif(detect_version() != 1, reason="host is pure cgroup v2; v1 tests need a "
-                       "v1/hybrid hierarchy (the v2 suite is tests/test_cgroups_v2.py)"),
+                       "v1/hybrid hierarchy (the v2 suite is tests/integration/test_cgroups_v2.py)"),
 ]
 
 

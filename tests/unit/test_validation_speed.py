@@ -10,8 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parent / "data" / "validation"
-REPO = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parents[1] / "data" / "validation"
+REPO = Path(__file__).resolve().parents[2]
 
 # Runs in a fresh interpreter: import, load + compile the schemas, validate
 # the default config once (the cost `create` pays), then report modules.
@@ -142,7 +142,7 @@ def test_fast_decoder_agrees_with_json():
             want = ("error",)
         if "\\ud800" in text:
             # deliberately stricter than json: a lone surrogate is refused
-            # (docs/validation.md; tests/adversarial/test_input.py)
+            # (docs/validation.md; tests/integration/adversarial/test_input.py)
             want = ("error",)
         try:
             got = ("ok", parse_json(text))

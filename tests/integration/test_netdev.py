@@ -108,7 +108,7 @@ def test_supported():
 def test_import_is_cheap():
     out = subprocess.run(
         [os.sys.executable, "-c", "import sys, pyrunc.netdev; print('pyroute2' in sys.modules)"],
-        capture_output=True, text=True, check=True, cwd=os.path.dirname(os.path.dirname(__file__)))
+        capture_output=True, text=True, check=True, cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
     assert out.stdout.strip() == "False"
 
 

@@ -1,5 +1,5 @@
 """cgroup v2 manager against the real kernel: run inside ../shared/tools/v2vm
-(`make test-cgroupv2`, or `v2vm -- .venv/bin/python3 -m pytest tests/test_cgroups_v2.py`).
+(`make test-cgroupv2`, or `v2vm -- .venv/bin/python3 -m pytest tests/integration/test_cgroups_v2.py`).
 
 Each test creates its own cgroup with a real child process, and removes both
 even when it fails (fixture finalizers kill by pid, then destroy).
@@ -23,7 +23,7 @@ from cgroup_test_support import BUSYBOX, Cell, cell, cpu_ticks, own_cgroup_is_ro
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root to create cgroups"),
     pytest.mark.skipif(detect_version() != 2, reason="host is cgroup v1/hybrid; the v2 tests run "
-                       "in a pure v2 VM: make test-cgroupv2 (tests/test_cgroups_v1.py covers v1)"),
+                       "in a pure v2 VM: make test-cgroupv2 (tests/integration/test_cgroups_v1.py covers v1)"),
 ]
 
 

@@ -1,7 +1,7 @@
 """Containers on a pure cgroup v2 host, end to end through the CLI.
 
 Runs inside ../shared/tools/v2vm (``make test-cgroupv2``); skipped on a v1 or
-hybrid host (tests/test_cgroups_v1.py and the container suites cover v1).
+hybrid host (tests/integration/test_cgroups_v1.py and the container suites cover v1).
 
 What is checked, reading the host's cgroup files and observing inside:
 the container's cgroup is a leaf whose controllers are enabled in its

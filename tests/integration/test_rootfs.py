@@ -523,7 +523,7 @@ def test_linux_device_clashing_with_existing_file_is_an_error(rt, bundle, existi
         path = "/etc/passwd"
     elif existing == "other-device":
         # a device of the image (a default device listed in linux.devices is
-        # the config's, as with runc: tests/compat/test_mounts.py)
+        # the config's, as with runc: tests/integration/compat/test_mounts.py)
         path = "/srv/zero"
         os.makedirs(os.path.join(bundle.rootfs, "srv"))
         os.mknod(os.path.join(bundle.rootfs, "srv/zero"), stat.S_IFCHR | 0o666, os.makedev(1, 5))

@@ -21,7 +21,7 @@ import time
 import pytest
 
 from helpers import TIMEOUT, new_id, wait_for
-from test_console import console_socket, read_until_eof, receive_master  # noqa: F401 - fixture
+from helpers import read_until_eof, receive_master
 
 PTY_GROUP = 5  # the default spec's devpts gid=5
 

@@ -8,7 +8,7 @@
   owned by root).
 
 (The CVE-2024-21626 refusal of a cwd through /proc/self/fd is
-tests/test_cve_runtime.py's.)
+tests/integration/test_cve_runtime.py's.)
 
 Inside: ``pwd`` and ``id -u`` of the process.  On the host: the started
 process's ``/proc/<pid>/cwd`` is the very inode of the directory in the

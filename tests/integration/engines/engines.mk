@@ -9,4 +9,4 @@ ENGINE_TEST_ARGS ?=
 test-engines: venv
 	@$(PY) -c 'import grpc' 2>/dev/null || $(PY) -m pip install -q --disable-pip-version-check grpcio
 	@PYRUNC_ENGINE_TESTS=1 PYRUNC=$(PYRUNC) $(if $(SANDBOX),$(SANDBOX)) $(PY) -m pytest -q -p no:cacheprovider \
-	    -o faulthandler_timeout=600 tests/engines $(ENGINE_TEST_ARGS)
+	    -o faulthandler_timeout=600 tests/integration/engines $(ENGINE_TEST_ARGS)
