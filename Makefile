@@ -10,7 +10,7 @@ SANDBOX   := $(firstword $(wildcard $(CURDIR)/../shared/tools/cgroup-sandbox))
 APT_PKGS  := busybox-static libseccomp2 runc crun iproute2 python3-venv gcc libc6-dev strace
 STAMP     := $(VENV)/.installed
 
-.PHONY: all deps venv demo test test-unit test-integration test-cgroupv2 bench conformance clean
+.PHONY: all deps venv demo lint test test-unit test-integration test-cgroupv2 bench conformance clean
 
 all: venv
 
@@ -40,6 +40,13 @@ test: venv
 AS_UNPRIVILEGED := $(if $(filter 0,$(shell id -u)),setpriv --reuid=nobody --regid=nogroup --clear-groups env HOME=/tmp)
 test-unit: venv
 	@$(AS_UNPRIVILEGED) $(PY) -m pytest -q -p no:cacheprovider tests/unit $(PYTEST_ARGS)
+
+# ruff (lint; pyproject.toml [tool.ruff]) and mypy (pyproject.toml [tool.mypy]);
+# installed into the venv on first use, as the `lint` extra.
+lint: venv
+	@$(PY) -c 'import ruff, mypy' 2>/dev/null || $(PY) -m pip install -q --disable-pip-version-check ruff mypy
+	@$(PY) -m ruff check pyrunc tests conformance tools bench
+	@$(PY) -m mypy
 
 test-integration: venv
 	@$(if $(SANDBOX),$(SANDBOX)) $(PY) -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)

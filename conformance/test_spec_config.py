@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from harness import CHECKER, SIGNALS
+from harness import CHECKER
 
 clause = pytest.mark.clause
 CF = "config.md"

@@ -31,9 +31,7 @@ Run it directly to see the table:  python3 conformance/validate_corpus.py
 """
 from __future__ import annotations
 
-import copy
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path

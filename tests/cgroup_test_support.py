@@ -1,12 +1,10 @@
 """What the cgroup manager tests share: a cgroup with the processes a test
-started in it (``Cell``), a fixture that always cleans them, and small
-readers.  Used by tests/integration/test_cgroups_v1.py and tests/integration/test_cgroups_v2.py."""
+started in it (``Cell``; the ``cell`` fixture in conftest.py always cleans
+them) and small readers.  Used by tests/integration/test_cgroups_v1.py and tests/integration/test_cgroups_v2.py."""
 
 import signal
 import subprocess
 import uuid
-
-import pytest
 
 from pyrunc.cgroups import new_manager
 
@@ -49,25 +47,6 @@ class Cell:
         if self.mgr.exists():
             self.mgr.kill_all(signal.SIGKILL)  # what the test's processes started
         self.mgr.destroy()
-
-
-@pytest.fixture
-def cell():
-    cells = []
-
-    def make(*a, **kw):
-        c = Cell(*a, **kw)
-        cells.append(c)
-        return c
-    yield make
-    errors = []
-    for c in cells:
-        try:
-            c.cleanup()
-        except Exception as e:  # keep cleaning the others
-            errors.append(e)
-    if errors:
-        raise errors[0]
 
 
 def cpu_ticks(pid):

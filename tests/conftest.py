@@ -140,3 +140,25 @@ def console_socket():
     finally:
         srv.close()
         shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture
+def cell():
+    """``cell(cgroups_path=None, cid=None) -> Cell``: a cgroup manager plus the
+    processes a test starts in it; every one is cleaned after the test."""
+    from cgroup_test_support import Cell
+    cells = []
+
+    def make(*a, **kw):
+        c = Cell(*a, **kw)
+        cells.append(c)
+        return c
+    yield make
+    errors = []
+    for c in cells:
+        try:
+            c.cleanup()
+        except Exception as e:  # keep cleaning the others
+            errors.append(e)
+    if errors:
+        raise errors[0]

@@ -366,7 +366,7 @@ class Runtime:
         try:
             return wait_for(reached, timeout=timeout)
         except TimeoutError:
-            raise AssertionError(f"container {cid} never reached {status!r}; last state {last}")
+            raise AssertionError(f"container {cid} never reached {status!r}; last state {last}") from None
 
     def cleanup(self) -> list[str]:
         """``delete --force`` every container this object created; return failures."""

@@ -53,7 +53,7 @@ try:
     print("$ pyrunc exec demo sh -c '...'")
     rc = subprocess.run([pyrunc, "--root", root, "exec", "demo", "/bin/sh", "-c", script],
                         stdin=subprocess.DEVNULL).returncode
-    print(f"$ pyrunc inspect demo    (the walls, read back from the kernel)")
+    print("$ pyrunc inspect demo    (the walls, read back from the kernel)")
     subprocess.run([pyrunc, "--root", root, "inspect", "demo"] + sys.argv[2:3],
                    stdin=subprocess.DEVNULL)
     sys.exit(rc)

@@ -1,6 +1,5 @@
 """Bad input: exit 1, one clear stderr line, no traceback, and nothing left behind."""
 
-import json
 import os
 import time
 

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from helpers import cgroup_dirs, in_cgroup_sandbox, new_id, runtime_is_pyrunc, wait_for
+from helpers import cgroup_dirs, in_cgroup_sandbox, new_id, wait_for
 
 pytestmark = pytest.mark.skipif(not in_cgroup_sandbox(), reason="creates cgroups: run under the cgroup sandbox")
 

@@ -16,7 +16,7 @@ import pytest
 from pyrunc.cgroups import detect_version, load_manager, new_manager
 from pyrunc.errors import CgroupError
 
-from cgroup_test_support import BUSYBOX, Cell, cell, cpu_ticks, own_cgroup_is_root  # noqa: F401
+from cgroup_test_support import BUSYBOX, cpu_ticks, own_cgroup_is_root
 
 
 pytestmark = [

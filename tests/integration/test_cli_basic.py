@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from helpers import (RUNTIME, RUNTIME_NAME, Bundle, Runtime, make_rootfs, new_id, runc_lacks, runtime_is_pyrunc,
+from helpers import (RUNTIME, RUNTIME_NAME, Runtime, make_rootfs, new_id, runc_lacks, runtime_is_pyrunc,
                      runtime_is_runc)
 
 HOOK_NAMES = ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"]

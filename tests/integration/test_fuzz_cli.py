@@ -82,7 +82,7 @@ def test_fuzz_cli_arguments(rt, tmp_path, verb, args, globals_):
     try:
         p = rt(*argv, env=tagged_env(tag), cwd=cwd, timeout=20)
     except subprocess.TimeoutExpired:
-        raise AssertionError(f"hung: {argv}")
+        raise AssertionError(f"hung: {argv}") from None
     _check_outcome(p, argv)
     # random argv may name a real container (e.g. `run` of an id in cwd): undo it
     for cid in os.listdir(rt.root) if os.path.isdir(rt.root) else []:
@@ -143,7 +143,7 @@ def test_fuzz_configs(rt, bundle, data):
     try:
         p = rt(*argv, env=tagged_env(tag), timeout=20)
     except subprocess.TimeoutExpired:
-        raise AssertionError(f"create hung with config {json.dumps(doc)[:2000]}")
+        raise AssertionError(f"create hung with config {json.dumps(doc)[:2000]}") from None
     _check_outcome(p, argv)
     if p.returncode == 0:
         d = rt.delete(cid, force=True)

@@ -7,11 +7,10 @@ import sys
 import re
 import signal
 import subprocess
-import time
 
 import pytest
 
-from helpers import (RUNTIME, Runtime, cgroup_dirs, new_id, pid_alive, runtime_is_runc, wait_for)
+from helpers import (RUNTIME, cgroup_dirs, new_id, pid_alive, wait_for)
 
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 

@@ -10,7 +10,6 @@ the rootfs; in both cases the sentinel must be untouched and no host mount
 may appear below it.
 """
 
-import ctypes
 import os
 import shutil
 import subprocess

@@ -16,7 +16,7 @@ import tempfile
 
 import pytest
 
-from helpers import assert_one_error_line, new_id, runc_lacks, runtime_is_pyrunc, wait_for
+from helpers import assert_one_error_line, new_id, runc_lacks, runtime_is_pyrunc
 
 
 # --------------------------------------------------------------------------

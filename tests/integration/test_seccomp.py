@@ -16,16 +16,12 @@ import resource
 import select
 import signal
 import socket
-import subprocess
-import sys
-import textwrap
 import threading
 import time
 
 import pytest
 
 from pyrunc import seccomp, syscalls
-from pyrunc.errors import ConfigError
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
@@ -517,7 +513,7 @@ def test_spec_allow_flag():
     mitigation when the kernel's mitigation mode is "seccomp"; with it the
     thread stays as it was.  Elsewhere the flag only has to be accepted."""
     cfg = profile("SCMP_ACT_ALLOW", rule(["mkdir"], "SCMP_ACT_ERRNO"))
-    probe = lambda: [_status_field("Speculation_Store_Bypass"), _status_field("Seccomp")]
+    probe = lambda: [_status_field("Speculation_Store_Bypass"), _status_field("Seccomp")]  # noqa: E731
     before = _status_field("Speculation_Store_Bypass")
     plain = run_filtered(seccomp.prepare(cfg), probe).result
     allowed = run_filtered(seccomp.prepare(cfg | {"flags": ["SECCOMP_FILTER_FLAG_SPEC_ALLOW"]}),

@@ -12,7 +12,6 @@ import json
 import os
 import time
 
-import helpers
 from helpers import new_id
 from test_reliability_support import assert_clean, host_counts, run_measured
 

@@ -32,7 +32,7 @@ def test_dumps_and_loads_match_json(value):
 
 
 @pytest.mark.parametrize("value", [
-    {1: 2, None: 3, True: 4},       # non-str keys: json's conversion rules
+    {1: 2, None: 3, True: 4},  # noqa: F601 - non-str keys: json's conversion rules
     (1, (2, 3)),                      # tuples are lists
     {"f": 1.5, "n": float("nan"), "i": float("-inf")},
     "top-level string \u2028 \x00",

@@ -181,7 +181,7 @@ def test_keyword_verdicts_match_jsonschema(tmp_path, main, docs):
     for doc in docs:
         errs = run(doc)
         assert (not errs) == official_verdict(tmp_path, doc), (doc, errs)
-        for path, message in errs:
+        for _path, message in errs:
             assert "\n" not in message
 
 

@@ -179,7 +179,7 @@ def test_twenty_containers(eng):
         assert (p.returncode, p.stdout) == (0, f"{i}\n"), el.text_of(p)
         names.append((name, engine.full_id(name)))
         engine.ok("rm", name)
-    for name, full_id in names:
+    for _name, full_id in names:
         assert not engine.leftovers(runtime, full_id)
     root = engine.state_roots.get(runtime)
     if root and os.path.isdir(root):

@@ -9,7 +9,6 @@ in it, started, exec'd into (ExecSync), stopped and removed.  The handler
 from __future__ import annotations
 
 import os
-import time
 import uuid
 
 import pytest
