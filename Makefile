@@ -20,11 +20,18 @@ deps:
 	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) >/dev/null; fi
 
-$(STAMP): pyproject.toml tools/install-launcher.py
+# The install path users take (docs/install.md): pip installs the package and
+# its script, whose first call writes the fast launcher and the interpreter
+# copy into the venv.  Editable (-e), so that the tests run the tree being
+# edited without a reinstall per change; the launcher is the one a wheel gets
+# plus the source tree first on sys.path (tests/integration/test_packaging.py
+# installs the built wheel into a fresh venv and checks it against this one).
+$(STAMP): pyproject.toml pyrunc/launcher.py
 	@$(MAKE) --no-print-directory deps
 	@[ -x $(PY) ] || $(PY_SYS) -m venv $(VENV)
 	@$(PY) -m pip install -q --disable-pip-version-check -e '.[test]'
-	@$(PY) tools/install-launcher.py $(VENV) $(CURDIR)
+	@$(PYRUNC) --version >/dev/null
+	@head -2 $(PYRUNC) | grep -q 'pyrunc fast launcher' || { echo "$(PYRUNC): the first call did not install the fast launcher" >&2; exit 1; }
 	@touch $@
 
 venv: $(STAMP)
@@ -126,6 +133,7 @@ include conformance/conformance.mk
 -include tests/integration/engines/engines.mk
 -include bench/bench.mk
 
+# the interpreter copy's read-only view first: a mount point cannot be deleted
 clean:
-	@[ ! -x $(PY) ] || $(PY) tools/install-launcher.py --remove $(VENV)
+	@[ ! -x $(PY) ] || $(PY) -m pyrunc.launcher --remove >/dev/null
 	rm -rf $(VENV) build *.egg-info

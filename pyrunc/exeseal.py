@@ -107,8 +107,9 @@ def _name_self():
         pass
 
 
-# The installation's own copy of the interpreter (tools/install-launcher.py):
-# <venv>/sealed/python3, which the pyrunc launcher's #! line names.
+# The installation's own copy of the interpreter (pyrunc/launcher.py writes
+# it on the first call): <venv>/sealed/python3, which the launcher's #! line
+# names.
 SEALED_COPY_DIR = "sealed"
 
 
@@ -118,12 +119,12 @@ def persist_readonly_view(exe=None):
     re-exec (one interpreter start instead of two on create, run and exec).
 
     Done by the first sealed command after boot (mounts do not survive a
-    reboot) and by ``make venv``; a caller that may not mount (rootless, no
-    CAP_SYS_ADMIN) keeps paying the re-exec.  The mount lives in the mount
-    namespace of that first caller: the host's, normally.  It covers only
-    that one file, a copy owned by the installation, so upgrades of the
-    system's Python never meet it; ``make clean`` (tools/install-launcher.py
-    --remove) unmounts it.  Returns True when the view is in place."""
+    reboot); a caller that may not mount (rootless, no CAP_SYS_ADMIN) keeps
+    paying the re-exec.  The mount lives in the mount namespace of that
+    first caller: the host's, normally.  It covers only that one file, a
+    copy owned by the installation, so upgrades of the system's Python
+    never meet it; ``python -m pyrunc.launcher --remove`` (``make clean``)
+    unmounts it (docs/install.md).  Returns True when the view is in place."""
     try:
         exe = exe or os.readlink("/proc/self/exe")
     except OSError:

@@ -170,17 +170,9 @@ def problem_line(label: str, path: tuple, message: str) -> str:
 # --------------------------------------------------------------------------
 
 def schema_dir() -> str:
-    """``<repo>/schemas``; ``pyrunc/schemas`` when the package was installed
-    with the schemas copied inside it."""
-    here = os.path.dirname(os.path.realpath(__file__))  # .../pyrunc/config
-    package = os.path.dirname(here)
-    repo_dir = os.path.join(os.path.dirname(package), "schemas")
-    if os.path.isfile(os.path.join(repo_dir, "config.json")):
-        return repo_dir
-    packaged = os.path.join(package, "schemas")
-    if os.path.isdir(packaged):
-        return packaged
-    return repo_dir
+    """``pyrunc/schemas``, the package's own copy: in the source tree (where
+    the top-level ``schemas`` is a link to it) as in an installed wheel."""
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "schemas")
 
 
 # --------------------------------------------------------------------------

@@ -147,6 +147,23 @@ def test_persisted_view_needs_the_installation_layout(tmp_path):
     assert not os.statvfs(other).f_flag & os.ST_RDONLY
 
 
+def test_reinstall_keeps_a_current_copy_and_replaces_an_outdated_one(installed_copy, tmp_path):
+    """The install of the first call (or ``python -m pyrunc.launcher``) keeps
+    a copy of the same interpreter build under its read-only view; after an
+    upgrade of the system's Python it unmounts the view and replaces the
+    copy (pyrunc/launcher.py)."""
+    from pyrunc import exeseal, launcher
+    assert exeseal.persist_readonly_view(str(installed_copy))
+    launcher._copy_interpreter(os.path.realpath(sys.executable), str(installed_copy))
+    assert os.statvfs(installed_copy).f_flag & os.ST_RDONLY  # the same build: left as it was
+    upgraded = tmp_path / "python3-upgraded"
+    upgraded.write_bytes(b"\x7fELF an upgraded interpreter")
+    launcher._copy_interpreter(str(upgraded), str(installed_copy))
+    assert not os.statvfs(installed_copy).f_flag & os.ST_RDONLY
+    assert installed_copy.read_bytes() == upgraded.read_bytes()
+    assert sorted(os.listdir(installed_copy.parent)) == ["python3"]  # no temporary left
+
+
 @pytest.mark.skipif(not runtime_is_pyrunc or not shutil.which("strace"),
                     reason="pyrunc's launcher, traced with strace")
 def test_launcher_starts_sealed_with_one_interpreter_start(rt, bundle):
