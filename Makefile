@@ -51,7 +51,7 @@ test-unit: venv
 # ruff (lint; pyproject.toml [tool.ruff]) and mypy (pyproject.toml [tool.mypy]);
 # installed into the venv on first use, as the `lint` extra.
 lint: venv
-	@$(PY) -c 'import ruff, mypy' 2>/dev/null || $(PY) -m pip install -q --disable-pip-version-check -e '.[lint]'
+	@$(PY) -c 'import ruff, mypy' 2>/dev/null || $(PY) -m pip install -q --disable-pip-version-check 'ruff>=0.6' 'mypy>=1.10'  # the lint extra, without reinstalling pyrunc
 	@$(PY) -m ruff check pyrunc tests conformance tools bench
 	@$(PY) -m mypy
 
