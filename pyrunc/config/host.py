@@ -445,3 +445,34 @@ def _lsm(doc, linux, facts, add):
     if isinstance(linux.get("mountLabel"), str) and linux["mountLabel"] and not facts.selinux:
         add(("linux", "mountLabel"), "%s cannot be applied: SELinux is not enabled on this host"
             % render_value(linux["mountLabel"]))
+
+
+# --------------------------------------------------------------------------
+# what create refuses about this host, for a converted config
+# --------------------------------------------------------------------------
+
+def check_host(cfg):
+    """The checks ``create`` makes of this host for the converted ``cfg``
+    (a config.model.Config) before anything is made; the first problem
+    raises ConfigError.  ``pyrunc validate --host-specific`` runs them too.
+    An unprivileged caller's limits (rootless.py), the LSM labels, Intel
+    RDT, the network devices to move."""
+    from pyrunc.errors import ConfigError
+    from pyrunc.rootless import check_config as check_rootless
+    check_rootless(cfg)  # an unprivileged caller: user namespace, mappings (no-op for root)
+    if cfg.process:
+        from pyrunc import lsm
+        lsm.check(cfg.process.apparmor_profile, cfg.process.selinux_label, cfg.mount_label)
+    if cfg.intel_rdt and not _resctrl_mounted():
+        raise ConfigError("config.json: linux.intelRdt: no resctrl filesystem is mounted "
+                          "(Intel RDT is not available on this host)")
+    if cfg.net_devices:
+        from pyrunc.netdev import check as check_net_devices
+        netns = cfg.namespace("network")
+        check_net_devices(cfg.net_devices, new_netns=netns is not None and not netns.path,
+                          netns_path=netns.path if netns is not None else None)
+
+
+def _resctrl_mounted():
+    with open("/proc/self/mounts") as f:
+        return any(line.split()[2] == "resctrl" for line in f)
