@@ -188,6 +188,7 @@ def host_problems(doc, bundle_dir: str, facts: HostFacts | None = None) -> list[
     as can be told without creating anything)."""
     if not isinstance(doc, dict):
         return []
+    probed = facts is None
     facts = facts or HostFacts.probe()
     found: list[str] = []
 
@@ -206,7 +207,26 @@ def host_problems(doc, bundle_dir: str, facts: HostFacts | None = None) -> list[
     _sysctl(linux, add)
     _net_devices(linux, add)
     _lsm(doc, linux, facts, add)
+    if probed and not found:
+        found.extend(create_host_problems(doc, bundle_dir))
     return found
+
+
+def create_host_problems(doc, bundle_dir: str) -> list[str]:
+    """The verdict of create's own host checks (:func:`check_host`) on the
+    converted config, one line as create prints it; empty when the config
+    does not convert (plain validation reports that) or the host accepts it."""
+    from pyrunc.config.convert import build
+    from pyrunc.errors import PyruncError
+    try:
+        cfg = build(doc, os.path.abspath(bundle_dir))
+    except PyruncError:
+        return []
+    try:
+        check_host(cfg)
+    except PyruncError as e:
+        return [str(e)]
+    return []
 
 
 def _namespaces(linux, facts, add):
