@@ -430,7 +430,7 @@ def convert(doc, bundle, warn=lambda msg: None):
         root_path = os.path.join(bundle, root_path)
     from ..netdev import convert as convert_net_devices
     return Config(
-        oci_version=doc.get("ociVersion", ""),
+        format=Config.FORMAT, oci_version=doc.get("ociVersion", ""),
         root_path=os.path.normpath(root_path) if root_path else "",
         root_readonly=bool(root.get("readonly", False)),
         mounts=[convert_mount(m, i) for i, m in enumerate(doc.get("mounts") or ())],

@@ -318,8 +318,12 @@ class Config(Record):
     ``personality``: the persona number for personality(2), or None;
     ``hooks``: {hook name: [Hook]}."""
 
+    # The persisted form's version: a state directory written by another
+    # form is refused with one line rather than misread.
+    FORMAT = 2
+
     FIELDS = dict(
-        oci_version="", root_path="", root_readonly=False, mounts=list, process=None,
+        format=0, oci_version="", root_path="", root_readonly=False, mounts=list, process=None,
         hostname=None, domainname=None, hooks=dict, annotations=dict,
         namespaces=list, uid_mappings=list, gid_mappings=list, time_offsets=list,
         devices=list, cgroups_path=None, resources=None, rootfs_propagation="",
@@ -332,6 +336,15 @@ class Config(Record):
                   hooks={Hook}, time_offsets=[TimeOffset], resources=Resources,
                   seccomp=Seccomp, memory_policy=MemoryPolicy, net_devices=[NetDevice])
     __slots__ = tuple(FIELDS)
+
+    @classmethod
+    def from_dict(cls, d):
+        if d is not None and d.get("format") != cls.FORMAT:
+            from ..errors import PyruncError
+            raise PyruncError("the container's state was written by another version of pyrunc "
+                              f"(config format {d.get('format', 1)}, this one reads {cls.FORMAT}); "
+                              "delete it and create it again")
+        return super().from_dict(d)
 
     def hook_list(self, name):
         return self.hooks.get(name, [])
