@@ -114,20 +114,22 @@ def convert(net_devices):
 
 def _devices(net_devices):
     """A list of NetDevice records as it is; a linux.netDevices object converted."""
-    return convert(net_devices) if isinstance(net_devices, dict) or net_devices is None \
-        else net_devices
+    from .config.model import NetDevice
+    if isinstance(net_devices, list) and all(isinstance(d, NetDevice) for d in net_devices):
+        return net_devices
+    return convert(net_devices)
 
 
 def check(net_devices, *, new_netns, netns_path=None):
-    """Whether the converted devices (config.model.NetDevice list) can be
-    moved here, before anything is touched; raise ConfigError.
+    """Whether the devices (config.model.NetDevice list, or the
+    linux.netDevices object) can be moved here, before anything is
+    touched; raise ConfigError.
 
     ``new_netns``: the container gets a network namespace of its own (a
     ``network`` entry in linux.namespaces).  ``netns_path``: that entry's
     path, when it joins an existing namespace; it must not be the runtime's.
     """
-    devices = _devices(net_devices)
-    if not devices:
+    if not net_devices:
         return
     if not new_netns:
         raise ConfigError(f"{_FIELD}: moving network devices needs a new network namespace "
@@ -135,6 +137,7 @@ def check(net_devices, *, new_netns, netns_path=None):
     if netns_path and _same_netns(netns_path, "/proc/self/ns/net"):
         raise ConfigError(f"{_FIELD}: moving network devices needs a network namespace other "
                           f"than the runtime's, but linux.namespaces network path {netns_path} is it")
+    devices = _devices(net_devices)
     from socket import if_nametoindex
     for dev in devices:
         try:
