@@ -226,8 +226,8 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
             console = _connect_console(console_socket)
         keep_fds, listen_env = _preserved_fds(preserve_fds)
         if listen_env:
-            # the init's environment, not the persisted config's (as before:
-            # exec gets LISTEN_FDS from its own caller)
+            # this create's socket activation: the init's environment only,
+            # not the persisted config's
             cfg = cfg.replace(process=cfg.process.replace(env=_with_listen_env(cfg.process.env, listen_env)))
         cgroup_fds, origin_fds = _late_join_fds(cfg, mgr)
         log.open_for_stages()
