@@ -529,16 +529,13 @@ def restore(store, container_id, bundle, opts, *, pid_file=None, detach=True,
 
     A failed restore leaves no state directory, cgroup or process behind."""
     from . import container as core
-    from .config.convert import convert
-    from .config.validate import load_config, validate_config
+    from .config.convert import build
+    from .config.validate import load_config
     st.validate_id(container_id)
     bundle = os.path.abspath(bundle or ".")
     doc = load_config(os.path.join(bundle, config_path or "config.json"))
-    validate_config(core._without_cgroups_path(doc) if systemd_cgroup else doc)
-    cfg = convert(doc, bundle, warn=log.warning)
-    if not cfg.root_path or not os.path.isdir(cfg.root_path):
-        from .errors import ConfigError
-        raise ConfigError(f"config.json: root.path: rootfs ({cfg.root_path}) does not exist")
+    # the same judgement as create's (and `pyrunc validate`'s)
+    cfg = build(doc, bundle, warn=log.warning, systemd_cgroup=systemd_cgroup)
     for ns in cfg.namespaces:
         if ns.type == "cgroup" and ns.path:
             raise CriuError("criu cannot restore into a cgroup namespace joined by path")
@@ -652,8 +649,8 @@ def restore(store, container_id, bundle, opts, *, pid_file=None, detach=True,
         if not st.init_alive(state):
             raise CriuError(f"restore failed: the restored init (pid {pid}) exited at once "
                             f"(criu log: {log_path})")
-        _note_time_namespace(store, container_id, cfg, doc, pid)
-        mgr.set(cfg.resources or {}, initial=True)
+        cfg = _note_time_namespace(store, container_id, cfg, doc, pid)
+        mgr.set(cfg.resources, initial=True)
         store.save(state)
         if pid_file:
             st.write_atomic(pid_file, str(pid).encode(), 0o644)
@@ -774,18 +771,20 @@ def _run_create_hooks(c, cfg, pid):
 
 def _note_time_namespace(store, container_id, cfg, doc, pid):
     """criu restores into a new time namespace when the kernel has them:
-    record it in the config, so that exec joins it too."""
+    record it in the config, so that exec joins it too.  Returns the
+    config (a new one when it changed)."""
     if cfg.namespace("time") is not None:
-        return
+        return cfg
     try:
         if os.readlink(f"/proc/{pid}/ns/time") == os.readlink("/proc/self/ns/time"):
-            return
+            return cfg
     except OSError:
-        return
+        return cfg
     from .config.model import Namespace
     from .syscalls import CLONE_NEWTIME
-    cfg.namespaces.append(Namespace(type="time", path="", flag=CLONE_NEWTIME))
+    cfg = cfg.replace(namespaces=cfg.namespaces + [Namespace(type="time", path="", flag=CLONE_NEWTIME)])
     store.save_config(container_id, cfg, doc)
+    return cfg
 
 
 def _undo_restore(store, state, mgr):

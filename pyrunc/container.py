@@ -9,8 +9,9 @@ never exit.
 import os
 import time
 
+from . import fastjson
 from . import state as st
-from .errors import (ContainerNotExist, ContainerNotRunning, ConfigError, InvalidState,
+from .errors import (ContainerNotExist, ContainerNotRunning, InvalidState,
                      PyruncError, StageError)
 from .faults import point as fault_point
 from .log import log
@@ -132,8 +133,9 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
 
     ``console``: an already connected socket to send the pty master to
     (``run`` in the foreground with a terminal), instead of ``console_socket``."""
-    from .config.convert import convert, known_cap_count
-    from .config.validate import load_config, validate_config
+    from .config.convert import build, known_cap_count
+    from .config.host import check_host
+    from .config.validate import load_config
     from .exeseal import require_sealed
 
     require_sealed()
@@ -141,25 +143,15 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
     bundle = os.path.abspath(bundle or ".")
     config_path = os.path.join(bundle, config_path or "config.json")
     doc = load_config(config_path)
-    # with --systemd-cgroup, cgroupsPath is slice:prefix:name, which the
-    # systemd manager checks itself (the validator knows only cgroupfs paths)
-    validate_config(_without_cgroups_path(doc) if systemd_cgroup else doc)
-    cfg = convert(doc, bundle, warn=log.warning)
-    _check_create(cfg, console_socket or console, detach, bundle)
-    from .rootless import check_config as check_rootless
-    check_rootless(cfg)  # an unprivileged caller: user namespace, mappings (no-op for root)
+    # the judgement `pyrunc validate` reports (config/convert.py build)
+    cfg = build(doc, bundle, warn=log.warning, systemd_cgroup=systemd_cgroup)
+    _check_console(cfg, console_socket or console, detach)
+    check_host(cfg)
     attrs = None
     if cfg.process:
-        from . import lsm
         from .process import ProcessAttrs
-        lsm.check(cfg.process.apparmor_profile, cfg.process.selinux_label, cfg.mount_label)
         # execCPUAffinity does not apply to the init (spec)
         attrs = ProcessAttrs(cfg.process, cfg.personality, cfg.memory_policy, exec_affinity=False)
-    if cfg.net_devices:
-        from .netdev import check as check_net_devices
-        netns = cfg.namespace("network")
-        check_net_devices(cfg.net_devices, new_netns=netns is not None and not netns.path,
-                          netns_path=netns.path if netns is not None else None)
     if pid_file:
         pid_file = os.path.abspath(pid_file)
 
@@ -205,12 +197,13 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
         # The device cgroup gets linux.resources.devices and the default
         # allow list only: creating a node (linux.devices) does not allow it
         # (as in runc; a deny-all policy keeps a created /dev/kmsg closed).
-        resources = cfg.resources or {}
+        resources = cfg.resources
         fault_point("create:cgroup")
         seccomp = None
         if cfg.seccomp:
-            from .seccomp import prepare
-            seccomp = prepare(cfg.seccomp)
+            # compiled at conversion; laid out for seccomp(2) here
+            from .seccomp import PreparedSeccomp
+            seccomp = PreparedSeccomp.from_record(cfg.seccomp)
             if seccomp.uses_notify and seccomp.listener_path:
                 seccomp_listener = _connect_unix(seccomp.listener_path, "seccomp listenerPath")
         hook_runner = None
@@ -231,7 +224,11 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
         listen_fd = _listen_start_socket(store.dir(container_id))
         if console_socket:
             console = _connect_console(console_socket)
-        keep_fds = _preserved_fds(cfg, preserve_fds)
+        keep_fds, listen_env = _preserved_fds(preserve_fds)
+        if listen_env:
+            # this create's socket activation: the init's environment only,
+            # not the persisted config's
+            cfg = cfg.replace(process=cfg.process.replace(env=_with_listen_env(cfg.process.env, listen_env)))
         cgroup_fds, origin_fds = _late_join_fds(cfg, mgr)
         log.open_for_stages()
         job = stages.InitJob(
@@ -284,14 +281,6 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
         if seccomp_listener is not None:
             seccomp_listener.close()
         raise
-
-
-def _without_cgroups_path(doc):
-    """``doc`` without linux.cgroupsPath (a shallow copy; doc is unchanged)."""
-    linux = doc.get("linux") if isinstance(doc, dict) else None
-    if not isinstance(linux, dict) or "cgroupsPath" not in linux:
-        return doc
-    return dict(doc, linux={k: v for k, v in linux.items() if k != "cgroupsPath"})
 
 
 def _not_frozen(mgr):
@@ -374,50 +363,13 @@ def _origin_dirs(container_dirs):
     return out
 
 
-def _check_root_not_symlink(root_path, bundle):
-    """root.path may not be or go through a symlink (below the bundle when
-    it is relative), as runc refuses: the runtime would build the container
-    on whatever the link names, possibly the host's / itself."""
-    if os.path.isabs(os.path.relpath(root_path, bundle)) or \
-            os.path.relpath(root_path, bundle).startswith(".."):
-        expected = root_path  # absolute root.path outside the bundle: all of it
-    else:
-        expected = os.path.join(os.path.realpath(bundle), os.path.relpath(root_path, bundle))
-    if os.path.realpath(root_path) != os.path.normpath(expected):
-        raise ConfigError(f"config.json: root.path: {root_path} is a symlink or goes through one "
-                          f"(to {os.path.realpath(root_path)}); give the real path")
-
-
-def _check_create(cfg, console_socket, detach, bundle):
-    if cfg.process is None:
-        raise ConfigError("config.json: process: required to create a container")
-    if not cfg.process.args:
-        raise ConfigError("config.json: process.args: must not be empty")
-    if not cfg.root_path or not os.path.isdir(cfg.root_path):
-        raise ConfigError(f"config.json: root.path: rootfs ({cfg.root_path}) does not exist")
-    _check_root_not_symlink(cfg.root_path, bundle)
-    if cfg.namespace("mount") is None:
-        # runc runs such a config with its mounts (rootfs bind, /proc, /dev)
-        # made in its own mount namespace, where they stay after delete: a
-        # container that leaves mounts on the host is refused instead.
-        raise ConfigError("config.json: linux.namespaces: no mount namespace: the container's mounts "
-                          "would be made in the runtime's own mount namespace and outlive the "
-                          "container; add {\"type\": \"mount\"}")
+def _check_console(cfg, console_socket, detach):
+    """The terminal of config.json against the caller's options (as runc)."""
     terminal = cfg.process.terminal
     if terminal and detach and not console_socket:
         raise PyruncError("cannot allocate tty if runc will detach without setting console socket")
     if console_socket and not terminal:
         raise PyruncError("cannot use console socket if runc will not detach or allocate tty")
-    if cfg.uid_mappings and cfg.namespace("user") is None:
-        raise ConfigError("config.json: linux.uidMappings: requires a user namespace")
-    if cfg.intel_rdt and not _resctrl_mounted():
-        raise ConfigError("config.json: linux.intelRdt: no resctrl filesystem is mounted "
-                          "(Intel RDT is not available on this host)")
-
-
-def _resctrl_mounted():
-    with open("/proc/self/mounts") as f:
-        return any(line.split()[2] == "resctrl" for line in f)
 
 
 def _listen_start_socket(state_dir):
@@ -450,14 +402,12 @@ def _connect_console(path):
     return _connect_unix(path, "console socket")
 
 
-def _preserved_fds(cfg, preserve_fds):
+def _preserved_fds(preserve_fds):
     """LISTEN_FDS (socket activation) and --preserve-fds: fds 3..3+n-1 pass
-    into the container; the container env gets LISTEN_FDS/LISTEN_PID."""
+    into the container.  Returns (the fds, the LISTEN_FDS/LISTEN_PID
+    variables the process environment gets, or ())."""
     listen = os.environ.get("LISTEN_FDS")
     n_listen = int(listen) if listen and listen.isdigit() else 0
-    if n_listen:
-        env = [e for e in cfg.process.env if not e.startswith(("LISTEN_FDS=", "LISTEN_PID="))]
-        cfg.process.env = env + [f"LISTEN_FDS={n_listen}", "LISTEN_PID=1"]
     total = n_listen + (preserve_fds or 0)
     keep = tuple(range(3, 3 + total))
     for fd in keep:
@@ -465,7 +415,11 @@ def _preserved_fds(cfg, preserve_fds):
             os.set_inheritable(fd, True)
         except OSError:
             raise PyruncError(f"--preserve-fds: file descriptor {fd} is not open") from None
-    return keep
+    return keep, ((f"LISTEN_FDS={n_listen}", "LISTEN_PID=1") if n_listen else ())
+
+
+def _with_listen_env(env, listen_env):
+    return [e for e in env if not e.startswith(("LISTEN_FDS=", "LISTEN_PID="))] + list(listen_env)
 
 
 def _write_id_maps(pid, cfg):
@@ -595,12 +549,11 @@ def start(store, container_id):
                 raise InvalidState("cannot start an already running container")
             raise InvalidState(f"cannot start a container in status {status}")
         _release_init(c)
-        cfg = None
-        if _has_spec_hook(store, container_id, "poststart"):
-            cfg = store.load_config(container_id)
+        poststart = _persisted_hooks(store, container_id, "poststart")
+        if poststart:
             from .hooks import run_hooks
             try:
-                run_hooks(cfg.hook_list("poststart"), c.hook_state("running"), "poststart")
+                run_hooks(poststart, c.hook_state("running"), "poststart")
             except PyruncError:
                 # spec 1.3.0: a failing poststart hook stops the container
                 import _signal
@@ -612,9 +565,16 @@ def start(store, container_id):
         return c
 
 
-def _has_spec_hook(store, container_id, name):
-    spec = store.load_spec(container_id)
-    return bool((spec.get("hooks") or {}).get(name))
+def _persisted_hooks(store, container_id, name):
+    """The container's ``name`` hooks (config.model.Hook list) from the
+    persisted model.  The model's classes are loaded only when there are
+    hooks: `start` and `delete` stay as cheap as the JSON read."""
+    with open(os.path.join(store.dir(container_id), st.CONFIG_FILE), "rb") as f:
+        hooks = (fastjson.loads(f.read()).get("hooks") or {}).get(name)
+    if not hooks:
+        return []
+    from .config.model import Hook
+    return [Hook.from_dict(h) for h in hooks]
 
 
 def _unix_connect(path):
@@ -753,8 +713,7 @@ def _destroy(c):
         _return_net_devices(c)
     poststop = []
     try:
-        if _has_spec_hook(c.store, c.id, "poststop"):
-            poststop = c.store.load_config(c.id).hook_list("poststop")
+        poststop = _persisted_hooks(c.store, c.id, "poststop")
     except (OSError, ValueError):
         pass
     c.store.remove(c.id)

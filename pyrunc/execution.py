@@ -35,50 +35,45 @@ from .tty import give_to
 def build_process(cfg, process_doc=None, *, args=(), env=(), cwd=None, user=None,
                   additional_gids=(), caps=(), no_new_privs=False, terminal=False,
                   apparmor=None, label=None):
-    """The Process record of an exec: from ``--process`` JSON, else from the
-    container's process with the command-line overrides (as runc does)."""
+    """The Process record of an exec: from ``--process`` JSON (``terminal``
+    forces a terminal, as ``--tty`` does), else from the container's
+    process with the command-line overrides (as runc does)."""
     if process_doc is not None:
         proc = convert_process(process_doc, log.warning)
-        return proc
-    proc = convert_process({}, log.warning)
+        return proc.replace(terminal=True) if terminal else proc
     base = cfg.process
-    proc.args = list(args)
-    proc.env = list(base.env) + list(env)
-    proc.cwd = cwd or base.cwd
-    proc.terminal = terminal
-    proc.user = type(base.user).from_dict(base.user.to_dict())
+    uid, gid = base.user.uid, base.user.gid
     if user:
-        uid, _, gid = user.partition(":")
+        uid_text, _, gid_text = user.partition(":")
         try:
-            proc.user.uid = int(uid)
-            if gid:  # without ":gid" the container's configured gid stays (as runc)
-                proc.user.gid = int(gid)
+            uid = int(uid_text)
+            if gid_text:  # without ":gid" the container's configured gid stays (as runc)
+                gid = int(gid_text)
         except ValueError:
             raise PyruncError(f"exec --user {user!r}: must be <uid>[:<gid>] (numbers)") from None
-    if additional_gids:
-        proc.user.additional_gids = [int(g) for g in additional_gids]
-    proc.rlimits = base.rlimits
-    proc.caps = {k: list(v) for k, v in (base.caps or {}).items()} if base.caps is not None else None
+    groups = [int(g) for g in additional_gids] if additional_gids else list(base.user.additional_gids)
+    proc_caps = {k: list(v) for k, v in base.caps.items()} if base.caps is not None else None
     if caps:
         extra = convert_caps({k: list(caps) for k in ("bounding", "effective", "permitted")},
                              log.warning)
-        if proc.caps is None:
-            proc.caps = {k: [] for k in ("bounding", "effective", "inheritable", "permitted", "ambient")}
+        if proc_caps is None:
+            proc_caps = {k: [] for k in ("bounding", "effective", "inheritable", "permitted", "ambient")}
         for k, nums in extra.items():
             for n in nums:
-                if n not in proc.caps.setdefault(k, []):
-                    proc.caps[k].append(n)
+                if n not in proc_caps.setdefault(k, []):
+                    proc_caps[k].append(n)
         # --cap never grants inheritable capabilities (CVE-2022-29162)
-    proc.no_new_privileges = no_new_privs or base.no_new_privileges
-    proc.apparmor_profile = apparmor if apparmor is not None else base.apparmor_profile
-    proc.selinux_label = label if label is not None else base.selinux_label
     # as runc (which copies the container's process): the per-process
     # attributes of the container apply to its exec'd processes too
-    proc.oom_score_adj = base.oom_score_adj
-    proc.scheduler = base.scheduler
-    proc.io_priority = base.io_priority
-    proc.exec_cpu_affinity = base.exec_cpu_affinity
-    return proc
+    return convert_process({}, log.warning).replace(
+        args=list(args), env=list(base.env) + list(env), cwd=cwd or base.cwd, terminal=terminal,
+        user=base.user.replace(uid=uid, gid=gid, additional_gids=groups),
+        rlimits=base.rlimits, caps=proc_caps,
+        no_new_privileges=no_new_privs or base.no_new_privileges,
+        apparmor_profile=apparmor if apparmor is not None else base.apparmor_profile,
+        selinux_label=label if label is not None else base.selinux_label,
+        oom_score_adj=base.oom_score_adj, scheduler=base.scheduler,
+        io_priority=base.io_priority, exec_cpu_affinity=base.exec_cpu_affinity)
 
 
 def exec_in(store, container_id, proc, *, detach=False, pid_file=None, console_socket=None,
@@ -110,8 +105,10 @@ def exec_in(store, container_id, proc, *, detach=False, pid_file=None, console_s
         pid_file = os.path.abspath(pid_file)
     seccomp = None
     if cfg.seccomp:
-        from .seccomp import prepare
-        seccomp = prepare(cfg.seccomp)
+        # the container's program, compiled once at create (an exec process
+        # has no seccomp of its own in the spec)
+        from .seccomp import PreparedSeccomp
+        seccomp = PreparedSeccomp.from_record(cfg.seccomp)
     ns_fds = []
     pid = c.state.init_pid
     try:
@@ -135,10 +132,11 @@ def exec_in(store, container_id, proc, *, detach=False, pid_file=None, console_s
             # the size of our terminal, set before the process starts (the
             # relay keeps it in step afterwards, on SIGWINCH)
             size = os.get_terminal_size(0)
-            proc.console_size = (size.lines, size.columns)
+            proc = proc.replace(console_size=(size.lines, size.columns))
     else:
         console = _connect_console(console_socket) if console_socket else None
-    keep_fds = _preserved_fds(cfg, preserve_fds) if preserve_fds or os.environ.get("LISTEN_FDS") else ()
+    # (LISTEN_FDS/LISTEN_PID go to the init's environment only, as before)
+    keep_fds = _preserved_fds(preserve_fds)[0] if preserve_fds or os.environ.get("LISTEN_FDS") else ()
     mgr = c.cgroup_manager()
     cgroup_fds = ()
     if mgr is not None and mgr.exists() and not cgroup_sub:
@@ -307,7 +305,7 @@ def _exec_child(chan, proc, ns_fds, seccomp, console, keep_fds, attrs, cgroup_fd
         spawn = console is None and not proc.apparmor_profile and not proc.selinux_label
         if spawn:
             set_oom_score_adj(proc.oom_score_adj)
-            proc.oom_score_adj = None
+            proc = proc.replace(oom_score_adj=None)
         in_userns = False
         for ns, fd in ns_fds:
             sc.setns(fd, ns.flag, display=f"{ns.type} namespace")

@@ -183,13 +183,8 @@ def intermediate_main(chan, job):
         fault_point("intermediate:unshared")
         rootfs.collect_sources()  # bind sources cloned by host root, in our mount ns
         if new_flags & sc.CLONE_NEWTIME and cfg.time_offsets:
-            lines = []
-            for clock in ("monotonic", "boottime"):
-                off = cfg.time_offsets.get(clock)
-                if off:
-                    lines.append(f"{clock} {off.get('secs', 0)} {off.get('nanosecs', 0)}\n")
             with open("/proc/self/timens_offsets", "w") as f:
-                f.write("".join(lines))
+                f.write("".join(f"{o.clock} {o.secs} {o.nanosecs}\n" for o in cfg.time_offsets))
         # The init and this process share the channel: the init waits until
         # INIT_PID is sent, so the runtime always learns the pid before any
         # message of the init (RUNTIME_SETUP, READY) arrives.

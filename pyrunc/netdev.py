@@ -2,7 +2,8 @@
 
 Life of a device (what runc >= 1.4 does, see docs/netdev.md):
 
-create  ``check`` validates the field before anything is touched; ``move_in``
+create  ``convert`` (at conversion) checks the names, ``check`` the host,
+        before anything is touched; ``move_in``
         sets each link down, saves its addresses, moves *and* renames it in one
         RTM_NEWLINK (so a temporary name can never clash on either side),
         re-adds the permanent global-scope addresses (the kernel drops every
@@ -75,26 +76,16 @@ def _is_template(name):
     return "%d" in name
 
 
-def check(net_devices, *, new_netns, netns_path=None):
-    """Validate linux.netDevices before anything is moved; raise ConfigError.
-
-    ``new_netns``: the container gets a network namespace of its own (a
-    ``network`` entry in linux.namespaces).  ``netns_path``: that entry's
-    path, when it joins an existing namespace; it must not be the runtime's.
-    """
+def convert(net_devices):
+    """linux.netDevices -> [config.model.NetDevice] (host name, container
+    name), the names checked; raise ConfigError.  Config only: the host is
+    judged by :func:`check`."""
+    from .config.model import NetDevice
     if net_devices is None:
-        return
+        return []
     if not isinstance(net_devices, dict):
         raise ConfigError(f"{_FIELD}: must be an object mapping host interface names to objects")
-    if not net_devices:
-        return
-    if not new_netns:
-        raise ConfigError(f"{_FIELD}: moving network devices needs a new network namespace "
-                          f'(add {{"type": "network"}} to linux.namespaces)')
-    if netns_path and _same_netns(netns_path, "/proc/self/ns/net"):
-        raise ConfigError(f"{_FIELD}: moving network devices needs a network namespace other "
-                          f"than the runtime's, but linux.namespaces network path {netns_path} is it")
-    from socket import if_nametoindex
+    out = []
     targets = {}
     for host_name, options in net_devices.items():
         problem = name_problem(host_name)
@@ -105,8 +96,7 @@ def check(net_devices, *, new_netns, netns_path=None):
         if not isinstance(options, dict):
             raise ConfigError(f"{_field(host_name)}: must be an object")
         if "name" in options:
-            name = options["name"]
-            problem = name_problem(name)
+            problem = name_problem(options["name"])
             if problem:
                 raise ConfigError(f"{_field(host_name)}.name: {problem}")
         name = target_name(host_name, options)
@@ -118,10 +108,42 @@ def check(net_devices, *, new_netns, netns_path=None):
                 raise ConfigError(f'{_field(host_name)}: name "lo" already exists in every '
                                   f"network namespace")
             targets[name] = host_name
+        out.append(NetDevice(host_name=host_name, name=name))
+    return out
+
+
+def _devices(net_devices):
+    """A list of NetDevice records as it is; a linux.netDevices object converted."""
+    from .config.model import NetDevice
+    if isinstance(net_devices, list) and all(isinstance(d, NetDevice) for d in net_devices):
+        return net_devices
+    return convert(net_devices)
+
+
+def check(net_devices, *, new_netns, netns_path=None):
+    """Whether the devices (config.model.NetDevice list, or the
+    linux.netDevices object) can be moved here, before anything is
+    touched; raise ConfigError.
+
+    ``new_netns``: the container gets a network namespace of its own (a
+    ``network`` entry in linux.namespaces).  ``netns_path``: that entry's
+    path, when it joins an existing namespace; it must not be the runtime's.
+    """
+    if not net_devices:
+        return
+    if not new_netns:
+        raise ConfigError(f"{_FIELD}: moving network devices needs a new network namespace "
+                          f'(add {{"type": "network"}} to linux.namespaces)')
+    if netns_path and _same_netns(netns_path, "/proc/self/ns/net"):
+        raise ConfigError(f"{_FIELD}: moving network devices needs a network namespace other "
+                          f"than the runtime's, but linux.namespaces network path {netns_path} is it")
+    devices = _devices(net_devices)
+    from socket import if_nametoindex
+    for dev in devices:
         try:
-            if_nametoindex(host_name)
+            if_nametoindex(dev.host_name)
         except OSError:
-            raise ConfigError(f"{_field(host_name)}: no such network interface on the host") from None
+            raise ConfigError(f"{_field(dev.host_name)}: no such network interface on the host") from None
 
 
 def _same_netns(a, b):
@@ -265,6 +287,7 @@ def move_in(net_devices, netns_fd):
     global-scope ones are re-added in the container, all of them when it
     returns to the host).
     """
+    net_devices = _devices(net_devices)
     if not net_devices:
         return []
     from pyroute2 import IPRoute
@@ -276,8 +299,8 @@ def move_in(net_devices, netns_fd):
         raise PyruncError(f"{_FIELD}: cannot reach the container network namespace: {e}") from e
     records = []
     with IPRoute() as host, inner:
-        for host_name, options in net_devices.items():
-            name = target_name(host_name, options)
+        for dev in net_devices:
+            host_name, name = dev.host_name, dev.name
             downed = None
             try:
                 indexes = host.link_lookup(ifname=host_name)

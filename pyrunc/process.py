@@ -108,54 +108,6 @@ def switch_user(user):
     sc.prctl(sc.PR_SET_KEEPCAPS, 0)
 
 
-def own_bounding_set(cap_count):
-    """Capability numbers in this process's bounding set: the most any
-    process it creates (in any user namespace) can ever hold."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("CapBnd:"):
-                mask = int(line.split()[1], 16)
-                return {n for n in range(cap_count) if mask >> n & 1}
-    return set(range(cap_count))
-
-
-def drop_ungrantable(caps, warn, debug=None):
-    """Runtime side, before any fork: remove from the converted capability
-    sets (``{set: [numbers]}``) what the kernel would refuse, so that the
-    user process gets exactly the rest (spec: warn, don't fail).
-
-    * not in the runtime's own bounding set: no process it starts can hold
-      it -> warning;
-    * ambient but not both permitted and inheritable: the kernel refuses to
-      raise it (capabilities(7)); runc's default spec asks for exactly this,
-      so it is a debug line, not a warning."""
-    if caps is None:
-        return None
-    from .config.convert import CAP_NUMBERS, known_cap_count
-    names = {n: name for name, n in CAP_NUMBERS.items()}
-    bounding = own_bounding_set(known_cap_count())
-    out = {}
-    for set_name, nums in caps.items():
-        kept = []
-        for n in nums:
-            if n in bounding:
-                kept.append(n)
-            else:
-                warn(f"capability {names.get(n, n)!r} in process.capabilities.{set_name} cannot be "
-                     "granted: it is not in the runtime's bounding set; ignored")
-        out[set_name] = kept
-    ambient = []
-    for n in out.get("ambient", ()):
-        if n in out.get("permitted", ()) and n in out.get("inheritable", ()):
-            ambient.append(n)
-        elif debug is not None:
-            debug(f"ambient capability {names.get(n, n)} not raised: it is not both permitted "
-                  "and inheritable")
-    if "ambient" in out:
-        out["ambient"] = ambient
-    return out
-
-
 def apply_capabilities(caps):
     """The four per-process sets, exactly as configured (the bounding set is
     dropped separately, before the uid change)."""
@@ -163,7 +115,8 @@ def apply_capabilities(caps):
               _mask(caps.get("inheritable", ())))
     sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_CLEAR_ALL)
     for n in caps.get("ambient", ()):
-        # drop_ungrantable kept only ambient caps in permitted+inheritable
+        # conversion (config.convert.drop_ungrantable) kept only ambient caps
+        # in permitted+inheritable
         sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_RAISE, n)
 
 
@@ -207,50 +160,28 @@ def parse_cpu_list(text, field):
 
 
 class ProcessAttrs:
-    """The per-process attributes of the spec, turned into syscall arguments
-    (pure computation, done before the fork so bad values fail early and the
-    container side only issues syscalls)."""
+    """The per-process attributes of the spec as syscall arguments, taken
+    from the converted records (config/convert.py computed them, so bad
+    values failed at conversion and the container side only issues
+    syscalls).  ``proc``: a config.model.Process; ``personality``: the
+    persona number or None; ``memory_policy``: a config.model.MemoryPolicy
+    or None; ``exec_affinity``: whether execCPUAffinity applies (not to the
+    init, spec)."""
 
     __slots__ = ("personality", "sched", "ioprio", "mempolicy", "affinity_initial",
                  "affinity_final")
 
     def __init__(self, proc, personality=None, memory_policy=None, exec_affinity=True):
-        self.personality = None
-        if personality:
-            persona = PERSONALITY_DOMAINS[personality.get("domain", "LINUX")]
-            if personality.get("flags"):
-                raise ConfigError("config.json: linux.personality.flags: no flag is supported "
-                                  f"(got {personality['flags']!r})")
-            self.personality = persona
-        self.sched = None
-        s = getattr(proc, "scheduler", None)
-        if s:
-            flags = 0
-            for f in s.get("flags") or ():
-                flags |= SCHED_FLAGS[f]
-            self.sched = (SCHED_POLICIES[s["policy"]], flags, s.get("nice", 0),
-                          s.get("priority", 0), s.get("runtime", 0), s.get("deadline", 0),
-                          s.get("period", 0))
-        self.ioprio = None
-        io = getattr(proc, "io_priority", None)
-        if io:
-            self.ioprio = (IOPRIO_CLASSES[io["class"]] << IOPRIO_CLASS_SHIFT) | io.get("priority", 0)
-        self.mempolicy = None
-        if memory_policy:
-            mode = MPOL_MODES[memory_policy["mode"]]
-            for f in memory_policy.get("flags") or ():
-                mode |= MPOL_FLAGS[f]
-            nodes = parse_cpu_list(memory_policy.get("nodes") or "", "linux.memoryPolicy.nodes")
-            words = [0] * ((max(nodes) // 64 + 1) if nodes else 0)
-            for n in nodes:
-                words[n // 64] |= 1 << (n % 64)
-            # maxnode counts bits plus one (the kernel drops the last one)
-            self.mempolicy = (mode, words, len(words) * 64 + 1 if words else 0)
-        aff = (getattr(proc, "exec_cpu_affinity", None) or {}) if exec_affinity else {}
-        self.affinity_initial = (parse_cpu_list(aff["initial"], "process.execCPUAffinity.initial")
-                                 if aff.get("initial") else None)
-        self.affinity_final = (parse_cpu_list(aff["final"], "process.execCPUAffinity.final")
-                               if aff.get("final") else None)
+        self.personality = personality
+        s = proc.scheduler
+        self.sched = None if s is None else (s.policy, s.flags, s.nice, s.priority, s.runtime,
+                                             s.deadline, s.period)
+        self.ioprio = proc.io_priority
+        self.mempolicy = None if memory_policy is None else (
+            memory_policy.mode, memory_policy.nodemask, memory_policy.maxnode)
+        aff = proc.exec_cpu_affinity if exec_affinity else None
+        self.affinity_initial = set(aff.initial) if aff is not None and aff.initial else None
+        self.affinity_final = set(aff.final) if aff is not None and aff.final else None
 
     def apply_privileged(self):
         """Before the capabilities are dropped: these may need CAP_SYS_NICE

@@ -881,6 +881,12 @@ ROOTFS_PROPAGATION = {
 NO_SYMLINK_DESTINATIONS = frozenset(("/proc", "/sys", "/dev"))
 
 
+def check_plan(cfg):
+    """The config's rules the mount plan enforces (ConfigError), without
+    anything of the host: what create refuses, for ``pyrunc validate``."""
+    plan(cfg, in_userns=cfg.namespace("user") is not None)
+
+
 def plan(cfg, *, in_userns, host_devices=None):
     """The ordered mount plan for ``cfg`` (a config.model.Config).
 
@@ -908,8 +914,11 @@ def plan(cfg, *, in_userns, host_devices=None):
     early_binds = in_userns and os.geteuid() == 0 \
         and not any(ns.type == "mount" and ns.path for ns in cfg.namespaces)
     for i, m in enumerate(cfg.mounts):
+        # conversion made it clean and absolute; a Mount made elsewhere gets
+        # a clean copy (records are frozen)
         dest = clean_path(m.destination if m.destination.startswith("/") else "/" + m.destination)
-        m.destination = dest
+        if dest != m.destination:
+            m = m.replace(destination=dest)
         if dest == "/proc" and m.type != "proc" and not m.bind:
             raise ConfigError(f"config.json: mounts[{i}]: /proc cannot be mounted because it is not of type proc")
         if dest.startswith("/proc/") and dest not in PROC_MOUNT_ALLOWLIST:

@@ -114,14 +114,9 @@ def setgroups_denied(cfg):
 def check_config(cfg):
     """What an unprivileged caller cannot run, refused before anything is
     made (one line each, runc's rules and wording where it has one)."""
+    # (process ids outside the user namespace's maps: config/convert.py
+    # check_model, for root as well)
     userns = cfg.namespace("user")
-    if userns is not None and not userns.path and cfg.process:
-        # the kernel's answer would be a bare EINVAL from setresuid at start
-        u = cfg.process.user
-        for kind, cid, maps in (("uid", u.uid, cfg.uid_mappings), ("gid", u.gid, cfg.gid_mappings)):
-            if maps and not _mapped(maps, cid):
-                raise ConfigError(f"cannot set {kind} to unmapped user in user namespace: "
-                                  f"process.user.{kind} {cid} is not in linux.{kind}Mappings")
     if os.geteuid() == 0:
         return
     if userns is None:
@@ -255,38 +250,41 @@ def _run_tool(kind, pid, maps):
 
 # --- cgroups ---------------------------------------------------------------
 def needed_controllers(resources):
-    """[(controller, field)] the limits in ``resources`` need: what runc's
+    """[(controller, field)] the limits in ``resources`` (a
+    config.model.Resources, or a LinuxResources dict) need: what runc's
     cgroup managers would write.  Device rules are not listed: an
     unprivileged user cannot set them, and runc ignores them in rootless mode."""
-    r = resources or {}
+    from .cgroups.resources import as_record
+    from .config.model import BlockIO, Cpu, Memory, Network
+    r = as_record(resources)
     out = []
-    mem = r.get("memory") or {}
-    if any(mem.get(k) not in (None, 0) for k in ("limit", "reservation", "swap", "kernel", "kernelTCP")) \
-            or mem.get("swappiness") not in (None, -1) or mem.get("disableOOMKiller"):
+    mem = r.memory or Memory()
+    if any(v not in (None, 0) for v in (mem.limit, mem.reservation, mem.swap, mem.kernel,
+                                        mem.kernelTCP)) \
+            or mem.swappiness not in (None, -1) or mem.disableOOMKiller:
         out.append(("memory", "memory"))
-    cpu = r.get("cpu") or {}
-    if any(cpu.get(k) not in (None, 0) for k in ("shares", "quota", "period", "realtimeRuntime",
-                                                 "realtimePeriod", "burst", "idle")):
+    cpu = r.cpu or Cpu()
+    if any(v not in (None, 0) for v in (cpu.shares, cpu.quota, cpu.period, cpu.realtimeRuntime,
+                                        cpu.realtimePeriod, cpu.burst, cpu.idle)):
         out.append(("cpu", "cpu"))
-    if cpu.get("cpus") or cpu.get("mems"):
+    if cpu.cpus or cpu.mems:
         out.append(("cpuset", "cpuset"))
-    if (r.get("pids") or {}).get("limit") not in (None, 0):
+    if r.pids is not None and r.pids.limit not in (None, 0):
         out.append(("pids", "pids"))
-    bio = r.get("blockIO") or {}
-    if any(bio.get(k) for k in ("weight", "leafWeight", "weightDevice", "throttleReadBpsDevice",
-                                "throttleWriteBpsDevice", "throttleReadIOPSDevice",
-                                "throttleWriteIOPSDevice")):
+    bio = r.blockIO or BlockIO()
+    if bio.weight or bio.leafWeight or bio.weightDevice \
+            or any(getattr(bio, k) for k in BlockIO.THROTTLE_KEYS):
         out.append(("blkio", "blockIO"))
-    if r.get("hugepageLimits"):
+    if r.hugepageLimits:
         out.append(("hugetlb", "hugepageLimits"))
-    net = r.get("network") or {}
-    if net.get("classID") is not None:
+    net = r.network or Network()
+    if net.classID is not None:
         out.append(("net_cls", "network.classID"))
-    if net.get("priorities"):
+    if net.priorities:
         out.append(("net_prio", "network.priorities"))
-    if r.get("rdma"):
+    if r.rdma:
         out.append(("rdma", "rdma"))
-    if r.get("unified"):
+    if r.unified:
         out.append(("", "unified"))
     return out
 

@@ -3,10 +3,13 @@
 The container init is a fork of the runtime and must not import anything once
 it is inside the container's rootfs, so the work is split in two:
 
-* :func:`prepare` runs in the runtime before the fork.  It validates the
-  config, builds the filter with libseccomp (through its Python bindings),
-  exports the BPF program and wraps it, already laid out as the kernel's
-  ``struct sock_fprog``, in a :class:`PreparedSeccomp`.
+* :func:`compile_filter` runs once, at create (config/convert.py): it
+  validates the config, builds the filter with libseccomp (through its
+  Python bindings) and exports the BPF program into a
+  ``config.model.Seccomp`` record, persisted with the rest of the model.
+* :meth:`PreparedSeccomp.from_record` runs in the runtime before each fork
+  (create, exec): it lays the stored program out as the kernel's ``struct
+  sock_fprog``.  No libseccomp, no recompilation.
 * :meth:`PreparedSeccomp.load` runs in the init right before ``execve``: one
   ``seccomp(SECCOMP_SET_MODE_FILTER)`` syscall, no imports, no libseccomp.
 
@@ -131,6 +134,14 @@ class PreparedSeccomp:
                                 ctypes.addressof(self._insns))
         self._syscalls = syscalls
         self._load_flags = self.load_flags()
+
+    @classmethod
+    def from_record(cls, record):
+        """The loadable form of a ``config.model.Seccomp`` (the compiled program)."""
+        return cls(record.bpf, record.flags, uses_notify=record.uses_notify,
+                   listener_path=record.listener_path,
+                   listener_metadata=record.listener_metadata,
+                   skipped_syscalls=record.skipped_syscalls)
 
     @property
     def instructions(self):
@@ -333,9 +344,15 @@ def _export(filt):
 
 
 def prepare(linux_seccomp, field="linux.seccomp"):
-    """Compile the OCI ``linux.seccomp`` object into a :class:`PreparedSeccomp`.
+    """Compile the OCI ``linux.seccomp`` object into a :class:`PreparedSeccomp`
+    (:func:`compile_filter`, then the loadable form)."""
+    return PreparedSeccomp.from_record(compile_filter(linux_seccomp, field))
 
-    Runs in the runtime before the fork.  Invalid input raises ConfigError
+
+def compile_filter(linux_seccomp, field="linux.seccomp"):
+    """Compile the OCI ``linux.seccomp`` object into a ``config.model.Seccomp``.
+
+    Runs once, at conversion (create, restore).  Invalid input raises ConfigError
     naming the field; syscall names this libseccomp does not know are left
     out with a debug log line (as runc does); rules whose action equals the
     default action are redundant and left out (libseccomp refuses them).
@@ -434,8 +451,10 @@ def prepare(linux_seccomp, field="linux.seccomp"):
     if len(bpf) // _BPF_INSN_SIZE > BPF_MAXINSNS:
         raise ConfigError(f"{_where(field)}: the compiled filter has {len(bpf) // _BPF_INSN_SIZE} "
                           f"instructions, the kernel accepts at most {BPF_MAXINSNS}")
-    return PreparedSeccomp(bpf, flags, uses_notify=uses_notify, listener_path=listener_path,
-                           listener_metadata=metadata, skipped_syscalls=skipped)
+    from pyrunc.config.model import Seccomp
+    return Seccomp(bpf_hex=bpf.hex(), flags=flags, uses_notify=uses_notify,
+                   listener_path=listener_path, listener_metadata=metadata,
+                   skipped_syscalls=skipped)
 
 
 def _describe(exc):

@@ -83,7 +83,8 @@ class CgroupManager:
     def apply(self, pid: int) -> None:
         raise NotImplementedError
 
-    def set(self, resources: dict, *, initial: bool = False) -> None:
+    def set(self, resources, *, initial: bool = False) -> None:
+        """Write a config.model.Resources (a LinuxResources dict is converted first)."""
         raise NotImplementedError
 
     def freeze(self) -> None:

@@ -188,6 +188,8 @@ def normalize_device_rules(rules, field: str = F + ".devices") -> list[DeviceRul
     out = []
     for i, r in enumerate(rules):
         f = f"{field}[{i}]"
+        if hasattr(r, "to_dict"):  # a config.model.DeviceRule
+            r = r.to_dict()
         if not isinstance(r, dict):
             raise CgroupError(f"{f}: must be an object")
         allow = r.get("allow")
@@ -255,3 +257,186 @@ def device_allowed(default_allow: bool, rules: list[DeviceRule], type_: str, maj
         elif set(access) & set(r.access):
             return False
     return default_allow
+
+
+# --- the typed record (config.model.Resources), validated once -----------------
+
+def _dev_numbers(entry, field) -> tuple[int, int]:
+    if not isinstance(entry, dict):
+        raise CgroupError(f"{field}: must be an object")
+    maj = get_int(entry, "major", field, minimum=0)
+    mnr = get_int(entry, "minor", field, minimum=0)
+    if maj is None or mnr is None:
+        raise CgroupError(f"{field}: major and minor are required")
+    return maj, mnr
+
+
+def parse_resources(resources, field=F):
+    """OCI LinuxResources -> ``config.model.Resources``, every value checked
+    (CgroupError naming the field) once, at conversion: the managers take
+    the record as it is.  None stays None."""
+    from pyrunc.config import model as M
+    if resources is None:
+        return None
+    r = check_object(resources, field)
+    kw = {}
+    if "devices" in r and r["devices"] is not None:
+        normalize_device_rules(r["devices"], field + ".devices")  # the checks; the rules as given
+        kw["devices"] = [M.DeviceRule(allow=d["allow"], type=d.get("type"), major=d.get("major"),
+                                      minor=d.get("minor"), access=d.get("access"))
+                         for d in r["devices"]]
+    if r.get("memory") is not None:
+        kw["memory"] = _memory(check_object(r["memory"], field + ".memory"), field + ".memory")
+    if r.get("cpu") is not None:
+        kw["cpu"] = _cpu(check_object(r["cpu"], field + ".cpu"), field + ".cpu")
+    if r.get("pids") is not None:
+        pids = check_object(r["pids"], field + ".pids")
+        kw["pids"] = M.Pids(limit=get_int(pids, "limit", field + ".pids"))
+    if r.get("blockIO") is not None:
+        kw["blockIO"] = _block_io(check_object(r["blockIO"], field + ".blockIO"),
+                                  field + ".blockIO")
+    if r.get("hugepageLimits") is not None:
+        kw["hugepageLimits"] = _hugepages(get_list(r, "hugepageLimits", field),
+                                          field + ".hugepageLimits")
+    if r.get("network") is not None:
+        kw["network"] = _network(check_object(r["network"], field + ".network"),
+                                 field + ".network")
+    if r.get("rdma") is not None:
+        kw["rdma"] = _rdma(check_object(r["rdma"], field + ".rdma"), field + ".rdma")
+    if r.get("unified") is not None:
+        unified = check_object(r["unified"], field + ".unified")
+        for key, value in unified.items():
+            ff = f"{field}.unified.{key}"
+            if not isinstance(value, str):
+                raise CgroupError(f"{ff}: value must be a string")
+            if "/" in key or key in ("", ".", "..") or key.startswith("cgroup."):
+                if key not in ("cgroup.max.depth", "cgroup.max.descendants", "cgroup.type"):
+                    raise CgroupError(f"{ff}: not a cgroup interface file the container may set")
+        kw["unified"] = dict(unified)
+    return M.Resources(**kw)
+
+
+def _memory(mem, f):
+    from pyrunc.config.model import Memory
+    return Memory(
+        limit=get_int(mem, "limit", f, minimum=-1), swap=get_int(mem, "swap", f, minimum=-1),
+        reservation=get_int(mem, "reservation", f, minimum=-1),
+        swappiness=get_int(mem, "swappiness", f, minimum=0, maximum=100),
+        kernelTCP=get_int(mem, "kernelTCP", f, minimum=-1),
+        kernel=get_int(mem, "kernel", f, minimum=-1),
+        disableOOMKiller=get_bool(mem, "disableOOMKiller", f),
+        useHierarchy=get_bool(mem, "useHierarchy", f),
+        checkBeforeUpdate=get_bool(mem, "checkBeforeUpdate", f))
+
+
+def _cpu(cpu, f):
+    from pyrunc.config.model import Cpu
+    out = Cpu(
+        shares=get_int(cpu, "shares", f, minimum=0), quota=get_int(cpu, "quota", f, minimum=-1),
+        period=get_int(cpu, "period", f, minimum=0), burst=get_int(cpu, "burst", f, minimum=0),
+        realtimeRuntime=get_int(cpu, "realtimeRuntime", f, minimum=-1),
+        realtimePeriod=get_int(cpu, "realtimePeriod", f, minimum=0),
+        idle=get_int(cpu, "idle", f, minimum=0, maximum=1),
+        cpus=get_str(cpu, "cpus", f), mems=get_str(cpu, "mems", f))
+    if out.burst and out.quota and out.quota > 0 and out.burst > out.quota:
+        raise CgroupError(f"{f}.burst: {out.burst} must not be larger than quota ({out.quota})")
+    return out
+
+
+def _block_io(bio, f):
+    from pyrunc.config.model import BlockIO, ThrottleDevice, WeightDevice
+    kw = dict(weight=get_int(bio, "weight", f, minimum=0, maximum=1000),
+              leafWeight=get_int(bio, "leafWeight", f, minimum=0, maximum=1000))
+    if bio.get("weightDevice") is not None:
+        devs = []
+        for i, wd in enumerate(get_list(bio, "weightDevice", f)):
+            ff = f"{f}.weightDevice[{i}]"
+            maj, mnr = _dev_numbers(wd, ff)
+            devs.append(WeightDevice(major=maj, minor=mnr,
+                                     weight=get_int(wd, "weight", ff, minimum=0, maximum=1000),
+                                     leafWeight=get_int(wd, "leafWeight", ff, minimum=0,
+                                                        maximum=1000)))
+        kw["weightDevice"] = devs
+    for key in BlockIO.THROTTLE_KEYS:
+        if bio.get(key) is None:
+            continue
+        entries = []
+        for i, td in enumerate(get_list(bio, key, f)):
+            ff = f"{f}.{key}[{i}]"
+            maj, mnr = _dev_numbers(td, ff)
+            rate = get_int(td, "rate", ff, minimum=0)
+            if rate is None:
+                raise CgroupError(f"{ff}.rate: is required")
+            entries.append(ThrottleDevice(major=maj, minor=mnr, rate=rate))
+        kw[key] = entries
+    return BlockIO(**kw)
+
+
+def _hugepages(limits, f):
+    from pyrunc.config.model import HugepageLimit
+    out = []
+    for i, h in enumerate(limits):
+        ff = f"{f}[{i}]"
+        if not isinstance(h, dict):
+            raise CgroupError(f"{ff}: must be an object")
+        size = check_page_size(h.get("pageSize"), ff)
+        limit = get_int(h, "limit", ff, minimum=0)
+        if limit is None:
+            raise CgroupError(f"{ff}.limit: is required")
+        out.append(HugepageLimit(pageSize=size, limit=limit))
+    return out
+
+
+def _network(net, f):
+    from pyrunc.config.model import Network, NetPriority
+    prios = None
+    if net.get("priorities") is not None:
+        prios = []
+        for i, p in enumerate(get_list(net, "priorities", f)):
+            ff = f"{f}.priorities[{i}]"
+            name = get_str(p, "name", ff) if isinstance(p, dict) else None
+            prio = get_int(p, "priority", ff, minimum=0) if isinstance(p, dict) else None
+            if not name or prio is None:
+                raise CgroupError(f"{ff}: needs a name and a priority")
+            prios.append(NetPriority(name=name, priority=prio))
+    return Network(classID=get_int(net, "classID", f, minimum=0, maximum=0xFFFFFFFF),
+                   priorities=prios)
+
+
+def _rdma(rdma, f):
+    from pyrunc.config.model import RdmaLimit
+    out = {}
+    for dev, lim in rdma.items():
+        ff = f"{f}.{dev}"
+        if not isinstance(lim, dict):
+            raise CgroupError(f"{ff}: must be an object")
+        h = get_int(lim, "hcaHandles", ff, minimum=0)
+        o = get_int(lim, "hcaObjects", ff, minimum=0)
+        if h is None and o is None:
+            raise CgroupError(f"{ff}: needs hcaHandles or hcaObjects")
+        out[dev] = RdmaLimit(hcaHandles=h, hcaObjects=o)
+    return out
+
+
+def rdma_lines(rdma) -> list:
+    """{device: RdmaLimit} -> [("mlx5_1 hca_handle=3 hca_object=max", field)]."""
+    out = []
+    for dev, lim in rdma.items():
+        parts = [dev]
+        if lim.hcaHandles is not None:
+            parts.append(f"hca_handle={lim.hcaHandles}")
+        if lim.hcaObjects is not None:
+            parts.append(f"hca_object={lim.hcaObjects}")
+        out.append((" ".join(parts), f"{F}.rdma.{dev}"))
+    return out
+
+
+def as_record(resources):
+    """The managers' input: a Resources record as it is; a LinuxResources
+    dict (tests, callers outside the model) parsed first; None -> empty."""
+    from pyrunc.config.model import Resources
+    if resources is None:
+        return Resources()
+    if isinstance(resources, Resources):
+        return resources
+    return parse_resources(resources)

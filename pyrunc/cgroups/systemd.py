@@ -319,34 +319,35 @@ def device_properties(rules) -> list:
 
 def resource_properties(resources, version: int, *, initial: bool = False) -> list:
     """The unit properties for the OCI LinuxResources systemd knows (runc's
-    table, docs/cgroups.md); the rest goes only to the files."""
-    r = R.check_object(resources)
+    table, docs/cgroups.md); the rest goes only to the files.  ``resources``:
+    a ``config.model.Resources`` (a dict is converted first)."""
+    from pyrunc.config.model import BlockIO, Cpu, Memory, Pids
+    r = R.as_record(resources)
     props = []
 
     def t(name, value):
         props.append((name, ("t", value)))
 
-    mem = R.check_object(r.get("memory"), F + ".memory")
-    limit = R.get_int(mem, "limit", F + ".memory", minimum=-1) or 0
+    mem = r.memory or Memory()
+    limit = mem.limit or 0
     if limit:
         t("MemoryMax" if version == 2 else "MemoryLimit", INFINITY if limit == -1 else limit)
     if version == 2:
-        reservation = R.get_int(mem, "reservation", F + ".memory", minimum=-1) or 0
+        reservation = mem.reservation or 0
         if reservation:
             t("MemoryLow", INFINITY if reservation == -1 else reservation)
-        swap_max = R.swap_to_v2(R.get_int(mem, "swap", F + ".memory", minimum=-1) or 0, limit)
+        swap_max = R.swap_to_v2(mem.swap or 0, limit)
         if swap_max is not None:
             t("MemorySwapMax", INFINITY if swap_max == -1 else swap_max)
 
-    cpu = R.check_object(r.get("cpu"), F + ".cpu")
-    shares = R.get_int(cpu, "shares", F + ".cpu", minimum=0)
-    if shares:
+    cpu = r.cpu or Cpu()
+    if cpu.shares:
         if version == 2:
-            t("CPUWeight", R.cpu_shares_to_weight(shares))
+            t("CPUWeight", R.cpu_shares_to_weight(cpu.shares))
         else:
-            t("CPUShares", shares)
-    quota = R.get_int(cpu, "quota", F + ".cpu", minimum=-1) or 0
-    period = R.get_int(cpu, "period", F + ".cpu", minimum=0) or 0
+            t("CPUShares", cpu.shares)
+    quota = cpu.quota or 0
+    period = cpu.period or 0
     if period:
         t("CPUQuotaPeriodUSec", period)
     if quota or period:
@@ -357,19 +358,16 @@ def resource_properties(resources, version: int, *, initial: bool = False) -> li
             if per_sec % 10_000:
                 per_sec = (per_sec // 10_000 + 1) * 10_000
         t("CPUQuotaPerSecUSec", per_sec)
-    for key, prop in (("cpus", "AllowedCPUs"), ("mems", "AllowedMemoryNodes")):
-        text = R.get_str(cpu, key, F + ".cpu")
+    for key, prop, text in (("cpus", "AllowedCPUs", cpu.cpus), ("mems", "AllowedMemoryNodes", cpu.mems)):
         if text:
             props.append((prop, ("ay", _cpu_mask(text, f"{F}.cpu.{key}"))))
 
-    pids = R.check_object(r.get("pids"), F + ".pids")
-    plimit = R.get_int(pids, "limit", F + ".pids")
+    plimit = (r.pids or Pids()).limit
     # 0 stays a file-only limit: systemd's TasksMax=0 is not "no tasks" everywhere
     if plimit is not None and plimit != 0:
         t("TasksMax", INFINITY if plimit < 0 else plimit)
 
-    bio = R.check_object(r.get("blockIO"), F + ".blockIO")
-    weight = R.get_int(bio, "weight", F + ".blockIO", minimum=0, maximum=1000)
+    weight = (r.blockIO or BlockIO()).weight
     if weight:
         if version == 2:
             t("IOWeight", R.blkio_weight_to_io_weight(weight))
@@ -377,7 +375,7 @@ def resource_properties(resources, version: int, *, initial: bool = False) -> li
             t("BlockIOWeight", weight)
 
     if version == 2:
-        unified = R.check_object(r.get("unified"), F + ".unified")
+        unified = r.unified or {}
         for key, prop in (("memory.max", "MemoryMax"), ("memory.high", "MemoryHigh"),
                           ("memory.low", "MemoryLow"), ("memory.min", "MemoryMin"),
                           ("memory.swap.max", "MemorySwapMax"), ("pids.max", "TasksMax"),
@@ -391,8 +389,8 @@ def resource_properties(resources, version: int, *, initial: bool = False) -> li
                     t(prop, int(value))
         # v1 device lists are rewritten by systemd ("deny all, re-allow") on
         # every property change; there the files alone carry the rules.
-        if "devices" in r or initial:
-            props.extend(device_properties(r.get("devices")))
+        if r.devices is not None or initial:
+            props.extend(device_properties(r.devices))
     return props
 
 
@@ -602,10 +600,11 @@ class SystemdManager(CgroupManager):
             self._reset_failed()
             raise CgroupError(f"cannot start systemd unit {self.unit}: job {result}")
 
-    def set(self, resources: dict, *, initial: bool = False) -> None:
+    def set(self, resources, *, initial: bool = False) -> None:
         """Unit properties first (systemd keeps them across daemon-reload), then
         every limit in the files (what systemd cannot express, and what it did
         at once)."""
+        resources = R.as_record(resources)
         props = resource_properties(resources, self.version, initial=initial)
         if props:
             try:

@@ -232,37 +232,37 @@ class V1Manager(CgroupManager):
         return fs.read_kv(os.path.join(d, "memory.oom_control")).get("oom_kill", 0)
 
     # -- resources -----------------------------------------------------------
-    def set(self, resources: dict, *, initial: bool = False) -> None:
-        """Write OCI LinuxResources.  ``initial``: apply the device rules (default
-        deny + runc's allow-list) even when ``devices`` is absent (at create)."""
-        r = R.check_object(resources)
-        unified = r.get("unified")
-        if unified:
+    def set(self, resources, *, initial: bool = False) -> None:
+        """Write a ``config.model.Resources`` (validated at conversion; a
+        LinuxResources dict is converted first).  ``initial``: apply the
+        device rules (default deny + runc's allow-list) even when
+        ``devices`` is absent (at create)."""
+        r = R.as_record(resources)
+        if r.unified:
             raise CgroupError(f"{F}.unified: cgroup v2 settings cannot be applied on a "
                               "cgroup v1 host")
-        if r.get("cpu") is not None:
-            self._set_cpuset(R.check_object(r["cpu"], F + ".cpu"))
-        if "devices" in r or initial:
-            self._set_devices(r.get("devices"))
-        if r.get("memory") is not None:
-            self._set_memory(R.check_object(r["memory"], F + ".memory"))
-        if r.get("cpu") is not None:
-            self._set_cpu(R.check_object(r["cpu"], F + ".cpu"))
-        if r.get("pids") is not None:
-            self._set_pids(R.check_object(r["pids"], F + ".pids"))
-        if r.get("blockIO") is not None:
-            self._set_blkio(R.check_object(r["blockIO"], F + ".blockIO"))
-        if r.get("hugepageLimits"):
-            self._set_hugetlb(R.get_list(r, "hugepageLimits", F))
-        if r.get("network") is not None:
-            self._set_network(R.check_object(r["network"], F + ".network"))
-        if r.get("rdma"):
-            self._set_rdma(R.check_object(r["rdma"], F + ".rdma"))
+        if r.cpu is not None:
+            self._set_cpuset(r.cpu)
+        if r.devices is not None or initial:
+            self._set_devices(r.devices)
+        if r.memory is not None:
+            self._set_memory(r.memory)
+        if r.cpu is not None:
+            self._set_cpu(r.cpu)
+        if r.pids is not None:
+            self._set_pids(r.pids)
+        if r.blockIO is not None:
+            self._set_blkio(r.blockIO)
+        if r.hugepageLimits:
+            self._set_hugetlb(r.hugepageLimits)
+        if r.network is not None:
+            self._set_network(r.network)
+        if r.rdma:
+            self._set_rdma(r.rdma)
 
-    def _set_cpuset(self, cpu: dict) -> None:
+    def _set_cpuset(self, cpu) -> None:
         f = F + ".cpu"
-        for key, fname in (("cpus", "cpuset.cpus"), ("mems", "cpuset.mems")):
-            v = R.get_str(cpu, key, f)
+        for key, fname, v in (("cpus", "cpuset.cpus", cpu.cpus), ("mems", "cpuset.mems", cpu.mems)):
             if v:
                 fs.write(self._dir("cpuset", f"{f}.{key}"), fname, v, f"{f}.{key}")
 
@@ -283,17 +283,16 @@ class V1Manager(CgroupManager):
                 return  # an unprivileged user cannot change device rules; expected
             raise
 
-    def _set_memory(self, mem: dict) -> None:
+    def _set_memory(self, mem) -> None:
         f = F + ".memory"
-        limit = R.get_int(mem, "limit", f, minimum=-1) or 0
-        swap = R.get_int(mem, "swap", f, minimum=-1) or 0
-        reservation = R.get_int(mem, "reservation", f, minimum=-1)
-        swappiness = R.get_int(mem, "swappiness", f, minimum=0, maximum=100)
-        kernel_tcp = R.get_int(mem, "kernelTCP", f, minimum=-1)
-        R.get_int(mem, "kernel", f, minimum=-1)  # validated; kmem limits are gone from the kernel
-        disable_oom = R.get_bool(mem, "disableOOMKiller", f)
-        use_hierarchy = R.get_bool(mem, "useHierarchy", f)
-        check = R.get_bool(mem, "checkBeforeUpdate", f)
+        limit = mem.limit or 0
+        swap = mem.swap or 0
+        reservation = mem.reservation
+        swappiness = mem.swappiness
+        kernel_tcp = mem.kernelTCP
+        disable_oom = mem.disableOOMKiller
+        use_hierarchy = mem.useHierarchy
+        check = mem.checkBeforeUpdate
         if not (limit or swap or reservation or kernel_tcp or disable_oom
                 or swappiness is not None or use_hierarchy is not None):
             return
@@ -337,17 +336,10 @@ class V1Manager(CgroupManager):
             if current != int(use_hierarchy):
                 fs.write(d, "memory.use_hierarchy", int(use_hierarchy), f + ".useHierarchy")
 
-    def _set_cpu(self, cpu: dict) -> None:
+    def _set_cpu(self, cpu) -> None:
         f = F + ".cpu"
-        shares = R.get_int(cpu, "shares", f, minimum=0)
-        quota = R.get_int(cpu, "quota", f, minimum=-1)
-        period = R.get_int(cpu, "period", f, minimum=0)
-        burst = R.get_int(cpu, "burst", f, minimum=0)
-        rt_runtime = R.get_int(cpu, "realtimeRuntime", f, minimum=-1)
-        rt_period = R.get_int(cpu, "realtimePeriod", f, minimum=0)
-        idle = R.get_int(cpu, "idle", f, minimum=0, maximum=1)
-        if burst and quota and quota > 0 and burst > quota:
-            raise CgroupError(f"{f}.burst: {burst} must not be larger than quota ({quota})")
+        shares, quota, period, burst = cpu.shares, cpu.quota, cpu.period, cpu.burst
+        rt_runtime, rt_period, idle = cpu.realtimeRuntime, cpu.realtimePeriod, cpu.idle
         if not any(v is not None for v in (shares, quota, period, burst, rt_runtime,
                                            rt_period, idle)):
             return
@@ -378,22 +370,18 @@ class V1Manager(CgroupManager):
         if idle is not None:
             fs.write(d, "cpu.idle", idle, f + ".idle")
 
-    def _set_pids(self, pids: dict) -> None:
+    def _set_pids(self, pids) -> None:
         f = F + ".pids"
-        limit = R.get_int(pids, "limit", f)
+        limit = pids.limit
         if limit is None:
             return
         # 0 is a real limit (no new tasks); negative means unlimited
         fs.write(self._dir("pids", f), "pids.max", "max" if limit < 0 else limit, f + ".limit")
 
-    def _set_blkio(self, bio: dict) -> None:
+    def _set_blkio(self, bio) -> None:
         f = F + ".blockIO"
-        weight = R.get_int(bio, "weight", f, minimum=0, maximum=1000)
-        leaf = R.get_int(bio, "leafWeight", f, minimum=0, maximum=1000)
-        devs = R.get_list(bio, "weightDevice", f)
-        lists = {k: R.get_list(bio, k, f) for k in (
-            "throttleReadBpsDevice", "throttleWriteBpsDevice",
-            "throttleReadIOPSDevice", "throttleWriteIOPSDevice")}
+        weight, leaf, devs = bio.weight, bio.leafWeight, bio.weightDevice or []
+        lists = {k: getattr(bio, k) or [] for k in bio.THROTTLE_KEYS}
         if not (weight or leaf or devs or any(lists.values())):
             return
         d = self._dir("blkio", f)
@@ -405,59 +393,40 @@ class V1Manager(CgroupManager):
             fs.write(d, "blkio.leaf_weight", leaf, f + ".leafWeight")
         for i, wd in enumerate(devs):
             ff = f"{f}.weightDevice[{i}]"
-            maj, mnr = _dev(wd, ff)
-            w = R.get_int(wd, "weight", ff, minimum=0, maximum=1000)
-            lw = R.get_int(wd, "leafWeight", ff, minimum=0, maximum=1000)
-            if w:
-                fs.write(d, wfile + "_device", f"{maj}:{mnr} {w}", ff + ".weight")
-            if lw:
-                fs.write(d, "blkio.leaf_weight_device", f"{maj}:{mnr} {lw}", ff + ".leafWeight")
+            if wd.weight:
+                fs.write(d, wfile + "_device", f"{wd.major}:{wd.minor} {wd.weight}", ff + ".weight")
+            if wd.leafWeight:
+                fs.write(d, "blkio.leaf_weight_device", f"{wd.major}:{wd.minor} {wd.leafWeight}",
+                         ff + ".leafWeight")
         files = {"throttleReadBpsDevice": "blkio.throttle.read_bps_device",
                  "throttleWriteBpsDevice": "blkio.throttle.write_bps_device",
                  "throttleReadIOPSDevice": "blkio.throttle.read_iops_device",
                  "throttleWriteIOPSDevice": "blkio.throttle.write_iops_device"}
         for key, entries in lists.items():
             for i, td in enumerate(entries):
-                ff = f"{f}.{key}[{i}]"
-                maj, mnr = _dev(td, ff)
-                rate = R.get_int(td, "rate", ff, minimum=0)
-                if rate is None:
-                    raise CgroupError(f"{ff}.rate: is required")
-                fs.write(d, files[key], f"{maj}:{mnr} {rate}", ff)
+                fs.write(d, files[key], f"{td.major}:{td.minor} {td.rate}", f"{f}.{key}[{i}]")
 
-    def _set_hugetlb(self, limits: list) -> None:
+    def _set_hugetlb(self, limits) -> None:
         f = F + ".hugepageLimits"
         d = self._dir("hugetlb", f)
         for i, h in enumerate(limits):
             ff = f"{f}[{i}]"
-            if not isinstance(h, dict):
-                raise CgroupError(f"{ff}: must be an object")
-            size = R.check_page_size(h.get("pageSize"), ff)
-            limit = R.get_int(h, "limit", ff, minimum=0)
-            if limit is None:
-                raise CgroupError(f"{ff}.limit: is required")
-            fs.write(d, f"hugetlb.{size}.limit_in_bytes", limit, ff)
-            if os.path.exists(os.path.join(d, f"hugetlb.{size}.rsvd.limit_in_bytes")):
-                fs.write(d, f"hugetlb.{size}.rsvd.limit_in_bytes", limit, ff)
+            fs.write(d, f"hugetlb.{h.pageSize}.limit_in_bytes", h.limit, ff)
+            if os.path.exists(os.path.join(d, f"hugetlb.{h.pageSize}.rsvd.limit_in_bytes")):
+                fs.write(d, f"hugetlb.{h.pageSize}.rsvd.limit_in_bytes", h.limit, ff)
 
-    def _set_network(self, net: dict) -> None:
+    def _set_network(self, net) -> None:
         f = F + ".network"
-        classid = R.get_int(net, "classID", f, minimum=0, maximum=0xFFFFFFFF)
-        prios = R.get_list(net, "priorities", f)
-        if classid is not None:
-            fs.write(self._dir("net_cls", f + ".classID"), "net_cls.classid", classid,
+        if net.classID is not None:
+            fs.write(self._dir("net_cls", f + ".classID"), "net_cls.classid", net.classID,
                      f + ".classID")
-        for i, p in enumerate(prios):
+        for i, p in enumerate(net.priorities or ()):
             ff = f"{f}.priorities[{i}]"
-            name = R.get_str(p, "name", ff) if isinstance(p, dict) else None
-            prio = R.get_int(p, "priority", ff, minimum=0) if isinstance(p, dict) else None
-            if not name or prio is None:
-                raise CgroupError(f"{ff}: needs a name and a priority")
-            fs.write(self._dir("net_prio", ff), "net_prio.ifpriomap", f"{name} {prio}", ff)
+            fs.write(self._dir("net_prio", ff), "net_prio.ifpriomap", f"{p.name} {p.priority}", ff)
 
-    def _set_rdma(self, rdma: dict) -> None:
+    def _set_rdma(self, rdma) -> None:
         d = self._dir("rdma", F + ".rdma")
-        for line, ff in rdma_lines(rdma):
+        for line, ff in R.rdma_lines(rdma):
             fs.write(d, "rdma.max", line, ff)
 
     # -- stats ---------------------------------------------------------------
@@ -552,34 +521,3 @@ class V1Manager(CgroupManager):
                                             "max": fs.read_int(pre + "max_usage_in_bytes"),
                                             "failcnt": fs.read_int(pre + "failcnt")}
         return S.prune(out)
-
-
-def _dev(entry, field) -> tuple[int, int]:
-    if not isinstance(entry, dict):
-        raise CgroupError(f"{field}: must be an object")
-    maj = R.get_int(entry, "major", field, minimum=0)
-    mnr = R.get_int(entry, "minor", field, minimum=0)
-    if maj is None or mnr is None:
-        raise CgroupError(f"{field}: major and minor are required")
-    return maj, mnr
-
-
-def rdma_lines(rdma: dict):
-    """OCI rdma map -> [("mlx5_1 hca_handle=3 hca_object=max", field)]."""
-    out = []
-    for dev, lim in rdma.items():
-        ff = f"{F}.rdma.{dev}"
-        if not isinstance(lim, dict):
-            raise CgroupError(f"{ff}: must be an object")
-        h = R.get_int(lim, "hcaHandles", ff, minimum=0)
-        o = R.get_int(lim, "hcaObjects", ff, minimum=0)
-        if h is None and o is None:
-            raise CgroupError(f"{ff}: needs hcaHandles or hcaObjects")
-        parts = [dev]
-        if h is not None:
-            parts.append(f"hca_handle={h}")
-        if o is not None:
-            parts.append(f"hca_object={o}")
-        out.append((" ".join(parts), ff))
-    return out
-

@@ -177,33 +177,33 @@ class V2Manager(CgroupManager):
         return fs.read_kv(self._file("memory.events")).get("oom_kill", 0)
 
     # -- resources -----------------------------------------------------------
-    def set(self, resources: dict, *, initial: bool = False) -> None:
-        """Write OCI LinuxResources.  ``initial``: install the device filter (default
-        deny + runc's allow-list) even when ``devices`` is absent (at create)."""
-        r = R.check_object(resources)
-        if r.get("cpu") is not None:
-            self._set_cpu(R.check_object(r["cpu"], F + ".cpu"))
-        if "devices" in r or initial:
-            self._set_devices(r.get("devices"))
-        if r.get("memory") is not None:
-            self._set_memory(R.check_object(r["memory"], F + ".memory"))
-        if r.get("pids") is not None:
-            self._set_pids(R.check_object(r["pids"], F + ".pids"))
-        if r.get("blockIO") is not None:
-            self._set_io(R.check_object(r["blockIO"], F + ".blockIO"))
-        if r.get("hugepageLimits"):
-            self._set_hugetlb(R.get_list(r, "hugepageLimits", F))
-        if r.get("network") is not None:
-            net = R.check_object(r["network"], F + ".network")
-            if net.get("classID") is not None or net.get("priorities"):
+    def set(self, resources, *, initial: bool = False) -> None:
+        """Write a ``config.model.Resources`` (validated at conversion; a
+        LinuxResources dict is converted first).  ``initial``: install the
+        device filter (default deny + runc's allow-list) even when
+        ``devices`` is absent (at create)."""
+        r = R.as_record(resources)
+        if r.cpu is not None:
+            self._set_cpu(r.cpu)
+        if r.devices is not None or initial:
+            self._set_devices(r.devices)
+        if r.memory is not None:
+            self._set_memory(r.memory)
+        if r.pids is not None:
+            self._set_pids(r.pids)
+        if r.blockIO is not None:
+            self._set_io(r.blockIO)
+        if r.hugepageLimits:
+            self._set_hugetlb(r.hugepageLimits)
+        if r.network is not None:
+            if r.network.classID is not None or r.network.priorities:
                 raise CgroupError(f"{F}.network: net_cls/net_prio (classID, priorities) do not "
                                   "exist on cgroup v2")
-        if r.get("rdma"):
-            from pyrunc.cgroups.v1 import rdma_lines
-            for line, ff in rdma_lines(R.check_object(r["rdma"], F + ".rdma")):
+        if r.rdma:
+            for line, ff in R.rdma_lines(r.rdma):
                 fs.write(self.dir, "rdma.max", line, ff)
-        if r.get("unified") is not None:
-            self._set_unified(R.check_object(r["unified"], F + ".unified"))
+        if r.unified is not None:
+            self._set_unified(r.unified)
 
     def _set_devices(self, rules) -> None:
         from pyrunc.cgroups import ebpf
@@ -215,19 +215,15 @@ class V2Manager(CgroupManager):
                 return  # unprivileged users cannot attach BPF programs; expected
             raise
 
-    def _set_memory(self, mem: dict) -> None:
+    def _set_memory(self, mem) -> None:
         f = F + ".memory"
-        limit = R.get_int(mem, "limit", f, minimum=-1) or 0
-        swap = R.get_int(mem, "swap", f, minimum=-1) or 0
-        reservation = R.get_int(mem, "reservation", f, minimum=-1)
-        R.get_int(mem, "swappiness", f, minimum=0, maximum=100)  # no v2 knob; like runc, ignored
-        R.get_int(mem, "kernel", f, minimum=-1)
-        R.get_int(mem, "kernelTCP", f, minimum=-1)
-        R.get_bool(mem, "disableOOMKiller", f)
-        R.get_bool(mem, "useHierarchy", f)  # always hierarchical on v2
-        check = R.get_bool(mem, "checkBeforeUpdate", f)
+        # swappiness has no v2 knob (like runc, ignored); kernel memory is
+        # gone; v2 is always hierarchical
+        limit = mem.limit or 0
+        swap = mem.swap or 0
+        reservation = mem.reservation
         swap_max = R.swap_to_v2(swap, limit)
-        if check and limit > 0:
+        if mem.checkBeforeUpdate and limit > 0:
             usage = fs.read_int(self._file("memory.current"))
             if limit < usage:
                 raise CgroupError(f"{f}.limit: {limit} is below the current usage {usage} "
@@ -244,22 +240,12 @@ class V2Manager(CgroupManager):
         if reservation:
             fs.write(self.dir, "memory.low", R.v2_limit(reservation), f + ".reservation")
 
-    def _set_cpu(self, cpu: dict) -> None:
+    def _set_cpu(self, cpu) -> None:
         f = F + ".cpu"
-        shares = R.get_int(cpu, "shares", f, minimum=0)
-        quota = R.get_int(cpu, "quota", f, minimum=-1)
-        period = R.get_int(cpu, "period", f, minimum=0)
-        burst = R.get_int(cpu, "burst", f, minimum=0)
-        rt_runtime = R.get_int(cpu, "realtimeRuntime", f)
-        rt_period = R.get_int(cpu, "realtimePeriod", f)
-        idle = R.get_int(cpu, "idle", f, minimum=0, maximum=1)
-        cpus = R.get_str(cpu, "cpus", f)
-        mems = R.get_str(cpu, "mems", f)
-        if rt_runtime or rt_period:
+        shares, quota, period, burst, idle = cpu.shares, cpu.quota, cpu.period, cpu.burst, cpu.idle
+        if cpu.realtimeRuntime or cpu.realtimePeriod:
             raise CgroupError(f"{f}.realtimeRuntime: realtime scheduling limits do not exist "
                               "on cgroup v2")
-        if burst and quota and quota > 0 and burst > quota:
-            raise CgroupError(f"{f}.burst: {burst} must not be larger than quota ({quota})")
         if shares:
             fs.write(self.dir, "cpu.weight", R.cpu_shares_to_weight(shares), f + ".shares")
         if quota or period:
@@ -271,75 +257,53 @@ class V2Manager(CgroupManager):
             fs.write(self.dir, "cpu.max.burst", burst, f + ".burst")
         if idle is not None:
             fs.write(self.dir, "cpu.idle", idle, f + ".idle")
-        if cpus:
-            fs.write(self.dir, "cpuset.cpus", cpus, f + ".cpus")
-        if mems:
-            fs.write(self.dir, "cpuset.mems", mems, f + ".mems")
+        if cpu.cpus:
+            fs.write(self.dir, "cpuset.cpus", cpu.cpus, f + ".cpus")
+        if cpu.mems:
+            fs.write(self.dir, "cpuset.mems", cpu.mems, f + ".mems")
 
-    def _set_pids(self, pids: dict) -> None:
+    def _set_pids(self, pids) -> None:
         f = F + ".pids"
-        limit = R.get_int(pids, "limit", f)
-        if limit is None:
+        if pids.limit is None:
             return
-        fs.write(self.dir, "pids.max", "max" if limit < 0 else limit, f + ".limit")
+        fs.write(self.dir, "pids.max", "max" if pids.limit < 0 else pids.limit, f + ".limit")
 
-    def _set_io(self, bio: dict) -> None:
-        from pyrunc.cgroups.v1 import _dev
+    def _set_io(self, bio) -> None:
         f = F + ".blockIO"
-        weight = R.get_int(bio, "weight", f, minimum=0, maximum=1000)
-        leaf = R.get_int(bio, "leafWeight", f, minimum=0, maximum=1000)
-        if leaf:
+        if bio.leafWeight:
             raise CgroupError(f"{f}.leafWeight: does not exist on cgroup v2")
-        devs = R.get_list(bio, "weightDevice", f)
         # BFQ's io.bfq.weight takes blkio's own range; io.weight the converted one
         bfq = not os.path.exists(self._file("io.weight"))
         wfile = "io.bfq.weight" if bfq else "io.weight"
         conv = (lambda w: w) if bfq else R.blkio_weight_to_io_weight
-        if weight:
-            fs.write(self.dir, wfile, f"default {conv(weight)}" if not bfq else conv(weight),
+        if bio.weight:
+            fs.write(self.dir, wfile, f"default {conv(bio.weight)}" if not bfq else conv(bio.weight),
                      f + ".weight")
-        for i, wd in enumerate(devs):
+        for i, wd in enumerate(bio.weightDevice or ()):
             ff = f"{f}.weightDevice[{i}]"
-            maj, mnr = _dev(wd, ff)
-            w = R.get_int(wd, "weight", ff, minimum=0, maximum=1000)
-            if R.get_int(wd, "leafWeight", ff, minimum=0):
+            if wd.leafWeight:
                 raise CgroupError(f"{ff}.leafWeight: does not exist on cgroup v2")
-            if w:
-                fs.write(self.dir, wfile, f"{maj}:{mnr} {conv(w)}", ff + ".weight")
+            if wd.weight:
+                fs.write(self.dir, wfile, f"{wd.major}:{wd.minor} {conv(wd.weight)}", ff + ".weight")
         keys = {"throttleReadBpsDevice": "rbps", "throttleWriteBpsDevice": "wbps",
                 "throttleReadIOPSDevice": "riops", "throttleWriteIOPSDevice": "wiops"}
         for key, io_key in keys.items():
-            for i, td in enumerate(R.get_list(bio, key, f)):
-                ff = f"{f}.{key}[{i}]"
-                maj, mnr = _dev(td, ff)
-                rate = R.get_int(td, "rate", ff, minimum=0)
-                if rate is None:
-                    raise CgroupError(f"{ff}.rate: is required")
+            for i, td in enumerate(getattr(bio, key) or ()):
                 # 0 means "no limit" in the OCI lists (as in blkio v1)
-                fs.write(self.dir, "io.max", f"{maj}:{mnr} {io_key}={rate or 'max'}", ff)
+                fs.write(self.dir, "io.max", f"{td.major}:{td.minor} {io_key}={td.rate or 'max'}",
+                         f"{f}.{key}[{i}]")
 
-    def _set_hugetlb(self, limits: list) -> None:
+    def _set_hugetlb(self, limits) -> None:
         f = F + ".hugepageLimits"
         for i, h in enumerate(limits):
             ff = f"{f}[{i}]"
-            if not isinstance(h, dict):
-                raise CgroupError(f"{ff}: must be an object")
-            size = R.check_page_size(h.get("pageSize"), ff)
-            limit = R.get_int(h, "limit", ff, minimum=0)
-            if limit is None:
-                raise CgroupError(f"{ff}.limit: is required")
-            fs.write(self.dir, f"hugetlb.{size}.max", limit, ff)
-            if os.path.exists(self._file(f"hugetlb.{size}.rsvd.max")):
-                fs.write(self.dir, f"hugetlb.{size}.rsvd.max", limit, ff)
+            fs.write(self.dir, f"hugetlb.{h.pageSize}.max", h.limit, ff)
+            if os.path.exists(self._file(f"hugetlb.{h.pageSize}.rsvd.max")):
+                fs.write(self.dir, f"hugetlb.{h.pageSize}.rsvd.max", h.limit, ff)
 
     def _set_unified(self, unified: dict) -> None:
         for key, value in unified.items():
             ff = f"{F}.unified.{key}"
-            if not isinstance(value, str):
-                raise CgroupError(f"{ff}: value must be a string")
-            if "/" in key or key in ("", ".", "..") or key.startswith("cgroup."):
-                if key not in ("cgroup.max.depth", "cgroup.max.descendants", "cgroup.type"):
-                    raise CgroupError(f"{ff}: not a cgroup interface file the container may set")
             path = self._file(key)
             if not os.path.exists(path):
                 controller = key.split(".", 1)[0]

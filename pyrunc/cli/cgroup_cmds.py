@@ -157,16 +157,16 @@ def cmd_update(g, argv):
             res.setdefault("blockIO", {})["weight"] = opts["blkio_weight"]
         if opts["pids_limit"] is not None:
             res["pids"] = {"limit": opts["pids_limit"]}
-        _manager(c).set(res)
-        # keep the persisted config in step, so `inspect` shows what is asked now
+        # the update and the container's resources merged, through the converter
+        from ..config.convert import merge_resources
         cfg = store.load_config(c.id)
-        merged = dict(cfg.resources or {})
-        for k, v in res.items():
-            merged[k] = {**merged.get(k, {}), **v} if isinstance(v, dict) and isinstance(merged.get(k), dict) else v
-        cfg.resources = merged
+        update, merged = merge_resources(cfg.resources, res)
+        _manager(c).set(update)
+        # keep the persisted config in step, so `inspect` shows what is asked now
         from ..state import CONFIG_FILE, write_atomic
         from json import dumps
-        write_atomic(os.path.join(store.dir(c.id), CONFIG_FILE), dumps(cfg.to_dict()).encode())
+        write_atomic(os.path.join(store.dir(c.id), CONFIG_FILE),
+                     dumps(cfg.replace(resources=merged).to_dict()).encode())
     return 0
 
 

@@ -110,8 +110,6 @@ def _exec(g, opts, args, gids):
                          caps=opts["cap"], no_new_privs=opts["no_new_privs"],
                          terminal=opts["tty"], apparmor=opts["apparmor"],
                          label=opts["process_label"])
-    if process_doc is not None and opts["tty"]:
-        proc.terminal = True
     return exec_in(store, cid, proc, detach=opts["detach"], pid_file=opts["pid_file"],
                    console_socket=opts["console_socket"], preserve_fds=opts["preserve_fds"],
                    ignore_paused=opts["ignore_paused"],

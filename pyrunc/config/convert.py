@@ -1,15 +1,24 @@
 """Convert a validated config.json document into the internal ``Config``.
 
 Validation (schema + semantic MUSTs) happens before this, in
-``pyrunc.config.validate``; conversion only raises ``ConfigError`` for what
-it alone can judge (e.g. an unknown mount option).
+``pyrunc.config.validate``; conversion raises ``ConfigError`` (or
+``CgroupError`` for linux.resources) for what it alone can judge: an
+unknown mount option, a seccomp profile libseccomp refuses, an invalid
+resource value.  :func:`build` is the whole judgement of a bundle's config
+that ``create`` (and ``restore``) pass and ``pyrunc validate`` reports:
+schema, semantic rules, conversion, and the model's own rules.
+
+Everything the stages use is converted here, once: the seccomp program is
+compiled, resources are typed and checked, scheduler, personality, memory
+policy, time offsets and network devices are syscall-ready records.
 """
 
 import os
 
 from .. import syscalls as sc
 from ..errors import ConfigError
-from .model import Config, Device, IDMap, Mount, Namespace, Process, Rlimit, User
+from .model import (Config, CpuAffinity, Device, Hook, IDMap, MemoryPolicy, Mount, Namespace,
+                    Process, Rlimit, Scheduler, TimeOffset, User)
 from .semantic import clean_cgroup_path, clean_path
 from .semantic import warnings as semantic_warnings
 
@@ -108,54 +117,59 @@ def convert_mount(m, index):
     """One ``mounts[]`` entry -> ``Mount``.  Options are split into mount(2)
     flags, propagation changes, recursive attributes (mount_setattr) and
     runtime-only options; whatever is left is the filesystem's data string.
-    ``idmap`` becomes None or {"recursive": bool, "uid": [(c, h, n)],
-    "gid": [...]} (empty lists: use the container's user namespace maps)."""
+    ``idmap`` becomes None or {"recursive": bool, "uid": [[c, h, n]],
+    "gid": [...]} (empty lists: use the container's user namespace maps).
+    The destination is made clean and absolute."""
     where = f"mounts[{index}]"
-    mount = Mount(destination=m["destination"], type=m.get("type") or "",
-                  source=m.get("source") or "", options=list(m.get("options") or ()))
-    data = []
+    if not m["destination"]:
+        raise ConfigError(f"config.json: {where}.destination: must not be empty")
+    mtype = m.get("type") or ""
+    options = list(m.get("options") or ())
+    flags = clear_flags = rec_set = rec_clr = 0
+    propagation, data = [], []
+    bind = mtype == "bind"
+    recursive = tmpcopyup = False
     idmap_kind = None
-    for opt in mount.options:
+    for opt in options:
         if opt in MOUNT_FLAGS:
             setf, clrf = MOUNT_FLAGS[opt]
-            mount.flags = (mount.flags | setf) & ~clrf
-            mount.clear_flags = (mount.clear_flags | clrf) & ~setf
+            flags = (flags | setf) & ~clrf
+            clear_flags = (clear_flags | clrf) & ~setf
         elif opt in PROPAGATION_FLAGS:
-            mount.propagation.append(PROPAGATION_FLAGS[opt])
+            propagation.append(PROPAGATION_FLAGS[opt])
         elif opt in RECURSIVE_ATTRS:
             s, c = RECURSIVE_ATTRS[opt]
             # a later option wins over an earlier one on the same attribute
-            mount.rec_attr_set = (mount.rec_attr_set & ~c & ~s) | s
-            mount.rec_attr_clr = (mount.rec_attr_clr & ~s) | c
+            rec_set = (rec_set & ~c & ~s) | s
+            rec_clr = (rec_clr & ~s) | c
         elif opt in ("bind", "rbind"):
-            mount.bind = True
-            mount.recursive = mount.recursive or opt == "rbind"
+            bind = True
+            recursive = recursive or opt == "rbind"
         elif opt == "tmpcopyup":
-            mount.tmpcopyup = True
+            tmpcopyup = True
         elif opt in ("idmap", "ridmap"):
             idmap_kind = opt
         else:
             data.append(opt)
-    if mount.type == "bind":
-        mount.bind = True
-    mount.data = ",".join(data)
+    idmap = None
     uid_maps, gid_maps = m.get("uidMappings") or (), m.get("gidMappings") or ()
     if uid_maps or gid_maps:
         idmap_kind = idmap_kind or "idmap"
     if idmap_kind:
-        mount.idmap = {
+        idmap = {
             "recursive": idmap_kind == "ridmap",
-            "uid": [(x["containerID"], x["hostID"], x["size"]) for x in uid_maps],
-            "gid": [(x["containerID"], x["hostID"], x["size"]) for x in gid_maps],
+            "uid": [[x["containerID"], x["hostID"], x["size"]] for x in uid_maps],
+            "gid": [[x["containerID"], x["hostID"], x["size"]] for x in gid_maps],
         }
-        if not mount.bind:
+        if not bind:
             raise ConfigError(f"config.json: {where}.options: {idmap_kind} is only supported on bind mounts")
-    if mount.tmpcopyup and mount.type != "tmpfs":
-        # runc ignores it there too; semantic.py warned
-        mount.tmpcopyup = False
-    if not mount.destination:
-        raise ConfigError(f"config.json: {where}.destination: must not be empty")
-    return mount
+    # tmpcopyup elsewhere than on a tmpfs: runc ignores it too; semantic.py warned
+    dest = m["destination"]
+    return Mount(destination=clean_path(dest if dest.startswith("/") else "/" + dest),
+                 type=mtype, source=m.get("source") or "", options=options, flags=flags,
+                 clear_flags=clear_flags, data=",".join(data), propagation=propagation,
+                 rec_attr_set=rec_set, rec_attr_clr=rec_clr, bind=bind, recursive=recursive,
+                 tmpcopyup=tmpcopyup and mtype == "tmpfs", idmap=idmap)
 
 
 def convert_caps(caps, warn):
@@ -174,8 +188,54 @@ def convert_caps(caps, warn):
             if n not in nums:
                 nums.append(n)
         out[set_name] = nums
-    from ..process import drop_ungrantable  # security layers own the grantability rules
     return drop_ungrantable(out, warn)
+
+
+def own_bounding_set(cap_count):
+    """Capability numbers in this process's bounding set: the most any
+    process it creates (in any user namespace) can ever hold."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("CapBnd:"):
+                mask = int(line.split()[1], 16)
+                return {n for n in range(cap_count) if mask >> n & 1}
+    return set(range(cap_count))
+
+
+def drop_ungrantable(caps, warn, debug=None):
+    """At conversion, in the runtime: remove from the converted capability
+    sets (``{set: [numbers]}``) what the kernel would refuse, so that the
+    user process gets exactly the rest (spec: warn, don't fail).
+
+    * not in the runtime's own bounding set: no process it starts can hold
+      it -> warning;
+    * ambient but not both permitted and inheritable: the kernel refuses to
+      raise it (capabilities(7)); runc's default spec asks for exactly this,
+      so it is a debug line, not a warning."""
+    if caps is None:
+        return None
+    names = {n: name for name, n in CAP_NUMBERS.items()}
+    bounding = own_bounding_set(known_cap_count())
+    out = {}
+    for set_name, nums in caps.items():
+        kept = []
+        for n in nums:
+            if n in bounding:
+                kept.append(n)
+            else:
+                warn(f"capability {names.get(n, n)!r} in process.capabilities.{set_name} cannot be "
+                     "granted: it is not in the runtime's bounding set; ignored")
+        out[set_name] = kept
+    ambient = []
+    for n in out.get("ambient", ()):
+        if n in out.get("permitted", ()) and n in out.get("inheritable", ()):
+            ambient.append(n)
+        elif debug is not None:
+            debug(f"ambient capability {names.get(n, n)} not raised: it is not both permitted "
+                  "and inheritable")
+    if "ambient" in out:
+        out["ambient"] = ambient
+    return out
 
 
 def convert_process(p, warn):
@@ -198,9 +258,76 @@ def convert_process(p, warn):
         no_new_privileges=bool(p.get("noNewPrivileges", False)),
         apparmor_profile=p.get("apparmorProfile") or "",
         selinux_label=p.get("selinuxLabel") or "",
-        oom_score_adj=p.get("oomScoreAdj"), scheduler=p.get("scheduler"),
-        io_priority=p.get("ioPriority"), exec_cpu_affinity=p.get("execCPUAffinity"),
+        oom_score_adj=p.get("oomScoreAdj"), scheduler=_scheduler(p.get("scheduler")),
+        io_priority=_io_priority(p.get("ioPriority")),
+        exec_cpu_affinity=_cpu_affinity(p.get("execCPUAffinity")),
     )
+
+
+def _scheduler(s):
+    from ..process import SCHED_FLAGS, SCHED_POLICIES
+    if not s:
+        return None
+    flags = 0
+    for f in s.get("flags") or ():
+        flags |= SCHED_FLAGS[f]
+    return Scheduler(policy=SCHED_POLICIES[s["policy"]], flags=flags, nice=s.get("nice", 0),
+                     priority=s.get("priority", 0), runtime=s.get("runtime", 0),
+                     deadline=s.get("deadline", 0), period=s.get("period", 0))
+
+
+def _io_priority(io):
+    from ..process import IOPRIO_CLASS_SHIFT, IOPRIO_CLASSES
+    if not io:
+        return None
+    return (IOPRIO_CLASSES[io["class"]] << IOPRIO_CLASS_SHIFT) | io.get("priority", 0)
+
+
+def _cpu_list(text, field):
+    from ..process import parse_cpu_list
+    return sorted(parse_cpu_list(text, field)) if text else None
+
+
+def _cpu_affinity(aff):
+    if not aff:
+        return None
+    return CpuAffinity(initial=_cpu_list(aff.get("initial"), "process.execCPUAffinity.initial"),
+                       final=_cpu_list(aff.get("final"), "process.execCPUAffinity.final"))
+
+
+def _personality(personality):
+    """The persona number; flags (none defined by the spec) were warned about
+    and are ignored."""
+    from ..process import PERSONALITY_DOMAINS
+    if not personality:
+        return None
+    return PERSONALITY_DOMAINS[personality.get("domain", "LINUX")]
+
+
+def _memory_policy(policy):
+    from ..process import MPOL_FLAGS, MPOL_MODES, parse_cpu_list
+    if not policy:
+        return None
+    mode = MPOL_MODES[policy["mode"]]
+    for f in policy.get("flags") or ():
+        mode |= MPOL_FLAGS[f]
+    nodes = parse_cpu_list(policy.get("nodes") or "", "linux.memoryPolicy.nodes")
+    words = [0] * ((max(nodes) // 64 + 1) if nodes else 0)
+    for n in nodes:
+        words[n // 64] |= 1 << (n % 64)
+    # maxnode counts bits plus one (the kernel drops the last one)
+    return MemoryPolicy(mode=mode, nodemask=words, maxnode=len(words) * 64 + 1 if words else 0)
+
+
+def _time_offsets(offsets):
+    """linux.timeOffsets as the lines of /proc/self/timens_offsets."""
+    out = []
+    for clock in ("monotonic", "boottime"):
+        off = (offsets or {}).get(clock)
+        if off:
+            out.append(TimeOffset(clock=clock, secs=off.get("secs", 0),
+                                  nanosecs=off.get("nanosecs", 0)))
+    return out
 
 
 def _devices(linux):
@@ -220,35 +347,66 @@ def _devices(linux):
     return out
 
 
-def _seccomp(sc):
-    """linux.seccomp with arguments' missing values as 0 (runc compares
-    Go's zero value; semantic.py warned)."""
-    rules = (sc or {}).get("syscalls")
-    if not rules or all("value" in a for r in rules for a in r.get("args") or ()):
-        return sc
-    return dict(sc, syscalls=[dict(r, args=[a if "value" in a else dict(a, value=0) for a in r["args"]])
-                              if any("value" not in a for a in r.get("args") or ()) else r
-                              for r in rules])
+def _seccomp(profile):
+    """linux.seccomp compiled (seccomp.compile_filter), with arguments'
+    missing values as 0 (runc compares Go's zero value; semantic.py warned)."""
+    if profile is None:
+        return None
+    rules = profile.get("syscalls") if isinstance(profile, dict) else None
+    if rules and not all("value" in a for r in rules for a in r.get("args") or ()):
+        profile = dict(profile, syscalls=[
+            dict(r, args=[a if "value" in a else dict(a, value=0) for a in r["args"]])
+            if any("value" not in a for a in r.get("args") or ()) else r
+            for r in rules])
+    from ..seccomp import compile_filter
+    return compile_filter(profile)
 
 
 def _resources(res):
-    """linux.resources as runc takes them: blockIO.weightDevice entries
-    that set no weight dropped, device rules without "allow" deny, pids
-    without a limit dropped (semantic.py warned)."""
-    if not res:
+    """linux.resources typed and checked (cgroups/resources.py), taken as
+    runc takes them: blockIO.weightDevice entries that set no weight
+    dropped, device rules without "allow" deny, pids without a limit
+    dropped (semantic.py warned)."""
+    from ..cgroups.resources import parse_resources
+    return parse_resources(_resources_as_runc(res))
+
+
+def _resources_as_runc(res):
+    if not res or not isinstance(res, dict):
         return res
     out = res
     blkio = res.get("blockIO") or {}
-    entries = blkio.get("weightDevice")
-    if entries and not all("weight" in e or "leafWeight" in e for e in entries):
-        blkio = dict(blkio, weightDevice=[e for e in entries if "weight" in e or "leafWeight" in e])
+    entries = blkio.get("weightDevice") if isinstance(blkio, dict) else None
+    if entries and not all(not isinstance(e, dict) or "weight" in e or "leafWeight" in e
+                           for e in entries):
+        blkio = dict(blkio, weightDevice=[e for e in entries
+                                          if not isinstance(e, dict) or "weight" in e
+                                          or "leafWeight" in e])
         out = dict(out, blockIO=blkio)
     rules = res.get("devices")
-    if rules and not all("allow" in r for r in rules):
-        out = dict(out, devices=[r if "allow" in r else dict(r, allow=False) for r in rules])
+    if isinstance(rules, list) and not all(not isinstance(r, dict) or "allow" in r for r in rules):
+        out = dict(out, devices=[r if not isinstance(r, dict) or "allow" in r else dict(r, allow=False)
+                                 for r in rules])
     if isinstance(res.get("pids"), dict) and "limit" not in res["pids"]:
         out = {k: v for k, v in out.items() if k != "pids"}
     return out
+
+
+def merge_resources(current, update):
+    """``update``: the LinuxResources of an ``update`` call; ``current``:
+    the container's ``Resources`` (or None).  Returns (the update as a
+    Resources record, to write to the cgroup; the merged Resources, to
+    persist): objects are merged member by member, everything else
+    replaced.  Both pass the converter's checks."""
+    from ..cgroups.resources import parse_resources
+    delta = parse_resources(_resources_as_runc(update) or {})
+    merged = dict(current.to_dict()) if current is not None else {}
+    for k, v in (update or {}).items():
+        if isinstance(v, dict) and isinstance(merged.get(k), dict):
+            merged[k] = {**merged[k], **v}
+        else:
+            merged[k] = v
+    return delta, parse_resources(_resources_as_runc(merged))
 
 
 def _cgroups_path(path):
@@ -270,18 +428,15 @@ def convert(doc, bundle, warn=lambda msg: None):
     root_path = root.get("path", "")
     if root_path and not os.path.isabs(root_path):
         root_path = os.path.join(bundle, root_path)
-    personality = linux.get("personality")
-    if personality and personality.get("flags"):
-        # no flag is defined by the spec: ignored (warned above)
-        personality = {k: v for k, v in personality.items() if k != "flags"}
-    cfg = Config(
-        oci_version=doc.get("ociVersion", ""),
+    from ..netdev import convert as convert_net_devices
+    return Config(
+        format=Config.FORMAT, oci_version=doc.get("ociVersion", ""),
         root_path=os.path.normpath(root_path) if root_path else "",
         root_readonly=bool(root.get("readonly", False)),
         mounts=[convert_mount(m, i) for i, m in enumerate(doc.get("mounts") or ())],
         process=convert_process(doc["process"], warn) if doc.get("process") else None,
         hostname=doc.get("hostname"), domainname=doc.get("domainname"),
-        hooks={k: [dict(path=h["path"], args=h.get("args") or [h["path"]],
+        hooks={k: [Hook(path=h["path"], args=h.get("args") or [h["path"]],
                         env=h.get("env") or [], timeout=h.get("timeout"))
                    for h in v] for k, v in (doc.get("hooks") or {}).items() if v},
         annotations=dict(doc.get("annotations") or {}),
@@ -292,15 +447,88 @@ def convert(doc, bundle, warn=lambda msg: None):
                       for m in linux.get("uidMappings") or ()],
         gid_mappings=[IDMap(container_id=m["containerID"], host_id=m["hostID"], size=m["size"])
                       for m in linux.get("gidMappings") or ()],
-        time_offsets=linux.get("timeOffsets"),
+        time_offsets=_time_offsets(linux.get("timeOffsets")),
         devices=_devices(linux),
-        cgroups_path=_cgroups_path(linux.get("cgroupsPath")), resources=_resources(linux.get("resources")),
+        cgroups_path=_cgroups_path(linux.get("cgroupsPath")),
+        resources=_resources(linux.get("resources")),
         rootfs_propagation=linux.get("rootfsPropagation") or "",
         masked_paths=list(linux.get("maskedPaths") or ()),
         readonly_paths=list(linux.get("readonlyPaths") or ()),
         sysctl=dict(linux.get("sysctl") or {}), seccomp=_seccomp(linux.get("seccomp")),
-        personality=personality, mount_label=linux.get("mountLabel") or "",
-        net_devices=linux.get("netDevices"), intel_rdt=linux.get("intelRdt"),
-        memory_policy=linux.get("memoryPolicy"),
+        personality=_personality(linux.get("personality")), mount_label=linux.get("mountLabel") or "",
+        net_devices=convert_net_devices(linux.get("netDevices")), intel_rdt=linux.get("intelRdt"),
+        memory_policy=_memory_policy(linux.get("memoryPolicy")),
     )
+
+
+# --- the whole judgement of a config ----------------------------------------------
+
+def build(doc, bundle, *, warn=lambda msg: None, systemd_cgroup=False):
+    """The ``Config`` of the decoded config.json ``doc`` of ``bundle`` (an
+    absolute directory), or the first problem as an exception: schema,
+    semantic rules, conversion, then :func:`check_model`.  ``create`` and
+    ``restore`` run exactly this, and ``pyrunc validate`` reports its
+    verdict: the two cannot disagree about a config.
+
+    ``systemd_cgroup``: linux.cgroupsPath is systemd's slice:prefix:name,
+    which the systemd manager checks itself (the validator knows only
+    cgroupfs paths)."""
+    from .validate import validate_config
+    validate_config(_without_cgroups_path(doc) if systemd_cgroup else doc)
+    cfg = convert(doc, bundle, warn=warn)
+    check_model(cfg, bundle)
     return cfg
+
+
+def _without_cgroups_path(doc):
+    """``doc`` without linux.cgroupsPath (a shallow copy; doc is unchanged)."""
+    linux = doc.get("linux") if isinstance(doc, dict) else None
+    if not isinstance(linux, dict) or "cgroupsPath" not in linux:
+        return doc
+    return dict(doc, linux={k: v for k, v in linux.items() if k != "cgroupsPath"})
+
+
+def check_model(cfg, bundle):
+    """The rules of a converted config that no schema states: the rootfs,
+    the process, namespaces the runtime needs, the mount plan, user ids a
+    user namespace must map.  Raise ConfigError."""
+    if cfg.process is None:
+        raise ConfigError("config.json: process: required to create a container")
+    if not cfg.process.args:
+        raise ConfigError("config.json: process.args: must not be empty")
+    if not cfg.root_path or not os.path.isdir(cfg.root_path):
+        raise ConfigError(f"config.json: root.path: rootfs ({cfg.root_path}) does not exist")
+    _check_root_not_symlink(cfg.root_path, bundle)
+    if cfg.namespace("mount") is None:
+        # runc runs such a config with its mounts (rootfs bind, /proc, /dev)
+        # made in its own mount namespace, where they stay after delete: a
+        # container that leaves mounts on the host is refused instead.
+        raise ConfigError("config.json: linux.namespaces: no mount namespace: the container's mounts "
+                          "would be made in the runtime's own mount namespace and outlive the "
+                          "container; add {\"type\": \"mount\"}")
+    if cfg.uid_mappings and cfg.namespace("user") is None:
+        raise ConfigError("config.json: linux.uidMappings: requires a user namespace")
+    userns = cfg.namespace("user")
+    if userns is not None and not userns.path:
+        # the kernel's answer would be a bare EINVAL from setresuid at start
+        u = cfg.process.user
+        for kind, cid, maps in (("uid", u.uid, cfg.uid_mappings), ("gid", u.gid, cfg.gid_mappings)):
+            if maps and not any(m.container_id <= cid < m.container_id + m.size for m in maps):
+                raise ConfigError(f"cannot set {kind} to unmapped user in user namespace: "
+                                  f"process.user.{kind} {cid} is not in linux.{kind}Mappings")
+    from ..rootfs import check_plan
+    check_plan(cfg)
+
+
+def _check_root_not_symlink(root_path, bundle):
+    """root.path may not be or go through a symlink (below the bundle when
+    it is relative), as runc refuses: the runtime would build the container
+    on whatever the link names, possibly the host's / itself."""
+    if os.path.isabs(os.path.relpath(root_path, bundle)) or \
+            os.path.relpath(root_path, bundle).startswith(".."):
+        expected = root_path  # absolute root.path outside the bundle: all of it
+    else:
+        expected = os.path.join(os.path.realpath(bundle), os.path.relpath(root_path, bundle))
+    if os.path.realpath(root_path) != os.path.normpath(expected):
+        raise ConfigError(f"config.json: root.path: {root_path} is a symlink or goes through one "
+                          f"(to {os.path.realpath(root_path)}); give the real path")

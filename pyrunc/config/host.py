@@ -188,6 +188,7 @@ def host_problems(doc, bundle_dir: str, facts: HostFacts | None = None) -> list[
     as can be told without creating anything)."""
     if not isinstance(doc, dict):
         return []
+    probed = facts is None
     facts = facts or HostFacts.probe()
     found: list[str] = []
 
@@ -206,7 +207,26 @@ def host_problems(doc, bundle_dir: str, facts: HostFacts | None = None) -> list[
     _sysctl(linux, add)
     _net_devices(linux, add)
     _lsm(doc, linux, facts, add)
+    if probed and not found:
+        found.extend(create_host_problems(doc, bundle_dir))
     return found
+
+
+def create_host_problems(doc, bundle_dir: str) -> list[str]:
+    """The verdict of create's own host checks (:func:`check_host`) on the
+    converted config, one line as create prints it; empty when the config
+    does not convert (plain validation reports that) or the host accepts it."""
+    from pyrunc.config.convert import build
+    from pyrunc.errors import PyruncError
+    try:
+        cfg = build(doc, os.path.abspath(bundle_dir))
+    except PyruncError:
+        return []
+    try:
+        check_host(cfg)
+    except PyruncError as e:
+        return [str(e)]
+    return []
 
 
 def _namespaces(linux, facts, add):
@@ -445,3 +465,34 @@ def _lsm(doc, linux, facts, add):
     if isinstance(linux.get("mountLabel"), str) and linux["mountLabel"] and not facts.selinux:
         add(("linux", "mountLabel"), "%s cannot be applied: SELinux is not enabled on this host"
             % render_value(linux["mountLabel"]))
+
+
+# --------------------------------------------------------------------------
+# what create refuses about this host, for a converted config
+# --------------------------------------------------------------------------
+
+def check_host(cfg):
+    """The checks ``create`` makes of this host for the converted ``cfg``
+    (a config.model.Config) before anything is made; the first problem
+    raises ConfigError.  ``pyrunc validate --host-specific`` runs them too.
+    An unprivileged caller's limits (rootless.py), the LSM labels, Intel
+    RDT, the network devices to move."""
+    from pyrunc.errors import ConfigError
+    from pyrunc.rootless import check_config as check_rootless
+    check_rootless(cfg)  # an unprivileged caller: user namespace, mappings (no-op for root)
+    if cfg.process:
+        from pyrunc import lsm
+        lsm.check(cfg.process.apparmor_profile, cfg.process.selinux_label, cfg.mount_label)
+    if cfg.intel_rdt and not _resctrl_mounted():
+        raise ConfigError("config.json: linux.intelRdt: no resctrl filesystem is mounted "
+                          "(Intel RDT is not available on this host)")
+    if cfg.net_devices:
+        from pyrunc.netdev import check as check_net_devices
+        netns = cfg.namespace("network")
+        check_net_devices(cfg.net_devices, new_netns=netns is not None and not netns.path,
+                          netns_path=netns.path if netns is not None else None)
+
+
+def _resctrl_mounted():
+    with open("/proc/self/mounts") as f:
+        return any(line.split()[2] == "resctrl" for line in f)

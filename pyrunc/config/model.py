@@ -1,46 +1,72 @@
 """The internal form of a container's configuration.
 
 config.json is validated and converted once, at ``create``, into these
-records; they are persisted in the state directory and every later command
-uses them (the spec: edits to config.json after create must not affect the
-container).  Conversion pre-computes what the init needs (mount flags,
-namespace clone flags, capability numbers, rlimit numbers) so that the init
-itself only performs syscalls.
+records (``config/convert.py``); they are persisted in the state directory
+and every later command uses them (the spec: edits to config.json after
+create must not affect the container).  Conversion pre-computes what the
+stages need (mount flags, namespace clone flags, capability numbers, rlimit
+numbers, the compiled seccomp program, typed cgroup resources, scheduler,
+personality and memory policy arguments) so that the stages only perform
+syscalls, and nothing re-interprets the raw document.
+
+The records are frozen: a later step that derives values (exec's process,
+the LISTEN_FDS environment, a restored time namespace) makes a new record
+with :meth:`Record.replace`.
 
 These are small slotted classes rather than ``dataclasses``: importing
-``dataclasses`` costs ~20 ms (it pulls in ``inspect``), paid on every call.
+``dataclasses`` costs ~20 ms (it pulls in ``inspect``), paid on every call
+of the hot verbs that load a record.
 """
 
 
 class Record:
-    """A record with declared fields, round-tripping through plain dicts.
+    """A frozen record with declared fields, round-tripping through plain dicts.
 
-    ``FIELDS`` maps a field name to its default; a default that is a Record
-    subclass or ``[RecordSubclass]`` names the nested type.
+    ``FIELDS`` maps a field name to its default (a callable default makes a
+    fresh value); ``NESTED`` names the Record type of a field (``[Type]``
+    for a list of them, ``{Type}`` for a dict whose values are lists of
+    them).  Fields left None are not written by :meth:`to_dict`.
     """
 
     __slots__ = ()
     FIELDS: dict = {}
-    NESTED: dict = {}  # field -> Record subclass (or [subclass] for lists)
+    NESTED: dict = {}
 
     def __init__(self, **kw):
+        init = object.__setattr__
         for name, default in self.FIELDS.items():
             value = kw.pop(name, None)
             if value is None:
                 value = default() if callable(default) else default
-            setattr(self, name, value)
+            init(self, name, value)
         if kw:
             raise TypeError(f"{type(self).__name__}: unknown fields {sorted(kw)}")
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"{type(self).__name__} is frozen: make a new one with replace()")
+
+    def __delattr__(self, name):
+        raise AttributeError(f"{type(self).__name__} is frozen")
+
+    def replace(self, **changes):
+        """A copy with ``changes`` (the record itself is never changed)."""
+        kw = {name: getattr(self, name) for name in self.FIELDS}
+        kw.update(changes)
+        return type(self)(**kw)
+
+    def __eq__(self, other):
+        return type(other) is type(self) and all(
+            getattr(self, n) == getattr(other, n) for n in self.FIELDS)
+
+    __hash__ = None
 
     def to_dict(self):
         out = {}
         for name in self.FIELDS:
             v = getattr(self, name)
-            if isinstance(v, Record):
-                v = v.to_dict()
-            elif isinstance(v, list) and v and isinstance(v[0], Record):
-                v = [x.to_dict() for x in v]
-            out[name] = v
+            if v is None:
+                continue
+            out[name] = _plain(v)
         return out
 
     @classmethod
@@ -56,6 +82,12 @@ class Record:
             if nested is not None and v is not None:
                 if isinstance(nested, list):
                     v = [nested[0].from_dict(x) for x in v]
+                elif isinstance(nested, set):
+                    (item,) = nested
+                    v = {k: [item.from_dict(x) for x in xs] for k, xs in v.items()}
+                elif isinstance(nested, dict):
+                    (item,) = nested.values()
+                    v = {k: item.from_dict(x) for k, x in v.items()}
                 else:
                     v = nested.from_dict(v)
             kw[name] = v
@@ -66,6 +98,16 @@ class Record:
                            ", ".join(f"{k}={getattr(self, k)!r}" for k in self.FIELDS))
 
 
+def _plain(v):
+    if isinstance(v, Record):
+        return v.to_dict()
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    return v
+
+
 class Mount(Record):
     """One entry of the mount plan's input (config ``mounts[]``), parsed.
 
@@ -73,7 +115,8 @@ class Mount(Record):
     ``rw``); data: the filesystem-specific option string; propagation: list
     of MS_* propagation flags applied after mounting; rec_attr_set/clr:
     MOUNT_ATTR_* applied recursively with mount_setattr (``rro`` etc.);
-    bind: a bind mount (``bind``/``rbind`` option or type "bind").
+    bind: a bind mount (``bind``/``rbind`` option or type "bind");
+    destination: clean and absolute.
     """
 
     FIELDS = dict(destination="", type="", source="", options=list, flags=0,
@@ -97,17 +140,34 @@ class Rlimit(Record):
     __slots__ = tuple(FIELDS)
 
 
+class Scheduler(Record):
+    """process.scheduler as sched_setattr(2) takes it: policy and flags are
+    the kernel's numbers."""
+
+    FIELDS = dict(policy=0, flags=0, nice=0, priority=0, runtime=0, deadline=0, period=0)
+    __slots__ = tuple(FIELDS)
+
+
+class CpuAffinity(Record):
+    """process.execCPUAffinity: sorted CPU numbers (None: not set)."""
+
+    FIELDS = dict(initial=None, final=None)
+    __slots__ = tuple(FIELDS)
+
+
 class Process(Record):
     """The container process.  ``caps`` maps set name (bounding, effective,
     inheritable, permitted, ambient) to a list of capability numbers known to
-    this kernel; unknown names were dropped with a warning at conversion."""
+    this kernel; unknown names were dropped with a warning at conversion.
+    ``io_priority`` is the ioprio_set(2) value."""
 
     FIELDS = dict(terminal=False, console_size=None, cwd="/", env=list, args=list,
                   command_line=None, user=User, rlimits=list, caps=None,
                   no_new_privileges=False, apparmor_profile="", selinux_label="",
                   oom_score_adj=None, scheduler=None, io_priority=None,
                   exec_cpu_affinity=None)
-    NESTED = dict(user=User, rlimits=[Rlimit])
+    NESTED = dict(user=User, rlimits=[Rlimit], scheduler=Scheduler,
+                  exec_cpu_affinity=CpuAffinity)
     __slots__ = tuple(FIELDS)
 
 
@@ -126,25 +186,168 @@ class Device(Record):
     __slots__ = tuple(FIELDS)
 
 
+class TimeOffset(Record):
+    """One line of /proc/self/timens_offsets (clock: monotonic, boottime)."""
+
+    FIELDS = dict(clock="", secs=0, nanosecs=0)
+    __slots__ = tuple(FIELDS)
+
+
+class MemoryPolicy(Record):
+    """linux.memoryPolicy as set_mempolicy(2) takes it: mode with its flags,
+    the node mask as 64-bit words, maxnode."""
+
+    FIELDS = dict(mode=0, nodemask=list, maxnode=0)
+    __slots__ = tuple(FIELDS)
+
+
+class NetDevice(Record):
+    """One linux.netDevices entry: the host interface and its name in the container."""
+
+    FIELDS = dict(host_name="", name="")
+    __slots__ = tuple(FIELDS)
+
+
+class Seccomp(Record):
+    """linux.seccomp compiled once, at create, by libseccomp: the BPF
+    program (hex of its bytes, 8 per instruction), the SECCOMP_FILTER_FLAG_*
+    bits of the config, whether a rule notifies, the agent's socket and
+    metadata, and the syscall names libseccomp did not know (left out).
+    exec loads this program again; nothing compiles it a second time."""
+
+    FIELDS = dict(bpf_hex="", flags=0, uses_notify=False, listener_path=None,
+                  listener_metadata="", skipped_syscalls=list)
+    __slots__ = tuple(FIELDS)
+
+    @property
+    def bpf(self):
+        return bytes.fromhex(self.bpf_hex)
+
+
+# --- linux.resources ----------------------------------------------------------
+# Field names are the spec's (LinuxResources), so that to_dict() is the
+# LinuxResources object itself: `update` merges in that form and converts
+# the result again (config/convert.py merge_resources).  Values are
+# validated once, by cgroups/resources.py parse_resources; None: not set.
+
+class Memory(Record):
+    FIELDS = dict(limit=None, reservation=None, swap=None, kernel=None, kernelTCP=None,
+                  swappiness=None, disableOOMKiller=None, useHierarchy=None,
+                  checkBeforeUpdate=None)
+    __slots__ = tuple(FIELDS)
+
+
+class Cpu(Record):
+    FIELDS = dict(shares=None, quota=None, burst=None, period=None, realtimeRuntime=None,
+                  realtimePeriod=None, cpus=None, mems=None, idle=None)
+    __slots__ = tuple(FIELDS)
+
+
+class Pids(Record):
+    FIELDS = dict(limit=None)
+    __slots__ = tuple(FIELDS)
+
+
+class WeightDevice(Record):
+    FIELDS = dict(major=0, minor=0, weight=None, leafWeight=None)
+    __slots__ = tuple(FIELDS)
+
+
+class ThrottleDevice(Record):
+    FIELDS = dict(major=0, minor=0, rate=0)
+    __slots__ = tuple(FIELDS)
+
+
+class BlockIO(Record):
+    FIELDS = dict(weight=None, leafWeight=None, weightDevice=None, throttleReadBpsDevice=None,
+                  throttleWriteBpsDevice=None, throttleReadIOPSDevice=None,
+                  throttleWriteIOPSDevice=None)
+    NESTED = dict(weightDevice=[WeightDevice], throttleReadBpsDevice=[ThrottleDevice],
+                  throttleWriteBpsDevice=[ThrottleDevice], throttleReadIOPSDevice=[ThrottleDevice],
+                  throttleWriteIOPSDevice=[ThrottleDevice])
+    __slots__ = tuple(FIELDS)
+
+    THROTTLE_KEYS = ("throttleReadBpsDevice", "throttleWriteBpsDevice",
+                     "throttleReadIOPSDevice", "throttleWriteIOPSDevice")
+
+
+class HugepageLimit(Record):
+    FIELDS = dict(pageSize="", limit=0)
+    __slots__ = tuple(FIELDS)
+
+
+class NetPriority(Record):
+    FIELDS = dict(name="", priority=0)
+    __slots__ = tuple(FIELDS)
+
+
+class Network(Record):
+    FIELDS = dict(classID=None, priorities=None)
+    NESTED = dict(priorities=[NetPriority])
+    __slots__ = tuple(FIELDS)
+
+
+class RdmaLimit(Record):
+    FIELDS = dict(hcaHandles=None, hcaObjects=None)
+    __slots__ = tuple(FIELDS)
+
+
+class DeviceRule(Record):
+    """One linux.resources.devices entry (access, major, minor as given;
+    cgroups/resources.py normalizes the list for the managers)."""
+
+    FIELDS = dict(allow=False, type=None, major=None, minor=None, access=None)
+    __slots__ = tuple(FIELDS)
+
+
+class Resources(Record):
+    """linux.resources, typed and validated.  ``devices`` None (absent) is
+    not [] (an empty list): only a given list replaces the device rules on
+    update."""
+
+    FIELDS = dict(devices=None, memory=None, cpu=None, pids=None, blockIO=None,
+                  hugepageLimits=None, network=None, rdma=None, unified=None)
+    NESTED = dict(devices=[DeviceRule], memory=Memory, cpu=Cpu, pids=Pids, blockIO=BlockIO,
+                  hugepageLimits=[HugepageLimit], network=Network, rdma={"": RdmaLimit})
+    __slots__ = tuple(FIELDS)
+
+
 class Config(Record):
-    """Everything the runtime keeps of config.json (see module doc)."""
+    """Everything the runtime keeps of config.json (see module doc).
+
+    ``personality``: the persona number for personality(2), or None;
+    ``hooks``: {hook name: [Hook]}."""
+
+    # The persisted form's version: a state directory written by another
+    # form is refused with one line rather than misread.
+    FORMAT = 2
 
     FIELDS = dict(
-        oci_version="", root_path="", root_readonly=False, mounts=list, process=None,
+        format=0, oci_version="", root_path="", root_readonly=False, mounts=list, process=None,
         hostname=None, domainname=None, hooks=dict, annotations=dict,
-        namespaces=list, uid_mappings=list, gid_mappings=list, time_offsets=None,
+        namespaces=list, uid_mappings=list, gid_mappings=list, time_offsets=list,
         devices=list, cgroups_path=None, resources=None, rootfs_propagation="",
         masked_paths=list, readonly_paths=list, sysctl=dict, seccomp=None,
-        personality=None, mount_label="", net_devices=None, intel_rdt=None,
+        personality=None, mount_label="", net_devices=list, intel_rdt=None,
         memory_policy=None,
     )
     NESTED = dict(mounts=[Mount], process=Process, namespaces=[Namespace],
-                  uid_mappings=[IDMap], gid_mappings=[IDMap], devices=[Device])
+                  uid_mappings=[IDMap], gid_mappings=[IDMap], devices=[Device],
+                  hooks={Hook}, time_offsets=[TimeOffset], resources=Resources,
+                  seccomp=Seccomp, memory_policy=MemoryPolicy, net_devices=[NetDevice])
     __slots__ = tuple(FIELDS)
 
-    # hooks are stored as {name: [Hook dict]}: converted on access
+    @classmethod
+    def from_dict(cls, d):
+        if d is not None and d.get("format") != cls.FORMAT:
+            from ..errors import PyruncError
+            raise PyruncError("the container's state was written by another version of pyrunc "
+                              f"(config format {d.get('format', 1)}, this one reads {cls.FORMAT}); "
+                              "delete it and create it again")
+        return super().from_dict(d)
+
     def hook_list(self, name):
-        return [Hook.from_dict(h) for h in self.hooks.get(name, ())]
+        return self.hooks.get(name, [])
 
     def namespace(self, ns_type):
         for ns in self.namespaces:

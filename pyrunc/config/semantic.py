@@ -511,7 +511,7 @@ class _Checker:
                 self.add(at + ("path",), "%s is not an absolute path" % render_value(path))
             self.no_nul(path, at + ("path",))
         if "mount" not in seen:
-            # create refuses it (container.py _check_create): runc would make
+            # create refuses it (config/convert.py check_model): runc would make
             # the container's mounts in its own mount namespace and leave them
             self.add(("linux", "namespaces"), "no mount namespace: the container's mounts would be "
                      "made in the runtime's own mount namespace and outlive the container; add "

@@ -1,8 +1,11 @@
 """Entry points of config validation: load a config.json, judge it, list problems.
 
-`create` calls :func:`load_config` and :func:`validate_config` (first problem
-raises ConfigError, one line); ``pyrunc validate`` calls :func:`check_bundle`
-or :func:`check_file` and prints every line they return.
+`create` calls :func:`load_config` and ``config.convert.build`` (which
+runs :func:`validate_config`, the conversion and the model's rules; first
+problem raises ConfigError, one line); ``pyrunc validate`` calls
+:func:`check_bundle` or :func:`check_file` and prints every line they
+return: every schema and semantic problem, and when there is none, the
+verdict of ``build`` itself, so that validate and create cannot disagree.
 
 Two layers run in order: the JSON schema (pyrunc.config.schema, shapes and
 types) and the semantic rules (pyrunc.config.semantic, relations and prose
@@ -25,6 +28,7 @@ __all__ = [
     "config_warnings",
     "check_bundle",
     "check_file",
+    "create_problems",
     "validate_state",
     "validate_features",
 ]
@@ -291,12 +295,29 @@ def check_file(path: str, *, bundle_dir: str | None = None, warn=_log_warning) -
         doc = load_config(path)
     except ConfigError as e:
         return [str(e)]
+    bundle_dir = bundle_dir or os.path.dirname(os.path.abspath(path))
     found = config_problems(doc)
-    found.extend(_root_problems(doc, bundle_dir or os.path.dirname(os.path.abspath(path))))
+    found.extend(_root_problems(doc, bundle_dir))
     if warn is not None:
         for line in config_warnings(doc):
             warn(line)
+    if not found:
+        found.extend(create_problems(doc, bundle_dir))
     return found
+
+
+def create_problems(doc, bundle_dir: str) -> list[str]:
+    """What `create` would refuse in a config the schema and the semantic
+    rules accept: its whole judgement (config.convert.build: conversion,
+    seccomp compilation, resource values, the model's rules), one line, as
+    create prints it.  Empty: create accepts the config."""
+    from pyrunc.config.convert import build
+    from pyrunc.errors import PyruncError
+    try:
+        build(doc, os.path.abspath(bundle_dir))
+    except PyruncError as e:
+        return [str(e)]
+    return []
 
 
 def check_bundle(bundle_dir: str, *, warn=_log_warning) -> list[str]:
