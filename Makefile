@@ -43,10 +43,11 @@ test: venv
 	@$(if $(SANDBOX),$(SANDBOX)) $(PY) -m pytest -q -p no:cacheprovider tests $(PYTEST_ARGS)
 
 # tests/unit: pure logic, no containers, no root; run as `nobody` when make
-# runs as root, so a unit test that needs privileges fails here.
+# runs as root, so a unit test that needs privileges fails here; in the
+# sandbox too, so the session check sees only this run's cgroups.
 AS_UNPRIVILEGED := $(if $(filter 0,$(shell id -u)),setpriv --reuid=nobody --regid=nogroup --clear-groups env HOME=/tmp)
 test-unit: venv
-	@$(AS_UNPRIVILEGED) $(PY) -m pytest -q -p no:cacheprovider tests/unit $(PYTEST_ARGS)
+	@$(if $(SANDBOX),$(SANDBOX)) $(AS_UNPRIVILEGED) $(PY) -m pytest -q -p no:cacheprovider tests/unit $(PYTEST_ARGS)
 
 # ruff (lint; pyproject.toml [tool.ruff]) and mypy (pyproject.toml [tool.mypy]);
 # installed into the venv on first use, as the `lint` extra.
