@@ -430,9 +430,9 @@ def _external_stdio(pid):
     instead; pyrunc's keeps the fd it was given.)
     {fd slot: {"key": criu key, "path": the file's path, "type": S_IFMT}}."""
     import stat
+    from .linux import procfs
     try:
-        with open(f"/proc/{pid}/mountinfo") as f:
-            visible = {int(line.split(None, 1)[0]) for line in f}
+        visible = {m["id"] for m in procfs.mounts(pid)}
     except OSError:
         return {}
     out = {}
@@ -751,12 +751,9 @@ def _unbind_root(root):
 def _cg_roots(pid):
     """cg_root for each hierarchy of ``pid`` (now in the container's
     cgroups); the v2 one is criu's default root."""
-    out = []
-    with open(f"/proc/{pid}/cgroup") as f:
-        for line in f:
-            _, ctrls, path = line.rstrip("\n").split(":", 2)
-            out.append({"ctrl": ctrls, "path": path} if ctrls else {"path": path})
-    return out
+    from .linux import procfs
+    return [{"ctrl": ctrls, "path": path} if ctrls else {"path": path}
+            for _, ctrls, path in procfs.cgroups(pid)]
 
 
 def _run_create_hooks(c, cfg, pid):

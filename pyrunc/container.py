@@ -344,22 +344,15 @@ def _late_join_fds(cfg, mgr):
 def _origin_dirs(container_dirs):
     """For each container cgroup dir, this process's own cgroup dir in the
     same hierarchy (mount point of the hierarchy + our path in it)."""
+    from .linux import procfs
     mounts = []  # (mountpoint, mount root, controllers key or "")
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            fields = line.split()
-            sep = fields.index("-")
-            fstype = fields[sep + 1]
-            if fstype == "cgroup2":
-                mounts.append((fields[4], fields[3], ""))
-            elif fstype == "cgroup":
-                opts = [o for o in fields[sep + 3].split(",") if o not in ("rw", "ro")]
-                mounts.append((fields[4], fields[3], opts))
-    own = {}
-    with open("/proc/self/cgroup") as f:
-        for line in f:
-            _, ctrls, path = line.rstrip("\n").split(":", 2)
-            own[ctrls] = path
+    for m in procfs.mounts():
+        if m["fstype"] == "cgroup2":
+            mounts.append((m["mountpoint"], m["root"], ""))
+        elif m["fstype"] == "cgroup":
+            opts = [o for o in m["super_options"] if o not in ("rw", "ro")]
+            mounts.append((m["mountpoint"], m["root"], opts))
+    own = {ctrls: path for _, ctrls, path in procfs.cgroups()}
     out = []
     for d in container_dirs:
         point, root, opts = max((m for m in mounts if d.startswith(m[0].rstrip("/") + "/")),

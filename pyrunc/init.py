@@ -46,6 +46,7 @@ from . import syscalls as sc
 from . import tty as _tty
 from .errors import PyruncError, StageError
 from .faults import point as fault_point
+from .linux import procfs
 from .log import log
 from .process import finalize_and_exec, lookup_executable, prepare_exec
 from .state import hook_state
@@ -126,8 +127,7 @@ def intermediate_main(chan, job):
         if mtype == proto.ERROR:
             os._exit(1)
         cfg = job.cfg
-        with open("/proc/self/cgroup") as f:
-            self_cgroups = f.read()
+        self_cgroups = procfs.read_text("/proc/self/cgroup")
         # id-mapped binds need the host's user namespace: build them now
         rootfs.prepare_in_host(job.mount_ops, job.bundle)
         # Open every namespace path first: after the first setns the paths

@@ -33,6 +33,7 @@ import os
 import stat
 
 from .errors import ContainerNotRunning
+from .linux import procfs
 
 FORMAT_VERSION = 1
 WALLS = ("namespaces", "filesystem", "cgroups", "privileges", "process")
@@ -94,48 +95,13 @@ def _read(path: str) -> str:
         return f.read()
 
 
-def _status_fields(pid) -> dict[str, str]:
-    fields = {}
-    for line in _read(f"/proc/{pid}/status").splitlines():
-        key, _, value = line.partition(":")
-        fields[key] = value.strip()
-    return fields
-
-
-def _unescape(field: str) -> str:
-    """Mountinfo escapes space, tab, newline and backslash as \\ooo."""
-    if "\\" not in field:
-        return field
-    out, i = [], 0
-    while i < len(field):
-        if field[i] == "\\" and field[i + 1:i + 4].isdigit() and len(field[i + 1:i + 4]) == 3:
-            out.append(chr(int(field[i + 1:i + 4], 8)))
-            i += 4
-        else:
-            out.append(field[i])
-            i += 1
-    return "".join(out)
-
-
 def parse_mountinfo(text: str) -> list[dict]:
-    """Parse /proc/<pid>/mountinfo into dicts (mount order preserved)."""
-    mounts = []
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        left, _, right = line.partition(" - ")
-        f = left.split()
-        r = right.split()
-        optional = f[6:]
-        propagation = [o for o in optional if o.split(":")[0] in
-                       ("shared", "master", "propagate_from", "unbindable")]
-        mounts.append({
-            "id": int(f[0]), "parent": int(f[1]), "dev": f[2],
-            "root": _unescape(f[3]), "mountpoint": _unescape(f[4]),
-            "options": f[5].split(","), "propagation": " ".join(propagation) or "private",
-            "fstype": r[0] if r else "", "source": _unescape(r[1]) if len(r) > 1 else "",
-            "super_options": r[2].split(",") if len(r) > 2 else [],
-        })
+    """``procfs.parse_mountinfo`` plus each mount's propagation as one
+    string (``shared:5 master:2``, or ``private``)."""
+    mounts = procfs.parse_mountinfo(text)
+    for m in mounts:
+        m["propagation"] = " ".join(o for o in m["optional"] if o.split(":")[0] in
+                                    ("shared", "master", "propagate_from", "unbindable")) or "private"
     return mounts
 
 
@@ -172,17 +138,6 @@ def _parse_id_map(text: str) -> list[tuple[int, int, int]]:
 
 def _fmt_map(entries) -> str:
     return ", ".join(f"{c}->{h} x{n}" for c, h, n in entries) or "(none)"
-
-
-def _cpu_list(text: str) -> set[int]:
-    cpus = set()
-    for part in text.replace("\n", "").split(","):
-        part = part.strip()
-        if not part:
-            continue
-        lo, _, hi = part.partition("-")
-        cpus.update(range(int(lo), int(hi or lo) + 1))
-    return cpus
 
 
 def _fmt_bytes(n: int) -> str:
@@ -304,7 +259,7 @@ class _Context:
 
     def status_fields(self):
         if self._status is None:
-            self._status = _status_fields(self.pid)
+            self._status = procfs.status(self.pid)
         return self._status
 
     def mounts(self):
@@ -714,8 +669,7 @@ def cgroup_paths_of(pid: int) -> dict[str, str]:
     the cgroup mounts this process sees (v2: key ``""``)."""
     own = parse_mountinfo(_read("/proc/self/mountinfo"))
     paths = {}
-    for line in _read(f"/proc/{pid}/cgroup").splitlines():
-        hid, ctrls, path = line.split(":", 2)
+    for hid, ctrls, path in procfs.cgroups(pid):
         for m in own:
             if hid == "0" and m["fstype"] == "cgroup2":
                 key = ""
@@ -757,8 +711,7 @@ def _cgroups(ctx: _Context, paths: dict[str, str]) -> list[dict]:
     cgpath = ctx.linux.get("cgroupsPath")
     try:
         kernel = {}
-        for line in _read(f"{ctx.proc}/cgroup").splitlines():
-            hid, ctrls, p = line.split(":", 2)
+        for hid, ctrls, p in procfs.parse_cgroup(_read(f"{ctx.proc}/cgroup")):
             kernel[ctrls if hid != "0" else ""] = p
         shown = kernel.get("") if v2 else next((p for k, p in kernel.items() if k), None)
         if cgpath:
@@ -928,7 +881,7 @@ def _cg_cpu(ctx, wall, paths, v2, cpu):
         try:
             have = _read_cg(cs, fname + (".effective" if v2 and not
                                          os.path.exists(os.path.join(cs, fname)) else ""))
-            ok = _cpu_list(have) == _cpu_list(str(cpu[key]))
+            ok = set(procfs.parse_cpu_list(have)) == set(procfs.parse_cpu_list(str(cpu[key])))
             wall.add(f"cpuset {key}", cpu[key], have, "ok" if ok else "FAIL")
         except (OSError, ValueError) as e:
             wall.unreadable(f"cpuset {key}", cpu[key], e)
@@ -988,7 +941,7 @@ def _privileges(ctx: _Context) -> list[dict]:
     if danger:
         wall.add("dangerous caps", None, " ".join(danger), "WARN", "effective set holds host-level powers")
     try:
-        host_bnd = set(caps_from_mask(int(_status_fields(ctx.ref).get("CapBnd", "0"), 16)))
+        host_bnd = set(caps_from_mask(int(procfs.status(ctx.ref).get("CapBnd", "0"), 16)))
         dropped = sorted(host_bnd - have["bounding"], key=_cap_order)
         wall.add("dropped from host", None, f"{len(dropped)}: " + _fmt_caps(dropped) if dropped else "none",
                  "info")
@@ -1026,7 +979,7 @@ def _seccomp_line(ctx, wall, st):
     mode = st.get("Seccomp", "?")
     filters = int(st.get("Seccomp_filters", "0") or 0)
     try:
-        ref_filters = int(_status_fields(ctx.ref).get("Seccomp_filters", "0") or 0)
+        ref_filters = int(procfs.status(ctx.ref).get("Seccomp_filters", "0") or 0)
     except OSError:
         ref_filters = 0
     actual = f"{_SECCOMP_MODES.get(mode, mode)}, {filters} filter{'s' if filters != 1 else ''}"

@@ -29,6 +29,7 @@ import resource  # an extension module: must be loaded before pivot_root
 from . import lsm
 from . import syscalls as sc
 from .errors import ConfigError, StageError
+from .linux import procfs
 
 EXEC_FAILED = 127
 
@@ -111,12 +112,10 @@ def switch_user(user):
 def own_bounding_set(cap_count):
     """Capability numbers in this process's bounding set: the most any
     process it creates (in any user namespace) can ever hold."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("CapBnd:"):
-                mask = int(line.split()[1], 16)
-                return {n for n in range(cap_count) if mask >> n & 1}
-    return set(range(cap_count))
+    value = procfs.status().get("CapBnd")
+    if value is None:
+        return set(range(cap_count))
+    return {n for n in procfs.cap_mask(value) if n < cap_count}
 
 
 def drop_ungrantable(caps, warn, debug=None):
@@ -189,21 +188,10 @@ MPOL_FLAGS = {"MPOL_F_STATIC_NODES": 1 << 15, "MPOL_F_RELATIVE_NODES": 1 << 14,
 
 def parse_cpu_list(text, field):
     """``0-3,7`` -> {0, 1, 2, 3, 7} (also memory node lists)."""
-    out = set()
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        lo, sep, hi = part.partition("-")
-        try:
-            a = int(lo)
-            b = int(hi) if sep else a
-        except ValueError:
-            raise ConfigError(f"config.json: {field}: {text!r} is not a list like 0-3,7") from None
-        if a < 0 or b < a:
-            raise ConfigError(f"config.json: {field}: {text!r} is not a list like 0-3,7")
-        out.update(range(a, b + 1))
-    return out
+    try:
+        return set(procfs.parse_cpu_list(text))
+    except ValueError:
+        raise ConfigError(f"config.json: {field}: {text!r} is not a list like 0-3,7") from None
 
 
 class ProcessAttrs:

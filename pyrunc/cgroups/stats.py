@@ -55,17 +55,6 @@ def prune(obj: dict, top: bool = True, always=_ALWAYS) -> dict:
     return out
 
 
-def parse_cpu_list(text: str) -> list[int]:
-    """"0-3,8" -> [0, 1, 2, 3, 8]."""
-    out = []
-    for part in text.strip().split(","):
-        if not part:
-            continue
-        lo, _, hi = part.partition("-")
-        out.extend(range(int(lo), int(hi or lo) + 1))
-    return out
-
-
 def parse_psi(path: str) -> dict | None:
     """cpu.pressure-style file -> {"some": {...}, "full": {...}} or None."""
     try:

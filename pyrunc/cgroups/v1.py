@@ -3,10 +3,11 @@
 import os
 import time
 
-from pyrunc.cgroups import CGROUP_ROOT, CgroupManager, _mountinfo
+from pyrunc.cgroups import CGROUP_ROOT, CgroupManager
 from pyrunc.cgroups import fs
 from pyrunc.cgroups import resources as R
 from pyrunc.errors import CgroupError
+from pyrunc.linux import procfs
 
 F = R.F
 # mount options of a cgroup v1 mount that are not controller names
@@ -17,13 +18,13 @@ _NOT_CONTROLLERS = {"rw", "ro", "noprefix", "clone_children", "xattr", "cpuset_v
 def hierarchies(root: str = CGROUP_ROOT) -> list[dict]:
     """Mounted v1 hierarchies under ``root``: [{mountpoint, root, controllers}]."""
     found = {}
-    for m in _mountinfo():
+    for m in procfs.mounts():
         if m["fstype"] != "cgroup":
             continue
         mp = m["mountpoint"]
         if not (mp == root or mp.startswith(root.rstrip("/") + "/")):
             continue
-        ctrls = [o for o in m["super_options"].split(",")
+        ctrls = [o for o in m["super_options"]
                  if o not in _NOT_CONTROLLERS and not o.startswith("release_agent=")]
         if not ctrls:
             continue
@@ -64,8 +65,7 @@ class V1Manager(CgroupManager):
         # A hybrid host also has the (controller-less) v2 hierarchy, which
         # systemd uses to track processes: the container gets a cgroup there
         # too, as with runc (key "").
-        from pyrunc.cgroups import _mountinfo
-        for m in _mountinfo():
+        for m in procfs.mounts():
             if m["fstype"] == "cgroup2" and m["mountpoint"].startswith(root.rstrip("/") + "/"):
                 mp = m["mountpoint"]
                 if relative:
@@ -490,7 +490,7 @@ class V1Manager(CgroupManager):
             d = p["cpuset"]
             for key, fname in (("cpus", "cpuset.cpus"), ("mems", "cpuset.mems")):
                 try:
-                    cs[key] = S.parse_cpu_list(fs.read(os.path.join(d, fname)))
+                    cs[key] = procfs.parse_cpu_list(fs.read(os.path.join(d, fname)))
                 except OSError:
                     pass
             for key in ("cpu_exclusive", "mem_hardwall", "mem_exclusive", "memory_migrate",

@@ -7,6 +7,7 @@ from pyrunc.cgroups import CGROUP_ROOT, CgroupManager
 from pyrunc.cgroups import fs
 from pyrunc.cgroups import resources as R
 from pyrunc.errors import CgroupError
+from pyrunc.linux import procfs
 
 F = R.F
 
@@ -370,7 +371,7 @@ class V2Manager(CgroupManager):
             out["cpu"]["psi"] = psi
         for key, fname in (("cpus", "cpuset.cpus.effective"), ("mems", "cpuset.mems.effective")):
             try:
-                out["cpuset"][key] = S.parse_cpu_list(fs.read(self._file(fname)))
+                out["cpuset"][key] = procfs.parse_cpu_list(fs.read(self._file(fname)))
             except OSError:
                 pass
         m = out["memory"]

@@ -22,6 +22,7 @@ import os
 import stat
 
 from pyrunc.config.schema import problem_line, render_value
+from pyrunc.linux import procfs
 
 __all__ = ["HostFacts", "host_problems"]
 
@@ -68,19 +69,10 @@ def _read(path: str) -> str | None:
 
 def parse_cpu_list(text: str) -> set[int] | None:
     """``"0-3,5"`` -> {0, 1, 2, 3, 5}; None when malformed (semantic rules report it)."""
-    out: set[int] = set()
-    text = text.strip()
-    if not text:
-        return out
-    for part in text.split(","):
-        lo, dash, hi = part.strip().partition("-")
-        if not lo.isdigit() or (dash and not hi.isdigit()):
-            return None
-        a, b = int(lo), int(hi) if dash else int(lo)
-        if b < a or b - a > 1 << 16:
-            return None
-        out.update(range(a, b + 1))
-    return out
+    try:
+        return set(procfs.parse_cpu_list(text))
+    except ValueError:
+        return None
 
 
 class HostFacts:
@@ -113,9 +105,9 @@ class HostFacts:
             controllers = set(text.split())
         else:
             controllers = set()
-            for m in cgroups._mountinfo():
+            for m in procfs.mounts():
                 if m["fstype"] == "cgroup":
-                    controllers.update(o for o in m["super_options"].split(",")
+                    controllers.update(o for o in m["super_options"]
                                        if o not in _NOT_CONTROLLERS and "=" not in o)
         try:
             from pyrunc.seccomp import supported
@@ -149,7 +141,7 @@ class HostFacts:
             online_cpus=parse_cpu_list(cpus) if cpus is not None else None,
             online_nodes=parse_cpu_list(nodes) if nodes is not None else None,
             hugepage_sizes=sizes,
-            resctrl=any(m["fstype"] == "resctrl" for m in _all_mounts()),
+            resctrl=any(m["fstype"] == "resctrl" for m in procfs.mounts()),
             apparmor=apparmor_enabled(), selinux=selinux_enabled(),
             max_user_namespaces=int(max_userns) if max_userns and max_userns.strip().isdigit() else None,
         )
@@ -161,14 +153,6 @@ def _hugepage_label(kb: int) -> str:
         if kb % size == 0:
             return "%d%s" % (kb // size, unit)
     return "%dKB" % kb
-
-
-def _all_mounts():
-    text = _read("/proc/self/mountinfo") or ""
-    for line in text.splitlines():
-        right = line.partition(" - ")[2].split()
-        if right:
-            yield {"fstype": right[0]}
 
 
 # --------------------------------------------------------------------------
