@@ -132,7 +132,8 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
 
     ``console``: an already connected socket to send the pty master to
     (``run`` in the foreground with a terminal), instead of ``console_socket``."""
-    from .config.convert import convert, known_cap_count
+    from .capabilities import known_cap_count
+    from .config.convert import convert
     from .config.validate import load_config, validate_config
     from .exeseal import require_sealed
 

@@ -19,7 +19,8 @@ import _signal  # the C module behind `signal`, without its enum import (ms per 
 from . import fastjson
 from . import protocol as proto
 from . import syscalls as sc
-from .config.convert import NAMESPACE_PROC_NAMES, convert_caps, convert_process, known_cap_count
+from .capabilities import from_spec as caps_from_spec, known_cap_count
+from .config.convert import NAMESPACE_PROC_NAMES, convert_process
 from .container import (Container, _connect_console, _connect_unix, _late_join_fds, _preserved_fds,
                         wait_foreground)
 from .errors import InvalidState, PyruncError, StageError
@@ -60,7 +61,7 @@ def build_process(cfg, process_doc=None, *, args=(), env=(), cwd=None, user=None
     proc.rlimits = base.rlimits
     proc.caps = {k: list(v) for k, v in (base.caps or {}).items()} if base.caps is not None else None
     if caps:
-        extra = convert_caps({k: list(caps) for k in ("bounding", "effective", "permitted")},
+        extra = caps_from_spec({k: list(caps) for k in ("bounding", "effective", "permitted")},
                              log.warning)
         if proc.caps is None:
             proc.caps = {k: [] for k in ("bounding", "effective", "inheritable", "permitted", "ambient")}

@@ -32,6 +32,7 @@ from __future__ import annotations
 import os
 import stat
 
+from .capabilities import CAP_NAMES, names_of_mask
 from .errors import ContainerNotRunning
 from .linux import procfs
 
@@ -39,18 +40,6 @@ FORMAT_VERSION = 1
 WALLS = ("namespaces", "filesystem", "cgroups", "privileges", "process")
 VERDICTS = ("ok", "info", "WARN", "FAIL")
 
-# Linux capability numbers (include/uapi/linux/capability.h), index = bit.
-CAP_NAMES = (
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
-    "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
-    "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
-    "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
-    "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
-)
 # Capabilities that let a container process break out or take over the host
 # when combined with a weak spot; present in the effective set -> WARN.
 DANGEROUS_CAPS = frozenset({
@@ -112,11 +101,6 @@ def _mount_at(mounts: list[dict], path: str) -> dict | None:
         if m["mountpoint"] == path:
             found = m
     return found
-
-
-def caps_from_mask(mask: int) -> list[str]:
-    return [CAP_NAMES[i] if i < len(CAP_NAMES) else f"CAP_{i}"
-            for i in range(64) if mask >> i & 1]
 
 
 def parse_limits(text: str) -> dict[str, tuple[int, int]]:
@@ -920,7 +904,7 @@ def _privileges(ctx: _Context) -> list[dict]:
     have = {}
     for key, oci in (("CapBnd", "bounding"), ("CapEff", "effective"), ("CapPrm", "permitted"),
                      ("CapInh", "inheritable"), ("CapAmb", "ambient")):
-        have[oci] = set(caps_from_mask(int(st.get(key, "0"), 16)))
+        have[oci] = set(names_of_mask(int(st.get(key, "0"), 16)))
     for oci in ("bounding", "effective", "permitted", "inheritable", "ambient"):
         want = set(caps_cfg.get(oci) or [])
         extra, missing = have[oci] - want, want - have[oci]
@@ -941,7 +925,7 @@ def _privileges(ctx: _Context) -> list[dict]:
     if danger:
         wall.add("dangerous caps", None, " ".join(danger), "WARN", "effective set holds host-level powers")
     try:
-        host_bnd = set(caps_from_mask(int(procfs.status(ctx.ref).get("CapBnd", "0"), 16)))
+        host_bnd = set(names_of_mask(int(procfs.status(ctx.ref).get("CapBnd", "0"), 16)))
         dropped = sorted(host_bnd - have["bounding"], key=_cap_order)
         wall.add("dropped from host", None, f"{len(dropped)}: " + _fmt_caps(dropped) if dropped else "none",
                  "info")

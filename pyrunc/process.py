@@ -26,7 +26,7 @@ container's rootfs (cves.md §2; tests/test_security_imports.py).
 import os
 import resource  # an extension module: must be loaded before pivot_root
 
-from . import lsm
+from . import capabilities, lsm
 from . import syscalls as sc
 from .errors import ConfigError, StageError
 from .linux import procfs
@@ -71,27 +71,9 @@ def _check_executable(path, name):
         raise StageError(f'exec: "{name}": permission denied')
 
 
-def _mask(nums):
-    m = 0
-    for n in nums:
-        m |= 1 << n
-    return m
-
-
 def set_rlimits(rlimits):
     for r in rlimits:
         resource.setrlimit(r.resource, (r.soft, r.hard))
-
-
-def drop_bounding_set(keep_nums, cap_count):
-    keep = set(keep_nums)
-    for n in range(cap_count):
-        if n not in keep:
-            try:
-                sc.prctl(sc.PR_CAPBSET_DROP, n)
-            except OSError as e:
-                if e.errno != 22:  # EINVAL: not known to this kernel
-                    raise
 
 
 def switch_user(user):
@@ -107,63 +89,6 @@ def switch_user(user):
     os.setresgid(user.gid, user.gid, user.gid)
     os.setresuid(user.uid, user.uid, user.uid)
     sc.prctl(sc.PR_SET_KEEPCAPS, 0)
-
-
-def own_bounding_set(cap_count):
-    """Capability numbers in this process's bounding set: the most any
-    process it creates (in any user namespace) can ever hold."""
-    value = procfs.status().get("CapBnd")
-    if value is None:
-        return set(range(cap_count))
-    return {n for n in procfs.cap_mask(value) if n < cap_count}
-
-
-def drop_ungrantable(caps, warn, debug=None):
-    """Runtime side, before any fork: remove from the converted capability
-    sets (``{set: [numbers]}``) what the kernel would refuse, so that the
-    user process gets exactly the rest (spec: warn, don't fail).
-
-    * not in the runtime's own bounding set: no process it starts can hold
-      it -> warning;
-    * ambient but not both permitted and inheritable: the kernel refuses to
-      raise it (capabilities(7)); runc's default spec asks for exactly this,
-      so it is a debug line, not a warning."""
-    if caps is None:
-        return None
-    from .config.convert import CAP_NUMBERS, known_cap_count
-    names = {n: name for name, n in CAP_NUMBERS.items()}
-    bounding = own_bounding_set(known_cap_count())
-    out = {}
-    for set_name, nums in caps.items():
-        kept = []
-        for n in nums:
-            if n in bounding:
-                kept.append(n)
-            else:
-                warn(f"capability {names.get(n, n)!r} in process.capabilities.{set_name} cannot be "
-                     "granted: it is not in the runtime's bounding set; ignored")
-        out[set_name] = kept
-    ambient = []
-    for n in out.get("ambient", ()):
-        if n in out.get("permitted", ()) and n in out.get("inheritable", ()):
-            ambient.append(n)
-        elif debug is not None:
-            debug(f"ambient capability {names.get(n, n)} not raised: it is not both permitted "
-                  "and inheritable")
-    if "ambient" in out:
-        out["ambient"] = ambient
-    return out
-
-
-def apply_capabilities(caps):
-    """The four per-process sets, exactly as configured (the bounding set is
-    dropped separately, before the uid change)."""
-    sc.capset(_mask(caps.get("effective", ())), _mask(caps.get("permitted", ())),
-              _mask(caps.get("inheritable", ())))
-    sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_CLEAR_ALL)
-    for n in caps.get("ambient", ()):
-        # drop_ungrantable kept only ambient caps in permitted+inheritable
-        sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_RAISE, n)
 
 
 # --- the spec's per-process attributes ---------------------------------------
@@ -501,10 +426,10 @@ def finalize_and_exec(proc, path, *, cap_count, seccomp=None, keep_fds=(), on_se
         if on_seccomp is not None:
             on_seccomp(fd)
     if proc.caps is not None:
-        drop_bounding_set(proc.caps.get("bounding", ()), cap_count)
+        capabilities.drop_bounding_set(proc.caps.get("bounding", ()), cap_count)
     switch_user(proc.user)
     if proc.caps is not None:
-        apply_capabilities(proc.caps)
+        capabilities.apply(proc.caps)
     if not cwd_done:
         open_cwd(proc.cwd)
     if attrs is not None and attrs.affinity_final is not None:

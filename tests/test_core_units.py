@@ -4,7 +4,8 @@ import pytest
 
 from pyrunc import rootfs
 from pyrunc import syscalls as sc
-from pyrunc.config.convert import CAP_NUMBERS, convert
+from pyrunc.capabilities import CAP_NUMBERS
+from pyrunc.config.convert import convert
 from pyrunc.errors import ConfigError, InvalidID
 from pyrunc.state import validate_id
 

@@ -7,6 +7,7 @@ it alone can judge (e.g. an unknown mount option).
 
 import os
 
+from .. import capabilities
 from .. import syscalls as sc
 from ..errors import ConfigError
 from .model import Config, Device, IDMap, Mount, Namespace, Process, Rlimit, User
@@ -23,16 +24,6 @@ NAMESPACE_PROC_NAMES = {
     "pid": "pid", "network": "net", "mount": "mnt", "ipc": "ipc", "uts": "uts",
     "user": "user", "cgroup": "cgroup", "time": "time",
 }
-
-CAPABILITIES = (
-    "CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP "
-    "LINUX_IMMUTABLE NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK IPC_OWNER "
-    "SYS_MODULE SYS_RAWIO SYS_CHROOT SYS_PTRACE SYS_PACCT SYS_ADMIN SYS_BOOT SYS_NICE "
-    "SYS_RESOURCE SYS_TIME SYS_TTY_CONFIG MKNOD LEASE AUDIT_WRITE AUDIT_CONTROL SETFCAP "
-    "MAC_OVERRIDE MAC_ADMIN SYSLOG WAKE_ALARM BLOCK_SUSPEND AUDIT_READ PERFMON BPF "
-    "CHECKPOINT_RESTORE"
-).split()
-CAP_NUMBERS = {"CAP_" + name: i for i, name in enumerate(CAPABILITIES)}
 
 RLIMITS = {
     "RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3,
@@ -95,15 +86,6 @@ def mount_options_supported():
                   | RUNTIME_OPTIONS)
 
 
-def known_cap_count():
-    """Number of capabilities this kernel knows (cap_last_cap + 1)."""
-    try:
-        with open("/proc/sys/kernel/cap_last_cap") as f:
-            return int(f.read()) + 1
-    except OSError:
-        return len(CAPABILITIES)
-
-
 def convert_mount(m, index):
     """One ``mounts[]`` entry -> ``Mount``.  Options are split into mount(2)
     flags, propagation changes, recursive attributes (mount_setattr) and
@@ -158,26 +140,6 @@ def convert_mount(m, index):
     return mount
 
 
-def convert_caps(caps, warn):
-    if caps is None:
-        return None
-    limit = known_cap_count()
-    out = {}
-    for set_name in ("bounding", "effective", "inheritable", "permitted", "ambient"):
-        nums = []
-        for name in caps.get(set_name) or ():
-            n = CAP_NUMBERS.get(name)
-            if n is None or n >= limit:
-                # spec 1.1: unknown or ungrantable capabilities are warned about, not fatal
-                warn(f"capability {name!r} in process.capabilities.{set_name} is not known to this kernel; ignored")
-                continue
-            if n not in nums:
-                nums.append(n)
-        out[set_name] = nums
-    from ..process import drop_ungrantable  # security layers own the grantability rules
-    return drop_ungrantable(out, warn)
-
-
 def convert_process(p, warn):
     user = p.get("user") or {}
     rlimits = []
@@ -194,7 +156,7 @@ def convert_process(p, warn):
         command_line=p.get("commandLine"),
         user=User(uid=user.get("uid", 0), gid=user.get("gid", 0), umask=user.get("umask"),
                   additional_gids=list(user.get("additionalGids") or ())),
-        rlimits=rlimits, caps=convert_caps(p.get("capabilities"), warn),
+        rlimits=rlimits, caps=capabilities.from_spec(p.get("capabilities"), warn),
         no_new_privileges=bool(p.get("noNewPrivileges", False)),
         apparmor_profile=p.get("apparmorProfile") or "",
         selinux_label=p.get("selinuxLabel") or "",

@@ -118,7 +118,7 @@ class HostFacts:
             namespaces = os.listdir("/proc/self/ns")
         except OSError:
             namespaces = []
-        cap_last = _read("/proc/sys/kernel/cap_last_cap")
+        cap_last = procfs.cap_last_cap()
         filesystems = [line.split()[-1] for line in (_read("/proc/filesystems") or "").splitlines()
                        if line.split()]
         sizes = []
@@ -136,7 +136,7 @@ class HostFacts:
         return cls(
             namespaces=namespaces, cgroup_version=version, controllers=controllers,
             seccomp=seccomp,
-            cap_count=int(cap_last) + 1 if cap_last and cap_last.strip().isdigit() else None,
+            cap_count=cap_last + 1 if cap_last is not None else None,
             filesystems=filesystems,
             online_cpus=parse_cpu_list(cpus) if cpus is not None else None,
             online_nodes=parse_cpu_list(nodes) if nodes is not None else None,
@@ -275,7 +275,7 @@ def _capabilities(process, facts, add):
     caps = process.get("capabilities")
     if not isinstance(caps, dict) or facts.cap_count is None:
         return
-    from pyrunc.config.convert import CAP_NUMBERS
+    from pyrunc.capabilities import CAP_NUMBERS
     for set_name in ("bounding", "effective", "inheritable", "permitted", "ambient"):
         for i, name in enumerate(_list(caps.get(set_name))):
             if not isinstance(name, str):
