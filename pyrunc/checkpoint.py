@@ -26,6 +26,7 @@ from . import criu_rpc as rpc
 from . import state as st
 from .errors import ContainerNotRunning, InvalidState, PyruncError
 from .log import log
+from .namespaces import PROC_NAMES
 
 DESCRIPTORS = "descriptors.json"  # runc's name: the init's stdio at dump time
 EXTERNAL_STDIO = "pyrunc-stdio.json"  # ours: stdio files of the host, dumped as external
@@ -33,7 +34,7 @@ DUMP_LOG, RESTORE_LOG = "dump.log", "restore.log"
 _SEARCH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
 # runc's key of an external namespace: --external net[<inode>]:extRootNetNS
 _EXT_NS = {"network": ("net", "extRootNetNS"), "pid": ("pid", "extRootPidNS")}
-_JOIN_NS_NAMES = {"ipc": "ipc", "uts": "uts", "mount": "mnt", "user": "user", "time": "time"}
+_JOIN_NS_NAMES = {t: PROC_NAMES[t] for t in ("ipc", "uts", "mount", "user", "time")}
 _DEFAULT_DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty")
 CLONE_NEWNET = 0x40000000
 

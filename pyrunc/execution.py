@@ -20,7 +20,8 @@ from . import fastjson
 from . import protocol as proto
 from . import syscalls as sc
 from .capabilities import from_spec as caps_from_spec, known_cap_count
-from .config.convert import NAMESPACE_PROC_NAMES, convert_process
+from . import namespaces
+from .config.convert import convert_process
 from .container import (Container, _connect_console, _connect_unix, _late_join_fds, _preserved_fds,
                         wait_foreground)
 from .errors import InvalidState, PyruncError, StageError
@@ -113,18 +114,7 @@ def exec_in(store, container_id, proc, *, detach=False, pid_file=None, console_s
     if cfg.seccomp:
         from .seccomp import prepare
         seccomp = prepare(cfg.seccomp)
-    ns_fds = []
-    pid = c.state.init_pid
-    try:
-        for ns in sorted(cfg.namespaces, key=lambda n: n.type != "user"):
-            path = f"/proc/{pid}/ns/{NAMESPACE_PROC_NAMES[ns.type]}"
-            if ns.type == "user" and os.readlink(path) == os.readlink("/proc/self/ns/user"):
-                continue  # joining one's own user ns is EINVAL
-            ns_fds.append((ns, os.open(path, os.O_RDONLY | os.O_CLOEXEC)))
-    except OSError as e:
-        for _, fd in ns_fds:
-            os.close(fd)
-        raise StageError(f"cannot join the container's namespaces: {e.strerror}") from None
+    ns_fds = namespaces.open_of_process(c.state.init_pid, cfg.namespaces)
     tty_peer = None
     if proc.terminal and not console_socket and not detach:
         # `exec -t` in the foreground without a console socket: as runc, the
@@ -309,14 +299,8 @@ def _exec_child(chan, proc, ns_fds, seccomp, console, keep_fds, attrs, cgroup_fd
         if spawn:
             set_oom_score_adj(proc.oom_score_adj)
             proc.oom_score_adj = None
-        in_userns = False
-        for ns, fd in ns_fds:
-            sc.setns(fd, ns.flag, display=f"{ns.type} namespace")
-            os.close(fd)
-            if ns.type == "mount":
-                seal_imports()  # paths now resolve in the container's root
-            in_userns = in_userns or ns.type == "user"
-        if in_userns:
+        # after the mount namespace, paths resolve in the container's root
+        if namespaces.enter(ns_fds, show_paths=False, after_mount=seal_imports):
             os.setresgid(0, 0, 0)
             os.setresuid(0, 0, 0)
         fault_point("exec:joined")

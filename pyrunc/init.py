@@ -39,7 +39,7 @@ import gc
 import os
 import sys
 
-from . import fastjson, lsm
+from . import fastjson, lsm, namespaces
 from . import protocol as proto
 from . import rootfs
 from . import syscalls as sc
@@ -132,26 +132,12 @@ def intermediate_main(chan, job):
         rootfs.prepare_in_host(job.mount_ops, job.bundle)
         # Open every namespace path first: after the first setns the paths
         # would be looked up in the joined namespaces.
-        joins = []
-        for ns in cfg.namespaces:
-            if ns.path:
-                try:
-                    fd = os.open(ns.path, os.O_RDONLY | os.O_CLOEXEC)
-                except OSError as e:
-                    raise StageError(f"open namespace {ns.type} path {ns.path}: {e.strerror}") from None
-                joins.append((ns, fd))
-        joins.sort(key=lambda j: j[0].type != "user")  # user first: it grants the rest
-        for ns, fd in joins:
-            sc.setns(fd, ns.flag, display=f"{ns.type} namespace {ns.path}")
-            os.close(fd)
+        joined_userns = namespaces.enter(namespaces.open_paths(cfg.namespaces))
         fault_point("intermediate:joined")
-        if any(ns.type == "user" for ns, _ in joins):
+        if joined_userns:
             os.setresgid(0, 0, 0)
             os.setresuid(0, 0, 0)
-        new_flags = 0
-        for ns in cfg.namespaces:
-            if not ns.path:
-                new_flags |= ns.flag
+        new_flags = namespaces.unshare_flags(cfg.namespaces)
         if job.origin_fds and new_flags & sc.CLONE_NEWCGROUP:
             # A cgroup namespace rooted at the container's cgroup, without
             # leaving this process (and so the init) charged to it: join,

@@ -34,6 +34,7 @@ import stat
 
 from .capabilities import CAP_NAMES, names_of_mask
 from .errors import ContainerNotRunning
+from .namespaces import PROC_NAMES
 from .linux import procfs
 
 FORMAT_VERSION = 1
@@ -48,10 +49,8 @@ DANGEROUS_CAPS = frozenset({
     "CAP_PERFMON", "CAP_SYS_TIME",
 })
 
-# OCI namespace type -> /proc/<pid>/ns entry.  Namespaces whose sharing
-# with the host weakens isolation warn when the config shares them.
-_NS_PROC_NAME = {"pid": "pid", "network": "net", "ipc": "ipc", "uts": "uts", "mount": "mnt",
-                 "user": "user", "cgroup": "cgroup", "time": "time"}
+# Namespaces whose sharing with the host weakens isolation warn when the
+# config shares them.
 _NS_WEAK_WHEN_SHARED = frozenset({"pid", "network", "ipc", "uts", "mount"})
 
 # /proc/<pid>/limits row titles -> OCI rlimit names.
@@ -350,7 +349,7 @@ def _open_in_root(pid: int, path: str, flags: int = os.O_PATH) -> int:
 def _namespaces(ctx: _Context) -> list[dict]:
     wall = _Wall()
     asked = ctx.ns_requests()
-    for oci, name in _NS_PROC_NAME.items():
+    for oci, name in PROC_NAMES.items():
         try:
             mine = os.stat(f"{ctx.proc}/ns/{name}")
         except FileNotFoundError:

@@ -7,23 +7,12 @@ it alone can judge (e.g. an unknown mount option).
 
 import os
 
-from .. import capabilities
+from .. import capabilities, namespaces
 from .. import syscalls as sc
 from ..errors import ConfigError
 from .model import Config, Device, IDMap, Mount, Namespace, Process, Rlimit, User
 from .semantic import clean_cgroup_path, clean_path
 from .semantic import warnings as semantic_warnings
-
-NAMESPACE_FLAGS = {
-    "pid": sc.CLONE_NEWPID, "network": sc.CLONE_NEWNET, "mount": sc.CLONE_NEWNS,
-    "ipc": sc.CLONE_NEWIPC, "uts": sc.CLONE_NEWUTS, "user": sc.CLONE_NEWUSER,
-    "cgroup": sc.CLONE_NEWCGROUP, "time": sc.CLONE_NEWTIME,
-}
-# /proc/<pid>/ns/<name> for each spec namespace type
-NAMESPACE_PROC_NAMES = {
-    "pid": "pid", "network": "net", "mount": "mnt", "ipc": "ipc", "uts": "uts",
-    "user": "user", "cgroup": "cgroup", "time": "time",
-}
 
 RLIMITS = {
     "RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3,
@@ -248,7 +237,7 @@ def convert(doc, bundle, warn=lambda msg: None):
                    for h in v] for k, v in (doc.get("hooks") or {}).items() if v},
         annotations=dict(doc.get("annotations") or {}),
         namespaces=[Namespace(type=ns["type"], path=ns.get("path") or "",
-                              flag=NAMESPACE_FLAGS[ns["type"]])
+                              flag=namespaces.FLAGS[ns["type"]])
                     for ns in linux.get("namespaces") or ()],
         uid_mappings=[IDMap(container_id=m["containerID"], host_id=m["hostID"], size=m["size"])
                       for m in linux.get("uidMappings") or ()],

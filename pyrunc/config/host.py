@@ -22,15 +22,12 @@ import os
 import stat
 
 from pyrunc.config.schema import problem_line, render_value
+from pyrunc import namespaces
 from pyrunc.linux import procfs
 
 __all__ = ["HostFacts", "host_problems"]
 
 LABEL = "config.json"
-
-# linux.namespaces[].type -> the /proc/self/ns entry the kernel shows for it
-NS_FILES = {"pid": "pid", "network": "net", "mount": "mnt", "ipc": "ipc", "uts": "uts",
-            "user": "user", "cgroup": "cgroup", "time": "time"}
 
 # cgroup v1 controller and cgroup v2 controller each resources field needs;
 # None: that cgroup version cannot apply the field at all.
@@ -197,7 +194,7 @@ def _namespaces(linux, facts, add):
     for i, ns in enumerate(_list(linux.get("namespaces"))):
         ns = _obj(ns)
         kind = ns.get("type")
-        entry = NS_FILES.get(kind) if isinstance(kind, str) else None
+        entry = namespaces.PROC_NAMES.get(kind) if isinstance(kind, str) else None
         if entry is not None and entry not in facts.namespaces:
             add(("linux", "namespaces", i, "type"),
                 "%s namespaces are not supported by this kernel (no /proc/self/ns/%s)"
