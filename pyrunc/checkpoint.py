@@ -401,8 +401,8 @@ def checkpoint(store, container_id, opts):
             return
         # criu killed the container's processes: the container is destroyed
         # as `delete` does it (cgroup, state dir, poststop hooks), as runc
-        core._kill_everything(c)
-        core._destroy(c)
+        core.kill_everything(c)
+        core.destroy(c)
 
 
 def _write_descriptors(image_path, pid):
@@ -535,7 +535,7 @@ def restore(store, container_id, bundle, opts, *, pid_file=None, detach=True,
     st.validate_id(container_id)
     bundle = os.path.abspath(bundle or ".")
     doc = load_config(os.path.join(bundle, config_path or "config.json"))
-    validate_config(core._without_cgroups_path(doc) if systemd_cgroup else doc)
+    validate_config(core.without_cgroups_path(doc) if systemd_cgroup else doc)
     cfg = convert(doc, bundle, warn=log.warning)
     if not cfg.root_path or not os.path.isdir(cfg.root_path):
         from .errors import ConfigError
@@ -569,7 +569,8 @@ def restore(store, container_id, bundle, opts, *, pid_file=None, detach=True,
     try:
         store.save_config(container_id, cfg, doc)
         if console_socket:
-            console = core._connect_console(console_socket)
+            from .console import connect_socket
+            console = connect_socket(console_socket)
         from .cgroups import new_manager
         mgr = new_manager(cfg.cgroups_path, container_id, systemd=systemd_cgroup,
                           annotations=cfg.annotations)
@@ -635,8 +636,8 @@ def restore(store, container_id, bundle, opts, *, pid_file=None, detach=True,
                 # (as create sends it: "/dev/ptmx" and the fd)
                 if console is None or not passed_fds:
                     raise CriuError("criu restored a terminal but sent no pty master")
-                import socket
-                socket.send_fds(console, [b"/dev/ptmx"], passed_fds[:1])
+                from .console import send_master
+                send_master(console, passed_fds[:1][0])
         resp = swrk.call({"type": rpc.RESTORE, "opts": o}, on_notify)
         pid = ((resp or {}).get("restore") or {}).get("pid") or restored.get("pid")
         if pid:
@@ -792,7 +793,7 @@ def _undo_restore(store, state, mgr):
     if state.init_pid:
         try:
             core._signal_init(state, _signal.SIGKILL)
-            core._wait_gone(state.init_pid, state.init_start, 5)
+            core.wait_gone(state.init_pid, state.init_start, 5)
         except PyruncError:
             pass
         try:

@@ -100,7 +100,7 @@ def _signal_init(s, sig):
         os.close(pidfd)
 
 
-def _wait_gone(pid, start, timeout=10.0):
+def wait_gone(pid, start, timeout=10.0):
     """Wait until the process (pid, start time) is gone or a zombie."""
     try:
         pidfd = os.pidfd_open(pid)
@@ -144,7 +144,7 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
     doc = load_config(config_path)
     # with --systemd-cgroup, cgroupsPath is slice:prefix:name, which the
     # systemd manager checks itself (the validator knows only cgroupfs paths)
-    validate_config(_without_cgroups_path(doc) if systemd_cgroup else doc)
+    validate_config(without_cgroups_path(doc) if systemd_cgroup else doc)
     cfg = convert(doc, bundle, warn=log.warning)
     _check_create(cfg, console_socket or console, detach, bundle)
     from .rootless import check_config as check_rootless
@@ -213,7 +213,8 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
             from .seccomp import prepare
             seccomp = prepare(cfg.seccomp)
             if seccomp.uses_notify and seccomp.listener_path:
-                seccomp_listener = _connect_unix(seccomp.listener_path, "seccomp listenerPath")
+                from .console import connect_unix
+                seccomp_listener = connect_unix(seccomp.listener_path, "seccomp listenerPath")
         hook_runner = None
         if any(cfg.hooks.get(k) for k in ("createContainer", "startContainer")):
             from .hooks import run_hooks
@@ -231,9 +232,11 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
                 log.debug("mount plan: " + op.describe())
         listen_fd = _listen_start_socket(store.dir(container_id))
         if console_socket:
-            console = _connect_console(console_socket)
-        keep_fds = _preserved_fds(cfg, preserve_fds)
-        cgroup_fds, origin_fds = _late_join_fds(cfg, mgr)
+            from .console import connect_socket
+            console = connect_socket(console_socket)
+        keep_fds = preserved_fds(cfg, preserve_fds)
+        from .cgroups.join import late_join_fds
+        cgroup_fds, origin_fds = late_join_fds(cfg, mgr)
         log.open_for_stages()
         job = stages.InitJob(
             cfg=cfg, container_id=container_id, bundle=bundle, mount_ops=mount_ops,
@@ -287,7 +290,7 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
         raise
 
 
-def _without_cgroups_path(doc):
+def without_cgroups_path(doc):
     """``doc`` without linux.cgroupsPath (a shallow copy; doc is unchanged)."""
     linux = doc.get("linux") if isinstance(doc, dict) else None
     if not isinstance(linux, dict) or "cgroupsPath" not in linux:
@@ -303,69 +306,6 @@ def _not_frozen(mgr):
         raise CgroupError(f"container's cgroup unexpectedly frozen ({mgr.path}: paused by "
                           "another container, or a frozen parent)")
     return mgr
-
-
-def _late_join_fds(cfg, mgr):
-    """Write fds of the container's cgroup.procs files for the init's late
-    join (init.join_cgroups), or () to place the stages in the cgroups at fork.
-
-    Opened here, by the runtime in the host's cgroup namespace: the kernel
-    checks a cgroup v2 migration against the namespace of the file's opener,
-    and with nsdelegate (systemd's default) a process inside a cgroup
-    namespace may not move a task between cgroups outside it (ENOENT).  An
-    init unsharing its cgroup namespace at the container's cgroup, or an
-    exec'd process joining that namespace, still sits in the runtime's cgroup.
-
-    Late join needs the init to be able to write the host's cgroup.procs
-    after it entered the container's namespaces: true unless it is in a user
-    namespace (its root is then not the host's root).
-
-    Returns (container dir fds, origin dir fds).  The origin fds (the
-    runtime's own cgroups, same hierarchies) are for a new cgroup namespace,
-    which must exist from create on with the container's cgroup as its root:
-    the intermediate joins the container's cgroups, unshares the cgroup
-    namespace and goes back to the origin, all in a few syscalls."""
-    if cfg.namespace("user") is not None:
-        return (), ()
-    dirs = list(dict.fromkeys(mgr.paths().values()))
-    fds = []
-    try:
-        for d in dirs:
-            fds.append(os.open(os.path.join(d, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC))
-        if cfg.has_new_namespace("cgroup"):
-            for d in _origin_dirs(dirs):
-                fds.append(os.open(os.path.join(d, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC))
-    except OSError:
-        for fd in fds:
-            os.close(fd)
-        return (), ()
-    return tuple(fds[:len(dirs)]), tuple(fds[len(dirs):])
-
-
-def _origin_dirs(container_dirs):
-    """For each container cgroup dir, this process's own cgroup dir in the
-    same hierarchy (mount point of the hierarchy + our path in it)."""
-    from .linux import procfs
-    mounts = []  # (mountpoint, mount root, controllers key or "")
-    for m in procfs.mounts():
-        if m["fstype"] == "cgroup2":
-            mounts.append((m["mountpoint"], m["root"], ""))
-        elif m["fstype"] == "cgroup":
-            opts = [o for o in m["super_options"] if o not in ("rw", "ro")]
-            mounts.append((m["mountpoint"], m["root"], opts))
-    own = {ctrls: path for _, ctrls, path in procfs.cgroups()}
-    out = []
-    for d in container_dirs:
-        point, root, opts = max((m for m in mounts if d.startswith(m[0].rstrip("/") + "/")),
-                                key=lambda m: len(m[0]))
-        if opts == "":
-            path = own.get("", "/")
-        else:
-            path = next((p for k, p in own.items() if k and set(k.split(",")) <= set(opts)), "/")
-        if root != "/" and path.startswith(root):
-            path = path[len(root):]
-        out.append(point.rstrip("/") + "/" + path.strip("/") if path.strip("/") else point)
-    return out
 
 
 def _check_root_not_symlink(root_path, bundle):
@@ -429,22 +369,7 @@ def _listen_start_socket(state_dir):
             os.close(cwd)
 
 
-def _connect_unix(path, what):
-    import socket
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        s.connect(path)
-    except OSError as e:
-        s.close()
-        raise PyruncError(f"failed to connect to {what} {path}: {e.strerror}") from None
-    return s
-
-
-def _connect_console(path):
-    return _connect_unix(path, "console socket")
-
-
-def _preserved_fds(cfg, preserve_fds):
+def preserved_fds(cfg, preserve_fds):
     """LISTEN_FDS (socket activation) and --preserve-fds: fds 3..3+n-1 pass
     into the container; the container env gets LISTEN_FDS/LISTEN_PID."""
     listen = os.environ.get("LISTEN_FDS")
@@ -556,7 +481,7 @@ def _undo_create(store, state, mgr, child, chan, listen_fd, console):
     if state.init_pid:
         try:
             _signal_init(state, _signal.SIGKILL)
-            _wait_gone(state.init_pid, state.init_start, 5)
+            wait_gone(state.init_pid, state.init_start, 5)
         except PyruncError:
             pass
     if child > 0:
@@ -612,8 +537,9 @@ def _has_spec_hook(store, container_id, name):
 
 
 def _unix_connect(path):
-    """syscalls.unix_connect without loading ctypes (milliseconds on every
-    `start`): the _socket extension module is cheap to import."""
+    """A connected AF_UNIX stream socket without loading ctypes
+    (milliseconds on every `start`): the _socket extension module is cheap
+    to import."""
     import _socket
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
     try:
@@ -686,12 +612,12 @@ def delete(store, container_id, force=False):
         if status in ("running", "paused") and not force:
             raise InvalidState(f"cannot delete container {container_id} that is not stopped: {status}")
         if status != "stopped":
-            _kill_everything(c)
+            kill_everything(c)
         else:
             mgr = c.cgroup_manager()
             if mgr is not None and mgr.exists() and mgr.pids():
-                _kill_everything(c)
-        _destroy(c)
+                kill_everything(c)
+        destroy(c)
     finally:
         lock.__exit__(None, None, None)
 
@@ -706,7 +632,7 @@ def _return_net_devices(c):
         log.warning(f"returning network devices: {e}")
 
 
-def _kill_everything(c):
+def kill_everything(c):
     import _signal
     s = c.state
     mgr = c.cgroup_manager()
@@ -723,11 +649,11 @@ def _kill_everything(c):
         except ContainerNotRunning:
             pass
     if s.init_pid:
-        _wait_gone(s.init_pid, s.init_start)
+        wait_gone(s.init_pid, s.init_start)
     fault_point("delete:killed")
 
 
-def _destroy(c):
+def destroy(c):
     s = c.state
     mgr = c.cgroup_manager()
     if mgr is not None:
@@ -791,7 +717,7 @@ def wait_foreground(pid, tty_master=None):
         _signal.signal(getattr(_signal, name), forward)
     try:
         if tty_master is not None:
-            from .tty import relay
+            from .console import relay
             relay(tty_master, pid)  # until the process exits; closes the master
         status = None
         while status is None:

@@ -34,11 +34,6 @@ class ContainerNotRunning(PyruncError):
         super().__init__(msg)
 
 
-class ContainerPaused(PyruncError):
-    def __init__(self, msg: str = "container paused"):
-        super().__init__(msg)
-
-
 class InvalidState(PyruncError):
     """An operation is not allowed in the container's current status."""
 

@@ -19,19 +19,19 @@ import _signal  # the C module behind `signal`, without its enum import (ms per 
 from . import fastjson
 from . import protocol as proto
 from . import syscalls as sc
-from .capabilities import from_spec as caps_from_spec, known_cap_count
 from . import namespaces
+from .capabilities import from_spec as caps_from_spec, known_cap_count
 from .config.convert import convert_process
-from .container import (Container, _connect_console, _connect_unix, _late_join_fds, _preserved_fds,
-                        wait_foreground)
+from .console import become_stdio, connect_socket, connect_unix, hand_over, pty_peer
+from .cgroups.join import join as join_cgroups, late_join_fds
+from .container import Container, preserved_fds, wait_foreground
 from .errors import InvalidState, PyruncError, StageError
 from .exeseal import require_sealed
-from .init import _fail, join_cgroups, seal_imports
+from .init import fail_stage, seal_imports
 from .faults import point as fault_point
 from .log import log
 from .process import finalize_and_exec, lookup_executable, set_oom_score_adj
 from .state import write_atomic
-from .tty import give_to
 
 
 def build_process(cfg, process_doc=None, *, args=(), env=(), cwd=None, user=None,
@@ -128,17 +128,17 @@ def exec_in(store, container_id, proc, *, detach=False, pid_file=None, console_s
             size = os.get_terminal_size(0)
             proc.console_size = (size.lines, size.columns)
     else:
-        console = _connect_console(console_socket) if console_socket else None
-    keep_fds = _preserved_fds(cfg, preserve_fds) if preserve_fds or os.environ.get("LISTEN_FDS") else ()
+        console = connect_socket(console_socket) if console_socket else None
+    keep_fds = preserved_fds(cfg, preserve_fds) if preserve_fds or os.environ.get("LISTEN_FDS") else ()
     mgr = c.cgroup_manager()
     cgroup_fds = ()
     if mgr is not None and mgr.exists() and not cgroup_sub:
-        cgroup_fds, origin_fds = _late_join_fds(cfg, mgr)
+        cgroup_fds, origin_fds = late_join_fds(cfg, mgr)
         for fd in origin_fds:  # exec joins the existing cgroup namespace by setns
             os.close(fd)
     agent = None
     if seccomp is not None and seccomp.uses_notify and seccomp.listener_path:
-        agent = _SeccompAgent(_connect_unix(seccomp.listener_path, "seccomp listenerPath"),
+        agent = _SeccompAgent(connect_unix(seccomp.listener_path, "seccomp listenerPath"),
                               c.hook_state("running"), seccomp.listener_metadata)
     parent_fd, child_fd = sc.socketpair()
     if not detach:
@@ -261,7 +261,7 @@ class _SeccompAgent:
 
     def send(self, pid):
         # in the stage, after the container's root was entered: only modules
-        # loaded already (socket by _connect_unix; fastjson's C encoder)
+        # loaded already (socket by connect_unix; fastjson's C encoder)
         import socket as _socket
         if not self.fds:
             return
@@ -331,7 +331,7 @@ def _exec_child(chan, proc, ns_fds, seccomp, console, keep_fds, attrs, cgroup_fd
         chan.send(proto.INIT_PID, {"pid": pid})
         os._exit(0)
     except BaseException as e:  # noqa: BLE001
-        _fail(chan, e)
+        fail_stage(chan, e)
 
 
 def _exec_process(chan, proc, seccomp, console, keep_fds, attrs, cgroup_fds, agent=None):
@@ -347,26 +347,12 @@ def _exec_process(chan, proc, seccomp, console, keep_fds, attrs, cgroup_fds, age
                           keep_fds=keep_fds, attrs=attrs,
                           on_seccomp=agent.send_from_forked if agent is not None else None)
     except BaseException as e:  # noqa: BLE001
-        _fail(chan, e)
+        fail_stage(chan, e)
 
 
 def _exec_console(console, proc):
-    # both modules are already loaded (syscalls uses ctypes; the console
-    # socket was made with socket): these imports read sys.modules only.
-    import ctypes
-    import socket as _socket
     master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
-    sc.ioctl_ptr(master, sc.TIOCSPTLCK, ctypes.c_int(0))
-    peer = sc.ioctl_int(master, sc.TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
-    if proc.console_size:
-        ws = (ctypes.c_ushort * 4)(proc.console_size[0], proc.console_size[1], 0, 0)
-        sc.ioctl_ptr(peer, sc.TIOCSWINSZ, ws)
-    _socket.send_fds(console, [b"/dev/ptmx"], [master])
-    console.close()
-    os.close(master)
-    give_to(peer, proc.user.uid)
-    for fd in (0, 1, 2):
-        os.dup2(peer, fd)
-    sc.ioctl_int(0, sc.TIOCSCTTY, 0)
-    os.close(peer)
+    peer = pty_peer(master, proc.console_size)
+    hand_over(console, master)
+    become_stdio(peer, proc.user.uid)
 

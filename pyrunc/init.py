@@ -35,16 +35,15 @@ stage exits; the runtime raises it as the single error line.
 """
 
 import _signal  # the C module behind `signal`, without its enum import
-import gc
 import os
 import sys
 
-from . import fastjson, lsm, namespaces
+from . import console, fastjson, lsm, namespaces
 from . import protocol as proto
 from . import rootfs
 from . import syscalls as sc
-from . import tty as _tty
 from .errors import PyruncError, StageError
+from .cgroups.join import join as join_cgroups
 from .faults import point as fault_point
 from .linux import procfs
 from .log import log
@@ -92,7 +91,8 @@ class InitJob:
         return fds
 
 
-def _fail(chan, exc):
+def fail_stage(chan, exc):
+    """Report ``exc`` to the runtime as the stage's one error line, and exit."""
     msg = _describe(exc)
     try:
         chan.send(proto.ERROR, {"msg": msg[:16000]})
@@ -191,7 +191,7 @@ def intermediate_main(chan, job):
         os.write(pid_sent_w, b"1")
         os._exit(0)
     except BaseException as e:  # noqa: BLE001 - everything becomes one ERROR line
-        _fail(chan, e)
+        fail_stage(chan, e)
 
 
 # --- stage 2: the init -----------------------------------------------------
@@ -201,9 +201,7 @@ def _loopback_up():
     SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
     buf = ctypes.create_string_buffer(40)
     buf.raw = b"lo".ljust(40, b"\0")
-    fd = sc._libc.socket(2, 2 | sc.SOCK_CLOEXEC, 0)  # AF_INET, SOCK_DGRAM
-    if fd < 0:
-        raise OSError(ctypes.get_errno(), "socket for lo")
+    fd = sc.socket(sc.AF_INET, sc.SOCK_DGRAM)
     try:
         sc.ioctl_ptr(fd, SIOCGIFFLAGS, buf)
         flags = int.from_bytes(buf.raw[16:18], "little") | IFF_UP
@@ -219,7 +217,6 @@ def _setup_console(job):
     CVE-2025-52565), send the master to the console socket (one message,
     one fd, no waiting for the peer), bind the peer onto /dev/console and
     make it the controlling terminal and stdio."""
-    import ctypes
     ctx_rootfs = os.open(job.cfg.root_path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         master = sc.openat2(ctx_rootfs, "dev/pts/ptmx", os.O_RDWR | os.O_NOCTTY,
@@ -227,16 +224,10 @@ def _setup_console(job):
     except OSError:
         master = sc.openat2(ctx_rootfs, "dev/ptmx", os.O_RDWR | os.O_NOCTTY,
                             sc.RESOLVE_IN_ROOT, display="/dev/ptmx")
-    unlock = ctypes.c_int(0)
-    sc.ioctl_ptr(master, sc.TIOCSPTLCK, unlock)
-    peer = sc.ioctl_int(master, sc.TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    peer = console.pty_peer(master, job.cfg.process.console_size)
     st = os.fstat(peer)
     if (st.st_mode & 0o170000) != 0o020000 or os.major(st.st_rdev) not in range(136, 144):
         raise StageError("console: the pty peer is not a pts device")
-    size = job.cfg.process.console_size
-    if size:
-        ws = (ctypes.c_ushort * 4)(size[0], size[1], 0, 0)
-        sc.ioctl_ptr(peer, sc.TIOCSWINSZ, ws)
     # /dev/console: bind the peer onto a file created fd-relative in /dev
     dev = sc.openat2(ctx_rootfs, "dev", os.O_PATH | os.O_DIRECTORY,
                      sc.RESOLVE_IN_ROOT | sc.RESOLVE_NO_SYMLINKS, display="/dev")
@@ -259,38 +250,8 @@ def _setup_console(job):
     finally:
         os.close(dev)
         os.close(ctx_rootfs)
-    import socket as _socket  # already imported by the runtime when a console socket is used
-    # runc sends the name it opened ("/dev/ptmx"); go-runc accepts any name < 4096 bytes
-    _socket.send_fds(job.console_sock, [b"/dev/ptmx"], [master])
-    job.console_sock.close()
-    os.close(master)
-    _tty.give_to(peer, job.cfg.process.user.uid)
-    for fd in (0, 1, 2):
-        os.dup2(peer, fd)
-    sc.ioctl_int(0, sc.TIOCSCTTY, 0)
-    os.close(peer)
-
-
-def join_cgroups(fds, close=True):
-    """Enter the container's cgroups (one cgroup.procs write fd per
-    hierarchy, opened by the runtime: see container._late_join_fds).
-
-    Done as late as create allows, after all the setup work and right
-    before READY: memory is charged to the cgroup of the task that faults
-    it in, so what the Python stages touched stays charged to the caller,
-    and the container's limits apply to the container's own program (a
-    512 KiB memory limit works).  The created init is in its cgroups, as
-    runc's is."""
-    # From here on every page this process dirties is charged to the
-    # container: a garbage collection would write the header of every tracked
-    # object (copy-on-write of the heap shared with the runtime, MiBs).  The
-    # process execs or exits soon; no collection is needed any more.
-    if fds:
-        gc.disable()
-    for fd in fds:
-        os.write(fd, b"0")
-        if close:
-            os.close(fd)
+    console.hand_over(job.console_sock, master)
+    console.become_stdio(peer, job.cfg.process.user.uid)
 
 
 def _refuse_import(event, args):
@@ -409,7 +370,7 @@ def init_main(chan, job, self_cgroups):
     except BaseException as e:  # noqa: BLE001
         if isinstance(e, OSError) and not isinstance(e, PyruncError):
             e = StageError(f"{stage}: {_describe(e)}")
-        _fail(chan, e)
+        fail_stage(chan, e)
 
     # Created: wait for `start`.
     conn = -1

@@ -11,7 +11,8 @@ it is inside the container's rootfs, so the work is split in two:
   ``seccomp(SECCOMP_SET_MODE_FILTER)`` syscall, no imports, no libseccomp.
 
 With ``SCMP_ACT_NOTIFY`` the load returns the listener fd; the runtime hands
-it to the agent at ``listenerPath`` with :func:`send_listener`.
+it to the agent at ``listenerPath`` (init.py for create, execution.py for exec:
+one message, the container state JSON with the fd).
 
 Nothing heavy is imported at module import: the bindings, ctypes, socket and
 json are imported inside the functions that need them.
@@ -442,39 +443,6 @@ def _describe(exc):
     if isinstance(exc, OSError) and exc.errno:
         return os.strerror(exc.errno)
     return str(exc) or type(exc).__name__
-
-
-# --- notify -------------------------------------------------------------------
-
-def send_listener(listener_fd, listener_path, state, metadata="", oci_version="1.3.0"):
-    """Hand the notify fd to the seccomp agent at ``listener_path``.
-
-    One connection, one message: the container process state JSON
-    (``ociVersion``, ``fds: ["seccompFd"]``, ``pid``, ``metadata``, ``state``)
-    with ``listener_fd`` attached as SCM_RIGHTS to the first sendmsg, then
-    the connection is closed.  ``state`` is the runtime state of the
-    container (``state["pid"]`` is the container process).  Failures raise
-    PyruncError naming the path.
-    """
-    import json
-    import socket
-
-    doc = {"ociVersion": state.get("ociVersion", oci_version), "fds": ["seccompFd"],
-           "pid": state["pid"], "state": state}
-    if metadata:
-        doc["metadata"] = metadata
-    payload = json.dumps(doc).encode()
-    step = "connect"
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as sock:
-            sock.connect(listener_path)
-            step = "send"
-            sent = socket.send_fds(sock, [payload], [listener_fd])
-            if sent < len(payload):
-                sock.sendall(payload[sent:])
-    except OSError as e:
-        raise PyruncError(f"seccomp: sending the notify fd to listenerPath {listener_path}: "
-                          f"{step}: {os.strerror(e.errno) if e.errno else e}") from None
 
 
 # --- what this machine supports ---------------------------------------------------

@@ -64,6 +64,37 @@ def get_list(obj: dict, key: str, field: str) -> list:
     return v
 
 
+def get_device(entry, field: str) -> tuple[int, int]:
+    """(major, minor) of a blockIO device entry."""
+    if not isinstance(entry, dict):
+        raise CgroupError(f"{field}: must be an object")
+    maj = get_int(entry, "major", field, minimum=0)
+    mnr = get_int(entry, "minor", field, minimum=0)
+    if maj is None or mnr is None:
+        raise CgroupError(f"{field}: major and minor are required")
+    return maj, mnr
+
+
+def rdma_lines(rdma: dict):
+    """OCI rdma map -> [("mlx5_1 hca_handle=3 hca_object=max", field)]."""
+    out = []
+    for dev, lim in rdma.items():
+        ff = f"{F}.rdma.{dev}"
+        if not isinstance(lim, dict):
+            raise CgroupError(f"{ff}: must be an object")
+        h = get_int(lim, "hcaHandles", ff, minimum=0)
+        o = get_int(lim, "hcaObjects", ff, minimum=0)
+        if h is None and o is None:
+            raise CgroupError(f"{ff}: needs hcaHandles or hcaObjects")
+        parts = [dev]
+        if h is not None:
+            parts.append(f"hca_handle={h}")
+        if o is not None:
+            parts.append(f"hca_object={o}")
+        out.append((" ".join(parts), ff))
+    return out
+
+
 # --- conversions v1 -> v2 (the formulas runc uses) --------------------------
 
 def cpu_shares_to_weight(shares: int) -> int:

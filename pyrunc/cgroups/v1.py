@@ -405,7 +405,7 @@ class V1Manager(CgroupManager):
             fs.write(d, "blkio.leaf_weight", leaf, f + ".leafWeight")
         for i, wd in enumerate(devs):
             ff = f"{f}.weightDevice[{i}]"
-            maj, mnr = _dev(wd, ff)
+            maj, mnr = R.get_device(wd, ff)
             w = R.get_int(wd, "weight", ff, minimum=0, maximum=1000)
             lw = R.get_int(wd, "leafWeight", ff, minimum=0, maximum=1000)
             if w:
@@ -419,7 +419,7 @@ class V1Manager(CgroupManager):
         for key, entries in lists.items():
             for i, td in enumerate(entries):
                 ff = f"{f}.{key}[{i}]"
-                maj, mnr = _dev(td, ff)
+                maj, mnr = R.get_device(td, ff)
                 rate = R.get_int(td, "rate", ff, minimum=0)
                 if rate is None:
                     raise CgroupError(f"{ff}.rate: is required")
@@ -457,7 +457,7 @@ class V1Manager(CgroupManager):
 
     def _set_rdma(self, rdma: dict) -> None:
         d = self._dir("rdma", F + ".rdma")
-        for line, ff in rdma_lines(rdma):
+        for line, ff in R.rdma_lines(rdma):
             fs.write(d, "rdma.max", line, ff)
 
     # -- stats ---------------------------------------------------------------
@@ -552,34 +552,3 @@ class V1Manager(CgroupManager):
                                             "max": fs.read_int(pre + "max_usage_in_bytes"),
                                             "failcnt": fs.read_int(pre + "failcnt")}
         return S.prune(out)
-
-
-def _dev(entry, field) -> tuple[int, int]:
-    if not isinstance(entry, dict):
-        raise CgroupError(f"{field}: must be an object")
-    maj = R.get_int(entry, "major", field, minimum=0)
-    mnr = R.get_int(entry, "minor", field, minimum=0)
-    if maj is None or mnr is None:
-        raise CgroupError(f"{field}: major and minor are required")
-    return maj, mnr
-
-
-def rdma_lines(rdma: dict):
-    """OCI rdma map -> [("mlx5_1 hca_handle=3 hca_object=max", field)]."""
-    out = []
-    for dev, lim in rdma.items():
-        ff = f"{F}.rdma.{dev}"
-        if not isinstance(lim, dict):
-            raise CgroupError(f"{ff}: must be an object")
-        h = R.get_int(lim, "hcaHandles", ff, minimum=0)
-        o = R.get_int(lim, "hcaObjects", ff, minimum=0)
-        if h is None and o is None:
-            raise CgroupError(f"{ff}: needs hcaHandles or hcaObjects")
-        parts = [dev]
-        if h is not None:
-            parts.append(f"hca_handle={h}")
-        if o is not None:
-            parts.append(f"hca_object={o}")
-        out.append((" ".join(parts), ff))
-    return out
-

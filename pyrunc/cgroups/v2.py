@@ -200,8 +200,7 @@ class V2Manager(CgroupManager):
                 raise CgroupError(f"{F}.network: net_cls/net_prio (classID, priorities) do not "
                                   "exist on cgroup v2")
         if r.get("rdma"):
-            from pyrunc.cgroups.v1 import rdma_lines
-            for line, ff in rdma_lines(R.check_object(r["rdma"], F + ".rdma")):
+            for line, ff in R.rdma_lines(R.check_object(r["rdma"], F + ".rdma")):
                 fs.write(self.dir, "rdma.max", line, ff)
         if r.get("unified") is not None:
             self._set_unified(R.check_object(r["unified"], F + ".unified"))
@@ -285,7 +284,6 @@ class V2Manager(CgroupManager):
         fs.write(self.dir, "pids.max", "max" if limit < 0 else limit, f + ".limit")
 
     def _set_io(self, bio: dict) -> None:
-        from pyrunc.cgroups.v1 import _dev
         f = F + ".blockIO"
         weight = R.get_int(bio, "weight", f, minimum=0, maximum=1000)
         leaf = R.get_int(bio, "leafWeight", f, minimum=0, maximum=1000)
@@ -301,7 +299,7 @@ class V2Manager(CgroupManager):
                      f + ".weight")
         for i, wd in enumerate(devs):
             ff = f"{f}.weightDevice[{i}]"
-            maj, mnr = _dev(wd, ff)
+            maj, mnr = R.get_device(wd, ff)
             w = R.get_int(wd, "weight", ff, minimum=0, maximum=1000)
             if R.get_int(wd, "leafWeight", ff, minimum=0):
                 raise CgroupError(f"{ff}.leafWeight: does not exist on cgroup v2")
@@ -312,7 +310,7 @@ class V2Manager(CgroupManager):
         for key, io_key in keys.items():
             for i, td in enumerate(R.get_list(bio, key, f)):
                 ff = f"{f}.{key}[{i}]"
-                maj, mnr = _dev(td, ff)
+                maj, mnr = R.get_device(td, ff)
                 rate = R.get_int(td, "rate", ff, minimum=0)
                 if rate is None:
                     raise CgroupError(f"{ff}.rate: is required")
