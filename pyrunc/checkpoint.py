@@ -792,7 +792,7 @@ def _undo_restore(store, state, mgr):
     from . import container as core
     if state.init_pid:
         try:
-            core._signal_init(state, _signal.SIGKILL)
+            core.signal_init(state, _signal.SIGKILL)
             core.wait_gone(state.init_pid, state.init_start, 5)
         except PyruncError:
             pass

@@ -77,10 +77,10 @@ class Container:
                 return
             if status == "stopped":
                 return
-        _signal_init(s, sig)
+        signal_init(s, sig)
 
 
-def _signal_init(s, sig):
+def signal_init(s, sig):
     """Signal the init, race-free against pid reuse: take a pidfd, then
     check the start time, then signal through the pidfd."""
     # signal.pidfd_send_signal is _signal's; the signal module would import
@@ -480,7 +480,7 @@ def _undo_create(store, state, mgr, child, chan, listen_fd, console):
         chan.close()
     if state.init_pid:
         try:
-            _signal_init(state, _signal.SIGKILL)
+            signal_init(state, _signal.SIGKILL)
             wait_gone(state.init_pid, state.init_start, 5)
         except PyruncError:
             pass
@@ -645,7 +645,7 @@ def kill_everything(c):
         mgr.kill_all(_signal.SIGKILL)
     if s.init_pid and st.init_alive(s):
         try:
-            _signal_init(s, _signal.SIGKILL)
+            signal_init(s, _signal.SIGKILL)
         except ContainerNotRunning:
             pass
     if s.init_pid:

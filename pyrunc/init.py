@@ -262,7 +262,7 @@ def _refuse_import(event, args):
 
 def seal_imports():
     """From here on, any module load fails instead of reading Python files
-    that now resolve inside the container's image (cves.md §2).  Modules
+    that now resolve inside the container's image (docs/security.md).  Modules
     already in sys.modules are unaffected: the stages only use those."""
     sys.addaudithook(_refuse_import)
 

@@ -20,7 +20,8 @@ itself (tests/compat/test_seccomp_order.py).
 
 Everything here is plain syscalls on values computed before the fork or
 from already-loaded modules: no import happens after the init entered the
-container's rootfs (cves.md §2; tests/test_security_imports.py).
+container's rootfs (docs/security.md; seal_imports is tested in
+tests/test_core_units.py).
 """
 
 import os

@@ -5,7 +5,7 @@
 and printed with ``--debug``.  ``execute(ops, ctx)`` runs them in the init,
 in the container's new mount namespace, before ``pivot_root``.
 
-Safety, by construction rather than by special cases (cves.md §4):
+Safety, by construction rather than by special cases (docs/security.md):
 - every path inside the rootfs is resolved once, from an fd of the rootfs,
   with openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS), and missing
   components are created fd-relative (mkdirat/mknodat), so symlinks in the

@@ -4,7 +4,8 @@ Every wrapper raises ``OSError(errno, strerror, path)`` on failure, so that
 error lines name what failed (``mount /proc: [Errno 1] ...``).  libc is
 loaded as the already-mapped C library of the interpreter (``CDLL(None)``):
 no ``ctypes.util.find_library``, which would spawn ``ldconfig`` — inside a
-container that would run an image binary (cves.md §2).
+container that would run an image binary (docs/security.md, "The Python
+runtime's own hazards").
 
 Syscalls without a libc wrapper go through ``syscall(2)`` with the numbers of
 the running architecture (x86_64 and aarch64 are known).

@@ -1,4 +1,4 @@
-"""The ``data`` object of ``events --stats``, shaped like runc's JSON (types/events.go).
+"""The ``data`` object of ``events --stats``, shaped like runc's JSON.
 
 Go's encoding drops zero numbers/empty lists marked omitempty but always
 writes nested structs; ``prune`` reproduces that so output matches runc's.
