@@ -11,13 +11,13 @@ of that kind is made.
 """
 
 from pyrunc.errors import CgroupError
-from pyrunc.linux import procfs
 
 CGROUP_ROOT = "/sys/fs/cgroup"
 
 
 def detect_version(root: str = CGROUP_ROOT) -> int:
     """2 when ``root`` itself is a cgroup2 mount (pure v2), else 1 (v1 or hybrid)."""
+    from pyrunc.linux import procfs  # not for state/kill/delete, which never detect
     fstype = None
     for m in procfs.mounts():
         if m["mountpoint"] == root:

@@ -7,7 +7,6 @@ from pyrunc.cgroups import CGROUP_ROOT, CgroupManager
 from pyrunc.cgroups import fs
 from pyrunc.cgroups import resources as R
 from pyrunc.errors import CgroupError
-from pyrunc.linux import procfs
 
 F = R.F
 # mount options of a cgroup v1 mount that are not controller names
@@ -17,6 +16,7 @@ _NOT_CONTROLLERS = {"rw", "ro", "noprefix", "clone_children", "xattr", "cpuset_v
 
 def hierarchies(root: str = CGROUP_ROOT) -> list[dict]:
     """Mounted v1 hierarchies under ``root``: [{mountpoint, root, controllers}]."""
+    from pyrunc.linux import procfs  # only at create (delete loads this module too)
     found = {}
     for m in procfs.mounts():
         if m["fstype"] != "cgroup":
@@ -65,6 +65,7 @@ class V1Manager(CgroupManager):
         # A hybrid host also has the (controller-less) v2 hierarchy, which
         # systemd uses to track processes: the container gets a cgroup there
         # too, as with runc (key "").
+        from pyrunc.linux import procfs
         for m in procfs.mounts():
             if m["fstype"] == "cgroup2" and m["mountpoint"].startswith(root.rstrip("/") + "/"):
                 mp = m["mountpoint"]
@@ -486,6 +487,7 @@ class V1Manager(CgroupManager):
                                         "throttledPeriods": st.get("nr_throttled", 0),
                                         "throttledTime": st.get("throttled_time", 0)}
         if "cpuset" in p:
+            from pyrunc.linux import procfs
             cs = out["cpuset"]
             d = p["cpuset"]
             for key, fname in (("cpus", "cpuset.cpus"), ("mems", "cpuset.mems")):

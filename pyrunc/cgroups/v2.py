@@ -7,7 +7,6 @@ from pyrunc.cgroups import CGROUP_ROOT, CgroupManager
 from pyrunc.cgroups import fs
 from pyrunc.cgroups import resources as R
 from pyrunc.errors import CgroupError
-from pyrunc.linux import procfs
 
 F = R.F
 
@@ -355,6 +354,7 @@ class V2Manager(CgroupManager):
     # -- stats ---------------------------------------------------------------
     def stats(self) -> dict:
         from pyrunc.cgroups import stats as S
+        from pyrunc.linux import procfs
         out = S.skeleton()
         cpu = fs.read_kv(self._file("cpu.stat"))
         usage = out["cpu"]["usage"]
