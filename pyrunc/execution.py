@@ -16,7 +16,6 @@ ERROR message with the root cause.
 import os
 import _signal  # the C module behind `signal`, without its enum import (ms per call)
 
-from . import fastjson
 from . import protocol as proto
 from . import syscalls as sc
 from . import namespaces
@@ -252,22 +251,18 @@ class _SeccompAgent:
 
     def __init__(self, sock, state, metadata):
         self.sock = sock
-        self.doc = {"ociVersion": state.get("ociVersion") or "1.3.0", "fds": ["seccompFd"],
-                    "pid": 0, "state": state}
-        if metadata:
-            self.doc["metadata"] = metadata
+        self.state = state
+        self.metadata = metadata
         self.fds = []  # the listener fd, from finalize_and_exec's on_seccomp
         self.pid_pipe = None  # fork path: the forked process learns its host pid here
 
     def send(self, pid):
-        # in the stage, after the container's root was entered: only modules
-        # loaded already (socket by connect_unix; fastjson's C encoder)
-        import socket as _socket
+        # in the stage, after the container's root was entered: seccomp was
+        # loaded before the fork (prepare)
+        from .seccomp import send_listener
         if not self.fds:
             return
-        self.doc["pid"] = pid
-        _socket.send_fds(self.sock, [fastjson.dumps(self.doc, compact=True).encode()], self.fds[:1])
-        self.sock.close()
+        send_listener(self.sock, self.fds[0], pid, self.state, self.metadata)
         os.close(self.fds.pop())
 
     def send_from_forked(self, fd):

@@ -38,7 +38,7 @@ import _signal  # the C module behind `signal`, without its enum import
 import os
 import sys
 
-from . import console, fastjson, lsm, namespaces
+from . import console, lsm, namespaces
 from . import protocol as proto
 from . import rootfs
 from . import syscalls as sc
@@ -280,15 +280,10 @@ def _send_notify_fd(job, fd):
     socket the runtime connected before the fork (its path is on the host)."""
     if fd is None or job.seccomp_listener is None:
         return
-    import socket as _socket  # loaded by the runtime when it connected the listener
+    from .seccomp import send_listener  # loaded by the runtime (prepare) before the fork
     state = _hook_state(job, "creating")  # sent during create (runc: "creating" too)
-    doc = {"ociVersion": state.get("ociVersion") or "1.3.0", "fds": ["seccompFd"],
-           "pid": state.get("pid", 0), "state": state}
-    if job.seccomp.listener_metadata:
-        doc["metadata"] = job.seccomp.listener_metadata
-    # fastjson's C encoder (loaded before the fork): no import after pivot_root
-    _socket.send_fds(job.seccomp_listener, [fastjson.dumps(doc).encode()], [fd])
-    job.seccomp_listener.close()
+    send_listener(job.seccomp_listener, fd, state.get("pid", 0), state,
+                  job.seccomp.listener_metadata)
     os.close(fd)
 
 

@@ -11,8 +11,8 @@ it is inside the container's rootfs, so the work is split in two:
   ``seccomp(SECCOMP_SET_MODE_FILTER)`` syscall, no imports, no libseccomp.
 
 With ``SCMP_ACT_NOTIFY`` the load returns the listener fd; the runtime hands
-it to the agent at ``listenerPath`` (init.py for create, execution.py for exec:
-one message, the container state JSON with the fd).
+it to the agent at ``listenerPath`` with :func:`send_listener`, on a socket
+the runtime connected before the fork.
 
 Nothing heavy is imported at module import: the bindings, ctypes, socket and
 json are imported inside the functions that need them.
@@ -443,6 +443,33 @@ def _describe(exc):
     if isinstance(exc, OSError) and exc.errno:
         return os.strerror(exc.errno)
     return str(exc) or type(exc).__name__
+
+
+# --- notify -------------------------------------------------------------------
+
+def send_listener(sock, listener_fd, pid, state, metadata=""):
+    """Hand the notify fd to the seccomp agent, then close ``sock``.
+
+    ``sock``: connected by the runtime to ``listenerPath`` before the fork
+    (the path is the host's).  One message: the container process state
+    (``ociVersion``, ``fds: ["seccompFd"]``, ``pid`` of the process that
+    loaded the filter, ``metadata`` when set, ``state``: the container's)
+    with ``listener_fd`` attached.  Runs in a stage that may have entered
+    the container's root: it uses only modules loaded before the fork
+    (socket, by console.connect_unix; fastjson)."""
+    import socket
+    from pyrunc import fastjson
+    doc = {"ociVersion": state.get("ociVersion") or "1.3.0", "fds": ["seccompFd"],
+           "pid": pid, "state": state}
+    if metadata:
+        doc["metadata"] = metadata
+    payload = fastjson.dumps(doc, compact=True).encode()
+    try:
+        sent = socket.send_fds(sock, [payload], [listener_fd])
+        if sent < len(payload):
+            sock.sendall(payload[sent:])
+    finally:
+        sock.close()
 
 
 # --- what this machine supports ---------------------------------------------------
