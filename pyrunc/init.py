@@ -38,7 +38,7 @@ import _signal  # the C module behind `signal`, without its enum import
 import os
 import sys
 
-from . import console, lsm, namespaces
+from . import console, namespaces
 from . import protocol as proto
 from . import rootfs
 from . import syscalls as sc
@@ -46,6 +46,7 @@ from .errors import PyruncError, StageError
 from .cgroups.join import join as join_cgroups
 from .faults import point as fault_point
 from .linux import procfs
+from .linux.procwrite import write_sysctls
 from .log import log
 from .process import finalize_and_exec, lookup_executable, prepare_exec
 from .state import hook_state
@@ -344,7 +345,7 @@ def init_main(chan, job, self_cgroups):
             sc.setdomainname(cfg.domainname)
         if cfg.sysctl:
             stage = "sysctl"
-            lsm.write_sysctls(cfg.sysctl)
+            write_sysctls(cfg.sysctl)
         proc = cfg.process
         stage = "exec lookup"
         path = lookup_executable(proc.args[0], proc.env, proc.cwd)

@@ -31,6 +31,7 @@ from . import capabilities, lsm
 from . import syscalls as sc
 from .errors import ConfigError, StageError
 from .linux import procfs
+from .linux.procwrite import write_proc_attr
 
 EXEC_FAILED = 127
 
@@ -197,7 +198,7 @@ def set_oom_score_adj(value):
                 return
     except (OSError, ValueError):
         pass
-    lsm.write_proc_attr("oom_score_adj", str(value))
+    write_proc_attr("oom_score_adj", str(value))
 
 
 def passwd_home(uid, path="/etc/passwd"):

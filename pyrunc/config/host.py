@@ -398,7 +398,7 @@ def _sysctl(linux, add):
         if not key or "\0" in key or ".." in key or key.startswith((".", "/")):
             continue
         # the kernel's files are the same in a new namespace as on the host
-        if not os.path.exists("/proc/sys/" + key.replace(".", "/")):
+        if not os.path.exists(procfs.sysctl_path(key)):
             add(("linux", "sysctl", key), "%s is not a sysctl of this kernel (no /proc/sys/%s)"
                 % (render_value(key), key.replace(".", "/")))
 
