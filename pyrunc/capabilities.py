@@ -120,7 +120,7 @@ def drop_ungrantable(caps, warn, debug=None):
 # --- the container side, the last steps before execve ----------------------
 
 def drop_bounding_set(keep_nums, cap_count):
-    from . import syscalls as sc
+    from .linux import syscalls as sc
     keep = set(keep_nums)
     for n in range(cap_count):
         if n not in keep:
@@ -134,7 +134,7 @@ def drop_bounding_set(keep_nums, cap_count):
 def apply(caps):
     """The four per-process sets, exactly as configured (the bounding set is
     dropped separately, before the uid change)."""
-    from . import syscalls as sc
+    from .linux import syscalls as sc
     sc.capset(mask_of(caps.get("effective", ())), mask_of(caps.get("permitted", ())),
               mask_of(caps.get("inheritable", ())))
     sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_CLEAR_ALL)

@@ -555,7 +555,7 @@ def restore(store, container_id, bundle, opts, *, pid_file=None, detach=True,
     if pid_file:
         pid_file = os.path.abspath(pid_file)
     if not detach and not no_subreaper:
-        from . import syscalls as sc
+        from .linux import syscalls as sc
         sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
 
     store.create_dir(container_id)
@@ -727,7 +727,7 @@ def _mkpath_in_root(root, path, is_file):
 def _bind_root(state_dir, rootfs):
     """criu wants the root to be a mount point whose parent is not
     overmounted: a recursive bind of the rootfs in the state directory."""
-    from . import syscalls as sc
+    from .linux import syscalls as sc
     root = os.path.join(state_dir, "criu-root")
     os.mkdir(root, 0o755)
     try:
@@ -739,7 +739,7 @@ def _bind_root(state_dir, rootfs):
 
 
 def _unbind_root(root):
-    from . import syscalls as sc
+    from .linux import syscalls as sc
     try:
         sc.umount2(root, sc.MNT_DETACH)
     except OSError as e:
@@ -782,7 +782,7 @@ def _note_time_namespace(store, container_id, cfg, doc, pid):
     except OSError:
         return
     from .config.model import Namespace
-    from .syscalls import CLONE_NEWTIME
+    from .linux.syscalls import CLONE_NEWTIME
     cfg.namespaces.append(Namespace(type="time", path="", flag=CLONE_NEWTIME))
     store.save_config(container_id, cfg, doc)
 

@@ -49,7 +49,7 @@ def pty_peer(master, size=None):
     """Unlock the pty of ``master`` and open its peer with TIOCGPTPEER (no
     path lookup, CVE-2025-52565); ``size``: (rows, columns) to set."""
     import ctypes
-    from . import syscalls as sc
+    from .linux import syscalls as sc
     sc.ioctl_ptr(master, sc.TIOCSPTLCK, ctypes.c_int(0))
     peer = sc.ioctl_int(master, sc.TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
     if size:
@@ -67,7 +67,7 @@ def hand_over(sock, master):
 def become_stdio(peer, uid):
     """The pty peer becomes the process user's (``give_to``), stdin, stdout,
     stderr and the controlling terminal; ``peer`` itself is closed."""
-    from . import syscalls as sc
+    from .linux import syscalls as sc
     give_to(peer, uid)
     for fd in (0, 1, 2):
         os.dup2(peer, fd)

@@ -246,7 +246,7 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
             hook_runner=hook_runner, seccomp_listener=seccomp_listener, attrs=attrs,
             cgroup_fds=cgroup_fds, origin_fds=origin_fds,
             cgroup_dirs=mgr.paths() if cgroup_fds else None)
-        from . import syscalls as sc
+        from .linux import syscalls as sc
         parent_fd, child_fd = sc.socketpair()
         if subreaper:
             sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
@@ -358,7 +358,7 @@ def _listen_start_socket(state_dir):
     """The init accepts on this socket to learn that `start` was called.
     Bound by a relative name from inside the state dir (sun_path is 108
     bytes; state dirs can be longer)."""
-    from .syscalls import unix_listen
+    from .linux.syscalls import unix_listen
     cwd = os.open(".", os.O_PATH | os.O_CLOEXEC) if os.path.exists(".") else None
     try:
         os.chdir(state_dir)

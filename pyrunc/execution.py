@@ -17,7 +17,7 @@ import os
 import _signal  # the C module behind `signal`, without its enum import (ms per call)
 
 from . import protocol as proto
-from . import syscalls as sc
+from .linux import syscalls as sc
 from . import namespaces
 from .capabilities import from_spec as caps_from_spec, known_cap_count
 from .config.convert import convert_process

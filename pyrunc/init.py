@@ -41,7 +41,7 @@ import sys
 from . import console, namespaces
 from . import protocol as proto
 from . import rootfs
-from . import syscalls as sc
+from .linux import syscalls as sc
 from .errors import PyruncError, StageError
 from .cgroups.join import join as join_cgroups
 from .faults import point as fault_point
@@ -106,7 +106,7 @@ def _describe(exc):
     if isinstance(exc, PyruncError):
         return str(exc)
     if isinstance(exc, OSError):
-        # OSError from syscalls.py: strerror already names the call
+        # OSError from linux/syscalls.py: strerror already names the call
         where = f" {exc.filename}" if exc.filename else ""
         return f"{exc.strerror}{':' if where else ''}{where}" if exc.strerror else str(exc)
     return f"{type(exc).__name__}: {exc}"

@@ -272,7 +272,7 @@ def _probe_namespaces(pid: int, sysctls: dict) -> dict:
     mount namespace is joined), never through the container's files.
     """
     import json
-    from . import syscalls
+    from .linux import syscalls
 
     r, w = os.pipe()
     child = os.fork()
@@ -332,7 +332,7 @@ def _probe_namespaces(pid: int, sysctls: dict) -> dict:
 
 def _open_in_root(pid: int, path: str, flags: int = os.O_PATH) -> int:
     """Open ``path`` as the container sees it, confined to its root."""
-    from . import syscalls
+    from .linux import syscalls
     root = os.open(f"/proc/{pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         return syscalls.openat2(root, path.lstrip("/") or ".", flags,
@@ -597,7 +597,7 @@ def _paths_in_root(ctx, wall, paths, label, want):
 
 
 def _masked_lines(ctx, wall, mounts):
-    from . import syscalls
+    from .linux import syscalls
     for path, fd in _paths_in_root(ctx, wall, ctx.linux.get("maskedPaths"), "masked", "masked"):
         st = os.fstat(fd)
         m = _mount_at(mounts, path)

@@ -83,7 +83,7 @@ def enter(joins, *, show_paths=True, after_mount=None) -> bool:
     """setns into each (ns, fd) of ``joins`` in order, closing each fd
     (``after_mount`` runs once the mount namespace is joined); True when a
     user namespace was joined (the caller then becomes root in it)."""
-    from . import syscalls as sc
+    from .linux import syscalls as sc
     in_userns = False
     for ns, fd in joins:
         where = f"{ns.type} namespace {ns.path}" if show_paths else f"{ns.type} namespace"

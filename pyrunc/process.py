@@ -28,7 +28,7 @@ import os
 import resource  # an extension module: must be loaded before pivot_root
 
 from . import capabilities, lsm
-from . import syscalls as sc
+from .linux import syscalls as sc
 from .errors import ConfigError, StageError
 from .linux import procfs
 from .linux.procwrite import write_proc_attr

@@ -23,7 +23,7 @@ import os
 import stat
 
 from .config.semantic import clean_path  # one normalisation for validation and mounts
-from . import syscalls as sc
+from .linux import syscalls as sc
 from .errors import ConfigError, StageError
 from .linux import procfs
 

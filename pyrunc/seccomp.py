@@ -111,7 +111,7 @@ class PreparedSeccomp:
     def __init__(self, bpf, flags=0, *, uses_notify=False, listener_path=None,
                  listener_metadata="", skipped_syscalls=()):
         import ctypes
-        from pyrunc import syscalls
+        from pyrunc.linux import syscalls
 
         if len(bpf) % _BPF_INSN_SIZE or not bpf:
             raise ValueError(f"seccomp: BPF program of {len(bpf)} bytes is not whole instructions")
@@ -478,7 +478,7 @@ def _kernel_has_flag(flag):
     """Probe a filter flag the way libseccomp does: with a NULL program the
     kernel answers EFAULT if it accepts the flags and EINVAL if not.
     WAIT_KILLABLE_RECV is only valid together with NEW_LISTENER."""
-    from pyrunc import syscalls
+    from pyrunc.linux import syscalls
     if flag == SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV:
         flag |= SECCOMP_FILTER_FLAG_NEW_LISTENER
     try:
@@ -491,7 +491,7 @@ def _kernel_has_flag(flag):
 
 def _kernel_has_action(action):
     import ctypes
-    from pyrunc import syscalls
+    from pyrunc.linux import syscalls
     try:
         syscalls.seccomp(SECCOMP_GET_ACTION_AVAIL, 0, ctypes.c_uint32(action))
     except OSError:

@@ -3,7 +3,7 @@
 import pytest
 
 from pyrunc import rootfs
-from pyrunc import syscalls as sc
+from pyrunc.linux import syscalls as sc
 from pyrunc.capabilities import CAP_NUMBERS
 from pyrunc.config.convert import convert
 from pyrunc.errors import ConfigError, InvalidID

@@ -24,7 +24,8 @@ import time
 
 import pytest
 
-from pyrunc import seccomp, syscalls
+from pyrunc import seccomp
+from pyrunc.linux import syscalls
 from pyrunc.console import connect_unix
 from pyrunc.errors import ConfigError, PyruncError
 

@@ -8,7 +8,7 @@ it alone can judge (e.g. an unknown mount option).
 import os
 
 from .. import capabilities, namespaces
-from .. import syscalls as sc
+from ..linux import syscalls as sc
 from ..errors import ConfigError
 from .model import Config, Device, IDMap, Mount, Namespace, Process, Rlimit, User
 from .semantic import clean_cgroup_path, clean_path

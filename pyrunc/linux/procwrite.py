@@ -12,7 +12,7 @@ LSM labels (lsm.py), oom_score_adj (process.py), linux.sysctl (init.py).
 
 import os
 
-from pyrunc import syscalls as sc
+from pyrunc.linux import syscalls as sc
 from pyrunc.errors import StageError
 from pyrunc.linux.procfs import sysctl_path
 

@@ -1,6 +1,7 @@
 """The one namespace and capability tables agree with the kernel's numbers."""
 
-from pyrunc import capabilities, namespaces, syscalls
+from pyrunc import capabilities, namespaces
+from pyrunc.linux import syscalls
 
 
 def test_namespace_flags_are_the_clone_flags():
