@@ -26,6 +26,7 @@ from . import criu_rpc as rpc
 from . import state as st
 from .errors import ContainerNotRunning, InvalidState, PyruncError
 from .log import log
+from .namespaces import PROC_NAMES
 
 DESCRIPTORS = "descriptors.json"  # runc's name: the init's stdio at dump time
 EXTERNAL_STDIO = "pyrunc-stdio.json"  # ours: stdio files of the host, dumped as external
@@ -33,7 +34,7 @@ DUMP_LOG, RESTORE_LOG = "dump.log", "restore.log"
 _SEARCH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
 # runc's key of an external namespace: --external net[<inode>]:extRootNetNS
 _EXT_NS = {"network": ("net", "extRootNetNS"), "pid": ("pid", "extRootPidNS")}
-_JOIN_NS_NAMES = {"ipc": "ipc", "uts": "uts", "mount": "mnt", "user": "user", "time": "time"}
+_JOIN_NS_NAMES = {t: PROC_NAMES[t] for t in ("ipc", "uts", "mount", "user", "time")}
 _DEFAULT_DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty")
 CLONE_NEWNET = 0x40000000
 
@@ -400,8 +401,8 @@ def checkpoint(store, container_id, opts):
             return
         # criu killed the container's processes: the container is destroyed
         # as `delete` does it (cgroup, state dir, poststop hooks), as runc
-        core._kill_everything(c)
-        core._destroy(c)
+        core.kill_everything(c)
+        core.destroy(c)
 
 
 def _write_descriptors(image_path, pid):
@@ -430,9 +431,9 @@ def _external_stdio(pid):
     instead; pyrunc's keeps the fd it was given.)
     {fd slot: {"key": criu key, "path": the file's path, "type": S_IFMT}}."""
     import stat
+    from .linux import procfs
     try:
-        with open(f"/proc/{pid}/mountinfo") as f:
-            visible = {int(line.split(None, 1)[0]) for line in f}
+        visible = {m["id"] for m in procfs.mounts(pid)}
     except OSError:
         return {}
     out = {}
@@ -551,7 +552,7 @@ def restore(store, container_id, bundle, opts, *, pid_file=None, detach=True,
     if pid_file:
         pid_file = os.path.abspath(pid_file)
     if not detach and not no_subreaper:
-        from . import syscalls as sc
+        from .linux import syscalls as sc
         sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
 
     store.create_dir(container_id)
@@ -565,7 +566,8 @@ def restore(store, container_id, bundle, opts, *, pid_file=None, detach=True,
     try:
         store.save_config(container_id, cfg, doc)
         if console_socket:
-            console = core._connect_console(console_socket)
+            from .console import connect_socket
+            console = connect_socket(console_socket)
         from .cgroups import new_manager
         mgr = new_manager(cfg.cgroups_path, container_id, systemd=systemd_cgroup,
                           annotations=cfg.annotations)
@@ -631,8 +633,8 @@ def restore(store, container_id, bundle, opts, *, pid_file=None, detach=True,
                 # (as create sends it: "/dev/ptmx" and the fd)
                 if console is None or not passed_fds:
                     raise CriuError("criu restored a terminal but sent no pty master")
-                import socket
-                socket.send_fds(console, [b"/dev/ptmx"], passed_fds[:1])
+                from .console import send_master
+                send_master(console, passed_fds[:1][0])
         resp = swrk.call({"type": rpc.RESTORE, "opts": o}, on_notify)
         pid = ((resp or {}).get("restore") or {}).get("pid") or restored.get("pid")
         if pid:
@@ -722,7 +724,7 @@ def _mkpath_in_root(root, path, is_file):
 def _bind_root(state_dir, rootfs):
     """criu wants the root to be a mount point whose parent is not
     overmounted: a recursive bind of the rootfs in the state directory."""
-    from . import syscalls as sc
+    from .linux import syscalls as sc
     root = os.path.join(state_dir, "criu-root")
     os.mkdir(root, 0o755)
     try:
@@ -734,7 +736,7 @@ def _bind_root(state_dir, rootfs):
 
 
 def _unbind_root(root):
-    from . import syscalls as sc
+    from .linux import syscalls as sc
     try:
         sc.umount2(root, sc.MNT_DETACH)
     except OSError as e:
@@ -748,12 +750,9 @@ def _unbind_root(root):
 def _cg_roots(pid):
     """cg_root for each hierarchy of ``pid`` (now in the container's
     cgroups); the v2 one is criu's default root."""
-    out = []
-    with open(f"/proc/{pid}/cgroup") as f:
-        for line in f:
-            _, ctrls, path = line.rstrip("\n").split(":", 2)
-            out.append({"ctrl": ctrls, "path": path} if ctrls else {"path": path})
-    return out
+    from .linux import procfs
+    return [{"ctrl": ctrls, "path": path} if ctrls else {"path": path}
+            for _, ctrls, path in procfs.cgroups(pid)]
 
 
 def _run_create_hooks(c, cfg, pid):
@@ -781,7 +780,7 @@ def _note_time_namespace(store, container_id, cfg, doc, pid):
     except OSError:
         return cfg
     from .config.model import Namespace
-    from .syscalls import CLONE_NEWTIME
+    from .linux.syscalls import CLONE_NEWTIME
     cfg = cfg.replace(namespaces=cfg.namespaces + [Namespace(type="time", path="", flag=CLONE_NEWTIME)])
     store.save_config(container_id, cfg, doc)
     return cfg
@@ -792,8 +791,8 @@ def _undo_restore(store, state, mgr):
     from . import container as core
     if state.init_pid:
         try:
-            core._signal_init(state, _signal.SIGKILL)
-            core._wait_gone(state.init_pid, state.init_start, 5)
+            core.signal_init(state, _signal.SIGKILL)
+            core.wait_gone(state.init_pid, state.init_start, 5)
         except PyruncError:
             pass
         try:

@@ -78,10 +78,10 @@ class Container:
                 return
             if status == "stopped":
                 return
-        _signal_init(s, sig)
+        signal_init(s, sig)
 
 
-def _signal_init(s, sig):
+def signal_init(s, sig):
     """Signal the init, race-free against pid reuse: take a pidfd, then
     check the start time, then signal through the pidfd."""
     # signal.pidfd_send_signal is _signal's; the signal module would import
@@ -101,7 +101,7 @@ def _signal_init(s, sig):
         os.close(pidfd)
 
 
-def _wait_gone(pid, start, timeout=10.0):
+def wait_gone(pid, start, timeout=10.0):
     """Wait until the process (pid, start time) is gone or a zombie."""
     try:
         pidfd = os.pidfd_open(pid)
@@ -133,7 +133,8 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
 
     ``console``: an already connected socket to send the pty master to
     (``run`` in the foreground with a terminal), instead of ``console_socket``."""
-    from .config.convert import build, known_cap_count
+    from .capabilities import known_cap_count
+    from .config.convert import build
     from .config.host import check_host
     from .config.validate import load_config
     from .exeseal import require_sealed
@@ -205,7 +206,8 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
             from .seccomp import PreparedSeccomp
             seccomp = PreparedSeccomp.from_record(cfg.seccomp)
             if seccomp.uses_notify and seccomp.listener_path:
-                seccomp_listener = _connect_unix(seccomp.listener_path, "seccomp listenerPath")
+                from .console import connect_unix
+                seccomp_listener = connect_unix(seccomp.listener_path, "seccomp listenerPath")
         hook_runner = None
         if any(cfg.hooks.get(k) for k in ("createContainer", "startContainer")):
             from .hooks import run_hooks
@@ -223,13 +225,15 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
                 log.debug("mount plan: " + op.describe())
         listen_fd = _listen_start_socket(store.dir(container_id))
         if console_socket:
-            console = _connect_console(console_socket)
-        keep_fds, listen_env = _preserved_fds(preserve_fds)
+            from .console import connect_socket
+            console = connect_socket(console_socket)
+        keep_fds, listen_env = preserved_fds(preserve_fds)
         if listen_env:
             # this create's socket activation: the init's environment only,
             # not the persisted config's
             cfg = cfg.replace(process=cfg.process.replace(env=_with_listen_env(cfg.process.env, listen_env)))
-        cgroup_fds, origin_fds = _late_join_fds(cfg, mgr)
+        from .cgroups.join import late_join_fds
+        cgroup_fds, origin_fds = late_join_fds(cfg, mgr)
         log.open_for_stages()
         job = stages.InitJob(
             cfg=cfg, container_id=container_id, bundle=bundle, mount_ops=mount_ops,
@@ -239,7 +243,7 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
             hook_runner=hook_runner, seccomp_listener=seccomp_listener, attrs=attrs,
             cgroup_fds=cgroup_fds, origin_fds=origin_fds,
             cgroup_dirs=mgr.paths() if cgroup_fds else None)
-        from . import syscalls as sc
+        from .linux import syscalls as sc
         parent_fd, child_fd = sc.socketpair()
         if subreaper:
             sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
@@ -293,76 +297,6 @@ def _not_frozen(mgr):
     return mgr
 
 
-def _late_join_fds(cfg, mgr):
-    """Write fds of the container's cgroup.procs files for the init's late
-    join (init.join_cgroups), or () to place the stages in the cgroups at fork.
-
-    Opened here, by the runtime in the host's cgroup namespace: the kernel
-    checks a cgroup v2 migration against the namespace of the file's opener,
-    and with nsdelegate (systemd's default) a process inside a cgroup
-    namespace may not move a task between cgroups outside it (ENOENT).  An
-    init unsharing its cgroup namespace at the container's cgroup, or an
-    exec'd process joining that namespace, still sits in the runtime's cgroup.
-
-    Late join needs the init to be able to write the host's cgroup.procs
-    after it entered the container's namespaces: true unless it is in a user
-    namespace (its root is then not the host's root).
-
-    Returns (container dir fds, origin dir fds).  The origin fds (the
-    runtime's own cgroups, same hierarchies) are for a new cgroup namespace,
-    which must exist from create on with the container's cgroup as its root:
-    the intermediate joins the container's cgroups, unshares the cgroup
-    namespace and goes back to the origin, all in a few syscalls."""
-    if cfg.namespace("user") is not None:
-        return (), ()
-    dirs = list(dict.fromkeys(mgr.paths().values()))
-    fds = []
-    try:
-        for d in dirs:
-            fds.append(os.open(os.path.join(d, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC))
-        if cfg.has_new_namespace("cgroup"):
-            for d in _origin_dirs(dirs):
-                fds.append(os.open(os.path.join(d, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC))
-    except OSError:
-        for fd in fds:
-            os.close(fd)
-        return (), ()
-    return tuple(fds[:len(dirs)]), tuple(fds[len(dirs):])
-
-
-def _origin_dirs(container_dirs):
-    """For each container cgroup dir, this process's own cgroup dir in the
-    same hierarchy (mount point of the hierarchy + our path in it)."""
-    mounts = []  # (mountpoint, mount root, controllers key or "")
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            fields = line.split()
-            sep = fields.index("-")
-            fstype = fields[sep + 1]
-            if fstype == "cgroup2":
-                mounts.append((fields[4], fields[3], ""))
-            elif fstype == "cgroup":
-                opts = [o for o in fields[sep + 3].split(",") if o not in ("rw", "ro")]
-                mounts.append((fields[4], fields[3], opts))
-    own = {}
-    with open("/proc/self/cgroup") as f:
-        for line in f:
-            _, ctrls, path = line.rstrip("\n").split(":", 2)
-            own[ctrls] = path
-    out = []
-    for d in container_dirs:
-        point, root, opts = max((m for m in mounts if d.startswith(m[0].rstrip("/") + "/")),
-                                key=lambda m: len(m[0]))
-        if opts == "":
-            path = own.get("", "/")
-        else:
-            path = next((p for k, p in own.items() if k and set(k.split(",")) <= set(opts)), "/")
-        if root != "/" and path.startswith(root):
-            path = path[len(root):]
-        out.append(point.rstrip("/") + "/" + path.strip("/") if path.strip("/") else point)
-    return out
-
-
 def _check_console(cfg, console_socket, detach):
     """The terminal of config.json against the caller's options (as runc)."""
     terminal = cfg.process.terminal
@@ -376,7 +310,7 @@ def _listen_start_socket(state_dir):
     """The init accepts on this socket to learn that `start` was called.
     Bound by a relative name from inside the state dir (sun_path is 108
     bytes; state dirs can be longer)."""
-    from .syscalls import unix_listen
+    from .linux.syscalls import unix_listen
     cwd = os.open(".", os.O_PATH | os.O_CLOEXEC) if os.path.exists(".") else None
     try:
         os.chdir(state_dir)
@@ -387,22 +321,7 @@ def _listen_start_socket(state_dir):
             os.close(cwd)
 
 
-def _connect_unix(path, what):
-    import socket
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        s.connect(path)
-    except OSError as e:
-        s.close()
-        raise PyruncError(f"failed to connect to {what} {path}: {e.strerror}") from None
-    return s
-
-
-def _connect_console(path):
-    return _connect_unix(path, "console socket")
-
-
-def _preserved_fds(preserve_fds):
+def preserved_fds(preserve_fds):
     """LISTEN_FDS (socket activation) and --preserve-fds: fds 3..3+n-1 pass
     into the container.  Returns (the fds, the LISTEN_FDS/LISTEN_PID
     variables the process environment gets, or ())."""
@@ -515,8 +434,8 @@ def _undo_create(store, state, mgr, child, chan, listen_fd, console):
         chan.close()
     if state.init_pid:
         try:
-            _signal_init(state, _signal.SIGKILL)
-            _wait_gone(state.init_pid, state.init_start, 5)
+            signal_init(state, _signal.SIGKILL)
+            wait_gone(state.init_pid, state.init_start, 5)
         except PyruncError:
             pass
     if child > 0:
@@ -578,8 +497,9 @@ def _persisted_hooks(store, container_id, name):
 
 
 def _unix_connect(path):
-    """syscalls.unix_connect without loading ctypes (milliseconds on every
-    `start`): the _socket extension module is cheap to import."""
+    """A connected AF_UNIX stream socket without loading ctypes
+    (milliseconds on every `start`): the _socket extension module is cheap
+    to import."""
     import _socket
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
     try:
@@ -652,12 +572,12 @@ def delete(store, container_id, force=False):
         if status in ("running", "paused") and not force:
             raise InvalidState(f"cannot delete container {container_id} that is not stopped: {status}")
         if status != "stopped":
-            _kill_everything(c)
+            kill_everything(c)
         else:
             mgr = c.cgroup_manager()
             if mgr is not None and mgr.exists() and mgr.pids():
-                _kill_everything(c)
-        _destroy(c)
+                kill_everything(c)
+        destroy(c)
     finally:
         lock.__exit__(None, None, None)
 
@@ -672,7 +592,7 @@ def _return_net_devices(c):
         log.warning(f"returning network devices: {e}")
 
 
-def _kill_everything(c):
+def kill_everything(c):
     import _signal
     s = c.state
     mgr = c.cgroup_manager()
@@ -685,15 +605,15 @@ def _kill_everything(c):
         mgr.kill_all(_signal.SIGKILL)
     if s.init_pid and st.init_alive(s):
         try:
-            _signal_init(s, _signal.SIGKILL)
+            signal_init(s, _signal.SIGKILL)
         except ContainerNotRunning:
             pass
     if s.init_pid:
-        _wait_gone(s.init_pid, s.init_start)
+        wait_gone(s.init_pid, s.init_start)
     fault_point("delete:killed")
 
 
-def _destroy(c):
+def destroy(c):
     s = c.state
     mgr = c.cgroup_manager()
     if mgr is not None:
@@ -756,7 +676,7 @@ def wait_foreground(pid, tty_master=None):
         _signal.signal(getattr(_signal, name), forward)
     try:
         if tty_master is not None:
-            from .tty import relay
+            from .console import relay
             relay(tty_master, pid)  # until the process exits; closes the master
         status = None
         while status is None:

@@ -1,7 +1,7 @@
 """Exception hierarchy of the core library.
 
 Messages match runc's wording where callers match substrings of them
-(containerd: "does not exist", "container not running"; cli-contract.md §7).
+(containerd: "does not exist", "container not running").
 Every error is reported by the CLI as exactly one line.
 """
 
@@ -31,11 +31,6 @@ class ContainerExists(PyruncError):
 
 class ContainerNotRunning(PyruncError):
     def __init__(self, msg: str = "container not running"):
-        super().__init__(msg)
-
-
-class ContainerPaused(PyruncError):
-    def __init__(self, msg: str = "container paused"):
         super().__init__(msg)
 
 

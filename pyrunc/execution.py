@@ -16,20 +16,21 @@ ERROR message with the root cause.
 import os
 import _signal  # the C module behind `signal`, without its enum import (ms per call)
 
-from . import fastjson
 from . import protocol as proto
-from . import syscalls as sc
-from .config.convert import NAMESPACE_PROC_NAMES, convert_caps, convert_process, known_cap_count
-from .container import (Container, _connect_console, _connect_unix, _late_join_fds, _preserved_fds,
-                        wait_foreground)
+from .linux import syscalls as sc
+from . import namespaces
+from .capabilities import from_spec as caps_from_spec, known_cap_count
+from .config.convert import convert_process
+from .console import become_stdio, connect_socket, connect_unix, hand_over, pty_peer
+from .cgroups.join import join as join_cgroups, late_join_fds
+from .container import Container, preserved_fds, wait_foreground
 from .errors import InvalidState, PyruncError, StageError
 from .exeseal import require_sealed
-from .init import _fail, join_cgroups, seal_imports
+from .init import fail_stage, seal_imports
 from .faults import point as fault_point
 from .log import log
 from .process import finalize_and_exec, lookup_executable, set_oom_score_adj
 from .state import write_atomic
-from .tty import give_to
 
 
 def build_process(cfg, process_doc=None, *, args=(), env=(), cwd=None, user=None,
@@ -54,7 +55,7 @@ def build_process(cfg, process_doc=None, *, args=(), env=(), cwd=None, user=None
     groups = [int(g) for g in additional_gids] if additional_gids else list(base.user.additional_gids)
     proc_caps = {k: list(v) for k, v in base.caps.items()} if base.caps is not None else None
     if caps:
-        extra = convert_caps({k: list(caps) for k in ("bounding", "effective", "permitted")},
+        extra = caps_from_spec({k: list(caps) for k in ("bounding", "effective", "permitted")},
                              log.warning)
         if proc_caps is None:
             proc_caps = {k: [] for k in ("bounding", "effective", "inheritable", "permitted", "ambient")}
@@ -109,18 +110,7 @@ def exec_in(store, container_id, proc, *, detach=False, pid_file=None, console_s
         # has no seccomp of its own in the spec)
         from .seccomp import PreparedSeccomp
         seccomp = PreparedSeccomp.from_record(cfg.seccomp)
-    ns_fds = []
-    pid = c.state.init_pid
-    try:
-        for ns in sorted(cfg.namespaces, key=lambda n: n.type != "user"):
-            path = f"/proc/{pid}/ns/{NAMESPACE_PROC_NAMES[ns.type]}"
-            if ns.type == "user" and os.readlink(path) == os.readlink("/proc/self/ns/user"):
-                continue  # joining one's own user ns is EINVAL
-            ns_fds.append((ns, os.open(path, os.O_RDONLY | os.O_CLOEXEC)))
-    except OSError as e:
-        for _, fd in ns_fds:
-            os.close(fd)
-        raise StageError(f"cannot join the container's namespaces: {e.strerror}") from None
+    ns_fds = namespaces.open_of_process(c.state.init_pid, cfg.namespaces)
     tty_peer = None
     if proc.terminal and not console_socket and not detach:
         # `exec -t` in the foreground without a console socket: as runc, the
@@ -134,18 +124,18 @@ def exec_in(store, container_id, proc, *, detach=False, pid_file=None, console_s
             size = os.get_terminal_size(0)
             proc = proc.replace(console_size=(size.lines, size.columns))
     else:
-        console = _connect_console(console_socket) if console_socket else None
+        console = connect_socket(console_socket) if console_socket else None
     # (LISTEN_FDS/LISTEN_PID go to the init's environment only, as before)
-    keep_fds = _preserved_fds(preserve_fds)[0] if preserve_fds or os.environ.get("LISTEN_FDS") else ()
+    keep_fds = preserved_fds(preserve_fds)[0] if preserve_fds or os.environ.get("LISTEN_FDS") else ()
     mgr = c.cgroup_manager()
     cgroup_fds = ()
     if mgr is not None and mgr.exists() and not cgroup_sub:
-        cgroup_fds, origin_fds = _late_join_fds(cfg, mgr)
+        cgroup_fds, origin_fds = late_join_fds(cfg, mgr)
         for fd in origin_fds:  # exec joins the existing cgroup namespace by setns
             os.close(fd)
     agent = None
     if seccomp is not None and seccomp.uses_notify and seccomp.listener_path:
-        agent = _SeccompAgent(_connect_unix(seccomp.listener_path, "seccomp listenerPath"),
+        agent = _SeccompAgent(connect_unix(seccomp.listener_path, "seccomp listenerPath"),
                               c.hook_state("running"), seccomp.listener_metadata)
     parent_fd, child_fd = sc.socketpair()
     if not detach:
@@ -259,22 +249,18 @@ class _SeccompAgent:
 
     def __init__(self, sock, state, metadata):
         self.sock = sock
-        self.doc = {"ociVersion": state.get("ociVersion") or "1.3.0", "fds": ["seccompFd"],
-                    "pid": 0, "state": state}
-        if metadata:
-            self.doc["metadata"] = metadata
+        self.state = state
+        self.metadata = metadata
         self.fds = []  # the listener fd, from finalize_and_exec's on_seccomp
         self.pid_pipe = None  # fork path: the forked process learns its host pid here
 
     def send(self, pid):
-        # in the stage, after the container's root was entered: only modules
-        # loaded already (socket by _connect_unix; fastjson's C encoder)
-        import socket as _socket
+        # in the stage, after the container's root was entered: seccomp was
+        # loaded before the fork (prepare)
+        from .seccomp import send_listener
         if not self.fds:
             return
-        self.doc["pid"] = pid
-        _socket.send_fds(self.sock, [fastjson.dumps(self.doc, compact=True).encode()], self.fds[:1])
-        self.sock.close()
+        send_listener(self.sock, self.fds[0], pid, self.state, self.metadata)
         os.close(self.fds.pop())
 
     def send_from_forked(self, fd):
@@ -306,14 +292,8 @@ def _exec_child(chan, proc, ns_fds, seccomp, console, keep_fds, attrs, cgroup_fd
         if spawn:
             set_oom_score_adj(proc.oom_score_adj)
             proc = proc.replace(oom_score_adj=None)
-        in_userns = False
-        for ns, fd in ns_fds:
-            sc.setns(fd, ns.flag, display=f"{ns.type} namespace")
-            os.close(fd)
-            if ns.type == "mount":
-                seal_imports()  # paths now resolve in the container's root
-            in_userns = in_userns or ns.type == "user"
-        if in_userns:
+        # after the mount namespace, paths resolve in the container's root
+        if namespaces.enter(ns_fds, show_paths=False, after_mount=seal_imports):
             os.setresgid(0, 0, 0)
             os.setresuid(0, 0, 0)
         fault_point("exec:joined")
@@ -344,7 +324,7 @@ def _exec_child(chan, proc, ns_fds, seccomp, console, keep_fds, attrs, cgroup_fd
         chan.send(proto.INIT_PID, {"pid": pid})
         os._exit(0)
     except BaseException as e:  # noqa: BLE001
-        _fail(chan, e)
+        fail_stage(chan, e)
 
 
 def _exec_process(chan, proc, seccomp, console, keep_fds, attrs, cgroup_fds, agent=None):
@@ -360,26 +340,12 @@ def _exec_process(chan, proc, seccomp, console, keep_fds, attrs, cgroup_fds, age
                           keep_fds=keep_fds, attrs=attrs,
                           on_seccomp=agent.send_from_forked if agent is not None else None)
     except BaseException as e:  # noqa: BLE001
-        _fail(chan, e)
+        fail_stage(chan, e)
 
 
 def _exec_console(console, proc):
-    # both modules are already loaded (syscalls uses ctypes; the console
-    # socket was made with socket): these imports read sys.modules only.
-    import ctypes
-    import socket as _socket
     master = os.open("/dev/ptmx", os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
-    sc.ioctl_ptr(master, sc.TIOCSPTLCK, ctypes.c_int(0))
-    peer = sc.ioctl_int(master, sc.TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
-    if proc.console_size:
-        ws = (ctypes.c_ushort * 4)(proc.console_size[0], proc.console_size[1], 0, 0)
-        sc.ioctl_ptr(peer, sc.TIOCSWINSZ, ws)
-    _socket.send_fds(console, [b"/dev/ptmx"], [master])
-    console.close()
-    os.close(master)
-    give_to(peer, proc.user.uid)
-    for fd in (0, 1, 2):
-        os.dup2(peer, fd)
-    sc.ioctl_int(0, sc.TIOCSCTTY, 0)
-    os.close(peer)
+    peer = pty_peer(master, proc.console_size)
+    hand_over(console, master)
+    become_stdio(peer, proc.user.uid)
 

@@ -57,7 +57,7 @@ def exe_is_sealed(path="/proc/self/exe"):
 def _readonly_bind_of_self():
     """An O_PATH fd of the running interpreter on a detached read-only bind
     mount, or None when this kernel or caller cannot make one."""
-    from . import syscalls as sc
+    from .linux import syscalls as sc
     try:
         fd = sc.open_tree(sc.AT_FDCWD, "/proc/self/exe", sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC)
     except OSError:
@@ -133,7 +133,7 @@ def persist_readonly_view(exe=None):
         return False
     if exe_is_sealed(exe):
         return True
-    from . import syscalls as sc
+    from .linux import syscalls as sc
     try:
         fd = sc.open_tree(sc.AT_FDCWD, exe, sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC)
     except OSError:

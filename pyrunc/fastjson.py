@@ -11,6 +11,9 @@ drives it directly and produces exactly what ``json.loads`` /
 - ``loads`` uses the C scanner with json's default settings; anything it
   does not accept (bad UTF-8, a BOM, trailing data, invalid JSON) is handed
   to ``json.loads``, which raises its usual ``ValueError``;
+- ``scan`` is the fast path alone, for callers that explain errors their
+  own way (config.json validation): the document, or ``UNDECIDED``;
+  ``constants=False`` refuses NaN/Infinity as JSON (and Go) do;
 - ``dumps`` uses the C encoder with json's defaults (ensure_ascii,
   allow_nan, insertion order) for compact output, and a small printer for
   ``indent`` whose output is byte-identical to ``json.dumps(indent=n)`` for
@@ -30,6 +33,9 @@ _WHITESPACE = " \t\n\r"
 _CONSTANTS = {"-Infinity": float("-inf"), "Infinity": float("inf"), "NaN": float("nan")}
 
 
+UNDECIDED = object()  # scan(): json.loads must decide (and explain)
+
+
 class _ScanContext:
     """The attributes the C scanner reads from a json.JSONDecoder."""
     strict = True
@@ -40,14 +46,41 @@ class _ScanContext:
     parse_constant = _CONSTANTS.__getitem__
 
 
+def _no_constant(name):
+    raise ValueError("%s is not a JSON value" % name)
+
+
+class _StrictScanContext(_ScanContext):
+    """json.loads' default settings, minus NaN/Infinity."""
+    parse_constant = staticmethod(_no_constant)
+
+
 def _default(obj):
     from json import JSONEncoder
     return JSONEncoder().default(obj)  # raises json's TypeError
 
 
 if _json is not None:
-    _scan = _json.make_scanner(_ScanContext)
+    _scanners = {True: _json.make_scanner(_ScanContext),
+                 False: _json.make_scanner(_StrictScanContext)}
     _encode_str = _json.encode_basestring_ascii
+
+
+def scan(text: str, constants=True):
+    """The document in ``text`` from the C scanner alone, or ``UNDECIDED``
+    (no accelerator, invalid JSON, trailing data: json.loads decides)."""
+    if _json is None:
+        return UNDECIDED
+    start = len(text) - len(text.lstrip(_WHITESPACE))
+    try:
+        doc, end = _scanners[constants](text, start)
+    except Exception:  # noqa: BLE001 - StopIteration, ValueError, RecursionError, and
+        # SystemError: 3.11's scanner fails that way on some malformed input
+        # (e.g. an unquoted key after a float) when json.decoder is not loaded
+        return UNDECIDED
+    if text[end:].strip(_WHITESPACE):
+        return UNDECIDED
+    return doc
 
 
 def loads(data):
@@ -55,12 +88,12 @@ def loads(data):
     if _json is not None:
         try:
             text = data.decode("utf-8") if isinstance(data, (bytes, bytearray)) else data
-            start = len(text) - len(text.lstrip(_WHITESPACE))
-            obj, end = _scan(text, start)
-            if len(text) - len(text.rstrip(_WHITESPACE)) == len(text) - end:
-                return obj
-        except (StopIteration, ValueError, AttributeError, TypeError):
-            pass
+        except UnicodeDecodeError:
+            text = None
+        if isinstance(text, str):
+            doc = scan(text)
+            if doc is not UNDECIDED:
+                return doc
     from json import loads as json_loads
     return json_loads(data)
 

@@ -5,7 +5,8 @@ from . import SPEC_VERSION
 
 
 def features():
-    from .config.convert import CAP_NUMBERS, known_cap_count, mount_options_supported
+    from .capabilities import CAP_NUMBERS, known_cap_count
+    from .config.convert import mount_options_supported
     from .lsm import features as lsm_features
     n = known_cap_count()
     caps = sorted((name for name, num in CAP_NUMBERS.items() if num < n), key=CAP_NUMBERS.get)

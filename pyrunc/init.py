@@ -35,17 +35,18 @@ stage exits; the runtime raises it as the single error line.
 """
 
 import _signal  # the C module behind `signal`, without its enum import
-import gc
 import os
 import sys
 
-from . import fastjson, lsm
+from . import console, namespaces
 from . import protocol as proto
 from . import rootfs
-from . import syscalls as sc
-from . import tty as _tty
+from .linux import syscalls as sc
 from .errors import PyruncError, StageError
+from .cgroups.join import join as join_cgroups
 from .faults import point as fault_point
+from .linux import procfs
+from .linux.procwrite import write_sysctls
 from .log import log
 from .process import finalize_and_exec, lookup_executable, prepare_exec
 from .state import hook_state
@@ -91,7 +92,8 @@ class InitJob:
         return fds
 
 
-def _fail(chan, exc):
+def fail_stage(chan, exc):
+    """Report ``exc`` to the runtime as the stage's one error line, and exit."""
     msg = _describe(exc)
     try:
         chan.send(proto.ERROR, {"msg": msg[:16000]})
@@ -104,7 +106,7 @@ def _describe(exc):
     if isinstance(exc, PyruncError):
         return str(exc)
     if isinstance(exc, OSError):
-        # OSError from syscalls.py: strerror already names the call
+        # OSError from linux/syscalls.py: strerror already names the call
         where = f" {exc.filename}" if exc.filename else ""
         return f"{exc.strerror}{':' if where else ''}{where}" if exc.strerror else str(exc)
     return f"{type(exc).__name__}: {exc}"
@@ -126,32 +128,17 @@ def intermediate_main(chan, job):
         if mtype == proto.ERROR:
             os._exit(1)
         cfg = job.cfg
-        with open("/proc/self/cgroup") as f:
-            self_cgroups = f.read()
+        self_cgroups = procfs.read_text("/proc/self/cgroup")
         # id-mapped binds need the host's user namespace: build them now
         rootfs.prepare_in_host(job.mount_ops, job.bundle)
         # Open every namespace path first: after the first setns the paths
         # would be looked up in the joined namespaces.
-        joins = []
-        for ns in cfg.namespaces:
-            if ns.path:
-                try:
-                    fd = os.open(ns.path, os.O_RDONLY | os.O_CLOEXEC)
-                except OSError as e:
-                    raise StageError(f"open namespace {ns.type} path {ns.path}: {e.strerror}") from None
-                joins.append((ns, fd))
-        joins.sort(key=lambda j: j[0].type != "user")  # user first: it grants the rest
-        for ns, fd in joins:
-            sc.setns(fd, ns.flag, display=f"{ns.type} namespace {ns.path}")
-            os.close(fd)
+        joined_userns = namespaces.enter(namespaces.open_paths(cfg.namespaces))
         fault_point("intermediate:joined")
-        if any(ns.type == "user" for ns, _ in joins):
+        if joined_userns:
             os.setresgid(0, 0, 0)
             os.setresuid(0, 0, 0)
-        new_flags = 0
-        for ns in cfg.namespaces:
-            if not ns.path:
-                new_flags |= ns.flag
+        new_flags = namespaces.unshare_flags(cfg.namespaces)
         if job.origin_fds and new_flags & sc.CLONE_NEWCGROUP:
             # A cgroup namespace rooted at the container's cgroup, without
             # leaving this process (and so the init) charged to it: join,
@@ -200,7 +187,7 @@ def intermediate_main(chan, job):
         os.write(pid_sent_w, b"1")
         os._exit(0)
     except BaseException as e:  # noqa: BLE001 - everything becomes one ERROR line
-        _fail(chan, e)
+        fail_stage(chan, e)
 
 
 # --- stage 2: the init -----------------------------------------------------
@@ -210,9 +197,7 @@ def _loopback_up():
     SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
     buf = ctypes.create_string_buffer(40)
     buf.raw = b"lo".ljust(40, b"\0")
-    fd = sc._libc.socket(2, 2 | sc.SOCK_CLOEXEC, 0)  # AF_INET, SOCK_DGRAM
-    if fd < 0:
-        raise OSError(ctypes.get_errno(), "socket for lo")
+    fd = sc.socket(sc.AF_INET, sc.SOCK_DGRAM)
     try:
         sc.ioctl_ptr(fd, SIOCGIFFLAGS, buf)
         flags = int.from_bytes(buf.raw[16:18], "little") | IFF_UP
@@ -228,7 +213,6 @@ def _setup_console(job):
     CVE-2025-52565), send the master to the console socket (one message,
     one fd, no waiting for the peer), bind the peer onto /dev/console and
     make it the controlling terminal and stdio."""
-    import ctypes
     ctx_rootfs = os.open(job.cfg.root_path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         master = sc.openat2(ctx_rootfs, "dev/pts/ptmx", os.O_RDWR | os.O_NOCTTY,
@@ -236,16 +220,10 @@ def _setup_console(job):
     except OSError:
         master = sc.openat2(ctx_rootfs, "dev/ptmx", os.O_RDWR | os.O_NOCTTY,
                             sc.RESOLVE_IN_ROOT, display="/dev/ptmx")
-    unlock = ctypes.c_int(0)
-    sc.ioctl_ptr(master, sc.TIOCSPTLCK, unlock)
-    peer = sc.ioctl_int(master, sc.TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    peer = console.pty_peer(master, job.cfg.process.console_size)
     st = os.fstat(peer)
     if (st.st_mode & 0o170000) != 0o020000 or os.major(st.st_rdev) not in range(136, 144):
         raise StageError("console: the pty peer is not a pts device")
-    size = job.cfg.process.console_size
-    if size:
-        ws = (ctypes.c_ushort * 4)(size[0], size[1], 0, 0)
-        sc.ioctl_ptr(peer, sc.TIOCSWINSZ, ws)
     # /dev/console: bind the peer onto a file created fd-relative in /dev
     dev = sc.openat2(ctx_rootfs, "dev", os.O_PATH | os.O_DIRECTORY,
                      sc.RESOLVE_IN_ROOT | sc.RESOLVE_NO_SYMLINKS, display="/dev")
@@ -268,38 +246,8 @@ def _setup_console(job):
     finally:
         os.close(dev)
         os.close(ctx_rootfs)
-    import socket as _socket  # already imported by the runtime when a console socket is used
-    # runc sends the name it opened ("/dev/ptmx"); go-runc accepts any name < 4096 bytes
-    _socket.send_fds(job.console_sock, [b"/dev/ptmx"], [master])
-    job.console_sock.close()
-    os.close(master)
-    _tty.give_to(peer, job.cfg.process.user.uid)
-    for fd in (0, 1, 2):
-        os.dup2(peer, fd)
-    sc.ioctl_int(0, sc.TIOCSCTTY, 0)
-    os.close(peer)
-
-
-def join_cgroups(fds, close=True):
-    """Enter the container's cgroups (one cgroup.procs write fd per
-    hierarchy, opened by the runtime: see container._late_join_fds).
-
-    Done as late as create allows, after all the setup work and right
-    before READY: memory is charged to the cgroup of the task that faults
-    it in, so what the Python stages touched stays charged to the caller,
-    and the container's limits apply to the container's own program (a
-    512 KiB memory limit works).  The created init is in its cgroups, as
-    runc's is."""
-    # From here on every page this process dirties is charged to the
-    # container: a garbage collection would write the header of every tracked
-    # object (copy-on-write of the heap shared with the runtime, MiBs).  The
-    # process execs or exits soon; no collection is needed any more.
-    if fds:
-        gc.disable()
-    for fd in fds:
-        os.write(fd, b"0")
-        if close:
-            os.close(fd)
+    console.hand_over(job.console_sock, master)
+    console.become_stdio(peer, job.cfg.process.user.uid)
 
 
 def _refuse_import(event, args):
@@ -310,7 +258,7 @@ def _refuse_import(event, args):
 
 def seal_imports():
     """From here on, any module load fails instead of reading Python files
-    that now resolve inside the container's image (cves.md §2).  Modules
+    that now resolve inside the container's image (docs/security.md).  Modules
     already in sys.modules are unaffected: the stages only use those."""
     sys.addaudithook(_refuse_import)
 
@@ -328,15 +276,10 @@ def _send_notify_fd(job, fd):
     socket the runtime connected before the fork (its path is on the host)."""
     if fd is None or job.seccomp_listener is None:
         return
-    import socket as _socket  # loaded by the runtime when it connected the listener
+    from .seccomp import send_listener  # loaded by the runtime (prepare) before the fork
     state = _hook_state(job, "creating")  # sent during create (runc: "creating" too)
-    doc = {"ociVersion": state.get("ociVersion") or "1.3.0", "fds": ["seccompFd"],
-           "pid": state.get("pid", 0), "state": state}
-    if job.seccomp.listener_metadata:
-        doc["metadata"] = job.seccomp.listener_metadata
-    # fastjson's C encoder (loaded before the fork): no import after pivot_root
-    _socket.send_fds(job.seccomp_listener, [fastjson.dumps(doc).encode()], [fd])
-    job.seccomp_listener.close()
+    send_listener(job.seccomp_listener, fd, state.get("pid", 0), state,
+                  job.seccomp.listener_metadata)
     os.close(fd)
 
 
@@ -397,7 +340,7 @@ def init_main(chan, job, self_cgroups):
             sc.setdomainname(cfg.domainname)
         if cfg.sysctl:
             stage = "sysctl"
-            lsm.write_sysctls(cfg.sysctl)
+            write_sysctls(cfg.sysctl)
         proc = cfg.process
         stage = "exec lookup"
         path = lookup_executable(proc.args[0], proc.env, proc.cwd)
@@ -418,7 +361,7 @@ def init_main(chan, job, self_cgroups):
     except BaseException as e:  # noqa: BLE001
         if isinstance(e, OSError) and not isinstance(e, PyruncError):
             e = StageError(f"{stage}: {_describe(e)}")
-        _fail(chan, e)
+        fail_stage(chan, e)
 
     # Created: wait for `start`.
     conn = -1

@@ -32,24 +32,15 @@ from __future__ import annotations
 import os
 import stat
 
+from .capabilities import CAP_NAMES, names_of_mask
 from .errors import ContainerNotRunning
+from .namespaces import PROC_NAMES
+from .linux import procfs
 
 FORMAT_VERSION = 1
 WALLS = ("namespaces", "filesystem", "cgroups", "privileges", "process")
 VERDICTS = ("ok", "info", "WARN", "FAIL")
 
-# Linux capability numbers (include/uapi/linux/capability.h), index = bit.
-CAP_NAMES = (
-    "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
-    "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
-    "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
-    "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT",
-    "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
-    "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE",
-    "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
-    "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
-)
 # Capabilities that let a container process break out or take over the host
 # when combined with a weak spot; present in the effective set -> WARN.
 DANGEROUS_CAPS = frozenset({
@@ -58,10 +49,8 @@ DANGEROUS_CAPS = frozenset({
     "CAP_PERFMON", "CAP_SYS_TIME",
 })
 
-# OCI namespace type -> /proc/<pid>/ns entry.  Namespaces whose sharing
-# with the host weakens isolation warn when the config shares them.
-_NS_PROC_NAME = {"pid": "pid", "network": "net", "ipc": "ipc", "uts": "uts", "mount": "mnt",
-                 "user": "user", "cgroup": "cgroup", "time": "time"}
+# Namespaces whose sharing with the host weakens isolation warn when the
+# config shares them.
 _NS_WEAK_WHEN_SHARED = frozenset({"pid", "network", "ipc", "uts", "mount"})
 
 # /proc/<pid>/limits row titles -> OCI rlimit names.
@@ -94,48 +83,13 @@ def _read(path: str) -> str:
         return f.read()
 
 
-def _status_fields(pid) -> dict[str, str]:
-    fields = {}
-    for line in _read(f"/proc/{pid}/status").splitlines():
-        key, _, value = line.partition(":")
-        fields[key] = value.strip()
-    return fields
-
-
-def _unescape(field: str) -> str:
-    """Mountinfo escapes space, tab, newline and backslash as \\ooo."""
-    if "\\" not in field:
-        return field
-    out, i = [], 0
-    while i < len(field):
-        if field[i] == "\\" and field[i + 1:i + 4].isdigit() and len(field[i + 1:i + 4]) == 3:
-            out.append(chr(int(field[i + 1:i + 4], 8)))
-            i += 4
-        else:
-            out.append(field[i])
-            i += 1
-    return "".join(out)
-
-
 def parse_mountinfo(text: str) -> list[dict]:
-    """Parse /proc/<pid>/mountinfo into dicts (mount order preserved)."""
-    mounts = []
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        left, _, right = line.partition(" - ")
-        f = left.split()
-        r = right.split()
-        optional = f[6:]
-        propagation = [o for o in optional if o.split(":")[0] in
-                       ("shared", "master", "propagate_from", "unbindable")]
-        mounts.append({
-            "id": int(f[0]), "parent": int(f[1]), "dev": f[2],
-            "root": _unescape(f[3]), "mountpoint": _unescape(f[4]),
-            "options": f[5].split(","), "propagation": " ".join(propagation) or "private",
-            "fstype": r[0] if r else "", "source": _unescape(r[1]) if len(r) > 1 else "",
-            "super_options": r[2].split(",") if len(r) > 2 else [],
-        })
+    """``procfs.parse_mountinfo`` plus each mount's propagation as one
+    string (``shared:5 master:2``, or ``private``)."""
+    mounts = procfs.parse_mountinfo(text)
+    for m in mounts:
+        m["propagation"] = " ".join(o for o in m["optional"] if o.split(":")[0] in
+                                    ("shared", "master", "propagate_from", "unbindable")) or "private"
     return mounts
 
 
@@ -146,11 +100,6 @@ def _mount_at(mounts: list[dict], path: str) -> dict | None:
         if m["mountpoint"] == path:
             found = m
     return found
-
-
-def caps_from_mask(mask: int) -> list[str]:
-    return [CAP_NAMES[i] if i < len(CAP_NAMES) else f"CAP_{i}"
-            for i in range(64) if mask >> i & 1]
 
 
 def parse_limits(text: str) -> dict[str, tuple[int, int]]:
@@ -172,17 +121,6 @@ def _parse_id_map(text: str) -> list[tuple[int, int, int]]:
 
 def _fmt_map(entries) -> str:
     return ", ".join(f"{c}->{h} x{n}" for c, h, n in entries) or "(none)"
-
-
-def _cpu_list(text: str) -> set[int]:
-    cpus = set()
-    for part in text.replace("\n", "").split(","):
-        part = part.strip()
-        if not part:
-            continue
-        lo, _, hi = part.partition("-")
-        cpus.update(range(int(lo), int(hi or lo) + 1))
-    return cpus
 
 
 def _fmt_bytes(n: int) -> str:
@@ -304,7 +242,7 @@ class _Context:
 
     def status_fields(self):
         if self._status is None:
-            self._status = _status_fields(self.pid)
+            self._status = procfs.status(self.pid)
         return self._status
 
     def mounts(self):
@@ -334,7 +272,7 @@ def _probe_namespaces(pid: int, sysctls: dict) -> dict:
     mount namespace is joined), never through the container's files.
     """
     import json
-    from . import syscalls
+    from .linux import syscalls
 
     r, w = os.pipe()
     child = os.fork()
@@ -394,7 +332,7 @@ def _probe_namespaces(pid: int, sysctls: dict) -> dict:
 
 def _open_in_root(pid: int, path: str, flags: int = os.O_PATH) -> int:
     """Open ``path`` as the container sees it, confined to its root."""
-    from . import syscalls
+    from .linux import syscalls
     root = os.open(f"/proc/{pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         return syscalls.openat2(root, path.lstrip("/") or ".", flags,
@@ -411,7 +349,7 @@ def _open_in_root(pid: int, path: str, flags: int = os.O_PATH) -> int:
 def _namespaces(ctx: _Context) -> list[dict]:
     wall = _Wall()
     asked = ctx.ns_requests()
-    for oci, name in _NS_PROC_NAME.items():
+    for oci, name in PROC_NAMES.items():
         try:
             mine = os.stat(f"{ctx.proc}/ns/{name}")
         except FileNotFoundError:
@@ -659,7 +597,7 @@ def _paths_in_root(ctx, wall, paths, label, want):
 
 
 def _masked_lines(ctx, wall, mounts):
-    from . import syscalls
+    from .linux import syscalls
     for path, fd in _paths_in_root(ctx, wall, ctx.linux.get("maskedPaths"), "masked", "masked"):
         st = os.fstat(fd)
         m = _mount_at(mounts, path)
@@ -714,8 +652,7 @@ def cgroup_paths_of(pid: int) -> dict[str, str]:
     the cgroup mounts this process sees (v2: key ``""``)."""
     own = parse_mountinfo(_read("/proc/self/mountinfo"))
     paths = {}
-    for line in _read(f"/proc/{pid}/cgroup").splitlines():
-        hid, ctrls, path = line.split(":", 2)
+    for hid, ctrls, path in procfs.cgroups(pid):
         for m in own:
             if hid == "0" and m["fstype"] == "cgroup2":
                 key = ""
@@ -757,8 +694,7 @@ def _cgroups(ctx: _Context, paths: dict[str, str]) -> list[dict]:
     cgpath = ctx.linux.get("cgroupsPath")
     try:
         kernel = {}
-        for line in _read(f"{ctx.proc}/cgroup").splitlines():
-            hid, ctrls, p = line.split(":", 2)
+        for hid, ctrls, p in procfs.parse_cgroup(_read(f"{ctx.proc}/cgroup")):
             kernel[ctrls if hid != "0" else ""] = p
         shown = kernel.get("") if v2 else next((p for k, p in kernel.items() if k), None)
         if cgpath:
@@ -928,7 +864,7 @@ def _cg_cpu(ctx, wall, paths, v2, cpu):
         try:
             have = _read_cg(cs, fname + (".effective" if v2 and not
                                          os.path.exists(os.path.join(cs, fname)) else ""))
-            ok = _cpu_list(have) == _cpu_list(str(cpu[key]))
+            ok = set(procfs.parse_cpu_list(have)) == set(procfs.parse_cpu_list(str(cpu[key])))
             wall.add(f"cpuset {key}", cpu[key], have, "ok" if ok else "FAIL")
         except (OSError, ValueError) as e:
             wall.unreadable(f"cpuset {key}", cpu[key], e)
@@ -967,7 +903,7 @@ def _privileges(ctx: _Context) -> list[dict]:
     have = {}
     for key, oci in (("CapBnd", "bounding"), ("CapEff", "effective"), ("CapPrm", "permitted"),
                      ("CapInh", "inheritable"), ("CapAmb", "ambient")):
-        have[oci] = set(caps_from_mask(int(st.get(key, "0"), 16)))
+        have[oci] = set(names_of_mask(int(st.get(key, "0"), 16)))
     for oci in ("bounding", "effective", "permitted", "inheritable", "ambient"):
         want = set(caps_cfg.get(oci) or [])
         extra, missing = have[oci] - want, want - have[oci]
@@ -988,7 +924,7 @@ def _privileges(ctx: _Context) -> list[dict]:
     if danger:
         wall.add("dangerous caps", None, " ".join(danger), "WARN", "effective set holds host-level powers")
     try:
-        host_bnd = set(caps_from_mask(int(_status_fields(ctx.ref).get("CapBnd", "0"), 16)))
+        host_bnd = set(names_of_mask(int(procfs.status(ctx.ref).get("CapBnd", "0"), 16)))
         dropped = sorted(host_bnd - have["bounding"], key=_cap_order)
         wall.add("dropped from host", None, f"{len(dropped)}: " + _fmt_caps(dropped) if dropped else "none",
                  "info")
@@ -1026,7 +962,7 @@ def _seccomp_line(ctx, wall, st):
     mode = st.get("Seccomp", "?")
     filters = int(st.get("Seccomp_filters", "0") or 0)
     try:
-        ref_filters = int(_status_fields(ctx.ref).get("Seccomp_filters", "0") or 0)
+        ref_filters = int(procfs.status(ctx.ref).get("Seccomp_filters", "0") or 0)
     except OSError:
         ref_filters = 0
     actual = f"{_SECCOMP_MODES.get(mode, mode)}, {filters} filter{'s' if filters != 1 else ''}"

@@ -82,7 +82,7 @@ def unmount_view(copy):
     """Undo every read-only bind of the copy stacked in this mount namespace
     (persist_readonly_view makes one; concurrent first calls may make more).
     Returns False when one stays (no right to unmount)."""
-    from .syscalls import UMOUNT_NOFOLLOW, umount2
+    from .linux.syscalls import UMOUNT_NOFOLLOW, umount2
     while os.path.exists(copy) and os.statvfs(copy).f_flag & os.ST_RDONLY:
         try:
             umount2(copy, UMOUNT_NOFOLLOW)

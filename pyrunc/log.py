@@ -1,4 +1,4 @@
-"""runc-compatible logging (cli-contract.md §6).
+"""runc-compatible logging (runc's --log and --log-format).
 
 ``--log FILE --log-format json`` writes one ``{"level","msg","time"}`` object
 per line (keys sorted, as logrus does); ``text`` writes

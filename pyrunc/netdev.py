@@ -260,15 +260,6 @@ def _name_matches(link, names):
     return name in names or (name.startswith("dev") and name[3:].isdigit())
 
 
-def open_netns(pid):
-    """An fd (O_CLOEXEC) to the network namespace of ``pid``, for move_in/move_out.
-
-    Holding it keeps the namespace alive: close it once done, or the kernel
-    never tears the namespace down (nor returns its physical devices).
-    """
-    return os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-
-
 def _open_runtime_netns():
     return os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
 

@@ -20,15 +20,18 @@ itself (tests/integration/compat/test_seccomp_order.py).
 
 Everything here is plain syscalls on values computed before the fork or
 from already-loaded modules: no import happens after the init entered the
-container's rootfs (cves.md §2; tests/test_security_imports.py).
+container's rootfs (docs/security.md; seal_imports is tested in
+tests/test_core_units.py).
 """
 
 import os
 import resource  # an extension module: must be loaded before pivot_root
 
-from . import lsm
-from . import syscalls as sc
+from . import capabilities, lsm
+from .linux import syscalls as sc
 from .errors import ConfigError, StageError
+from .linux import procfs
+from .linux.procwrite import write_proc_attr
 
 EXEC_FAILED = 127
 
@@ -70,27 +73,9 @@ def _check_executable(path, name):
         raise StageError(f'exec: "{name}": permission denied')
 
 
-def _mask(nums):
-    m = 0
-    for n in nums:
-        m |= 1 << n
-    return m
-
-
 def set_rlimits(rlimits):
     for r in rlimits:
         resource.setrlimit(r.resource, (r.soft, r.hard))
-
-
-def drop_bounding_set(keep_nums, cap_count):
-    keep = set(keep_nums)
-    for n in range(cap_count):
-        if n not in keep:
-            try:
-                sc.prctl(sc.PR_CAPBSET_DROP, n)
-            except OSError as e:
-                if e.errno != 22:  # EINVAL: not known to this kernel
-                    raise
 
 
 def switch_user(user):
@@ -106,18 +91,6 @@ def switch_user(user):
     os.setresgid(user.gid, user.gid, user.gid)
     os.setresuid(user.uid, user.uid, user.uid)
     sc.prctl(sc.PR_SET_KEEPCAPS, 0)
-
-
-def apply_capabilities(caps):
-    """The four per-process sets, exactly as configured (the bounding set is
-    dropped separately, before the uid change)."""
-    sc.capset(_mask(caps.get("effective", ())), _mask(caps.get("permitted", ())),
-              _mask(caps.get("inheritable", ())))
-    sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_CLEAR_ALL)
-    for n in caps.get("ambient", ()):
-        # conversion (config.convert.drop_ungrantable) kept only ambient caps
-        # in permitted+inheritable
-        sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_RAISE, n)
 
 
 # --- the spec's per-process attributes ---------------------------------------
@@ -142,21 +115,10 @@ MPOL_FLAGS = {"MPOL_F_STATIC_NODES": 1 << 15, "MPOL_F_RELATIVE_NODES": 1 << 14,
 
 def parse_cpu_list(text, field):
     """``0-3,7`` -> {0, 1, 2, 3, 7} (also memory node lists)."""
-    out = set()
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        lo, sep, hi = part.partition("-")
-        try:
-            a = int(lo)
-            b = int(hi) if sep else a
-        except ValueError:
-            raise ConfigError(f"config.json: {field}: {text!r} is not a list like 0-3,7") from None
-        if a < 0 or b < a:
-            raise ConfigError(f"config.json: {field}: {text!r} is not a list like 0-3,7")
-        out.update(range(a, b + 1))
-    return out
+    try:
+        return set(procfs.parse_cpu_list(text))
+    except ValueError:
+        raise ConfigError(f"config.json: {field}: {text!r} is not a list like 0-3,7") from None
 
 
 class ProcessAttrs:
@@ -214,7 +176,7 @@ def set_oom_score_adj(value):
                 return
     except (OSError, ValueError):
         pass
-    lsm.write_proc_attr("oom_score_adj", str(value))
+    write_proc_attr("oom_score_adj", str(value))
 
 
 def passwd_home(uid, path="/etc/passwd"):
@@ -444,10 +406,10 @@ def finalize_and_exec(proc, path, *, cap_count, seccomp=None, keep_fds=(), on_se
         if on_seccomp is not None:
             on_seccomp(fd)
     if proc.caps is not None:
-        drop_bounding_set(proc.caps.get("bounding", ()), cap_count)
+        capabilities.drop_bounding_set(proc.caps.get("bounding", ()), cap_count)
     switch_user(proc.user)
     if proc.caps is not None:
-        apply_capabilities(proc.caps)
+        capabilities.apply(proc.caps)
     if not cwd_done:
         open_cwd(proc.cwd)
     if attrs is not None and attrs.affinity_final is not None:

@@ -13,7 +13,8 @@ number of bytes actually received (a truncated or padded datagram is
 refused) and that N <= MAX_PAYLOAD.  Payloads are small by design: the
 child stages are forks of the runtime and already hold the whole config in
 memory, so only pids, requests and error text cross the channel.  This is
-the length-checked framing cves.md asks for (CVE-2021-43784).
+length-checked framing, so a message can never be misread as another
+(CVE-2021-43784; docs/stage-protocol.md).
 
 See docs/stage-protocol.md for the sequence.
 """

@@ -5,7 +5,7 @@
 and printed with ``--debug``.  ``execute(ops, ctx)`` runs them in the init,
 in the container's new mount namespace, before ``pivot_root``.
 
-Safety, by construction rather than by special cases (cves.md §4):
+Safety, by construction rather than by special cases (docs/security.md):
 - every path inside the rootfs is resolved once, from an fd of the rootfs,
   with openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS), and missing
   components are created fd-relative (mkdirat/mknodat), so symlinks in the
@@ -23,8 +23,9 @@ import os
 import stat
 
 from .config.semantic import clean_path  # one normalisation for validation and mounts
-from . import syscalls as sc
+from .linux import syscalls as sc
 from .errors import ConfigError, StageError
+from .linux import procfs
 
 RESOLVE = sc.RESOLVE_IN_ROOT | sc.RESOLVE_NO_MAGICLINKS
 
@@ -99,15 +100,11 @@ def _mount_point_of(path):
     in our mountinfo), or None."""
     path = os.path.realpath(path)
     best = None
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            fields = line.split()
-            point = fields[4].replace("\\040", " ")
-            if path == point or path.startswith(point.rstrip("/") + "/"):
-                if best is None or len(point) >= len(best[0]):
-                    sep = fields.index("-")
-                    shared = any(x.startswith("shared:") for x in fields[6:sep])
-                    best = (point, shared)
+    for m in procfs.mounts():
+        point = m["mountpoint"]
+        if path == point or path.startswith(point.rstrip("/") + "/"):
+            if best is None or len(point) >= len(best[0]):
+                best = (point, any(x.startswith("shared:") for x in m["optional"]))
     return best
 
 
@@ -818,20 +815,11 @@ class PlanContext:
         for each v1 hierarchy mounted under /sys/fs/cgroup (and the v2
         'unified' one of a hybrid host), host_dir being this process's cgroup
         in it (the init is already in the container's cgroups)."""
-        mounts = []
-        with open("/proc/self/mountinfo") as f:
-            for line in f:
-                fields = line.split()
-                sep = fields.index("-")
-                fstype, point, root = fields[sep + 1], fields[4], fields[3]
-                if not point.startswith("/sys/fs/cgroup"):
-                    continue
-                if fstype in ("cgroup", "cgroup2"):
-                    mounts.append((point, root, fstype, fields[sep + 3]))
-        own = {}
-        for line in self.self_cgroups.splitlines():
-            hid, ctrls, path = line.split(":", 2)
-            own[ctrls] = path
+        mounts = [(m["mountpoint"], m["root"], m["fstype"], m["super_options"])
+                  for m in procfs.mounts()
+                  if m["mountpoint"].startswith("/sys/fs/cgroup")
+                  and m["fstype"] in ("cgroup", "cgroup2")]
+        own = {ctrls: path for _, ctrls, path in procfs.parse_cgroup(self.self_cgroups)}
         dirs = self.cgroup_dirs
         if any(p == "/sys/fs/cgroup" and t == "cgroup2" for p, _, t, _ in mounts):
             for p, root, t, _ in mounts:
@@ -847,7 +835,7 @@ class PlanContext:
                 out.append((name, None, "cgroup2", (dirs or {}).get("")
                             or _join_cgroup(point, root, own.get("", "/"))))
                 continue
-            ctrl_opts = [o for o in opts.split(",") if o not in ("rw", "ro", "relatime") and
+            ctrl_opts = [o for o in opts if o not in ("rw", "ro", "relatime") and
                          not o.startswith("release_agent") and o not in ("nosuid", "nodev", "noexec")]
             key = ",".join(o for o in ctrl_opts)
             path = own.get(key)
@@ -1183,12 +1171,8 @@ def _detach_outside(rootfs):
     """--no-pivot: lazily unmount every mount point outside ``rootfs``
     except its ancestors (which MS_MOVE needs), deepest first."""
     rootfs = os.path.realpath(rootfs).rstrip("/") or "/"
-    points = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            point = line.split()[4].replace("\\040", " ")
-            points.append(point)
-    for point in sorted(set(points), key=len, reverse=True):
+    points = {m["mountpoint"] for m in procfs.mounts()}
+    for point in sorted(points, key=len, reverse=True):
         inside = point == rootfs or point.startswith(rootfs + "/")
         ancestor = point == "/" or rootfs.startswith(point.rstrip("/") + "/")
         if inside or ancestor:

@@ -14,7 +14,8 @@ it is inside the container's rootfs, so the work is split in two:
   ``seccomp(SECCOMP_SET_MODE_FILTER)`` syscall, no imports, no libseccomp.
 
 With ``SCMP_ACT_NOTIFY`` the load returns the listener fd; the runtime hands
-it to the agent at ``listenerPath`` with :func:`send_listener`.
+it to the agent at ``listenerPath`` with :func:`send_listener`, on a socket
+the runtime connected before the fork.
 
 Nothing heavy is imported at module import: the bindings, ctypes, socket and
 json are imported inside the functions that need them.
@@ -113,7 +114,7 @@ class PreparedSeccomp:
     def __init__(self, bpf, flags=0, *, uses_notify=False, listener_path=None,
                  listener_metadata="", skipped_syscalls=()):
         import ctypes
-        from pyrunc import syscalls
+        from pyrunc.linux import syscalls
 
         if len(bpf) % _BPF_INSN_SIZE or not bpf:
             raise ValueError(f"seccomp: BPF program of {len(bpf)} bytes is not whole instructions")
@@ -465,35 +466,29 @@ def _describe(exc):
 
 # --- notify -------------------------------------------------------------------
 
-def send_listener(listener_fd, listener_path, state, metadata="", oci_version="1.3.0"):
-    """Hand the notify fd to the seccomp agent at ``listener_path``.
+def send_listener(sock, listener_fd, pid, state, metadata=""):
+    """Hand the notify fd to the seccomp agent, then close ``sock``.
 
-    One connection, one message: the container process state JSON
-    (``ociVersion``, ``fds: ["seccompFd"]``, ``pid``, ``metadata``, ``state``)
-    with ``listener_fd`` attached as SCM_RIGHTS to the first sendmsg, then
-    the connection is closed.  ``state`` is the runtime state of the
-    container (``state["pid"]`` is the container process).  Failures raise
-    PyruncError naming the path.
-    """
-    import json
+    ``sock``: connected by the runtime to ``listenerPath`` before the fork
+    (the path is the host's).  One message: the container process state
+    (``ociVersion``, ``fds: ["seccompFd"]``, ``pid`` of the process that
+    loaded the filter, ``metadata`` when set, ``state``: the container's)
+    with ``listener_fd`` attached.  Runs in a stage that may have entered
+    the container's root: it uses only modules loaded before the fork
+    (socket, by console.connect_unix; fastjson)."""
     import socket
-
-    doc = {"ociVersion": state.get("ociVersion", oci_version), "fds": ["seccompFd"],
-           "pid": state["pid"], "state": state}
+    from pyrunc import fastjson
+    doc = {"ociVersion": state.get("ociVersion") or "1.3.0", "fds": ["seccompFd"],
+           "pid": pid, "state": state}
     if metadata:
         doc["metadata"] = metadata
-    payload = json.dumps(doc).encode()
-    step = "connect"
+    payload = fastjson.dumps(doc, compact=True).encode()
     try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC) as sock:
-            sock.connect(listener_path)
-            step = "send"
-            sent = socket.send_fds(sock, [payload], [listener_fd])
-            if sent < len(payload):
-                sock.sendall(payload[sent:])
-    except OSError as e:
-        raise PyruncError(f"seccomp: sending the notify fd to listenerPath {listener_path}: "
-                          f"{step}: {os.strerror(e.errno) if e.errno else e}") from None
+        sent = socket.send_fds(sock, [payload], [listener_fd])
+        if sent < len(payload):
+            sock.sendall(payload[sent:])
+    finally:
+        sock.close()
 
 
 # --- what this machine supports ---------------------------------------------------
@@ -502,7 +497,7 @@ def _kernel_has_flag(flag):
     """Probe a filter flag the way libseccomp does: with a NULL program the
     kernel answers EFAULT if it accepts the flags and EINVAL if not.
     WAIT_KILLABLE_RECV is only valid together with NEW_LISTENER."""
-    from pyrunc import syscalls
+    from pyrunc.linux import syscalls
     if flag == SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV:
         flag |= SECCOMP_FILTER_FLAG_NEW_LISTENER
     try:
@@ -515,7 +510,7 @@ def _kernel_has_flag(flag):
 
 def _kernel_has_action(action):
     import ctypes
-    from pyrunc import syscalls
+    from pyrunc.linux import syscalls
     try:
         syscalls.seccomp(SECCOMP_GET_ACTION_AVAIL, 0, ctypes.c_uint32(action))
     except OSError:

@@ -10,7 +10,6 @@ the systemd driver (with its D-Bus library) are imported only when a manager
 of that kind is made.
 """
 
-
 from pyrunc.errors import CgroupError
 
 CGROUP_ROOT = "/sys/fs/cgroup"
@@ -18,43 +17,12 @@ CGROUP_ROOT = "/sys/fs/cgroup"
 
 def detect_version(root: str = CGROUP_ROOT) -> int:
     """2 when ``root`` itself is a cgroup2 mount (pure v2), else 1 (v1 or hybrid)."""
+    from pyrunc.linux import procfs  # not for state/kill/delete, which never detect
     fstype = None
-    for m in _mountinfo():
+    for m in procfs.mounts():
         if m["mountpoint"] == root:
             fstype = m["fstype"]  # the last mount on root wins (over-mounts)
     return 2 if fstype == "cgroup2" else 1
-
-
-def _mountinfo(path: str = "/proc/self/mountinfo"):
-    """Yield dicts (mountpoint, root, fstype, super_options) of cgroup-ish mounts."""
-    with open(path) as f:
-        for line in f:
-            left, _, right = line.partition(" - ")
-            parts = left.split()
-            rparts = right.split()
-            if len(parts) < 5 or len(rparts) < 3:
-                continue
-            yield {
-                "root": _unescape(parts[3]),
-                "mountpoint": _unescape(parts[4]),
-                "fstype": rparts[0],
-                "super_options": rparts[2],
-            }
-
-
-def _unescape(s: str) -> str:
-    # mountinfo escapes space, tab, newline and backslash as \ooo
-    if "\\" not in s:
-        return s
-    out, i = [], 0
-    while i < len(s):
-        if s[i] == "\\" and s[i + 1:i + 4].isdigit():
-            out.append(chr(int(s[i + 1:i + 4], 8)))
-            i += 4
-        else:
-            out.append(s[i])
-            i += 1
-    return "".join(out)
 
 
 class CgroupManager:

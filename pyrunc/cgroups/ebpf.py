@@ -15,7 +15,7 @@ import ctypes
 import os
 import struct
 
-from pyrunc import syscalls
+from pyrunc.linux import syscalls
 from pyrunc.cgroups.resources import WILDCARD, DeviceRule
 from pyrunc.errors import CgroupError
 

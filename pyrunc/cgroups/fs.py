@@ -111,14 +111,12 @@ def rmdir_tree(directory: str, timeout: float = 2.0) -> None:
 
 def own_cgroups(path: str = "/proc/self/cgroup") -> dict[str, str]:
     """controller -> cgroup path of this process; v2's line is under key ""."""
+    from pyrunc.linux import procfs
     out = {}
-    with open(path) as f:
-        for line in f:
-            line = line.rstrip("\n")
-            _hid, controllers, cgpath = line.split(":", 2)
-            if not controllers:
-                out[""] = cgpath
-                continue
-            for c in controllers.split(","):
-                out[c] = cgpath
+    for _hid, controllers, cgpath in procfs.parse_cgroup(procfs.read_text(path)):
+        if not controllers:
+            out[""] = cgpath
+            continue
+        for c in controllers.split(","):
+            out[c] = cgpath
     return out

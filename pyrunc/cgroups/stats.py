@@ -1,4 +1,4 @@
-"""The ``data`` object of ``events --stats``, shaped like runc's JSON (types/events.go).
+"""The ``data`` object of ``events --stats``, shaped like runc's JSON.
 
 Go's encoding drops zero numbers/empty lists marked omitempty but always
 writes nested structs; ``prune`` reproduces that so output matches runc's.
@@ -52,17 +52,6 @@ def prune(obj: dict, top: bool = True, always=_ALWAYS) -> dict:
                 out[k] = [prune(x, False) if isinstance(x, dict) else x for x in v]
         elif top or k in always or v not in (0, "", None):
             out[k] = v
-    return out
-
-
-def parse_cpu_list(text: str) -> list[int]:
-    """"0-3,8" -> [0, 1, 2, 3, 8]."""
-    out = []
-    for part in text.strip().split(","):
-        if not part:
-            continue
-        lo, _, hi = part.partition("-")
-        out.extend(range(int(lo), int(hi or lo) + 1))
     return out
 
 

@@ -11,7 +11,7 @@ undo limits written only to files); then everything is written to the files
 by the cgroupfs manager of the host's layout (v2, or v1 on hybrid hosts),
 which also does freeze, kill, pids and stats on the unit's cgroup.
 
-Semantics follow runc's libcontainer/cgroups/systemd (docs/cgroups.md,
+Semantics follow runc's systemd cgroup driver (docs/cgroups.md,
 "The systemd driver").  D-Bus is spoken with jeepney, imported only here
 and only when a unit is started, changed or stopped, so the cgroupfs path
 pays nothing for it.

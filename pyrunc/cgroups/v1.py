@@ -3,7 +3,7 @@
 import os
 import time
 
-from pyrunc.cgroups import CGROUP_ROOT, CgroupManager, _mountinfo
+from pyrunc.cgroups import CGROUP_ROOT, CgroupManager
 from pyrunc.cgroups import fs
 from pyrunc.cgroups import resources as R
 from pyrunc.errors import CgroupError
@@ -16,14 +16,15 @@ _NOT_CONTROLLERS = {"rw", "ro", "noprefix", "clone_children", "xattr", "cpuset_v
 
 def hierarchies(root: str = CGROUP_ROOT) -> list[dict]:
     """Mounted v1 hierarchies under ``root``: [{mountpoint, root, controllers}]."""
+    from pyrunc.linux import procfs  # only at create (delete loads this module too)
     found = {}
-    for m in _mountinfo():
+    for m in procfs.mounts():
         if m["fstype"] != "cgroup":
             continue
         mp = m["mountpoint"]
         if not (mp == root or mp.startswith(root.rstrip("/") + "/")):
             continue
-        ctrls = [o for o in m["super_options"].split(",")
+        ctrls = [o for o in m["super_options"]
                  if o not in _NOT_CONTROLLERS and not o.startswith("release_agent=")]
         if not ctrls:
             continue
@@ -64,8 +65,8 @@ class V1Manager(CgroupManager):
         # A hybrid host also has the (controller-less) v2 hierarchy, which
         # systemd uses to track processes: the container gets a cgroup there
         # too, as with runc (key "").
-        from pyrunc.cgroups import _mountinfo
-        for m in _mountinfo():
+        from pyrunc.linux import procfs
+        for m in procfs.mounts():
             if m["fstype"] == "cgroup2" and m["mountpoint"].startswith(root.rstrip("/") + "/"):
                 mp = m["mountpoint"]
                 if relative:
@@ -455,11 +456,12 @@ class V1Manager(CgroupManager):
                                         "throttledPeriods": st.get("nr_throttled", 0),
                                         "throttledTime": st.get("throttled_time", 0)}
         if "cpuset" in p:
+            from pyrunc.linux import procfs
             cs = out["cpuset"]
             d = p["cpuset"]
             for key, fname in (("cpus", "cpuset.cpus"), ("mems", "cpuset.mems")):
                 try:
-                    cs[key] = S.parse_cpu_list(fs.read(os.path.join(d, fname)))
+                    cs[key] = procfs.parse_cpu_list(fs.read(os.path.join(d, fname)))
                 except OSError:
                     pass
             for key in ("cpu_exclusive", "mem_hardwall", "mem_exclusive", "memory_migrate",

@@ -320,6 +320,7 @@ class V2Manager(CgroupManager):
     # -- stats ---------------------------------------------------------------
     def stats(self) -> dict:
         from pyrunc.cgroups import stats as S
+        from pyrunc.linux import procfs
         out = S.skeleton()
         cpu = fs.read_kv(self._file("cpu.stat"))
         usage = out["cpu"]["usage"]
@@ -334,7 +335,7 @@ class V2Manager(CgroupManager):
             out["cpu"]["psi"] = psi
         for key, fname in (("cpus", "cpuset.cpus.effective"), ("mems", "cpuset.mems.effective")):
             try:
-                out["cpuset"][key] = S.parse_cpu_list(fs.read(self._file(fname)))
+                out["cpuset"][key] = procfs.parse_cpu_list(fs.read(self._file(fname)))
             except OSError:
                 pass
         m = out["memory"]

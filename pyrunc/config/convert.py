@@ -15,33 +15,13 @@ policy, time offsets and network devices are syscall-ready records.
 
 import os
 
-from .. import syscalls as sc
+from .. import capabilities, namespaces
+from ..linux import syscalls as sc
 from ..errors import ConfigError
 from .model import (Config, CpuAffinity, Device, Hook, IDMap, MemoryPolicy, Mount, Namespace,
                     Process, Rlimit, Scheduler, TimeOffset, User)
 from .semantic import clean_cgroup_path, clean_path
 from .semantic import warnings as semantic_warnings
-
-NAMESPACE_FLAGS = {
-    "pid": sc.CLONE_NEWPID, "network": sc.CLONE_NEWNET, "mount": sc.CLONE_NEWNS,
-    "ipc": sc.CLONE_NEWIPC, "uts": sc.CLONE_NEWUTS, "user": sc.CLONE_NEWUSER,
-    "cgroup": sc.CLONE_NEWCGROUP, "time": sc.CLONE_NEWTIME,
-}
-# /proc/<pid>/ns/<name> for each spec namespace type
-NAMESPACE_PROC_NAMES = {
-    "pid": "pid", "network": "net", "mount": "mnt", "ipc": "ipc", "uts": "uts",
-    "user": "user", "cgroup": "cgroup", "time": "time",
-}
-
-CAPABILITIES = (
-    "CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP "
-    "LINUX_IMMUTABLE NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK IPC_OWNER "
-    "SYS_MODULE SYS_RAWIO SYS_CHROOT SYS_PTRACE SYS_PACCT SYS_ADMIN SYS_BOOT SYS_NICE "
-    "SYS_RESOURCE SYS_TIME SYS_TTY_CONFIG MKNOD LEASE AUDIT_WRITE AUDIT_CONTROL SETFCAP "
-    "MAC_OVERRIDE MAC_ADMIN SYSLOG WAKE_ALARM BLOCK_SUSPEND AUDIT_READ PERFMON BPF "
-    "CHECKPOINT_RESTORE"
-).split()
-CAP_NUMBERS = {"CAP_" + name: i for i, name in enumerate(CAPABILITIES)}
 
 RLIMITS = {
     "RLIMIT_CPU": 0, "RLIMIT_FSIZE": 1, "RLIMIT_DATA": 2, "RLIMIT_STACK": 3,
@@ -104,15 +84,6 @@ def mount_options_supported():
                   | RUNTIME_OPTIONS)
 
 
-def known_cap_count():
-    """Number of capabilities this kernel knows (cap_last_cap + 1)."""
-    try:
-        with open("/proc/sys/kernel/cap_last_cap") as f:
-            return int(f.read()) + 1
-    except OSError:
-        return len(CAPABILITIES)
-
-
 def convert_mount(m, index):
     """One ``mounts[]`` entry -> ``Mount``.  Options are split into mount(2)
     flags, propagation changes, recursive attributes (mount_setattr) and
@@ -172,72 +143,6 @@ def convert_mount(m, index):
                  tmpcopyup=tmpcopyup and mtype == "tmpfs", idmap=idmap)
 
 
-def convert_caps(caps, warn):
-    if caps is None:
-        return None
-    limit = known_cap_count()
-    out = {}
-    for set_name in ("bounding", "effective", "inheritable", "permitted", "ambient"):
-        nums = []
-        for name in caps.get(set_name) or ():
-            n = CAP_NUMBERS.get(name)
-            if n is None or n >= limit:
-                # spec 1.1: unknown or ungrantable capabilities are warned about, not fatal
-                warn(f"capability {name!r} in process.capabilities.{set_name} is not known to this kernel; ignored")
-                continue
-            if n not in nums:
-                nums.append(n)
-        out[set_name] = nums
-    return drop_ungrantable(out, warn)
-
-
-def own_bounding_set(cap_count):
-    """Capability numbers in this process's bounding set: the most any
-    process it creates (in any user namespace) can ever hold."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("CapBnd:"):
-                mask = int(line.split()[1], 16)
-                return {n for n in range(cap_count) if mask >> n & 1}
-    return set(range(cap_count))
-
-
-def drop_ungrantable(caps, warn, debug=None):
-    """At conversion, in the runtime: remove from the converted capability
-    sets (``{set: [numbers]}``) what the kernel would refuse, so that the
-    user process gets exactly the rest (spec: warn, don't fail).
-
-    * not in the runtime's own bounding set: no process it starts can hold
-      it -> warning;
-    * ambient but not both permitted and inheritable: the kernel refuses to
-      raise it (capabilities(7)); runc's default spec asks for exactly this,
-      so it is a debug line, not a warning."""
-    if caps is None:
-        return None
-    names = {n: name for name, n in CAP_NUMBERS.items()}
-    bounding = own_bounding_set(known_cap_count())
-    out = {}
-    for set_name, nums in caps.items():
-        kept = []
-        for n in nums:
-            if n in bounding:
-                kept.append(n)
-            else:
-                warn(f"capability {names.get(n, n)!r} in process.capabilities.{set_name} cannot be "
-                     "granted: it is not in the runtime's bounding set; ignored")
-        out[set_name] = kept
-    ambient = []
-    for n in out.get("ambient", ()):
-        if n in out.get("permitted", ()) and n in out.get("inheritable", ()):
-            ambient.append(n)
-        elif debug is not None:
-            debug(f"ambient capability {names.get(n, n)} not raised: it is not both permitted "
-                  "and inheritable")
-    if "ambient" in out:
-        out["ambient"] = ambient
-    return out
-
-
 def convert_process(p, warn):
     user = p.get("user") or {}
     rlimits = []
@@ -254,7 +159,7 @@ def convert_process(p, warn):
         command_line=p.get("commandLine"),
         user=User(uid=user.get("uid", 0), gid=user.get("gid", 0), umask=user.get("umask"),
                   additional_gids=list(user.get("additionalGids") or ())),
-        rlimits=rlimits, caps=convert_caps(p.get("capabilities"), warn),
+        rlimits=rlimits, caps=capabilities.from_spec(p.get("capabilities"), warn),
         no_new_privileges=bool(p.get("noNewPrivileges", False)),
         apparmor_profile=p.get("apparmorProfile") or "",
         selinux_label=p.get("selinuxLabel") or "",
@@ -441,7 +346,7 @@ def convert(doc, bundle, warn=lambda msg: None):
                    for h in v] for k, v in (doc.get("hooks") or {}).items() if v},
         annotations=dict(doc.get("annotations") or {}),
         namespaces=[Namespace(type=ns["type"], path=ns.get("path") or "",
-                              flag=NAMESPACE_FLAGS[ns["type"]])
+                              flag=namespaces.FLAGS[ns["type"]])
                     for ns in linux.get("namespaces") or ()],
         uid_mappings=[IDMap(container_id=m["containerID"], host_id=m["hostID"], size=m["size"])
                       for m in linux.get("uidMappings") or ()],

@@ -22,14 +22,12 @@ import os
 import stat
 
 from pyrunc.config.schema import problem_line, render_value
+from pyrunc import namespaces
+from pyrunc.linux import procfs
 
 __all__ = ["HostFacts", "host_problems"]
 
 LABEL = "config.json"
-
-# linux.namespaces[].type -> the /proc/self/ns entry the kernel shows for it
-NS_FILES = {"pid": "pid", "network": "net", "mount": "mnt", "ipc": "ipc", "uts": "uts",
-            "user": "user", "cgroup": "cgroup", "time": "time"}
 
 # cgroup v1 controller and cgroup v2 controller each resources field needs;
 # None: that cgroup version cannot apply the field at all.
@@ -68,19 +66,10 @@ def _read(path: str) -> str | None:
 
 def parse_cpu_list(text: str) -> set[int] | None:
     """``"0-3,5"`` -> {0, 1, 2, 3, 5}; None when malformed (semantic rules report it)."""
-    out: set[int] = set()
-    text = text.strip()
-    if not text:
-        return out
-    for part in text.split(","):
-        lo, dash, hi = part.strip().partition("-")
-        if not lo.isdigit() or (dash and not hi.isdigit()):
-            return None
-        a, b = int(lo), int(hi) if dash else int(lo)
-        if b < a or b - a > 1 << 16:
-            return None
-        out.update(range(a, b + 1))
-    return out
+    try:
+        return set(procfs.parse_cpu_list(text))
+    except ValueError:
+        return None
 
 
 class HostFacts:
@@ -113,9 +102,9 @@ class HostFacts:
             controllers = set(text.split())
         else:
             controllers = set()
-            for m in cgroups._mountinfo():
+            for m in procfs.mounts():
                 if m["fstype"] == "cgroup":
-                    controllers.update(o for o in m["super_options"].split(",")
+                    controllers.update(o for o in m["super_options"]
                                        if o not in _NOT_CONTROLLERS and "=" not in o)
         try:
             from pyrunc.seccomp import supported
@@ -126,7 +115,7 @@ class HostFacts:
             namespaces = os.listdir("/proc/self/ns")
         except OSError:
             namespaces = []
-        cap_last = _read("/proc/sys/kernel/cap_last_cap")
+        cap_last = procfs.cap_last_cap()
         filesystems = [line.split()[-1] for line in (_read("/proc/filesystems") or "").splitlines()
                        if line.split()]
         sizes = []
@@ -144,12 +133,12 @@ class HostFacts:
         return cls(
             namespaces=namespaces, cgroup_version=version, controllers=controllers,
             seccomp=seccomp,
-            cap_count=int(cap_last) + 1 if cap_last and cap_last.strip().isdigit() else None,
+            cap_count=cap_last + 1 if cap_last is not None else None,
             filesystems=filesystems,
             online_cpus=parse_cpu_list(cpus) if cpus is not None else None,
             online_nodes=parse_cpu_list(nodes) if nodes is not None else None,
             hugepage_sizes=sizes,
-            resctrl=any(m["fstype"] == "resctrl" for m in _all_mounts()),
+            resctrl=any(m["fstype"] == "resctrl" for m in procfs.mounts()),
             apparmor=apparmor_enabled(), selinux=selinux_enabled(),
             max_user_namespaces=int(max_userns) if max_userns and max_userns.strip().isdigit() else None,
         )
@@ -161,14 +150,6 @@ def _hugepage_label(kb: int) -> str:
         if kb % size == 0:
             return "%d%s" % (kb // size, unit)
     return "%dKB" % kb
-
-
-def _all_mounts():
-    text = _read("/proc/self/mountinfo") or ""
-    for line in text.splitlines():
-        right = line.partition(" - ")[2].split()
-        if right:
-            yield {"fstype": right[0]}
 
 
 # --------------------------------------------------------------------------
@@ -233,7 +214,7 @@ def _namespaces(linux, facts, add):
     for i, ns in enumerate(_list(linux.get("namespaces"))):
         ns = _obj(ns)
         kind = ns.get("type")
-        entry = NS_FILES.get(kind) if isinstance(kind, str) else None
+        entry = namespaces.PROC_NAMES.get(kind) if isinstance(kind, str) else None
         if entry is not None and entry not in facts.namespaces:
             add(("linux", "namespaces", i, "type"),
                 "%s namespaces are not supported by this kernel (no /proc/self/ns/%s)"
@@ -311,7 +292,7 @@ def _capabilities(process, facts, add):
     caps = process.get("capabilities")
     if not isinstance(caps, dict) or facts.cap_count is None:
         return
-    from pyrunc.config.convert import CAP_NUMBERS
+    from pyrunc.capabilities import CAP_NUMBERS
     for set_name in ("bounding", "effective", "inheritable", "permitted", "ambient"):
         for i, name in enumerate(_list(caps.get(set_name))):
             if not isinstance(name, str):
@@ -437,7 +418,7 @@ def _sysctl(linux, add):
         if not key or "\0" in key or ".." in key or key.startswith((".", "/")):
             continue
         # the kernel's files are the same in a new namespace as on the host
-        if not os.path.exists("/proc/sys/" + key.replace(".", "/")):
+        if not os.path.exists(procfs.sysctl_path(key)):
             add(("linux", "sysctl", key), "%s is not a sysctl of this kernel (no /proc/sys/%s)"
                 % (render_value(key), key.replace(".", "/")))
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 
+from pyrunc import fastjson
 from pyrunc.config import schema, semantic
 from pyrunc.errors import ConfigError
 
@@ -39,43 +40,6 @@ LABEL = "config.json"
 def _reject_constant(name):
     # Python's json accepts NaN/Infinity; JSON (and Go's decoder) does not.
     raise ValueError("%s is not a JSON value" % name)
-
-
-try:
-    import _json
-except ImportError:  # no C accelerator: always the json module
-    _json = None
-
-
-class _StrictScanContext:
-    """json.loads' default settings, minus NaN/Infinity (for _json.make_scanner)."""
-    strict = True
-    object_hook = None
-    object_pairs_hook = None
-    parse_float = float
-    parse_int = int
-    parse_constant = staticmethod(_reject_constant)
-
-
-_scan = _json.make_scanner(_StrictScanContext) if _json is not None else None
-_WHITESPACE = " \t\n\r"
-_UNDECIDED = object()
-
-
-def _fast_loads(text: str):
-    """The document, or _UNDECIDED when json.loads must decide (and explain)."""
-    if _scan is None:
-        return _UNDECIDED
-    start = len(text) - len(text.lstrip(_WHITESPACE))
-    try:
-        doc, end = _scan(text, start)
-    except Exception:  # noqa: BLE001 - StopIteration, ValueError, RecursionError, and
-        # SystemError: 3.11's scanner fails that way on some malformed input
-        # (e.g. an unquoted key after a float) when json.decoder is not loaded
-        return _UNDECIDED
-    if text[end:].strip(_WHITESPACE):
-        return _UNDECIDED
-    return doc
 
 
 def _has_surrogate(text: str) -> bool:
@@ -143,8 +107,8 @@ def parse_json(data: bytes | str, label: str = LABEL):
             data = data.decode("utf-8")
         except UnicodeDecodeError as e:
             raise ConfigError("%s: not valid UTF-8 at byte %d" % (label, e.start)) from None
-    doc = _fast_loads(data)
-    if doc is _UNDECIDED:
+    doc = fastjson.scan(data, constants=False)
+    if doc is fastjson.UNDECIDED:
         doc = _slow_loads(data, label)
     _check_surrogates(data, doc, label)
     return doc

@@ -285,7 +285,7 @@ def test_move_in_renames_keeps_address_brings_up_and_traffic_flows(netns, nsfd, 
 
 def in_netns(pid, fn):
     """Run fn() in a forked child that setns()s into pid's network namespace; return its bytes."""
-    from pyrunc import syscalls
+    from pyrunc.linux import syscalls
     r, w = os.pipe()
     child = os.fork()
     if child == 0:

@@ -21,7 +21,10 @@ import time
 
 import pytest
 
-from pyrunc import seccomp, syscalls
+from pyrunc import seccomp
+from pyrunc.linux import syscalls
+from pyrunc.console import connect_unix
+from pyrunc.errors import PyruncError
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
@@ -623,7 +626,8 @@ def test_notify_agent_receives_state_and_answers(scratch, flags):
         assert len(fds) == 1
         state = {"ociVersion": "1.3.0", "id": "ctr", "status": "creating", "pid": 4242,
                  "bundle": "/bundle"}
-        seccomp.send_listener(fds[0], p.listener_path, state, p.listener_metadata)
+        seccomp.send_listener(connect_unix(p.listener_path, "seccomp listenerPath"), fds[0],
+                              4242, state, p.listener_metadata)
         os.close(fds[0])
 
         conn, _ = agent.accept()
@@ -656,10 +660,10 @@ def test_notify_agent_receives_state_and_answers(scratch, flags):
     assert not os.path.exists(scratch + "/notified")
 
 
-def test_send_listener_error_names_the_path(scratch):
-    with pytest.raises(Exception, match=r"listenerPath .*/nobody\.sock: connect: "
-                                        r"No such file or directory"):
-        seccomp.send_listener(0, scratch + "/nobody.sock", {"pid": 1}, "")
+def test_listener_connect_error_names_the_path(scratch):
+    with pytest.raises(PyruncError, match=r"listenerPath .*/nobody\.sock: "
+                                          r"No such file or directory"):
+        connect_unix(scratch + "/nobody.sock", "seccomp listenerPath")
 
 
 # --- a Docker-shaped default profile ----------------------------------------------------

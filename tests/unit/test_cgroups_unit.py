@@ -4,7 +4,8 @@ import pytest
 
 from pyrunc.cgroups import resolve_path
 from pyrunc.cgroups import resources as R
-from pyrunc.cgroups.stats import parse_cpu_list, prune, skeleton
+from pyrunc.cgroups.stats import prune, skeleton
+from pyrunc.linux.procfs import parse_cpu_list
 from pyrunc.errors import CgroupError
 
 

@@ -3,8 +3,9 @@
 import pytest
 
 from pyrunc import rootfs
-from pyrunc import syscalls as sc
-from pyrunc.config.convert import CAP_NUMBERS, convert
+from pyrunc.linux import syscalls as sc
+from pyrunc.capabilities import CAP_NUMBERS
+from pyrunc.config.convert import convert
 from pyrunc.errors import ConfigError, InvalidID
 from pyrunc.state import validate_id
 

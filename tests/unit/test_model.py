@@ -2,7 +2,6 @@
 persisted and loaded as they are; exec loads the stored seccomp program."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path

@@ -6,7 +6,7 @@ import struct
 import pytest
 
 from pyrunc import protocol as proto
-from pyrunc import syscalls as sc
+from pyrunc.linux import syscalls as sc
 
 
 def test_round_trip_every_type():

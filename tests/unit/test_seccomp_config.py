@@ -198,7 +198,8 @@ def test_load_imports_nothing():
     import may happen, not even a cached one."""
     result = _fresh_python(textwrap_dedent('''
         import os, sys, json
-        from pyrunc import seccomp, syscalls
+        from pyrunc import seccomp
+        from pyrunc.linux import syscalls
         p = seccomp.prepare({"defaultAction": "SCMP_ACT_ALLOW",
                              "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO"}]})
         r, w = os.pipe()

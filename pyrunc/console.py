@@ -1,9 +1,78 @@
-"""Terminals: the owner of a container's pty, and relaying a pty to the
-runtime's own stdio (``run``/``exec`` in the foreground with a terminal and
-no console socket)."""
+"""The console: a container process's terminal, and the console socket.
+
+With ``process.terminal`` the stage that starts the process allocates a pty
+(``pty_peer``: unlocked, the peer taken with TIOCGPTPEER so no path is
+looked up), sends the master to the console socket (``send_master``: the
+one message runc sends, "/dev/ptmx" and the fd), and makes the peer the
+process's controlling terminal and stdio (``become_stdio``, after
+``give_to``).  ``run``/``exec`` in the foreground without a console socket
+relay the master to the runtime's own stdio (``relay``).
+
+The stage functions run in forked stages where no import may touch the
+file system: they use ``syscalls``, ``ctypes`` and ``socket``, which the
+runtime loaded before the fork, so their imports read sys.modules only.
+"""
 
 import os
 import select
+
+
+def connect_unix(path, what):
+    """A connected stream socket to the unix socket ``path`` the runtime
+    sends fds to (``what``: "console socket", "seccomp listenerPath"), or
+    one error line."""
+    import socket
+    from .errors import PyruncError
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(path)
+    except OSError as e:
+        s.close()
+        raise PyruncError(f"failed to connect to {what} {path}: {e.strerror}") from None
+    return s
+
+
+def connect_socket(path):
+    """The ``--console-socket``."""
+    return connect_unix(path, "console socket")
+
+
+def send_master(sock, master):
+    """Send the pty master to the console socket as runc does: one message,
+    the name it opened ("/dev/ptmx"; go-runc accepts any name < 4096 bytes)
+    and the fd, without waiting for the peer."""
+    import socket as _socket
+    _socket.send_fds(sock, [b"/dev/ptmx"], [master])
+
+
+def pty_peer(master, size=None):
+    """Unlock the pty of ``master`` and open its peer with TIOCGPTPEER (no
+    path lookup, CVE-2025-52565); ``size``: (rows, columns) to set."""
+    import ctypes
+    from .linux import syscalls as sc
+    sc.ioctl_ptr(master, sc.TIOCSPTLCK, ctypes.c_int(0))
+    peer = sc.ioctl_int(master, sc.TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
+    if size:
+        sc.ioctl_ptr(peer, sc.TIOCSWINSZ, (ctypes.c_ushort * 4)(size[0], size[1], 0, 0))
+    return peer
+
+
+def hand_over(sock, master):
+    """``send_master``, then close the socket and this stage's master."""
+    send_master(sock, master)
+    sock.close()
+    os.close(master)
+
+
+def become_stdio(peer, uid):
+    """The pty peer becomes the process user's (``give_to``), stdin, stdout,
+    stderr and the controlling terminal; ``peer`` itself is closed."""
+    from .linux import syscalls as sc
+    give_to(peer, uid)
+    for fd in (0, 1, 2):
+        os.dup2(peer, fd)
+    sc.ioctl_int(0, sc.TIOCSCTTY, 0)
+    os.close(peer)
 
 
 def give_to(peer, uid):

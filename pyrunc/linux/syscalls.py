@@ -4,7 +4,8 @@ Every wrapper raises ``OSError(errno, strerror, path)`` on failure, so that
 error lines name what failed (``mount /proc: [Errno 1] ...``).  libc is
 loaded as the already-mapped C library of the interpreter (``CDLL(None)``):
 no ``ctypes.util.find_library``, which would spawn ``ldconfig`` — inside a
-container that would run an image binary (cves.md §2).
+container that would run an image binary (docs/security.md, "The Python
+runtime's own hazards").
 
 Syscalls without a libc wrapper go through ``syscall(2)`` with the numbers of
 the running architecture (x86_64 and aarch64 are known).
@@ -73,7 +74,6 @@ MNT_DETACH = 2
 UMOUNT_NOFOLLOW = 8
 
 AT_FDCWD = -100
-AT_SYMLINK_NOFOLLOW = 0x100
 AT_RECURSIVE = 0x8000
 AT_EMPTY_PATH = 0x1000
 
@@ -83,8 +83,6 @@ MOVE_MOUNT_F_EMPTY_PATH = 0x4
 MOVE_MOUNT_T_EMPTY_PATH = 0x40
 FSOPEN_CLOEXEC = 1
 FSMOUNT_CLOEXEC = 1
-FSCONFIG_SET_FLAG = 0
-FSCONFIG_SET_STRING = 1
 FSCONFIG_CMD_CREATE = 6
 
 MOUNT_ATTR_RDONLY = 0x1
@@ -107,10 +105,8 @@ RESOLVE_IN_ROOT = 0x10
 
 CLOSE_RANGE_CLOEXEC = 1 << 2
 
-PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 PR_SET_KEEPCAPS = 8
-PR_CAPBSET_READ = 23
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_CHILD_SUBREAPER = 36
@@ -122,7 +118,6 @@ PROC_SUPER_MAGIC = 0x9FA0
 
 TIOCSCTTY = 0x540E
 TIOCSWINSZ = 0x5414
-TIOCGPTN = 0x80045430
 TIOCSPTLCK = 0x40045431
 TIOCGPTPEER = 0x5441
 
@@ -375,6 +370,8 @@ def pidfd_send_signal(pidfd, sig):
 # ``import socket`` costs several ms on every call; the stage channel and the
 # start socket only need these few calls.
 AF_UNIX = 1
+AF_INET = 2
+SOCK_DGRAM = 2
 SOCK_STREAM = 1
 SOCK_SEQPACKET = 5
 SOCK_CLOEXEC = 0o2000000
@@ -391,6 +388,11 @@ def _sockaddr(path):
     return SockaddrUn(AF_UNIX, b)
 
 
+def socket(domain, kind, proto=0):
+    """socket(2), close-on-exec, without loading the socket module."""
+    return _check(_libc.socket(domain, kind | SOCK_CLOEXEC, proto), "socket")
+
+
 def socketpair(kind=SOCK_SEQPACKET):
     fds = (ctypes.c_int * 2)()
     _check(_libc.socketpair(AF_UNIX, kind | SOCK_CLOEXEC, 0, fds), "socketpair")
@@ -400,7 +402,7 @@ def socketpair(kind=SOCK_SEQPACKET):
 def unix_listen(path, backlog=4):
     """A listening AF_UNIX stream socket bound at ``path`` (relative paths
     are relative to the cwd, which keeps long state dirs under 108 bytes)."""
-    fd = _check(_libc.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), "socket")
+    fd = socket(AF_UNIX, SOCK_STREAM)
     addr = _sockaddr(path)
     try:
         _check(_libc.bind(fd, ctypes.byref(addr), ctypes.sizeof(addr)), "bind", path)
@@ -408,16 +410,6 @@ def unix_listen(path, backlog=4):
     except OSError:
         os.close(fd)
         raise
-    return fd
-
-
-def unix_connect(path):
-    fd = _check(_libc.socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), "socket")
-    addr = _sockaddr(path)
-    if _libc.connect(fd, ctypes.byref(addr), ctypes.sizeof(addr)) < 0:
-        err = ctypes.get_errno()
-        os.close(fd)
-        raise OSError(err, f"connect: {os.strerror(err)}", path)
     return fd
 
 

@@ -1,0 +1,96 @@
+"""Moving the container's processes into its cgroups, as late as possible.
+
+The runtime opens the cgroup.procs files (``late_join_fds``, in the host's
+cgroup namespace, where the kernel checks the migration); the stages write
+to them right before execve (``join``), so that what the Python stages
+touched stays charged to the caller.
+"""
+
+import gc
+import os
+
+from pyrunc.linux import procfs
+
+
+def join(fds, close=True):
+    """Enter the container's cgroups (one cgroup.procs write fd per
+    hierarchy, opened by the runtime: see ``late_join_fds``).
+
+    Done as late as create allows, after all the setup work and right
+    before READY: memory is charged to the cgroup of the task that faults
+    it in, so what the Python stages touched stays charged to the caller,
+    and the container's limits apply to the container's own program (a
+    512 KiB memory limit works).  The created init is in its cgroups, as
+    runc's is."""
+    # From here on every page this process dirties is charged to the
+    # container: a garbage collection would write the header of every tracked
+    # object (copy-on-write of the heap shared with the runtime, MiBs).  The
+    # process execs or exits soon; no collection is needed any more.
+    if fds:
+        gc.disable()
+    for fd in fds:
+        os.write(fd, b"0")
+        if close:
+            os.close(fd)
+
+
+def late_join_fds(cfg, mgr):
+    """Write fds of the container's cgroup.procs files for the init's late
+    join (``join``), or () to place the stages in the cgroups at fork.
+
+    Opened here, by the runtime in the host's cgroup namespace: the kernel
+    checks a cgroup v2 migration against the namespace of the file's opener,
+    and with nsdelegate (systemd's default) a process inside a cgroup
+    namespace may not move a task between cgroups outside it (ENOENT).  An
+    init unsharing its cgroup namespace at the container's cgroup, or an
+    exec'd process joining that namespace, still sits in the runtime's cgroup.
+
+    Late join needs the init to be able to write the host's cgroup.procs
+    after it entered the container's namespaces: true unless it is in a user
+    namespace (its root is then not the host's root).
+
+    Returns (container dir fds, origin dir fds).  The origin fds (the
+    runtime's own cgroups, same hierarchies) are for a new cgroup namespace,
+    which must exist from create on with the container's cgroup as its root:
+    the intermediate joins the container's cgroups, unshares the cgroup
+    namespace and goes back to the origin, all in a few syscalls."""
+    if cfg.namespace("user") is not None:
+        return (), ()
+    dirs = list(dict.fromkeys(mgr.paths().values()))
+    fds = []
+    try:
+        for d in dirs:
+            fds.append(os.open(os.path.join(d, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC))
+        if cfg.has_new_namespace("cgroup"):
+            for d in origin_dirs(dirs):
+                fds.append(os.open(os.path.join(d, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC))
+    except OSError:
+        for fd in fds:
+            os.close(fd)
+        return (), ()
+    return tuple(fds[:len(dirs)]), tuple(fds[len(dirs):])
+
+
+def origin_dirs(container_dirs):
+    """For each container cgroup dir, this process's own cgroup dir in the
+    same hierarchy (mount point of the hierarchy + our path in it)."""
+    mounts = []  # (mountpoint, mount root, controllers key or "")
+    for m in procfs.mounts():
+        if m["fstype"] == "cgroup2":
+            mounts.append((m["mountpoint"], m["root"], ""))
+        elif m["fstype"] == "cgroup":
+            opts = [o for o in m["super_options"] if o not in ("rw", "ro")]
+            mounts.append((m["mountpoint"], m["root"], opts))
+    own = {ctrls: path for _, ctrls, path in procfs.cgroups()}
+    out = []
+    for d in container_dirs:
+        point, root, opts = max((m for m in mounts if d.startswith(m[0].rstrip("/") + "/")),
+                                key=lambda m: len(m[0]))
+        if opts == "":
+            path = own.get("", "/")
+        else:
+            path = next((p for k, p in own.items() if k and set(k.split(",")) <= set(opts)), "/")
+        if root != "/" and path.startswith(root):
+            path = path[len(root):]
+        out.append(point.rstrip("/") + "/" + path.strip("/") if path.strip("/") else point)
+    return out
