@@ -14,9 +14,12 @@ Layout of ``<root>/<id>/``:
 Every write is atomic (temp file + rename).  A per-container lock (flock on
 the directory) serialises commands that change a container.  Creation is
 exclusive by ``mkdir``: exactly one of concurrent creates of an id wins.
+
+``ContainerState`` here is the stored record; the public, read-only view of
+a container's state (the fields of runc's state JSON) is
+``pyrunc.runtime.ContainerState``.
 """
 
-import fcntl
 import os
 
 from . import fastjson
@@ -170,10 +173,13 @@ class StateStore:
     def save(self, state):
         write_atomic(os.path.join(self.dir(state.id), STATE_FILE), _dumps(state.to_dict()).encode())
 
-    def save_config(self, container_id, config, spec_doc):
+    def save_config(self, container_id, config, spec_doc=None):
+        """Write the converted config, and the original document unless
+        ``spec_doc`` is None (``update`` changes the converted one only)."""
         d = self.dir(container_id)
         write_atomic(os.path.join(d, CONFIG_FILE), _dumps(config.to_dict()).encode())
-        write_atomic(os.path.join(d, SPEC_FILE), _dumps(spec_doc).encode())
+        if spec_doc is not None:
+            write_atomic(os.path.join(d, SPEC_FILE), _dumps(spec_doc).encode())
 
     def start_socket_path(self, container_id):
         return os.path.join(self.dir(container_id), START_SOCKET)
@@ -211,6 +217,9 @@ class _DirLock:
             self.fd = os.open(self.path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except (FileNotFoundError, NotADirectoryError):
             raise ContainerNotExist(os.path.basename(self.path)) from None
+        # imported here: the commands that only read (state, kill, list)
+        # never lock and need not load the extension module
+        import fcntl
         fcntl.flock(self.fd, fcntl.LOCK_EX)
         return self
 

@@ -1,52 +1,28 @@
 """pause, resume, ps, update, events: the verbs that work on the
-container's cgroup (cli-contract.md §1.1, §5.3, §5.4)."""
+container's cgroup (cli-contract.md §1.1, §5.3, §5.4).  argv -> Runtime
+(pyrunc/runtime.py, which owns the logic and the state writes) -> output."""
 
-import os
 import sys
-import time
 
-from ..errors import ContainerNotRunning, InvalidState, PyruncError, UsageError
-from .flags import BOOL, INT, STR, Flag, parse
+from ..errors import PyruncError, UsageError
+from . import BOOL, INT, STR, Flag, parse
 
 
-def _load(g, args, verb):
+def _one_id(args, verb):
     if len(args) != 1:
         raise UsageError(f'"{verb}" requires exactly 1 argument')
-    from ..container import Container
-    return Container.load(g.store(), args[0])
-
-
-def _manager(c):
-    mgr = c.cgroup_manager()
-    if mgr is None or not mgr.exists():
-        raise PyruncError("container's cgroup does not exist")
-    return mgr
+    return args[0]
 
 
 def cmd_pause(g, argv):
     _, args = parse((), argv)
-    store = g.store()
-    with store.lock(args[0] if args else ""):
-        c = _load(g, args, "pause")
-        status = c.status
-        if status not in ("running", "created"):
-            raise ContainerNotRunning()
-        _manager(c).freeze()
-        c.state.paused = True
-        store.save(c.state)
+    g.runtime().pause(_one_id(args, "pause"))
     return 0
 
 
 def cmd_resume(g, argv):
     _, args = parse((), argv)
-    store = g.store()
-    with store.lock(args[0] if args else ""):
-        c = _load(g, args, "resume")
-        if c.status != "paused":
-            raise InvalidState("container not paused")
-        _manager(c).thaw()
-        c.state.paused = False
-        store.save(c.state)
+    g.runtime().resume(_one_id(args, "resume"))
     return 0
 
 
@@ -55,11 +31,9 @@ def cmd_ps(g, argv):
                        stop_at_positional=True)
     if not args:
         raise UsageError('"ps" requires a minimum of 1 argument')
-    c = _load(g, args[:1], "ps")
     # A stopped container is listed too, as runc does: whatever is left in
     # its cgroup (normally nothing), not an error.
-    mgr = c.cgroup_manager()
-    pids = mgr.pids() if mgr is not None and mgr.exists() else []
+    pids = g.runtime().ps(args[0])
     if opts["format"] == "json":
         from ..fastjson import dumps
         # runc's encoding: one compact line; no pids is a nil slice, `null`
@@ -119,54 +93,51 @@ def _bytes(text, flag):
         raise UsageError(f"invalid value for --{flag}: {text!r}") from None
 
 
+def _resources_from_flags(opts):
+    """The LinuxResources object of update's flags: --resources (a file or
+    - for stdin) with the single-value flags on top."""
+    res = {}
+    if opts["resources"] is not None:
+        from ..config.validate import parse_json
+        src = opts["resources"]
+        if src == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            with open(src, "rb") as f:
+                data = f.read()
+        res = parse_json(data, label="resources")
+        if not isinstance(res, dict):
+            raise PyruncError("resources: must be a JSON object (LinuxResources)")
+    mem = {}
+    for flag, key in (("memory", "limit"), ("memory_reservation", "reservation"),
+                      ("memory_swap", "swap"), ("kernel_memory", "kernel"),
+                      ("kernel_memory_tcp", "kernelTCP")):
+        if opts[flag] is not None:
+            mem[key] = _bytes(opts[flag], flag.replace("_", "-"))
+    if mem:
+        res.setdefault("memory", {}).update(mem)
+    cpu = {}
+    for flag, key in (("cpu_period", "period"), ("cpu_quota", "quota"), ("cpu_share", "shares"),
+                      ("cpu_rt_period", "realtimePeriod"), ("cpu_rt_runtime", "realtimeRuntime"),
+                      ("cpuset_cpus", "cpus"), ("cpuset_mems", "mems"), ("cpu_idle", "idle"),
+                      ("cpu_burst", "burst")):
+        if opts[flag] is not None:
+            cpu[key] = opts[flag]
+    if cpu:
+        res.setdefault("cpu", {}).update(cpu)
+    if opts["blkio_weight"] is not None:
+        res.setdefault("blockIO", {})["weight"] = opts["blkio_weight"]
+    if opts["pids_limit"] is not None:
+        res["pids"] = {"limit": opts["pids_limit"]}
+    return res
+
+
 def cmd_update(g, argv):
     opts, args = parse(UPDATE_FLAGS, argv)
-    store = g.store()
-    if len(args) != 1:
-        raise UsageError('"update" requires exactly 1 argument')
-    with store.lock(args[0]):
-        c = _load(g, args, "update")
-        if c.status == "stopped":
-            raise ContainerNotRunning()
-        res = {}
-        if opts["resources"] is not None:
-            from ..config.validate import parse_json
-            src = opts["resources"]
-            data = sys.stdin.buffer.read() if src == "-" else open(src, "rb").read()
-            res = parse_json(data, label="resources")
-            if not isinstance(res, dict):
-                raise PyruncError("resources: must be a JSON object (LinuxResources)")
-        mem = {}
-        for flag, key in (("memory", "limit"), ("memory_reservation", "reservation"),
-                          ("memory_swap", "swap"), ("kernel_memory", "kernel"),
-                          ("kernel_memory_tcp", "kernelTCP")):
-            if opts[flag] is not None:
-                mem[key] = _bytes(opts[flag], flag.replace("_", "-"))
-        if mem:
-            res.setdefault("memory", {}).update(mem)
-        cpu = {}
-        for flag, key in (("cpu_period", "period"), ("cpu_quota", "quota"), ("cpu_share", "shares"),
-                          ("cpu_rt_period", "realtimePeriod"), ("cpu_rt_runtime", "realtimeRuntime"),
-                          ("cpuset_cpus", "cpus"), ("cpuset_mems", "mems"), ("cpu_idle", "idle"),
-                          ("cpu_burst", "burst")):
-            if opts[flag] is not None:
-                cpu[key] = opts[flag]
-        if cpu:
-            res.setdefault("cpu", {}).update(cpu)
-        if opts["blkio_weight"] is not None:
-            res.setdefault("blockIO", {})["weight"] = opts["blkio_weight"]
-        if opts["pids_limit"] is not None:
-            res["pids"] = {"limit": opts["pids_limit"]}
-        # the update and the container's resources merged, through the converter
-        from ..config.convert import merge_resources
-        cfg = store.load_config(c.id)
-        update, merged = merge_resources(cfg.resources, res)
-        _manager(c).set(update)
-        # keep the persisted config in step, so `inspect` shows what is asked now
-        from ..state import CONFIG_FILE, write_atomic
-        from json import dumps
-        write_atomic(os.path.join(store.dir(c.id), CONFIG_FILE),
-                     dumps(cfg.replace(resources=merged).to_dict()).encode())
+    cid = _one_id(args, "update")
+    rt = g.runtime()
+    rt.store.load(cid)  # "container does not exist" before reading --resources
+    rt.update(cid, _resources_from_flags(opts))
     return 0
 
 
@@ -174,25 +145,15 @@ def cmd_events(g, argv):
     opts, args = parse((Flag("interval", STR, "5s", "stats collection interval"),
                         Flag("stats", BOOL, False, "display the container's stats then exit")), argv)
     from json import dumps
-    c = _load(g, args, "events")
-    if c.status == "stopped":
-        raise ContainerNotRunning(f"container with id {c.id} is not running")
-    mgr = _manager(c)
+    cid = _one_id(args, "events")
+    rt = g.runtime()
     if opts["stats"]:
-        sys.stdout.write(dumps({"type": "stats", "id": c.id, "data": mgr.stats()}) + "\n")
+        sys.stdout.write(dumps(rt.stats(cid).to_dict()) + "\n")
         return 0
-    interval = _duration(opts["interval"])
-    ooms = mgr.oom_kill_count()
-    while True:
-        if c.status == "stopped":
-            return 0
-        n = mgr.oom_kill_count()
-        if n > ooms:
-            sys.stdout.write(dumps({"type": "oom", "id": c.id}) + "\n")
-            ooms = n
-        sys.stdout.write(dumps({"type": "stats", "id": c.id, "data": mgr.stats()}) + "\n")
+    for event in rt.events(cid, _duration(opts["interval"])):
+        sys.stdout.write(dumps(event.to_dict()) + "\n")
         sys.stdout.flush()
-        time.sleep(interval)
+    return 0
 
 
 def _duration(text):

@@ -1,8 +1,9 @@
-"""checkpoint and restore (runc's flags; the core is pyrunc/checkpoint.py)."""
+"""checkpoint and restore (runc's flags; Runtime.checkpoint/restore, whose
+core is pyrunc/checkpoint.py)."""
 
 from .. import checkpoint as core
 from ..errors import UsageError
-from .flags import BOOL, INT, LIST, STR, Flag, parse
+from . import BOOL, INT, LIST, STR, Flag, parse
 
 COMMON_FLAGS = (
     # podman decides that a runtime can checkpoint by `RUNTIME checkpoint --help` exiting 0
@@ -68,7 +69,7 @@ def cmd_checkpoint(g, argv):
         raise UsageError("--page-server is not supported by pyrunc")
     o = _options(g, opts, parent_path=opts["parent_path"], leave_running=opts["leave_running"],
                  pre_dump=opts["pre_dump"])
-    core.checkpoint(g.store(), cid, o)
+    g.runtime().checkpoint(cid, o)
     return 0
 
 
@@ -81,10 +82,7 @@ def cmd_restore(g, argv):
         if opts[name]:
             raise UsageError(f"--{name.replace('_', '-')} is not supported by pyrunc restore yet")
     o = _options(g, opts)
-    c = core.restore(g.store(), cid, opts["bundle"], o, pid_file=opts["pid_file"],
-                     detach=opts["detach"], no_subreaper=opts["no_subreaper"],
-                     no_pivot=opts["no_pivot"], systemd_cgroup=g.systemd_cgroup,
-                     console_socket=opts["console_socket"])
-    if opts["detach"]:
-        return 0
-    return core.wait_foreground(g.store(), cid, c.state.init_pid)
+    p = g.runtime().restore(cid, opts["bundle"], o, pid_file=opts["pid_file"],
+                            detach=opts["detach"], no_subreaper=opts["no_subreaper"],
+                            no_pivot=opts["no_pivot"], console_socket=opts["console_socket"])
+    return 0 if opts["detach"] else p.exit_status

@@ -9,7 +9,7 @@ parser).
 import sys
 
 from ..errors import PyruncError, UsageError
-from .flags import BOOL, INT, LIST, STR, Flag, parse
+from . import BOOL, INT, LIST, STR, Flag, parse
 
 EXEC_FAILED = 255
 
@@ -88,9 +88,8 @@ def _parse_user(text):
 
 def _exec(g, opts, args, gids):
     cid, command = args[0], args[1:]
-    from ..execution import build_process, exec_in
-    store = g.store()
-    store.load(cid)  # "container does not exist" before anything else
+    rt = g.runtime()
+    rt.store.load(cid)  # "container does not exist" before anything else
     user = _parse_user(opts["user"]) if opts["user"] else None  # "" is unset, as runc
     for gid in gids:
         _check_id(gid, "--additional-gids", "gid")
@@ -104,13 +103,10 @@ def _exec(g, opts, args, gids):
             raise UsageError(f"exec --process {opts['process']}: {e.strerror}") from None
     elif not command:
         raise UsageError("exec: no command given (args or --process)")
-    cfg = store.load_config(cid) if process_doc is None else None
-    proc = build_process(cfg, process_doc, args=command, env=opts["env"], cwd=opts["cwd"],
-                         user=user, additional_gids=[str(x) for x in gids],
-                         caps=opts["cap"], no_new_privs=opts["no_new_privs"],
-                         terminal=opts["tty"], apparmor=opts["apparmor"],
-                         label=opts["process_label"])
-    return exec_in(store, cid, proc, detach=opts["detach"], pid_file=opts["pid_file"],
-                   console_socket=opts["console_socket"], preserve_fds=opts["preserve_fds"],
-                   ignore_paused=opts["ignore_paused"],
-                   cgroup_sub=opts["cgroup"] or None)
+    p = rt.exec(cid, command, process=process_doc, env=opts["env"], cwd=opts["cwd"], user=user,
+                additional_gids=gids, caps=opts["cap"], no_new_privs=opts["no_new_privs"],
+                tty=opts["tty"], apparmor=opts["apparmor"], process_label=opts["process_label"],
+                detach=opts["detach"], pid_file=opts["pid_file"],
+                console_socket=opts["console_socket"], preserve_fds=opts["preserve_fds"],
+                ignore_paused=opts["ignore_paused"], cgroup=opts["cgroup"] or None)
+    return 0 if opts["detach"] else p.exit_status

@@ -4,7 +4,7 @@ import os
 import sys
 
 from ..errors import PyruncError, UsageError
-from .flags import BOOL, STR, Flag, parse
+from . import BOOL, STR, Flag, parse
 
 
 def cmd_spec(g, argv):

@@ -3,7 +3,7 @@
 import sys
 
 from ..errors import UsageError
-from .flags import STR, Flag, parse
+from . import STR, Flag, parse
 
 
 def cmd_inspect(g, argv):

@@ -1,10 +1,9 @@
-"""create, start, run, state, kill, delete, list."""
+"""create, start, run, state, kill, delete, list: argv -> Runtime -> output."""
 
 import sys
 
-from .. import container as core
 from ..errors import UsageError
-from .flags import BOOL, INT, STR, Flag, parse
+from . import BOOL, INT, STR, Flag, parse
 
 CREATE_FLAGS = (
     Flag("bundle|b", STR, "", "path to the root of the bundle directory"),
@@ -36,22 +35,21 @@ def _create_opts(opts):
 def cmd_create(g, argv):
     opts, args = parse(CREATE_FLAGS, argv)
     cid = _one_id(args, "create")
-    core.create(g.store(), cid, opts["bundle"], debug=g.debug, systemd_cgroup=g.systemd_cgroup,
-                rootless_cgroups=g.rootless_cgroups, **_create_opts(opts))
+    g.runtime().create(cid, opts["bundle"], **_create_opts(opts))
     return 0
 
 
 def cmd_run(g, argv):
     opts, args = parse(RUN_FLAGS, argv)
     cid = _one_id(args, "run")
-    return core.run(g.store(), cid, opts["bundle"], detach=opts["detach"], keep=opts["keep"],
-                    debug=g.debug, systemd_cgroup=g.systemd_cgroup,
-                    rootless_cgroups=g.rootless_cgroups, **_create_opts(opts))
+    p = g.runtime().run(cid, opts["bundle"], detach=opts["detach"], keep=opts["keep"],
+                        **_create_opts(opts))
+    return 0 if opts["detach"] else p.exit_status
 
 
 def cmd_start(g, argv):
     _, args = parse((), argv)
-    core.start(g.store(), _one_id(args, "start"))
+    g.runtime().start(_one_id(args, "start"))
     return 0
 
 
@@ -67,8 +65,8 @@ def _compact_json(obj):
 
 def cmd_state(g, argv):
     _, args = parse((), argv)
-    c = core.Container.load(g.store(), _one_id(args, "state"))
-    sys.stdout.write(_json(c.oci_state(), indent=2))
+    state = g.runtime().state(_one_id(args, "state"))
+    sys.stdout.write(_json(state.to_dict(), indent=2))
     return 0
 
 
@@ -95,7 +93,7 @@ def cmd_kill(g, argv):
     if len(args) not in (1, 2):
         raise UsageError('"kill" requires a minimum of 1 and a maximum of 2 arguments')
     sig = parse_signal(args[1]) if len(args) == 2 else 15
-    core.kill(g.store(), args[0], sig, opts["all"])
+    g.runtime().kill(args[0], sig, all=opts["all"])
     return 0
 
 
@@ -103,51 +101,33 @@ def cmd_delete(g, argv):
     opts, args = parse((Flag("force|f", BOOL, False, "kill and delete a running container"),), argv)
     if not args:
         raise UsageError('"delete" requires at least 1 argument')
-    store = g.store()
+    rt = g.runtime()
     for cid in args:
-        core.delete(store, cid, force=opts["force"])
+        rt.delete(cid, force=opts["force"])
     return 0
 
 
 def cmd_list(g, argv):
     opts, _ = parse((Flag("format|f", STR, "table", "table or json"),
                      Flag("quiet|q", BOOL, False, "display only container ids")), argv)
-    store = g.store()
     # No state root yet (nothing was ever created with this --root): an
     # empty list, as runc 1.1 prints; the root is not created by listing.
-    containers = core.list_containers(store) if store.list_ids() is not None else []
+    states = g.runtime().list()
     if opts["quiet"]:
-        sys.stdout.write("".join(c.id + "\n" for c in containers))
+        sys.stdout.write("".join(s.id + "\n" for s in states))
         return 0
     if opts["format"] == "json":
-        states = []
-        for c in containers:
-            s = c.oci_state()
-            s["owner"] = _user_name(c.state.owner_uid)
-            states.append(s)
         # one compact line, `null` for none: runc marshals a nil slice
-        sys.stdout.write((_compact_json(states) if states else "null") + "\n")
+        sys.stdout.write((_compact_json([s.to_dict() for s in states]) if states else "null") + "\n")
         return 0
     if opts["format"] != "table":
         raise UsageError(f"invalid format option {opts['format']!r}")
     rows = [("ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER")]
-    for c in containers:
-        s = c.oci_state()
-        rows.append((c.id, str(s["pid"]), s["status"], s["bundle"], s["created"],
-                     _user_name(c.state.owner_uid)))
+    for s in states:
+        rows.append((s.id, str(s.pid), s.status, s.bundle, s.created, s.owner))
     # runc's tabwriter layout: every column but the last is at least 12
     # wide and 3 more than its longest cell; the last is not padded
     widths = [max(12, max(len(r[i]) for r in rows) + 3) for i in range(5)]
     for r in rows:
         sys.stdout.write("".join(v.ljust(widths[i]) for i, v in enumerate(r[:5])) + r[5] + "\n")
     return 0
-
-
-def _user_name(uid):
-    try:
-        import pwd
-        return pwd.getpwuid(uid).pw_name
-    except (KeyError, ImportError):
-        return str(uid)
-
-

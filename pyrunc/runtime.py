@@ -1,0 +1,503 @@
+"""The library API: ``Runtime``, whose methods are runc's verbs.
+
+    from pyrunc.runtime import Runtime
+    rt = Runtime(root="/run/pyrunc")
+    rt.run("c1", "/path/to/bundle", detach=True)
+    print(rt.state("c1").status)
+
+Every method returns a typed, read-only record (``ContainerState``,
+``Process``, ``Stats``, ``Event``) or None, and raises the hierarchy of
+``pyrunc.errors`` with runc's messages (``ContainerNotExist``: "container
+does not exist", ``ContainerNotRunning``: "container not running", ...).
+Nothing here prints, parses argv or exits: the ``pyrunc`` command
+(``pyrunc/cli/``) parses its arguments, calls these methods and prints
+their results.  docs/api.md is the user's documentation.
+
+Start-up cost: the command imports this module for every verb, so it
+imports nothing at load time beyond what ``state`` needs anyway; each
+method imports the core modules of its own verb (``state`` and ``list``
+read the state store only).
+
+The records are small classes with ``__slots__`` rather than dataclasses:
+the dataclasses module pulls in inspect, re and more, milliseconds on every
+command.
+"""
+
+import os
+
+from . import state as st
+from .errors import ContainerNotRunning, InvalidState, PyruncError
+
+
+class _Record:
+    """A small frozen record: keyword construction, read-only fields,
+    equality by value, ``to_dict()``."""
+
+    __slots__ = ()
+
+    def __init__(self, **fields):
+        for name in self.__slots__:
+            object.__setattr__(self, name, fields.pop(name, None))
+        if fields:
+            raise TypeError(f"{type(self).__name__}: unknown fields {sorted(fields)}")
+
+    def __setattr__(self, name, value):
+        raise AttributeError(f"{type(self).__name__} is read-only")
+
+    __delattr__ = __setattr__
+
+    def __eq__(self, other):
+        return type(other) is type(self) and all(
+            getattr(self, n) == getattr(other, n) for n in self.__slots__)
+
+    def __hash__(self):
+        return hash(tuple(repr(getattr(self, n)) for n in self.__slots__))
+
+    def __repr__(self):
+        return f"{type(self).__name__}(" + ", ".join(
+            f"{n}={getattr(self, n)!r}" for n in self.__slots__) + ")"
+
+
+class ContainerState(_Record):
+    """A container's state: the fields of runc's ``state`` JSON.
+
+    ``status`` is one of creating, created, running, paused, stopped;
+    ``pid`` is the init's host pid, 0 once stopped; ``owner`` is "" from
+    ``state`` (as runc) and the owner's user name from ``list``."""
+
+    __slots__ = ("oci_version", "id", "pid", "status", "bundle", "rootfs", "created",
+                 "owner", "annotations")
+
+    def to_dict(self):
+        """runc's JSON object (its key names and order; annotations only
+        when there are any)."""
+        out = {"ociVersion": self.oci_version, "id": self.id, "pid": self.pid,
+               "status": self.status, "bundle": self.bundle, "rootfs": self.rootfs,
+               "created": self.created, "owner": self.owner}
+        if self.annotations:
+            out["annotations"] = self.annotations
+        return out
+
+
+class Process(_Record):
+    """A process started by ``run``, ``exec`` or ``restore``.
+
+    ``id``: the container's id; ``pid``: the host pid of the process when
+    it was started detached (None in the foreground: the process is gone
+    when the call returns); ``exit_status``: its exit status in the
+    foreground (128+n when killed by signal n, 255 when it could not be
+    waited for), None when detached."""
+
+    __slots__ = ("id", "pid", "exit_status")
+
+
+class Stats(_Record):
+    """``events --stats``: ``data`` is runc's stats object (cpu, memory,
+    pids, blkio, hugetlb, ... as the cgroup reports them); the properties
+    read its most used fields (None when the controller is missing)."""
+
+    __slots__ = ("id", "data")
+
+    def _get(self, *keys):
+        v = self.data
+        for k in keys:
+            if not isinstance(v, dict):
+                return None
+            v = v.get(k)
+        return v
+
+    @property
+    def memory_usage(self):
+        return self._get("memory", "usage", "usage")
+
+    @property
+    def memory_limit(self):
+        return self._get("memory", "usage", "limit")
+
+    @property
+    def pids_current(self):
+        return self._get("pids", "current")
+
+    @property
+    def cpu_usage_total(self):
+        """CPU time used, in nanoseconds."""
+        return self._get("cpu", "usage", "total")
+
+    def to_dict(self):
+        return {"type": "stats", "id": self.id, "data": self.data}
+
+
+class Event(_Record):
+    """One event of ``events``: ``type`` "stats" (``data``: as in
+    ``Stats``) or "oom" (``data`` None: the kernel's OOM killer killed a
+    process of the container since the last event)."""
+
+    __slots__ = ("type", "id", "data")
+
+    def to_dict(self):
+        out = {"type": self.type, "id": self.id}
+        if self.data is not None:
+            out["data"] = self.data
+        return out
+
+
+def _oci_state(record, status, owner=""):
+    return ContainerState(
+        oci_version=record.oci_version, id=record.id,
+        pid=record.init_pid if status not in ("stopped", "creating") else 0,
+        status=status, bundle=record.bundle, rootfs=record.rootfs, created=record.created,
+        owner=owner, annotations=dict(record.annotations or {}))
+
+
+def _user_name(uid):
+    try:
+        import pwd
+        return pwd.getpwuid(uid).pw_name
+    except (KeyError, ImportError):
+        return str(uid)
+
+
+PR_GET_CHILD_SUBREAPER = 37
+
+
+def _foreground(wait):
+    """Run ``wait()``, a foreground wait of the core (it forwards this
+    process's signals to the container and resets them to the default
+    after; it makes this process a child subreaper), then give the caller
+    back its own signal handlers -- a program keeps its SIGINT handler
+    (KeyboardInterrupt) -- and its subreaper setting: a subreaper inherits
+    the orphans of every container process started from it (a detached
+    exec's process), and while it does not reap them a container's init
+    cannot finish exiting (its pid namespace waits for them)."""
+    import ctypes
+    import _signal
+    from .linux import syscalls as sc
+    from .container import FORWARDED_SIGNALS
+    saved = [(n, _signal.getsignal(n)) for n in (getattr(_signal, s) for s in FORWARDED_SIGNALS)]
+    subreaper = ctypes.c_int(0)
+    sc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.addressof(subreaper))
+    try:
+        return wait()
+    finally:
+        if not subreaper.value:
+            sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 0)
+        for n, handler in saved:
+            if handler is not None:  # None: set from outside Python; leave it
+                _signal.signal(n, handler)
+
+
+class Runtime:
+    """runc's verbs on the containers under one state root.
+
+    ``root``: the state directory (None: /run/pyrunc, or
+    $XDG_RUNTIME_DIR/pyrunc for an unprivileged caller, as ``pyrunc``
+    without --root); ``rootless``: True, False or None (detect) for the
+    rootless cgroup handling of ``create``/``run``; ``systemd_cgroup``:
+    cgroups are systemd units (``linux.cgroupsPath`` is slice:prefix:name);
+    ``debug``: debug lines of ``create`` in the log; ``criu``: the criu
+    binary for checkpoint/restore (default: criu in PATH).  Log lines go
+    where ``pyrunc.log.log.configure(path, fmt, debug)`` says (default:
+    stderr).
+
+    ``create``, ``run`` and ``exec`` put processes into a container: they
+    refuse to run from an interpreter that is writable through
+    /proc/self/exe (CVE-2019-5736; pyrunc/exeseal.py) -- see docs/api.md."""
+
+    def __init__(self, root=None, *, rootless=None, systemd_cgroup=False, debug=False, criu=None):
+        self.root = root
+        self.rootless = rootless
+        self.systemd_cgroup = systemd_cgroup
+        self.debug = debug
+        self.criu = criu
+        self._store = None
+
+    def __repr__(self):
+        return f"Runtime(root={self.store.root!r})"
+
+    @property
+    def store(self):
+        """The ``pyrunc.state.StateStore`` of ``root`` (the default root is
+        decided on first use, not at construction)."""
+        if self._store is None:
+            if self.root is not None:
+                self._store = st.StateStore(self.root)
+            else:
+                from .rootless import default_root
+                root, xdg = default_root()
+                self._store = st.StateStore(root, sticky=xdg)
+        return self._store
+
+    def _rootless_cgroups(self):
+        from .rootless import rootless_cgroups
+        return rootless_cgroups(self.rootless)
+
+    def _create_args(self, config_path, pid_file, console_socket, no_pivot, no_new_keyring,
+                     preserve_fds):
+        return dict(config_path=config_path, pid_file=pid_file, console_socket=console_socket,
+                    no_pivot=no_pivot, no_new_keyring=no_new_keyring, preserve_fds=preserve_fds,
+                    debug=self.debug, systemd_cgroup=self.systemd_cgroup,
+                    rootless_cgroups=self._rootless_cgroups())
+
+    # --- lifecycle -----------------------------------------------------------
+    def create(self, container_id, bundle=".", *, config_path=None, pid_file=None,
+               console_socket=None, no_pivot=False, no_new_keyring=False, preserve_fds=0):
+        """Create the container from the bundle; its init waits for
+        ``start``.  Returns its ``ContainerState`` (status created).
+
+        ``config_path``: relative to the bundle (default config.json);
+        ``console_socket``: an AF_UNIX socket path that receives the pty
+        master (required when process.terminal is true);
+        ``preserve_fds``: pass fds 3..3+N-1 of this process to the init.
+        Raises ``ContainerExists``, ``ConfigError``, ``StageError`` (the
+        root cause of a failed setup), ...; a failed create leaves nothing."""
+        from . import container as core
+        c = core.create(self.store, container_id, bundle, **self._create_args(
+            config_path, pid_file, console_socket, no_pivot, no_new_keyring, preserve_fds))
+        return _oci_state(c.state, "created")
+
+    def start(self, container_id):
+        """Start the created container's process.  Raises ``InvalidState``
+        ("cannot start an already running container", "cannot start a
+        container that has stopped"), ``ContainerNotExist``."""
+        from . import container as core
+        core.start(self.store, container_id)
+
+    def run(self, container_id, bundle=".", *, detach=False, keep=False, config_path=None,
+            pid_file=None, console_socket=None, no_pivot=False, no_new_keyring=False,
+            preserve_fds=0):
+        """create + start.  Detached: returns ``Process(pid=<init pid>)`` at
+        once.  In the foreground: waits for the container's process
+        (forwarding this process's signals to it; with process.terminal and
+        no console socket, relaying a pty to this process's stdio), deletes
+        the container unless ``keep``, and returns
+        ``Process(exit_status=N)``.  The foreground makes this process a
+        child subreaper and reaps its children while it waits."""
+        from . import container as core
+        args = self._create_args(config_path, pid_file, console_socket, no_pivot,
+                                 no_new_keyring, preserve_fds)
+        if detach:
+            # core.run's detached path, keeping the created container record
+            c = core.create(self.store, container_id, bundle, detach=True, **args)
+            core.start(self.store, container_id)
+            return Process(id=container_id, pid=c.state.init_pid)
+        code = _foreground(lambda: core.run(self.store, container_id, bundle, detach=False,
+                                            keep=keep, **args))
+        return Process(id=container_id, exit_status=code)
+
+    def exec(self, container_id, args=(), *, process=None, env=(), cwd=None, user=None,
+             additional_gids=(), caps=(), no_new_privs=False, tty=False, apparmor=None,
+             process_label=None, detach=False, pid_file=None, console_socket=None,
+             preserve_fds=0, ignore_paused=False, cgroup=None):
+        """Run a new process in the running container.
+
+        ``args`` and the overrides (``env`` "K=V" strings added to the
+        container's, ``cwd``, ``user`` "UID[:GID]", ``additional_gids``,
+        ``caps`` added to bounding/effective/permitted, ...) apply to a copy
+        of the container's process; or ``process`` (a dict: an OCI process
+        object, as ``exec --process``) replaces it.  ``cgroup``: a list of
+        "sub" or "controller:sub" strings (``exec --cgroup``).
+
+        Detached: returns ``Process(pid=...)`` once the process exec'd.
+        In the foreground: as ``run``, returns ``Process(exit_status=N)``.
+        Raises ``InvalidState`` ("cannot exec in a stopped container",
+        "cannot exec in a paused container ..."), ``ContainerNotExist``,
+        ``StageError`` (the process could not start: the root cause)."""
+        from .execution import build_process, exec_in
+        store = self.store
+        store.load(container_id)  # "container does not exist" before anything else
+        if process is None and not args:
+            from .errors import UsageError
+            raise UsageError("exec: no command given (args or --process)")
+        cfg = store.load_config(container_id) if process is None else None
+        proc = build_process(cfg, process, args=args, env=env, cwd=cwd, user=user,
+                             additional_gids=[str(x) for x in additional_gids], caps=caps,
+                             no_new_privs=no_new_privs, terminal=tty, apparmor=apparmor,
+                             label=process_label)
+        own_pid_file = None
+        if detach and pid_file is None:
+            # the pid of a detached process comes back through a pid file,
+            # as it does for the command's caller
+            own_pid_file = pid_file = os.path.join(
+                store.dir(container_id), f"exec-{os.getpid()}-{id(proc)}.pid")
+        try:
+            def wait():
+                return exec_in(store, container_id, proc, detach=detach, pid_file=pid_file,
+                               console_socket=console_socket, preserve_fds=preserve_fds,
+                               ignore_paused=ignore_paused, cgroup_sub=cgroup or None)
+            if not detach:
+                return Process(id=container_id, exit_status=_foreground(wait))
+            wait()
+            with open(pid_file, "rb") as f:
+                return Process(id=container_id, pid=int(f.read()))
+        finally:
+            if own_pid_file is not None:
+                try:
+                    os.unlink(own_pid_file)
+                except FileNotFoundError:
+                    pass
+
+    def kill(self, container_id, signal=15, *, all=False):
+        """Send ``signal`` (a number) to the init, or with ``all`` to every
+        process in the container's cgroup.  Raises ``ContainerNotRunning``
+        ("container not running") for a stopped container."""
+        from . import container as core
+        core.kill(self.store, container_id, int(signal), all)
+
+    def delete(self, container_id, *, force=False):
+        """Remove a stopped container (its cgroup, state; poststop hooks).
+        ``force``: kill a running one first, and accept an id that does
+        not exist.  Raises ``InvalidState`` ("cannot delete container ...
+        that is not stopped: running")."""
+        from . import container as core
+        core.delete(self.store, container_id, force=force)
+
+    def state(self, container_id):
+        """The container's ``ContainerState``.  Raises ``ContainerNotExist``."""
+        record = self.store.load(container_id)
+        return _oci_state(record, st.status_of(record, self.store))
+
+    def list(self):
+        """Every container under the root, as ``ContainerState`` records
+        with the owner's user name; [] when the root does not exist."""
+        store = self.store
+        out = []
+        for cid in store.list_ids() or ():
+            try:
+                record = store.load(cid)
+            except (PyruncError, ValueError):
+                continue  # removed meanwhile, or a half-written record
+            out.append(_oci_state(record, st.status_of(record, store), _user_name(record.owner_uid)))
+        return out
+
+    # --- the container's cgroup --------------------------------------------
+    def _load(self, container_id):
+        from .container import Container
+        return Container.load(self.store, container_id)
+
+    @staticmethod
+    def _manager(c):
+        mgr = c.cgroup_manager()
+        if mgr is None or not mgr.exists():
+            raise PyruncError("container's cgroup does not exist")
+        return mgr
+
+    def pause(self, container_id):
+        """Freeze every process of the container.  Raises
+        ``ContainerNotRunning`` unless it is running or created."""
+        store = self.store
+        with store.lock(container_id):
+            c = self._load(container_id)
+            if c.status not in ("running", "created"):
+                raise ContainerNotRunning()
+            self._manager(c).freeze()
+            c.state.paused = True
+            store.save(c.state)
+
+    def resume(self, container_id):
+        """Thaw a paused container.  Raises ``InvalidState`` ("container not
+        paused")."""
+        store = self.store
+        with store.lock(container_id):
+            c = self._load(container_id)
+            if c.status != "paused":
+                raise InvalidState("container not paused")
+            self._manager(c).thaw()
+            c.state.paused = False
+            store.save(c.state)
+
+    def update(self, container_id, resources):
+        """Set new limits: ``resources`` is a LinuxResources object (the
+        ``linux.resources`` of config.json, e.g. ``{"memory": {"limit":
+        64 << 20}, "pids": {"limit": 100}}``), applied to the cgroup and
+        merged into the stored config (per resource, key by key).  Returns
+        the merged resources.  Raises ``ContainerNotRunning`` for a stopped
+        container, ``CgroupError`` when the kernel refuses a value."""
+        if not isinstance(resources, dict):
+            raise PyruncError("resources: must be a JSON object (LinuxResources)")
+        store = self.store
+        with store.lock(container_id):
+            c = self._load(container_id)
+            if c.status == "stopped":
+                raise ContainerNotRunning()
+            # the update checked and merged through the converter (one set of
+            # rules with create); the cgroup gets the update, the stored
+            # config the merge, so that `inspect` and a later update see
+            # what is asked now
+            from .config.convert import merge_resources
+            cfg = store.load_config(container_id)
+            update, merged = merge_resources(cfg.resources, resources)
+            self._manager(c).set(update)
+            store.save_config(container_id, cfg.replace(resources=merged))
+        return merged.to_dict() if merged is not None else {}
+
+    def _running_manager(self, container_id):
+        c = self._load(container_id)
+        if c.status == "stopped":
+            raise ContainerNotRunning(f"container with id {c.id} is not running")
+        return c, self._manager(c)
+
+    def stats(self, container_id):
+        """The container's resource usage now (``events --stats``): a
+        ``Stats``.  Raises ``ContainerNotRunning`` once it stopped."""
+        _, mgr = self._running_manager(container_id)
+        return Stats(id=container_id, data=mgr.stats())
+
+    def events(self, container_id, interval=5.0):
+        """An iterator of ``Event``: an "oom" event whenever the OOM killer
+        struck, and a "stats" event every ``interval`` seconds, until the
+        container stops.  Errors (not running, no cgroup) are raised here,
+        not at the first iteration."""
+        c, mgr = self._running_manager(container_id)
+        if interval <= 0:
+            raise PyruncError("events: the interval must be positive")
+        return self._events(c, mgr, interval)
+
+    @staticmethod
+    def _events(c, mgr, interval):
+        import time
+        ooms = mgr.oom_kill_count()
+        while c.status != "stopped":
+            n = mgr.oom_kill_count()
+            if n > ooms:
+                yield Event(type="oom", id=c.id)
+                ooms = n
+            yield Event(type="stats", id=c.id, data=mgr.stats())
+            time.sleep(interval)
+
+    def ps(self, container_id):
+        """The host pids in the container's cgroup (of a stopped container:
+        whatever is left there, normally none)."""
+        c = self._load(container_id)
+        mgr = c.cgroup_manager()
+        return mgr.pids() if mgr is not None and mgr.exists() else []
+
+    # --- checkpoint / restore (criu) ----------------------------------------
+    def _criu_options(self, options):
+        from .checkpoint import CriuOptions
+        if options is None:
+            options = CriuOptions(criu_path=self.criu)
+        elif options.criu_path is None and self.criu is not None:
+            options.criu_path = self.criu
+        return options
+
+    def checkpoint(self, container_id, options=None):
+        """Dump the running container with criu (``options``: a
+        ``pyrunc.checkpoint.CriuOptions``; default: images in ./checkpoint,
+        the container is stopped after the dump).  Raises ``CriuError``."""
+        from .checkpoint import checkpoint
+        checkpoint(self.store, container_id, self._criu_options(options))
+
+    def restore(self, container_id, bundle=".", options=None, *, detach=False, pid_file=None,
+                no_subreaper=False, no_pivot=False, console_socket=None):
+        """Restore a container from ``options.image_path`` with the bundle's
+        config.  Detached: ``Process(pid=<init pid>)``; in the foreground,
+        as ``run``: waits, deletes, ``Process(exit_status=N)``."""
+        from . import checkpoint as core
+        c = core.restore(self.store, container_id, bundle, self._criu_options(options),
+                         pid_file=pid_file, detach=detach, no_subreaper=no_subreaper,
+                         no_pivot=no_pivot, systemd_cgroup=self.systemd_cgroup,
+                         console_socket=console_socket)
+        if detach:
+            return Process(id=container_id, pid=c.state.init_pid)
+        code = _foreground(lambda: core.wait_foreground(self.store, container_id, c.state.init_pid))
+        return Process(id=container_id, exit_status=code)
