@@ -212,8 +212,9 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
         if any(cfg.hooks.get(k) for k in ("createContainer", "startContainer")):
             from .hooks import run_hooks
             hook_runner = run_hooks
-        from . import init as stages
-        from . import protocol as proto
+        from .stages import init as stages
+        from .stages.jobs import InitJob
+        from .stages import protocol as proto
         from .rootfs import plan
         from .rootless import running_in_userns
         # in any user namespace but the host's, mknod is refused: devices are
@@ -235,7 +236,7 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
         from .cgroups.join import late_join_fds
         cgroup_fds, origin_fds = late_join_fds(cfg, mgr)
         log.open_for_stages()
-        job = stages.InitJob(
+        job = InitJob(
             cfg=cfg, container_id=container_id, bundle=bundle, mount_ops=mount_ops,
             listen_fd=listen_fd, console_sock=console, no_pivot=no_pivot,
             no_new_keyring=no_new_keyring, seccomp=seccomp, keep_fds=keep_fds,

@@ -9,7 +9,7 @@ What the spec fields mean here:
 * ``process.selinuxLabel``: the SELinux context of the process after execve,
   written to ``/proc/<pid>/attr/exec``.
 * ``linux.mountLabel``: the context of the container's tmpfs/devpts/mqueue
-  mounts (``context=`` option; rootfs.py adds it).
+  mounts (``context=`` option; rootfs/ops.py adds it).
 
 When the host lacks the LSM, runc fails (AppArmor: the attr write is
 refused; SELinux: "selinux label is specified in config, but selinux is

@@ -1,6 +1,6 @@
 """Namespaces: the one table of namespace types, and how a stage enters them.
 
-``create`` (the intermediate stage, init.py) and ``exec`` (execution.py)
+``create`` (the intermediate stage, stages/init.py) and ``exec`` (stages/exec.py)
 both open the namespaces to join first, since after the first setns a
 path would be looked up in the joined namespaces, join the user namespace
 first, since it grants the rest, and then become root in it.  The table

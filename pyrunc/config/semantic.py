@@ -54,7 +54,7 @@ UINT32_END = 1 << 32
 ID_MAX = 2147483647
 # Destinations under /proc that a mount may cover (the files lxcfs emulates).
 # Must equal pyrunc.rootfs.PROC_MOUNT_ALLOWLIST (tests/unit/test_validation_semantic.py
-# checks it): rootfs.py refuses the others at create, and `validate` must give
+# checks it): rootfs/plan.py refuses the others at create, and `validate` must give
 # the same verdict without importing the mount code.
 PROC_MOUNT_ALLOWLIST = frozenset((
     "/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat", "/proc/swaps",

@@ -7,7 +7,7 @@ bind-mounted over the target (CVE-2019-16884, CVE-2025-52881) makes the
 write fail instead of landing elsewhere.  ``/proc/self`` is itself a
 symlink, hence the numeric pid (of the caller's pid namespace, which is the
 one the procfs mounted in the container shows).  Used by the stages: the
-LSM labels (lsm.py), oom_score_adj (process.py), linux.sysctl (init.py).
+LSM labels (lsm.py), oom_score_adj (process.py), linux.sysctl (stages/init.py).
 """
 
 import os

@@ -437,5 +437,5 @@ def ioctl_ptr(fd, request, buf):
 _libc.ioctl.restype = ctypes.c_int
 
 
-# --- filesystem and devices (rootfs.py) ------------------------------------
+# --- filesystem and devices (rootfs/) ------------------------------------
 MS_I_VERSION = 1 << 23

@@ -5,7 +5,7 @@ import struct
 
 import pytest
 
-from pyrunc import protocol as proto
+from pyrunc.stages import protocol as proto
 from pyrunc.linux import syscalls as sc
 
 

@@ -3,7 +3,8 @@
 Both are forks of the runtime process (no re-exec: the interpreter, the
 config and every module they use are already in memory; nothing is imported
 here after the fork).  The runtime drives them over the stage protocol
-(``protocol.py``, docs/stage-protocol.md):
+(``stages/protocol.py``, docs/stage-protocol.md; the job record:
+``stages/jobs.py``):
 
 runtime                         intermediate [stage 1]       init [stage 2, pid 1]
   fork ------------------------> waits CONTINUE
@@ -38,58 +39,17 @@ import _signal  # the C module behind `signal`, without its enum import
 import os
 import sys
 
-from . import console, namespaces
+from .. import console, namespaces, rootfs
+from ..cgroups.join import join as join_cgroups
+from ..errors import PyruncError, StageError
+from ..faults import point as fault_point
+from ..linux import procfs
+from ..linux import syscalls as sc
+from ..linux.procwrite import write_sysctls
+from ..log import log
+from ..process import finalize_and_exec, lookup_executable, prepare_exec
+from ..state import hook_state
 from . import protocol as proto
-from . import rootfs
-from .linux import syscalls as sc
-from .errors import PyruncError, StageError
-from .cgroups.join import join as join_cgroups
-from .faults import point as fault_point
-from .linux import procfs
-from .linux.procwrite import write_sysctls
-from .log import log
-from .process import finalize_and_exec, lookup_executable, prepare_exec
-from .state import hook_state
-
-
-class InitJob:
-    """Everything the child stages need, computed by the runtime before fork."""
-
-    def __init__(self, **kw):
-        self.cfg = kw["cfg"]                     # config.model.Config
-        self.container_id = kw["container_id"]
-        self.bundle = kw["bundle"]
-        self.mount_ops = kw["mount_ops"]         # rootfs.plan(...)
-        self.listen_fd = kw["listen_fd"]         # start.sock, listening
-        self.console_fd = kw.get("console_fd", -1)  # connected console socket
-        self.console_sock = kw.get("console_sock")  # socket object for send_fds
-        self.no_pivot = kw.get("no_pivot", False)
-        self.no_new_keyring = kw.get("no_new_keyring", False)
-        self.seccomp = kw.get("seccomp")         # seccomp.PreparedSeccomp or None
-        self.keep_fds = kw.get("keep_fds", ())   # preserved fds (LISTEN_FDS + --preserve-fds)
-        self.cap_count = kw["cap_count"]
-        self.debug = kw.get("debug")
-        self.hook_runner = kw.get("hook_runner")  # hooks.run_in_child or None
-        self.seccomp_listener = kw.get("seccomp_listener")  # connected socket to listenerPath
-        self.attrs = kw.get("attrs")             # process.ProcessAttrs or None
-        self.host_pid = 0                         # the init's pid on the host, from RUNTIME_SETUP_DONE
-        # Late cgroup join: write fds of the container's cgroup.procs, which
-        # the init enters right before execve (see join_cgroups); empty when
-        # the runtime placed the stages in the cgroups at fork time.
-        self.cgroup_fds = kw.get("cgroup_fds", ())
-        self.origin_fds = kw.get("origin_fds", ())  # the runtime's own cgroups
-        self.cgroup_dirs = kw.get("cgroup_dirs")
-
-    def stage_fds(self, chan):
-        """The fds the stages need; every other fd is closed as the first
-        thing the intermediate does (sc.close_fds_except)."""
-        fds = [chan.fd, self.listen_fd, self.console_fd, log.fileno(), *self.keep_fds,
-               *self.cgroup_fds, *self.origin_fds]
-        for sock in (self.console_sock, self.seccomp_listener):
-            if sock is not None:
-                fds.append(sock.fileno())
-        fds.extend(fd for op in self.mount_ops for fd in op.held_fds())
-        return fds
 
 
 def fail_stage(chan, exc):
@@ -276,7 +236,7 @@ def _send_notify_fd(job, fd):
     socket the runtime connected before the fork (its path is on the host)."""
     if fd is None or job.seccomp_listener is None:
         return
-    from .seccomp import send_listener  # loaded by the runtime (prepare) before the fork
+    from ..seccomp import send_listener  # loaded by the runtime (prepare) before the fork
     state = _hook_state(job, "creating")  # sent during create (runc: "creating" too)
     send_listener(job.seccomp_listener, fd, state.get("pid", 0), state,
                   job.seccomp.listener_metadata)

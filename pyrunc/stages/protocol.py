@@ -22,7 +22,7 @@ See docs/stage-protocol.md for the sequence.
 import os
 import struct
 
-from . import fastjson  # json's C accelerator without importing json (and re)
+from .. import fastjson  # json's C accelerator without importing json (and re)
 
 MAGIC = b"PR"
 HEADER = struct.Struct(">2sHI")

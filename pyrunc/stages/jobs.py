@@ -1,0 +1,44 @@
+"""The job records the runtime hands to the stages it forks: everything a
+stage needs, computed before fork (the stages import nothing after it)."""
+
+from ..log import log
+
+
+class InitJob:
+    """Everything the child stages need, computed by the runtime before fork."""
+
+    def __init__(self, **kw):
+        self.cfg = kw["cfg"]                     # config.model.Config
+        self.container_id = kw["container_id"]
+        self.bundle = kw["bundle"]
+        self.mount_ops = kw["mount_ops"]         # rootfs.plan(...)
+        self.listen_fd = kw["listen_fd"]         # start.sock, listening
+        self.console_fd = kw.get("console_fd", -1)  # connected console socket
+        self.console_sock = kw.get("console_sock")  # socket object for send_fds
+        self.no_pivot = kw.get("no_pivot", False)
+        self.no_new_keyring = kw.get("no_new_keyring", False)
+        self.seccomp = kw.get("seccomp")         # seccomp.PreparedSeccomp or None
+        self.keep_fds = kw.get("keep_fds", ())   # preserved fds (LISTEN_FDS + --preserve-fds)
+        self.cap_count = kw["cap_count"]
+        self.debug = kw.get("debug")
+        self.hook_runner = kw.get("hook_runner")  # hooks.run_in_child or None
+        self.seccomp_listener = kw.get("seccomp_listener")  # connected socket to listenerPath
+        self.attrs = kw.get("attrs")             # process.ProcessAttrs or None
+        self.host_pid = 0                         # the init's pid on the host, from RUNTIME_SETUP_DONE
+        # Late cgroup join: write fds of the container's cgroup.procs, which
+        # the init enters right before execve (see join_cgroups); empty when
+        # the runtime placed the stages in the cgroups at fork time.
+        self.cgroup_fds = kw.get("cgroup_fds", ())
+        self.origin_fds = kw.get("origin_fds", ())  # the runtime's own cgroups
+        self.cgroup_dirs = kw.get("cgroup_dirs")
+
+    def stage_fds(self, chan):
+        """The fds the stages need; every other fd is closed as the first
+        thing the intermediate does (sc.close_fds_except)."""
+        fds = [chan.fd, self.listen_fd, self.console_fd, log.fileno(), *self.keep_fds,
+               *self.cgroup_fds, *self.origin_fds]
+        for sock in (self.console_sock, self.seccomp_listener):
+            if sock is not None:
+                fds.append(sock.fileno())
+        fds.extend(fd for op in self.mount_ops for fd in op.held_fds())
+        return fds
