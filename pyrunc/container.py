@@ -132,19 +132,16 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
 
     ``console``: an already connected socket to send the pty master to
     (``run`` in the foreground with a terminal), instead of ``console_socket``."""
-    from .config.convert import convert, known_cap_count
-    from .config.validate import load_config, validate_config
+    from .config.cache import load_validated
+    from .config.convert import known_cap_count
     from .exeseal import require_sealed
 
     require_sealed()
     st.validate_id(container_id)
     bundle = os.path.abspath(bundle or ".")
     config_path = os.path.join(bundle, config_path or "config.json")
-    doc = load_config(config_path)
-    # with --systemd-cgroup, cgroupsPath is slice:prefix:name, which the
-    # systemd manager checks itself (the validator knows only cgroupfs paths)
-    validate_config(_without_cgroups_path(doc) if systemd_cgroup else doc)
-    cfg = convert(doc, bundle, warn=log.warning)
+    # validated and converted, or the verdict of the same bytes before (config/cache.py)
+    doc, cfg = load_validated(config_path, bundle, systemd_cgroup=systemd_cgroup, warn=log.warning)
     _check_create(cfg, console_socket or console, detach, bundle)
     from .rootless import check_config as check_rootless
     check_rootless(cfg)  # an unprivileged caller: user namespace, mappings (no-op for root)
