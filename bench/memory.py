@@ -31,6 +31,7 @@ dirs removed), also on failure, Ctrl-C or SIGTERM.  Root, inside the cgroup
 sandbox (`make bench-memory` does both); cgroup v1 memory controller.
 
 usage: memory.py [--count N] [--runtime NAME=PATH ...] [--json FILE]
+Writes bench/results/memory.json (every sample; or --json FILE) and memory.md.
 """
 
 import json
@@ -247,10 +248,13 @@ def main(argv):
             remove_tree(f"pyrunc-bench-mem-{os.getpid()}")
         shutil.rmtree(work, ignore_errors=True)
     text = table(results, count)
-    if json_out:
-        with open(json_out, "w") as f:
-            json.dump({"finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "count": count,
-                       "results": results}, f, indent=1)
+    out_dir = os.path.join(HERE, "results")
+    os.makedirs(out_dir, exist_ok=True)
+    with open(json_out or os.path.join(out_dir, "memory.json"), "w") as f:
+        json.dump({"finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "count": count,
+                   "results": results}, f, indent=1)
+    with open(os.path.join(out_dir, "memory.md"), "w") as f:
+        f.write(text)
     sys.stdout.write(text)
     return 0
 

@@ -43,17 +43,21 @@ sys.path.insert(0, HERE)
 from memory import MEMCG, MKBUNDLE, median, memcg_kb, remove_tree, smaps_kb  # noqa: E402
 
 
-def spawn_ms(argv, out=None):
-    """Wall time of one CLI call in ms; stdout to /dev/null (or `out`, a file),
-    stderr to a file (never a pipe: a created init inherits it)."""
+def spawn_ms(argv, out=None, cpu=False):
+    """Wall time of one CLI call in ms (with cpu=True: (wall, CPU) ms, the
+    CPU time user + system of the command and the children it reaped, less
+    sensitive to a busy machine than the wall time); stdout to /dev/null (or
+    `out`, a file), stderr to a file (never a pipe: a created init inherits it)."""
     with tempfile.TemporaryFile() as err:
         t0 = time.perf_counter_ns()
-        rc = subprocess.call(argv, stdin=subprocess.DEVNULL, stdout=out or subprocess.DEVNULL, stderr=err)
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out or subprocess.DEVNULL, stderr=err)
+        _, status, usage = os.wait4(proc.pid, 0)
         ms = (time.perf_counter_ns() - t0) / 1e6
+        proc.returncode = rc = os.waitstatus_to_exitcode(status)
         if rc != 0:
             err.seek(0)
             raise RuntimeError(f"{' '.join(argv)}: exit {rc}: {err.read().decode(errors='replace')[-300:]}")
-    return ms
+    return (ms, (usage.ru_utime + usage.ru_stime) * 1e3) if cpu else ms
 
 
 def mem_available_mib():
@@ -122,33 +126,37 @@ def run(runtimes, counts, calls, list_calls, work, cfg):
         for i in range(calls):
             for rt in (order if i % 2 == 0 else order[::-1]):
                 timings[rt.name]["state"].append(
-                    spawn_ms([rt.path, "--root", rt.root, "state", rt.ids[-1]]))
+                    spawn_ms([rt.path, "--root", rt.root, "state", rt.ids[-1]], cpu=True))
         with tempfile.TemporaryFile() as out:
             for i in range(list_calls):
                 for rt in (order if i % 2 == 0 else order[::-1]):
-                    timings[rt.name]["list"].append(spawn_ms([rt.path, "--root", rt.root, "list"], out))
+                    timings[rt.name]["list"].append(spawn_ms([rt.path, "--root", rt.root, "list"], out, cpu=True))
                     timings[rt.name]["list_json"].append(
-                        spawn_ms([rt.path, "--root", rt.root, "list", "--format", "json"], out))
+                        spawn_ms([rt.path, "--root", rt.root, "list", "--format", "json"], out, cpu=True))
         for rt in runtimes:
             t = timings[rt.name]
-            row = {"runtime": rt.name, "containers": n, "state_ms": median(t["state"]),
-                   "list_ms": median(t["list"]), "list_json_ms": median(t["list_json"]),
+            row = {"runtime": rt.name, "containers": n,
+                   **{f"{k}_ms": median([w for w, _ in v]) for k, v in t.items()},
+                   **{f"{k}_cpu_ms": median([c for _, c in v]) for k, v in t.items()},
                    "create_ms": median(create_ms[rt.name][-50:]), **rt.memory()}
             rows.append(row)
             print(f"{rt.name:7} n={n:4}  state {row['state_ms']:6.2f}  list {row['list_ms']:7.2f}  "
-                  f"list json {row['list_json_ms']:7.2f} ms  per container: charge {row['charge_kb']:5.0f} "
+                  f"list json {row['list_json_ms']:7.2f} ms (CPU {row['state_cpu_ms']:.1f}, "
+                  f"{row['list_cpu_ms']:.1f}, {row['list_json_cpu_ms']:.1f})  "
+                  f"per container: charge {row['charge_kb']:5.0f} "
                   f"USS {row['uss_kb']:5.0f} PSS {row['pss_kb']:5.0f} KiB", file=sys.stderr, flush=True)
     return rows
 
 
 def table(rows, note):
-    out = [note, "",
-           "| runtime | containers | state (ms) | list (ms) | list per container (ms) "
-           "| list json (ms) | create (ms) | charge/container (KiB) | USS/init (KiB) | PSS/init (KiB) |",
+    out = [note + ". Times: medians, wall (CPU) ms.", "",
+           "| runtime | containers | state | list | list CPU per container "
+           "| list json | create | charge/container (KiB) | USS/init (KiB) | PSS/init (KiB) |",
            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in sorted(rows, key=lambda r: (r["runtime"] != "pyrunc", r["runtime"], r["containers"])):
-        out.append(f"| {r['runtime']} | {r['containers']} | {r['state_ms']:.1f} | {r['list_ms']:.1f} "
-                   f"| {r['list_ms'] / r['containers']:.3f} | {r['list_json_ms']:.1f} "
+        out.append(f"| {r['runtime']} | {r['containers']} | {r['state_ms']:.1f} ({r['state_cpu_ms']:.1f}) "
+                   f"| {r['list_ms']:.1f} ({r['list_cpu_ms']:.1f}) | {r['list_cpu_ms'] / r['containers']:.3f} "
+                   f"| {r['list_json_ms']:.1f} ({r['list_json_cpu_ms']:.1f}) "
                    f"| {r['create_ms']:.0f} | {r['charge_kb']:.0f} | {r['uss_kb']:.0f} | {r['pss_kb']:.0f} |")
     return "\n".join(out) + "\n"
 

@@ -12,7 +12,8 @@ named by a SHA-256 over everything the verdict depends on:
   root.path is resolved against it);
 - ``--systemd-cgroup`` (it changes how linux.cgroupsPath is judged);
 - pyrunc's version and the size, mtime and inode of every file of the
-  validator and converter (pyrunc/config/*.py, process.py, the schemas);
+  validator and converter (pyrunc/config/*.py, process.py, syscalls.py
+  with the flag values, the schemas);
 - the host facts conversion reads: the kernel's capability count and this
   process's bounding set (unknown or ungrantable capabilities are warned
   about and dropped).
@@ -57,7 +58,7 @@ _PKG = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # .../pyrunc
 # the files whose code decides a verdict or a model
 _CODE_DIRS = (os.path.join(_PKG, "config"), os.path.join(os.path.dirname(_PKG), "schemas"),
               os.path.join(_PKG, "schemas"))
-_CODE_FILES = (os.path.join(_PKG, "process.py"), os.path.join(_PKG, "__init__.py"))
+_CODE_FILES = tuple(os.path.join(_PKG, name) for name in ("process.py", "syscalls.py", "__init__.py"))
 
 
 def cache_dir(environ=os.environ):
