@@ -49,6 +49,14 @@ CONFIGS = {
                   (("mounts",), BASE["mounts"] + [{"destination": "/data", "type": "tmpfs", "source": "tmpfs",
                                                    "options": ["nosuid", "rro", "size=1m", "mode=755"]}])),
     "nulls": _with(BASE, (("hostname",), None), (("annotations",), None)),    # dropped: warned
+    "userns-devices": _with(BASE,
+                            (("linux", "namespaces"), BASE["linux"]["namespaces"] + [{"type": "user"}]),
+                            (("linux", "uidMappings"), [{"containerID": 0, "hostID": 100000, "size": 65536}]),
+                            (("linux", "gidMappings"), [{"containerID": 0, "hostID": 100000, "size": 65536}]),
+                            (("linux", "devices"), [{"path": "/dev/fuse", "type": "c", "major": 10,
+                                                     "minor": 229, "fileMode": 0o666, "uid": 0, "gid": 0}]),
+                            (("mounts",), BASE["mounts"] + [{"destination": "/mapped", "type": "bind",
+                                                             "source": "/tmp", "options": ["rbind", "idmap"]}])),
 }
 
 
