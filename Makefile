@@ -138,3 +138,15 @@ include conformance/conformance.mk
 clean:
 	@[ ! -x $(PY) ] || $(PY) -m pyrunc.launcher --remove >/dev/null
 	rm -rf $(VENV) build *.egg-info
+
+# Issue 21's memory and scale measurements, each under the cgroup sandbox:
+# make bench-memory: 30 created containers alive at once (MEMORY_ARGS=
+#   "--count N") for pyrunc, runc and crun: memcg charge (container and
+#   caller), init USS/PSS, create peak RSS -> bench/results/memory.{md,json}.
+# make bench-scale (bench/bench.mk): pyrunc and runc at 10 ... 1000 created
+#   containers: state, list, list --format json, memory per container
+#   (SCALE_ARGS="--counts 10,100") -> bench/results/scale.{md,json}.
+MEMORY_ARGS ?=
+.PHONY: bench-memory
+bench-memory: venv
+	@$(if $(SANDBOX),$(SANDBOX)) /usr/bin/python3 bench/memory.py $(MEMORY_ARGS)

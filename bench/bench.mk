@@ -12,8 +12,9 @@ bench: venv
 	@$(if $(SANDBOX),$(SANDBOX)) /usr/bin/python3 bench/run.py --rounds $(BENCH_ROUNDS) --pyrunc $(PYRUNC) $(BENCH_ARGS)
 	@$(PY) bench/report.py bench/results docs
 
-# make bench-scale: 1, 100 and 500 containers created and not started (pyrunc
-# and runc): time of state and list, memory per waiting init (bench/scale.py);
+# make bench-scale: 10, 100, 250, 500 and 1000 containers created and not
+# started (pyrunc and runc together): time of state, list and list --format
+# json, memory per container (bench/scale.py; SCALE_ARGS="--counts ...");
 # the table lands in bench/results/scale.md and, at the next `make bench`
 # or `make bench-report`, in docs/benchmarks.md.
 bench-scale: venv
