@@ -549,7 +549,7 @@ class _Checker:
                 continue
             ranges.append((cid, cid + size, i))
         ranges.sort()
-        for (s1, e1, i1), (s2, e2, i2) in zip(ranges, ranges[1:]):
+        for (_s1, e1, i1), (s2, _e2, i2) in zip(ranges, ranges[1:]):
             if s2 < e1:
                 self.add(at + (i2, "containerID"), "%d overlaps the range of entry %d" % (s2, i1))
 

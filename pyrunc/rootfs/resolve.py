@@ -219,7 +219,7 @@ class PlanContext:
         own = {ctrls: path for _, ctrls, path in procfs.parse_cgroup(self.self_cgroups)}
         dirs = self.cgroup_dirs
         if any(p == "/sys/fs/cgroup" and t == "cgroup2" for p, _, t, _ in mounts):
-            for p, root, t, _ in mounts:
+            for p, root, _t, _ in mounts:
                 if p == "/sys/fs/cgroup":
                     self.v2_dir = (dirs or {}).get("") or _join_cgroup(p, root, own.get("", "/"))
             return None

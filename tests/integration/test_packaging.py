@@ -204,7 +204,7 @@ def test_state_costs_what_the_project_launcher_costs(installed, tmp_path):
                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         return time.perf_counter() - t
 
-    for attempt in range(3):  # a loaded machine: a burst of other work may land on one side
+    for _attempt in range(3):  # a loaded machine: a burst of other work may land on one side
         ours, project = [], []
         for _ in range(20):
             ours.append(once(installed.pyrunc))
