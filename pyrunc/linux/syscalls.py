@@ -167,6 +167,18 @@ def move_mount(from_fd, from_path, to_fd, to_path, flags, *, display=None):
     _check(ret, "move_mount", display or to_path)
 
 
+def bind_fd(source_fd, target_fd, *, display=None):
+    """Bind what ``source_fd`` names onto what ``target_fd`` names, both
+    O_PATH fds (a detached clone, then move_mount: no path string between
+    check and use)."""
+    tree = open_tree(source_fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH)
+    try:
+        move_mount(tree, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+                   display=display)
+    finally:
+        os.close(tree)
+
+
 def fsopen(fstype, flags=FSOPEN_CLOEXEC):
     return _check(_syscall(_NR["fsopen"], _b(fstype), ctypes.c_uint(flags)), "fsopen", fstype)
 

@@ -135,13 +135,7 @@ def make_device(ctx, dirfd, name, dtype, major, minor, mode, uid, gid, bind_from
             os.mknod(name, stat.S_IFREG | 0o600, dir_fd=dirfd)
             tfd = sc.openat2(dirfd, name, os.O_PATH, sc.RESOLVE_BENEATH | sc.RESOLVE_NO_SYMLINKS)
             try:
-                tree = sc.open_tree(host, "", sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC
-                                    | sc.AT_EMPTY_PATH)
-                try:
-                    sc.move_mount(tree, "", tfd, "", sc.MOVE_MOUNT_F_EMPTY_PATH
-                                  | sc.MOVE_MOUNT_T_EMPTY_PATH, display=display)
-                finally:
-                    os.close(tree)
+                sc.bind_fd(host, tfd, display=display)
             finally:
                 os.close(tfd)
         finally:

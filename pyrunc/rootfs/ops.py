@@ -378,13 +378,7 @@ class MaskPaths(Op):
                     sc.mount("tmpfs", f"/proc/self/fd/{fd}", "tmpfs", sc.MS_RDONLY,
                              _label_data(ctx, "size=0,mode=0755"), display=path)
                 else:
-                    tree = sc.open_tree(null, "", sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC
-                                        | sc.AT_EMPTY_PATH)
-                    try:
-                        sc.move_mount(tree, "", fd, "", sc.MOVE_MOUNT_F_EMPTY_PATH
-                                      | sc.MOVE_MOUNT_T_EMPTY_PATH, display=path)
-                    finally:
-                        os.close(tree)
+                    sc.bind_fd(null, fd, display=path)
             finally:
                 os.close(fd)
 

@@ -195,12 +195,7 @@ def _setup_console(job):
         os.mknod("console", 0o100600, dir_fd=dev)
         target = sc.openat2(dev, "console", os.O_PATH, sc.RESOLVE_BENEATH | sc.RESOLVE_NO_SYMLINKS)
         try:
-            tree = sc.open_tree(peer, "", sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC | sc.AT_EMPTY_PATH)
-            try:
-                sc.move_mount(tree, "", target, "", sc.MOVE_MOUNT_F_EMPTY_PATH
-                              | sc.MOVE_MOUNT_T_EMPTY_PATH, display="/dev/console")
-            finally:
-                os.close(tree)
+            sc.bind_fd(peer, target, display="/dev/console")
         finally:
             os.close(target)
     finally:
