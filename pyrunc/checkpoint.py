@@ -298,6 +298,26 @@ def _external_mounts(cfg, mgr, restoring, init_pid=None):
     return uniq
 
 
+def _criu_options(opts, cfg, images_fd, fds, log_file):
+    """The criu options dump and restore share (images, log, cgroups, the
+    flags of both verbs, the work directory, which is opened here and
+    appended to ``fds``).  Returns (options, the directory of criu's log)."""
+    o = {"images_dir_fd": images_fd, "log_level": 4, "log_file": log_file,
+         "manage_cgroups": True, "manage_cgroups_mode": rpc.CG_MODES[opts.manage_cgroups_mode],
+         "notify_scripts": True, "shell_job": bool(opts.shell_job),
+         "tcp_established": bool(opts.tcp_established), "ext_unix_sk": bool(opts.ext_unix_sk),
+         "file_locks": bool(opts.file_locks), "empty_ns": opts.empty_ns,
+         "orphan_pts_master": True, "auto_dedup": bool(opts.auto_dedup),
+         "lazy_pages": bool(opts.lazy_pages), "config_file": _config_file(cfg)}
+    log_dir = opts.image_path
+    if opts.work_path:
+        wd = _open_dir(os.path.abspath(opts.work_path), create=True)
+        fds.append(wd)
+        o["work_dir_fd"] = wd
+        log_dir = os.path.abspath(opts.work_path)
+    return o, log_dir
+
+
 def _config_file(cfg):
     """runc's criu configuration file rule (annotation org.criu.config)."""
     ann = cfg.annotations or {}
@@ -338,21 +358,9 @@ def checkpoint(store, container_id, opts):
         try:
             img = _open_dir(opts.image_path, create=True)
             fds.append(img)
-            log_dir = opts.image_path
-            o = {"images_dir_fd": img, "log_level": 4, "log_file": DUMP_LOG,
-                 "root": c.state.rootfs, "manage_cgroups": True,
-                 "manage_cgroups_mode": rpc.CG_MODES[opts.manage_cgroups_mode],
-                 "notify_scripts": True, "pid": c.state.init_pid,
-                 "shell_job": bool(opts.shell_job), "leave_running": bool(opts.leave_running),
-                 "tcp_established": bool(opts.tcp_established), "ext_unix_sk": bool(opts.ext_unix_sk),
-                 "file_locks": bool(opts.file_locks), "empty_ns": opts.empty_ns,
-                 "orphan_pts_master": True, "auto_dedup": bool(opts.auto_dedup),
-                 "lazy_pages": bool(opts.lazy_pages), "config_file": _config_file(cfg)}
-            if opts.work_path:
-                wd = _open_dir(os.path.abspath(opts.work_path), create=True)
-                fds.append(wd)
-                o["work_dir_fd"] = wd
-                log_dir = os.path.abspath(opts.work_path)
+            o, log_dir = _criu_options(opts, cfg, img, fds, DUMP_LOG)
+            o.update(root=c.state.rootfs, pid=c.state.init_pid,
+                     leave_running=bool(opts.leave_running))
             external = []
             for ns in cfg.namespaces:
                 if ns.type in _EXT_NS and ns.path:
@@ -579,22 +587,10 @@ def restore(store, container_id, bundle, opts, *, pid_file=None, detach=True,
         mgr.create()
         img = _open_dir(opts.image_path, create=False)
         fds.append(img)
-        log_dir = opts.image_path
         _make_mountpoints(cfg)
         criu_root = _bind_root(store.dir(container_id), cfg.root_path)
-        o = {"images_dir_fd": img, "evasive_devices": True, "log_level": 4,
-             "log_file": RESTORE_LOG, "rst_sibling": True, "root": criu_root,
-             "manage_cgroups": True, "manage_cgroups_mode": rpc.CG_MODES[opts.manage_cgroups_mode],
-             "notify_scripts": True, "shell_job": bool(opts.shell_job),
-             "ext_unix_sk": bool(opts.ext_unix_sk), "tcp_established": bool(opts.tcp_established),
-             "file_locks": bool(opts.file_locks), "empty_ns": opts.empty_ns,
-             "orphan_pts_master": True, "auto_dedup": bool(opts.auto_dedup),
-             "lazy_pages": bool(opts.lazy_pages), "config_file": _config_file(cfg)}
-        if opts.work_path:
-            wd = _open_dir(os.path.abspath(opts.work_path), create=True)
-            fds.append(wd)
-            o["work_dir_fd"] = wd
-            log_dir = os.path.abspath(opts.work_path)
+        o, log_dir = _criu_options(opts, cfg, img, fds, RESTORE_LOG)
+        o.update(evasive_devices=True, rst_sibling=True, root=criu_root)
         log_path = os.path.join(log_dir, RESTORE_LOG)
         inherit, join = [], []
         for ns in cfg.namespaces:
