@@ -8,6 +8,11 @@ Fixtures (see tests/helpers.py for the classes):
                  directory must be empty again (teardown error otherwise).
 * ``bundle``  -- a fresh :class:`helpers.Bundle` (busybox rootfs) in tmp_path.
 * ``make_bundle`` -- factory ``make_bundle(name="b2", args=("sh",)) -> Bundle``.
+* ``any_rt``  -- the test runs once with pyrunc and once with Debian's runc
+                 (tests/differential.py); the adversarial/ and compat/ tests use it.
+* ``cell``    -- ``cell(cgroups_path=None, cid=None)``: a cgroup manager and the
+                 processes a test starts in it, all cleaned after the test.
+* ``console_socket`` -- a listening AF_UNIX socket for --console-socket.
 * ``userns_bundle`` -- a Bundle whose path every uid can traverse (pytest's
                  tmp_path is 0700, which an unmapped container root cannot
                  enter); removed after the test.
@@ -27,6 +32,7 @@ import time
 import pytest
 
 import helpers
+from differential import any_rt  # noqa: F401 - the fixture: a test once per runtime (pyrunc, runc)
 from helpers import Bundle, Runtime
 
 _ROOTS: list[str] = []
