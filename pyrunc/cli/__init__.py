@@ -1,5 +1,5 @@
 """The ``pyrunc`` command line: runc's global flags, subcommands, outputs
-and exit codes (see /work/shared/notes/cli-contract.md).
+and exit codes (what the engines call and parse: docs/engines.md).
 
 ``main()`` parses the global flags, then imports only the module of the
 subcommand being run.  Every error becomes one line (on stderr and, with

@@ -1,5 +1,5 @@
 """pause, resume, ps, update, events: the verbs that work on the
-container's cgroup (cli-contract.md §1.1, §5.3, §5.4).  argv -> Runtime
+container's cgroup, with runc's flags and outputs.  argv -> Runtime
 (pyrunc/runtime.py, which owns the logic and the state writes) -> output."""
 
 import sys
