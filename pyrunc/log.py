@@ -35,8 +35,15 @@ def _now():
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%09dZ" % int((t % 1) * 1e9)
 
 
+# A text log line is one line whatever the message holds: control
+# characters are escaped as Go's strconv.Quote (logrus, hence runc) does.
+_ESCAPES = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F]}
+_ESCAPES.update({ord("\\"): "\\\\", ord('"'): '\\"', ord("\n"): "\\n", ord("\r"): "\\r",
+                 ord("\t"): "\\t"})
+
+
 def _quote(s):
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    return '"' + s.translate(_ESCAPES) + '"'
 
 
 class Logger:
