@@ -41,10 +41,11 @@ class _Record:
         if fields:
             raise TypeError(f"{type(self).__name__}: unknown fields {sorted(fields)}")
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"{type(self).__name__} is read-only")
 
-    __delattr__ = __setattr__
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is read-only")
 
     def __eq__(self, other):
         return type(other) is type(self) and all(

@@ -57,8 +57,7 @@ class Record:
     def __eq__(self, other):
         return type(other) is type(self) and all(
             getattr(self, n) == getattr(other, n) for n in self.FIELDS)
-
-    __hash__ = None
+    # no __hash__: a class that defines __eq__ alone is unhashable (__hash__ None)
 
     def to_dict(self):
         out = {}
