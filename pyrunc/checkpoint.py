@@ -49,6 +49,7 @@ class CriuOptions:
     __slots__ = ("image_path", "work_path", "parent_path", "leave_running", "tcp_established",
                  "ext_unix_sk", "shell_job", "file_locks", "pre_dump", "manage_cgroups_mode",
                  "empty_ns", "auto_dedup", "lazy_pages", "criu_path")
+    criu_path: str | None  # None: criu from PATH (Runtime(criu=...) fills it in)
 
     def __init__(self, **kw):
         for name in self.__slots__:
