@@ -154,7 +154,7 @@ def dumps(obj, indent=None, compact=False):
                                         False, False, True)
             return "".join(encode(obj, 0))
         if type(indent) is int and indent >= 0:
-            out = []
+            out: list[str] = []
             try:
                 _pretty(obj, indent, 0, out)
                 return "".join(out)

@@ -526,11 +526,11 @@ def _mount_lines(ctx, wall, mounts):
     for m in ctx.config.get("mounts") or []:
         if isinstance(m, dict) and m.get("destination"):
             by_dest[os.path.normpath(m["destination"])] = m
-    special = set()
+    special: set[str] = set()
     for key in ("maskedPaths", "readonlyPaths"):
         special.update(os.path.normpath(p) for p in ctx.linux.get(key) or [])
     cgroup_dests = [d for d, m in by_dest.items() if m.get("type") == "cgroup"]
-    folded = {}
+    folded: dict[str, list[dict]] = {}
     for m in mounts:
         mp = m["mountpoint"]
         if mp == "/":
@@ -1062,7 +1062,7 @@ def _id_mapper(ctx, kind):
 
 
 def _rlimit_lines(ctx, wall):
-    want = {r.get("type"): r for r in ctx.process.get("rlimits") or [] if isinstance(r, dict)}
+    want = {str(r.get("type")): r for r in ctx.process.get("rlimits") or [] if isinstance(r, dict)}
     try:
         have = parse_limits(_read(f"{ctx.proc}/limits"))
     except OSError as e:

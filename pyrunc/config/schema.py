@@ -68,7 +68,7 @@ class Problem:
 TYPE_CHECKING = False  # typing is for the checker only: not imported at run time
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from typing import Any, TypeAlias
+    from typing import Any, Literal, TypeAlias
 
     # A compiled schema node: check(instance, path, problems) -> None
     Check: TypeAlias = Callable[[object, tuple, list[Problem]], None]
@@ -448,8 +448,9 @@ class _Compiler:
             if not is_type(inst):
                 errs.append(error(inst, path))
 
-        check_type.is_type = is_type
-        check_type.error = error
+        # read back by the anyOf/oneOf builder; mypy does not model function attributes
+        check_type.is_type = is_type  # type: ignore[attr-defined]
+        check_type.error = error  # type: ignore[attr-defined]
         return check_type
 
 
@@ -620,7 +621,8 @@ def _build_array(comp, node, base):
     min_items = node.get("minItems")
     max_items = node.get("maxItems")
     unique = node.get("uniqueItems", False)
-    each = tuple_checks = extra = None
+    each = tuple_checks = None
+    extra: Check | Literal[False] | None = None
     if isinstance(items, dict):
         each = comp.compile(items, base)
     elif isinstance(items, list):

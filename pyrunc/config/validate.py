@@ -56,7 +56,7 @@ def _lone_surrogate(doc):
     """(path, string, is_key) of the first string in *doc* (key or value)
     holding a lone UTF-16 surrogate, or None.  Iterative: the document may
     be nested as deeply as the decoder allows."""
-    stack = [((), doc)]
+    stack: list[tuple[tuple, object]] = [((), doc)]
     while stack:
         path, node = stack.pop()
         if isinstance(node, str):
