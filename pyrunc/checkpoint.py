@@ -49,6 +49,20 @@ class CriuOptions:
     __slots__ = ("image_path", "work_path", "parent_path", "leave_running", "tcp_established",
                  "ext_unix_sk", "shell_job", "file_locks", "pre_dump", "manage_cgroups_mode",
                  "empty_ns", "auto_dedup", "lazy_pages", "criu_path")
+    image_path: str
+    work_path: str | None
+    parent_path: str | None
+    leave_running: bool | None
+    tcp_established: bool | None
+    ext_unix_sk: bool | None
+    shell_job: bool | None
+    file_locks: bool | None
+    pre_dump: bool | None
+    manage_cgroups_mode: str        # "" or one of rpc.CG_MODES
+    empty_ns: int                   # CLONE_* mask (given as namespace names)
+    auto_dedup: bool | None
+    lazy_pages: bool | None
+    criu_path: str | None  # None: criu from PATH (Runtime(criu=...) fills it in)
 
     def __init__(self, **kw):
         for name in self.__slots__:
@@ -61,7 +75,7 @@ class CriuOptions:
         # runc never restores network devices: the net namespace is always
         # "empty" for criu; --empty-ns network is accepted and changes nothing
         mask = CLONE_NEWNET
-        for ns in self.empty_ns or ():
+        for ns in kw.get("empty_ns") or ():
             if ns != "network":
                 raise PyruncError(f"namespace {ns!r} is not supported by --empty-ns (only network)")
         self.empty_ns = mask
@@ -484,7 +498,7 @@ def _stdio_inherit(image_path, descriptors, opened=None):
         return out  # an image of runc
     except (OSError, ValueError) as e:
         raise CriuError(f"{os.path.join(image_path, EXTERNAL_STDIO)}: {e}") from None
-    files = {}
+    files: dict[str, dict] = {}
     for slot, v in sorted(ext.items()):
         v = v if isinstance(v, dict) else {"key": v}
         files.setdefault(v["key"], dict(v, slots=[]))["slots"].append(int(slot))
@@ -494,14 +508,14 @@ def _stdio_inherit(image_path, descriptors, opened=None):
             return stat.S_IFMT(os.fstat(fd).st_mode)
         except OSError:
             return None
-    for key, f in files.items():
-        want = f.get("type")
+    for key, entry in files.items():
+        want = entry.get("type")
         # the stdout slot first (writable, usually), then the others, then any of ours
-        order = sorted(f["slots"], key=lambda i: i != 1) + [i for i in (1, 0, 2) if i not in f["slots"]]
+        order = sorted(entry["slots"], key=lambda i: i != 1) + [i for i in (1, 0, 2) if i not in entry["slots"]]
         fd = next((i for i in order if want is None or kind(i) == want), None)
-        if fd is None and f.get("path", "").startswith("/") and opened is not None:
+        if fd is None and entry.get("path", "").startswith("/") and opened is not None:
             try:
-                new = os.open(f["path"], os.O_RDWR | os.O_CLOEXEC)
+                new = os.open(entry["path"], os.O_RDWR | os.O_CLOEXEC)
             except OSError:
                 new = -1
             if new >= 0 and kind(new) == want:
@@ -509,7 +523,7 @@ def _stdio_inherit(image_path, descriptors, opened=None):
                 fd = new
             elif new >= 0:
                 os.close(new)
-        out.append({"key": key, "fd": f["slots"][0] if fd is None else fd})
+        out.append({"key": key, "fd": entry["slots"][0] if fd is None else fd})
     return out
 
 

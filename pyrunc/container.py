@@ -507,7 +507,7 @@ def _unix_connect(path):
         sock.connect(path)
     except OSError as e:
         sock.close()
-        raise OSError(e.errno, f"connect: {os.strerror(e.errno)}", path) from None
+        raise OSError(e.errno, f"connect: {os.strerror(e.errno or 0)}", path) from None  # connect(2) sets errno
     return sock.detach()
 
 

@@ -15,6 +15,10 @@ skips fields it does not know (types 0, 1, 2, 5) so that newer criu
 versions' answers still decode.
 """
 
+TYPE_CHECKING = False  # typing is for the checker only: not imported at run time
+if TYPE_CHECKING:
+    from typing import Any
+
 VARINT, I64, LEN, I32 = 0, 1, 2, 5
 
 # a schema maps field name -> (number, kind[, nested schema]); kind is
@@ -121,7 +125,7 @@ def encode(schema, values):
 def decode(schema, buf):
     """Parse ``buf`` into a dict of the schema's fields that are present."""
     by_number = {spec[0]: (name, spec) for name, spec in schema.items()}
-    out = {}
+    out: dict[str, Any] = {}
     i = 0
     buf = bytes(buf)
     while i < len(buf):

@@ -19,18 +19,18 @@ class ConfigError(PyruncError):
 
 
 class ContainerNotExist(PyruncError):
-    def __init__(self, container_id: str = ""):
+    def __init__(self, container_id: str = "") -> None:
         super().__init__("container does not exist")
         self.container_id = container_id
 
 
 class ContainerExists(PyruncError):
-    def __init__(self, container_id: str):
+    def __init__(self, container_id: str) -> None:
         super().__init__(f"container with id exists: {container_id}")
 
 
 class ContainerNotRunning(PyruncError):
-    def __init__(self, msg: str = "container not running"):
+    def __init__(self, msg: str = "container not running") -> None:
         super().__init__(msg)
 
 

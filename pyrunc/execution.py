@@ -31,6 +31,10 @@ from .faults import point as fault_point
 from .log import log
 from .state import write_atomic
 
+TYPE_CHECKING = False  # typing is for the checker only: not imported at run time
+if TYPE_CHECKING:
+    from socket import socket as Socket
+
 
 def build_process(cfg, process_doc=None, *, args=(), env=(), cwd=None, user=None,
                   additional_gids=(), caps=(), no_new_privs=False, terminal=False,
@@ -111,6 +115,7 @@ def exec_in(store, container_id, proc, *, detach=False, pid_file=None, console_s
         seccomp = PreparedSeccomp.from_record(cfg.seccomp)
     ns_fds = namespaces.open_of_process(c.state.init_pid, cfg.namespaces)
     tty_peer = None
+    console: Socket | None
     if proc.terminal and not console_socket and not detach:
         # `exec -t` in the foreground without a console socket: as runc, the
         # pty is allocated in the container all the same, and its master

@@ -27,7 +27,7 @@ it there only for documents the runtime itself produced (the stage protocol).
 try:
     import _json
 except ImportError:  # an interpreter without the accelerator: plain json
-    _json = None
+    _json = None  # type: ignore[assignment]  # checked before each use
 
 _WHITESPACE = " \t\n\r"
 _CONSTANTS = {"-Infinity": float("-inf"), "Infinity": float("inf"), "NaN": float("nan")}
@@ -61,8 +61,10 @@ def _default(obj):
 
 
 if _json is not None:
-    _scanners = {True: _json.make_scanner(_ScanContext),
-                 False: _json.make_scanner(_StrictScanContext)}
+    # the C scanner reads a JSONDecoder's attributes from any object;
+    # typeshed types its argument as make_scanner itself
+    _scanners = {True: _json.make_scanner(_ScanContext),  # type: ignore[arg-type]
+                 False: _json.make_scanner(_StrictScanContext)}  # type: ignore[arg-type]
     _encode_str = _json.encode_basestring_ascii
 
 
@@ -152,7 +154,7 @@ def dumps(obj, indent=None, compact=False):
                                         False, False, True)
             return "".join(encode(obj, 0))
         if type(indent) is int and indent >= 0:
-            out = []
+            out: list[str] = []
             try:
                 _pretty(obj, indent, 0, out)
                 return "".join(out)

@@ -9,7 +9,7 @@ def features():
     from .config.convert import mount_options_supported
     from .lsm import features as lsm_features
     n = known_cap_count()
-    caps = sorted((name for name, num in CAP_NUMBERS.items() if num < n), key=CAP_NUMBERS.get)
+    caps = sorted((name for name, num in CAP_NUMBERS.items() if num < n), key=CAP_NUMBERS.__getitem__)
     doc = {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": SPEC_VERSION,

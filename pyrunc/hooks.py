@@ -64,7 +64,7 @@ _START_FAILED = "\0pyrunc: cannot start hook "
 def run_hook(hook, state, name, index):
     """Run one hook; raise HookError on failure or timeout."""
     pid, stdin_w, out = _spawn(hook)
-    pending = memoryview(json.dumps(state).encode())
+    pending: memoryview | bytes = memoryview(json.dumps(state).encode())
     pidfd = os.pidfd_open(pid)
     deadline = None if hook.timeout is None else time.monotonic() + hook.timeout
     output = b""

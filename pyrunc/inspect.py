@@ -104,19 +104,21 @@ def _mount_at(mounts: list[dict], path: str) -> dict | None:
 
 def parse_limits(text: str) -> dict[str, tuple[int, int]]:
     """/proc/<pid>/limits -> {RLIMIT_X: (soft, hard)}; unlimited = 2**64-1."""
-    out = {}
+    out: dict[str, tuple[int, int]] = {}
     for line in text.splitlines()[1:]:
         title = line[:26].strip()
         name = _RLIMIT_TITLES.get(title)
         if not name:
             continue
-        soft, hard = line[26:].split()[:2]
-        out[name] = tuple(RLIM_INFINITY if v == "unlimited" else int(v) for v in (soft, hard))
+        soft, hard = (RLIM_INFINITY if v == "unlimited" else int(v) for v in line[26:].split()[:2])
+        out[name] = (soft, hard)
     return out
 
 
 def _parse_id_map(text: str) -> list[tuple[int, int, int]]:
-    return sorted(tuple(int(x) for x in line.split()) for line in text.splitlines() if line.strip())
+    # each line of uid_map/gid_map is three numbers: inside, outside, count
+    return sorted((int(inside), int(outside), int(count))
+                  for inside, outside, count in (line.split() for line in text.splitlines() if line.strip()))
 
 
 def _fmt_map(entries) -> str:
@@ -255,7 +257,7 @@ class _Context:
             self._probe = _probe_namespaces(self.pid, self.linux.get("sysctl") or {})
         return self._probe
 
-    def ns_requests(self) -> dict[str, dict]:
+    def ns_requests(self) -> dict[str | None, dict]:
         return {n.get("type"): n for n in self.linux.get("namespaces") or [] if isinstance(n, dict)}
 
 
@@ -280,7 +282,7 @@ def _probe_namespaces(pid: int, sysctls: dict) -> dict:
         code = 0
         try:
             os.close(r)
-            out = {}
+            out: dict[str, object] = {}
             proc_self = os.open("/proc/self", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
             nsfds = {}
             for name in ("uts", "ipc", "net", "mnt"):
@@ -290,7 +292,7 @@ def _probe_namespaces(pid: int, sysctls: dict) -> dict:
             u = os.uname()
             out["hostname"] = u.nodename
             out["domainname"] = _read("/proc/sys/kernel/domainname").strip()
-            values = {}
+            values: dict[str, str | None] = {}
             for key in sysctls:
                 parts = key.replace(".", "/").split("/")
                 if any(p in ("", ".", "..") for p in parts):
@@ -524,11 +526,11 @@ def _mount_lines(ctx, wall, mounts):
     for m in ctx.config.get("mounts") or []:
         if isinstance(m, dict) and m.get("destination"):
             by_dest[os.path.normpath(m["destination"])] = m
-    special = set()
+    special: set[str] = set()
     for key in ("maskedPaths", "readonlyPaths"):
         special.update(os.path.normpath(p) for p in ctx.linux.get(key) or [])
     cgroup_dests = [d for d, m in by_dest.items() if m.get("type") == "cgroup"]
-    folded = {}
+    folded: dict[str, list[dict]] = {}
     for m in mounts:
         mp = m["mountpoint"]
         if mp == "/":
@@ -1060,7 +1062,7 @@ def _id_mapper(ctx, kind):
 
 
 def _rlimit_lines(ctx, wall):
-    want = {r.get("type"): r for r in ctx.process.get("rlimits") or [] if isinstance(r, dict)}
+    want = {str(r.get("type")): r for r in ctx.process.get("rlimits") or [] if isinstance(r, dict)}
     try:
         have = parse_limits(_read(f"{ctx.proc}/limits"))
     except OSError as e:

@@ -86,7 +86,7 @@ def convert(net_devices):
     if not isinstance(net_devices, dict):
         raise ConfigError(f"{_FIELD}: must be an object mapping host interface names to objects")
     out = []
-    targets = {}
+    targets: dict[str, str] = {}  # container name -> host name
     for host_name, options in net_devices.items():
         problem = name_problem(host_name)
         if problem:

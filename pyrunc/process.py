@@ -66,7 +66,7 @@ def _check_executable(path, name):
     except FileNotFoundError:
         raise StageError(f'exec: "{name}": stat {path}: no such file or directory') from None
     except OSError as e:
-        raise StageError(f'exec: "{name}": stat {path}: {e.strerror.lower()}') from None
+        raise StageError(f'exec: "{name}": stat {path}: {(e.strerror or "").lower()}') from None
     if (st.st_mode & 0o170000) == 0o040000:
         raise StageError(f'exec: "{name}": is a directory')
     if not os.access(path, os.X_OK):

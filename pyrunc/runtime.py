@@ -28,32 +28,43 @@ import os
 from . import state as st
 from .errors import ContainerNotRunning, InvalidState, PyruncError
 
+TYPE_CHECKING = False  # typing is for the checker only: not imported at run time
+if TYPE_CHECKING:
+    import builtins  # list: a method name of Runtime
+    from collections.abc import Callable, Iterable, Iterator
+    from typing import Any
+
+    from .cgroups import CgroupManager
+    from .checkpoint import CriuOptions
+    from .container import Container
+
 
 class _Record:
     """A small frozen record: keyword construction, read-only fields,
     equality by value, ``to_dict()``."""
 
-    __slots__ = ()
+    __slots__: tuple[str, ...] = ()
 
-    def __init__(self, **fields):
+    def __init__(self, **fields: "Any") -> None:
         for name in self.__slots__:
             object.__setattr__(self, name, fields.pop(name, None))
         if fields:
             raise TypeError(f"{type(self).__name__}: unknown fields {sorted(fields)}")
 
-    def __setattr__(self, name, value):
+    def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"{type(self).__name__} is read-only")
 
-    __delattr__ = __setattr__
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is read-only")
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return type(other) is type(self) and all(
             getattr(self, n) == getattr(other, n) for n in self.__slots__)
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return hash(tuple(repr(getattr(self, n)) for n in self.__slots__))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"{type(self).__name__}(" + ", ".join(
             f"{n}={getattr(self, n)!r}" for n in self.__slots__) + ")"
 
@@ -67,8 +78,17 @@ class ContainerState(_Record):
 
     __slots__ = ("oci_version", "id", "pid", "status", "bundle", "rootfs", "created",
                  "owner", "annotations")
+    oci_version: str
+    id: str
+    pid: int
+    status: str
+    bundle: str
+    rootfs: str
+    created: str
+    owner: str
+    annotations: dict[str, str]
 
-    def to_dict(self):
+    def to_dict(self) -> "dict[str, Any]":
         """runc's JSON object (its key names and order; annotations only
         when there are any)."""
         out = {"ociVersion": self.oci_version, "id": self.id, "pid": self.pid,
@@ -89,6 +109,9 @@ class Process(_Record):
     waited for), None when detached."""
 
     __slots__ = ("id", "pid", "exit_status")
+    id: str
+    pid: int | None
+    exit_status: int | None
 
 
 class Stats(_Record):
@@ -97,9 +120,11 @@ class Stats(_Record):
     read its most used fields (None when the controller is missing)."""
 
     __slots__ = ("id", "data")
+    id: str
+    data: "dict[str, Any]"
 
-    def _get(self, *keys):
-        v = self.data
+    def _get(self, *keys: str) -> "Any":
+        v: "Any" = self.data
         for k in keys:
             if not isinstance(v, dict):
                 return None
@@ -107,23 +132,23 @@ class Stats(_Record):
         return v
 
     @property
-    def memory_usage(self):
+    def memory_usage(self) -> int | None:
         return self._get("memory", "usage", "usage")
 
     @property
-    def memory_limit(self):
+    def memory_limit(self) -> int | None:
         return self._get("memory", "usage", "limit")
 
     @property
-    def pids_current(self):
+    def pids_current(self) -> int | None:
         return self._get("pids", "current")
 
     @property
-    def cpu_usage_total(self):
+    def cpu_usage_total(self) -> int | None:
         """CPU time used, in nanoseconds."""
         return self._get("cpu", "usage", "total")
 
-    def to_dict(self):
+    def to_dict(self) -> "dict[str, Any]":
         return {"type": "stats", "id": self.id, "data": self.data}
 
 
@@ -133,15 +158,18 @@ class Event(_Record):
     process of the container since the last event)."""
 
     __slots__ = ("type", "id", "data")
+    type: str
+    id: str
+    data: "dict[str, Any] | None"
 
-    def to_dict(self):
-        out = {"type": self.type, "id": self.id}
+    def to_dict(self) -> "dict[str, Any]":
+        out: "dict[str, Any]" = {"type": self.type, "id": self.id}
         if self.data is not None:
             out["data"] = self.data
         return out
 
 
-def _oci_state(record, status, owner=""):
+def _oci_state(record: st.ContainerState, status: str, owner: str = "") -> ContainerState:
     return ContainerState(
         oci_version=record.oci_version, id=record.id,
         pid=record.init_pid if status not in ("stopped", "creating") else 0,
@@ -149,7 +177,7 @@ def _oci_state(record, status, owner=""):
         owner=owner, annotations=dict(record.annotations or {}))
 
 
-def _user_name(uid):
+def _user_name(uid: int) -> str:
     try:
         import pwd
         return pwd.getpwuid(uid).pw_name
@@ -160,7 +188,7 @@ def _user_name(uid):
 PR_GET_CHILD_SUBREAPER = 37
 
 
-def _foreground(wait):
+def _foreground(wait: "Callable[[], int]") -> int:
     """Run ``wait()``, a foreground wait of the core (it forwards this
     process's signals to the container and resets them to the default
     after; it makes this process a child subreaper), then give the caller
@@ -203,19 +231,20 @@ class Runtime:
     refuse to run from an interpreter that is writable through
     /proc/self/exe (CVE-2019-5736; pyrunc/exeseal.py) -- see docs/api.md."""
 
-    def __init__(self, root=None, *, rootless=None, systemd_cgroup=False, debug=False, criu=None):
+    def __init__(self, root: str | None = None, *, rootless: bool | None = None,
+                 systemd_cgroup: bool = False, debug: bool = False, criu: str | None = None) -> None:
         self.root = root
         self.rootless = rootless
         self.systemd_cgroup = systemd_cgroup
         self.debug = debug
         self.criu = criu
-        self._store = None
+        self._store: st.StateStore | None = None
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"Runtime(root={self.store.root!r})"
 
     @property
-    def store(self):
+    def store(self) -> st.StateStore:
         """The ``pyrunc.state.StateStore`` of ``root`` (the default root is
         decided on first use, not at construction)."""
         if self._store is None:
@@ -227,20 +256,21 @@ class Runtime:
                 self._store = st.StateStore(root, sticky=xdg)
         return self._store
 
-    def _rootless_cgroups(self):
+    def _rootless_cgroups(self) -> bool:
         from .rootless import rootless_cgroups
         return rootless_cgroups(self.rootless)
 
-    def _create_args(self, config_path, pid_file, console_socket, no_pivot, no_new_keyring,
-                     preserve_fds):
+    def _create_args(self, config_path: str | None, pid_file: str | None, console_socket: str | None,
+                     no_pivot: bool, no_new_keyring: bool, preserve_fds: int) -> "dict[str, Any]":
         return dict(config_path=config_path, pid_file=pid_file, console_socket=console_socket,
                     no_pivot=no_pivot, no_new_keyring=no_new_keyring, preserve_fds=preserve_fds,
                     debug=self.debug, systemd_cgroup=self.systemd_cgroup,
                     rootless_cgroups=self._rootless_cgroups())
 
     # --- lifecycle -----------------------------------------------------------
-    def create(self, container_id, bundle=".", *, config_path=None, pid_file=None,
-               console_socket=None, no_pivot=False, no_new_keyring=False, preserve_fds=0):
+    def create(self, container_id: str, bundle: str = ".", *, config_path: str | None = None,
+               pid_file: str | None = None, console_socket: str | None = None, no_pivot: bool = False,
+               no_new_keyring: bool = False, preserve_fds: int = 0) -> ContainerState:
         """Create the container from the bundle; its init waits for
         ``start``.  Returns its ``ContainerState`` (status created).
 
@@ -255,16 +285,17 @@ class Runtime:
             config_path, pid_file, console_socket, no_pivot, no_new_keyring, preserve_fds))
         return _oci_state(c.state, "created")
 
-    def start(self, container_id):
+    def start(self, container_id: str) -> None:
         """Start the created container's process.  Raises ``InvalidState``
         ("cannot start an already running container", "cannot start a
         container that has stopped"), ``ContainerNotExist``."""
         from . import container as core
         core.start(self.store, container_id)
 
-    def run(self, container_id, bundle=".", *, detach=False, keep=False, config_path=None,
-            pid_file=None, console_socket=None, no_pivot=False, no_new_keyring=False,
-            preserve_fds=0):
+    def run(self, container_id: str, bundle: str = ".", *, detach: bool = False, keep: bool = False,
+            config_path: str | None = None, pid_file: str | None = None,
+            console_socket: str | None = None, no_pivot: bool = False, no_new_keyring: bool = False,
+            preserve_fds: int = 0) -> Process:
         """create + start.  Detached: returns ``Process(pid=<init pid>)`` at
         once.  In the foreground: waits for the container's process
         (forwarding this process's signals to it; with process.terminal and
@@ -284,10 +315,13 @@ class Runtime:
                                             keep=keep, **args))
         return Process(id=container_id, exit_status=code)
 
-    def exec(self, container_id, args=(), *, process=None, env=(), cwd=None, user=None,
-             additional_gids=(), caps=(), no_new_privs=False, tty=False, apparmor=None,
-             process_label=None, detach=False, pid_file=None, console_socket=None,
-             preserve_fds=0, ignore_paused=False, cgroup=None):
+    def exec(self, container_id: str, args: "Iterable[str]" = (), *, process: "dict[str, Any] | None" = None,
+             env: "Iterable[str]" = (), cwd: str | None = None, user: str | None = None,
+             additional_gids: "Iterable[int | str]" = (), caps: "Iterable[str]" = (),
+             no_new_privs: bool = False, tty: bool = False, apparmor: str | None = None,
+             process_label: str | None = None, detach: bool = False, pid_file: str | None = None,
+             console_socket: str | None = None, preserve_fds: int = 0, ignore_paused: bool = False,
+             cgroup: list[str] | None = None) -> Process:
         """Run a new process in the running container.
 
         ``args`` and the overrides (``env`` "K=V" strings added to the
@@ -320,13 +354,14 @@ class Runtime:
             own_pid_file = pid_file = os.path.join(
                 store.dir(container_id), f"exec-{os.getpid()}-{id(proc)}.pid")
         try:
-            def wait():
+            def wait() -> int:
                 return exec_in(store, container_id, proc, detach=detach, pid_file=pid_file,
                                console_socket=console_socket, preserve_fds=preserve_fds,
                                ignore_paused=ignore_paused, cgroup_sub=cgroup or None)
             if not detach:
                 return Process(id=container_id, exit_status=_foreground(wait))
             wait()
+            assert pid_file is not None  # a detached exec always has one (above)
             with open(pid_file, "rb") as f:
                 return Process(id=container_id, pid=int(f.read()))
         finally:
@@ -336,14 +371,14 @@ class Runtime:
                 except FileNotFoundError:
                     pass
 
-    def kill(self, container_id, signal=15, *, all=False):
+    def kill(self, container_id: str, signal: int = 15, *, all: bool = False) -> None:
         """Send ``signal`` (a number) to the init, or with ``all`` to every
         process in the container's cgroup.  Raises ``ContainerNotRunning``
         ("container not running") for a stopped container."""
         from . import container as core
         core.kill(self.store, container_id, int(signal), all)
 
-    def delete(self, container_id, *, force=False):
+    def delete(self, container_id: str, *, force: bool = False) -> None:
         """Remove a stopped container (its cgroup, state; poststop hooks).
         ``force``: kill a running one first, and accept an id that does
         not exist.  Raises ``InvalidState`` ("cannot delete container ...
@@ -351,16 +386,16 @@ class Runtime:
         from . import container as core
         core.delete(self.store, container_id, force=force)
 
-    def state(self, container_id):
+    def state(self, container_id: str) -> ContainerState:
         """The container's ``ContainerState``.  Raises ``ContainerNotExist``."""
         record = self.store.load(container_id)
         return _oci_state(record, st.status_of(record, self.store))
 
-    def list(self):
+    def list(self) -> list[ContainerState]:
         """Every container under the root, as ``ContainerState`` records
         with the owner's user name; [] when the root does not exist."""
         store = self.store
-        out = []
+        out: list[ContainerState] = []
         for cid in store.list_ids() or ():
             try:
                 record = store.load(cid)
@@ -370,18 +405,18 @@ class Runtime:
         return out
 
     # --- the container's cgroup --------------------------------------------
-    def _load(self, container_id):
+    def _load(self, container_id: str) -> "Container":
         from .container import Container
         return Container.load(self.store, container_id)
 
     @staticmethod
-    def _manager(c):
+    def _manager(c: "Container") -> "CgroupManager":
         mgr = c.cgroup_manager()
         if mgr is None or not mgr.exists():
             raise PyruncError("container's cgroup does not exist")
         return mgr
 
-    def pause(self, container_id):
+    def pause(self, container_id: str) -> None:
         """Freeze every process of the container.  Raises
         ``ContainerNotRunning`` unless it is running or created."""
         store = self.store
@@ -393,7 +428,7 @@ class Runtime:
             c.state.paused = True
             store.save(c.state)
 
-    def resume(self, container_id):
+    def resume(self, container_id: str) -> None:
         """Thaw a paused container.  Raises ``InvalidState`` ("container not
         paused")."""
         store = self.store
@@ -405,7 +440,7 @@ class Runtime:
             c.state.paused = False
             store.save(c.state)
 
-    def update(self, container_id, resources):
+    def update(self, container_id: str, resources: "dict[str, Any]") -> "dict[str, Any]":
         """Set new limits: ``resources`` is a LinuxResources object (the
         ``linux.resources`` of config.json, e.g. ``{"memory": {"limit":
         64 << 20}, "pids": {"limit": 100}}``), applied to the cgroup and
@@ -430,19 +465,19 @@ class Runtime:
             store.save_config(container_id, cfg.replace(resources=merged))
         return merged.to_dict() if merged is not None else {}
 
-    def _running_manager(self, container_id):
+    def _running_manager(self, container_id: str) -> "tuple[Container, CgroupManager]":
         c = self._load(container_id)
         if c.status == "stopped":
             raise ContainerNotRunning(f"container with id {c.id} is not running")
         return c, self._manager(c)
 
-    def stats(self, container_id):
+    def stats(self, container_id: str) -> Stats:
         """The container's resource usage now (``events --stats``): a
         ``Stats``.  Raises ``ContainerNotRunning`` once it stopped."""
         _, mgr = self._running_manager(container_id)
         return Stats(id=container_id, data=mgr.stats())
 
-    def events(self, container_id, interval=5.0):
+    def events(self, container_id: str, interval: float = 5.0) -> "Iterator[Event]":
         """An iterator of ``Event``: an "oom" event whenever the OOM killer
         struck, and a "stats" event every ``interval`` seconds, until the
         container stops.  Errors (not running, no cgroup) are raised here,
@@ -453,7 +488,7 @@ class Runtime:
         return self._events(c, mgr, interval)
 
     @staticmethod
-    def _events(c, mgr, interval):
+    def _events(c: "Container", mgr: "CgroupManager", interval: float) -> "Iterator[Event]":
         import time
         ooms = mgr.oom_kill_count()
         while c.status != "stopped":
@@ -464,7 +499,7 @@ class Runtime:
             yield Event(type="stats", id=c.id, data=mgr.stats())
             time.sleep(interval)
 
-    def ps(self, container_id):
+    def ps(self, container_id: str) -> "builtins.list[int]":
         """The host pids in the container's cgroup (of a stopped container:
         whatever is left there, normally none)."""
         c = self._load(container_id)
@@ -472,7 +507,7 @@ class Runtime:
         return mgr.pids() if mgr is not None and mgr.exists() else []
 
     # --- checkpoint / restore (criu) ----------------------------------------
-    def _criu_options(self, options):
+    def _criu_options(self, options: "CriuOptions | None") -> "CriuOptions":
         from .checkpoint import CriuOptions
         if options is None:
             options = CriuOptions(criu_path=self.criu)
@@ -480,15 +515,16 @@ class Runtime:
             options.criu_path = self.criu
         return options
 
-    def checkpoint(self, container_id, options=None):
+    def checkpoint(self, container_id: str, options: "CriuOptions | None" = None) -> None:
         """Dump the running container with criu (``options``: a
         ``pyrunc.checkpoint.CriuOptions``; default: images in ./checkpoint,
         the container is stopped after the dump).  Raises ``CriuError``."""
         from .checkpoint import checkpoint
         checkpoint(self.store, container_id, self._criu_options(options))
 
-    def restore(self, container_id, bundle=".", options=None, *, detach=False, pid_file=None,
-                no_subreaper=False, no_pivot=False, console_socket=None):
+    def restore(self, container_id: str, bundle: str = ".", options: "CriuOptions | None" = None, *,
+                detach: bool = False, pid_file: str | None = None, no_subreaper: bool = False,
+                no_pivot: bool = False, console_socket: str | None = None) -> Process:
         """Restore a container from ``options.image_path`` with the bundle's
         config.  Detached: ``Process(pid=<init pid>)``; in the foreground,
         as ``run``: waits, deletes, ``Process(exit_status=N)``."""

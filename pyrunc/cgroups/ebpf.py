@@ -11,6 +11,8 @@ access bit is in the rule; a deny rule when any is.  This is exactly
 ``resources.device_allowed``, which the tests use as the reference.
 """
 
+from __future__ import annotations
+
 import ctypes
 import os
 import struct
@@ -18,6 +20,10 @@ import struct
 from pyrunc.linux import syscalls
 from pyrunc.cgroups.resources import WILDCARD, DeviceRule
 from pyrunc.errors import CgroupError
+
+TYPE_CHECKING = False  # typing is for the checker only: not imported at run time
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 # bpf(2) commands, program/attach types, flags (linux/bpf.h)
 BPF_PROG_LOAD = 5
@@ -59,25 +65,27 @@ def _access_bits(access: str) -> int:
 def _rule_block(rule: DeviceRule) -> list[bytes]:
     """Instructions returning ``rule.allow`` if the rule matches, else falling through."""
     # Each check is (builder of the jump with a given skip offset); built in
-    # two passes since the skip distance is "to the end of this block".
-    checks = []
+    # two passes since the skip distance is "to the end of this block".  The
+    # builders run below, in this call, so they read t, bits and the rule as
+    # they are now (no loop rebinds them).
+    checks: list[list[Callable[[int], bytes]]] = []
     if rule.type != "a":
         t = DEV_BLOCK if rule.type == "b" else DEV_CHAR
-        checks.append([lambda off, t=t: _insn(_JNE_K, R_TYPE, 0, off, t)])
+        checks.append([lambda off: _insn(_JNE_K, R_TYPE, 0, off, t)])
     bits = _access_bits(rule.access)
     if bits != ACC_MKNOD | ACC_READ | ACC_WRITE:
         if rule.allow:   # requested ⊆ rule: (req & bits) == req
             checks.append([lambda off: _insn(_MOV64_X, 1, R_ACCESS),
-                           lambda off, b=bits: _insn(_AND64_K, 1, 0, 0, b),
+                           lambda off: _insn(_AND64_K, 1, 0, 0, bits),
                            lambda off: _insn(_JNE_X, 1, R_ACCESS, off)])
         else:            # requested ∩ rule ≠ ∅
             checks.append([lambda off: _insn(_MOV64_X, 1, R_ACCESS),
-                           lambda off, b=bits: _insn(_AND64_K, 1, 0, 0, b),
+                           lambda off: _insn(_AND64_K, 1, 0, 0, bits),
                            lambda off: _insn(_JEQ_K, 1, 0, off, 0)])
     if rule.major != WILDCARD:
-        checks.append([lambda off, m=rule.major: _insn(_JNE_K, R_MAJOR, 0, off, m)])
+        checks.append([lambda off: _insn(_JNE_K, R_MAJOR, 0, off, rule.major)])
     if rule.minor != WILDCARD:
-        checks.append([lambda off, m=rule.minor: _insn(_JNE_K, R_MINOR, 0, off, m)])
+        checks.append([lambda off: _insn(_JNE_K, R_MINOR, 0, off, rule.minor)])
     tail = [_insn(_MOV64_K, 0, 0, 0, 1 if rule.allow else 0), _insn(_EXIT)]
     flat = [b for c in checks for b in c]
     out = []

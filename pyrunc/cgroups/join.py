@@ -74,13 +74,14 @@ def late_join_fds(cfg, mgr):
 def origin_dirs(container_dirs):
     """For each container cgroup dir, this process's own cgroup dir in the
     same hierarchy (mount point of the hierarchy + our path in it)."""
-    mounts = []  # (mountpoint, mount root, controllers key or "")
+    # (mountpoint, mount root, "" for cgroup2 or the v1 hierarchy's controllers)
+    mounts: list[tuple[str, str, str | list[str]]] = []
     for m in procfs.mounts():
         if m["fstype"] == "cgroup2":
             mounts.append((m["mountpoint"], m["root"], ""))
         elif m["fstype"] == "cgroup":
-            opts = [o for o in m["super_options"] if o not in ("rw", "ro")]
-            mounts.append((m["mountpoint"], m["root"], opts))
+            mounts.append((m["mountpoint"], m["root"],
+                           [o for o in m["super_options"] if o not in ("rw", "ro")]))
     own = {ctrls: path for _, ctrls, path in procfs.cgroups()}
     out = []
     for d in container_dirs:

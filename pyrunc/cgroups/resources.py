@@ -279,7 +279,7 @@ def parse_resources(resources, field=F):
     if resources is None:
         return None
     r = check_object(resources, field)
-    kw = {}
+    kw: dict[str, object] = {}
     if "devices" in r and r["devices"] is not None:
         normalize_device_rules(r["devices"], field + ".devices")  # the checks; the rules as given
         kw["devices"] = [M.DeviceRule(allow=d["allow"], type=d.get("type"), major=d.get("major"),
@@ -345,7 +345,7 @@ def _cpu(cpu, f):
 
 def _block_io(bio, f):
     from pyrunc.config.model import BlockIO, ThrottleDevice, WeightDevice
-    kw = dict(weight=get_int(bio, "weight", f, minimum=0, maximum=1000),
+    kw: dict[str, object] = dict(weight=get_int(bio, "weight", f, minimum=0, maximum=1000),
               leafWeight=get_int(bio, "leafWeight", f, minimum=0, maximum=1000))
     if bio.get("weightDevice") is not None:
         devs = []

@@ -38,7 +38,7 @@ def skeleton() -> dict:
 
 def prune(obj: dict, top: bool = True, always=_ALWAYS) -> dict:
     """Drop zero/empty values the way Go's omitempty does (see _ALWAYS)."""
-    out = {}
+    out: dict[str, object] = {}
     for k, v in obj.items():
         if isinstance(v, dict):
             # pids.limit is omitempty although other "limit"s are not

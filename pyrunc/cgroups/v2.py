@@ -358,7 +358,10 @@ class V2Manager(CgroupManager):
         out["pids"] = {"current": fs.read_int(self._file("pids.current")),
                        "limit": fs.read_int(self._file("pids.max"))}
         b = out["blkio"]
-        rbytes, wbytes, rios, wios = [], [], [], []
+        rbytes: list[dict] = []
+        wbytes: list[dict] = []
+        rios: list[dict] = []
+        wios: list[dict] = []
         try:
             with open(self._file("io.stat")) as fh:
                 for line in fh:

@@ -54,7 +54,7 @@ def cmd_exec(g, argv):
     except Exception as e:
         # runc: every failure from here on is "exec failed", exit status 255
         # (a foreground exec otherwise exits with the process's own status)
-        e.exit_status = EXEC_FAILED
+        e.exit_status = EXEC_FAILED  # type: ignore[attr-defined]  # read by the CLI's error handler
         raise
 
 

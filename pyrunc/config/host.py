@@ -240,7 +240,7 @@ def _cgroups(linux, facts, add):
         return
     version = facts.cgroup_version
     for field, (v1, v2) in RESOURCE_CONTROLLERS.items():
-        value = resources
+        value: object = resources
         for key in field:
             value = value.get(key) if isinstance(value, dict) else None
         if value is None or value == [] or value == {}:
@@ -307,7 +307,7 @@ def _capabilities(process, facts, add):
                     % (render_value(name), facts.cap_count - 1))
 
 
-_DEVICE_KINDS = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK}
+_DEVICE_KINDS: dict[object, int] = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK}
 
 
 def _devices(linux, add):
@@ -372,7 +372,7 @@ def _hooks(hooks, add):
 
 
 def _cpus_and_nodes(doc, linux, facts, add):
-    checks = []
+    checks: list[tuple[tuple[str, ...], object, set[int] | None, str]] = []  # (path, text, online, what)
     cpu = _obj(_obj(linux.get("resources")).get("cpu"))
     checks.append((("linux", "resources", "cpu", "cpus"), cpu.get("cpus"), facts.online_cpus, "CPU"))
     checks.append((("linux", "resources", "cpu", "mems"), cpu.get("mems"), facts.online_nodes, "memory node"))

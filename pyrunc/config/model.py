@@ -57,8 +57,7 @@ class Record:
     def __eq__(self, other):
         return type(other) is type(self) and all(
             getattr(self, n) == getattr(other, n) for n in self.FIELDS)
-
-    __hash__ = None
+    # no __hash__: a class that defines __eq__ alone is unhashable (__hash__ None)
 
     def to_dict(self):
         out = {}
@@ -123,21 +122,47 @@ class Mount(Record):
                   clear_flags=0, data="", propagation=list, rec_attr_set=0, rec_attr_clr=0,
                   bind=False, recursive=False, tmpcopyup=False, idmap=None)
     __slots__ = tuple(FIELDS)
+    destination: str
+    type: str
+    source: str
+    options: list[str]
+    flags: int
+    clear_flags: int
+    data: str
+    propagation: list[int]
+    rec_attr_set: int
+    rec_attr_clr: int
+    bind: bool
+    recursive: bool
+    tmpcopyup: bool
+    idmap: dict | None  # {"recursive": bool, "uid": [[c, h, n]], "gid": [...]}
 
 
 class Hook(Record):
     FIELDS = dict(path="", args=list, env=list, timeout=None)
     __slots__ = tuple(FIELDS)
+    path: str
+    args: list[str]
+    env: list[str]
+    timeout: int | None
 
 
 class User(Record):
     FIELDS = dict(uid=0, gid=0, umask=None, additional_gids=list)
     __slots__ = tuple(FIELDS)
+    uid: int
+    gid: int
+    umask: int | None
+    additional_gids: list[int]
 
 
 class Rlimit(Record):
     FIELDS = dict(type="", resource=0, soft=0, hard=0)
     __slots__ = tuple(FIELDS)
+    type: str
+    resource: int
+    soft: int
+    hard: int
 
 
 class Scheduler(Record):
@@ -146,6 +171,13 @@ class Scheduler(Record):
 
     FIELDS = dict(policy=0, flags=0, nice=0, priority=0, runtime=0, deadline=0, period=0)
     __slots__ = tuple(FIELDS)
+    policy: int
+    flags: int
+    nice: int
+    priority: int
+    runtime: int
+    deadline: int
+    period: int
 
 
 class CpuAffinity(Record):
@@ -153,6 +185,8 @@ class CpuAffinity(Record):
 
     FIELDS = dict(initial=None, final=None)
     __slots__ = tuple(FIELDS)
+    initial: list[int] | None
+    final: list[int] | None
 
 
 class Process(Record):
@@ -169,21 +203,50 @@ class Process(Record):
     NESTED = dict(user=User, rlimits=[Rlimit], scheduler=Scheduler,
                   exec_cpu_affinity=CpuAffinity)
     __slots__ = tuple(FIELDS)
+    terminal: bool
+    console_size: list[int] | None  # [height, width]
+    cwd: str
+    env: list[str]
+    args: list[str]
+    command_line: str | None
+    user: User
+    rlimits: list[Rlimit]
+    caps: dict[str, list[int]] | None
+    no_new_privileges: bool
+    apparmor_profile: str
+    selinux_label: str
+    oom_score_adj: int | None
+    scheduler: Scheduler | None
+    io_priority: int | None
+    exec_cpu_affinity: CpuAffinity | None
 
 
 class Namespace(Record):
     FIELDS = dict(type="", path="", flag=0)
     __slots__ = tuple(FIELDS)
+    type: str
+    path: str
+    flag: int
 
 
 class IDMap(Record):
     FIELDS = dict(container_id=0, host_id=0, size=0)
     __slots__ = tuple(FIELDS)
+    container_id: int
+    host_id: int
+    size: int
 
 
 class Device(Record):
     FIELDS = dict(path="", type="", major=0, minor=0, file_mode=None, uid=None, gid=None)
     __slots__ = tuple(FIELDS)
+    path: str
+    type: str
+    major: int
+    minor: int
+    file_mode: int | None
+    uid: int | None
+    gid: int | None
 
 
 class TimeOffset(Record):
@@ -191,6 +254,9 @@ class TimeOffset(Record):
 
     FIELDS = dict(clock="", secs=0, nanosecs=0)
     __slots__ = tuple(FIELDS)
+    clock: str
+    secs: int
+    nanosecs: int
 
 
 class MemoryPolicy(Record):
@@ -199,6 +265,9 @@ class MemoryPolicy(Record):
 
     FIELDS = dict(mode=0, nodemask=list, maxnode=0)
     __slots__ = tuple(FIELDS)
+    mode: int
+    nodemask: list[int]
+    maxnode: int
 
 
 class NetDevice(Record):
@@ -206,6 +275,8 @@ class NetDevice(Record):
 
     FIELDS = dict(host_name="", name="")
     __slots__ = tuple(FIELDS)
+    host_name: str
+    name: str
 
 
 class Seccomp(Record):
@@ -218,6 +289,12 @@ class Seccomp(Record):
     FIELDS = dict(bpf_hex="", flags=0, uses_notify=False, listener_path=None,
                   listener_metadata="", skipped_syscalls=list)
     __slots__ = tuple(FIELDS)
+    bpf_hex: str
+    flags: int
+    uses_notify: bool
+    listener_path: str | None
+    listener_metadata: str
+    skipped_syscalls: list[str]
 
     @property
     def bpf(self):
@@ -235,27 +312,53 @@ class Memory(Record):
                   swappiness=None, disableOOMKiller=None, useHierarchy=None,
                   checkBeforeUpdate=None)
     __slots__ = tuple(FIELDS)
+    limit: int | None
+    reservation: int | None
+    swap: int | None
+    kernel: int | None
+    kernelTCP: int | None
+    swappiness: int | None
+    disableOOMKiller: bool | None
+    useHierarchy: bool | None
+    checkBeforeUpdate: bool | None
 
 
 class Cpu(Record):
     FIELDS = dict(shares=None, quota=None, burst=None, period=None, realtimeRuntime=None,
                   realtimePeriod=None, cpus=None, mems=None, idle=None)
     __slots__ = tuple(FIELDS)
+    shares: int | None
+    quota: int | None
+    burst: int | None
+    period: int | None
+    realtimeRuntime: int | None
+    realtimePeriod: int | None
+    cpus: str | None
+    mems: str | None
+    idle: int | None
 
 
 class Pids(Record):
     FIELDS = dict(limit=None)
     __slots__ = tuple(FIELDS)
+    limit: int | None
 
 
 class WeightDevice(Record):
     FIELDS = dict(major=0, minor=0, weight=None, leafWeight=None)
     __slots__ = tuple(FIELDS)
+    major: int
+    minor: int
+    weight: int | None
+    leafWeight: int | None
 
 
 class ThrottleDevice(Record):
     FIELDS = dict(major=0, minor=0, rate=0)
     __slots__ = tuple(FIELDS)
+    major: int
+    minor: int
+    rate: int
 
 
 class BlockIO(Record):
@@ -266,6 +369,13 @@ class BlockIO(Record):
                   throttleWriteBpsDevice=[ThrottleDevice], throttleReadIOPSDevice=[ThrottleDevice],
                   throttleWriteIOPSDevice=[ThrottleDevice])
     __slots__ = tuple(FIELDS)
+    weight: int | None
+    leafWeight: int | None
+    weightDevice: list[WeightDevice] | None
+    throttleReadBpsDevice: list[ThrottleDevice] | None
+    throttleWriteBpsDevice: list[ThrottleDevice] | None
+    throttleReadIOPSDevice: list[ThrottleDevice] | None
+    throttleWriteIOPSDevice: list[ThrottleDevice] | None
 
     THROTTLE_KEYS = ("throttleReadBpsDevice", "throttleWriteBpsDevice",
                      "throttleReadIOPSDevice", "throttleWriteIOPSDevice")
@@ -274,22 +384,30 @@ class BlockIO(Record):
 class HugepageLimit(Record):
     FIELDS = dict(pageSize="", limit=0)
     __slots__ = tuple(FIELDS)
+    pageSize: str
+    limit: int
 
 
 class NetPriority(Record):
     FIELDS = dict(name="", priority=0)
     __slots__ = tuple(FIELDS)
+    name: str
+    priority: int
 
 
 class Network(Record):
     FIELDS = dict(classID=None, priorities=None)
     NESTED = dict(priorities=[NetPriority])
     __slots__ = tuple(FIELDS)
+    classID: int | None
+    priorities: list[NetPriority] | None
 
 
 class RdmaLimit(Record):
     FIELDS = dict(hcaHandles=None, hcaObjects=None)
     __slots__ = tuple(FIELDS)
+    hcaHandles: int | None
+    hcaObjects: int | None
 
 
 class DeviceRule(Record):
@@ -298,6 +416,11 @@ class DeviceRule(Record):
 
     FIELDS = dict(allow=False, type=None, major=None, minor=None, access=None)
     __slots__ = tuple(FIELDS)
+    allow: bool
+    type: str | None
+    major: int | None
+    minor: int | None
+    access: str | None
 
 
 class Resources(Record):
@@ -310,6 +433,15 @@ class Resources(Record):
     NESTED = dict(devices=[DeviceRule], memory=Memory, cpu=Cpu, pids=Pids, blockIO=BlockIO,
                   hugepageLimits=[HugepageLimit], network=Network, rdma={"": RdmaLimit})
     __slots__ = tuple(FIELDS)
+    devices: list[DeviceRule] | None
+    memory: Memory | None
+    cpu: Cpu | None
+    pids: Pids | None
+    blockIO: BlockIO | None
+    hugepageLimits: list[HugepageLimit] | None
+    network: Network | None
+    rdma: dict[str, RdmaLimit] | None
+    unified: dict[str, str] | None
 
 
 class Config(Record):
@@ -336,6 +468,33 @@ class Config(Record):
                   hooks={Hook}, time_offsets=[TimeOffset], resources=Resources,
                   seccomp=Seccomp, memory_policy=MemoryPolicy, net_devices=[NetDevice])
     __slots__ = tuple(FIELDS)
+    format: int
+    oci_version: str
+    root_path: str
+    root_readonly: bool
+    mounts: list[Mount]
+    process: Process | None
+    hostname: str | None
+    domainname: str | None
+    hooks: dict[str, list[Hook]]
+    annotations: dict[str, str]
+    namespaces: list[Namespace]
+    uid_mappings: list[IDMap]
+    gid_mappings: list[IDMap]
+    time_offsets: list[TimeOffset]
+    devices: list[Device]
+    cgroups_path: str | None
+    resources: Resources | None
+    rootfs_propagation: str
+    masked_paths: list[str]
+    readonly_paths: list[str]
+    sysctl: dict[str, str]
+    seccomp: Seccomp | None
+    personality: int | None
+    mount_label: str
+    net_devices: list[NetDevice]
+    intel_rdt: dict | None
+    memory_policy: MemoryPolicy | None
 
     @classmethod
     def from_dict(cls, d):

@@ -62,12 +62,16 @@ class Problem:
 
     def __eq__(self, other):
         return isinstance(other, Problem) and (self.path, self.message) == (other.path, other.message)
+    # no __hash__: a class that defines __eq__ alone is unhashable (__hash__ None)
 
-    __hash__ = None
 
+TYPE_CHECKING = False  # typing is for the checker only: not imported at run time
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any, Literal, TypeAlias
 
-# A compiled schema node: check(instance, path, problems) -> None
-Check = "Callable[[object, tuple, list[Problem]], None]"
+    # A compiled schema node: check(instance, path, problems) -> None
+    Check: TypeAlias = Callable[[object, tuple, list[Problem]], None]
 
 # kind -> (schema file, label that starts every error line)
 KINDS = {
@@ -318,7 +322,7 @@ class _Compiler:
         check = self.compiled.get(key)
         if check is None:
             name, pointer = key
-            node: object = self.document(name)
+            node: Any = self.document(name)  # a JSON value
             for token in pointer.strip("/").split("/") if pointer.strip("/") else ():
                 token = token.replace("~1", "/").replace("~0", "~")
                 if isinstance(node, list):
@@ -444,8 +448,9 @@ class _Compiler:
             if not is_type(inst):
                 errs.append(error(inst, path))
 
-        check_type.is_type = is_type
-        check_type.error = error
+        # read back by the anyOf/oneOf builder; mypy does not model function attributes
+        check_type.is_type = is_type  # type: ignore[attr-defined]
+        check_type.error = error  # type: ignore[attr-defined]
         return check_type
 
 
@@ -616,7 +621,8 @@ def _build_array(comp, node, base):
     min_items = node.get("minItems")
     max_items = node.get("maxItems")
     unique = node.get("uniqueItems", False)
-    each = tuple_checks = extra = None
+    each = tuple_checks = None
+    extra: Check | Literal[False] | None = None
     if isinstance(items, dict):
         each = comp.compile(items, base)
     elif isinstance(items, list):

@@ -56,7 +56,7 @@ def _lone_surrogate(doc):
     """(path, string, is_key) of the first string in *doc* (key or value)
     holding a lone UTF-16 surrogate, or None.  Iterative: the document may
     be nested as deeply as the decoder allows."""
-    stack = [((), doc)]
+    stack: list[tuple[tuple, object]] = [((), doc)]
     while stack:
         path, node = stack.pop()
         if isinstance(node, str):
@@ -166,8 +166,8 @@ MAX_DEPTH = 64
 def _cut_deep(doc: dict) -> list[tuple]:
     """Replace every object or array found at depth MAX_DEPTH by null (a
     member is then dropped with the other nulls); return their paths."""
-    cut = []
-    stack = [((), doc, 0)]
+    cut: list[tuple] = []
+    stack: list[tuple[tuple, dict | list, int]] = [((), doc, 0)]
     while stack:
         path, node, depth = stack.pop()
         items = node.items() if isinstance(node, dict) else enumerate(node)
@@ -190,7 +190,7 @@ def _drop_null_members(doc: dict) -> list[tuple]:
     the same way, and the semantic layer warns about each one.  (A null
     inside an array is not a missing member: the schema judges it.)"""
     dropped: list[tuple] = []
-    stack = [((), doc)]
+    stack: list[tuple[tuple, dict | list]] = [((), doc)]
     while stack:
         path, node = stack.pop()
         if isinstance(node, dict):

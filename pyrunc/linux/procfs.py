@@ -124,7 +124,7 @@ def cap_mask(value: str) -> set[int]:
 def parse_cpu_list(text: str) -> list[int]:
     """``"0-3,5"`` -> [0, 1, 2, 3, 5] (in the list's order; empty text, or a
     trailing newline, is fine).  ValueError when malformed."""
-    out = []
+    out: list[int] = []
     for part in text.strip().split(","):
         part = part.strip()
         if not part:

@@ -7,7 +7,7 @@ from ..config.semantic import clean_path  # one normalisation for validation and
 from ..errors import ConfigError
 from ..linux import syscalls as sc
 from .devices import CreateDevices, DEFAULT_DEVICES, SetupDev
-from .ops import BindMount, CgroupMount, DevReadonly, FsMount, MaskPaths, PrepareRoot, ReadonlyPaths, Remount
+from .ops import BindMount, CgroupMount, DevReadonly, FsMount, MaskPaths, Op, PrepareRoot, ReadonlyPaths, Remount
 
 
 # What may be mounted below /proc (lxcfs and friends), as runc allows.
@@ -47,7 +47,7 @@ def plan(cfg, *, in_userns, host_devices=None):
     namespace, where mknod is refused)."""
     if host_devices is None:
         host_devices = in_userns
-    ops = []
+    ops: list[Op] = []
     try:
         prop = ROOTFS_PROPAGATION[cfg.rootfs_propagation]
     except KeyError:

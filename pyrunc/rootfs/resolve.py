@@ -223,7 +223,7 @@ class PlanContext:
                 if p == "/sys/fs/cgroup":
                     self.v2_dir = (dirs or {}).get("") or _join_cgroup(p, root, own.get("", "/"))
             return None
-        out = []
+        out: list[tuple[str, str | None, str, str]] = []  # (name, controllers, fstype, host dir)
         for point, root, fstype, opts in mounts:
             name = point[len("/sys/fs/cgroup/"):]
             if not name or "/" in name:
@@ -306,7 +306,7 @@ class SourceOpener:
     def __init__(self):
         self.pid = -1
         self.sock = None
-        self.ops = ()
+        self.ops: list | tuple = ()  # the BindMount ops whose trees the helper opens
 
     def start(self, ops, bundle):
         import socket  # the runtime's own interpreter, before any namespace is entered

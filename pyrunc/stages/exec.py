@@ -32,7 +32,7 @@ class SeccompAgent:
         self.state = state
         self.metadata = metadata
         self.fds = []  # the listener fd, from finalize_and_exec's on_seccomp
-        self.pid_pipe = None  # fork path: the forked process learns its host pid here
+        self.pid_pipe: tuple[int, int] | None = None  # fork path: the forked process learns its host pid here
 
     def send(self, pid):
         # in the stage, after the container's root was entered: seccomp was
@@ -45,6 +45,7 @@ class SeccompAgent:
 
     def send_from_forked(self, fd):
         self.fds.append(fd)
+        assert self.pid_pipe is not None  # made before the fork that calls this
         self.send(int(os.read(self.pid_pipe[0], 32)))
 
 

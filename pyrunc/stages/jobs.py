@@ -1,13 +1,48 @@
 """The job records the runtime hands to the stages it forks: everything a
 stage needs, computed before fork (the stages import nothing after it)."""
 
+from __future__ import annotations
+
 from ..log import log
+
+TYPE_CHECKING = False  # typing is for the checker only: not imported at run time
+if TYPE_CHECKING:
+    import socket
+    from collections.abc import Callable, Sequence
+    from typing import Any
+
+    from ..config.model import Config
+    from ..process import ProcessAttrs
+    from ..rootfs.ops import Op
+    from ..seccomp import PreparedSeccomp
+    from .protocol import Channel
 
 
 class InitJob:
     """Everything the child stages need, computed by the runtime before fork."""
 
-    def __init__(self, **kw):
+    cfg: Config
+    container_id: str
+    bundle: str
+    mount_ops: list[Op]
+    listen_fd: int
+    console_fd: int
+    console_sock: socket.socket | None
+    no_pivot: bool
+    no_new_keyring: bool
+    seccomp: PreparedSeccomp | None
+    keep_fds: Sequence[int]
+    cap_count: int
+    debug: Callable[[str], None] | None      # log.debug when create runs with --debug
+    hook_runner: Callable[..., Any] | None
+    seccomp_listener: socket.socket | None
+    attrs: ProcessAttrs | None
+    host_pid: int
+    cgroup_fds: Sequence[int]
+    origin_fds: Sequence[int]
+    cgroup_dirs: dict[str, str] | None
+
+    def __init__(self, **kw: Any) -> None:
         self.cfg = kw["cfg"]                     # config.model.Config
         self.container_id = kw["container_id"]
         self.bundle = kw["bundle"]
@@ -32,7 +67,7 @@ class InitJob:
         self.origin_fds = kw.get("origin_fds", ())  # the runtime's own cgroups
         self.cgroup_dirs = kw.get("cgroup_dirs")
 
-    def stage_fds(self, chan):
+    def stage_fds(self, chan: Channel) -> list[int]:
         """The fds the stages need; every other fd is closed as the first
         thing the intermediate does (sc.close_fds_except)."""
         fds = [chan.fd, self.listen_fd, self.console_fd, log.fileno(), *self.keep_fds,

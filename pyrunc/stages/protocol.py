@@ -19,10 +19,18 @@ length-checked framing, so a message can never be misread as another
 See docs/stage-protocol.md for the sequence.
 """
 
+from __future__ import annotations
+
 import os
 import struct
 
 from .. import fastjson  # json's C accelerator without importing json (and re)
+
+TYPE_CHECKING = False  # typing is for the checker only: not imported at run time
+if TYPE_CHECKING:
+    from typing import Any
+
+    Payload = dict[str, Any]  # a message's JSON object
 
 MAGIC = b"PR"
 HEADER = struct.Struct(">2sHI")
@@ -54,7 +62,7 @@ class PeerGone(ProtocolError):
     """The other side closed the channel (it exited)."""
 
 
-def encode(mtype, payload=None):
+def encode(mtype: int, payload: Payload | None = None) -> bytes:
     if mtype not in NAMES:
         raise ProtocolError(f"unknown message type {mtype}")
     body = fastjson.dumps(payload, compact=True).encode() if payload else b""
@@ -63,7 +71,7 @@ def encode(mtype, payload=None):
     return HEADER.pack(MAGIC, mtype, len(body)) + body
 
 
-def decode(data):
+def decode(data: bytes) -> tuple[int, Payload]:
     if len(data) < HEADER.size:
         raise ProtocolError(f"short message ({len(data)} bytes)")
     magic, mtype, length = HEADER.unpack_from(data)
@@ -86,13 +94,13 @@ def decode(data):
 class Channel:
     """One end of the socketpair."""
 
-    def __init__(self, fd):
+    def __init__(self, fd: int) -> None:
         self.fd = fd
 
-    def send(self, mtype, payload=None):
+    def send(self, mtype: int, payload: Payload | None = None) -> None:
         os.write(self.fd, encode(mtype, payload))
 
-    def recv(self):
+    def recv(self) -> tuple[int, Payload]:
         # One extra byte beyond the maximum lets an oversized datagram be
         # detected (SEQPACKET truncates silently otherwise).
         data = os.read(self.fd, HEADER.size + MAX_PAYLOAD + 1)
@@ -100,7 +108,7 @@ class Channel:
             raise PeerGone("channel closed")
         return decode(data)
 
-    def expect(self, *types):
+    def expect(self, *types: int) -> tuple[int, Payload]:
         mtype, payload = self.recv()
         if mtype == ERROR:
             return mtype, payload
@@ -109,7 +117,7 @@ class Channel:
                                 + "/".join(NAMES[t] for t in types))
         return mtype, payload
 
-    def close(self):
+    def close(self) -> None:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
