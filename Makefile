@@ -127,7 +127,7 @@ test-systemd-vm: venv
 	        RUNTIME=$$rt CONFORMANCE_CGROUP_DRIVER=systemd $(PY) -m pytest -q -p no:cacheprovider -rs \
 	          -k "$(V2_CONFORMANCE)" conformance; conf=$$?; lap "conformance $$rt" $$conf; done;; \
 	    engines) PYRUNC_ENGINE_TESTS=1 PYRUNC_ENGINE_CGROUP_DRIVER=systemd PYRUNC=$(PYRUNC) \
-	        $(PY) -m pytest -q -p no:cacheprovider -o faulthandler_timeout=600 --basetemp=/root/pytest-eng \
+	        $(PY) -m pytest -q -p no:cacheprovider -o timeout=900 -o faulthandler_timeout=600 --basetemp=/root/pytest-eng \
 	        -k "$(SYSTEMD_ENGINE_K)" $(SYSTEMD_ENGINE_TESTS) $(PYTEST_ARGS); eng=$$?; lap engines $$eng;; \
 	    checkpoint) modprobe tun && $(PY) -m pytest -q -p no:cacheprovider --basetemp=/root/pytest-ckpt \
 	        tests/test_checkpoint.py tests/test_criu_rpc.py $(PYTEST_ARGS); ck=$$?; lap checkpoint $$ck;; \

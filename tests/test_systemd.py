@@ -874,10 +874,13 @@ def test_rootless_podman_systemd_cgroup_manager(user_podman, runtime):
         assert p.returncode == 3, p.stderr
         assert podman("rm", "--force", "--time", "0", name).returncode == 0
         wait_for(lambda: user_unit_gone(unit), timeout=10)
-        left = user_systemctl("list-units", "--all", "--no-legend", f"*{cid}*")
-        assert cid not in left, left
-        found = subprocess.run(["find", CG + user_manager_cgroup(), "-type", "d", "-name", f"*{cid}*"],
-                               capture_output=True, text=True).stdout
-        assert found == "", found
+
+        def left():  # units (the container's, conmon's) and cgroups named after it
+            units = user_systemctl("list-units", "--all", "--no-legend", f"*{cid}*")
+            dirs = subprocess.run(["find", CG + user_manager_cgroup(), "-type", "d",
+                                   "-name", f"*{cid}*"], capture_output=True, text=True).stdout
+            return (units + dirs).strip()
+        wait_for(lambda: not left(), timeout=20)
+        assert not left(), left()
     finally:
         podman("rm", "--force", "--time", "0", name)
