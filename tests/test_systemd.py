@@ -779,11 +779,15 @@ def test_rootless_scope_in_the_users_manager(urt, bundle):
     assert read(f"{d}/cgroup.freeze") == "1" and urt.status(cid) == "paused"
     assert urt("resume", cid).returncode == 0
     assert read(f"{d}/cgroup.freeze") == "0"
+    # exec from the login session's scope: the kernel refuses the user the
+    # move into the user manager's tree; systemd makes it (pyrunc), runc 1.1
+    # leaves the process outside the container's cgroup
     p = urt("exec", "-d", cid, "sleep", "999")
     assert p.returncode == 0, p.stderr
-    wait_for(lambda: len(read(f"{d}/cgroup.procs").split()) == 2)
-    p = urt("ps", "--format", "json", cid)
-    assert p.returncode == 0 and len(json.loads(p.stdout)) == 2, p
+    if urt.path != RUNC:
+        wait_for(lambda: len(read(f"{d}/cgroup.procs").split()) == 2)
+        p = urt("ps", "--format", "json", cid)
+        assert p.returncode == 0 and len(json.loads(p.stdout)) == 2, p
     assert urt.kill(cid, "KILL", all=True).returncode == 0
     wait_for(lambda: urt.status(cid) == "stopped")
     p = urt.delete(cid)
@@ -836,6 +840,12 @@ def user_podman(tmp_path_factory):
     pm("rm", "--all", "--force", "--time", "0")
     # the storage holds files of subordinate ids: removed from podman's namespace
     pm("unshare", "rm", "-rf", f"{d}/graph", f"{d}/run")
+    # podman's pause process (catatonit), which keeps its user namespace, is ours
+    try:
+        with open(os.path.join(os.environ.get("XDG_RUNTIME_DIR", ""), "libpod/tmp/pause.pid")) as f:
+            os.kill(int(f.read().strip()), 9)
+    except (OSError, ValueError):
+        pass
     shutil.rmtree(d, ignore_errors=True)
 
 

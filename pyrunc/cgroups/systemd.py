@@ -673,7 +673,12 @@ class SystemdManager(CgroupManager):
 
     def apply(self, pid: int) -> None:
         if self._started:
-            self.inner.apply(pid)
+            try:
+                self.inner.apply(pid)
+            except CgroupError:
+                if not self.rootless:
+                    raise
+                self._attach(pid)
             return
         self._start_unit(pid)
         self._started = True
@@ -681,6 +686,19 @@ class SystemdManager(CgroupManager):
         # on the way down, then the pid is in it (a slice unit gets it here)
         self.inner.create()
         self.inner.apply(pid)
+
+    def _attach(self, pid: int) -> None:
+        """Rootless: have systemd move ``pid`` into the unit.  The kernel lets
+        a process move between cgroups only through a common ancestor the
+        mover may write, and from a login session's scope (root's) into the
+        user manager's tree there is none for the user; the user's manager
+        asks PID 1 to move processes it cannot move itself (AttachProcessesToUnit,
+        systemd >= 238).  runc 1.1 leaves such an exec'd process outside."""
+        try:
+            self._systemd().call("AttachProcessesToUnit", "ssau", (self.unit, "", [pid]))
+        except DBusError as e:
+            raise CgroupError(f"cannot join systemd unit {self.unit}: "
+                              f"{str(e).split(': ', 2)[-1]}") from None
 
     def _start_unit(self, pid: int) -> None:
         is_slice = self.unit.endswith(".slice")
