@@ -840,12 +840,17 @@ def user_podman(tmp_path_factory):
     pm("rm", "--all", "--force", "--time", "0")
     # the storage holds files of subordinate ids: removed from podman's namespace
     pm("unshare", "rm", "-rf", f"{d}/graph", f"{d}/run")
-    # podman's pause process (catatonit), which keeps its user namespace, is ours
-    try:
-        with open(os.path.join(os.environ.get("XDG_RUNTIME_DIR", ""), "libpod/tmp/pause.pid")) as f:
-            os.kill(int(f.read().strip()), 9)
-    except (OSError, ValueError):
-        pass
+    # podman's pause process (catatonit), which keeps its user namespace, is
+    # ours: its pid file is in podman's --tmpdir (podman 4.3) or below
+    # XDG_RUNTIME_DIR (later podmans)
+    for pid_file in (f"{d}/tmp/pause.pid",
+                     os.path.join(os.environ.get("XDG_RUNTIME_DIR", "/nonexistent"),
+                                  "libpod/tmp/pause.pid")):
+        try:
+            with open(pid_file) as f:
+                os.kill(int(f.read().strip()), 9)
+        except (OSError, ValueError):
+            pass
     shutil.rmtree(d, ignore_errors=True)
 
 
