@@ -100,28 +100,60 @@ test-systemd: venv
 # the cgroup v2 VM with systemd, run by a logged-in unprivileged user
 # (newuidmap, /etc/subuid ranges, a systemd user session; the engines image
 # for rootless podman): pyrunc and runc side by side on the same bundles.
+# In the VM also the systemd driver through the user's systemd instance
+# (tests/integration/test_systemd.py -k rootless: the scope in the user manager's
+# user.slice, and rootless podman with --cgroup-manager systemd).
 .PHONY: test-rootless
 test-rootless: venv
 	@$(if $(SANDBOX),$(SANDBOX)) $(PY) -m pytest -q -p no:cacheprovider tests/integration/test_rootless.py $(PYTEST_ARGS)
 	@$(CURDIR)/../shared/tools/v2vm --systemd --image engines --user rootless --cpus 1 --timeout 1800 \
 	    --share $(CURDIR) \
-	    --env RUNTIME=$(PYRUNC) -- \
-	    $(PY) -m pytest -q -p no:cacheprovider --basetemp=/tmp/pytest-rl tests/integration/test_rootless.py $(PYTEST_ARGS)
+	    --env RUNTIME=$(PYRUNC) -- /bin/sh -c '\
+	    $(PY) -m pytest -q -p no:cacheprovider --basetemp=/tmp/pytest-rl tests/integration/test_rootless.py $(PYTEST_ARGS); rl=$$?; \
+	    $(PY) -m pytest -q -p no:cacheprovider --basetemp=/tmp/pytest-rlsd -k rootless \
+	      tests/integration/test_systemd.py $(ROOTLESS_SYSTEMD_ARGS); sd=$$?; \
+	    [ $$rl -eq 0 ] && [ $$sd -eq 0 ]'
 
 # checkpoint and restore with criu, in ONE boot of the engines VM (criu is in
 # it; criu check needs the tun module): pyrunc and Debian's runc side by side
 # on the same bundles.  PYRUNC_REQUIRE_CRIU turns "criu cannot run" into a
 # failure instead of skipped tests.
-# CI: the systemd driver's and the checkpoint tests in ONE boot of the engines
-# VM with systemd (both need it; a boot and the image cost minutes each).
+# CI: everything that needs systemd as PID 1 in ONE boot of the engines VM
+# (a boot and the image cost minutes each), pyrunc and Debian's runc side by
+# side: the systemd driver's tests (the manager, podman, ctr); the
+# conformance suite's cgroup clauses under --systemd-cgroup (pyrunc must
+# pass; runc's run is shown for comparison); the engine checklist with the
+# engines on the systemd driver (Docker with daemon.json
+# native.cgroupdriver=systemd, containerd's CRI with SystemdCgroup = true and
+# kubelet's kubepods slices); then checkpoint/restore.
+SYSTEMD_ENGINE_TESTS := tests/integration/engines/test_cli_engines.py tests/integration/engines/test_cri.py
+# the checklist (run, exit codes, limits, exec, pause, stats, stop, rm, 20 in
+# a loop); the rest of tests/integration/engines does not depend on the cgroup driver
+SYSTEMD_ENGINE_K     := (docker and (echo or limits or detached or pause or twenty or daemon_json)) \
+                        or lifecycle
+# while iterating: a subset of the stages, e.g. SYSTEMD_VM_STAGES=engines
+SYSTEMD_VM_STAGES    ?= systemd conformance engines checkpoint
 .PHONY: test-systemd-vm
 test-systemd-vm: venv
+	@$(PY) -c 'import grpc' 2>/dev/null || $(PY) -m pip install -q --disable-pip-version-check grpcio
 	@$(CURDIR)/../shared/tools/v2vm --systemd --image engines --timeout 3000 --share $(CURDIR) \
 	    --env RUNTIME=$(PYRUNC) --env PYRUNC_REQUIRE_CRIU=1 -- /bin/sh -c '\
-	    $(PY) -m pytest -q -p no:cacheprovider --basetemp=/root/pytest-sd tests/integration/test_systemd.py $(PYTEST_ARGS); sd=$$?; \
-	    modprobe tun && $(PY) -m pytest -q -p no:cacheprovider --basetemp=/root/pytest-ckpt \
-	      tests/integration/test_checkpoint.py tests/unit/test_criu_rpc.py $(PYTEST_ARGS); ck=$$?; \
-	    [ $$sd -eq 0 ] && [ $$ck -eq 0 ]'
+	    t0=$$(date +%s); sd=0 conf=0 eng=0 ck=0; \
+	    lap() { echo "== $$1: exit $$2, $$(( $$(date +%s) - t0 )) s since boot"; }; \
+	    for stage in $(SYSTEMD_VM_STAGES); do case $$stage in \
+	    systemd) $(PY) -m pytest -q -p no:cacheprovider --basetemp=/root/pytest-sd \
+	        tests/integration/test_systemd.py $(PYTEST_ARGS); sd=$$?; lap systemd $$sd;; \
+	    conformance) for rt in /usr/sbin/runc $(PYRUNC); do \
+	        echo "== the conformance cgroup clauses with --systemd-cgroup: $$rt"; \
+	        RUNTIME=$$rt CONFORMANCE_CGROUP_DRIVER=systemd $(PY) -m pytest -q -p no:cacheprovider -rs \
+	          -k "$(V2_CONFORMANCE)" conformance; conf=$$?; lap "conformance $$rt" $$conf; done;; \
+	    engines) PYRUNC_ENGINE_TESTS=1 PYRUNC_ENGINE_CGROUP_DRIVER=systemd PYRUNC=$(PYRUNC) \
+	        $(PY) -m pytest -q -p no:cacheprovider -o timeout=900 -o faulthandler_timeout=600 --basetemp=/root/pytest-eng \
+	        -k "$(SYSTEMD_ENGINE_K)" $(SYSTEMD_ENGINE_TESTS) $(PYTEST_ARGS); eng=$$?; lap engines $$eng;; \
+	    checkpoint) modprobe tun && $(PY) -m pytest -q -p no:cacheprovider --basetemp=/root/pytest-ckpt \
+	        tests/integration/test_checkpoint.py tests/unit/test_criu_rpc.py $(PYTEST_ARGS); ck=$$?; lap checkpoint $$ck;; \
+	    esac; done; \
+	    [ $$sd -eq 0 ] && [ $$conf -eq 0 ] && [ $$eng -eq 0 ] && [ $$ck -eq 0 ]'
 
 .PHONY: test-checkpoint
 test-checkpoint: venv

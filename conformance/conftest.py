@@ -6,6 +6,11 @@ Options / environment:
   RUNTIME                 runtime binary (default: <repo>/.venv/bin/pyrunc)
   --conformance-results F write per-test outcomes and cited clauses as JSON to F
                           (also env CONFORMANCE_RESULTS)
+  CONFORMANCE_CGROUP_DRIVER  cgroupfs (default) or systemd: the global flag
+                          --systemd-cgroup and slice:prefix:name cgroupsPaths
+                          (a host booted with systemd; harness.py)
+  CONFORMANCE_RUNTIME_FLAGS  global flags for every runtime command (overrides
+                          the driver's default)
 
 Every test cites the clause(s) it checks with @clause(file, heading, quote,
 context=None); a citation that does not resolve to exactly one clause of
@@ -97,6 +102,7 @@ def pytest_sessionfinish(session, exitstatus):
         if prev is None or r["outcome"] == "failed":
             by_test[r["nodeid"]] = r
     data = {"runtime": runtime_path(), "version": runtime_version(),
+            "cgroup_driver": harness.CGROUP_DRIVER, "flags": harness.RUNTIME_FLAGS,
             "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "tests": list(by_test.values())}
     Path(path).write_text(json.dumps(data, indent=1) + "\n")

@@ -11,6 +11,7 @@ import copy
 import itertools
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -25,6 +26,19 @@ OUT_MOUNT = "/oc-out"       # where each container sees its bundle's out/ direct
 CHECKER = "/checker"        # the static checker inside every rootfs
 
 _ids = itertools.count(1)
+
+# The cgroup driver the suite drives the runtime with: "cgroupfs" (absolute
+# cgroupsPaths, /oc-conformance/<id>) or "systemd" (the global flag
+# --systemd-cgroup and slice:prefix:name paths, SYSTEMD_SLICE:oc-conformance:<id>,
+# on a host booted with systemd).  CONFORMANCE_RUNTIME_FLAGS: global flags
+# given to every runtime command (default: --systemd-cgroup for systemd).
+CGROUP_DRIVER = os.environ.get("CONFORMANCE_CGROUP_DRIVER", "cgroupfs")
+if CGROUP_DRIVER not in ("cgroupfs", "systemd"):
+    raise RuntimeError(f"CONFORMANCE_CGROUP_DRIVER={CGROUP_DRIVER!r}: cgroupfs or systemd")
+SYSTEMD = CGROUP_DRIVER == "systemd"
+SYSTEMD_SLICE = "system.slice"
+RUNTIME_FLAGS = shlex.split(os.environ.get("CONFORMANCE_RUNTIME_FLAGS",
+                                           "--systemd-cgroup" if SYSTEMD else ""))
 
 
 # ---------------------------------------------------------------- clauses
@@ -86,12 +100,13 @@ class Result:
 class RuntimeCLI:
     """A runc-compatible runtime binary with its own state directory (--root)."""
 
-    def __init__(self, path: str, root: Path):
+    def __init__(self, path: str, root: Path, flags: list[str] | None = None):
         self.path = path
         self.root = root
+        self.flags = list(RUNTIME_FLAGS if flags is None else flags)  # global flags
 
     def argv(self, *args: str) -> list[str]:
-        return [self.path, "--root", str(self.root), *args]
+        return [self.path, "--root", str(self.root), *self.flags, *args]
 
     def run(self, *args: str, timeout: float = 20, stdio_dir: Path | None = None) -> Result:
         """Run one command.  With stdio_dir, the runtime's (and so the container's)
@@ -159,7 +174,7 @@ def default_config(cid: str, args: list[str]) -> dict:
              "options": ["rbind", "rw"]},
         ],
         "linux": {
-            "cgroupsPath": f"/oc-conformance/{cid}",
+            "cgroupsPath": cgroups_path(cid),
             "resources": {"devices": [{"allow": False, "access": "rwm"}]},
             "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],
             "maskedPaths": ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/sys/firmware"],
@@ -329,4 +344,34 @@ def cgroup_of(pid: int, controller: str) -> str | None:
 def cgroup_dir(controller: str, path: str) -> str:
     """Where the cgroup ``path`` of ``controller`` is on this host."""
     return f"/sys/fs/cgroup{path}" if CGROUP_V2 else f"/sys/fs/cgroup/{controller}{path}"
+
+
+def cgroups_path(name: str) -> str:
+    """The ``linux.cgroupsPath`` of container ``name`` for the suite's cgroup driver."""
+    if SYSTEMD:
+        return f"{SYSTEMD_SLICE}:oc-conformance:{name}"
+    return f"/oc-conformance/{name}"
+
+
+def cgroup_path(cgroups_path_value: str) -> str:
+    """The cgroup (below the mount point) a cgroupsPath names: itself for
+    an absolute path; for systemd's slice:prefix:name the scope
+    prefix-name.scope in its slice, whose dashes nest (a-b.slice is
+    /a.slice/a-b.slice), as systemd places it."""
+    if not SYSTEMD:
+        return cgroups_path_value
+    slice_name, prefix, name = cgroups_path_value.split(":")
+    parts, path = slice_name[:-len(".slice")].split("-"), ""
+    for i in range(len(parts)):
+        path += "/" + "-".join(parts[:i + 1]) + ".slice"
+    return f"{path}/{prefix}-{name}.scope" if prefix else f"{path}/{name}.scope"
+
+
+def systemd_units(fragment: str) -> list[str]:
+    """Units systemd still knows (loaded, active or failed) whose name has ``fragment``."""
+    if not SYSTEMD:
+        return []
+    p = subprocess.run(["systemctl", "list-units", "--all", "--plain", "--no-legend", f"*{fragment}*"],
+                       capture_output=True, text=True, timeout=30)
+    return [line.split()[0] for line in p.stdout.splitlines() if line.split()]
 

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from harness import CGROUP_V2, CHECKER, cgroup_dir, cgroup_of
+from harness import CGROUP_V2, CHECKER, SYSTEMD, cgroup_dir, cgroup_of, cgroup_path, cgroups_path
 
 clause = pytest.mark.clause
 CL = "config-linux.md"
@@ -192,6 +192,8 @@ def test_userns_does_not_chown_rootfs(lab):
 
 @clause(CL, "Cgroups Path", "In the case of an absolute path (starting with `/`), the runtime MUST take the path to be relative to the cgroups mount point.")
 def test_absolute_cgroups_path(lab):
+    if SYSTEMD:
+        pytest.skip("the systemd cgroup driver takes slice:prefix:name, not absolute paths")
     b = sleeper(lab)
     assert lab.create(b).ok
     pid = lab.state(b.cid)["pid"]
@@ -202,7 +204,7 @@ def test_absolute_cgroups_path(lab):
 @clause(CL, "Cgroups Path", "the runtime MUST consistently attach to the same place in the cgroups hierarchy")
 def test_cgroups_path_consistent(lab):
     seen = []
-    path = f"/oc-conformance/shared-{os.getpid()}"
+    path = cgroups_path(f"shared-{os.getpid()}")
     for _ in range(2):
         b = sleeper(lab)
         b.linux["cgroupsPath"] = path
@@ -211,7 +213,7 @@ def test_cgroups_path_consistent(lab):
         lab.kill(b.cid, "KILL")
         lab.wait_status(b.cid, "stopped")
         lab.delete(b.cid)
-    assert seen == [path, path]
+    assert seen == [cgroup_path(path)] * 2
 
 
 @clause(CL, "Cgroup ownership", "Runtimes SHOULD NOT change the ownership of container cgroups when cgroups v1 is in use.")
@@ -225,7 +227,7 @@ def test_cgroup_v1_ownership_unchanged(lab):
     b.config["mounts"] = [m for m in b.config["mounts"] if m["destination"] != "/sys"]
     r = lab.create(b)
     assert r.ok, str(r)
-    d = cgroup_dir("memory", b.linux["cgroupsPath"])
+    d = cgroup_dir("memory", cgroup_path(b.linux["cgroupsPath"]))
     assert os.stat(d).st_uid == 0 and os.stat(f"{d}/cgroup.procs").st_uid == 0
 
 
@@ -235,7 +237,7 @@ def test_pids_limit_zero(lab):
     b.linux["resources"]["pids"] = {"limit": 0}
     r = lab.create(b)
     assert r.ok, str(r)
-    with open(f"{cgroup_dir('pids', b.linux['cgroupsPath'])}/pids.max") as f:
+    with open(f"{cgroup_dir('pids', cgroup_path(b.linux['cgroupsPath']))}/pids.max") as f:
         assert f.read().strip() == "0", "pids limit 0 was not applied as 0"
 
 

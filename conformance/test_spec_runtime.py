@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from harness import CGROUP_V2, CHECKER, SPEC_DIR, cgroup_dir, pid_alive, schema_validator
+from harness import (CGROUP_V2, CHECKER, SPEC_DIR, cgroup_dir, cgroup_path, pid_alive, schema_validator,
+                     systemd_units)
 
 clause = pytest.mark.clause
 RT = "runtime.md"
@@ -161,6 +162,7 @@ def test_delete_undoes_create(lab):
     assert not pid_alive(pid), "container process survived delete"
     left = [d for d in cg_dirs if os.path.isdir(d)]
     assert not left, f"cgroups left after delete: {left}"
+    assert not systemd_units(b.cid), "systemd unit left after delete"
 
 
 @clause(RT, "Delete", "Note that resources associated with the container, but not created by this container, MUST NOT be deleted.")
@@ -190,7 +192,9 @@ def test_failed_create_leaves_no_trace(lab):
     assert not r.ok
     assert lab.state(b.cid) is None
     assert sorted(os.listdir(lab.rt.root)) == before_root, "state directory changed by a failed create"
-    assert not os.path.exists(cgroup_dir("pids", f"/oc-conformance/{b.cid}")), "cgroup left by a failed create"
+    assert not os.path.exists(cgroup_dir("pids", cgroup_path(b.linux["cgroupsPath"]))), \
+        "cgroup left by a failed create"
+    assert not systemd_units(b.cid), "systemd unit left by a failed create"
 
 
 # ---------------------------------------------------------------- hooks (runtime.md view)

@@ -21,7 +21,7 @@ itself (tests/integration/compat/test_seccomp_order.py).
 Everything here is plain syscalls on values computed before the fork or
 from already-loaded modules: no import happens after the init entered the
 container's rootfs (docs/security.md; seal_imports is tested in
-tests/test_core_units.py).
+tests/unit/test_core_units.py).
 """
 
 import os

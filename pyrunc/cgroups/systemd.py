@@ -11,6 +11,12 @@ undo limits written only to files); then everything is written to the files
 by the cgroupfs manager of the host's layout (v2, or v1 on hybrid hosts),
 which also does freeze, kill, pids and stats on the unit's cgroup.
 
+Rootless (the caller is not root, or is root of a user namespace that maps
+only some ids, as under rootless podman): the unit is made by the user's
+own systemd instance on the user bus, the default slice is ``user.slice``
+and the unit's cgroup lies below the user manager's own cgroup
+(``/user.slice/user-UID.slice/user@UID.service``), delegated to the user.
+
 Semantics follow runc's systemd cgroup driver (docs/cgroups.md,
 "The systemd driver").  D-Bus is spoken with jeepney, imported only here
 and only when a unit is started, changed or stopped, so the cgroupfs path
@@ -25,6 +31,7 @@ from pyrunc.errors import CgroupError
 
 F = R.F
 DEFAULT_SLICE = "system.slice"
+USER_DEFAULT_SLICE = "user.slice"  # rootless: in the user's manager
 # The unit prefix without a cgroupsPath (runc uses "runc"): our own, so a
 # container of the same id started by runc on the same host does not clash.
 DEFAULT_PREFIX = "pyrunc"
@@ -69,10 +76,12 @@ def expand_slice(slice_name: str, field: str = "linux.cgroupsPath") -> str:
     return path
 
 
-def parse_cgroups_path(cgroups_path: str | None, container_id: str) -> tuple[str, str]:
+def parse_cgroups_path(cgroups_path: str | None, container_id: str,
+                       default_slice: str = DEFAULT_SLICE) -> tuple[str, str]:
     """(slice, unit) for ``linux.cgroupsPath`` under the systemd driver.
 
-    ``slice:prefix:name``; an empty slice is system.slice, an empty name the
+    ``slice:prefix:name``; an empty slice is ``default_slice`` (system.slice;
+    user.slice for the user's manager), an empty name the
     container id, an empty prefix gives ``name.scope``; no cgroupsPath at all
     is ``:pyrunc:<id>``.  A ``name`` ending in ``.slice`` is a slice unit.
     """
@@ -87,7 +96,7 @@ def parse_cgroups_path(cgroups_path: str | None, container_id: str) -> tuple[str
                               "system.slice:docker:ID)")
         slice_name, prefix, name = parts
         name = name or container_id
-    slice_name = slice_name or DEFAULT_SLICE
+    slice_name = slice_name or default_slice
     if slice_name == "-":
         slice_name = "-.slice"
     if name.endswith(".slice"):
@@ -396,25 +405,94 @@ def resource_properties(resources, version: int, *, initial: bool = False) -> li
 
 # --- D-Bus ---------------------------------------------------------------------
 
-class Systemd:
-    """A connection to systemd's manager object on the system bus (the user's
-    bus for rootless, later)."""
+def user_bus_address(environ=os.environ) -> str:
+    """The user's bus, where the user's systemd instance listens: the session
+    bus address, else ``$XDG_RUNTIME_DIR/bus`` (as runc and sd_bus_open_user)."""
+    addr = environ.get("DBUS_SESSION_BUS_ADDRESS")
+    if addr:
+        return addr
+    runtime_dir = environ.get("XDG_RUNTIME_DIR")
+    if runtime_dir and os.path.exists(os.path.join(runtime_dir, "bus")):
+        return "unix:path=" + os.path.join(runtime_dir, "bus")
+    raise CgroupError("rootless --systemd-cgroup needs the user's systemd instance: "
+                      "DBUS_SESSION_BUS_ADDRESS is unset and "
+                      + (f"{runtime_dir}/bus does not exist" if runtime_dir
+                         else "XDG_RUNTIME_DIR is unset")
+                      + " (a systemd user session: loginctl enable-linger USER)")
 
-    def __init__(self, *, user: bool = False):
+
+def host_uid(uid: int, uid_map: str = "/proc/self/uid_map") -> int:
+    """``uid`` as the bus daemon sees it: through this user namespace's map
+    (rootless podman runs the runtime as root of a namespace that maps the
+    user's own uid to 0).  Unmapped or unreadable: ``uid`` itself."""
+    try:
+        with open(uid_map) as f:
+            for line in f:
+                inside, outside, count = (int(x) for x in line.split())
+                if inside <= uid < inside + count:
+                    return outside + uid - inside
+    except (OSError, ValueError):
+        pass
+    return uid
+
+
+def _open_user_connection(address: str, timeout: float = 5.0):
+    """A jeepney connection to the user's bus, authenticated (SASL EXTERNAL)
+    as the uid the bus daemon sees in the socket's credentials: jeepney's
+    own authenticator names this namespace's euid, which in a user
+    namespace is not the daemon's view of us and is rejected."""
+    import socket
+    from binascii import hexlify
+    from jeepney.auth import BEGIN, Authenticator
+    from jeepney.bus import get_bus
+    from jeepney.io.blocking import DBusConnection
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
+    try:
+        sock.settimeout(timeout)
+        sock.connect(get_bus(address))
+        auth = Authenticator(inc_null_byte=False)
+        auth.data_to_send()  # its AUTH line names our namespace's uid: sent below instead
+        uid = str(host_uid(os.geteuid())).encode()
+        sock.sendall(b"\0AUTH EXTERNAL " + hexlify(uid) + b"\r\n")
+        while not auth.authenticated:
+            data = sock.recv(1024)
+            if not data:
+                raise ConnectionError("the bus closed the connection during authentication")
+            auth.feed(data)
+        sock.sendall(BEGIN)
+        sock.settimeout(None)
+        return DBusConnection(sock)
+    except BaseException:
+        sock.close()
+        raise
+
+
+class Systemd:
+    """A connection to systemd's manager object: the system instance on the
+    system bus, or (``user``) the user's instance on the user bus."""
+
+    def __init__(self, *, user: bool = False, address: str | None = None):
         try:
             from jeepney.io.blocking import open_dbus_connection
         except ImportError:
             raise CgroupError("the systemd cgroup driver needs the jeepney package "
                               "(pip install jeepney)") from None
-        bus = "SESSION" if user else "SYSTEM"
+        bus = "user" if user else "system"
         try:
-            self.conn = open_dbus_connection(bus=bus, auth_timeout=5.0)
+            if user:
+                self.address = address or user_bus_address()
+                self.conn = _open_user_connection(self.address)
+            else:
+                self.address = None
+                self.conn = open_dbus_connection(bus="SYSTEM", auth_timeout=5.0)
+        except CgroupError:
+            raise
         except (OSError, ValueError, KeyError) as e:
             why = getattr(e, "strerror", None) or str(e) or type(e).__name__
             raise CgroupError(f"systemd cgroup driver: cannot connect to the D-Bus "
-                              f"{bus.lower()} bus: {why}") from None
+                              f"{bus} bus: {why}") from None
         except Exception as e:  # noqa: BLE001 - jeepney's auth errors have no common base
-            raise CgroupError(f"systemd cgroup driver: D-Bus {bus.lower()} bus: "
+            raise CgroupError(f"systemd cgroup driver: D-Bus {bus} bus: "
                               f"{type(e).__name__}: {e}") from None
         from jeepney import DBusAddress
         self.manager = DBusAddress(_MGR_PATH, bus_name="org.freedesktop.systemd1",
@@ -423,6 +501,20 @@ class Systemd:
 
     def close(self) -> None:
         self.conn.close()
+
+    def manager_property(self, name: str):
+        """A property of the manager object (e.g. ControlGroup: where the
+        user's instance keeps its units)."""
+        from jeepney import DBusAddress, new_method_call
+        from jeepney.low_level import HeaderFields, MessageType
+        props = DBusAddress(_MGR_PATH, bus_name="org.freedesktop.systemd1",
+                            interface="org.freedesktop.DBus.Properties")
+        reply = self.conn.send_and_get_reply(
+            new_method_call(props, "Get", "ss", (_MGR_IFACE, name)), timeout=CALL_TIMEOUT)
+        if reply.header.message_type == MessageType.error:
+            why = reply.body[0] if reply.body else reply.header.fields.get(HeaderFields.error_name)
+            raise CgroupError(f"systemd: manager property {name}: {why}")
+        return reply.body[0][1]  # the variant's value
 
     def call(self, method: str, signature: str, args: tuple, *, timeout=CALL_TIMEOUT):
         """Call a manager method; raise DBusError (a CgroupError) on an error reply."""
@@ -484,17 +576,22 @@ class DBusError(CgroupError):
 
 class SystemdManager(CgroupManager):
     """A container cgroup owned by a systemd transient unit; the files are
-    written by ``inner``, the cgroupfs manager of the unit's cgroup."""
+    written by ``inner``, the cgroupfs manager of the unit's cgroup.
+    Rootless: the unit belongs to the user's systemd instance, reached at
+    ``bus_address`` (kept in the record, so later commands need no
+    environment to find it)."""
 
     driver = "systemd"
 
     def __init__(self, container_id: str, slice_name: str, unit: str, inner: CgroupManager, *,
-                 properties=(), rootless: bool = False, started: bool = False):
+                 properties=(), rootless: bool = False, started: bool = False,
+                 bus_address: str | None = None):
         super().__init__(inner.path, container_id, rootless=rootless)
         self.slice = slice_name
         self.unit = unit
         self.inner = inner
         self.version = inner.version
+        self.bus_address = bus_address
         self.properties = list(properties)  # from annotations, for the start only
         # False until this process started the unit: before that the cgroup
         # is not ours to join (paths() is empty, so create joins by apply)
@@ -504,24 +601,39 @@ class SystemdManager(CgroupManager):
     @classmethod
     def new(cls, cgroups_path, container_id, *, annotations=None, rootless=False,
             root=CGROUP_ROOT):
-        slice_name, unit = parse_cgroups_path(cgroups_path, container_id)
+        slice_name, unit = parse_cgroups_path(
+            cgroups_path, container_id, USER_DEFAULT_SLICE if rootless else DEFAULT_SLICE)
         props = annotation_properties(annotations)
-        if rootless:
-            raise CgroupError("the systemd cgroup driver does not support rootless "
-                              "containers yet (the user's systemd instance)")
         if not systemd_running():
             raise CgroupError("--systemd-cgroup: systemd is not running on this host "
                               "(PID 1 is not systemd: no /run/systemd/system); "
                               "use the cgroupfs driver")
         from pyrunc.cgroups import detect_version
-        path = unit_cgroup(slice_name, unit)
-        if detect_version(root) == 2:
+        version = detect_version(root)
+        base, address = "", None
+        if rootless:
+            if version != 2:
+                # as runc: only v2 delegates a subtree to an unprivileged user
+                raise CgroupError("rootless --systemd-cgroup needs cgroup v2 (this host "
+                                  "has cgroup v1 hierarchies, which systemd does not "
+                                  "delegate to a user)")
+            # the user's instance keeps its units below its own cgroup; asked
+            # now (and disconnected) so the stages never hold the socket
+            bus = Systemd(user=True)
+            try:
+                base = str(bus.manager_property("ControlGroup")).rstrip("/")
+                address = bus.address
+            finally:
+                bus.close()
+        path = base + unit_cgroup(slice_name, unit)
+        if version == 2:
             from pyrunc.cgroups.v2 import V2Manager
-            inner = V2Manager.resolve(path, False, container_id, root=root)
+            inner = V2Manager.resolve(path, False, container_id, rootless=rootless, root=root)
         else:
             from pyrunc.cgroups.v1 import V1Manager
             inner = V1Manager.resolve(path, False, container_id, root=root)
-        return cls(container_id, slice_name, unit, inner, properties=props)
+        return cls(container_id, slice_name, unit, inner, properties=props, rootless=rootless,
+                   bus_address=address)
 
     @classmethod
     def from_dict(cls, saved: dict):
@@ -529,21 +641,23 @@ class SystemdManager(CgroupManager):
         try:
             inner = load_manager(saved["inner"])
             return cls(saved.get("id", ""), saved["slice"], saved["unit"], inner,
-                       rootless=saved.get("rootless", False), started=True)
+                       rootless=saved.get("rootless", False), started=True,
+                       bus_address=saved.get("bus"))
         except (KeyError, TypeError):
             raise CgroupError("saved cgroup state: incomplete systemd unit record") from None
 
     def to_dict(self) -> dict:
         return {"driver": self.driver, "version": self.version, "path": self.path,
                 "id": self.container_id, "rootless": self.rootless, "slice": self.slice,
-                "unit": self.unit, "paths": self.inner.paths(), "inner": self.inner.to_dict()}
+                "unit": self.unit, "paths": self.inner.paths(), "inner": self.inner.to_dict(),
+                **({"bus": self.bus_address} if self.bus_address else {})}
 
     def __repr__(self):
         return f"<SystemdManager {self.unit} in {self.slice} v{self.version} {self.path}>"
 
     def _systemd(self) -> Systemd:
         if self._bus is None:
-            self._bus = Systemd()
+            self._bus = Systemd(user=self.rootless, address=self.bus_address)
         return self._bus
 
     # -- lifecycle -------------------------------------------------------------
@@ -557,7 +671,12 @@ class SystemdManager(CgroupManager):
 
     def apply(self, pid: int) -> None:
         if self._started:
-            self.inner.apply(pid)
+            try:
+                self.inner.apply(pid)
+            except CgroupError:
+                if not self.rootless:
+                    raise
+                self._attach(pid)
             return
         self._start_unit(pid)
         self._started = True
@@ -565,6 +684,19 @@ class SystemdManager(CgroupManager):
         # on the way down, then the pid is in it (a slice unit gets it here)
         self.inner.create()
         self.inner.apply(pid)
+
+    def _attach(self, pid: int) -> None:
+        """Rootless: have systemd move ``pid`` into the unit.  The kernel lets
+        a process move between cgroups only through a common ancestor the
+        mover may write, and from a login session's scope (root's) into the
+        user manager's tree there is none for the user; the user's manager
+        asks PID 1 to move processes it cannot move itself (AttachProcessesToUnit,
+        systemd >= 238).  runc 1.1 leaves such an exec'd process outside."""
+        try:
+            self._systemd().call("AttachProcessesToUnit", "ssau", (self.unit, "", [pid]))
+        except DBusError as e:
+            raise CgroupError(f"cannot join systemd unit {self.unit}: "
+                              f"{str(e).split(': ', 2)[-1]}") from None
 
     def _start_unit(self, pid: int) -> None:
         is_slice = self.unit.endswith(".slice")
@@ -606,6 +738,10 @@ class SystemdManager(CgroupManager):
         at once)."""
         resources = R.as_record(resources)
         props = resource_properties(resources, self.version, initial=initial)
+        if self.rootless:
+            # the user's instance may not attach device programs, and device
+            # rules are not an unprivileged user's to set (runc ignores them)
+            props = [p for p in props if p[0] not in ("DevicePolicy", "DeviceAllow")]
         if props:
             try:
                 self._systemd().call("SetUnitProperties", "sba(sv)", (self.unit, True, props))

@@ -5,7 +5,7 @@ stage, an init that has not exec'd yet, an exec setup process).  They are
 recognised by a unique tag in their environment: forks share the runtime's
 initial environment (/proc/PID/environ), exec'd container processes do not.
 
-Helpers (imported by the other tests/test_reliability*, test_faults*,
+Helpers (imported by the other tests/integration/test_reliability*, test_faults*,
 test_soak* and test_fuzz_cli* modules):
 
 * ``tagged_env(tag, **extra) -> dict``: os.environ plus the tag (and extras).

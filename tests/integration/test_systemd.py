@@ -185,11 +185,75 @@ def test_manager_record_round_trip(monkeypatch):
     assert isinstance(again, S.SystemdManager) and again.paths()
     assert all(p.endswith(want) for p in again.paths().values())
     assert again.inner.paths() == m.inner.paths()
-    with pytest.raises(CgroupError, match="rootless"):
-        new_manager(None, "abc", systemd=True, rootless=True)
     monkeypatch.setattr(S, "systemd_running", lambda: False)
     with pytest.raises(CgroupError, match="systemd is not running"):
         new_manager(None, "abc", systemd=True)
+
+
+def test_rootless_manager_uses_the_users_instance(monkeypatch):
+    """Rootless: the default slice is user.slice, the unit's cgroup lies below
+    the user manager's ControlGroup (asked over the user bus, then
+    disconnected), the bus address is kept in the record, and a v1 host is
+    refused as by runc."""
+    import pyrunc.cgroups as C
+    from pyrunc.cgroups import load_manager, new_manager
+    calls = []
+
+    class FakeBus:
+        address = "unix:path=/run/user/1000/bus"
+
+        def __init__(self, *, user=False, address=None):
+            calls.append(("open", user, address))
+
+        def manager_property(self, name):
+            calls.append(("get", name))
+            return "/user.slice/user-1000.slice/user@1000.service"
+
+        def close(self):
+            calls.append(("close",))
+    monkeypatch.setattr(S, "systemd_running", lambda: True)
+    monkeypatch.setattr(S, "Systemd", FakeBus)
+    monkeypatch.setattr(C, "detect_version", lambda root=None: 2)
+    m = new_manager(None, "abc", systemd=True, rootless=True)
+    assert (m.slice, m.unit, m.rootless) == ("user.slice", "pyrunc-abc.scope", True)
+    assert m.path == "/user.slice/user-1000.slice/user@1000.service/user.slice/pyrunc-abc.scope"
+    assert calls == [("open", True, None), ("get", "ControlGroup"), ("close",)]
+    saved = json.loads(json.dumps(m.to_dict()))
+    assert saved["bus"] == FakeBus.address and saved["rootless"] is True
+    again = load_manager(saved)
+    assert again.bus_address == FakeBus.address and again.rootless
+    again._systemd()
+    assert calls[-1] == ("open", True, FakeBus.address)
+    # root's containers keep system.slice and no bus address in the record
+    root_mgr = new_manager(None, "abc", systemd=True)
+    assert root_mgr.slice == "system.slice" and "bus" not in root_mgr.to_dict()
+    # device rules are not set as properties of the user's units
+    sent = []
+    again._bus = type("B", (), {"call": lambda self, *a, **k: sent.append(a)})()
+    monkeypatch.setattr(again.inner, "set", lambda *a, **k: None)
+    again.set({"memory": {"limit": 1 << 26}, "devices": [{"allow": False, "access": "rwm"}]},
+              initial=True)
+    names = [p[0] for p in sent[0][2][2]]
+    assert names == ["MemoryMax"], names
+    monkeypatch.setattr(C, "detect_version", lambda root=None: 1)
+    with pytest.raises(CgroupError, match="cgroup v2"):
+        new_manager(None, "abc", systemd=True, rootless=True)
+
+
+def test_user_bus_address_and_host_uid(tmp_path):
+    assert S.user_bus_address({"DBUS_SESSION_BUS_ADDRESS": "unix:path=/x"}) == "unix:path=/x"
+    (tmp_path / "bus").touch()
+    assert S.user_bus_address({"XDG_RUNTIME_DIR": str(tmp_path)}) == f"unix:path={tmp_path}/bus"
+    with pytest.raises(CgroupError, match="XDG_RUNTIME_DIR is unset"):
+        S.user_bus_address({})
+    with pytest.raises(CgroupError, match="bus does not exist"):
+        S.user_bus_address({"XDG_RUNTIME_DIR": str(tmp_path / "none")})
+    m = tmp_path / "uid_map"
+    m.write_text("         0       1000          1\n         1     100000      65536\n")
+    assert S.host_uid(0, str(m)) == 1000
+    assert S.host_uid(5, str(m)) == 100004
+    assert S.host_uid(70000, str(m)) == 70000  # unmapped: as is
+    assert S.host_uid(0, str(tmp_path / "missing")) == 0
 
 
 def _systemd_pid1() -> bool:
@@ -618,3 +682,220 @@ def test_containerd_ctr_systemd_cgroup(ctr, runtime):
         ctr("task", "rm", "--force", cid)
         ctr("container", "rm", cid)
         systemctl("stop", unit)
+
+
+# --- rootless: the user's systemd instance (make test-rootless: v2vm --user) ---------
+
+def _user_systemd() -> bool:
+    return (_systemd_pid1() and os.geteuid() != 0
+            and os.path.exists(CG + "/cgroup.controllers")
+            and bool(os.environ.get("DBUS_SESSION_BUS_ADDRESS")))
+
+
+needs_user_systemd = pytest.mark.skipif(
+    not _user_systemd(),
+    reason="needs an unprivileged user's systemd session on cgroup v2 with systemd as PID 1: "
+           "make test-rootless (v2vm --systemd --user)")
+
+
+def user_systemctl(*args) -> str:
+    return subprocess.run(["systemctl", "--user", *args], capture_output=True, text=True,
+                          timeout=60).stdout
+
+
+def user_show(unit: str, *props: str) -> dict:
+    out = user_systemctl("show", unit, "-p", ",".join(props))
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+def user_unit_gone(unit: str) -> bool:
+    s = user_show(unit, "LoadState", "ActiveState")
+    return s.get("LoadState") == "not-found" and s.get("ActiveState") == "inactive"
+
+
+def user_manager_cgroup() -> str:
+    return user_show("-.slice", "ControlGroup").get("ControlGroup", "") or \
+        f"/user.slice/user-{os.getuid()}.slice/user@{os.getuid()}.service"
+
+
+@pytest.fixture(params=RUNTIMES)
+def urt(request, root):
+    """The runtime under test with --systemd-cgroup, run by the (unprivileged)
+    user: its units live in the user's systemd instance."""
+    rt = Runtime(root, path=request.param, global_args=["--systemd-cgroup"])
+    rt.units = []
+    yield rt
+    problems = rt.cleanup()
+    for unit in rt.units:
+        user_systemctl("stop", unit)
+        user_systemctl("reset-failed", unit)
+    assert not problems, problems
+
+
+def rootless_bundle(bundle: Bundle, *args) -> Bundle:
+    """``bundle`` with pyrunc's ``spec --rootless`` config (the user's ids
+    mapped to root, no network namespace, /sys bound)."""
+    p = subprocess.run([RUNTIME, "spec", "--rootless"], cwd=bundle.path, capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    with open(bundle.config_path) as f:
+        bundle.config = json.load(f)
+    bundle.config["process"]["terminal"] = False
+    bundle.set_args(*args)
+    return bundle
+
+
+@needs_user_systemd
+def test_rootless_scope_in_the_users_manager(urt, bundle):
+    """runc's rootless systemd driver: the scope is made by the user's
+    manager in its user.slice, the limits are unit properties of it and in
+    the delegated files, kept across the user manager's daemon-reload;
+    update, pause, exec, ps, kill --all and delete work; no unit is left."""
+    cid = new_id("rl")
+    unit = f"pyrunc-test-{cid}.scope"
+    urt.units.append(unit)
+    rootless_bundle(bundle, "sleep", "1000")
+    bundle.config["linux"]["cgroupsPath"] = f"user.slice:pyrunc-test:{cid}"
+    bundle.config["linux"]["resources"] = {"memory": {"limit": 64 * MiB}, "pids": {"limit": 50}}
+    p = urt.run(cid, bundle, "-d")
+    assert p.returncode == 0, p.stderr
+    pid = urt.state_json(cid)["pid"]
+    cgroup = user_manager_cgroup() + f"/user.slice/{unit}"
+    d = CG + cgroup
+    s = user_show(unit, "Slice", "ControlGroup", "Delegate", "MemoryMax", "TasksMax", "ActiveState")
+    assert s == {"Slice": "user.slice", "ControlGroup": cgroup, "Delegate": "yes",
+                 "MemoryMax": str(64 * MiB), "TasksMax": "50", "ActiveState": "active"}, s
+    assert read(f"/proc/{pid}/cgroup") == "0::" + cgroup
+    files = lambda: (read(f"{d}/memory.max"), read(f"{d}/pids.max"))  # noqa: E731
+    assert files() == (str(64 * MiB), "50")
+    user_systemctl("daemon-reload")
+    assert files() == (str(64 * MiB), "50"), "daemon-reload undid a limit"
+    p = urt("update", "--memory", str(96 * MiB), "--pids-limit", "60", cid)
+    assert p.returncode == 0, p.stderr
+    s = user_show(unit, "MemoryMax", "TasksMax")
+    assert (s["MemoryMax"], s["TasksMax"]) == (str(96 * MiB), "60"), s
+    assert files() == (str(96 * MiB), "60")
+    assert urt("pause", cid).returncode == 0
+    assert read(f"{d}/cgroup.freeze") == "1" and urt.status(cid) == "paused"
+    assert urt("resume", cid).returncode == 0
+    assert read(f"{d}/cgroup.freeze") == "0"
+    # exec from the login session's scope: the kernel refuses the user the
+    # move into the user manager's tree; systemd makes it (pyrunc), runc 1.1
+    # leaves the process outside the container's cgroup
+    p = urt("exec", "-d", cid, "sleep", "999")
+    assert p.returncode == 0, p.stderr
+    if urt.path != RUNC:
+        wait_for(lambda: len(read(f"{d}/cgroup.procs").split()) == 2)
+        p = urt("ps", "--format", "json", cid)
+        assert p.returncode == 0 and len(json.loads(p.stdout)) == 2, p
+    assert urt.kill(cid, "KILL", all=True).returncode == 0
+    wait_for(lambda: urt.status(cid) == "stopped")
+    p = urt.delete(cid)
+    assert p.returncode == 0, p.stderr
+    wait_for(lambda: user_unit_gone(unit), timeout=10)
+    assert not os.path.exists(d)
+
+
+@needs_user_systemd
+def test_rootless_default_unit_and_force_delete(urt, bundle):
+    """No cgroupsPath: <runtime>-<id>.scope in the user manager's user.slice."""
+    cid = new_id("rl")
+    unit = ("runc" if urt.path == RUNC else "pyrunc") + f"-{cid}.scope"
+    urt.units.append(unit)
+    rootless_bundle(bundle, "sleep", "1000")
+    bundle.config["linux"].pop("cgroupsPath", None)
+    p = urt.run(cid, bundle, "-d")
+    assert p.returncode == 0, p.stderr
+    s = user_show(unit, "Slice", "ControlGroup")
+    assert s == {"Slice": "user.slice",
+                 "ControlGroup": user_manager_cgroup() + f"/user.slice/{unit}"}, s
+    assert urt.delete(cid, force=True).returncode == 0
+    wait_for(lambda: user_unit_gone(unit), timeout=10)
+
+
+@pytest.fixture(scope="module")
+def user_podman(tmp_path_factory):
+    """Rootless podman as this user with the systemd cgroup manager (the user's
+    instance), vfs storage in a temporary directory, a busybox image."""
+    if not _user_systemd() or not shutil.which("podman"):
+        pytest.skip("needs rootless podman in a systemd user session: make test-rootless")
+    d = str(tmp_path_factory.mktemp("upodman"))
+    rootfs = os.path.join(d, "rootfs")
+    make_rootfs(rootfs)
+    shutil.rmtree(os.path.join(rootfs, "shared"), ignore_errors=True)
+    tar = os.path.join(d, "busybox.tar")
+    with tarfile.open(tar, "w") as t:
+        for name in sorted(os.listdir(rootfs)):
+            t.add(os.path.join(rootfs, name), arcname=name)
+    base = ["podman", "--root", f"{d}/graph", "--runroot", f"{d}/run", "--tmpdir", f"{d}/tmp",
+            "--storage-driver", "vfs", "--cgroup-manager", "systemd", "--events-backend", "file"]
+    os.makedirs(f"{d}/cwd")
+
+    def pm(*args, timeout=300):
+        return subprocess.run([*base, *map(str, args)], capture_output=True, text=True,
+                              timeout=timeout, cwd=f"{d}/cwd")
+    p = pm("import", tar, "localhost/bb:latest")
+    assert p.returncode == 0, p.stderr
+    yield pm
+    pm("rm", "--all", "--force", "--time", "0")
+    # the storage holds files of subordinate ids: removed from podman's namespace
+    pm("unshare", "rm", "-rf", f"{d}/graph", f"{d}/run")
+    # podman's pause process (catatonit), which keeps its user namespace, is
+    # ours: its pid file is in podman's --tmpdir (podman 4.3) or below
+    # XDG_RUNTIME_DIR (later podmans)
+    for pid_file in (f"{d}/tmp/pause.pid",
+                     os.path.join(os.environ.get("XDG_RUNTIME_DIR", "/nonexistent"),
+                                  "libpod/tmp/pause.pid")):
+        try:
+            with open(pid_file) as f:
+                os.kill(int(f.read().strip()), 9)
+        except (OSError, ValueError):
+            pass
+    shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("runtime", RUNTIMES)
+def test_rootless_podman_systemd_cgroup_manager(user_podman, runtime):
+    """Rootless podman's default on a systemd host: --cgroup-manager systemd.
+    The runtime runs as root of podman's user namespace (mapping the user's
+    ids only) and reaches the user's manager on the user bus: memory and
+    pids limits in the delegated tree, stats, pause, exec, and nothing left
+    under the user's slice after rm."""
+    podman = user_podman
+    name = new_id("upm")
+    rt = ["--runtime", runtime]
+    try:
+        p = podman("run", *rt, "-d", "--name", name, "--network", "none", "--memory", "64m",
+                   "--pids-limit", "77", "localhost/bb", "sleep", "1000")
+        assert p.returncode == 0, p.stderr
+        cid = podman("inspect", "--format", "{{.Id}}", name).stdout.strip()
+        unit = f"libpod-{cid}.scope"
+        s = user_show(unit, "Slice", "ControlGroup", "Delegate", "MemoryMax", "TasksMax")
+        cgroup = s.get("ControlGroup", "")
+        assert s["Slice"] == "user.slice" and cgroup.startswith(user_manager_cgroup()), s
+        assert (s["Delegate"], s["MemoryMax"], s["TasksMax"]) == ("yes", str(64 * MiB), "77"), s
+        assert (read(f"{CG}{cgroup}/memory.max"), read(f"{CG}{cgroup}/pids.max")) == \
+            (str(64 * MiB), "77")
+        p = podman("exec", name, "sh", "-c", "echo exec-ok")
+        assert p.returncode == 0 and p.stdout == "exec-ok\n", p
+        p = podman("stats", "--no-stream", "--format", "{{.MemUsage}}", name)
+        assert p.returncode == 0 and "67.11MB" in p.stdout, p
+        assert podman("pause", name).returncode == 0
+        assert podman("inspect", "--format", "{{.State.Status}}", name).stdout.strip() == "paused"
+        assert read(f"{CG}{cgroup}/cgroup.freeze") == "1"
+        assert podman("unpause", name).returncode == 0
+        p = podman("run", *rt, "--rm", "--network", "none", "localhost/bb", "sh", "-c", "exit 3")
+        assert p.returncode == 3, p.stderr
+        assert podman("rm", "--force", "--time", "0", name).returncode == 0
+        wait_for(lambda: user_unit_gone(unit), timeout=10)
+
+        def left():  # units (the container's, conmon's) and cgroups named after it
+            units = user_systemctl("list-units", "--all", "--no-legend", f"*{cid}*")
+            dirs = subprocess.run(["find", CG + user_manager_cgroup(), "-type", "d",
+                                   "-name", f"*{cid}*"], capture_output=True, text=True).stdout
+            return (units + dirs).strip()
+        wait_for(lambda: not left(), timeout=20)
+        assert not left(), left()
+    finally:
+        podman("rm", "--force", "--time", "0", name)

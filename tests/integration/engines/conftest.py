@@ -15,10 +15,17 @@ Fixtures:
   CRI plugin on, runtime handlers ``pyrunc`` and ``runc``.
 * ``docker`` (session): a :class:`CliEngine` for a dockerd that uses the
   ``containerd`` fixture's daemon.
+
+With PYRUNC_ENGINE_CGROUP_DRIVER=systemd (``make test-systemd-vm``, on a
+host booted with systemd) every engine is configured with the systemd cgroup
+driver, as on a stock systemd host: podman ``cgroup_manager = "systemd"``,
+dockerd ``"exec-opts": ["native.cgroupdriver=systemd"]`` in daemon.json,
+containerd ``SystemdCgroup = true`` in each runtime's options.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import uuid
@@ -101,6 +108,8 @@ class CliEngine:
         if root and os.path.isdir(root):
             left += [os.path.join(root, e) for e in os.listdir(root) if full_id in e]
         left += el.cgroup_dirs_named(full_id)
+        if el.SYSTEMD:
+            left += el.units_named(full_id)
         return left
 
 
@@ -126,7 +135,7 @@ default_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]
 log_driver = "k8s-file"
 
 [engine]
-cgroup_manager = "cgroupfs"
+cgroup_manager = "{el.CGROUP_DRIVER}"
 events_logger = "file"
 # podman passes --log-format=json --log only to runtimes named here
 runtime_supports_json = ["pyrunc", "runc", "crun"]
@@ -139,7 +148,7 @@ runtime_flags = ["root={rt_root}"]
                XDG_RUNTIME_DIR=os.path.join(d, "xdg"))
     os.makedirs(env["XDG_RUNTIME_DIR"])
     base = ["podman", "--root", f"{d}/root", "--runroot", f"{d}/run", "--tmpdir", f"{d}/tmp",
-            "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "file"]
+            "--storage-driver", "vfs", "--cgroup-manager", el.CGROUP_DRIVER, "--events-backend", "file"]
     rts = {n: ["--runtime", runtime_path(n, d)] for n in el.RUNTIMES}
     eng = CliEngine("podman", base, rts, {n: rt_root for n in el.RUNTIMES}, env, d)
     try:
@@ -150,6 +159,8 @@ runtime_flags = ["root={rt_root}"]
         eng("system", "reset", "--force")  # removes images and storage
         el.kill_processes_mentioning(d)
         el.umount_under(d)
+        if el.SYSTEMD:
+            el.stop_units("libpod-*.scope")
         el.remove_new_cgroups(cgroups_before)
         shutil.rmtree(d, ignore_errors=True)
 
@@ -180,6 +191,7 @@ def containerd_config(d, runtime_paths):
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.{name}.options]
         BinaryName = "{path}"
         Root = "{d}/runtime-state/{name}"
+        SystemdCgroup = {"true" if el.SYSTEMD else "false"}
 """
     return f"""version = 2
 root = "{d}/root"
@@ -209,7 +221,9 @@ state = "{d}/state"
 
 @pytest.fixture(scope="session")
 def containerd(images):
-    el.ensure_packages(["containerd", "containernetworking-plugins"])
+    # the CNI plugins are not needed by the host-network pods of the tests;
+    # the systemd VM (offline) has containerd but not them
+    el.ensure_packages(["containerd"] + ([] if el.SYSTEMD else ["containernetworking-plugins"]))
     d = el.new_workdir("pyeng-ctrd-")
     cgroups_before = el.cgroup_dirs_snapshot()
     paths = {n: runtime_path(n, d) for n in el.RUNTIMES}
@@ -238,6 +252,9 @@ def containerd(images):
         daemon.stop()
         el.kill_processes_mentioning(d)
         el.umount_under(d)
+        if el.SYSTEMD:
+            for pattern in ("cri-containerd-*.scope", "ctr-*.scope", "kubepods*.slice"):
+                el.stop_units(pattern)
         el.remove_new_cgroups(cgroups_before)
         shutil.rmtree(d, ignore_errors=True)
 
@@ -259,9 +276,15 @@ def docker(images, containerd):
     cgroups_before = el.cgroup_dirs_snapshot()
     sock = f"{d}/docker.sock"
     pyrunc = runtime_path("pyrunc", d)
+    # the same runtime once more, declared the daemon.json way (docs/engines.md)
+    daemon_json = {"runtimes": {"pyrunc-json": {"path": pyrunc}}}
+    if el.SYSTEMD:
+        # exactly README's daemon.json for a systemd host: the driver and the
+        # runtime both there (dockerd refuses a setting given both ways)
+        daemon_json = {"exec-opts": ["native.cgroupdriver=systemd"],
+                       "runtimes": {"pyrunc": {"path": pyrunc}, "pyrunc-json": {"path": pyrunc}}}
     with open(f"{d}/daemon.json", "w") as f:
-        # the same runtime once more, declared the daemon.json way (docs/engines.md)
-        f.write('{"runtimes": {"pyrunc-json": {"path": "%s"}}}\n' % pyrunc)
+        json.dump(daemon_json, f)
     argv = ["dockerd", "--config-file", f"{d}/daemon.json", "--data-root", f"{d}/data",
             "--exec-root", f"{d}/exec", "--pidfile", f"{d}/docker.pid", "-H", f"unix://{sock}",
             "--containerd", containerd.address, "--containerd-namespace", "moby",
@@ -269,6 +292,8 @@ def docker(images, containerd):
             "--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-masq=false",
             "--ip-forward=false", "--userland-proxy=false", "--storage-driver=vfs",
             "--exec-opt", "native.cgroupdriver=cgroupfs", "--add-runtime", f"pyrunc={pyrunc}"]
+    if el.SYSTEMD:
+        del argv[-4:]  # both in daemon.json
     env = _base_env(d)
     daemon = el.Daemon("dockerd", argv, f"{d}/dockerd.log", sock, env=env)
     daemon.start()
@@ -288,5 +313,7 @@ def docker(images, containerd):
         daemon.stop()
         el.kill_processes_mentioning(d)
         el.umount_under(d)
+        if el.SYSTEMD:
+            el.stop_units("docker-*.scope")
         el.remove_new_cgroups(cgroups_before)
         shutil.rmtree(d, ignore_errors=True)

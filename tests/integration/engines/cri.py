@@ -6,7 +6,7 @@ grpcio carries the calls, and the few messages used are encoded here by
 hand with the field numbers of the published CRI v1 API definition
 (k8s.io/cri-api, ``pkg/apis/runtime/v1/api.proto``).  Only what the tests
 need: pod sandbox run/stop/remove/status, container create/start/stop/
-remove/status, ExecSync, Version.
+remove/status, UpdateContainerResources, ExecSync, Version.
 """
 
 from __future__ import annotations
@@ -115,14 +115,21 @@ def pod_sandbox_config(name, uid, namespace="default", hostname="", network=NS_P
             + f_msg(8, linux, always=True))
 
 
+def linux_resources(cpu_period=0, cpu_quota=0, cpu_shares=0, memory_limit=0):
+    """LinuxContainerResources (what the kubelet sends for a container's requests/limits)."""
+    return f_varint(1, cpu_period) + f_varint(2, cpu_quota) + f_varint(3, cpu_shares) \
+        + f_varint(4, memory_limit)
+
+
 def container_config(name, image, command=(), args=(), working_dir="", envs=None, tty=False,
-                     log_path=""):
+                     log_path="", resources=b""):
     metadata = f_bytes(1, name)
     body = (f_msg(1, metadata) + f_msg(2, f_bytes(1, image)) + f_strings(3, command)
             + f_strings(4, args) + f_bytes(5, working_dir))
     for k, v in (envs or {}).items():
         body += f_msg(6, f_bytes(1, k) + f_bytes(2, v), always=True)
     body += f_bytes(11, log_path) + f_varint(14, tty)
+    body += f_msg(15, f_msg(1, resources))  # linux: LinuxContainerConfig.resources
     return body
 
 
@@ -171,6 +178,9 @@ class CriClient:
     def stop_container(self, cid, timeout_s=0):
         self.call("StopContainer", f_bytes(1, cid) + f_varint(2, timeout_s),
                   timeout=self.timeout + timeout_s)
+
+    def update_container_resources(self, cid, resources: bytes):
+        self.call("UpdateContainerResources", f_bytes(1, cid) + f_msg(2, resources, always=True))
 
     def remove_container(self, cid):
         self.call("RemoveContainer", f_bytes(1, cid))

@@ -21,6 +21,10 @@ Public API:
   (shims, conmon) whose command line names our temporary directory.
 * ``cgroup_dirs_snapshot()``, ``remove_new_cgroups(before) -> list``.
 * ``run(argv, ...)``: subprocess.run with text output and a timeout.
+* ``SYSTEMD``: the engines use the systemd cgroup driver
+  (PYRUNC_ENGINE_CGROUP_DRIVER=systemd, ``make test-systemd-vm``: a VM with
+  systemd as PID 1); ``cgroup_value(pid, v1, v2)`` reads a limit on v1 or v2;
+  ``unit_of(pid)``, ``show_unit(unit, *props)``, ``units_named(text)``.
 """
 
 from __future__ import annotations
@@ -48,6 +52,14 @@ PYRUNC = os.environ.get("PYRUNC", helpers.RUNTIME)
 RUNC = "/usr/sbin/runc"
 RUNTIMES = {"pyrunc": PYRUNC, "runc": RUNC}
 ARGV_LOG = bool(os.environ.get("PYRUNC_ENGINE_ARGV_LOG"))
+# The cgroup driver the engines are configured with: cgroupfs (default, this
+# host) or systemd (a host booted with systemd: the engines pass the runtime
+# --systemd-cgroup and slice:prefix:name cgroupsPaths).
+CGROUP_DRIVER = os.environ.get("PYRUNC_ENGINE_CGROUP_DRIVER", "cgroupfs")
+if CGROUP_DRIVER not in ("cgroupfs", "systemd"):
+    raise RuntimeError(f"PYRUNC_ENGINE_CGROUP_DRIVER={CGROUP_DRIVER!r}: cgroupfs or systemd")
+SYSTEMD = CGROUP_DRIVER == "systemd"
+CGROUP_V2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")  # a pure v2 hierarchy
 CMD_TIMEOUT = 120
 _apt_updated = False
 
@@ -288,6 +300,40 @@ def read_cgroup_file(pid, controller, filename):
     path = cgroup_of(pid)[controller]
     with open(f"/sys/fs/cgroup/{controller}{path}/{filename}") as f:
         return f.read().strip()
+
+
+def cgroup_value(pid, v1, v2):
+    """A cgroup file of ``pid``'s container: ``v1`` = (controller, file) on a
+    v1/hybrid host, ``v2`` the file's name in the unified hierarchy."""
+    if CGROUP_V2:
+        with open(f"/sys/fs/cgroup{cgroup_of(pid)['']}/{v2}") as f:
+            return f.read().strip()
+    return read_cgroup_file(pid, *v1)
+
+
+def unit_of(pid):
+    """The systemd unit whose cgroup holds ``pid`` (the last path component)."""
+    path = cgroup_of(pid)["" if CGROUP_V2 else "pids"]
+    return path.rstrip("/").rsplit("/", 1)[-1]
+
+
+def show_unit(unit, *props):
+    """``systemctl show UNIT -p A,B`` as a dict."""
+    out = run(["systemctl", "show", unit, "-p", ",".join(props)]).stdout
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+def units_named(fragment):
+    """Units systemd still knows (loaded, active or failed) whose name contains ``fragment``."""
+    out = run(["systemctl", "list-units", "--all", "--plain", "--no-legend", f"*{fragment}*"]).stdout
+    return [line.split()[0] for line in out.splitlines() if line.split()]
+
+
+def stop_units(pattern):
+    """Stop and reset the units matching ``pattern`` (a test's leftovers) so
+    that the next test and the session leak check start clean."""
+    run(["systemctl", "stop", pattern])
+    run(["systemctl", "reset-failed", pattern])
 
 
 def cgroup_dirs_named(fragment):

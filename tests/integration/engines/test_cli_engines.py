@@ -4,6 +4,10 @@ by side: every check runs for (engine, runtime) in {podman, docker} x
 
 podman reaches the runtime through conmon (``--runtime <path>``); dockerd
 through containerd's runc v2 shim (``--add-runtime pyrunc=<path>``).
+
+With the systemd cgroup driver (PYRUNC_ENGINE_CGROUP_DRIVER=systemd, in the
+systemd VM) the same checklist runs, and the limits are also checked as the
+properties of the container's transient unit (and after a daemon-reload).
 """
 
 from __future__ import annotations
@@ -97,14 +101,31 @@ def test_default_seccomp_profile(eng):
         assert p.returncode == 0, el.text_of(p)
 
 
+# the engines' unit for a container under the systemd driver: (slice, prefix)
+SYSTEMD_UNITS = {"podman": ("machine.slice", "libpod"), "docker": ("system.slice", "docker")}
+
+
+def limits(pid):
+    return (el.cgroup_value(pid, ("memory", "memory.limit_in_bytes"), "memory.max"),
+            el.cgroup_value(pid, ("pids", "pids.max"), "pids.max"),
+            el.cgroup_value(pid, ("cpu", "cpu.cfs_quota_us"), "cpu.max").split()[0])
+
+
 def test_limits_applied(eng, detached):
     engine, _, _ = eng
     name = detached("--memory", "64m", "--pids-limit", "57", "--cpu-quota", "50000",
                     "--cpu-period", "100000")
     pid = engine.pid(name)
-    assert el.read_cgroup_file(pid, "memory", "memory.limit_in_bytes") == str(64 << 20)
-    assert el.read_cgroup_file(pid, "pids", "pids.max") == "57"
-    assert el.read_cgroup_file(pid, "cpu", "cpu.cfs_quota_us") == "50000"
+    assert limits(pid) == (str(64 << 20), "57", "50000")
+    if el.SYSTEMD:
+        slice_, prefix = SYSTEMD_UNITS[engine.name]
+        unit = f"{prefix}-{engine.full_id(name)}.scope"
+        assert el.unit_of(pid) == unit
+        s = el.show_unit(unit, "Slice", "Delegate", "MemoryMax", "TasksMax", "CPUQuotaPerSecUSec")
+        assert s == {"Slice": slice_, "Delegate": "yes", "MemoryMax": str(64 << 20),
+                     "TasksMax": "57", "CPUQuotaPerSecUSec": "500ms"}, s
+        el.run(["systemctl", "daemon-reload"], check=True)
+        assert limits(pid) == (str(64 << 20), "57", "50000"), "daemon-reload undid a limit"
     # the limit binds: a process that needs more memory is OOM-killed (137)
     _, _, run = eng
     p = engine(*run, "--rm", "--memory", "16m", "--memory-swap", "16m", IMG, "sh", "-c",
@@ -157,14 +178,16 @@ def test_sigterm_vs_sigkill(eng, detached):
 def test_pause_unpause_stats(eng, detached):
     engine, _, _ = eng
     name = detached()
+    frozen = lambda: el.cgroup_value(engine.pid(name), ("freezer", "freezer.state"),  # noqa: E731
+                                     "cgroup.freeze")
     engine.ok("pause", name)
     assert engine.status(name) == "paused"
-    assert el.read_cgroup_file(engine.pid(name), "freezer", "freezer.state") == "FROZEN"
+    assert frozen() == ("1" if el.CGROUP_V2 else "FROZEN")
     p = engine("exec", name, "true")
     assert p.returncode != 0, el.text_of(p)  # refused while paused
     engine.ok("unpause", name)
     assert engine.status(name) == "running"
-    assert el.read_cgroup_file(engine.pid(name), "freezer", "freezer.state") == "THAWED"
+    assert frozen() == ("0" if el.CGROUP_V2 else "THAWED")
     assert engine.ok("exec", name, "echo", "thawed").stdout == "thawed\n"
     p = engine.ok("stats", "--no-stream", "--format", "{{.MemUsage}}", name)
     assert "B" in p.stdout, el.text_of(p)  # e.g. "1.2MiB / 64GiB"

@@ -4,6 +4,10 @@ pyrunc (``--runc-binary``), with Debian's runc side by side.
 The shim calls the runtime with ``--root <runc-root> --log <bundle>/log.json
 --log-format json``; create/start/exec --detach --pid-file/kill/delete, and
 reads the pid files; stats come from the cgroups, not from the runtime.
+
+With the systemd cgroup driver (PYRUNC_ENGINE_CGROUP_DRIVER=systemd) every
+``ctr run`` gets ``--runc-systemd-cgroup --cgroup system.slice:ctr:ID`` (the
+shim's SystemdCgroup option; ctr needs a slice:prefix:name path with it).
 """
 
 from __future__ import annotations
@@ -28,6 +32,13 @@ def ctr_rt(request, containerd, tmp_path):
     return containerd, name, root, run
 
 
+def cg(cid):
+    """The ``ctr run`` options that choose the cgroup driver for container ``cid``."""
+    if el.SYSTEMD:
+        return ["--runc-systemd-cgroup", "--cgroup", f"system.slice:ctr:{cid}"]
+    return []
+
+
 def _cleanup(c, cid):
     c.ctr("tasks", "kill", "-s", "SIGKILL", cid)
     c.ctr("tasks", "delete", "-f", cid)
@@ -38,13 +49,15 @@ def _assert_gone(c, root, cid):
     assert cid not in c.ctr_ok("containers", "list", "-q").stdout.split()
     assert not os.path.exists(os.path.join(root, "pyrunc-test", cid)), os.listdir(os.path.join(root, "pyrunc-test"))
     assert not el.cgroup_dirs_named(cid)
+    if el.SYSTEMD:
+        assert el.wait_for(lambda: not el.units_named(cid), timeout=10), el.units_named(cid)
 
 
 def test_run_output_exit_code_env_cwd(ctr_rt):
     c, _, root, run = ctr_rt
     cid = unique("ctr")
     try:
-        p = c.ctr(*run, "--rm", "--env", "FOO=bar", "--cwd", "/tmp", IMG, cid, "sh", "-c",
+        p = c.ctr(*run, *cg(cid), "--rm", "--env", "FOO=bar", "--cwd", "/tmp", IMG, cid, "sh", "-c",
                   'echo "$FOO $(pwd) $(id -u)"; exit 7')
         assert (p.returncode, p.stdout) == (7, "bar /tmp 0\n"), el.text_of(p)
         _assert_gone(c, root, cid)
@@ -56,7 +69,7 @@ def test_read_only_and_memory_limit(ctr_rt):
     c, _, root, run = ctr_rt
     cid = unique("ctr")
     try:
-        p = c.ctr(*run, "--rm", "--read-only", "--memory-limit", str(32 << 20), IMG, cid, "sh", "-c",
+        p = c.ctr(*run, *cg(cid), "--rm", "--read-only", "--memory-limit", str(32 << 20), IMG, cid, "sh", "-c",
                   "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null; touch /x || echo ro")
         assert p.returncode == 0 and p.stdout.split()[-1] == "ro", el.text_of(p)
     finally:
@@ -67,7 +80,7 @@ def test_detached_exec_pause_kill_delete(ctr_rt):
     c, runtime, root, run = ctr_rt
     cid = unique("ctr")
     try:
-        c.ctr_ok(*run, "-d", "--null-io", IMG, cid, "sleep", "1000")
+        c.ctr_ok(*run, *cg(cid), "-d", "--null-io", IMG, cid, "sleep", "1000")
         tasks = c.ctr_ok("tasks", "list").stdout
         assert cid in tasks and "RUNNING" in tasks, tasks
         p = c.ctr("tasks", "exec", "--exec-id", "e1", cid, "sh", "-c", "echo in-exec; exit 3")
@@ -99,7 +112,7 @@ def test_twenty_containers(ctr_rt):
     for i in range(20):
         cid = unique("loop")
         try:
-            p = c.ctr(*run, "--rm", IMG, cid, "echo", str(i))
+            p = c.ctr(*run, *cg(cid), "--rm", IMG, cid, "echo", str(i))
             assert (p.returncode, p.stdout) == (0, f"{i}\n"), el.text_of(p)
         finally:
             _cleanup(c, cid)
