@@ -452,10 +452,3 @@ _libc.ioctl.restype = ctypes.c_int
 # --- filesystem and devices (rootfs/) ------------------------------------
 MS_I_VERSION = 1 << 23
 
-
-def malloc_trim():
-    """glibc's malloc_trim(0): give the free pages of the C heap back to the
-    kernel (a no-op on a libc without it)."""
-    trim = getattr(_libc, "malloc_trim", None)
-    if trim is not None:
-        trim(0)

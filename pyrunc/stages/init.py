@@ -318,10 +318,7 @@ def init_main(chan, job, self_cgroups):
             e = StageError(f"{stage}: {_describe(e)}")
         fail_stage(chan, e)
 
-    # Created: wait for `start`.  First give back the free pages of the C
-    # heap (create's freed buffers): shared copy-on-write with create until
-    # it exits, this process's alone after (-64 KiB USS, bench/memory.py).
-    sc.malloc_trim()
+    # Created: wait for `start`.
     conn = -1
     try:
         conn = sc.accept(job.listen_fd)
