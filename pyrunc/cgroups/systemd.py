@@ -275,7 +275,8 @@ def _cpu_mask(text: str, field: str) -> bytes:
 
 def _device_names(kind: str) -> dict[int, str]:
     """major -> driver name from /proc/devices, for systemd's char-NAME/block-NAME."""
-    out, section = {}, None
+    out: dict[int, str] = {}
+    section = None
     try:
         with open("/proc/devices") as f:
             for line in f:
@@ -303,7 +304,7 @@ def device_properties(rules) -> list:
     daemon-reload systemd still restricts devices.  A rule systemd cannot
     express leaves systemd's policy open (auto, no list)."""
     default_allow, effective = R.effective_device_rules(rules)
-    reset = ("DeviceAllow", ("a(ss)", []))  # an empty list clears the unit's list
+    reset: tuple[str, tuple[str, object]] = ("DeviceAllow", ("a(ss)", []))  # an empty list clears the unit's list
     if default_allow:
         return [("DevicePolicy", ("s", "auto")), reset]
     entries, names = [], {}
@@ -478,12 +479,12 @@ class Systemd:
             raise CgroupError("the systemd cgroup driver needs the jeepney package "
                               "(pip install jeepney)") from None
         bus = "user" if user else "system"
+        self.address: str | None = None
         try:
             if user:
                 self.address = address or user_bus_address()
                 self.conn = _open_user_connection(self.address)
             else:
-                self.address = None
                 self.conn = open_dbus_connection(bus="SYSTEM", auth_timeout=5.0)
         except CgroupError:
             raise
@@ -596,7 +597,7 @@ class SystemdManager(CgroupManager):
         # False until this process started the unit: before that the cgroup
         # is not ours to join (paths() is empty, so create joins by apply)
         self._started = started
-        self._bus = None
+        self._bus: Systemd | None = None
 
     @classmethod
     def new(cls, cgroups_path, container_id, *, annotations=None, rootless=False,
@@ -700,7 +701,8 @@ class SystemdManager(CgroupManager):
 
     def _start_unit(self, pid: int) -> None:
         is_slice = self.unit.endswith(".slice")
-        props = [("Description", ("s", f"pyrunc container {self.container_id}"))]
+        props: list[tuple[str, tuple[str, object]]] = [
+            ("Description", ("s", f"pyrunc container {self.container_id}"))]
         if is_slice:
             # a slice's parent follows from its name; Wants= keeps the parent up
             props.append(("Wants", ("as", [self.slice])))
@@ -811,6 +813,3 @@ class SystemdManager(CgroupManager):
 
     def oom_kill_count(self) -> int:
         return self.inner.oom_kill_count()
-
-    def open_fd(self) -> int:
-        return self.inner.open_fd()

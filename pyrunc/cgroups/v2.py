@@ -109,14 +109,6 @@ class V2Manager(CgroupManager):
     def exists(self) -> bool:
         return os.path.isdir(self.dir)
 
-    def open_fd(self) -> int:
-        """An O_DIRECTORY fd of the cgroup, for clone3(CLONE_INTO_CGROUP): the
-        child starts in the cgroup without the parent ever being charged to it."""
-        try:
-            return os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-        except OSError as e:
-            raise CgroupError(f"cannot open cgroup {self.dir}: {e.strerror}") from None
-
     def destroy(self) -> None:
         fs.rmdir_tree(self.dir)
 
