@@ -48,8 +48,11 @@ REPO = os.path.dirname(HERE)
 MKBUNDLE = os.path.join(os.path.dirname(REPO), "shared", "tools", "mkbundle.sh")
 MEMCG = "/sys/fs/cgroup/memory"
 GNU_TIME = "/usr/bin/time"
-DEFAULT_RUNTIMES = [("pyrunc", os.path.join(REPO, ".venv", "bin", "pyrunc")),
-                    ("runc", "/usr/sbin/runc"), ("crun", "/usr/bin/crun")]
+DEFAULT_RUNTIMES = [
+    ("pyrunc", os.path.join(REPO, ".venv", "bin", "pyrunc")),
+    ("runc", "/usr/sbin/runc"),
+    ("crun", "/usr/bin/crun"),
+]
 
 
 def median(vals):
@@ -88,8 +91,12 @@ def hierarchies():
     out = []
     for name in sorted(os.listdir("/sys/fs/cgroup")):
         p = os.path.join("/sys/fs/cgroup", name)
-        if os.path.isdir(p) and not os.path.islink(p) and name != "unified" \
-                and os.path.exists(os.path.join(p, "cgroup.procs")):
+        if (
+            os.path.isdir(p)
+            and not os.path.islink(p)
+            and name != "unified"
+            and os.path.exists(os.path.join(p, "cgroup.procs"))
+        ):
             out.append(p)
     return out
 
@@ -137,9 +144,27 @@ class Bench:
         os.makedirs(caller)
         pidfile = os.path.join(self.work, f"{name}-{cid}.pid")
         peak = os.path.join(self.work, f"{name}-{cid}.peak")
-        argv = ["/bin/sh", "-c", 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"', "sh", caller,
-                GNU_TIME, "-o", peak, "-f", "%M", path, "--root", root, "create", "--bundle", bundle,
-                "--pid-file", pidfile, cid]
+        argv = [
+            "/bin/sh",
+            "-c",
+            'echo $$ > "$1/cgroup.procs" && shift && exec "$@"',
+            "sh",
+            caller,
+            GNU_TIME,
+            "-o",
+            peak,
+            "-f",
+            "%M",
+            path,
+            "--root",
+            root,
+            "create",
+            "--bundle",
+            bundle,
+            "--pid-file",
+            pidfile,
+            cid,
+        ]
         with tempfile.TemporaryFile() as err:  # a file, never a pipe: the init inherits stderr
             t0 = time.perf_counter()
             rc = subprocess.call(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
@@ -173,7 +198,8 @@ class Bench:
             cg = os.path.join(MEMCG, self.parent, name, r["id"])
             r["cg_usage_kb"], r["cg_stat_kb"] = memcg_kb(cg)
             r["caller_usage_kb"], r["caller_stat_kb"] = memcg_kb(
-                os.path.join(MEMCG, self.parent, name + "-callers", r["id"]))
+                os.path.join(MEMCG, self.parent, name + "-callers", r["id"])
+            )
             r["rss_kb"], r["pss_kb"], r["uss_kb"] = smaps_kb(r["pid"])
             r["total_stat_kb"] = r["cg_stat_kb"] + r["caller_stat_kb"]
         for cid in [r["id"] for r in rows]:
@@ -181,8 +207,9 @@ class Bench:
         return rows
 
     def delete(self, path, root, cid):
-        subprocess.run([path, "--root", root, "delete", "--force", cid],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [path, "--root", root, "delete", "--force", cid], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         self.created = [c for c in self.created if c[2] != cid or c[0] != path]
 
     def cleanup(self):
@@ -191,18 +218,27 @@ class Bench:
         remove_tree(self.parent)
 
 
-FIELDS = [("cg_stat_kb", "memcg charge: stat rss+cache"), ("cg_usage_kb", "memcg charge: usage_in_bytes"),
-          ("caller_stat_kb", "left in the caller's memcg"), ("total_stat_kb", "charge + caller"),
-          ("uss_kb", "init USS"), ("pss_kb", "init PSS"), ("rss_kb", "init RSS"),
-          ("create_peak_kb", "create peak RSS"), ("create_ms", "create wall (ms, noisy)")]
+FIELDS = [
+    ("cg_stat_kb", "memcg charge: stat rss+cache"),
+    ("cg_usage_kb", "memcg charge: usage_in_bytes"),
+    ("caller_stat_kb", "left in the caller's memcg"),
+    ("total_stat_kb", "charge + caller"),
+    ("uss_kb", "init USS"),
+    ("pss_kb", "init PSS"),
+    ("rss_kb", "init RSS"),
+    ("create_peak_kb", "create peak RSS"),
+    ("create_ms", "create wall (ms, noisy)"),
+]
 
 
 def table(results, count):
     names = list(results)
-    out = [f"Medians over {count} created containers alive at once (KiB unless noted); "
-           "ratio = pyrunc / runc.", "",
-           "| metric | " + " | ".join(names) + (" | pyrunc / runc |" if "pyrunc" in names and "runc" in names else " |"),
-           "|---|" + "---:|" * len(names) + ("---:|" if "pyrunc" in names and "runc" in names else "")]
+    out = [
+        f"Medians over {count} created containers alive at once (KiB unless noted); ratio = pyrunc / runc.",
+        "",
+        "| metric | " + " | ".join(names) + (" | pyrunc / runc |" if "pyrunc" in names and "runc" in names else " |"),
+        "|---|" + "---:|" * len(names) + ("---:|" if "pyrunc" in names and "runc" in names else ""),
+    ]
     for key, label in FIELDS:
         meds = {n: median([r[key] for r in results[n]]) for n in names}
         cells = [f"{meds[n]:.0f}" if meds[n] is not None else "-" for n in names]
@@ -232,6 +268,7 @@ def main(argv):
 
     def interrupted(signum, _frame):
         raise KeyboardInterrupt(signum)
+
     signal.signal(signal.SIGTERM, interrupted)  # the finally clause deletes what exists
     work = tempfile.mkdtemp(prefix="pyrunc-mem-")
     bench = None
@@ -251,8 +288,7 @@ def main(argv):
     out_dir = os.path.join(HERE, "results")
     os.makedirs(out_dir, exist_ok=True)
     with open(json_out or os.path.join(out_dir, "memory.json"), "w") as f:
-        json.dump({"finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "count": count,
-                   "results": results}, f, indent=1)
+        json.dump({"finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "count": count, "results": results}, f, indent=1)
     with open(os.path.join(out_dir, "memory.md"), "w") as f:
         f.write(text)
     sys.stdout.write(text)

@@ -30,8 +30,14 @@ TARGETS = (
 FLOOR_TARGETS = (("state", "state"), ("lifecycle.start", "start"), ("lifecycle.delete", "delete"))
 FLOOR_MARGIN_MS = 2.5
 
-LATENCY = (("run", "run"), ("lifecycle.create", "create"), ("lifecycle.start", "start"),
-           ("lifecycle.delete", "delete"), ("state", "state"), ("exec", "exec"))
+LATENCY = (
+    ("run", "run"),
+    ("lifecycle.create", "create"),
+    ("lifecycle.start", "start"),
+    ("lifecycle.delete", "delete"),
+    ("state", "state"),
+    ("exec", "exec"),
+)
 BATCH = (("throughput", "throughput\n50x run"), ("parallel", "parallel\n8w/40"))
 MEMORY = (("mem.create_hwm", "create\npeak RSS"), ("mem.init_uss", "created init\nUSS"))
 COLORS = {"runc": "#4c72b0", "crun": "#55a868", "pyrunc": "#dd8452", "floor": "#999999"}
@@ -67,8 +73,14 @@ def floor_rows(doc, floor):
         if ours is None:
             rows.append((what, f"<= floor + {FLOOR_MARGIN_MS:g} ms", "-", "not measured"))
             continue
-        rows.append((what, f"<= floor + {FLOOR_MARGIN_MS:g} ms ({limit:.1f} ms)", f"{ours:.1f} ms",
-                     "holds" if ours <= limit else "does not hold"))
+        rows.append(
+            (
+                what,
+                f"<= floor + {FLOOR_MARGIN_MS:g} ms ({limit:.1f} ms)",
+                f"{ours:.1f} ms",
+                "holds" if ours <= limit else "does not hold",
+            )
+        )
     return rows
 
 
@@ -94,17 +106,19 @@ def target_rows(doc):
 def chart(doc, path):
     try:
         import matplotlib
+
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
         return False
     summ = doc["summary"]
-    names = [n for n in ("runc", "crun", "pyrunc", "floor")
-             if any(n in summ.get(k, {}) for k, _ in LATENCY + BATCH)]
+    names = [n for n in ("runc", "crun", "pyrunc", "floor") if any(n in summ.get(k, {}) for k, _ in LATENCY + BATCH)]
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.2), gridspec_kw={"width_ratios": [3.2, 1.2, 1.2]})
-    panels = ((axes[0], LATENCY, "median latency (ms)", 1.0),
-              (axes[1], BATCH, "median total (s)", 1e-3),
-              (axes[2], MEMORY, "median (MiB)", 1 / 1024))
+    panels = (
+        (axes[0], LATENCY, "median latency (ms)", 1.0),
+        (axes[1], BATCH, "median total (s)", 1e-3),
+        (axes[2], MEMORY, "median (MiB)", 1 / 1024),
+    )
     for ax, metrics, ylabel, scale in panels:
         present = [n for n in names if any(median(summ, k, n) is not None for k, _ in metrics)]
         width = 0.8 / max(1, len(present))
@@ -117,9 +131,16 @@ def chart(doc, path):
                     ys.append(v * scale)
             bars = ax.bar(xs, ys, width, label=name, color=COLORS.get(name))
             for b, y in zip(bars, ys):
-                ax.annotate(f"{y:.1f}" if y < 100 else f"{y:.0f}", (b.get_x() + b.get_width() / 2, y),
-                            ha="center", va="bottom", fontsize=6.5, rotation=90, xytext=(0, 2),
-                            textcoords="offset points")
+                ax.annotate(
+                    f"{y:.1f}" if y < 100 else f"{y:.0f}",
+                    (b.get_x() + b.get_width() / 2, y),
+                    ha="center",
+                    va="bottom",
+                    fontsize=6.5,
+                    rotation=90,
+                    xytext=(0, 2),
+                    textcoords="offset points",
+                )
         ax.set_xticks(range(len(metrics)))
         ax.set_xticklabels([label for _, label in metrics], fontsize=8)
         ax.set_ylabel(ylabel)
@@ -127,9 +148,12 @@ def chart(doc, path):
         ax.grid(axis="y", alpha=0.3)
     axes[0].legend(fontsize=8)
     meta = doc.get("meta", {})
-    fig.suptitle(f"OCI runtimes side by side: medians of {len(doc.get('rounds', []))} rounds "
-                 f"({meta.get('cpus', '?')} cpus, load {meta.get('loadavg_start', [0])[0]:.1f}"
-                 f" -> {meta.get('loadavg_end', [0])[0]:.1f})", fontsize=10)
+    fig.suptitle(
+        f"OCI runtimes side by side: medians of {len(doc.get('rounds', []))} rounds "
+        f"({meta.get('cpus', '?')} cpus, load {meta.get('loadavg_start', [0])[0]:.1f}"
+        f" -> {meta.get('loadavg_end', [0])[0]:.1f})",
+        fontsize=10,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -140,48 +164,90 @@ def markdown(doc, text, has_chart, chart_name, scale=None, floor=None):
     lines = [l for l in text.splitlines() if l.strip()]
     command = lines[0][2:] if lines and lines[0].startswith("# ") else "?"
     meta = doc.get("meta", {})
-    out = ["# Benchmarks", "",
-           "Produced by `make bench` (bench/run.py then bench/report.py); do not edit by hand.", "",
-           f"Run finished {meta.get('finished', '?')}; command (inside `../shared/tools/cgroup-sandbox`):", "",
-           "```", command, "```", ""]
+    out = [
+        "# Benchmarks",
+        "",
+        "Produced by `make bench` (bench/run.py then bench/report.py); do not edit by hand.",
+        "",
+        f"Run finished {meta.get('finished', '?')}; command (inside `../shared/tools/cgroup-sandbox`):",
+        "",
+        "```",
+        command,
+        "```",
+        "",
+    ]
     if has_chart:
         out += [f"![median latency per phase and runtime]({chart_name})", ""]
-    out += ["## Targets of issue 21 in this run", "",
-            "| target | limit | pyrunc / runc | verdict |", "|---|---|---|---|"]
+    out += [
+        "## Targets of issue 21 in this run",
+        "",
+        "| target | limit | pyrunc / runc | verdict |",
+        "|---|---|---|---|",
+    ]
     for what, limit, ratio, verdict in target_rows(doc):
         out.append(f"| {what} | {limit} | {ratio} | {verdict} |")
     if floor:
-        out += ["", f"Interpreter floor, `{floor['command']}`, measured before and after the harness "
-                f"in the same minutes: median **{floor['median_ms']:.1f} ms** "
-                f"({len(floor['samples_ms'])} samples).", "",
-                "| command | limit | pyrunc | verdict |", "|---|---|---|---|"]
+        out += [
+            "",
+            f"Interpreter floor, `{floor['command']}`, measured before and after the harness "
+            f"in the same minutes: median **{floor['median_ms']:.1f} ms** "
+            f"({len(floor['samples_ms'])} samples).",
+            "",
+            "| command | limit | pyrunc | verdict |",
+            "|---|---|---|---|",
+        ]
         for what, limit, value, verdict in floor_rows(doc, floor):
             out.append(f"| {what} | {limit} | {value} | {verdict} |")
     if scale:
-        out += ["", "## Scale: containers created and not started (`make bench-scale`)", "",
-                "State and list are medians of wall time at each count; memory is per waiting init.", "",
-                scale.rstrip()]
-    out += ["", "Ratios are of medians from the same run. Why some targets are out of reach for a",
-            "CPython process is measured in [performance.md](performance.md).", "",
-            "## The harness's table", "", "```"] + lines + ["```", ""]
+        out += [
+            "",
+            "## Scale: containers created and not started (`make bench-scale`)",
+            "",
+            "State and list are medians of wall time at each count; memory is per waiting init.",
+            "",
+            scale.rstrip(),
+        ]
+    out += (
+        [
+            "",
+            "Ratios are of medians from the same run. Why some targets are out of reach for a",
+            "CPython process is measured in [performance.md](performance.md).",
+            "",
+            "## The harness's table",
+            "",
+            "```",
+        ]
+        + lines
+        + ["```", ""]
+    )
     return "\n".join(out)
 
 
 README_BEGIN = "<!-- bench:begin -->"
 README_END = "<!-- bench:end -->"
-SUMMARY = (("run", "run `true` (ms)"), ("lifecycle.total", "create+start+wait+delete (ms)"),
-           ("state", "state (ms)"), ("exec", "exec `true` (ms)"),
-           ("mem.create_hwm", "create peak RSS (KiB)"), ("mem.init_uss", "created init USS (KiB)"))
+SUMMARY = (
+    ("run", "run `true` (ms)"),
+    ("lifecycle.total", "create+start+wait+delete (ms)"),
+    ("state", "state (ms)"),
+    ("exec", "exec `true` (ms)"),
+    ("mem.create_hwm", "create peak RSS (KiB)"),
+    ("mem.init_uss", "created init USS (KiB)"),
+)
 
 
 def readme_block(doc, command, floor=None):
     """The latest figures for README.md, between its bench markers."""
     summ = doc["summary"]
     names = [n for n in ("pyrunc", "runc", "crun") if any(n in summ.get(k, {}) for k, _ in SUMMARY)]
-    out = [README_BEGIN, "",
-           f"Latest `make bench` ({doc.get('meta', {}).get('finished', '?')}, medians; details and chart in "
-           "[docs/benchmarks.md](docs/benchmarks.md), analysis in [docs/performance.md](docs/performance.md)):", "",
-           "| | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    out = [
+        README_BEGIN,
+        "",
+        f"Latest `make bench` ({doc.get('meta', {}).get('finished', '?')}, medians; details and chart in "
+        "[docs/benchmarks.md](docs/benchmarks.md), analysis in [docs/performance.md](docs/performance.md)):",
+        "",
+        "| | " + " | ".join(names) + " |",
+        "|---|" + "---:|" * len(names),
+    ]
     for key, label in SUMMARY:
         cells = []
         for n in names:
@@ -204,7 +270,7 @@ def update_readme(path, doc, command, floor=None):
     i, j = text.find(README_BEGIN), text.find(README_END)
     if i < 0 or j < i:
         return False
-    text = text[:i] + readme_block(doc, command, floor) + text[j + len(README_END):]
+    text = text[:i] + readme_block(doc, command, floor) + text[j + len(README_END) :]
     with open(path, "w") as f:
         f.write(text)
     return True

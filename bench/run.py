@@ -69,8 +69,7 @@ def main(argv):
     harness = SHARED if os.path.exists(SHARED) else os.path.join(HERE, "mini.py")
     json_path = os.path.join(RESULTS, "latest.json")
     # the system interpreter, as the command line uses it
-    cmd = ["/usr/bin/python3", harness] + runtimes(pyrunc) + ["--rounds", rounds,
-                                                              "--json", json_path] + extra
+    cmd = ["/usr/bin/python3", harness] + runtimes(pyrunc) + ["--rounds", rounds, "--json", json_path] + extra
     print("+ " + " ".join(shlex.quote(c) for c in cmd), file=sys.stderr, flush=True)
     interpreter = launcher_interpreter(pyrunc)
     floor = interpreter_floor(interpreter, int(rounds))
@@ -79,8 +78,16 @@ def main(argv):
     floor += interpreter_floor(interpreter, int(rounds))  # the same minutes: before and after
     floor.sort()
     with open(os.path.join(RESULTS, "floor.json"), "w") as f:
-        json.dump({"interpreter": interpreter, "command": f"{interpreter} -IS -c pass",
-                   "samples_ms": floor, "median_ms": floor[len(floor) // 2]}, f, indent=1)
+        json.dump(
+            {
+                "interpreter": interpreter,
+                "command": f"{interpreter} -IS -c pass",
+                "samples_ms": floor,
+                "median_ms": floor[len(floor) // 2],
+            },
+            f,
+            indent=1,
+        )
     text = res.stdout.decode(errors="replace")
     sys.stdout.write(text)
     with open(os.path.join(RESULTS, "latest.txt"), "w") as f:

@@ -72,7 +72,7 @@ class Runtime:
     def __init__(self, name, path, work, parent):
         self.name, self.path = name, path
         self.root = os.path.join(work, "state", name)
-        self.cg_rel = f"{parent}/{name}"          # the containers' cgroups: /PARENT/NAME/ID
+        self.cg_rel = f"{parent}/{name}"  # the containers' cgroups: /PARENT/NAME/ID
         self.caller = os.path.join(MEMCG, parent, name + "-caller")  # the create calls' memcg
         os.makedirs(self.caller)
         self.ids, self.pids = [], []
@@ -87,9 +87,24 @@ class Runtime:
             json.dump(dict(cfg, linux=dict(cfg["linux"], cgroupsPath=f"/{self.cg_rel}/{cid}")), f)
         pidfile = os.path.join(d, "pid")
         self.ids.append(cid)  # before: a failed create may have left state behind
-        ms = spawn_ms(["/bin/sh", "-c", 'echo $$ > "$1/cgroup.procs" && shift && exec "$@"', "sh",
-                       self.caller, self.path, "--root", self.root, "create", "--bundle", d,
-                       "--pid-file", pidfile, cid])
+        ms = spawn_ms(
+            [
+                "/bin/sh",
+                "-c",
+                'echo $$ > "$1/cgroup.procs" && shift && exec "$@"',
+                "sh",
+                self.caller,
+                self.path,
+                "--root",
+                self.root,
+                "create",
+                "--bundle",
+                d,
+                "--pid-file",
+                pidfile,
+                cid,
+            ]
+        )
         with open(pidfile) as f:
             self.pids.append(int(f.read()))
         return ms
@@ -102,14 +117,22 @@ class Runtime:
         charged = (total["total_rss"] + total["total_cache"]) // 1024  # the containers' cgroups
         _, caller = memcg_kb(self.caller)
         mems = [smaps_kb(p) for p in self.pids]
-        return {"charge_kb": (charged + caller) / n, "container_cg_kb": charged / n,
-                "caller_cg_kb": caller / n, "rss_kb": sum(m[0] for m in mems) / n,
-                "pss_kb": sum(m[1] for m in mems) / n, "uss_kb": sum(m[2] for m in mems) / n}
+        return {
+            "charge_kb": (charged + caller) / n,
+            "container_cg_kb": charged / n,
+            "caller_cg_kb": caller / n,
+            "rss_kb": sum(m[0] for m in mems) / n,
+            "pss_kb": sum(m[1] for m in mems) / n,
+            "uss_kb": sum(m[2] for m in mems) / n,
+        }
 
     def delete_all(self):
         for cid in self.ids:
-            subprocess.run([self.path, "--root", self.root, "delete", "--force", cid],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            subprocess.run(
+                [self.path, "--root", self.root, "delete", "--force", cid],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         self.ids, self.pids = [], []
 
 
@@ -124,40 +147,53 @@ def run(runtimes, counts, calls, list_calls, work, cfg):
         time.sleep(1)
         timings = {rt.name: {"state": [], "list": [], "list_json": []} for rt in runtimes}
         for i in range(calls):
-            for rt in (order if i % 2 == 0 else order[::-1]):
-                timings[rt.name]["state"].append(
-                    spawn_ms([rt.path, "--root", rt.root, "state", rt.ids[-1]], cpu=True))
+            for rt in order if i % 2 == 0 else order[::-1]:
+                timings[rt.name]["state"].append(spawn_ms([rt.path, "--root", rt.root, "state", rt.ids[-1]], cpu=True))
         with tempfile.TemporaryFile() as out:
             for i in range(list_calls):
-                for rt in (order if i % 2 == 0 else order[::-1]):
+                for rt in order if i % 2 == 0 else order[::-1]:
                     timings[rt.name]["list"].append(spawn_ms([rt.path, "--root", rt.root, "list"], out, cpu=True))
                     timings[rt.name]["list_json"].append(
-                        spawn_ms([rt.path, "--root", rt.root, "list", "--format", "json"], out, cpu=True))
+                        spawn_ms([rt.path, "--root", rt.root, "list", "--format", "json"], out, cpu=True)
+                    )
         for rt in runtimes:
             t = timings[rt.name]
-            row = {"runtime": rt.name, "containers": n,
-                   **{f"{k}_ms": median([w for w, _ in v]) for k, v in t.items()},
-                   **{f"{k}_cpu_ms": median([c for _, c in v]) for k, v in t.items()},
-                   "create_ms": median(create_ms[rt.name][-50:]), **rt.memory()}
+            row = {
+                "runtime": rt.name,
+                "containers": n,
+                **{f"{k}_ms": median([w for w, _ in v]) for k, v in t.items()},
+                **{f"{k}_cpu_ms": median([c for _, c in v]) for k, v in t.items()},
+                "create_ms": median(create_ms[rt.name][-50:]),
+                **rt.memory(),
+            }
             rows.append(row)
-            print(f"{rt.name:7} n={n:4}  state {row['state_ms']:6.2f}  list {row['list_ms']:7.2f}  "
-                  f"list json {row['list_json_ms']:7.2f} ms (CPU {row['state_cpu_ms']:.1f}, "
-                  f"{row['list_cpu_ms']:.1f}, {row['list_json_cpu_ms']:.1f})  "
-                  f"per container: charge {row['charge_kb']:5.0f} "
-                  f"USS {row['uss_kb']:5.0f} PSS {row['pss_kb']:5.0f} KiB", file=sys.stderr, flush=True)
+            print(
+                f"{rt.name:7} n={n:4}  state {row['state_ms']:6.2f}  list {row['list_ms']:7.2f}  "
+                f"list json {row['list_json_ms']:7.2f} ms (CPU {row['state_cpu_ms']:.1f}, "
+                f"{row['list_cpu_ms']:.1f}, {row['list_json_cpu_ms']:.1f})  "
+                f"per container: charge {row['charge_kb']:5.0f} "
+                f"USS {row['uss_kb']:5.0f} PSS {row['pss_kb']:5.0f} KiB",
+                file=sys.stderr,
+                flush=True,
+            )
     return rows
 
 
 def table(rows, note):
-    out = [note + ". Times: medians, wall (CPU) ms.", "",
-           "| runtime | containers | state | list | list CPU per container "
-           "| list json | create | charge/container (KiB) | USS/init (KiB) | PSS/init (KiB) |",
-           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    out = [
+        note + ". Times: medians, wall (CPU) ms.",
+        "",
+        "| runtime | containers | state | list | list CPU per container "
+        "| list json | create | charge/container (KiB) | USS/init (KiB) | PSS/init (KiB) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in sorted(rows, key=lambda r: (r["runtime"] != "pyrunc", r["runtime"], r["containers"])):
-        out.append(f"| {r['runtime']} | {r['containers']} | {r['state_ms']:.1f} ({r['state_cpu_ms']:.1f}) "
-                   f"| {r['list_ms']:.1f} ({r['list_cpu_ms']:.1f}) | {r['list_cpu_ms'] / r['containers']:.3f} "
-                   f"| {r['list_json_ms']:.1f} ({r['list_json_cpu_ms']:.1f}) "
-                   f"| {r['create_ms']:.0f} | {r['charge_kb']:.0f} | {r['uss_kb']:.0f} | {r['pss_kb']:.0f} |")
+        out.append(
+            f"| {r['runtime']} | {r['containers']} | {r['state_ms']:.1f} ({r['state_cpu_ms']:.1f}) "
+            f"| {r['list_ms']:.1f} ({r['list_cpu_ms']:.1f}) | {r['list_cpu_ms'] / r['containers']:.3f} "
+            f"| {r['list_json_ms']:.1f} ({r['list_json_cpu_ms']:.1f}) "
+            f"| {r['create_ms']:.0f} | {r['charge_kb']:.0f} | {r['uss_kb']:.0f} | {r['pss_kb']:.0f} |"
+        )
     return "\n".join(out) + "\n"
 
 
@@ -182,8 +218,10 @@ def main(argv):
         runtimes = [("pyrunc", os.path.join(REPO, ".venv", "bin", "pyrunc")), ("runc", "/usr/sbin/runc")]
     avail = mem_available_mib()
     fits = int((avail - 4096) / (per_ctr * len(runtimes)))
-    note = (f"MemAvailable at start: {avail} MiB; budget {per_ctr:g} MiB per container and runtime "
-            f"leaves room for {fits} containers each")
+    note = (
+        f"MemAvailable at start: {avail} MiB; budget {per_ctr:g} MiB per container and runtime "
+        f"leaves room for {fits} containers each"
+    )
     if counts[-1] > fits:
         counts = [c for c in counts if c <= fits] + ([fits] if fits > 0 else [])
         note += f": counts cut to {counts}"
@@ -191,6 +229,7 @@ def main(argv):
 
     def interrupted(signum, _frame):
         raise KeyboardInterrupt(signum)
+
     signal.signal(signal.SIGTERM, interrupted)  # the finally clause deletes what exists
     work = tempfile.mkdtemp(prefix="pyrunc-scale-")
     parent = f"pyrunc-bench-scale-{os.getpid()}"

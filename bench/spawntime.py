@@ -14,8 +14,7 @@ import time
 
 def measure(argv, n, env=None):
     devnull = os.open(os.devnull, os.O_RDWR)
-    fa = [(os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, devnull, 1),
-          (os.POSIX_SPAWN_DUP2, devnull, 2)]
+    fa = [(os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, devnull, 1), (os.POSIX_SPAWN_DUP2, devnull, 2)]
     out = []
     for _ in range(n):
         t0 = time.perf_counter_ns()

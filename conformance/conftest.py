@@ -16,6 +16,7 @@ Every test cites the clause(s) it checks with @clause(file, heading, quote,
 context=None); a citation that does not resolve to exactly one clause of
 clauses.json fails collection.
 """
+
 from __future__ import annotations
 
 import json
@@ -35,8 +36,11 @@ DEFAULT_RUNTIME = str(REPO / ".venv" / "bin" / "pyrunc")
 
 
 def pytest_addoption(parser):
-    parser.addoption("--conformance-results", default=os.environ.get("CONFORMANCE_RESULTS"),
-                     help="write per-test results with cited clauses as JSON here")
+    parser.addoption(
+        "--conformance-results",
+        default=os.environ.get("CONFORMANCE_RESULTS"),
+        help="write per-test results with cited clauses as JSON here",
+    )
 
 
 def pytest_configure(config):
@@ -52,7 +56,7 @@ def citations_of(item) -> list[harness.Citation]:
     return out
 
 
-@pytest.hookimpl(tryfirst=True)   # before -k/-m deselection: coverage sees every test
+@pytest.hookimpl(tryfirst=True)  # before -k/-m deselection: coverage sees every test
 def pytest_collection_modifyitems(session, config, items):
     clauses = harness.load_clauses()
     errors = []
@@ -75,19 +79,30 @@ def pytest_collection_modifyitems(session, config, items):
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     rep = yield
-    if rep.when == "call" or (rep.when == "setup" and rep.outcome != "passed") or \
-            (rep.when == "teardown" and rep.outcome == "failed"):
+    if (
+        rep.when == "call"
+        or (rep.when == "setup" and rep.outcome != "passed")
+        or (rep.when == "teardown" and rep.outcome == "failed")
+    ):
         msg = ""
         if rep.outcome == "skipped" and isinstance(rep.longrepr, tuple):
             msg = rep.longrepr[2]
         elif rep.outcome == "failed":
-            msg = str(rep.longrepr.reprcrash.message if hasattr(rep.longrepr, "reprcrash")
-                      and rep.longrepr.reprcrash else rep.longrepr)[:500]
-        item.config._oc_results.append({
-            "nodeid": item.nodeid, "when": rep.when, "outcome": rep.outcome,
-            "message": msg, "duration": round(rep.duration, 3),
-            "clauses": getattr(item, "_oc_clause_ids", []),
-        })
+            msg = str(
+                rep.longrepr.reprcrash.message
+                if hasattr(rep.longrepr, "reprcrash") and rep.longrepr.reprcrash
+                else rep.longrepr
+            )[:500]
+        item.config._oc_results.append(
+            {
+                "nodeid": item.nodeid,
+                "when": rep.when,
+                "outcome": rep.outcome,
+                "message": msg,
+                "duration": round(rep.duration, 3),
+                "clauses": getattr(item, "_oc_clause_ids", []),
+            }
+        )
     return rep
 
 
@@ -101,10 +116,14 @@ def pytest_sessionfinish(session, exitstatus):
         prev = by_test.get(r["nodeid"])
         if prev is None or r["outcome"] == "failed":
             by_test[r["nodeid"]] = r
-    data = {"runtime": runtime_path(), "version": runtime_version(),
-            "cgroup_driver": harness.CGROUP_DRIVER, "flags": harness.RUNTIME_FLAGS,
-            "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "tests": list(by_test.values())}
+    data = {
+        "runtime": runtime_path(),
+        "version": runtime_version(),
+        "cgroup_driver": harness.CGROUP_DRIVER,
+        "flags": harness.RUNTIME_FLAGS,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "tests": list(by_test.values()),
+    }
     Path(path).write_text(json.dumps(data, indent=1) + "\n")
 
 
@@ -122,10 +141,11 @@ def runtime_version() -> str:
 
 # ---------------------------------------------------------------- fixtures
 
+
 @pytest.fixture(scope="session")
 def session_dir():
     d = Path(tempfile.mkdtemp(prefix="oc-conformance-"))
-    d.chmod(0o755)   # user-namespaced containers must traverse to their rootfs
+    d.chmod(0o755)  # user-namespaced containers must traverse to their rootfs
     yield d
     shutil.rmtree(d, ignore_errors=True)
 
@@ -145,8 +165,7 @@ def runtime(session_dir) -> harness.RuntimeCLI:
 @pytest.fixture(scope="session")
 def checker_binary(session_dir) -> Path:
     out = session_dir / "checker"
-    subprocess.run(["gcc", "-static", "-O2", "-o", str(out), str(harness.HERE / "checker.c")],
-                   check=True)
+    subprocess.run(["gcc", "-static", "-O2", "-o", str(out), str(harness.HERE / "checker.c")], check=True)
     return out
 
 
@@ -157,8 +176,19 @@ def rootfs_template(session_dir, checker_binary) -> Path:
     if not busybox.exists():
         pytest.exit("busybox-static is required (/bin/busybox)", returncode=2)
     t = session_dir / "rootfs-template"
-    for d in ("bin", "sbin", "usr/bin", "usr/sbin", "etc", "proc", "sys", "dev", "tmp",
-              "root", harness.OUT_MOUNT.lstrip("/")):
+    for d in (
+        "bin",
+        "sbin",
+        "usr/bin",
+        "usr/sbin",
+        "etc",
+        "proc",
+        "sys",
+        "dev",
+        "tmp",
+        "root",
+        harness.OUT_MOUNT.lstrip("/"),
+    ):
         (t / d).mkdir(parents=True, exist_ok=True)
     shutil.copy2(busybox, t / "bin" / "busybox")
     applets = subprocess.run([str(busybox), "--list"], capture_output=True, text=True).stdout.split()

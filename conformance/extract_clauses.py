@@ -10,6 +10,7 @@ check (test_coverage.py) maps every citation back to exactly one clause.
 The spec writes one sentence per line, which is what makes line-based
 extraction reliable; a line holding several sentences is split on ". ".
 """
+
 import hashlib
 import json
 import re
@@ -32,8 +33,7 @@ def clean(line: str) -> str:
 
 def split_sentences(text: str) -> list[str]:
     parts = re.split(r"(?<=[a-z0-9`)\]])\.\s+(?=[A-Z`*])", text)
-    return [p if p.endswith((".", ":", "?")) else p + "." if i < len(parts) - 1 else p
-            for i, p in enumerate(parts)]
+    return [p if p.endswith((".", ":", "?")) else p + "." if i < len(parts) - 1 else p for i, p in enumerate(parts)]
 
 
 def clause_id(file: str, key: str) -> str:
@@ -71,9 +71,15 @@ def logical_lines(text: str):
             continue
         m = HEADING.match(raw)
         table_row = raw.count("|") >= 2
-        starts_new = (not raw.strip() or m or table_row
-                      or LIST_ITEM.match(raw) or not current
-                      or current.rstrip().endswith((".", ":", "|")) or current.count("|") >= 2)
+        starts_new = (
+            not raw.strip()
+            or m
+            or table_row
+            or LIST_ITEM.match(raw)
+            or not current
+            or current.rstrip().endswith((".", ":", "|"))
+            or current.count("|") >= 2
+        )
         if starts_new:
             if current:
                 yield heading, context, current
@@ -112,14 +118,16 @@ def extract(spec_dir: Path) -> list[dict]:
                 kw = KEYWORD.findall(sentence)
                 if not kw:
                     continue
-                clauses.append({
-                    "id": clause_id(name, f"{heading}|{context}|{sentence}"),
-                    "file": name,
-                    "heading": heading,
-                    "context": context,
-                    "keywords": sorted(set(kw)),
-                    "sentence": sentence,
-                })
+                clauses.append(
+                    {
+                        "id": clause_id(name, f"{heading}|{context}|{sentence}"),
+                        "file": name,
+                        "heading": heading,
+                        "context": context,
+                        "keywords": sorted(set(kw)),
+                        "sentence": sentence,
+                    }
+                )
     return clauses
 
 

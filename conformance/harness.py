@@ -5,6 +5,7 @@ Only the spec's operations are used (create, start, state, kill, delete) plus
 the de-facto runc CLI flags every caller relies on (--root, --bundle, --pid-file,
 delete --force); see /work/shared/notes/cli-contract.md.
 """
+
 from __future__ import annotations
 
 import copy
@@ -22,8 +23,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 CLAUSES_FILE = HERE / "clauses.json"
 SPEC_DIR = Path(os.environ.get("OCI_SPEC_DIR", "/work/shared/reference/runtime-spec-v1.3.0"))
-OUT_MOUNT = "/oc-out"       # where each container sees its bundle's out/ directory
-CHECKER = "/checker"        # the static checker inside every rootfs
+OUT_MOUNT = "/oc-out"  # where each container sees its bundle's out/ directory
+CHECKER = "/checker"  # the static checker inside every rootfs
 
 _ids = itertools.count(1)
 
@@ -37,11 +38,11 @@ if CGROUP_DRIVER not in ("cgroupfs", "systemd"):
     raise RuntimeError(f"CONFORMANCE_CGROUP_DRIVER={CGROUP_DRIVER!r}: cgroupfs or systemd")
 SYSTEMD = CGROUP_DRIVER == "systemd"
 SYSTEMD_SLICE = "system.slice"
-RUNTIME_FLAGS = shlex.split(os.environ.get("CONFORMANCE_RUNTIME_FLAGS",
-                                           "--systemd-cgroup" if SYSTEMD else ""))
+RUNTIME_FLAGS = shlex.split(os.environ.get("CONFORMANCE_RUNTIME_FLAGS", "--systemd-cgroup" if SYSTEMD else ""))
 
 
 # ---------------------------------------------------------------- clauses
+
 
 @dataclass(frozen=True)
 class Citation:
@@ -57,13 +58,16 @@ def load_clauses() -> list[dict]:
 
 def resolve(citation: Citation, clauses: list[dict]) -> dict:
     """The one clause a citation names; ValueError if it names none or several."""
-    hits = [c for c in clauses
-            if c["file"] == citation.file and c["heading"] == citation.heading
-            and citation.quote in c["sentence"]
-            and (citation.context is None or c["context"] == citation.context)]
+    hits = [
+        c
+        for c in clauses
+        if c["file"] == citation.file
+        and c["heading"] == citation.heading
+        and citation.quote in c["sentence"]
+        and (citation.context is None or c["context"] == citation.context)
+    ]
     if len(hits) != 1:
-        raise ValueError(f"citation {citation} matches {len(hits)} clauses "
-                         f"(contexts: {[h['context'] for h in hits]})")
+        raise ValueError(f"citation {citation} matches {len(hits)} clauses (contexts: {[h['context'] for h in hits]})")
     return hits[0]
 
 
@@ -73,14 +77,17 @@ def schema_validator(name: str):
     import jsonschema
     from referencing import Registry, Resource
     from referencing.jsonschema import DRAFT4
+
     schema_dir = SPEC_DIR / "schema"
     registry = Registry().with_resources(
         (p.name, Resource.from_contents(json.loads(p.read_text()), default_specification=DRAFT4))
-        for p in schema_dir.glob("*.json"))
+        for p in schema_dir.glob("*.json")
+    )
     return jsonschema.Draft4Validator(json.loads((schema_dir / name).read_text()), registry=registry)
 
 
 # ---------------------------------------------------------------- runtime CLI
+
 
 @dataclass
 class Result:
@@ -114,17 +121,19 @@ class RuntimeCLI:
         would keep a pipe open for its whole life."""
         argv = self.argv(*args)
         if stdio_dir is None:
-            p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
-                               text=True, timeout=timeout)
+            p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
             return Result(argv, p.returncode, p.stdout, p.stderr)
         stdio_dir.mkdir(parents=True, exist_ok=True)
         out_path, err_path = stdio_dir / "stdout", stdio_dir / "stderr"
         with open(out_path, "ab") as out, open(err_path, "ab") as err:
             start_out, start_err = out.tell(), err.tell()
-            p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                               timeout=timeout)
-        return Result(argv, p.returncode, out_path.read_bytes()[start_out:].decode(errors="replace"),
-                      err_path.read_bytes()[start_err:].decode(errors="replace"))
+            p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, timeout=timeout)
+        return Result(
+            argv,
+            p.returncode,
+            out_path.read_bytes()[start_out:].decode(errors="replace"),
+            err_path.read_bytes()[start_err:].decode(errors="replace"),
+        )
 
     def state(self, cid: str) -> dict | None:
         r = self.run("state", cid)
@@ -138,8 +147,16 @@ class RuntimeCLI:
 
 # ---------------------------------------------------------------- bundles
 
-DEFAULT_CAPS = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_CHOWN",
-                "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_SETUID", "CAP_SETGID"]
+DEFAULT_CAPS = [
+    "CAP_AUDIT_WRITE",
+    "CAP_KILL",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FOWNER",
+    "CAP_SETUID",
+    "CAP_SETGID",
+]
 
 
 def default_config(cid: str, args: list[str]) -> dict:
@@ -160,18 +177,32 @@ def default_config(cid: str, args: list[str]) -> dict:
         "hostname": "oc-" + cid[-20:],
         "mounts": [
             {"destination": "/proc", "type": "proc", "source": "proc"},
-            {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-             "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-            {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
-             "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]},
-            {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-             "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
-            {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
-             "options": ["nosuid", "noexec", "nodev"]},
-            {"destination": "/sys", "type": "sysfs", "source": "sysfs",
-             "options": ["nosuid", "noexec", "nodev", "ro"]},
-            {"destination": OUT_MOUNT, "type": "bind", "source": "out",
-             "options": ["rbind", "rw"]},
+            {
+                "destination": "/dev",
+                "type": "tmpfs",
+                "source": "tmpfs",
+                "options": ["nosuid", "strictatime", "mode=755", "size=65536k"],
+            },
+            {
+                "destination": "/dev/pts",
+                "type": "devpts",
+                "source": "devpts",
+                "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"],
+            },
+            {
+                "destination": "/dev/shm",
+                "type": "tmpfs",
+                "source": "shm",
+                "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+            },
+            {
+                "destination": "/dev/mqueue",
+                "type": "mqueue",
+                "source": "mqueue",
+                "options": ["nosuid", "noexec", "nodev"],
+            },
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+            {"destination": OUT_MOUNT, "type": "bind", "source": "out", "options": ["rbind", "rw"]},
         ],
         "linux": {
             "cgroupsPath": cgroups_path(cid),
@@ -254,8 +285,7 @@ class Lab:
         return Bundle(self.workdir / cid, cid, self.template, args or [CHECKER, "report"])
 
     # lifecycle -----------------------------------------------------------
-    def create(self, b: Bundle, cid: str | None = None, pid_file: Path | None = None,
-               write: bool = True) -> Result:
+    def create(self, b: Bundle, cid: str | None = None, pid_file: Path | None = None, write: bool = True) -> Result:
         if write:
             b.write()
         extra = ["--pid-file", str(pid_file)] if pid_file else []
@@ -361,9 +391,9 @@ def cgroup_path(cgroups_path_value: str) -> str:
     if not SYSTEMD:
         return cgroups_path_value
     slice_name, prefix, name = cgroups_path_value.split(":")
-    parts, path = slice_name[:-len(".slice")].split("-"), ""
+    parts, path = slice_name[: -len(".slice")].split("-"), ""
     for i in range(len(parts)):
-        path += "/" + "-".join(parts[:i + 1]) + ".slice"
+        path += "/" + "-".join(parts[: i + 1]) + ".slice"
     return f"{path}/{prefix}-{name}.scope" if prefix else f"{path}/{name}.scope"
 
 
@@ -371,7 +401,10 @@ def systemd_units(fragment: str) -> list[str]:
     """Units systemd still knows (loaded, active or failed) whose name has ``fragment``."""
     if not SYSTEMD:
         return []
-    p = subprocess.run(["systemctl", "list-units", "--all", "--plain", "--no-legend", f"*{fragment}*"],
-                       capture_output=True, text=True, timeout=30)
+    p = subprocess.run(
+        ["systemctl", "list-units", "--all", "--plain", "--no-legend", f"*{fragment}*"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     return [line.split()[0] for line in p.stdout.splitlines() if line.split()]
-

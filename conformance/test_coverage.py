@@ -1,4 +1,5 @@
 """Meta checks: every clause of clauses.json is tested or has a stated reason."""
+
 import pytest
 
 import harness
@@ -17,7 +18,7 @@ def all_cited(request):
 @meta
 def test_every_clause_is_tested_or_explained(request):
     cited = all_cited(request)
-    missing = [c for c in harness.load_clauses()
-               if c["id"] not in cited and untestable.disposition(c) is None]
+    missing = [c for c in harness.load_clauses() if c["id"] not in cited and untestable.disposition(c) is None]
     assert not missing, "clauses with neither a test nor a reason:\n" + "\n".join(
-        f"  {c['file']} § {c['heading']} [{c['context']}]: {c['sentence'][:120]}" for c in missing)
+        f"  {c['file']} § {c['heading']} [{c['context']}]: {c['sentence'][:120]}" for c in missing
+    )

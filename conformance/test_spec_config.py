@@ -1,4 +1,5 @@
 """config.md: root, mounts, process, hooks, annotations, extensibility."""
+
 import json
 import os
 import subprocess
@@ -33,6 +34,7 @@ def mountinfo(report):
 
 # ---------------------------------------------------------------- version / root
 
+
 @clause(CF, "Specification version", "MUST be in SemVer v2.0.0 format")
 def test_oci_version_must_be_semver(lab):
     b = lab.bundle()
@@ -57,6 +59,7 @@ def test_readonly_root(lab):
 
 
 # ---------------------------------------------------------------- mounts
+
 
 @clause(CF, "Mounts", "The runtime MUST mount entries in the listed order.")
 def test_mounts_in_listed_order(lab):
@@ -90,8 +93,10 @@ def _host_tree(b, sub_flags=()):
     src = b.path / "tree"
     (src / "sub").mkdir(parents=True)
     (src / "file").write_text("host")
-    subprocess.run(["mount", "-t", "tmpfs", "-o", ",".join(("size=1m",) + tuple(sub_flags)),
-                    "octree", str(src / "sub")], check=True)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", ",".join(("size=1m",) + tuple(sub_flags)), "octree", str(src / "sub")],
+        check=True,
+    )
     b.cleanup_mounts = [str(src / "sub")]
     return src
 
@@ -165,17 +170,36 @@ MOUNT_OPTIONS = {
     "rnosuid": ("bind", ["rbind", "rnosuid"], (), _sub_has("nosuid")),
     "rnosymfollow": ("bind", ["rbind", "rnosymfollow"], (), _sub_has("nosymfollow")),
     "ro": ("tmpfs", ["ro"], (), _has("ro")),
-    "rprivate": ("bind", ["rbind", "rprivate"], (),
-                 lambda t, s: s is not None and not ({"shared", "master"} & (t[1] | s[1]))),
+    "rprivate": (
+        "bind",
+        ["rbind", "rprivate"],
+        (),
+        lambda t, s: s is not None and not ({"shared", "master"} & (t[1] | s[1])),
+    ),
     "rrelatime": ("bind", ["rbind", "rrelatime"], ("strictatime",), _sub_has("relatime")),
     "rro": ("bind", ["rbind", "rro"], (), _sub_has("ro")),
     "rrw": ("bind", ["rbind", "rrw"], ("ro",), _sub_has("rw")),
     "rshared": ("bind", ["rbind", "rshared"], (), lambda t, s: s is not None and "shared" in t[1] and "shared" in s[1]),
-    "rslave": ("shared-src", ["rbind", "rslave"], (), lambda t, s: s is not None and "master" in t[1] and "master" in s[1]),
-    "rstrictatime": ("bind", ["rbind", "rstrictatime"], (), lambda t, s: s is not None and not ({"relatime", "noatime"} & s[0])),
+    "rslave": (
+        "shared-src",
+        ["rbind", "rslave"],
+        (),
+        lambda t, s: s is not None and "master" in t[1] and "master" in s[1],
+    ),
+    "rstrictatime": (
+        "bind",
+        ["rbind", "rstrictatime"],
+        (),
+        lambda t, s: s is not None and not ({"relatime", "noatime"} & s[0]),
+    ),
     "rsuid": ("bind", ["rbind", "rsuid"], ("nosuid",), _sub_lacks("nosuid")),
     "rsymfollow": ("bind", ["rbind", "rsymfollow"], ("nosymfollow",), _sub_lacks("nosymfollow")),
-    "runbindable": ("bind", ["rbind", "runbindable"], (), lambda t, s: s is not None and "unbindable" in t[1] and "unbindable" in s[1]),
+    "runbindable": (
+        "bind",
+        ["rbind", "runbindable"],
+        (),
+        lambda t, s: s is not None and "unbindable" in t[1] and "unbindable" in s[1],
+    ),
     "rw": ("tmpfs", ["ro", "rw"], (), _has("rw")),
     "shared": ("bind", ["rbind", "shared"], (), lambda t, s: "shared" in t[1]),
     "silent": ("tmpfs", ["silent"], (), _mounted),
@@ -188,9 +212,10 @@ MOUNT_OPTIONS = {
 }
 
 
-@pytest.mark.parametrize("option", [
-    pytest.param(o, marks=clause(CF, "Linux mount options", f"`{o}", context=o), id=o)
-    for o in MOUNT_OPTIONS])
+@pytest.mark.parametrize(
+    "option",
+    [pytest.param(o, marks=clause(CF, "Linux mount options", f"`{o}", context=o), id=o) for o in MOUNT_OPTIONS],
+)
 def test_linux_mount_option(lab, option, umount_after):
     kind, options, sub_flags, pred = MOUNT_OPTIONS[option]
     b = lab.bundle()
@@ -198,13 +223,16 @@ def test_linux_mount_option(lab, option, umount_after):
     if kind == "tmpfs":
         b.config["mounts"].append({"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": options})
     elif kind == "remount":
-        b.config["mounts"] += [{"destination": dest, "type": "tmpfs", "source": "tmpfs"},
-                               {"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": options}]
+        b.config["mounts"] += [
+            {"destination": dest, "type": "tmpfs", "source": "tmpfs"},
+            {"destination": dest, "type": "tmpfs", "source": "tmpfs", "options": options},
+        ]
     else:
         src = b.path / "tree"
         (src / "sub").mkdir(parents=True)
-        subprocess.run(["mount", "-t", "tmpfs", "-o", ",".join(("size=1m",) + sub_flags),
-                        "octree", str(src / "sub")], check=True)
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", ",".join(("size=1m",) + sub_flags), "octree", str(src / "sub")], check=True
+        )
         umount_after.append(str(src / "sub"))
         if kind == "shared-src":
             subprocess.run(["mount", "--rbind", str(src), str(src)], check=True)
@@ -221,32 +249,89 @@ def test_linux_mount_option(lab, option, umount_after):
     assert pred(mi[dest], sub), f"options {options}: top={mi[dest]} sub={sub}"
 
 
-@pytest.mark.parametrize("option", [
-    pytest.param("idmap", marks=[
-        clause(CF, "Linux mount options", "If there are no `uidMappings` and `gidMappings` specified and the container isn't using user namespaces", context="idmap")]),
-    pytest.param("ridmap", marks=[
-        clause(CF, "Linux mount options", "If there are no `uidMappings` and `gidMappings` specified and the container isn't using user namespaces", context="ridmap")]),
-])
+@pytest.mark.parametrize(
+    "option",
+    [
+        pytest.param(
+            "idmap",
+            marks=[
+                clause(
+                    CF,
+                    "Linux mount options",
+                    "If there are no `uidMappings` and `gidMappings` specified and the container isn't using user namespaces",
+                    context="idmap",
+                )
+            ],
+        ),
+        pytest.param(
+            "ridmap",
+            marks=[
+                clause(
+                    CF,
+                    "Linux mount options",
+                    "If there are no `uidMappings` and `gidMappings` specified and the container isn't using user namespaces",
+                    context="ridmap",
+                )
+            ],
+        ),
+    ],
+)
 def test_idmap_without_mappings_or_userns_errors(lab, option):
     b = lab.bundle()
     (b.path / "src").mkdir()
-    b.config["mounts"].append({"destination": "/m", "type": "bind", "source": str(b.path / "src"),
-                               "options": ["rbind", option]})
+    b.config["mounts"].append(
+        {"destination": "/m", "type": "bind", "source": str(b.path / "src"), "options": ["rbind", option]}
+    )
     rejects(lab, b, f"an {option} mount without mappings and without a user namespace")
 
 
-@pytest.mark.parametrize("option", [
-    pytest.param("idmap", marks=[
-        clause(CF, "Linux mount options", "`idmap` | SHOULD", context="idmap"),
-        clause(CF, "Linux mount options", "the runtime MUST use those values for the mount's mapping", context="idmap"),
-        clause(CF, "Linux mount options", "This option SHOULD NOT be passed to the underlying", context="idmap"),
-        clause(CF, "POSIX-platform Mounts", "If specified, the `options` field of the `mounts` structure SHOULD contain", context="uidMappings")]),
-    pytest.param("ridmap", marks=[
-        clause(CF, "Linux mount options", "`ridmap` | SHOULD", context="ridmap"),
-        clause(CF, "Linux mount options", "the runtime MUST use those values for the mount's mapping", context="ridmap"),
-        clause(CF, "Linux mount options", "This option SHOULD NOT be passed to the underlying", context="ridmap"),
-        clause(CF, "POSIX-platform Mounts", "If specified, the `options` field of the `mounts` structure SHOULD contain", context="gidMappings")]),
-])
+@pytest.mark.parametrize(
+    "option",
+    [
+        pytest.param(
+            "idmap",
+            marks=[
+                clause(CF, "Linux mount options", "`idmap` | SHOULD", context="idmap"),
+                clause(
+                    CF,
+                    "Linux mount options",
+                    "the runtime MUST use those values for the mount's mapping",
+                    context="idmap",
+                ),
+                clause(
+                    CF, "Linux mount options", "This option SHOULD NOT be passed to the underlying", context="idmap"
+                ),
+                clause(
+                    CF,
+                    "POSIX-platform Mounts",
+                    "If specified, the `options` field of the `mounts` structure SHOULD contain",
+                    context="uidMappings",
+                ),
+            ],
+        ),
+        pytest.param(
+            "ridmap",
+            marks=[
+                clause(CF, "Linux mount options", "`ridmap` | SHOULD", context="ridmap"),
+                clause(
+                    CF,
+                    "Linux mount options",
+                    "the runtime MUST use those values for the mount's mapping",
+                    context="ridmap",
+                ),
+                clause(
+                    CF, "Linux mount options", "This option SHOULD NOT be passed to the underlying", context="ridmap"
+                ),
+                clause(
+                    CF,
+                    "POSIX-platform Mounts",
+                    "If specified, the `options` field of the `mounts` structure SHOULD contain",
+                    context="gidMappings",
+                ),
+            ],
+        ),
+    ],
+)
 def test_idmapped_mount(lab, option):
     b = lab.bundle([CHECKER, "stat:/m/owned"])
     src = b.path / "src"
@@ -257,29 +342,53 @@ def test_idmapped_mount(lab, option):
     # runc 1.2's idmap.bats and crun agree: with no user namespace, on-disk
     # 123 is seen as 100123.
     os.chown(src / "owned", 123, 456)
-    b.config["mounts"].append({"destination": "/m", "type": "bind", "source": str(src),
-                               "options": ["rbind", option],
-                               "uidMappings": [{"containerID": 0, "hostID": 100000, "size": 1000}],
-                               "gidMappings": [{"containerID": 0, "hostID": 100000, "size": 1000}]})
+    b.config["mounts"].append(
+        {
+            "destination": "/m",
+            "type": "bind",
+            "source": str(src),
+            "options": ["rbind", option],
+            "uidMappings": [{"containerID": 0, "hostID": 100000, "size": 1000}],
+            "gidMappings": [{"containerID": 0, "hostID": 100000, "size": 1000}],
+        }
+    )
     rep = lab.run_to_exit(b)
     st = rep["stat:/m/owned"]
     assert (st["uid"], st["gid"]) == (100123, 100456), f"idmapped file owner seen as {st}"
 
 
-@pytest.mark.parametrize("present,missing", [
-    pytest.param("uidMappings", "gidMappings", marks=clause(CF, "POSIX-platform Mounts", "If specified, it MUST be specified along with `gidMappings`.")),
-    pytest.param("gidMappings", "uidMappings", marks=clause(CF, "POSIX-platform Mounts", "If specified, it MUST be specified along with `uidMappings`.")),
-])
+@pytest.mark.parametrize(
+    "present,missing",
+    [
+        pytest.param(
+            "uidMappings",
+            "gidMappings",
+            marks=clause(CF, "POSIX-platform Mounts", "If specified, it MUST be specified along with `gidMappings`."),
+        ),
+        pytest.param(
+            "gidMappings",
+            "uidMappings",
+            marks=clause(CF, "POSIX-platform Mounts", "If specified, it MUST be specified along with `uidMappings`."),
+        ),
+    ],
+)
 def test_mount_mappings_come_in_pairs(lab, present, missing):
     b = lab.bundle()
     (b.path / "src").mkdir()
-    b.config["mounts"].append({"destination": "/m", "type": "bind", "source": str(b.path / "src"),
-                               "options": ["rbind", "idmap"],
-                               present: [{"containerID": 0, "hostID": 100000, "size": 1000}]})
+    b.config["mounts"].append(
+        {
+            "destination": "/m",
+            "type": "bind",
+            "source": str(b.path / "src"),
+            "options": ["rbind", "idmap"],
+            present: [{"containerID": 0, "hostID": 100000, "size": 1000}],
+        }
+    )
     rejects(lab, b, f"a mount with {present} but no {missing}")
 
 
 # ---------------------------------------------------------------- process
+
 
 @clause(CF, "Process", "Runtimes MUST ignore `consoleSize` if `terminal` is `false` or unset.")
 def test_console_size_ignored_without_terminal(lab):
@@ -308,25 +417,37 @@ def test_unknown_rlimit_type(lab):
 @clause(CF, "POSIX process", "`rlim.rlim_max` MUST match the configured value.")
 def test_rlimits_applied(lab):
     b = lab.bundle()
-    b.process["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": 321, "hard": 654},
-                            {"type": "RLIMIT_CORE", "soft": 4096, "hard": 8192},
-                            {"type": "RLIMIT_NPROC", "soft": 1111, "hard": 2222}]
+    b.process["rlimits"] = [
+        {"type": "RLIMIT_NOFILE", "soft": 321, "hard": 654},
+        {"type": "RLIMIT_CORE", "soft": 4096, "hard": 8192},
+        {"type": "RLIMIT_NPROC", "soft": 1111, "hard": 2222},
+    ]
     rl = lab.run_to_exit(b)["rlimits"]
     assert rl["RLIMIT_NOFILE"] == {"soft": 321, "hard": 654}
     assert rl["RLIMIT_CORE"] == {"soft": 4096, "hard": 8192}
     assert rl["RLIMIT_NPROC"] == {"soft": 1111, "hard": 2222}
 
 
-@clause(CF, "POSIX process", "If `rlimits` contains duplicated entries with same `type`, the runtime MUST generate an error.")
+@clause(
+    CF,
+    "POSIX process",
+    "If `rlimits` contains duplicated entries with same `type`, the runtime MUST generate an error.",
+)
 def test_duplicate_rlimits(lab):
     b = lab.bundle()
-    b.process["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": 100, "hard": 100},
-                            {"type": "RLIMIT_NOFILE", "soft": 200, "hard": 200}]
+    b.process["rlimits"] = [
+        {"type": "RLIMIT_NOFILE", "soft": 100, "hard": 100},
+        {"type": "RLIMIT_NOFILE", "soft": 200, "hard": 200},
+    ]
     rejects(lab, b, "duplicated rlimit types")
 
 
 @clause(CF, "Linux Process", "cannot be granted otherwise MUST be logged as a warning by the runtime.")
-@clause(CF, "Linux Process", "Runtimes SHOULD NOT fail if the container configuration requests capabilities that cannot be granted")
+@clause(
+    CF,
+    "Linux Process",
+    "Runtimes SHOULD NOT fail if the container configuration requests capabilities that cannot be granted",
+)
 def test_unknown_capability_warns(lab):
     b = lab.bundle()
     for s in ("bounding", "effective", "permitted"):
@@ -369,26 +490,54 @@ def test_cpu_affinity_untouched(lab):
 
 # ---------------------------------------------------------------- hooks
 
+
 def hook(b, name, script, path="/bin/sh", **extra):
     h = {"path": path, "args": [os.path.basename(path), "-c", script], "env": PATH_ENV}
     h.update(extra)
     b.config.setdefault("hooks", {}).setdefault(name, []).append(h)
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param("prestart", marks=clause(CF, "POSIX-platform Hooks", "**`path`** MUST be absolute.", context="hooks.prestart.path")),
-    pytest.param("createRuntime", marks=clause(CF, "POSIX-platform Hooks", "**`path`** MUST be absolute.", context="hooks.createRuntime.path")),
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(
+            "prestart",
+            marks=clause(CF, "POSIX-platform Hooks", "**`path`** MUST be absolute.", context="hooks.prestart.path"),
+        ),
+        pytest.param(
+            "createRuntime",
+            marks=clause(
+                CF, "POSIX-platform Hooks", "**`path`** MUST be absolute.", context="hooks.createRuntime.path"
+            ),
+        ),
+    ],
+)
 def test_hook_path_must_be_absolute(lab, name):
     b = lab.bundle()
     hook(b, name, "true", path="bin/sh")
     rejects(lab, b, f"a relative {name} hook path")
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param("prestart", marks=clause(CF, "POSIX-platform Hooks", "`timeout` MUST be greater than zero.", context="hooks.prestart.timeout")),
-    pytest.param("createRuntime", marks=clause(CF, "POSIX-platform Hooks", "`timeout` MUST be greater than zero.", context="hooks.createRuntime.timeout")),
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(
+            "prestart",
+            marks=clause(
+                CF, "POSIX-platform Hooks", "`timeout` MUST be greater than zero.", context="hooks.prestart.timeout"
+            ),
+        ),
+        pytest.param(
+            "createRuntime",
+            marks=clause(
+                CF,
+                "POSIX-platform Hooks",
+                "`timeout` MUST be greater than zero.",
+                context="hooks.createRuntime.timeout",
+            ),
+        ),
+    ],
+)
 def test_hook_timeout_must_be_positive(lab, name):
     b = lab.bundle()
     hook(b, name, "true", timeout=0)
@@ -406,31 +555,94 @@ def host_ns():
     return [os.readlink(f"/proc/self/ns/{n}") for n in ("mnt", "pid", "net", "uts")]
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param("prestart", marks=[
-        clause(CF, "POSIX-platform Hooks", "The value of `path` MUST resolve in the runtime namespace.", context="hooks.prestart"),
-        clause(CF, "POSIX-platform Hooks", "The `prestart` hooks MUST be executed in the runtime namespace.", context="hooks.prestart"),
-        clause(CF, "Prestart", "The `prestart` hooks' path MUST resolve in the runtime namespace."),
-        clause(CF, "Prestart", "The `prestart` hooks MUST be executed in the runtime namespace.")]),
-    pytest.param("createRuntime", marks=[
-        clause(CF, "POSIX-platform Hooks", "The value of `path` MUST resolve in the runtime namespace.", context="hooks.createRuntime"),
-        clause(CF, "POSIX-platform Hooks", "The `createRuntime` hooks MUST be executed in the runtime namespace.", context="hooks.createRuntime"),
-        clause(CF, "CreateRuntime Hooks", "The `createRuntime` hooks' path MUST resolve in the runtime namespace."),
-        clause(CF, "CreateRuntime Hooks", "The `createRuntime` hooks MUST be executed in the runtime namespace.")]),
-    pytest.param("poststart", marks=[
-        clause(CF, "POSIX-platform Hooks", "The value of `path` MUST resolve in the runtime namespace.", context="hooks.poststart"),
-        clause(CF, "POSIX-platform Hooks", "The `poststart` hooks MUST be executed in the runtime namespace.", context="hooks.poststart"),
-        clause(CF, "Poststart", "The `poststart` hooks' path MUST resolve in the runtime namespace."),
-        clause(CF, "Poststart", "The `poststart` hooks MUST be executed in the runtime namespace.")]),
-    pytest.param("poststop", marks=[
-        clause(CF, "POSIX-platform Hooks", "The value of `path` MUST resolve in the runtime namespace.", context="hooks.poststop"),
-        clause(CF, "POSIX-platform Hooks", "The `poststop` hooks MUST be executed in the runtime namespace.", context="hooks.poststop"),
-        clause(CF, "Poststop", "The `poststop` hooks' path MUST resolve in the runtime namespace."),
-        clause(CF, "Poststop", "The `poststop` hooks MUST be executed in the runtime namespace.")]),
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(
+            "prestart",
+            marks=[
+                clause(
+                    CF,
+                    "POSIX-platform Hooks",
+                    "The value of `path` MUST resolve in the runtime namespace.",
+                    context="hooks.prestart",
+                ),
+                clause(
+                    CF,
+                    "POSIX-platform Hooks",
+                    "The `prestart` hooks MUST be executed in the runtime namespace.",
+                    context="hooks.prestart",
+                ),
+                clause(CF, "Prestart", "The `prestart` hooks' path MUST resolve in the runtime namespace."),
+                clause(CF, "Prestart", "The `prestart` hooks MUST be executed in the runtime namespace."),
+            ],
+        ),
+        pytest.param(
+            "createRuntime",
+            marks=[
+                clause(
+                    CF,
+                    "POSIX-platform Hooks",
+                    "The value of `path` MUST resolve in the runtime namespace.",
+                    context="hooks.createRuntime",
+                ),
+                clause(
+                    CF,
+                    "POSIX-platform Hooks",
+                    "The `createRuntime` hooks MUST be executed in the runtime namespace.",
+                    context="hooks.createRuntime",
+                ),
+                clause(
+                    CF, "CreateRuntime Hooks", "The `createRuntime` hooks' path MUST resolve in the runtime namespace."
+                ),
+                clause(
+                    CF, "CreateRuntime Hooks", "The `createRuntime` hooks MUST be executed in the runtime namespace."
+                ),
+            ],
+        ),
+        pytest.param(
+            "poststart",
+            marks=[
+                clause(
+                    CF,
+                    "POSIX-platform Hooks",
+                    "The value of `path` MUST resolve in the runtime namespace.",
+                    context="hooks.poststart",
+                ),
+                clause(
+                    CF,
+                    "POSIX-platform Hooks",
+                    "The `poststart` hooks MUST be executed in the runtime namespace.",
+                    context="hooks.poststart",
+                ),
+                clause(CF, "Poststart", "The `poststart` hooks' path MUST resolve in the runtime namespace."),
+                clause(CF, "Poststart", "The `poststart` hooks MUST be executed in the runtime namespace."),
+            ],
+        ),
+        pytest.param(
+            "poststop",
+            marks=[
+                clause(
+                    CF,
+                    "POSIX-platform Hooks",
+                    "The value of `path` MUST resolve in the runtime namespace.",
+                    context="hooks.poststop",
+                ),
+                clause(
+                    CF,
+                    "POSIX-platform Hooks",
+                    "The `poststop` hooks MUST be executed in the runtime namespace.",
+                    context="hooks.poststop",
+                ),
+                clause(CF, "Poststop", "The `poststop` hooks' path MUST resolve in the runtime namespace."),
+                clause(CF, "Poststop", "The `poststop` hooks MUST be executed in the runtime namespace."),
+            ],
+        ),
+    ],
+)
 def test_runtime_namespace_hooks(lab, name):
     b = lab.bundle(["/bin/sleep", "30"])
-    script = b.path / "hook.sh"     # exists on the host only, not in the rootfs
+    script = b.path / "hook.sh"  # exists on the host only, not in the rootfs
     script.write_text(f"#!/bin/sh\n{_ns_script(b.out / name)}\n")
     script.chmod(0o755)
     b.config.setdefault("hooks", {})[name] = [{"path": str(script), "env": PATH_ENV}]
@@ -443,8 +655,18 @@ def test_runtime_namespace_hooks(lab, name):
     assert seen == host_ns(), f"{name} hook ran in namespaces {seen}, runtime's are {host_ns()}"
 
 
-@clause(CF, "POSIX-platform Hooks", "The value of `path` MUST resolve in the runtime namespace.", context="hooks.createContainer")
-@clause(CF, "POSIX-platform Hooks", "The `createContainer` hooks MUST be executed in the container namespace.", context="hooks.createContainer")
+@clause(
+    CF,
+    "POSIX-platform Hooks",
+    "The value of `path` MUST resolve in the runtime namespace.",
+    context="hooks.createContainer",
+)
+@clause(
+    CF,
+    "POSIX-platform Hooks",
+    "The `createContainer` hooks MUST be executed in the container namespace.",
+    context="hooks.createContainer",
+)
 @clause(CF, "CreateContainer Hooks", "The `createContainer` hooks' path MUST resolve in the runtime namespace.")
 @clause(CF, "CreateContainer Hooks", "The `createContainer` hooks MUST be executed in the container namespace.")
 def test_create_container_hook_namespaces(lab):
@@ -460,14 +682,24 @@ def test_create_container_hook_namespaces(lab):
     assert seen[0] == os.readlink(f"/proc/{pid}/ns/mnt"), "createContainer hook not in the container mount namespace"
 
 
-@clause(CF, "POSIX-platform Hooks", "The value of `path` MUST resolve in the container namespace.", context="hooks.startContainer")
-@clause(CF, "POSIX-platform Hooks", "The `startContainer` hooks MUST be executed in the container namespace.", context="hooks.startContainer")
+@clause(
+    CF,
+    "POSIX-platform Hooks",
+    "The value of `path` MUST resolve in the container namespace.",
+    context="hooks.startContainer",
+)
+@clause(
+    CF,
+    "POSIX-platform Hooks",
+    "The `startContainer` hooks MUST be executed in the container namespace.",
+    context="hooks.startContainer",
+)
 @clause(CF, "StartContainer Hooks", "The `startContainer` hooks' path MUST resolve in the container namespace.")
 @clause(CF, "StartContainer Hooks", "The `startContainer` hooks MUST be executed in the container namespace.")
 @clause(CF, "StartContainer Hooks", "MUST be called before the user-specified process is executed")
 def test_start_container_hook(lab):
     b = lab.bundle(["/bin/sh", "-c", "test -e /oc-out/sc && touch /oc-out/after-hook; sleep 30"])
-    script = b.rootfs / "oc-hook.sh"   # exists in the rootfs only
+    script = b.rootfs / "oc-hook.sh"  # exists in the rootfs only
     script.write_text("#!/bin/sh\nreadlink /proc/self/ns/mnt > /oc-out/sc\n")
     script.chmod(0o755)
     assert not os.path.exists("/oc-hook.sh")
@@ -493,8 +725,14 @@ def test_hook_order(lab):
         for i in (1, 2):
             hook(b, name, f"echo {name}{i} >> {log}")
     assert lab.create(b).ok
-    assert log.read_text().split() == ["prestart1", "prestart2", "createRuntime1", "createRuntime2",
-                                       "createContainer1", "createContainer2"]
+    assert log.read_text().split() == [
+        "prestart1",
+        "prestart2",
+        "createRuntime1",
+        "createRuntime2",
+        "createContainer1",
+        "createContainer2",
+    ]
 
 
 @clause(CF, "POSIX-platform Hooks", "The state of the container MUST be passed to hooks over stdin")
@@ -509,11 +747,29 @@ def test_hook_receives_state(lab):
     assert st.get("annotations", {}).get("org.example.oc") == "hooked"
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param("prestart", marks=clause(CF, "Prestart", "The `prestart` hooks MUST be called as part of the `create` operation")),
-    pytest.param("createRuntime", marks=clause(CF, "CreateRuntime Hooks", "The `createRuntime` hooks MUST be called as part of the `create` operation")),
-    pytest.param("createContainer", marks=clause(CF, "CreateContainer Hooks", "The `createContainer` hooks MUST be called as part of the `create` operation")),
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(
+            "prestart",
+            marks=clause(CF, "Prestart", "The `prestart` hooks MUST be called as part of the `create` operation"),
+        ),
+        pytest.param(
+            "createRuntime",
+            marks=clause(
+                CF, "CreateRuntime Hooks", "The `createRuntime` hooks MUST be called as part of the `create` operation"
+            ),
+        ),
+        pytest.param(
+            "createContainer",
+            marks=clause(
+                CF,
+                "CreateContainer Hooks",
+                "The `createContainer` hooks MUST be called as part of the `create` operation",
+            ),
+        ),
+    ],
+)
 def test_create_hooks_before_pivot_root(lab, name):
     """After the environment exists (the init has its namespaces) but before
     pivot_root: the init's root is still the host's, so it has no /checker."""
@@ -522,26 +778,43 @@ def test_create_hooks_before_pivot_root(lab, name):
     if name == "createContainer":
         # runs inside the container's mount namespace: before pivot_root its
         # root is still the host's, where the bundle is visible
-        hook(b, name, f"readlink /proc/self/ns/net > {out}; "
-                      f"test -e {b.path}/config.json && echo not-pivoted >> {out} || echo pivoted >> {out}")
+        hook(
+            b,
+            name,
+            f"readlink /proc/self/ns/net > {out}; "
+            f"test -e {b.path}/config.json && echo not-pivoted >> {out} || echo pivoted >> {out}",
+        )
     else:
-        hook(b, name, "read -r st; pid=$(echo \"$st\" | sed -n 's/.*\"pid\": *\\([0-9]*\\).*/\\1/p'); "
-                      f"readlink /proc/$pid/ns/net > {out}; "
-                      f"test -e /proc/$pid/root/checker && echo pivoted >> {out} || echo not-pivoted >> {out}")
+        hook(
+            b,
+            name,
+            'read -r st; pid=$(echo "$st" | sed -n \'s/.*"pid": *\\([0-9]*\\).*/\\1/p\'); '
+            f"readlink /proc/$pid/ns/net > {out}; "
+            f"test -e /proc/$pid/root/checker && echo pivoted >> {out} || echo not-pivoted >> {out}",
+        )
     r = lab.create(b)
     assert r.ok, str(r)
     net, pivot = out.read_text().split()
-    assert net == os.readlink(f"/proc/{lab.state(b.cid)['pid']}/ns/net"), \
+    assert net == os.readlink(f"/proc/{lab.state(b.cid)['pid']}/ns/net"), (
         "the hook did not see the container's network namespace: environment not yet created"
+    )
     assert pivot == "not-pivoted", f"{name} hook ran after pivot_root"
 
 
-@clause(CF, "Poststart", "The `poststart` hooks MUST be called after the user-specified process is executed but before the `start` operation returns.")
+@clause(
+    CF,
+    "Poststart",
+    "The `poststart` hooks MUST be called after the user-specified process is executed but before the `start` operation returns.",
+)
 def test_poststart_timing(lab):
     b = lab.bundle(["/bin/sleep", "31"])
     out = b.out / "ps"
-    hook(b, "poststart", "read -r st; pid=$(echo \"$st\" | sed -n 's/.*\"pid\": *\\([0-9]*\\).*/\\1/p'); "
-                         f"tr '\\0' ' ' < /proc/$pid/cmdline > {out}")
+    hook(
+        b,
+        "poststart",
+        'read -r st; pid=$(echo "$st" | sed -n \'s/.*"pid": *\\([0-9]*\\).*/\\1/p\'); '
+        f"tr '\\0' ' ' < /proc/$pid/cmdline > {out}",
+    )
     assert lab.create(b).ok
     assert not out.exists(), "poststart ran during create"
     assert lab.start(b.cid).ok
@@ -549,12 +822,20 @@ def test_poststart_timing(lab):
     assert out.read_text().split() == ["/bin/sleep", "31"], "poststart ran before the user process was executed"
 
 
-@clause(CF, "Poststop", "The `poststop` hooks MUST be called after the container is deleted but before the `delete` operation returns.")
+@clause(
+    CF,
+    "Poststop",
+    "The `poststop` hooks MUST be called after the container is deleted but before the `delete` operation returns.",
+)
 def test_poststop_timing(lab):
     b = lab.bundle(["/bin/true"])
     out = b.out / "pstop"
-    hook(b, "poststop", f"{lab.rt.path} --root {lab.rt.root} state {b.cid} >/dev/null 2>&1 "
-                        f"&& echo still-there > {out} || echo deleted > {out}")
+    hook(
+        b,
+        "poststop",
+        f"{lab.rt.path} --root {lab.rt.root} state {b.cid} >/dev/null 2>&1 "
+        f"&& echo still-there > {out} || echo deleted > {out}",
+    )
     assert lab.create(b).ok
     assert lab.start(b.cid).ok
     lab.wait_status(b.cid, "stopped")
@@ -564,6 +845,7 @@ def test_poststop_timing(lab):
 
 
 # ---------------------------------------------------------------- annotations / extensibility
+
 
 @clause(CF, "Annotations", "Annotations MUST be a key-value map.")
 def test_annotations_must_be_map(lab):

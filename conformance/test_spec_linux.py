@@ -1,4 +1,5 @@
 """config-linux.md and runtime-linux.md."""
+
 import json
 import os
 import socket
@@ -11,8 +12,16 @@ from harness import CGROUP_V2, CHECKER, SYSTEMD, cgroup_dir, cgroup_of, cgroup_p
 clause = pytest.mark.clause
 CL = "config-linux.md"
 RL = "runtime-linux.md"
-NS_FILES = {"pid": "pid", "network": "net", "mount": "mnt", "ipc": "ipc", "uts": "uts",
-            "user": "user", "cgroup": "cgroup", "time": "time"}
+NS_FILES = {
+    "pid": "pid",
+    "network": "net",
+    "mount": "mnt",
+    "ipc": "ipc",
+    "uts": "uts",
+    "user": "user",
+    "cgroup": "cgroup",
+    "time": "time",
+}
 ID_MAP = [{"containerID": 0, "hostID": 200000, "size": 65536}]
 
 
@@ -28,10 +37,15 @@ def sleeper(lab):
 
 # ---------------------------------------------------------------- runtime-linux.md
 
+
 @clause(RL, "Dev symbolic links", "runtimes MUST create the following symlinks if the source file exists")
 def test_dev_symlinks(lab):
-    links = {"/dev/fd": "/proc/self/fd", "/dev/stdin": "/proc/self/fd/0",
-             "/dev/stdout": "/proc/self/fd/1", "/dev/stderr": "/proc/self/fd/2"}
+    links = {
+        "/dev/fd": "/proc/self/fd",
+        "/dev/stdin": "/proc/self/fd/0",
+        "/dev/stdout": "/proc/self/fd/1",
+        "/dev/stderr": "/proc/self/fd/2",
+    }
     b = lab.bundle([CHECKER] + [f"stat:{p}" for p in links])
     rep = lab.run_to_exit(b)
     for p, target in links.items():
@@ -40,6 +54,7 @@ def test_dev_symlinks(lab):
 
 
 # ---------------------------------------------------------------- filesystems / devices
+
 
 @clause(CL, "Default Filesystems", "The following filesystems SHOULD be made available in each container's filesystem:")
 def test_default_filesystems(lab):
@@ -52,14 +67,23 @@ def test_default_filesystems(lab):
     assert {k: fs.get(k) for k in want} == want
 
 
-DEFAULT_DEVICES = {"/dev/null": (1, 3), "/dev/zero": (1, 5), "/dev/full": (1, 7),
-                   "/dev/random": (1, 8), "/dev/urandom": (1, 9), "/dev/tty": (5, 0)}
+DEFAULT_DEVICES = {
+    "/dev/null": (1, 3),
+    "/dev/zero": (1, 5),
+    "/dev/full": (1, 7),
+    "/dev/random": (1, 8),
+    "/dev/urandom": (1, 9),
+    "/dev/tty": (5, 0),
+}
 
 
 @clause(CL, "Default Devices", "In addition to any devices configured with this setting, the runtime MUST also supply:")
 def test_default_devices(lab):
-    b = lab.bundle([CHECKER] + [f"stat:{p}" for p in DEFAULT_DEVICES] + ["stat:/dev/ptmx", "open-w:/dev/null",
-                                                                       "open-r:/dev/urandom"])
+    b = lab.bundle(
+        [CHECKER]
+        + [f"stat:{p}" for p in DEFAULT_DEVICES]
+        + ["stat:/dev/ptmx", "open-w:/dev/null", "open-r:/dev/urandom"]
+    )
     rep = lab.run_to_exit(b)
     for p, (maj, mnr) in DEFAULT_DEVICES.items():
         st = rep[f"stat:{p}"]
@@ -72,8 +96,9 @@ def test_default_devices(lab):
 @clause(CL, "Devices", "lists devices that MUST be available in the container.")
 def test_configured_device(lab):
     b = lab.bundle([CHECKER, "stat:/dev/oc-zero", "open-r:/dev/oc-zero"])
-    b.linux["devices"] = [{"path": "/dev/oc-zero", "type": "c", "major": 1, "minor": 5, "fileMode": 0o640,
-                           "uid": 0, "gid": 0}]
+    b.linux["devices"] = [
+        {"path": "/dev/oc-zero", "type": "c", "major": 1, "minor": 5, "fileMode": 0o640, "uid": 0, "gid": 0}
+    ]
     b.linux["resources"]["devices"].append({"allow": True, "type": "c", "major": 1, "minor": 5, "access": "rwm"})
     rep = lab.run_to_exit(b)
     st = rep["stat:/dev/oc-zero"]
@@ -81,7 +106,11 @@ def test_configured_device(lab):
     assert rep["open-r:/dev/oc-zero"] == 0
 
 
-@clause(CL, "Devices", "If a file already exists at `path` that does not match the requested device, the runtime MUST generate an error.")
+@clause(
+    CL,
+    "Devices",
+    "If a file already exists at `path` that does not match the requested device, the runtime MUST generate an error.",
+)
 def test_device_path_conflict(lab):
     b = lab.bundle()
     b.linux["devices"] = [{"path": "/checker", "type": "c", "major": 1, "minor": 5}]
@@ -105,10 +134,22 @@ def test_device_cgroup_rules_in_order(lab):
 
 # ---------------------------------------------------------------- namespaces
 
-@pytest.mark.parametrize("ns", [
-    pytest.param(n, marks=[clause(CL, "Namespaces", "The following namespace types SHOULD be supported:"),
-                           clause(CL, "Namespaces", "If `path` is not specified, the runtime MUST create a new container namespace")])
-    for n in NS_FILES])
+
+@pytest.mark.parametrize(
+    "ns",
+    [
+        pytest.param(
+            n,
+            marks=[
+                clause(CL, "Namespaces", "The following namespace types SHOULD be supported:"),
+                clause(
+                    CL, "Namespaces", "If `path` is not specified, the runtime MUST create a new container namespace"
+                ),
+            ],
+        )
+        for n in NS_FILES
+    ],
+)
 def test_new_namespace(lab, ns):
     b = lab.bundle()
     if ns not in [n["type"] for n in b.linux["namespaces"]]:
@@ -145,7 +186,9 @@ def test_join_namespace_by_path(lab):
     assert rep["ns"]["ipc"] == os.readlink(f"/proc/{apid}/ns/ipc")
 
 
-@clause(CL, "Namespaces", "The runtime MUST generate an error if `path` is not associated with a namespace of type `type`.")
+@clause(
+    CL, "Namespaces", "The runtime MUST generate an error if `path` is not associated with a namespace of type `type`."
+)
 def test_namespace_path_wrong_type(lab):
     a = sleeper(lab)
     assert lab.create(a).ok
@@ -166,7 +209,11 @@ def test_namespace_path_must_be_absolute(lab):
     rejects(lab, b, "a relative namespace path")
 
 
-@clause(CL, "Namespaces", "If a `namespaces` field contains duplicated namespaces with same `type`, the runtime MUST generate an error.")
+@clause(
+    CL,
+    "Namespaces",
+    "If a `namespaces` field contains duplicated namespaces with same `type`, the runtime MUST generate an error.",
+)
 def test_duplicate_namespaces(lab):
     b = lab.bundle()
     b.linux["namespaces"].append({"type": "uts"})
@@ -190,7 +237,12 @@ def test_userns_does_not_chown_rootfs(lab):
 
 # ---------------------------------------------------------------- cgroups
 
-@clause(CL, "Cgroups Path", "In the case of an absolute path (starting with `/`), the runtime MUST take the path to be relative to the cgroups mount point.")
+
+@clause(
+    CL,
+    "Cgroups Path",
+    "In the case of an absolute path (starting with `/`), the runtime MUST take the path to be relative to the cgroups mount point.",
+)
 def test_absolute_cgroups_path(lab):
     if SYSTEMD:
         pytest.skip("the systemd cgroup driver takes slice:prefix:name, not absolute paths")
@@ -216,7 +268,9 @@ def test_cgroups_path_consistent(lab):
     assert seen == [cgroup_path(path)] * 2
 
 
-@clause(CL, "Cgroup ownership", "Runtimes SHOULD NOT change the ownership of container cgroups when cgroups v1 is in use.")
+@clause(
+    CL, "Cgroup ownership", "Runtimes SHOULD NOT change the ownership of container cgroups when cgroups v1 is in use."
+)
 def test_cgroup_v1_ownership_unchanged(lab):
     if CGROUP_V2:
         pytest.skip("not a cgroup v1 host")
@@ -241,7 +295,11 @@ def test_pids_limit_zero(lab):
         assert f.read().strip() == "0", "pids limit 0 was not applied as 0"
 
 
-@clause(CL, "Unified", "The runtime MUST generate an error when the configuration refers to a cgroup controller that is not present")
+@clause(
+    CL,
+    "Unified",
+    "The runtime MUST generate an error when the configuration refers to a cgroup controller that is not present",
+)
 def test_unified_missing_controller(lab):
     b = sleeper(lab)
     b.linux["resources"]["unified"] = {"oc_nonexistent.max": "1"}
@@ -259,11 +317,17 @@ def test_intel_rdt_without_resctrl(lab):
 
 # ---------------------------------------------------------------- seccomp
 
+
 def seccomp_base():
     return {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"], "syscalls": []}
 
 
-@clause(CL, "Seccomp", "When the action doesn't support an errno, the runtime MUST print and error and fail.", context="defaultErrnoRet")
+@clause(
+    CL,
+    "Seccomp",
+    "When the action doesn't support an errno, the runtime MUST print and error and fail.",
+    context="defaultErrnoRet",
+)
 def test_default_errno_with_non_errno_action(lab):
     b = lab.bundle()
     sc = seccomp_base()
@@ -274,7 +338,12 @@ def test_default_errno_with_non_errno_action(lab):
     rejects(lab, b, "defaultErrnoRet with SCMP_ACT_KILL")
 
 
-@clause(CL, "Seccomp", "When the action doesn't support an errno, the runtime MUST print and error and fail.", context="syscalls.errnoRet")
+@clause(
+    CL,
+    "Seccomp",
+    "When the action doesn't support an errno, the runtime MUST print and error and fail.",
+    context="syscalls.errnoRet",
+)
 def test_errno_with_non_errno_action(lab):
     b = lab.bundle()
     sc = seccomp_base()
@@ -377,10 +446,20 @@ def test_seccomp_listener(lab):
 
 # ---------------------------------------------------------------- masked / readonly paths
 
-@pytest.mark.parametrize("field", [
-    pytest.param("maskedPaths", marks=clause(CL, "Masked Paths", "The values MUST be absolute paths in the container namespace.")),
-    pytest.param("readonlyPaths", marks=clause(CL, "Readonly Paths", "The values MUST be absolute paths in the container namespace.")),
-])
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        pytest.param(
+            "maskedPaths",
+            marks=clause(CL, "Masked Paths", "The values MUST be absolute paths in the container namespace."),
+        ),
+        pytest.param(
+            "readonlyPaths",
+            marks=clause(CL, "Readonly Paths", "The values MUST be absolute paths in the container namespace."),
+        ),
+    ],
+)
 def test_masked_readonly_paths_absolute(lab, field):
     b = lab.bundle()
     b.linux[field] = ["proc/kcore"]

@@ -1,4 +1,5 @@
 """runtime.md: state, lifecycle and the five operations."""
+
 import json
 import os
 import subprocess
@@ -6,8 +7,7 @@ import time
 
 import pytest
 
-from harness import (CGROUP_V2, CHECKER, SPEC_DIR, cgroup_dir, cgroup_path, pid_alive, schema_validator,
-                     systemd_units)
+from harness import CGROUP_V2, CHECKER, SPEC_DIR, cgroup_dir, cgroup_path, pid_alive, schema_validator, systemd_units
 
 clause = pytest.mark.clause
 RT = "runtime.md"
@@ -24,6 +24,7 @@ def created(lab, b):
 
 
 # ---------------------------------------------------------------- state
+
 
 @clause(RT, "State", "When serialized in JSON, the format MUST adhere to the JSON Schema")
 @clause(RT, "Query State", "This operation MUST return the state of a container as specified in the State section.")
@@ -49,11 +50,16 @@ def test_duplicate_id_rejected(lab):
     r = lab.create(b2, cid=b.cid)
     assert not r.ok, "a second create with the same id succeeded"
     st2 = lab.state(b.cid)
-    assert st2 and st2["pid"] == st["pid"] and os.path.samefile(st2["bundle"], b.path), \
+    assert st2 and st2["pid"] == st["pid"] and os.path.samefile(st2["bundle"], b.path), (
         "the first container was disturbed by the rejected create"
+    )
 
 
-@clause(RT, "State", "Additional values MAY be defined by the runtime, however, they MUST be used to represent new runtime states")
+@clause(
+    RT,
+    "State",
+    "Additional values MAY be defined by the runtime, however, they MUST be used to represent new runtime states",
+)
 def test_status_values_through_lifecycle(lab):
     known = {"creating", "created", "running", "stopped", "paused"}
     b = lab.bundle(["/bin/sleep", "1"])
@@ -65,7 +71,11 @@ def test_status_values_through_lifecycle(lab):
     assert set(seen) <= known, f"unexpected status values {seen}"
 
 
-@clause(RT, "Scope of a Container", "MUST be able to use the operations defined in this specification against that same container.")
+@clause(
+    RT,
+    "Scope of a Container",
+    "MUST be able to use the operations defined in this specification against that same container.",
+)
 @clause(RT, "Operations", "Unless otherwise stated, runtimes MUST support the following operations.")
 def test_full_lifecycle(lab):
     b = sleeper(lab)
@@ -81,6 +91,7 @@ def test_full_lifecycle(lab):
 
 # ---------------------------------------------------------------- lifecycle
 
+
 @clause(RT, "Lifecycle", "The container's runtime environment MUST be created according to the configuration")
 @clause(RT, "Create", "All of the properties configured in `config.json` except for `process` MUST be applied.")
 def test_create_applies_config_before_start(lab):
@@ -95,12 +106,21 @@ def test_create_applies_config_before_start(lab):
     assert p.stdout.strip() == "applied-at-create"
 
 
-@clause(RT, "Lifecycle", "If the runtime is unable to create the environment specified in the `config.json`, it MUST generate an error.")
-@clause(RT, "Create", "If the runtime cannot apply a property as specified in the configuration, it MUST generate an error and a new container MUST NOT be created.")
+@clause(
+    RT,
+    "Lifecycle",
+    "If the runtime is unable to create the environment specified in the `config.json`, it MUST generate an error.",
+)
+@clause(
+    RT,
+    "Create",
+    "If the runtime cannot apply a property as specified in the configuration, it MUST generate an error and a new container MUST NOT be created.",
+)
 def test_unappliable_property_errors_and_creates_nothing(lab):
     b = sleeper(lab)
-    b.config["mounts"].append({"destination": "/mnt", "type": "bind",
-                               "source": str(b.path / "does-not-exist"), "options": ["bind"]})
+    b.config["mounts"].append(
+        {"destination": "/mnt", "type": "bind", "source": str(b.path / "does-not-exist"), "options": ["bind"]}
+    )
     r = lab.create(b)
     assert not r.ok, "create with a bind mount of a missing source succeeded"
     assert lab.state(b.cid) is None, "a container exists after the failed create"
@@ -149,8 +169,9 @@ def test_delete_undoes_create(lab):
     st = created(lab, b)
     pid = st["pid"]
     cg = [line.split(":", 2) for line in open(f"/proc/{pid}/cgroup").read().splitlines()]
-    cg_dirs = [cgroup_dir(c[1], c[2]) for c in cg
-               if (c[1] in ("memory", "pids", "devices") or CGROUP_V2) and c[2] != "/"]
+    cg_dirs = [
+        cgroup_dir(c[1], c[2]) for c in cg if (c[1] in ("memory", "pids", "devices") or CGROUP_V2) and c[2] != "/"
+    ]
     assert cg_dirs and all(os.path.isdir(d) for d in cg_dirs), f"no container cgroups found: {cg}"
     assert lab.kill(b.cid, "KILL").ok
     assert lab.wait_status(b.cid, "stopped") == "stopped"
@@ -165,14 +186,17 @@ def test_delete_undoes_create(lab):
     assert not systemd_units(b.cid), "systemd unit left after delete"
 
 
-@clause(RT, "Delete", "Note that resources associated with the container, but not created by this container, MUST NOT be deleted.")
+@clause(
+    RT,
+    "Delete",
+    "Note that resources associated with the container, but not created by this container, MUST NOT be deleted.",
+)
 def test_delete_keeps_foreign_resources(lab, tmp_path):
     b = sleeper(lab)
     src = b.path / "host-data"
     src.mkdir()
     (src / "keep").write_text("x")
-    b.config["mounts"].append({"destination": "/data", "type": "bind", "source": str(src),
-                               "options": ["rbind", "rw"]})
+    b.config["mounts"].append({"destination": "/data", "type": "bind", "source": str(src), "options": ["rbind", "rw"]})
     created(lab, b)
     assert lab.kill(b.cid, "KILL").ok
     lab.wait_status(b.cid, "stopped")
@@ -181,23 +205,26 @@ def test_delete_keeps_foreign_resources(lab, tmp_path):
     assert (b.path / "config.json").exists() and (b.rootfs / "checker").exists(), "bundle was removed by delete"
 
 
-@clause(RT, "Errors", "generating an error MUST leave the state of the environment as if the operation were never attempted")
+@clause(
+    RT, "Errors", "generating an error MUST leave the state of the environment as if the operation were never attempted"
+)
 def test_failed_create_leaves_no_trace(lab):
     before_root = sorted(os.listdir(lab.rt.root))
     b = sleeper(lab)
     b.config["process"]["cwd"] = "relative/cwd"
-    b.config["mounts"].append({"destination": "/mnt", "type": "bind",
-                               "source": str(b.path / "missing"), "options": ["bind"]})
+    b.config["mounts"].append(
+        {"destination": "/mnt", "type": "bind", "source": str(b.path / "missing"), "options": ["bind"]}
+    )
     r = lab.create(b)
     assert not r.ok
     assert lab.state(b.cid) is None
     assert sorted(os.listdir(lab.rt.root)) == before_root, "state directory changed by a failed create"
-    assert not os.path.exists(cgroup_dir("pids", cgroup_path(b.linux["cgroupsPath"]))), \
-        "cgroup left by a failed create"
+    assert not os.path.exists(cgroup_dir("pids", cgroup_path(b.linux["cgroupsPath"]))), "cgroup left by a failed create"
     assert not systemd_units(b.cid), "systemd unit left by a failed create"
 
 
 # ---------------------------------------------------------------- hooks (runtime.md view)
+
 
 def hook(b, name, script, **extra):
     h = {"path": "/bin/sh", "args": ["sh", "-c", script], "env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"]}
@@ -208,11 +235,19 @@ def hook(b, name, script, **extra):
 HOOK_NAMES = ["prestart", "createRuntime", "createContainer"]
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param("prestart", marks=clause(RT, "Lifecycle", "The `prestart` hooks MUST be invoked by the runtime.")),
-    pytest.param("createRuntime", marks=clause(RT, "Lifecycle", "The `createRuntime` hooks MUST be invoked by the runtime.")),
-    pytest.param("createContainer", marks=clause(RT, "Lifecycle", "The `createContainer` hooks MUST be invoked by the runtime.")),
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param("prestart", marks=clause(RT, "Lifecycle", "The `prestart` hooks MUST be invoked by the runtime.")),
+        pytest.param(
+            "createRuntime", marks=clause(RT, "Lifecycle", "The `createRuntime` hooks MUST be invoked by the runtime.")
+        ),
+        pytest.param(
+            "createContainer",
+            marks=clause(RT, "Lifecycle", "The `createContainer` hooks MUST be invoked by the runtime."),
+        ),
+    ],
+)
 def test_create_hooks_invoked(lab, name):
     b = sleeper(lab)
     hook(b, name, f"cat > {b.out}/{name}.json")
@@ -221,11 +256,14 @@ def test_create_hooks_invoked(lab, name):
     assert st["id"] == b.cid
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param("prestart", marks=clause(RT, "Lifecycle", "If any `prestart` hook fails")),
-    pytest.param("createRuntime", marks=clause(RT, "Lifecycle", "If any `createRuntime` hook fails")),
-    pytest.param("createContainer", marks=clause(RT, "Lifecycle", "If any `createContainer` hook fails")),
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param("prestart", marks=clause(RT, "Lifecycle", "If any `prestart` hook fails")),
+        pytest.param("createRuntime", marks=clause(RT, "Lifecycle", "If any `createRuntime` hook fails")),
+        pytest.param("createContainer", marks=clause(RT, "Lifecycle", "If any `createContainer` hook fails")),
+    ],
+)
 def test_create_hook_failure(lab, name):
     b = sleeper(lab)
     hook(b, name, "exit 3")
@@ -313,12 +351,30 @@ def test_poststop_failure_only_warns(lab):
 
 # ---------------------------------------------------------------- operations
 
-@pytest.mark.parametrize("op", [
-    pytest.param("state", marks=clause(RT, "Query State", "This operation MUST generate an error if it is not provided the ID of a container.")),
-    pytest.param("start", marks=clause(RT, "Start", "This operation MUST generate an error if it is not provided the container ID.")),
-    pytest.param("kill", marks=clause(RT, "Kill", "This operation MUST generate an error if it is not provided the container ID.")),
-    pytest.param("delete", marks=clause(RT, "Delete", "This operation MUST generate an error if it is not provided the container ID.")),
-])
+
+@pytest.mark.parametrize(
+    "op",
+    [
+        pytest.param(
+            "state",
+            marks=clause(
+                RT, "Query State", "This operation MUST generate an error if it is not provided the ID of a container."
+            ),
+        ),
+        pytest.param(
+            "start",
+            marks=clause(RT, "Start", "This operation MUST generate an error if it is not provided the container ID."),
+        ),
+        pytest.param(
+            "kill",
+            marks=clause(RT, "Kill", "This operation MUST generate an error if it is not provided the container ID."),
+        ),
+        pytest.param(
+            "delete",
+            marks=clause(RT, "Delete", "This operation MUST generate an error if it is not provided the container ID."),
+        ),
+    ],
+)
 def test_operation_without_id_errors(lab, op):
     r = lab.rt.run(op)
     assert not r.ok, f"`{op}` without an id exited 0"
@@ -330,7 +386,11 @@ def test_state_of_missing_container(lab):
     assert not r.ok
 
 
-@clause(RT, "Create", "This operation MUST generate an error if it is not provided a path to the bundle and the container ID")
+@clause(
+    RT,
+    "Create",
+    "This operation MUST generate an error if it is not provided a path to the bundle and the container ID",
+)
 def test_create_without_id_or_bundle(lab):
     b = sleeper(lab)
     b.write()
@@ -340,8 +400,7 @@ def test_create_without_id_or_bundle(lab):
     empty = b.path / "empty"
     empty.mkdir()
     cid = lab.new_id()
-    p = subprocess.run(lab.rt.argv("create", cid), cwd=empty, capture_output=True,
-                       timeout=60, stdin=subprocess.DEVNULL)
+    p = subprocess.run(lab.rt.argv("create", cid), cwd=empty, capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
     assert p.returncode != 0, "create with no usable bundle succeeded"
 
 
@@ -352,7 +411,11 @@ def test_create_makes_container(lab):
     assert st and st["status"] == "created" and pid_alive(st["pid"])
 
 
-@clause(RT, "Start", "Attempting to `start` a container that is not `created` MUST have no effect on the container and MUST generate an error.")
+@clause(
+    RT,
+    "Start",
+    "Attempting to `start` a container that is not `created` MUST have no effect on the container and MUST generate an error.",
+)
 def test_start_twice(lab):
     b = sleeper(lab)
     created(lab, b)
@@ -373,7 +436,9 @@ def test_start_without_process(lab):
         assert not lab.start(b.cid).ok, "start of a container without process succeeded"
 
 
-@clause(RT, "Kill", "Attempting to send a signal to a container that is neither `created` nor `running` MUST have no effect")
+@clause(
+    RT, "Kill", "Attempting to send a signal to a container that is neither `created` nor `running` MUST have no effect"
+)
 def test_kill_stopped_container(lab):
     b = lab.bundle(["/bin/true"])
     created(lab, b)
@@ -386,8 +451,13 @@ def test_kill_stopped_container(lab):
 
 @clause(RT, "Kill", "This operation MUST send the specified signal to the container process.")
 def test_kill_sends_signal(lab):
-    b = lab.bundle(["/bin/sh", "-c", "trap 'echo got-usr1 > /oc-out/sig; exit 0' USR1; "
-                    "touch /oc-out/ready; while :; do sleep 0.1; done"])
+    b = lab.bundle(
+        [
+            "/bin/sh",
+            "-c",
+            "trap 'echo got-usr1 > /oc-out/sig; exit 0' USR1; touch /oc-out/ready; while :; do sleep 0.1; done",
+        ]
+    )
     created(lab, b)
     assert lab.start(b.cid).ok
     deadline = time.monotonic() + 5
@@ -398,7 +468,11 @@ def test_kill_sends_signal(lab):
     assert (b.out / "sig").read_text().strip() == "got-usr1"
 
 
-@clause(RT, "Delete", "Attempting to `delete` a container that is not `stopped` MUST have no effect on the container and MUST generate an error.")
+@clause(
+    RT,
+    "Delete",
+    "Attempting to `delete` a container that is not `stopped` MUST have no effect on the container and MUST generate an error.",
+)
 def test_delete_running_container(lab):
     b = sleeper(lab)
     created(lab, b)
@@ -409,7 +483,11 @@ def test_delete_running_container(lab):
     assert pid_alive(pid) and lab.status(b.cid) == "running"
 
 
-@clause(RT, "Delete", "Attempting to `delete` a container that is not `stopped` MUST have no effect on the container and MUST generate an error.")
+@clause(
+    RT,
+    "Delete",
+    "Attempting to `delete` a container that is not `stopped` MUST have no effect on the container and MUST generate an error.",
+)
 def test_delete_created_container(lab):
     """runc, crun and youki all delete a created container; the spec says error."""
     b = sleeper(lab)

@@ -7,6 +7,7 @@ Needs golang-go and golang-github-opencontainers-runtime-tools-dev to build
 build/rtvalidate/rtvalidate (`make rtvalidate`); skipped otherwise.  It checks
 pyrunc's validator, whatever RUNTIME the rest of the suite runs against.
 """
+
 import os
 import shutil
 import subprocess
@@ -24,8 +25,9 @@ def rtvalidate():
         pytest.skip("Go is not installed (apt-get install golang-go golang-github-opencontainers-runtime-tools-dev)")
     if not os.path.isdir("/usr/share/gocode/src/github.com/opencontainers/runtime-tools/validate"):
         pytest.skip("golang-github-opencontainers-runtime-tools-dev is not installed")
-    proc = subprocess.run(["make", "-s", "-C", str(corpus.REPO), "rtvalidate"], capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        ["make", "-s", "-C", str(corpus.REPO), "rtvalidate"], capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr
     return corpus.RTVALIDATE
 
@@ -43,16 +45,21 @@ def test_verdicts_agree_except_documented_differences(rows):
             if ours != theirs:
                 unexpected.append(f"{name}: pyrunc {ours} {why_ours[:2]}, runtime-tools {theirs} {why_theirs[:2]}")
         elif (ours, theirs) != expected[:2]:
-            unexpected.append(f"{name}: documented as pyrunc {expected[0]} / runtime-tools {expected[1]}, "
-                              f"now pyrunc {ours} {why_ours[:2]} / runtime-tools {theirs} {why_theirs[:2]}")
+            unexpected.append(
+                f"{name}: documented as pyrunc {expected[0]} / runtime-tools {expected[1]}, "
+                f"now pyrunc {ours} {why_ours[:2]} / runtime-tools {theirs} {why_theirs[:2]}"
+            )
     assert not unexpected, "\n".join(unexpected)
 
 
 @meta
 def test_every_documented_difference_is_a_case():
     names = set(corpus.cases())
-    stale = [n for n in corpus.KNOWN_DIFFERENCES
-             if n not in names and not (n.startswith("fixture-") and not corpus.SPEC_FIXTURES.is_dir())]
+    stale = [
+        n
+        for n in corpus.KNOWN_DIFFERENCES
+        if n not in names and not (n.startswith("fixture-") and not corpus.SPEC_FIXTURES.is_dir())
+    ]
     assert not stale, stale
     for name, (ours, theirs, why) in corpus.KNOWN_DIFFERENCES.items():
         assert ours != theirs and why, name
@@ -72,6 +79,7 @@ def test_reference_tool_sees_what_it_checks(rtvalidate, tmp_path):
     reported with its level, a SHOULD one as a warning, the version limit as
     an unlevelled error that normalisation drops."""
     import json
+
     cfg = corpus.base_config()
     cfg["ociVersion"] = "1.3.0"
     cfg["process"]["cwd"] = "rel"
@@ -92,5 +100,6 @@ def test_reference_tool_sees_what_it_checks(rtvalidate, tmp_path):
 def test_readme_documents_every_difference():
     text = (corpus.HERE / "README.md").read_text()
     missing = [n for n in corpus.KNOWN_DIFFERENCES if f"| `{n}` |" not in text]
-    assert not missing, "conformance/README.md lacks (python3 conformance/validate_corpus.py --markdown): " \
-        + ", ".join(missing)
+    assert not missing, "conformance/README.md lacks (python3 conformance/validate_corpus.py --markdown): " + ", ".join(
+        missing
+    )

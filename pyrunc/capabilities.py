@@ -15,14 +15,17 @@ it); the two container-side functions use ``syscalls`` (ctypes), which
 from .linux import procfs
 
 # Linux capability numbers (include/uapi/linux/capability.h): index = number.
-CAP_NAMES = tuple("CAP_" + name for name in (
-    "CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP "
-    "LINUX_IMMUTABLE NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK IPC_OWNER "
-    "SYS_MODULE SYS_RAWIO SYS_CHROOT SYS_PTRACE SYS_PACCT SYS_ADMIN SYS_BOOT SYS_NICE "
-    "SYS_RESOURCE SYS_TIME SYS_TTY_CONFIG MKNOD LEASE AUDIT_WRITE AUDIT_CONTROL SETFCAP "
-    "MAC_OVERRIDE MAC_ADMIN SYSLOG WAKE_ALARM BLOCK_SUSPEND AUDIT_READ PERFMON BPF "
-    "CHECKPOINT_RESTORE"
-).split())
+CAP_NAMES = tuple(
+    "CAP_" + name
+    for name in (
+        "CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP "
+        "LINUX_IMMUTABLE NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK IPC_OWNER "
+        "SYS_MODULE SYS_RAWIO SYS_CHROOT SYS_PTRACE SYS_PACCT SYS_ADMIN SYS_BOOT SYS_NICE "
+        "SYS_RESOURCE SYS_TIME SYS_TTY_CONFIG MKNOD LEASE AUDIT_WRITE AUDIT_CONTROL SETFCAP "
+        "MAC_OVERRIDE MAC_ADMIN SYSLOG WAKE_ALARM BLOCK_SUSPEND AUDIT_READ PERFMON BPF "
+        "CHECKPOINT_RESTORE"
+    ).split()
+)
 CAP_NUMBERS = {name: i for i, name in enumerate(CAP_NAMES)}
 SETS = ("bounding", "effective", "inheritable", "permitted", "ambient")
 
@@ -51,6 +54,7 @@ def mask_of(numbers) -> int:
 
 
 # --- the runtime side, before any fork -------------------------------------
+
 
 def from_spec(caps, warn):
     """``process.capabilities`` (names per set) -> {set: [numbers]}, with
@@ -102,16 +106,17 @@ def drop_ungrantable(caps, warn, debug=None):
             if n in bounding:
                 kept.append(n)
             else:
-                warn(f"capability {name_of(n)!r} in process.capabilities.{set_name} cannot be "
-                     "granted: it is not in the runtime's bounding set; ignored")
+                warn(
+                    f"capability {name_of(n)!r} in process.capabilities.{set_name} cannot be "
+                    "granted: it is not in the runtime's bounding set; ignored"
+                )
         out[set_name] = kept
     ambient = []
     for n in out.get("ambient", ()):
         if n in out.get("permitted", ()) and n in out.get("inheritable", ()):
             ambient.append(n)
         elif debug is not None:
-            debug(f"ambient capability {name_of(n)} not raised: it is not both permitted "
-                  "and inheritable")
+            debug(f"ambient capability {name_of(n)} not raised: it is not both permitted and inheritable")
     if "ambient" in out:
         out["ambient"] = ambient
     return out
@@ -119,8 +124,10 @@ def drop_ungrantable(caps, warn, debug=None):
 
 # --- the container side, the last steps before execve ----------------------
 
+
 def drop_bounding_set(keep_nums, cap_count):
     from .linux import syscalls as sc
+
     keep = set(keep_nums)
     for n in range(cap_count):
         if n not in keep:
@@ -135,8 +142,10 @@ def apply(caps):
     """The four per-process sets, exactly as configured (the bounding set is
     dropped separately, before the uid change)."""
     from .linux import syscalls as sc
-    sc.capset(mask_of(caps.get("effective", ())), mask_of(caps.get("permitted", ())),
-              mask_of(caps.get("inheritable", ())))
+
+    sc.capset(
+        mask_of(caps.get("effective", ())), mask_of(caps.get("permitted", ())), mask_of(caps.get("inheritable", ()))
+    )
     sc.prctl(sc.PR_CAP_AMBIENT, sc.PR_CAP_AMBIENT_CLEAR_ALL)
     for n in caps.get("ambient", ()):
         # drop_ungrantable kept only ambient caps in permitted+inheritable

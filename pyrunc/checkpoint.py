@@ -46,9 +46,22 @@ class CriuError(PyruncError):
 class CriuOptions:
     """The options of `checkpoint` and `restore` (runc's flags)."""
 
-    __slots__ = ("image_path", "work_path", "parent_path", "leave_running", "tcp_established",
-                 "ext_unix_sk", "shell_job", "file_locks", "pre_dump", "manage_cgroups_mode",
-                 "empty_ns", "auto_dedup", "lazy_pages", "criu_path")
+    __slots__ = (
+        "image_path",
+        "work_path",
+        "parent_path",
+        "leave_running",
+        "tcp_established",
+        "ext_unix_sk",
+        "shell_job",
+        "file_locks",
+        "pre_dump",
+        "manage_cgroups_mode",
+        "empty_ns",
+        "auto_dedup",
+        "lazy_pages",
+        "criu_path",
+    )
     image_path: str
     work_path: str | None
     parent_path: str | None
@@ -58,8 +71,8 @@ class CriuOptions:
     shell_job: bool | None
     file_locks: bool | None
     pre_dump: bool | None
-    manage_cgroups_mode: str        # "" or one of rpc.CG_MODES
-    empty_ns: int                   # CLONE_* mask (given as namespace names)
+    manage_cgroups_mode: str  # "" or one of rpc.CG_MODES
+    empty_ns: int  # CLONE_* mask (given as namespace names)
     auto_dedup: bool | None
     lazy_pages: bool | None
     criu_path: str | None  # None: criu from PATH (Runtime(criu=...) fills it in)
@@ -70,8 +83,9 @@ class CriuOptions:
         self.image_path = os.path.abspath(self.image_path or "checkpoint")
         self.manage_cgroups_mode = self.manage_cgroups_mode or ""
         if self.manage_cgroups_mode not in rpc.CG_MODES:
-            raise PyruncError("invalid manage-cgroups-mode value "
-                              f"{self.manage_cgroups_mode!r} (soft, full, strict or ignore)")
+            raise PyruncError(
+                f"invalid manage-cgroups-mode value {self.manage_cgroups_mode!r} (soft, full, strict or ignore)"
+            )
         # runc never restores network devices: the net namespace is always
         # "empty" for criu; --empty-ns network is accepted and changes nothing
         mask = CLONE_NEWNET
@@ -117,6 +131,7 @@ def criu_usable():
     cached in /run (per boot and criu binary); a failure only for a while,
     as loading a module (tun) can make criu usable."""
     import time
+
     try:
         criu = find_criu()
         mtime = os.stat(criu).st_mtime_ns
@@ -137,9 +152,18 @@ def criu_usable():
         except (OSError, ValueError):
             pass
     import subprocess
+
     try:
-        ok = subprocess.run([criu, "check"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, timeout=30).returncode == 0
+        ok = (
+            subprocess.run(
+                [criu, "check"],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                timeout=30,
+            ).returncode
+            == 0
+        )
     except (OSError, subprocess.TimeoutExpired):
         ok = False
     if cache:
@@ -157,12 +181,18 @@ class _Swrk:
     def __init__(self, criu, *, extra_fds=(), own_stdio=False):
         import socket
         import subprocess
+
         self.sock, peer = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         stdio = None if own_stdio else subprocess.DEVNULL
         try:
             self.proc = subprocess.Popen(
-                [criu, "swrk", str(peer.fileno())], pass_fds=(peer.fileno(), *extra_fds),
-                stdin=stdio, stdout=stdio, stderr=stdio, close_fds=True)
+                [criu, "swrk", str(peer.fileno())],
+                pass_fds=(peer.fileno(), *extra_fds),
+                stdin=stdio,
+                stdout=stdio,
+                stderr=stdio,
+                close_fds=True,
+            )
         except OSError as e:
             self.sock.close()
             raise CriuError(f"cannot run {criu}: {e.strerror}") from None
@@ -174,14 +204,17 @@ class _Swrk:
     def call(self, req, on_notify=None):
         """Send ``req``; answer criu's notifications; return the final response."""
         import socket
+
         self.sock.sendall(rpc.encode(rpc.REQ, req))
         while True:
             data, ancdata, _, _ = self.sock.recvmsg(1 << 20, socket.CMSG_SPACE(16 * 4))
             fds = []  # criu sends the pty master with orphan-pts-master
             for level, kind, payload in ancdata:
                 if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
-                    fds += [int.from_bytes(payload[i:i + 4], "little")
-                            for i in range(0, len(payload) - len(payload) % 4, 4)]
+                    fds += [
+                        int.from_bytes(payload[i : i + 4], "little")
+                        for i in range(0, len(payload) - len(payload) % 4, 4)
+                    ]
             try:
                 if not data:
                     return None
@@ -199,6 +232,7 @@ class _Swrk:
     def finish(self, timeout=60):
         """Close our end and reap criu; its exit status."""
         import subprocess
+
         self.sock.close()
         try:
             return self.proc.wait(timeout=timeout)
@@ -316,13 +350,23 @@ def _criu_options(opts, cfg, images_fd, fds, log_file):
     """The criu options dump and restore share (images, log, cgroups, the
     flags of both verbs, the work directory, which is opened here and
     appended to ``fds``).  Returns (options, the directory of criu's log)."""
-    o = {"images_dir_fd": images_fd, "log_level": 4, "log_file": log_file,
-         "manage_cgroups": True, "manage_cgroups_mode": rpc.CG_MODES[opts.manage_cgroups_mode],
-         "notify_scripts": True, "shell_job": bool(opts.shell_job),
-         "tcp_established": bool(opts.tcp_established), "ext_unix_sk": bool(opts.ext_unix_sk),
-         "file_locks": bool(opts.file_locks), "empty_ns": opts.empty_ns,
-         "orphan_pts_master": True, "auto_dedup": bool(opts.auto_dedup),
-         "lazy_pages": bool(opts.lazy_pages), "config_file": _config_file(cfg)}
+    o = {
+        "images_dir_fd": images_fd,
+        "log_level": 4,
+        "log_file": log_file,
+        "manage_cgroups": True,
+        "manage_cgroups_mode": rpc.CG_MODES[opts.manage_cgroups_mode],
+        "notify_scripts": True,
+        "shell_job": bool(opts.shell_job),
+        "tcp_established": bool(opts.tcp_established),
+        "ext_unix_sk": bool(opts.ext_unix_sk),
+        "file_locks": bool(opts.file_locks),
+        "empty_ns": opts.empty_ns,
+        "orphan_pts_master": True,
+        "auto_dedup": bool(opts.auto_dedup),
+        "lazy_pages": bool(opts.lazy_pages),
+        "config_file": _config_file(cfg),
+    }
     log_dir = opts.image_path
     if opts.work_path:
         wd = _open_dir(os.path.abspath(opts.work_path), create=True)
@@ -348,6 +392,7 @@ def checkpoint(store, container_id, opts):
     afterwards (criu killed its processes; state and cgroup are removed),
     as with runc.  A failed dump leaves the container as it was."""
     from . import container as core
+
     with store.lock(container_id):
         c = core.Container.load(store, container_id)
         status = c.status
@@ -373,8 +418,7 @@ def checkpoint(store, container_id, opts):
             img = _open_dir(opts.image_path, create=True)
             fds.append(img)
             o, log_dir = _criu_options(opts, cfg, img, fds, DUMP_LOG)
-            o.update(root=c.state.rootfs, pid=c.state.init_pid,
-                     leave_running=bool(opts.leave_running))
+            o.update(root=c.state.rootfs, pid=c.state.init_pid, leave_running=bool(opts.leave_running))
             external = []
             for ns in cfg.namespaces:
                 if ns.type in _EXT_NS and ns.path:
@@ -397,8 +441,7 @@ def checkpoint(store, container_id, opts):
                 o["ext_mnt"] = _external_mounts(cfg, mgr, False, c.state.init_pid)
                 _write_descriptors(opts.image_path, c.state.init_pid)
                 ext_stdio = _external_stdio(c.state.init_pid)
-                st.write_atomic(os.path.join(opts.image_path, EXTERNAL_STDIO),
-                                _json(ext_stdio), 0o600)
+                st.write_atomic(os.path.join(opts.image_path, EXTERNAL_STDIO), _json(ext_stdio), 0o600)
                 external += sorted({v["key"] for v in ext_stdio.values()})
             if external:
                 o["external"] = external
@@ -441,6 +484,7 @@ def _write_descriptors(image_path, pid):
 
 def _json(obj):
     from .fastjson import dumps
+
     return dumps(obj, compact=True).encode()
 
 
@@ -454,6 +498,7 @@ def _external_stdio(pid):
     {fd slot: {"key": criu key, "path": the file's path, "type": S_IFMT}}."""
     import stat
     from .linux import procfs
+
     try:
         visible = {m["id"] for m in procfs.mounts(pid)}
     except OSError:
@@ -473,8 +518,7 @@ def _external_stdio(pid):
             path = os.readlink(f"/proc/{pid}/fd/{fd}")
         except OSError:
             path = ""
-        out[str(fd)] = {"key": f"file[{mnt:x}:{s.st_ino:x}]", "path": path,
-                        "type": stat.S_IFMT(s.st_mode)}
+        out[str(fd)] = {"key": f"file[{mnt:x}:{s.st_ino:x}]", "path": path, "type": stat.S_IFMT(s.st_mode)}
     return out
 
 
@@ -486,11 +530,13 @@ def _stdio_inherit(image_path, descriptors, opened=None):
     container whose stdout was /dev/null) gives way to another slot that
     is, else to the same path opened again (fds appended to ``opened``)."""
     import stat
+
     out = []
     for i, d in enumerate(descriptors[:3]):
         if d.startswith("pipe:"):
             out.append({"key": d, "fd": i})
     import json
+
     try:
         with open(os.path.join(image_path, EXTERNAL_STDIO)) as f:
             ext = json.load(f)
@@ -508,6 +554,7 @@ def _stdio_inherit(image_path, descriptors, opened=None):
             return stat.S_IFMT(os.fstat(fd).st_mode)
         except OSError:
             return None
+
     for key, entry in files.items():
         want = entry.get("type")
         # the stdout slot first (writable, usually), then the others, then any of ours
@@ -529,6 +576,7 @@ def _stdio_inherit(image_path, descriptors, opened=None):
 
 def _read_descriptors(image_path):
     import json
+
     path = os.path.join(image_path, DESCRIPTORS)
     try:
         with open(path) as f:
@@ -543,9 +591,20 @@ def _read_descriptors(image_path):
 
 
 # --- restore ----------------------------------------------------------------------
-def restore(store, container_id, bundle, opts, *, pid_file=None, detach=True,
-            no_subreaper=False, no_pivot=False, config_path=None, systemd_cgroup=False,
-            console_socket=None):
+def restore(
+    store,
+    container_id,
+    bundle,
+    opts,
+    *,
+    pid_file=None,
+    detach=True,
+    no_subreaper=False,
+    no_pivot=False,
+    config_path=None,
+    systemd_cgroup=False,
+    console_socket=None,
+):
     """Restore a container from ``opts.image_path`` with the bundle's config;
     return the ``Container`` (status running).  The restored init is a
     child of this process (criu's rst_sibling), as with runc.
@@ -554,6 +613,7 @@ def restore(store, container_id, bundle, opts, *, pid_file=None, detach=True,
     from . import container as core
     from .config.convert import build
     from .config.validate import load_config
+
     st.validate_id(container_id)
     bundle = os.path.abspath(bundle or ".")
     doc = load_config(os.path.join(bundle, config_path or "config.json"))
@@ -575,12 +635,19 @@ def restore(store, container_id, bundle, opts, *, pid_file=None, detach=True,
         pid_file = os.path.abspath(pid_file)
     if not detach and not no_subreaper:
         from .linux import syscalls as sc
+
         sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
 
     store.create_dir(container_id)
-    state = st.ContainerState(id=container_id, bundle=bundle, rootfs=cfg.root_path,
-                              created=core.now_rfc3339(), oci_version=cfg.oci_version,
-                              annotations=cfg.annotations, owner_uid=os.geteuid())
+    state = st.ContainerState(
+        id=container_id,
+        bundle=bundle,
+        rootfs=cfg.root_path,
+        created=core.now_rfc3339(),
+        oci_version=cfg.oci_version,
+        annotations=cfg.annotations,
+        owner_uid=os.geteuid(),
+    )
     c = core.Container(store, state)
     mgr = swrk = console = None
     criu_root = None
@@ -589,10 +656,11 @@ def restore(store, container_id, bundle, opts, *, pid_file=None, detach=True,
         store.save_config(container_id, cfg, doc)
         if console_socket:
             from .console import connect_socket
+
             console = connect_socket(console_socket)
         from .cgroups import new_manager
-        mgr = new_manager(cfg.cgroups_path, container_id, systemd=systemd_cgroup,
-                          annotations=cfg.annotations)
+
+        mgr = new_manager(cfg.cgroups_path, container_id, systemd=systemd_cgroup, annotations=cfg.annotations)
         if mgr.exists() and mgr.pids():
             mgr = None
             raise CriuError("the container's cgroup already holds processes")
@@ -644,7 +712,9 @@ def restore(store, container_id, bundle, opts, *, pid_file=None, detach=True,
                 if console is None or not passed_fds:
                     raise CriuError("criu restored a terminal but sent no pty master")
                 from .console import send_master
+
                 send_master(console, passed_fds[:1][0])
+
         resp = swrk.call({"type": rpc.RESTORE, "opts": o}, on_notify)
         pid = ((resp or {}).get("restore") or {}).get("pid") or restored.get("pid")
         if pid:
@@ -659,8 +729,7 @@ def restore(store, container_id, bundle, opts, *, pid_file=None, detach=True,
         if code != 0:
             raise _failure("restore", resp, log_path, code)
         if not st.init_alive(state):
-            raise CriuError(f"restore failed: the restored init (pid {pid}) exited at once "
-                            f"(criu log: {log_path})")
+            raise CriuError(f"restore failed: the restored init (pid {pid}) exited at once (criu log: {log_path})")
         cfg = _note_time_namespace(store, container_id, cfg, doc, pid)
         mgr.set(cfg.resources, initial=True)
         store.save(state)
@@ -712,15 +781,13 @@ def _mkpath_in_root(root, path, is_file):
                 os.stat(name, dir_fd=fd, follow_symlinks=False)
             except FileNotFoundError:
                 if last and is_file:
-                    os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
-                                     0o644, dir_fd=fd))
+                    os.close(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644, dir_fd=fd))
                     return
                 os.mkdir(name, 0o755, dir_fd=fd)
             if last:
                 return
             try:
-                nfd = os.open(name, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC,
-                              dir_fd=fd)
+                nfd = os.open(name, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
             except OSError:
                 return  # a symlink or a file in the way
             os.close(fd)
@@ -735,6 +802,7 @@ def _bind_root(state_dir, rootfs):
     """criu wants the root to be a mount point whose parent is not
     overmounted: a recursive bind of the rootfs in the state directory."""
     from .linux import syscalls as sc
+
     root = os.path.join(state_dir, "criu-root")
     os.mkdir(root, 0o755)
     try:
@@ -747,6 +815,7 @@ def _bind_root(state_dir, rootfs):
 
 def _unbind_root(root):
     from .linux import syscalls as sc
+
     try:
         sc.umount2(root, sc.MNT_DETACH)
     except OSError as e:
@@ -761,8 +830,8 @@ def _cg_roots(pid):
     """cg_root for each hierarchy of ``pid`` (now in the container's
     cgroups); the v2 one is criu's default root."""
     from .linux import procfs
-    return [{"ctrl": ctrls, "path": path} if ctrls else {"path": path}
-            for _, ctrls, path in procfs.cgroups(pid)]
+
+    return [{"ctrl": ctrls, "path": path} if ctrls else {"path": path} for _, ctrls, path in procfs.cgroups(pid)]
 
 
 def _run_create_hooks(c, cfg, pid):
@@ -772,6 +841,7 @@ def _run_create_hooks(c, cfg, pid):
     if not names:
         return
     from .hooks import run_hooks
+
     state = c.hook_state("creating")
     state["pid"] = pid
     for name in names:
@@ -791,6 +861,7 @@ def _note_time_namespace(store, container_id, cfg, doc, pid):
         return cfg
     from .config.model import Namespace
     from .linux.syscalls import CLONE_NEWTIME
+
     cfg = cfg.replace(namespaces=cfg.namespaces + [Namespace(type="time", path="", flag=CLONE_NEWTIME)])
     store.save_config(container_id, cfg, doc)
     return cfg
@@ -799,6 +870,7 @@ def _note_time_namespace(store, container_id, cfg, doc, pid):
 def _undo_restore(store, state, mgr):
     import _signal
     from . import container as core
+
     if state.init_pid:
         try:
             core.signal_init(state, _signal.SIGKILL)
@@ -811,6 +883,7 @@ def _undo_restore(store, state, mgr):
             pass
     if mgr is not None:
         import time
+
         deadline = time.monotonic() + 5
         while True:  # killed tasks (criu's, the restored ones) leave the cgroup soon
             try:
@@ -833,6 +906,7 @@ def wait_foreground(store, container_id, pid):
     """`restore` without --detach: forward signals to the init, wait for
     it, delete the container; its exit status (128+n for signal n)."""
     from . import container as core
+
     code = core.wait_foreground(pid)
     try:
         core.delete(store, container_id, force=True)

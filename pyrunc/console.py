@@ -23,6 +23,7 @@ def connect_unix(path, what):
     one error line."""
     import socket
     from .errors import PyruncError
+
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         s.connect(path)
@@ -42,6 +43,7 @@ def send_master(sock, master):
     the name it opened ("/dev/ptmx"; go-runc accepts any name < 4096 bytes)
     and the fd, without waiting for the peer."""
     import socket as _socket
+
     _socket.send_fds(sock, [b"/dev/ptmx"], [master])
 
 
@@ -50,6 +52,7 @@ def pty_peer(master, size=None):
     path lookup, CVE-2025-52565); ``size``: (rows, columns) to set."""
     import ctypes
     from .linux import syscalls as sc
+
     sc.ioctl_ptr(master, sc.TIOCSPTLCK, ctypes.c_int(0))
     peer = sc.ioctl_int(master, sc.TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
     if size:
@@ -68,6 +71,7 @@ def become_stdio(peer, uid):
     """The pty peer becomes the process user's (``give_to``), stdin, stdout,
     stderr and the controlling terminal; ``peer`` itself is closed."""
     from .linux import syscalls as sc
+
     give_to(peer, uid)
     for fd in (0, 1, 2):
         os.dup2(peer, fd)
@@ -101,6 +105,7 @@ def relay(master, pid):
     import fcntl
     import termios
     import tty
+
     saved = None
     old_winch = None
     if os.isatty(0):
@@ -114,6 +119,7 @@ def relay(master, pid):
                 fcntl.ioctl(master, termios.TIOCSWINSZ, fcntl.ioctl(0, termios.TIOCGWINSZ, b"\0" * 8))
             except OSError:
                 pass
+
         resize()
         old_winch = _signal.signal(_signal.SIGWINCH, resize)
     pidfd = os.pidfd_open(pid)
@@ -178,4 +184,4 @@ def _drain(master):
 def _write_all(fd, data):
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]

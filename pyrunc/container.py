@@ -11,8 +11,7 @@ import time
 
 from . import fastjson
 from . import state as st
-from .errors import (ContainerNotExist, ContainerNotRunning, InvalidState,
-                     PyruncError, StageError)
+from .errors import ContainerNotExist, ContainerNotRunning, InvalidState, PyruncError, StageError
 from .faults import point as fault_point
 from .log import log
 
@@ -46,10 +45,14 @@ class Container:
         s = self.state
         status = status or self.status
         out = {
-            "ociVersion": s.oci_version, "id": s.id,
+            "ociVersion": s.oci_version,
+            "id": s.id,
             "pid": s.init_pid if status not in ("stopped", "creating") else 0,
-            "status": status, "bundle": s.bundle, "rootfs": s.rootfs,
-            "created": s.created, "owner": "",
+            "status": status,
+            "bundle": s.bundle,
+            "rootfs": s.rootfs,
+            "created": s.created,
+            "owner": "",
         }
         if s.annotations:
             out["annotations"] = s.annotations
@@ -64,6 +67,7 @@ class Container:
         if not self.state.cgroup:
             return None
         from .cgroups import load_manager
+
         return load_manager(self.state.cgroup)
 
     def signal(self, sig, all_processes=False):
@@ -87,6 +91,7 @@ def signal_init(s, sig):
     # signal.pidfd_send_signal is _signal's; the signal module would import
     # enum on the hot `kill` path
     from _signal import pidfd_send_signal
+
     try:
         pidfd = os.pidfd_open(s.init_pid)
     except ProcessLookupError:
@@ -111,6 +116,7 @@ def wait_gone(pid, start, timeout=10.0):
         if st.proc_start_time(pid)[0] != start:
             return True
         import select
+
         p = select.poll()
         p.register(pidfd, select.POLLIN)
         return bool(p.poll(int(timeout * 1000)))
@@ -119,10 +125,24 @@ def wait_gone(pid, start, timeout=10.0):
 
 
 # --- create ----------------------------------------------------------------
-def create(store, container_id, bundle, *, config_path=None, pid_file=None,
-           console_socket=None, no_pivot=False, no_new_keyring=False, preserve_fds=0,
-           detach=True, debug=False, subreaper=False, console=None, systemd_cgroup=False,
-           rootless_cgroups=False):
+def create(
+    store,
+    container_id,
+    bundle,
+    *,
+    config_path=None,
+    pid_file=None,
+    console_socket=None,
+    no_pivot=False,
+    no_new_keyring=False,
+    preserve_fds=0,
+    detach=True,
+    debug=False,
+    subreaper=False,
+    console=None,
+    systemd_cgroup=False,
+    rootless_cgroups=False,
+):
     """Create the container; return the ``Container`` in status created.
 
     ``rootless_cgroups`` (``--rootless``, auto-detected by the CLI): a cgroup
@@ -151,15 +171,22 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
     attrs = None
     if cfg.process:
         from .process import ProcessAttrs
+
         # execCPUAffinity does not apply to the init (spec)
         attrs = ProcessAttrs(cfg.process, cfg.personality, cfg.memory_policy, exec_affinity=False)
     if pid_file:
         pid_file = os.path.abspath(pid_file)
 
     store.create_dir(container_id)
-    state = st.ContainerState(id=container_id, bundle=bundle, rootfs=cfg.root_path,
-                              created=now_rfc3339(), oci_version=cfg.oci_version,
-                              annotations=cfg.annotations, owner_uid=os.geteuid())
+    state = st.ContainerState(
+        id=container_id,
+        bundle=bundle,
+        rootfs=cfg.root_path,
+        created=now_rfc3339(),
+        oci_version=cfg.oci_version,
+        annotations=cfg.annotations,
+        owner_uid=os.geteuid(),
+    )
     c = Container(store, state)
     fault_point("create:state-dir")
     mgr = seccomp_listener = None
@@ -171,10 +198,18 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
     try:
         store.save_config(container_id, cfg, doc)
         from .cgroups import new_manager
+
         # refused before it is ours: the frozen cgroup is another container's
         # (shared cgroupsPath), whose processes undoing would kill
-        mgr = _not_frozen(new_manager(cfg.cgroups_path, container_id, systemd=systemd_cgroup,
-                                      annotations=cfg.annotations, rootless=rootless_cgroups))
+        mgr = _not_frozen(
+            new_manager(
+                cfg.cgroups_path,
+                container_id,
+                systemd=systemd_cgroup,
+                annotations=cfg.annotations,
+                rootless=rootless_cgroups,
+            )
+        )
         # A cgroupsPath shared with a running container (runc allows it):
         # its processes are not ours, a failed create leaves them and the
         # cgroup alone (this container's own processes are killed by pid).
@@ -185,9 +220,11 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
         _not_frozen(mgr)  # new levels under a frozen parent are frozen too
         if rootless_cgroups:
             from .rootless import settle_cgroup
+
             try:
-                mgr = settle_cgroup(mgr, cfg.resources, explicit_path=bool(cfg.cgroups_path),
-                                    wanted=(state.cgroup or {}).get("paths"))
+                mgr = settle_cgroup(
+                    mgr, cfg.resources, explicit_path=bool(cfg.cgroups_path), wanted=(state.cgroup or {}).get("paths")
+                )
             except PyruncError:
                 if not mgr.exists():
                     mgr = None  # nothing was made: nothing for the undo to kill or remove
@@ -204,29 +241,37 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
         if cfg.seccomp:
             # compiled at conversion; laid out for seccomp(2) here
             from .seccomp import PreparedSeccomp
+
             seccomp = PreparedSeccomp.from_record(cfg.seccomp)
             if seccomp.uses_notify and seccomp.listener_path:
                 from .console import connect_unix
+
                 seccomp_listener = connect_unix(seccomp.listener_path, "seccomp listenerPath")
         hook_runner = None
         if any(cfg.hooks.get(k) for k in ("createContainer", "startContainer")):
             from .hooks import run_hooks
+
             hook_runner = run_hooks
         from .stages import init as stages
         from .stages.jobs import InitJob
         from .stages import protocol as proto
         from .rootfs import plan
         from .rootless import running_in_userns
+
         # in any user namespace but the host's, mknod is refused: devices are
         # bound from the host also when pyrunc itself runs in one (podman)
-        mount_ops = plan(cfg, in_userns=cfg.namespace("user") is not None,
-                         host_devices=cfg.namespace("user") is not None or running_in_userns())
+        mount_ops = plan(
+            cfg,
+            in_userns=cfg.namespace("user") is not None,
+            host_devices=cfg.namespace("user") is not None or running_in_userns(),
+        )
         if debug:
             for op in mount_ops:
                 log.debug("mount plan: " + op.describe())
         listen_fd = _listen_start_socket(store.dir(container_id))
         if console_socket:
             from .console import connect_socket
+
             console = connect_socket(console_socket)
         keep_fds, listen_env = preserved_fds(preserve_fds)
         if listen_env:
@@ -234,21 +279,36 @@ def create(store, container_id, bundle, *, config_path=None, pid_file=None,
             # not the persisted config's
             cfg = cfg.replace(process=cfg.process.replace(env=_with_listen_env(cfg.process.env, listen_env)))
         from .cgroups.join import late_join_fds
+
         cgroup_fds, origin_fds = late_join_fds(cfg, mgr)
         log.open_for_stages()
         job = InitJob(
-            cfg=cfg, container_id=container_id, bundle=bundle, mount_ops=mount_ops,
-            listen_fd=listen_fd, console_sock=console, no_pivot=no_pivot,
-            no_new_keyring=no_new_keyring, seccomp=seccomp, keep_fds=keep_fds,
-            cap_count=known_cap_count(), debug=log.debug if debug else None,
-            hook_runner=hook_runner, seccomp_listener=seccomp_listener, attrs=attrs,
-            cgroup_fds=cgroup_fds, origin_fds=origin_fds,
-            cgroup_dirs=mgr.paths() if cgroup_fds else None)
+            cfg=cfg,
+            container_id=container_id,
+            bundle=bundle,
+            mount_ops=mount_ops,
+            listen_fd=listen_fd,
+            console_sock=console,
+            no_pivot=no_pivot,
+            no_new_keyring=no_new_keyring,
+            seccomp=seccomp,
+            keep_fds=keep_fds,
+            cap_count=known_cap_count(),
+            debug=log.debug if debug else None,
+            hook_runner=hook_runner,
+            seccomp_listener=seccomp_listener,
+            attrs=attrs,
+            cgroup_fds=cgroup_fds,
+            origin_fds=origin_fds,
+            cgroup_dirs=mgr.paths() if cgroup_fds else None,
+        )
         from .linux import syscalls as sc
+
         parent_fd, child_fd = sc.socketpair()
         if subreaper:
             sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
         import gc
+
         gc.freeze()  # objects made so far (the config...) are never touched by a collection in the stages
         child = os.fork()
         if child == 0:
@@ -293,8 +353,10 @@ def _not_frozen(mgr):
     at their first step and create would hang."""
     if mgr.is_frozen():
         from .errors import CgroupError
-        raise CgroupError(f"container's cgroup unexpectedly frozen ({mgr.path}: paused by "
-                          "another container, or a frozen parent)")
+
+        raise CgroupError(
+            f"container's cgroup unexpectedly frozen ({mgr.path}: paused by another container, or a frozen parent)"
+        )
     return mgr
 
 
@@ -312,6 +374,7 @@ def _listen_start_socket(state_dir):
     Bound by a relative name from inside the state dir (sun_path is 108
     bytes; state dirs can be longer)."""
     from .linux.syscalls import unix_listen
+
     cwd = os.open(".", os.O_PATH | os.O_CLOEXEC) if os.path.exists(".") else None
     try:
         os.chdir(state_dir)
@@ -346,6 +409,7 @@ def _write_id_maps(pid, cfg):
     # root writes them; an unprivileged caller writes its own id or uses
     # newuidmap/newgidmap (rootless.py)
     from .rootless import write_id_maps
+
     write_id_maps(pid, cfg.uid_mappings, cfg.gid_mappings)
 
 
@@ -411,6 +475,7 @@ def _runtime_setup(c, cfg):
     network devices, then prestart and createRuntime hooks."""
     if cfg.net_devices:
         from .netdev import move_in
+
         fd = os.open(f"/proc/{c.state.init_pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         try:
             c.state.net_devices = move_in(cfg.net_devices, fd)
@@ -420,12 +485,14 @@ def _runtime_setup(c, cfg):
     for name in ("prestart", "createRuntime"):
         if cfg.hooks.get(name):
             from .hooks import run_hooks
+
             run_hooks(cfg.hook_list(name), c.hook_state("creating"), name)
 
 
 def _undo_create(store, state, mgr, child, chan, listen_fd, console):
     """Leave nothing behind after a failed create."""
     import _signal
+
     for fd in (listen_fd,):
         if fd >= 0:
             os.close(fd)
@@ -472,11 +539,13 @@ def start(store, container_id):
         poststart = _persisted_hooks(store, container_id, "poststart")
         if poststart:
             from .hooks import run_hooks
+
             try:
                 run_hooks(poststart, c.hook_state("running"), "poststart")
             except PyruncError:
                 # spec 1.3.0: a failing poststart hook stops the container
                 import _signal
+
                 try:
                     c.signal(_signal.SIGKILL, all_processes=True)
                 except PyruncError:
@@ -494,6 +563,7 @@ def _persisted_hooks(store, container_id, name):
     if not hooks:
         return []
     from .config.model import Hook
+
     return [Hook.from_dict(h) for h in hooks]
 
 
@@ -502,6 +572,7 @@ def _unix_connect(path):
     (milliseconds on every `start`): the _socket extension module is cheap
     to import."""
     import _socket
+
     sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM | _socket.SOCK_CLOEXEC)
     try:
         sock.connect(path)
@@ -587,6 +658,7 @@ def _return_net_devices(c):
     """After the namespace died, physical devices are back on the host
     (the kernel moves them); give them their names and addresses again."""
     from .netdev import move_out
+
     try:
         move_out(c.state.net_devices)
     except Exception as e:  # noqa: BLE001 - deleting must go on
@@ -595,6 +667,7 @@ def _return_net_devices(c):
 
 def kill_everything(c):
     import _signal
+
     s = c.state
     mgr = c.cgroup_manager()
     if mgr is not None and mgr.exists():
@@ -627,6 +700,7 @@ def destroy(c):
                 if time.monotonic() > deadline:
                     raise
                 import _signal
+
                 mgr.kill_all(_signal.SIGKILL)
                 time.sleep(0.05)
         fault_point("delete:cgroup-gone")
@@ -640,6 +714,7 @@ def destroy(c):
     c.store.remove(c.id)
     if poststop:
         from .hooks import run_hooks
+
         run_hooks(poststop, c.hook_state("stopped"), "poststop", warn=log.warning)
 
 
@@ -658,8 +733,21 @@ def list_containers(store):
 
 
 # --- run -------------------------------------------------------------------
-FORWARDED_SIGNALS = ("SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGUSR1", "SIGUSR2",
-                     "SIGWINCH", "SIGCONT", "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGPIPE", "SIGALRM")
+FORWARDED_SIGNALS = (
+    "SIGHUP",
+    "SIGINT",
+    "SIGQUIT",
+    "SIGTERM",
+    "SIGUSR1",
+    "SIGUSR2",
+    "SIGWINCH",
+    "SIGCONT",
+    "SIGTSTP",
+    "SIGTTIN",
+    "SIGTTOU",
+    "SIGPIPE",
+    "SIGALRM",
+)
 
 
 def wait_foreground(pid, tty_master=None):
@@ -673,11 +761,13 @@ def wait_foreground(pid, tty_master=None):
             os.kill(pid, signum)
         except ProcessLookupError:
             pass
+
     for name in FORWARDED_SIGNALS:
         _signal.signal(getattr(_signal, name), forward)
     try:
         if tty_master is not None:
             from .console import relay
+
             relay(tty_master, pid)  # until the process exits; closes the master
         status = None
         while status is None:
@@ -704,6 +794,7 @@ def run(store, container_id, bundle, *, detach=False, keep=False, **create_opts)
     tty_peer = tty_master = None
     if not detach and not create_opts.get("console_socket") and _wants_terminal(bundle, create_opts):
         import socket
+
         tty_peer, inner = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         create_opts["console"] = inner
     try:
@@ -713,6 +804,7 @@ def run(store, container_id, bundle, *, detach=False, keep=False, **create_opts)
             create_opts["console"].close()
     if tty_peer is not None:
         import socket
+
         _, fds, _, _ = socket.recv_fds(tty_peer, 4096, 1)
         tty_peer.close()
         tty_master = fds[0] if fds else None
@@ -735,6 +827,7 @@ def run(store, container_id, bundle, *, detach=False, keep=False, **create_opts)
 
 def _wants_terminal(bundle, create_opts):
     from .config.validate import load_config
+
     path = os.path.join(os.path.abspath(bundle or "."), create_opts.get("config_path") or "config.json")
     try:
         doc = load_config(path)

@@ -30,38 +30,90 @@ CGROUP_ROOT = {"ctrl": (1, "string"), "path": (2, "string")}
 FEATURES = {"mem_track": (1, "bool"), "lazy_pages": (2, "bool"), "pidfd_store": (3, "bool")}
 
 OPTS = {
-    "images_dir_fd": (1, "int32"), "pid": (2, "int32"), "leave_running": (3, "bool"),
-    "ext_unix_sk": (4, "bool"), "tcp_established": (5, "bool"), "evasive_devices": (6, "bool"),
-    "shell_job": (7, "bool"), "file_locks": (8, "bool"), "log_level": (9, "int32"),
-    "log_file": (10, "string"), "notify_scripts": (12, "bool"), "root": (13, "string"),
-    "parent_img": (14, "string"), "track_mem": (15, "bool"), "auto_dedup": (16, "bool"),
-    "work_dir_fd": (17, "int32"), "link_remap": (18, "bool"),
-    "ext_mnt": (23, "msg*", EXT_MOUNT_MAP), "manage_cgroups": (24, "bool"),
-    "cg_root": (25, "msg*", CGROUP_ROOT), "rst_sibling": (26, "bool"),
-    "inherit_fd": (27, "msg*", INHERIT_FD), "manage_cgroups_mode": (34, "enum"),
-    "external": (37, "string*"), "empty_ns": (38, "uint32"),
-    "join_ns": (39, "msg*", JOIN_NAMESPACE), "freeze_cgroup": (44, "string"),
-    "tcp_skip_in_flight": (46, "bool"), "lazy_pages": (48, "bool"), "status_fd": (49, "int32"),
-    "orphan_pts_master": (50, "bool"), "config_file": (51, "string"),
+    "images_dir_fd": (1, "int32"),
+    "pid": (2, "int32"),
+    "leave_running": (3, "bool"),
+    "ext_unix_sk": (4, "bool"),
+    "tcp_established": (5, "bool"),
+    "evasive_devices": (6, "bool"),
+    "shell_job": (7, "bool"),
+    "file_locks": (8, "bool"),
+    "log_level": (9, "int32"),
+    "log_file": (10, "string"),
+    "notify_scripts": (12, "bool"),
+    "root": (13, "string"),
+    "parent_img": (14, "string"),
+    "track_mem": (15, "bool"),
+    "auto_dedup": (16, "bool"),
+    "work_dir_fd": (17, "int32"),
+    "link_remap": (18, "bool"),
+    "ext_mnt": (23, "msg*", EXT_MOUNT_MAP),
+    "manage_cgroups": (24, "bool"),
+    "cg_root": (25, "msg*", CGROUP_ROOT),
+    "rst_sibling": (26, "bool"),
+    "inherit_fd": (27, "msg*", INHERIT_FD),
+    "manage_cgroups_mode": (34, "enum"),
+    "external": (37, "string*"),
+    "empty_ns": (38, "uint32"),
+    "join_ns": (39, "msg*", JOIN_NAMESPACE),
+    "freeze_cgroup": (44, "string"),
+    "tcp_skip_in_flight": (46, "bool"),
+    "lazy_pages": (48, "bool"),
+    "status_fd": (49, "int32"),
+    "orphan_pts_master": (50, "bool"),
+    "config_file": (51, "string"),
 }
 DUMP_RESP = {"restored": (1, "bool")}
 RESTORE_RESP = {"pid": (1, "int32")}
 NOTIFY = {"script": (1, "string"), "pid": (2, "int32")}
-VERSION = {"major_number": (1, "int32"), "minor_number": (2, "int32"), "gitid": (3, "string"),
-           "sublevel": (4, "int32"), "extra": (5, "int32"), "name": (6, "string")}
-REQ = {"type": (1, "enum"), "opts": (2, "msg", OPTS), "notify_success": (3, "bool"),
-       "keep_open": (4, "bool"), "features": (5, "msg", FEATURES), "pid": (6, "uint32")}
-RESP = {"type": (1, "enum"), "success": (2, "bool"), "dump": (3, "msg", DUMP_RESP),
-        "restore": (4, "msg", RESTORE_RESP), "notify": (5, "msg", NOTIFY),
-        "cr_errno": (7, "int32"), "features": (8, "msg", FEATURES), "cr_errmsg": (9, "string"),
-        "version": (10, "msg", VERSION), "status": (11, "int32")}
+VERSION = {
+    "major_number": (1, "int32"),
+    "minor_number": (2, "int32"),
+    "gitid": (3, "string"),
+    "sublevel": (4, "int32"),
+    "extra": (5, "int32"),
+    "name": (6, "string"),
+}
+REQ = {
+    "type": (1, "enum"),
+    "opts": (2, "msg", OPTS),
+    "notify_success": (3, "bool"),
+    "keep_open": (4, "bool"),
+    "features": (5, "msg", FEATURES),
+    "pid": (6, "uint32"),
+}
+RESP = {
+    "type": (1, "enum"),
+    "success": (2, "bool"),
+    "dump": (3, "msg", DUMP_RESP),
+    "restore": (4, "msg", RESTORE_RESP),
+    "notify": (5, "msg", NOTIFY),
+    "cr_errno": (7, "int32"),
+    "features": (8, "msg", FEATURES),
+    "cr_errmsg": (9, "string"),
+    "version": (10, "msg", VERSION),
+    "status": (11, "int32"),
+}
 
 # criu_req_type
 EMPTY, DUMP, RESTORE, CHECK, PRE_DUMP, PAGE_SERVER, NOTIFY_TYPE = 0, 1, 2, 3, 4, 5, 6
 FEATURE_CHECK, VERSION_TYPE = 9, 10
-TYPE_NAMES = {0: "EMPTY", 1: "DUMP", 2: "RESTORE", 3: "CHECK", 4: "PRE_DUMP", 5: "PAGE_SERVER",
-              6: "NOTIFY", 7: "CPUINFO_DUMP", 8: "CPUINFO_CHECK", 9: "FEATURE_CHECK",
-              10: "VERSION", 11: "WAIT_PID", 12: "PAGE_SERVER_CHLD", 13: "SINGLE_PRE_DUMP"}
+TYPE_NAMES = {
+    0: "EMPTY",
+    1: "DUMP",
+    2: "RESTORE",
+    3: "CHECK",
+    4: "PRE_DUMP",
+    5: "PAGE_SERVER",
+    6: "NOTIFY",
+    7: "CPUINFO_DUMP",
+    8: "CPUINFO_CHECK",
+    9: "FEATURE_CHECK",
+    10: "VERSION",
+    11: "WAIT_PID",
+    12: "PAGE_SERVER_CHLD",
+    13: "SINGLE_PRE_DUMP",
+}
 # criu_cg_mode, by runc's --manage-cgroups-mode names ("" is criu's default)
 CG_MODES = {"ignore": 0, "soft": 3, "full": 4, "strict": 5, "": 6}
 
@@ -110,7 +162,7 @@ def encode(schema, values):
         number, kind = spec[0], spec[1]
         repeated = kind.endswith("*")
         kind = kind.rstrip("*")
-        for item in (v if repeated else (v,)):
+        for item in v if repeated else (v,):
             if kind in ("int32", "uint32", "enum", "bool"):
                 out += _varint(number << 3 | VARINT) + _varint(int(item))
             else:
@@ -137,7 +189,7 @@ def decode(schema, buf):
             n, i = _read_varint(buf, i)
             if i + n > len(buf):
                 raise DecodeError("truncated length-delimited field")
-            value, i = buf[i:i + n], i + n
+            value, i = buf[i : i + n], i + n
         elif wtype in (I64, I32):
             i += 8 if wtype == I64 else 4
             if i > len(buf):

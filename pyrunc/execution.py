@@ -36,9 +36,21 @@ if TYPE_CHECKING:
     from socket import socket as Socket
 
 
-def build_process(cfg, process_doc=None, *, args=(), env=(), cwd=None, user=None,
-                  additional_gids=(), caps=(), no_new_privs=False, terminal=False,
-                  apparmor=None, label=None):
+def build_process(
+    cfg,
+    process_doc=None,
+    *,
+    args=(),
+    env=(),
+    cwd=None,
+    user=None,
+    additional_gids=(),
+    caps=(),
+    no_new_privs=False,
+    terminal=False,
+    apparmor=None,
+    label=None,
+):
     """The Process record of an exec: from ``--process`` JSON (``terminal``
     forces a terminal, as ``--tty`` does), else from the container's
     process with the command-line overrides (as runc does)."""
@@ -58,8 +70,7 @@ def build_process(cfg, process_doc=None, *, args=(), env=(), cwd=None, user=None
     groups = [int(g) for g in additional_gids] if additional_gids else list(base.user.additional_gids)
     proc_caps = {k: list(v) for k, v in base.caps.items()} if base.caps is not None else None
     if caps:
-        extra = caps_from_spec({k: list(caps) for k in ("bounding", "effective", "permitted")},
-                             log.warning)
+        extra = caps_from_spec({k: list(caps) for k in ("bounding", "effective", "permitted")}, log.warning)
         if proc_caps is None:
             proc_caps = {k: [] for k in ("bounding", "effective", "inheritable", "permitted", "ambient")}
         for k, nums in extra.items():
@@ -70,18 +81,35 @@ def build_process(cfg, process_doc=None, *, args=(), env=(), cwd=None, user=None
     # as runc (which copies the container's process): the per-process
     # attributes of the container apply to its exec'd processes too
     return convert_process({}, log.warning).replace(
-        args=list(args), env=list(base.env) + list(env), cwd=cwd or base.cwd, terminal=terminal,
+        args=list(args),
+        env=list(base.env) + list(env),
+        cwd=cwd or base.cwd,
+        terminal=terminal,
         user=base.user.replace(uid=uid, gid=gid, additional_gids=groups),
-        rlimits=base.rlimits, caps=proc_caps,
+        rlimits=base.rlimits,
+        caps=proc_caps,
         no_new_privileges=no_new_privs or base.no_new_privileges,
         apparmor_profile=apparmor if apparmor is not None else base.apparmor_profile,
         selinux_label=label if label is not None else base.selinux_label,
-        oom_score_adj=base.oom_score_adj, scheduler=base.scheduler,
-        io_priority=base.io_priority, exec_cpu_affinity=base.exec_cpu_affinity)
+        oom_score_adj=base.oom_score_adj,
+        scheduler=base.scheduler,
+        io_priority=base.io_priority,
+        exec_cpu_affinity=base.exec_cpu_affinity,
+    )
 
 
-def exec_in(store, container_id, proc, *, detach=False, pid_file=None, console_socket=None,
-            preserve_fds=0, ignore_paused=False, cgroup_sub=None):
+def exec_in(
+    store,
+    container_id,
+    proc,
+    *,
+    detach=False,
+    pid_file=None,
+    console_socket=None,
+    preserve_fds=0,
+    ignore_paused=False,
+    cgroup_sub=None,
+):
     """Start ``proc`` in the container; return its exit status when in the
     foreground (128+n for signal n), 0 when detached."""
     require_sealed()
@@ -103,6 +131,7 @@ def exec_in(store, container_id, proc, *, detach=False, pid_file=None, console_s
     cfg = store.load_config(container_id)
     from . import lsm
     from .process import ProcessAttrs
+
     lsm.check(proc.apparmor_profile, proc.selinux_label)
     attrs = ProcessAttrs(proc, cfg.personality, cfg.memory_policy)
     if pid_file:
@@ -112,6 +141,7 @@ def exec_in(store, container_id, proc, *, detach=False, pid_file=None, console_s
         # the container's program, compiled once at create (an exec process
         # has no seccomp of its own in the spec)
         from .seccomp import PreparedSeccomp
+
         seccomp = PreparedSeccomp.from_record(cfg.seccomp)
     ns_fds = namespaces.open_of_process(c.state.init_pid, cfg.namespaces)
     tty_peer = None
@@ -121,6 +151,7 @@ def exec_in(store, container_id, proc, *, detach=False, pid_file=None, console_s
         # pty is allocated in the container all the same, and its master
         # comes back over this socketpair to be relayed to our own stdio.
         import socket
+
         tty_peer, console = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         if proc.console_size is None and os.isatty(0):
             # the size of our terminal, set before the process starts (the
@@ -139,16 +170,18 @@ def exec_in(store, container_id, proc, *, detach=False, pid_file=None, console_s
             os.close(fd)
     agent = None
     if seccomp is not None and seccomp.uses_notify and seccomp.listener_path:
-        agent = SeccompAgent(connect_unix(seccomp.listener_path, "seccomp listenerPath"),
-                              c.hook_state("running"), seccomp.listener_metadata)
+        agent = SeccompAgent(
+            connect_unix(seccomp.listener_path, "seccomp listenerPath"),
+            c.hook_state("running"),
+            seccomp.listener_metadata,
+        )
     parent_fd, child_fd = sc.socketpair()
     if not detach:
         sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
     child = os.fork()
     if child == 0:
         os.close(parent_fd)
-        exec_child(proto.Channel(child_fd), proc, ns_fds, seccomp, console, keep_fds, attrs,
-                    cgroup_fds, agent)
+        exec_child(proto.Channel(child_fd), proc, ns_fds, seccomp, console, keep_fds, attrs, cgroup_fds, agent)
     os.close(child_fd)
     if agent is not None:
         agent.sock.close()
@@ -200,6 +233,7 @@ def exec_in(store, container_id, proc, *, detach=False, pid_file=None, console_s
     tty_master = None
     if tty_peer is not None:
         import socket
+
         try:
             # sent before the exec, which the channel's EOF reported
             _, fds, _, _ = socket.recv_fds(tty_peer, 4096, 1)

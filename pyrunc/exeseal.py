@@ -58,13 +58,15 @@ def _readonly_bind_of_self():
     """An O_PATH fd of the running interpreter on a detached read-only bind
     mount, or None when this kernel or caller cannot make one."""
     from .linux import syscalls as sc
+
     try:
         fd = sc.open_tree(sc.AT_FDCWD, "/proc/self/exe", sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC)
     except OSError:
         return None
     try:
-        sc.mount_setattr(fd, "", sc.AT_EMPTY_PATH,
-                         attr_set=sc.MOUNT_ATTR_RDONLY | sc.MOUNT_ATTR_NOSUID | sc.MOUNT_ATTR_NODEV)
+        sc.mount_setattr(
+            fd, "", sc.AT_EMPTY_PATH, attr_set=sc.MOUNT_ATTR_RDONLY | sc.MOUNT_ATTR_NOSUID | sc.MOUNT_ATTR_NODEV
+        )
     except OSError:
         os.close(fd)
         return None
@@ -73,6 +75,7 @@ def _readonly_bind_of_self():
 
 def _sealed_memfd_copy_of_self():
     import fcntl
+
     src = os.open("/proc/self/exe", os.O_RDONLY | os.O_CLOEXEC)
     fd = -1
     try:
@@ -84,8 +87,9 @@ def _sealed_memfd_copy_of_self():
             if n == 0:
                 raise OSError(f"short copy of the interpreter ({done} of {size} bytes)")
             done += n
-        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK
-                    | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE)
+        fcntl.fcntl(
+            fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
+        )
         sealed, fd = fd, -1
         return sealed
     finally:
@@ -134,13 +138,15 @@ def persist_readonly_view(exe=None):
     if exe_is_sealed(exe):
         return True
     from .linux import syscalls as sc
+
     try:
         fd = sc.open_tree(sc.AT_FDCWD, exe, sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC)
     except OSError:
         return False
     try:
-        sc.mount_setattr(fd, "", sc.AT_EMPTY_PATH,
-                         attr_set=sc.MOUNT_ATTR_RDONLY | sc.MOUNT_ATTR_NOSUID | sc.MOUNT_ATTR_NODEV)
+        sc.mount_setattr(
+            fd, "", sc.AT_EMPTY_PATH, attr_set=sc.MOUNT_ATTR_RDONLY | sc.MOUNT_ATTR_NOSUID | sc.MOUNT_ATTR_NODEV
+        )
         sc.move_mount(fd, "", sc.AT_FDCWD, exe, sc.MOVE_MOUNT_F_EMPTY_PATH)
     except OSError:
         return False
@@ -180,7 +186,9 @@ def require_sealed():
     reads argv); the ``pyrunc`` command does (:func:`reexec_sealed`)."""
     if not exe_is_sealed():
         from .errors import PyruncError
-        raise PyruncError("refusing to enter a container from a writable interpreter "
-                          "(/proc/self/exe, CVE-2019-5736): call pyrunc.exeseal.reexec_sealed() "
-                          "first, as the pyrunc command does")
 
+        raise PyruncError(
+            "refusing to enter a container from a writable interpreter "
+            "(/proc/self/exe, CVE-2019-5736): call pyrunc.exeseal.reexec_sealed() "
+            "first, as the pyrunc command does"
+        )

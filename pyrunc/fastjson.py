@@ -38,6 +38,7 @@ UNDECIDED = object()  # scan(): json.loads must decide (and explain)
 
 class _ScanContext:
     """The attributes the C scanner reads from a json.JSONDecoder."""
+
     strict = True
     object_hook = None
     object_pairs_hook = None
@@ -52,19 +53,23 @@ def _no_constant(name):
 
 class _StrictScanContext(_ScanContext):
     """json.loads' default settings, minus NaN/Infinity."""
+
     parse_constant = staticmethod(_no_constant)
 
 
 def _default(obj):
     from json import JSONEncoder
+
     return JSONEncoder().default(obj)  # raises json's TypeError
 
 
 if _json is not None:
     # the C scanner reads a JSONDecoder's attributes from any object;
     # typeshed types its argument as make_scanner itself
-    _scanners = {True: _json.make_scanner(_ScanContext),  # type: ignore[arg-type]
-                 False: _json.make_scanner(_StrictScanContext)}  # type: ignore[arg-type]
+    _scanners = {
+        True: _json.make_scanner(_ScanContext),  # type: ignore[arg-type]
+        False: _json.make_scanner(_StrictScanContext),  # type: ignore[arg-type]
+    }
     _encode_str = _json.encode_basestring_ascii
 
 
@@ -97,6 +102,7 @@ def loads(data):
             if doc is not UNDECIDED:
                 return doc
     from json import loads as json_loads
+
     return json_loads(data)
 
 
@@ -150,8 +156,7 @@ def dumps(obj, indent=None, compact=False):
             # a fresh encoder per call, as json does: its circular-reference
             # markers must not outlive a failed call
             key_sep, item_sep = (":", ",") if compact else (": ", ", ")
-            encode = _json.make_encoder({}, _default, _encode_str, None, key_sep, item_sep,
-                                        False, False, True)
+            encode = _json.make_encoder({}, _default, _encode_str, None, key_sep, item_sep, False, False, True)
             return "".join(encode(obj, 0))
         if type(indent) is int and indent >= 0:
             out: list[str] = []
@@ -161,6 +166,7 @@ def dumps(obj, indent=None, compact=False):
             except (_Unsupported, RecursionError):
                 pass
     from json import dumps as json_dumps
+
     if compact and indent is None:
         return json_dumps(obj, separators=(",", ":"))
     return json_dumps(obj, indent=indent)

@@ -21,8 +21,12 @@ def _signal_name(signum):
     """SIGKILL for 9, as signal.Signals(9).name would say (without the enum
     import, which is refused in the container's root anyway)."""
     for name, value in vars(_signal).items():
-        if (value == signum and name.startswith("SIG") and not name.startswith("SIG_")
-                and name not in ("SIGIOT", "SIGCLD", "SIGPOLL")):  # aliases
+        if (
+            value == signum
+            and name.startswith("SIG")
+            and not name.startswith("SIG_")
+            and name not in ("SIGIOT", "SIGCLD", "SIGPOLL")
+        ):  # aliases
             return name
     return str(signum)
 
@@ -92,7 +96,7 @@ def run_hook(hook, state, name, index):
                         poller.unregister(out)
                 elif fd == stdin_w:
                     try:
-                        pending = pending[os.write(stdin_w, pending):] if not ev & select.POLLERR else b""
+                        pending = pending[os.write(stdin_w, pending) :] if not ev & select.POLLERR else b""
                     except BlockingIOError:
                         pass
                     except (BrokenPipeError, OSError):
@@ -123,8 +127,7 @@ def run_hook(hook, state, name, index):
             raise HookError(f"error running {name} hook #{index}: {text[1:].strip()}")
         how = f"exit status {code}" if code >= 0 else f"signal: {_signal_name(-code)}"
         text = text.strip()
-        raise HookError(f"error running {name} hook #{index}: {how}"
-                        + (f", output: {text}" if text else ""))
+        raise HookError(f"error running {name} hook #{index}: {how}" + (f", output: {text}" if text else ""))
 
 
 def _read_some(fd):

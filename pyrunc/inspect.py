@@ -43,11 +43,22 @@ VERDICTS = ("ok", "info", "WARN", "FAIL")
 
 # Capabilities that let a container process break out or take over the host
 # when combined with a weak spot; present in the effective set -> WARN.
-DANGEROUS_CAPS = frozenset({
-    "CAP_SYS_ADMIN", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_PTRACE", "CAP_DAC_READ_SEARCH",
-    "CAP_NET_ADMIN", "CAP_SYS_BOOT", "CAP_MAC_ADMIN", "CAP_MAC_OVERRIDE", "CAP_BPF",
-    "CAP_PERFMON", "CAP_SYS_TIME",
-})
+DANGEROUS_CAPS = frozenset(
+    {
+        "CAP_SYS_ADMIN",
+        "CAP_SYS_MODULE",
+        "CAP_SYS_RAWIO",
+        "CAP_SYS_PTRACE",
+        "CAP_DAC_READ_SEARCH",
+        "CAP_NET_ADMIN",
+        "CAP_SYS_BOOT",
+        "CAP_MAC_ADMIN",
+        "CAP_MAC_OVERRIDE",
+        "CAP_BPF",
+        "CAP_PERFMON",
+        "CAP_SYS_TIME",
+    }
+)
 
 # Namespaces whose sharing with the host weakens isolation warn when the
 # config shares them.
@@ -55,14 +66,22 @@ _NS_WEAK_WHEN_SHARED = frozenset({"pid", "network", "ipc", "uts", "mount"})
 
 # /proc/<pid>/limits row titles -> OCI rlimit names.
 _RLIMIT_TITLES = {
-    "Max cpu time": "RLIMIT_CPU", "Max file size": "RLIMIT_FSIZE",
-    "Max data size": "RLIMIT_DATA", "Max stack size": "RLIMIT_STACK",
-    "Max core file size": "RLIMIT_CORE", "Max resident set": "RLIMIT_RSS",
-    "Max processes": "RLIMIT_NPROC", "Max open files": "RLIMIT_NOFILE",
-    "Max locked memory": "RLIMIT_MEMLOCK", "Max address space": "RLIMIT_AS",
-    "Max file locks": "RLIMIT_LOCKS", "Max pending signals": "RLIMIT_SIGPENDING",
-    "Max msgqueue size": "RLIMIT_MSGQUEUE", "Max nice priority": "RLIMIT_NICE",
-    "Max realtime priority": "RLIMIT_RTPRIO", "Max realtime timeout": "RLIMIT_RTTIME",
+    "Max cpu time": "RLIMIT_CPU",
+    "Max file size": "RLIMIT_FSIZE",
+    "Max data size": "RLIMIT_DATA",
+    "Max stack size": "RLIMIT_STACK",
+    "Max core file size": "RLIMIT_CORE",
+    "Max resident set": "RLIMIT_RSS",
+    "Max processes": "RLIMIT_NPROC",
+    "Max open files": "RLIMIT_NOFILE",
+    "Max locked memory": "RLIMIT_MEMLOCK",
+    "Max address space": "RLIMIT_AS",
+    "Max file locks": "RLIMIT_LOCKS",
+    "Max pending signals": "RLIMIT_SIGPENDING",
+    "Max msgqueue size": "RLIMIT_MSGQUEUE",
+    "Max nice priority": "RLIMIT_NICE",
+    "Max realtime priority": "RLIMIT_RTPRIO",
+    "Max realtime timeout": "RLIMIT_RTTIME",
 }
 RLIM_INFINITY = 2**64 - 1
 # cgroup v1 reports "no memory limit" as PAGE_COUNTER_MAX pages; anything
@@ -88,8 +107,12 @@ def parse_mountinfo(text: str) -> list[dict]:
     string (``shared:5 master:2``, or ``private``)."""
     mounts = procfs.parse_mountinfo(text)
     for m in mounts:
-        m["propagation"] = " ".join(o for o in m["optional"] if o.split(":")[0] in
-                                    ("shared", "master", "propagate_from", "unbindable")) or "private"
+        m["propagation"] = (
+            " ".join(
+                o for o in m["optional"] if o.split(":")[0] in ("shared", "master", "propagate_from", "unbindable")
+            )
+            or "private"
+        )
     return mounts
 
 
@@ -117,8 +140,10 @@ def parse_limits(text: str) -> dict[str, tuple[int, int]]:
 
 def _parse_id_map(text: str) -> list[tuple[int, int, int]]:
     # each line of uid_map/gid_map is three numbers: inside, outside, count
-    return sorted((int(inside), int(outside), int(count))
-                  for inside, outside, count in (line.split() for line in text.splitlines() if line.strip()))
+    return sorted(
+        (int(inside), int(outside), int(count))
+        for inside, outside, count in (line.split() for line in text.splitlines() if line.strip())
+    )
 
 
 def _fmt_map(entries) -> str:
@@ -142,8 +167,12 @@ class _Wall:
 
     def add(self, item, asked, actual, verdict, note=None):
         assert verdict in VERDICTS, verdict
-        line = {"item": item, "asked": None if asked is None else str(asked),
-                "actual": None if actual is None else str(actual), "verdict": verdict}
+        line = {
+            "item": item,
+            "asked": None if asked is None else str(asked),
+            "actual": None if actual is None else str(actual),
+            "verdict": verdict,
+        }
         if note:
             line["note"] = note
         self.lines.append(line)
@@ -170,8 +199,7 @@ def _reference_pid() -> int:
         return os.getpid()
 
 
-def inspect(pid: int, config: dict, *, cgroup_paths: dict[str, str] | None, status: str,
-            container_id: str) -> dict:
+def inspect(pid: int, config: dict, *, cgroup_paths: dict[str, str] | None, status: str, container_id: str) -> dict:
     """Build the report of container ``container_id`` whose init is ``pid``.
 
     ``config`` is the container's config.json as a dict; ``cgroup_paths``
@@ -335,11 +363,16 @@ def _probe_namespaces(pid: int, sysctls: dict) -> dict:
 def _open_in_root(pid: int, path: str, flags: int = os.O_PATH) -> int:
     """Open ``path`` as the container sees it, confined to its root."""
     from .linux import syscalls
+
     root = os.open(f"/proc/{pid}/root", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        return syscalls.openat2(root, path.lstrip("/") or ".", flags,
-                                syscalls.RESOLVE_IN_ROOT | syscalls.RESOLVE_NO_MAGICLINKS,
-                                display=path)
+        return syscalls.openat2(
+            root,
+            path.lstrip("/") or ".",
+            flags,
+            syscalls.RESOLVE_IN_ROOT | syscalls.RESOLVE_NO_MAGICLINKS,
+            display=path,
+        )
     finally:
         os.close(root)
 
@@ -369,18 +402,23 @@ def _namespaces(ctx: _Context) -> list[dict]:
         if req is None:
             if shared:
                 verdict = "WARN" if oci in _NS_WEAK_WHEN_SHARED else "info"
-                wall.add(oci, "host", actual, verdict,
-                         "shares the host's namespace" if verdict == "WARN" else None)
+                wall.add(oci, "host", actual, verdict, "shares the host's namespace" if verdict == "WARN" else None)
             else:
-                wall.add(oci, "host", actual, "info",
-                         "inherited from the runtime, which is not in the host's namespace")
+                wall.add(
+                    oci, "host", actual, "info", "inherited from the runtime, which is not in the host's namespace"
+                )
         elif req.get("path"):
             path = req["path"]
             try:
                 target = os.stat(path)
                 same = (target.st_dev, target.st_ino) == (mine.st_dev, mine.st_ino)
-                wall.add(oci, f"join {path}", actual, "ok" if same else ctx.mismatch(),
-                         None if same else f"{path} is [{target.st_ino}]")
+                wall.add(
+                    oci,
+                    f"join {path}",
+                    actual,
+                    "ok" if same else ctx.mismatch(),
+                    None if same else f"{path} is [{target.st_ino}]",
+                )
             except OSError as e:
                 wall.add(oci, f"join {path}", actual, "WARN", f"cannot stat {path}: {e.strerror}")
         else:
@@ -398,9 +436,9 @@ def _namespaces(ctx: _Context) -> list[dict]:
 
 def _user_maps(ctx, wall, userns_asked):
     for kind, key in (("uid", "uidMappings"), ("gid", "gidMappings")):
-        want = _parse_id_map("\n".join(
-            f"{m.get('containerID')} {m.get('hostID')} {m.get('size')}"
-            for m in ctx.linux.get(key) or []))
+        want = _parse_id_map(
+            "\n".join(f"{m.get('containerID')} {m.get('hostID')} {m.get('size')}" for m in ctx.linux.get(key) or [])
+        )
         try:
             have = _parse_id_map(_read(f"{ctx.proc}/{kind}_map"))
         except OSError as e:
@@ -437,8 +475,7 @@ def _time_offsets(ctx, wall):
 def _uts(ctx, wall):
     probe = ctx.probe()
     if "error" in probe:
-        wall.add("hostname", ctx.config.get("hostname"), None, "WARN",
-                 f"cannot join the namespaces: {probe['error']}")
+        wall.add("hostname", ctx.config.get("hostname"), None, "WARN", f"cannot join the namespaces: {probe['error']}")
         return
     for key, field in (("hostname", "hostname"), ("domainname", "domainname")):
         want = ctx.config.get(field)
@@ -480,16 +517,20 @@ def _root_lines(ctx, wall, root, root_cfg):
     if asked_ro and not ro:
         wall.add("root", f"{root_cfg.get('path')} (ro)", actual, ctx.mismatch(), "read-only root is writable")
     else:
-        wall.add("root", f"{root_cfg.get('path')} ({'ro' if asked_ro else 'rw'})", actual,
-                 "ok" if asked_ro else "info")
+        wall.add("root", f"{root_cfg.get('path')} ({'ro' if asked_ro else 'rw'})", actual, "ok" if asked_ro else "info")
     # pivot_root leaves the rootfs as the mount namespace's root; chroot
     # leaves the old root there, with the rootfs below it.
     no_pivot = bool(ctx.linux.get("noPivotRoot") or ctx.config.get("noPivotRoot"))
     if "mount" in ctx.ns_requests():
         probe = ctx.probe()
         if "error" in probe or probe.get("ns_root_mount_id") is None:
-            wall.add("root switch", "chroot" if no_pivot else "pivot_root", None, "WARN",
-                     f"cannot join the mount namespace: {probe.get('error')}")
+            wall.add(
+                "root switch",
+                "chroot" if no_pivot else "pivot_root",
+                None,
+                "WARN",
+                f"cannot join the mount namespace: {probe.get('error')}",
+            )
         else:
             pivoted = probe["ns_root_mount_id"] == root["id"]
             actual = "pivot_root" if pivoted else "chroot (host root still in the mount namespace)"
@@ -498,8 +539,11 @@ def _root_lines(ctx, wall, root, root_cfg):
     else:
         wall.add("root switch", "chroot", "chroot in the host's mount namespace", "WARN")
     prop = ctx.linux.get("rootfsPropagation")
-    want = {"shared": "shared", "slave": "master", "private": "private",
-            "unbindable": "unbindable"}.get(prop) if prop else None
+    want = (
+        {"shared": "shared", "slave": "master", "private": "private", "unbindable": "unbindable"}.get(prop)
+        if prop
+        else None
+    )
     actual = root["propagation"]
     if want is None:
         wall.add("root propagation", prop, actual, "info")
@@ -511,8 +555,7 @@ def _root_lines(ctx, wall, root, root_cfg):
             key, _, value = opt.partition("=")
             if key in ("lowerdir", "upperdir", "workdir"):
                 for i, layer in enumerate(value.split(":")):
-                    wall.add(f"overlay {key}" + (f"[{i}]" if key == "lowerdir" else ""),
-                             None, layer, "info")
+                    wall.add(f"overlay {key}" + (f"[{i}]" if key == "lowerdir" else ""), None, layer, "info")
 
 
 def _fmt_mount(m) -> str:
@@ -559,8 +602,7 @@ def _mount_lines(ctx, wall, mounts):
         if "rw" in opts and "ro" in have:
             missing.append("rw")
         if missing:
-            wall.add(f"mount {mp}", asked, _fmt_mount(m), ctx.mismatch(),
-                     "kernel lacks " + ",".join(missing))
+            wall.add(f"mount {mp}", asked, _fmt_mount(m), ctx.mismatch(), "kernel lacks " + ",".join(missing))
         elif mp in _SENSITIVE_RW and "rw" in have:
             wall.add(f"mount {mp}", asked, _fmt_mount(m), "WARN", f"{mp} is writable")
         else:
@@ -568,14 +610,16 @@ def _mount_lines(ctx, wall, mounts):
     present = {m["mountpoint"] for m in mounts}
     for dest, want in by_dest.items():
         if dest not in present and dest != "/":
-            wall.add(f"mount {dest}", f"{want.get('type')} {want.get('source')}", None,
-                     ctx.mismatch(), "not mounted")
+            wall.add(f"mount {dest}", f"{want.get('type')} {want.get('source')}", None, ctx.mismatch(), "not mounted")
     for parent, subs in folded.items():
         ro = all("ro" in m["options"] for m in subs)
-        kinds = sorted({m["mountpoint"][len(parent) + 1:] for m in subs})
-        wall.add(f"mount {parent}/*", None,
-                 f"{len(subs)} {subs[0]['fstype']} mounts ({'ro' if ro else 'some rw'}): "
-                 + " ".join(kinds), "info")
+        kinds = sorted({m["mountpoint"][len(parent) + 1 :] for m in subs})
+        wall.add(
+            f"mount {parent}/*",
+            None,
+            f"{len(subs)} {subs[0]['fstype']} mounts ({'ro' if ro else 'some rw'}): " + " ".join(kinds),
+            "info",
+        )
 
 
 def _paths_in_root(ctx, wall, paths, label, want):
@@ -600,6 +644,7 @@ def _paths_in_root(ctx, wall, paths, label, want):
 
 def _masked_lines(ctx, wall, mounts):
     from .linux import syscalls
+
     for path, fd in _paths_in_root(ctx, wall, ctx.linux.get("maskedPaths"), "masked", "masked"):
         st = os.fstat(fd)
         m = _mount_at(mounts, path)
@@ -615,9 +660,13 @@ def _masked_lines(ctx, wall, mounts):
             if m is not None and ro and not entries:
                 wall.add(f"masked {path}", "masked", f"empty read-only {m['fstype']}", "ok")
             else:
-                wall.add(f"masked {path}", "masked",
-                         f"directory, {len(entries)} entries, {'ro' if ro else 'rw'}"
-                         + ("" if m else ", no mount over it"), ctx.mismatch(), "readable")
+                wall.add(
+                    f"masked {path}",
+                    "masked",
+                    f"directory, {len(entries)} entries, {'ro' if ro else 'rw'}" + ("" if m else ", no mount over it"),
+                    ctx.mismatch(),
+                    "readable",
+                )
         else:
             kind = "file" if stat.S_ISREG(st.st_mode) else "special file"
             wall.add(f"masked {path}", "masked", f"{kind}, not masked", ctx.mismatch(), "readable")
@@ -658,12 +707,16 @@ def cgroup_paths_of(pid: int) -> dict[str, str]:
         for m in own:
             if hid == "0" and m["fstype"] == "cgroup2":
                 key = ""
-            elif hid != "0" and m["fstype"] == "cgroup" and ctrls and \
-                    all(c in m["super_options"] for c in ctrls.split(",")):
+            elif (
+                hid != "0"
+                and m["fstype"] == "cgroup"
+                and ctrls
+                and all(c in m["super_options"] for c in ctrls.split(","))
+            ):
                 key = ctrls
             else:
                 continue
-            rel = path if m["root"] == "/" else path[len(m["root"]):] if path.startswith(m["root"]) else None
+            rel = path if m["root"] == "/" else path[len(m["root"]) :] if path.startswith(m["root"]) else None
             if rel is None:
                 continue
             paths[key] = os.path.join(m["mountpoint"], rel.lstrip("/")).rstrip("/")
@@ -700,10 +753,16 @@ def _cgroups(ctx: _Context, paths: dict[str, str]) -> list[dict]:
             kernel[ctrls if hid != "0" else ""] = p
         shown = kernel.get("") if v2 else next((p for k, p in kernel.items() if k), None)
         if cgpath:
-            ok = shown is not None and (shown.rstrip("/").endswith("/" + cgpath.strip("/"))
-                                        or shown == cgpath or ":" in cgpath)
-            wall.add("path", cgpath, shown, "ok" if ok else "WARN",
-                     None if ok else "cgroup path does not end with cgroupsPath")
+            ok = shown is not None and (
+                shown.rstrip("/").endswith("/" + cgpath.strip("/")) or shown == cgpath or ":" in cgpath
+            )
+            wall.add(
+                "path",
+                cgpath,
+                shown,
+                "ok" if ok else "WARN",
+                None if ok else "cgroup path does not end with cgroupsPath",
+            )
         else:
             wall.add("path", None, shown, "info")
     except OSError as e:
@@ -720,8 +779,12 @@ def _cgroups(ctx: _Context, paths: dict[str, str]) -> list[dict]:
             continue
         if str(ctx.pid) not in procs:
             strays.append(key or "v2")
-    wall.add("membership", f"{len(paths)} dirs", "pid in every dir" if not strays
-             else "pid missing from " + ", ".join(strays), "FAIL" if strays else "ok")
+    wall.add(
+        "membership",
+        f"{len(paths)} dirs",
+        "pid in every dir" if not strays else "pid missing from " + ", ".join(strays),
+        "FAIL" if strays else "ok",
+    )
     res = ctx.linux.get("resources") or {}
     _cg_memory(ctx, wall, paths, v2, res.get("memory") or {})
     _cg_pids(ctx, wall, paths, v2, res.get("pids") or {})
@@ -740,15 +803,22 @@ def _cgroups(ctx: _Context, paths: dict[str, str]) -> list[dict]:
 
 def _limit_line(wall, item, want, have, unlimited_verdict="info", round_to=1):
     """Compare an integer limit; None = unlimited on either side."""
-    fmt = (lambda v: "unlimited" if v is None else _fmt_bytes(v)) if round_to > 1 else \
-          (lambda v: "unlimited" if v is None else str(v))
+    fmt = (
+        (lambda v: "unlimited" if v is None else _fmt_bytes(v))
+        if round_to > 1
+        else (lambda v: "unlimited" if v is None else str(v))
+    )
     if want is None:
-        wall.add(item, None, fmt(have), unlimited_verdict if have is None else "info",
-                 "no limit" if have is None and unlimited_verdict == "WARN" else None)
+        wall.add(
+            item,
+            None,
+            fmt(have),
+            unlimited_verdict if have is None else "info",
+            "no limit" if have is None and unlimited_verdict == "WARN" else None,
+        )
         return
     ok = have is not None and (have == want or have == want // round_to * round_to)
-    wall.add(item, fmt(want), fmt(have), "ok" if ok else "FAIL",
-             None if ok else "the kernel did not apply the limit")
+    wall.add(item, fmt(want), fmt(have), "ok" if ok else "FAIL", None if ok else "the kernel did not apply the limit")
 
 
 def _int_or_none(text, unlimited_at=None):
@@ -809,8 +879,9 @@ def _cg_memory(ctx, wall, paths, v2, mem):
 def _cg_pids(ctx, wall, paths, v2, pids):
     d = _controller_dir(paths, "pids", v2)
     if d is None:
-        wall.add("pids limit", pids.get("limit"), None, "WARN" if not pids.get("limit") else "FAIL",
-                 "no pids controller")
+        wall.add(
+            "pids limit", pids.get("limit"), None, "WARN" if not pids.get("limit") else "FAIL", "no pids controller"
+        )
         return
     try:
         have = _int_or_none(_read_cg(d, "pids.max"))
@@ -864,8 +935,7 @@ def _cg_cpu(ctx, wall, paths, v2, cpu):
         if cpu.get(key) is None or cs is None:
             continue
         try:
-            have = _read_cg(cs, fname + (".effective" if v2 and not
-                                         os.path.exists(os.path.join(cs, fname)) else ""))
+            have = _read_cg(cs, fname + (".effective" if v2 and not os.path.exists(os.path.join(cs, fname)) else ""))
             ok = set(procfs.parse_cpu_list(have)) == set(procfs.parse_cpu_list(str(cpu[key])))
             wall.add(f"cpuset {key}", cpu[key], have, "ok" if ok else "FAIL")
         except (OSError, ValueError) as e:
@@ -903,8 +973,13 @@ def _privileges(ctx: _Context) -> list[dict]:
         return wall.lines
     caps_cfg = ctx.process.get("capabilities") or {}
     have = {}
-    for key, oci in (("CapBnd", "bounding"), ("CapEff", "effective"), ("CapPrm", "permitted"),
-                     ("CapInh", "inheritable"), ("CapAmb", "ambient")):
+    for key, oci in (
+        ("CapBnd", "bounding"),
+        ("CapEff", "effective"),
+        ("CapPrm", "permitted"),
+        ("CapInh", "inheritable"),
+        ("CapAmb", "ambient"),
+    ):
         have[oci] = set(names_of_mask(int(st.get(key, "0"), 16)))
     for oci in ("bounding", "effective", "permitted", "inheritable", "ambient"):
         want = set(caps_cfg.get(oci) or [])
@@ -912,14 +987,22 @@ def _privileges(ctx: _Context) -> list[dict]:
         actual = _fmt_caps(have[oci])
         asked = _fmt_caps(want)
         if extra:
-            wall.add(f"caps {oci}", asked, actual, ctx.mismatch(),
-                     "not granted by the config: " + _fmt_caps(extra))
+            wall.add(f"caps {oci}", asked, actual, ctx.mismatch(), "not granted by the config: " + _fmt_caps(extra))
         elif missing:
             # The kernel keeps ambient within permitted & inheritable.
             explained = oci == "ambient" and not (missing & have["permitted"] & have["inheritable"])
-            wall.add(f"caps {oci}", asked, actual, "info" if explained else "WARN",
-                     ("the kernel allows ambient only within permitted and inheritable: "
-                      if explained else "asked but missing: ") + _fmt_caps(missing))
+            wall.add(
+                f"caps {oci}",
+                asked,
+                actual,
+                "info" if explained else "WARN",
+                (
+                    "the kernel allows ambient only within permitted and inheritable: "
+                    if explained
+                    else "asked but missing: "
+                )
+                + _fmt_caps(missing),
+            )
         else:
             wall.add(f"caps {oci}", asked, actual, "ok")
     danger = sorted(have["effective"] & DANGEROUS_CAPS)
@@ -928,8 +1011,7 @@ def _privileges(ctx: _Context) -> list[dict]:
     try:
         host_bnd = set(names_of_mask(int(procfs.status(ctx.ref).get("CapBnd", "0"), 16)))
         dropped = sorted(host_bnd - have["bounding"], key=_cap_order)
-        wall.add("dropped from host", None, f"{len(dropped)}: " + _fmt_caps(dropped) if dropped else "none",
-                 "info")
+        wall.add("dropped from host", None, f"{len(dropped)}: " + _fmt_caps(dropped) if dropped else "none", "info")
     except OSError:
         pass
     nnp_want = bool(ctx.process.get("noNewPrivileges"))
@@ -938,8 +1020,13 @@ def _privileges(ctx: _Context) -> list[dict]:
     if nnp_want != nnp_have:
         wall.add("no_new_privs", onoff[nnp_want], onoff[nnp_have], ctx.mismatch())
     else:
-        wall.add("no_new_privs", onoff[nnp_want], onoff[nnp_have], "ok" if nnp_have else "WARN",
-                 None if nnp_have else "setuid binaries can gain privileges")
+        wall.add(
+            "no_new_privs",
+            onoff[nnp_want],
+            onoff[nnp_have],
+            "ok" if nnp_have else "WARN",
+            None if nnp_have else "setuid binaries can gain privileges",
+        )
     _seccomp_line(ctx, wall, st)
     _lsm_line(ctx, wall)
     return wall.lines
@@ -973,11 +1060,21 @@ def _seccomp_line(ctx, wall, st):
         action = str(sec.get("defaultAction", "?")).removeprefix("SCMP_ACT_")
         asked = f"filter (default {action}, {rules} syscall rules)"
         ok = mode == "2" and filters > ref_filters
-        wall.add("seccomp", asked, actual, "ok" if ok else ctx.mismatch(),
-                 None if ok else "no filter of the container's own is installed")
+        wall.add(
+            "seccomp",
+            asked,
+            actual,
+            "ok" if ok else ctx.mismatch(),
+            None if ok else "no filter of the container's own is installed",
+        )
     else:
-        wall.add("seccomp", "none", actual, "WARN" if mode == "0" else "info",
-                 "every syscall is allowed" if mode == "0" else "filter inherited from the runtime")
+        wall.add(
+            "seccomp",
+            "none",
+            actual,
+            "WARN" if mode == "0" else "info",
+            "every syscall is allowed" if mode == "0" else "filter inherited from the runtime",
+        )
 
 
 def _lsm_line(ctx, wall):
@@ -1031,14 +1128,19 @@ def _process(ctx: _Context) -> list[dict]:
     want_groups = sorted(set(int(g) for g in user.get("additionalGids") or []))
     if want_groups or "additionalGids" in user:
         ok = set(groups) - {int(user.get("gid", -1))} == set(want_groups) - {int(user.get("gid", -1))}
-        wall.add("groups", " ".join(map(str, want_groups)) or "(none)",
-                 " ".join(map(str, groups)) or "(none)", "ok" if ok else ctx.mismatch())
+        wall.add(
+            "groups",
+            " ".join(map(str, want_groups)) or "(none)",
+            " ".join(map(str, groups)) or "(none)",
+            "ok" if ok else ctx.mismatch(),
+        )
     else:
         wall.add("groups", None, " ".join(map(str, groups)) or "(none)", "info")
     if user.get("umask") is not None:
         have = int(st.get("Umask", "0"), 8)
-        wall.add("umask", f"{int(user['umask']):04o}", f"{have:04o}",
-                 "ok" if have == int(user["umask"]) else ctx.mismatch())
+        wall.add(
+            "umask", f"{int(user['umask']):04o}", f"{have:04o}", "ok" if have == int(user["umask"]) else ctx.mismatch()
+        )
     _rlimit_lines(ctx, wall)
     _oom_line(ctx, wall)
     _cwd_args_lines(ctx, wall)
@@ -1058,6 +1160,7 @@ def _id_mapper(ctx, kind):
             if outside <= i < outside + count:
                 return inside + i - outside
         return i
+
     return to_container
 
 
@@ -1071,6 +1174,7 @@ def _rlimit_lines(ctx, wall):
 
     def fmt(v):
         return "unlimited" if v >= RLIM_INFINITY else str(v)
+
     for name, r in want.items():
         soft, hard = int(r.get("soft", 0)), int(r.get("hard", 0))
         h = have.get(name)
@@ -1078,8 +1182,7 @@ def _rlimit_lines(ctx, wall):
             wall.add(name, f"{fmt(soft)}/{fmt(hard)}", None, "WARN", "unknown to the kernel")
             continue
         ok = (min(soft, RLIM_INFINITY), min(hard, RLIM_INFINITY)) == h
-        wall.add(name, f"{fmt(soft)}/{fmt(hard)}", f"{fmt(h[0])}/{fmt(h[1])}",
-                 "ok" if ok else ctx.mismatch())
+        wall.add(name, f"{fmt(soft)}/{fmt(hard)}", f"{fmt(h[0])}/{fmt(h[1])}", "ok" if ok else ctx.mismatch())
     for name in ("RLIMIT_NOFILE", "RLIMIT_NPROC", "RLIMIT_CORE"):
         if name not in want and name in have:
             wall.add(name, None, f"{fmt(have[name][0])}/{fmt(have[name][1])}", "info")
@@ -1109,8 +1212,13 @@ def _cwd_args_lines(ctx, wall):
             finally:
                 os.close(fd)
             ok = (have.st_dev, have.st_ino) == (there.st_dev, there.st_ino)
-            wall.add("cwd", want_cwd, want_cwd if ok else "elsewhere", "ok" if ok else "info",
-                     None if ok else "the process changed directory, or the runtime did not")
+            wall.add(
+                "cwd",
+                want_cwd,
+                want_cwd if ok else "elsewhere",
+                "ok" if ok else "info",
+                None if ok else "the process changed directory, or the runtime did not",
+            )
         except OSError as e:
             wall.unreadable("cwd", want_cwd, e)
     want_args = ctx.process.get("args")
@@ -1121,8 +1229,13 @@ def _cwd_args_lines(ctx, wall):
             wall.add("args", None, " ".join(args), "info")
         else:
             same = args == list(want_args)
-            wall.add("args", " ".join(want_args), " ".join(args), "ok" if same else "info",
-                     None if same or not ctx.started else "the process has exec'd since")
+            wall.add(
+                "args",
+                " ".join(want_args),
+                " ".join(args),
+                "ok" if same else "info",
+                None if same or not ctx.started else "the process has exec'd since",
+            )
     except OSError as e:
         wall.unreadable("args", None, e)
 
@@ -1153,13 +1266,13 @@ def _fd_lines(ctx, wall):
 
 def render_json(report: dict) -> str:
     import json
+
     return json.dumps(report, indent=2) + "\n"
 
 
 def render_text(report: dict) -> str:
     """A table per wall: verdict, item, what the config asked, what the kernel shows."""
-    out = [f"container {report['id']}  pid {report['pid']}  {report['status']}"
-           f"  (host = {report['host']})"]
+    out = [f"container {report['id']}  pid {report['pid']}  {report['status']}  (host = {report['host']})"]
     for wall, lines in report["walls"].items():
         out.append("")
         out.append(wall.upper())
@@ -1170,15 +1283,13 @@ def render_text(report: dict) -> str:
         w_asked = min(max(len("ASKED"), *(len(_cell(l["asked"])) for l in lines)), 36)
         out.append(f"  {'':4}  {'ITEM':<{w_item}}  {'ASKED':<{w_asked}}  ACTUAL")
         for l in lines:
-            text = (f"  {l['verdict']:<4}  {l['item']:<{w_item}}  {_cell(l['asked']):<{w_asked}}"
-                    f"  {_cell(l['actual'])}")
+            text = f"  {l['verdict']:<4}  {l['item']:<{w_item}}  {_cell(l['asked']):<{w_asked}}  {_cell(l['actual'])}"
             if l.get("note"):
                 text += f"  -- {l['note']}"
             out.append(text.rstrip())
     s = report["summary"]
     out.append("")
-    out.append(f"verdict: {report['verdict']}  ({s['FAIL']} FAIL, {s['WARN']} WARN, "
-               f"{s['ok']} ok, {s['info']} info)")
+    out.append(f"verdict: {report['verdict']}  ({s['FAIL']} FAIL, {s['WARN']} WARN, {s['ok']} ok, {s['info']} info)")
     return "\n".join(out) + "\n"
 
 
@@ -1187,8 +1298,13 @@ def _cell(v) -> str:
 
 
 # Nested walls for --diagram: outermost first.
-_DIAGRAM_LAYERS = (("cgroups", "cgroup"), ("namespaces", "namespaces"), ("filesystem", "filesystem"),
-                   ("privileges", "privileges"), ("process", "process"))
+_DIAGRAM_LAYERS = (
+    ("cgroups", "cgroup"),
+    ("namespaces", "namespaces"),
+    ("filesystem", "filesystem"),
+    ("privileges", "privileges"),
+    ("process", "process"),
+)
 _VERDICT_COLOURS = {"ok": "#1a7f37", "WARN": "#b35900", "FAIL": "#cf222e", "info": "#57606a"}
 _LAYER_FILLS = ("#f6f8fa", "#eef6ff", "#f0fff4", "#fffbea", "#fff0f0", "#f5f0ff")
 
@@ -1206,7 +1322,7 @@ def render_svg(report: dict, *, max_lines: int = 12) -> str:
         lines = report["walls"].get(wall, [])
         bad = [l for l in lines if l["verdict"] in ("FAIL", "WARN")]
         rest = [l for l in lines if l["verdict"] in ("ok", "info")]
-        shown = bad + rest[:max(0, max_lines - len(bad))]
+        shown = bad + rest[: max(0, max_lines - len(bad))]
         hidden = len(lines) - len(shown)
         if hidden:
             shown = shown + [{"item": f"... {hidden} more lines", "actual": None, "verdict": "info"}]
@@ -1219,29 +1335,35 @@ def render_svg(report: dict, *, max_lines: int = 12) -> str:
         heights[i] = own[i] + inner + pad
     total_h = heights[0] + 2 * pad + 30
     s = report["summary"]
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width + 2 * pad}" height="{total_h}" '
-           f'font-family="DejaVu Sans Mono, monospace" font-size="12">',
-           f'<text x="{pad}" y="20" font-size="15" font-weight="bold">'
-           f'{escape(report["id"])} (pid {report["pid"]}, {escape(report["status"])}): '
-           f'{report["verdict"]} - {s["FAIL"]} FAIL, {s["WARN"]} WARN, {s["ok"]} ok, {s["info"]} info</text>']
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width + 2 * pad}" height="{total_h}" '
+        f'font-family="DejaVu Sans Mono, monospace" font-size="12">',
+        f'<text x="{pad}" y="20" font-size="15" font-weight="bold">'
+        f"{escape(report['id'])} (pid {report['pid']}, {escape(report['status'])}): "
+        f"{report['verdict']} - {s['FAIL']} FAIL, {s['WARN']} WARN, {s['ok']} ok, {s['info']} info</text>",
+    ]
     y = 30 + pad
     for i, (title, lines) in enumerate(layers):
         x = pad + i * inset
         w = width - 2 * i * inset
         worst = next((v for v in ("FAIL", "WARN") if any(l["verdict"] == v for l in lines)), None)
         stroke = _VERDICT_COLOURS[worst] if worst else "#8c959f"
-        out.append(f'<rect x="{x}" y="{y}" width="{w}" height="{heights[i]}" rx="8" '
-                   f'fill="{_LAYER_FILLS[i % len(_LAYER_FILLS)]}" stroke="{stroke}" stroke-width="2"/>')
+        out.append(
+            f'<rect x="{x}" y="{y}" width="{w}" height="{heights[i]}" rx="8" '
+            f'fill="{_LAYER_FILLS[i % len(_LAYER_FILLS)]}" stroke="{stroke}" stroke-width="2"/>'
+        )
         out.append(f'<text x="{x + 10}" y="{y + 16}" font-weight="bold">{escape(title)}</text>')
         ty = y + head_h + line_h - 4
         max_chars = max(20, (w - 30) // 7)
         for l in lines:
-            text = l["item"] if l.get("actual") is None else f'{l["item"]}: {l["actual"]}'
+            text = l["item"] if l.get("actual") is None else f"{l['item']}: {l['actual']}"
             if len(text) > max_chars:
-                text = text[:max_chars - 1] + "\u2026"
+                text = text[: max_chars - 1] + "\u2026"
             colour = _VERDICT_COLOURS.get(l["verdict"], "#000")
-            out.append(f'<text x="{x + 14}" y="{ty}" fill="{colour}">'
-                       f'<tspan font-weight="bold">{l["verdict"]:<4}</tspan> {escape(text)}</text>')
+            out.append(
+                f'<text x="{x + 14}" y="{ty}" fill="{colour}">'
+                f'<tspan font-weight="bold">{l["verdict"]:<4}</tspan> {escape(text)}</text>'
+            )
             ty += line_h
         y += own[i]
     out.append("</svg>")

@@ -61,16 +61,19 @@ def main():
             pass
     from .cli import exit_now
     from .cli import main as cli_main
+
     exit_now(cli_main())
 
 
 def _scripts_dir(prefix):
     import sysconfig
+
     return sysconfig.get_path("scripts", vars={"base": prefix, "platbase": prefix})
 
 
 def _purelib(prefix):
     import sysconfig
+
     return sysconfig.get_path("purelib", vars={"base": prefix, "platbase": prefix})
 
 
@@ -83,6 +86,7 @@ def unmount_view(copy):
     (persist_readonly_view makes one; concurrent first calls may make more).
     Returns False when one stays (no right to unmount)."""
     from .linux.syscalls import UMOUNT_NOFOLLOW, umount2
+
     while os.path.exists(copy) and os.statvfs(copy).f_flag & os.ST_RDONLY:
         try:
             umount2(copy, UMOUNT_NOFOLLOW)
@@ -117,6 +121,7 @@ def _copy_interpreter(real, copy):
     """Put a copy of ``real`` at ``copy`` unless an identical one is there
     (possibly bound read-only: then it stays as it is)."""
     import shutil
+
     if _same_file_content(real, copy):
         return
     # an older interpreter build (the system's Python was upgraded): its
@@ -135,15 +140,16 @@ def _copy_interpreter(real, copy):
 
 
 def launcher_text(copy, purelib, source_root=None):
-    lines = [f"#!{copy} -IS", FAST_MARK + ", written by its first call (pyrunc/launcher.py, docs/install.md)",
-             "import gc",
-             "gc.disable()  # no collections while importing; main() freezes the loaded objects and re-enables",
-             "import sys"]
+    lines = [
+        f"#!{copy} -IS",
+        FAST_MARK + ", written by its first call (pyrunc/launcher.py, docs/install.md)",
+        "import gc",
+        "gc.disable()  # no collections while importing; main() freezes the loaded objects and re-enables",
+        "import sys",
+    ]
     if source_root:
         lines.append(f"sys.path.insert(0, {source_root!r})  # an editable install")
-    lines += [f"sys.path.append({purelib!r})",
-              "from pyrunc.cli import main, exit_now",
-              "exit_now(main())"]
+    lines += [f"sys.path.append({purelib!r})", "from pyrunc.cli import main, exit_now", "exit_now(main())"]
     return "\n".join(lines) + "\n"
 
 
@@ -167,17 +173,16 @@ def install(prefix, script):
 
 def slow_script_text(python):
     """What pip generates from [project.scripts] (the same behaviour)."""
-    return (f"#!{python}\n"
-            "import sys\n"
-            "from pyrunc.launcher import main\n"
-            "if __name__ == '__main__':\n"
-            "    sys.exit(main())\n")
+    return (
+        f"#!{python}\nimport sys\nfrom pyrunc.launcher import main\nif __name__ == '__main__':\n    sys.exit(main())\n"
+    )
 
 
 def remove(prefix, script):
     """Undo :func:`install`: unmount the copy's read-only view (in this mount
     namespace), delete ``<venv>/sealed``, put pip's kind of script back."""
     import shutil
+
     copy = sealed_copy_path(prefix)
     if not unmount_view(copy):
         raise OSError(f"{copy}: its read-only view cannot be unmounted (not root?)")

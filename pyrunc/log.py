@@ -38,8 +38,7 @@ def _now():
 # A text log line is one line whatever the message holds: control
 # characters are escaped as Go's strconv.Quote (logrus, hence runc) does.
 _ESCAPES = {c: f"\\x{c:02x}" for c in [*range(0x20), 0x7F]}
-_ESCAPES.update({ord("\\"): "\\\\", ord('"'): '\\"', ord("\n"): "\\n", ord("\r"): "\\r",
-                 ord("\t"): "\\t"})
+_ESCAPES.update({ord("\\"): "\\\\", ord('"'): '\\"', ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
 
 
 def _quote(s):
@@ -64,6 +63,7 @@ class Logger:
             # Keys sorted like logrus' JSONFormatter; json.dumps only for the
             # message string itself (cheap: json.encoder is in the C accelerator).
             from json import dumps
+
             return '{"level":%s,"msg":%s,"time":%s}\n' % (dumps(level), dumps(msg), dumps(_now()))
         return "time=%s level=%s msg=%s\n" % (_quote(_now()), level, _quote(msg))
 
@@ -82,8 +82,7 @@ class Logger:
             return -1
         if self._fd is None:
             try:
-                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC,
-                                   0o644)
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
             except OSError:
                 return -1
         return self._fd

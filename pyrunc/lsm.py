@@ -46,14 +46,17 @@ def selinux_enabled():
 def check(apparmor_profile="", selinux_label="", mount_label="", where="process"):
     """Refuse labels the host cannot apply (runtime side, before any fork)."""
     if apparmor_profile and not apparmor_enabled():
-        raise ConfigError(f"{where}.apparmorProfile: {apparmor_profile!r} cannot be applied: "
-                          "AppArmor is not enabled on this host")
+        raise ConfigError(
+            f"{where}.apparmorProfile: {apparmor_profile!r} cannot be applied: AppArmor is not enabled on this host"
+        )
     if selinux_label and not selinux_enabled():
-        raise ConfigError(f"{where}.selinuxLabel: selinux label is specified in config, "
-                          "but selinux is disabled or not supported")
+        raise ConfigError(
+            f"{where}.selinuxLabel: selinux label is specified in config, but selinux is disabled or not supported"
+        )
     if mount_label and not selinux_enabled():
-        raise ConfigError("linux.mountLabel: a mount label is specified in config, "
-                          "but selinux is disabled or not supported")
+        raise ConfigError(
+            "linux.mountLabel: a mount label is specified in config, but selinux is disabled or not supported"
+        )
 
 
 def apply_exec_labels(apparmor_profile="", selinux_label=""):
@@ -67,17 +70,16 @@ def apply_exec_labels(apparmor_profile="", selinux_label=""):
         except OSError as e:
             # AppArmor answers ENOENT for a profile that is not loaded
             hint = " (is the profile loaded?)" if e.errno == 2 else ""
-            raise StageError(f"apparmorProfile {apparmor_profile!r} cannot be applied: "
-                             f"{e.filename}: {e.strerror}{hint}") from None
+            raise StageError(
+                f"apparmorProfile {apparmor_profile!r} cannot be applied: {e.filename}: {e.strerror}{hint}"
+            ) from None
     if selinux_label:
         try:
             write_proc_attr("attr/exec", selinux_label)
         except OSError as e:
-            raise StageError(f"selinuxLabel {selinux_label!r} cannot be applied: "
-                             f"{e.filename}: {e.strerror}") from None
+            raise StageError(f"selinuxLabel {selinux_label!r} cannot be applied: {e.filename}: {e.strerror}") from None
 
 
 def features():
     """The ``linux.apparmor`` / ``linux.selinux`` parts of ``features``."""
-    return {"apparmor": {"enabled": apparmor_enabled()},
-            "selinux": {"enabled": selinux_enabled()}}
+    return {"apparmor": {"enabled": apparmor_enabled()}, "selinux": {"enabled": selinux_enabled()}}

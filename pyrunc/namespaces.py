@@ -14,13 +14,25 @@ from .errors import StageError
 
 # OCI namespace type -> clone(2)/setns(2) flag (include/uapi/linux/sched.h)
 FLAGS = {
-    "pid": 0x20000000, "network": 0x40000000, "ipc": 0x08000000, "uts": 0x04000000,
-    "mount": 0x00020000, "user": 0x10000000, "cgroup": 0x02000000, "time": 0x00000080,
+    "pid": 0x20000000,
+    "network": 0x40000000,
+    "ipc": 0x08000000,
+    "uts": 0x04000000,
+    "mount": 0x00020000,
+    "user": 0x10000000,
+    "cgroup": 0x02000000,
+    "time": 0x00000080,
 }
 # OCI namespace type -> its /proc/<pid>/ns entry (in the order `inspect` reports them)
 PROC_NAMES = {
-    "pid": "pid", "network": "net", "ipc": "ipc", "uts": "uts", "mount": "mnt",
-    "user": "user", "cgroup": "cgroup", "time": "time",
+    "pid": "pid",
+    "network": "net",
+    "ipc": "ipc",
+    "uts": "uts",
+    "mount": "mnt",
+    "user": "user",
+    "cgroup": "cgroup",
+    "time": "time",
 }
 
 
@@ -84,6 +96,7 @@ def enter(joins, *, show_paths=True, after_mount=None) -> bool:
     (``after_mount`` runs once the mount namespace is joined); True when a
     user namespace was joined (the caller then becomes root in it)."""
     from .linux import syscalls as sc
+
     in_userns = False
     for ns, fd in joins:
         where = f"{ns.type} namespace {ns.path}" if show_paths else f"{ns.type} namespace"

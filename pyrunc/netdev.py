@@ -27,7 +27,7 @@ import os
 
 from .errors import ConfigError, PyruncError
 
-IFNAMSIZ = 16            # kernel buffer size, including the terminating NUL
+IFNAMSIZ = 16  # kernel buffer size, including the terminating NUL
 IFF_UP = 0x1
 IFA_F_PERMANENT = 0x80
 RT_SCOPE_UNIVERSE = 0
@@ -48,6 +48,7 @@ def _field(host_name):
 
 
 # --- validation --------------------------------------------------------------
+
 
 def name_problem(name):
     """Why ``name`` is not a valid interface name (the kernel's dev_valid_name), or None."""
@@ -81,6 +82,7 @@ def convert(net_devices):
     name), the names checked; raise ConfigError.  Config only: the host is
     judged by :func:`check`."""
     from .config.model import NetDevice
+
     if net_devices is None:
         return []
     if not isinstance(net_devices, dict):
@@ -102,11 +104,12 @@ def convert(net_devices):
         name = target_name(host_name, options)
         if not _is_template(name):
             if name in targets:
-                raise ConfigError(f'{_field(host_name)}: name "{name}" is also the container name '
-                                  f'of linux.netDevices["{targets[name]}"]')
+                raise ConfigError(
+                    f'{_field(host_name)}: name "{name}" is also the container name '
+                    f'of linux.netDevices["{targets[name]}"]'
+                )
             if name == "lo":
-                raise ConfigError(f'{_field(host_name)}: name "lo" already exists in every '
-                                  f"network namespace")
+                raise ConfigError(f'{_field(host_name)}: name "lo" already exists in every network namespace')
             targets[name] = host_name
         out.append(NetDevice(host_name=host_name, name=name))
     return out
@@ -115,6 +118,7 @@ def convert(net_devices):
 def _devices(net_devices):
     """A list of NetDevice records as it is; a linux.netDevices object converted."""
     from .config.model import NetDevice
+
     if isinstance(net_devices, list) and all(isinstance(d, NetDevice) for d in net_devices):
         return net_devices
     return convert(net_devices)
@@ -132,13 +136,18 @@ def check(net_devices, *, new_netns, netns_path=None):
     if not net_devices:
         return
     if not new_netns:
-        raise ConfigError(f"{_FIELD}: moving network devices needs a new network namespace "
-                          f'(add {{"type": "network"}} to linux.namespaces)')
+        raise ConfigError(
+            f"{_FIELD}: moving network devices needs a new network namespace "
+            f'(add {{"type": "network"}} to linux.namespaces)'
+        )
     if netns_path and _same_netns(netns_path, "/proc/self/ns/net"):
-        raise ConfigError(f"{_FIELD}: moving network devices needs a network namespace other "
-                          f"than the runtime's, but linux.namespaces network path {netns_path} is it")
+        raise ConfigError(
+            f"{_FIELD}: moving network devices needs a network namespace other "
+            f"than the runtime's, but linux.namespaces network path {netns_path} is it"
+        )
     devices = _devices(net_devices)
     from socket import if_nametoindex
+
     for dev in devices:
         try:
             if_nametoindex(dev.host_name)
@@ -157,13 +166,16 @@ def _same_netns(a, b):
 def supported():
     """netDevices can be honoured here: pyroute2 is installed and the kernel has network namespaces."""
     import importlib.util
+
     return importlib.util.find_spec("pyroute2") is not None and os.path.exists("/proc/self/ns/net")
 
 
 # --- netlink helpers (pyroute2 objects are passed in, never imported here) ----
 
+
 def _netlink_error():
     from pyroute2 import NetlinkError
+
     return NetlinkError
 
 
@@ -173,7 +185,7 @@ def _link(ipr, index):
 
 
 def _link_kind(link):
-    """"virtual" when the link has rtnl_link_ops (a netlink-visible kind), else "physical".
+    """ "virtual" when the link has rtnl_link_ops (a netlink-visible kind), else "physical".
 
     This is the kernel's own test when a namespace dies: devices with link ops
     are destroyed with it, the others go back to the initial namespace.  A
@@ -189,6 +201,7 @@ def _link_kind(link):
 def _saved_addresses(ipr, index):
     """The link's permanent addresses: those a user configured, not autoconfigured ones."""
     import socket
+
     saved = []
     for msg in ipr.get_addr(index=index):
         flags = msg.get_attr("IFA_FLAGS")
@@ -197,17 +210,24 @@ def _saved_addresses(ipr, index):
         if not flags & IFA_F_PERMANENT:
             continue
         if msg["family"] == socket.AF_INET6 and msg["scope"] == RT_SCOPE_LINK:
-            continue        # the kernel makes fe80:: itself whenever the link comes up
+            continue  # the kernel makes fe80:: itself whenever the link comes up
         address = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
-        saved.append({"family": msg["family"], "address": address,
-                      "prefixlen": msg["prefixlen"], "scope": msg["scope"],
-                      "broadcast": msg.get_attr("IFA_BROADCAST")})
+        saved.append(
+            {
+                "family": msg["family"],
+                "address": address,
+                "prefixlen": msg["prefixlen"],
+                "scope": msg["scope"],
+                "broadcast": msg.get_attr("IFA_BROADCAST"),
+            }
+        )
     return saved
 
 
 def _computed_broadcast(address, prefixlen):
     """runc's netlink library gives a re-added IPv4 address its subnet's broadcast (RFC 3021: not /31, /32)."""
     import ipaddress
+
     if prefixlen >= 31 or ":" in address:
         return None
     return str(ipaddress.ip_network(f"{address}/{prefixlen}", strict=False).broadcast_address)
@@ -225,8 +245,15 @@ def _add_addresses(ipr, index, addresses, *, in_container):
             broadcast = a.get("broadcast")
         extra = {"broadcast": broadcast} if broadcast else {}
         try:
-            ipr.addr("add", index=index, address=a["address"], prefixlen=a["prefixlen"],
-                     family=a["family"], scope=a["scope"], **extra)
+            ipr.addr(
+                "add",
+                index=index,
+                address=a["address"],
+                prefixlen=a["prefixlen"],
+                family=a["family"],
+                scope=a["scope"],
+                **extra,
+            )
         except NetlinkError as e:
             if e.code != errno.EEXIST:
                 raise
@@ -266,6 +293,7 @@ def _open_runtime_netns():
 
 # --- create ------------------------------------------------------------------
 
+
 def move_in(net_devices, netns_fd):
     """Move each host interface into the namespace of ``netns_fd``; return records to persist.
 
@@ -282,6 +310,7 @@ def move_in(net_devices, netns_fd):
     if not net_devices:
         return []
     from pyroute2 import IPRoute
+
     NetlinkError = _netlink_error()
 
     try:
@@ -319,11 +348,13 @@ def move_in(net_devices, netns_fd):
                 host.link("set", index=link["index"], net_ns_fd=netns_fd, ifname=name)
                 downed = None
                 records.append(record)
-                moved = _find_link(inner, index=record["ifindex"], mac=record["mac"],
-                                   names=() if _is_template(name) else (name,))
+                moved = _find_link(
+                    inner, index=record["ifindex"], mac=record["mac"], names=() if _is_template(name) else (name,)
+                )
                 if moved is None:
-                    raise PyruncError(f"{_field(host_name)}: moved into the container network "
-                                      f"namespace but not found there")
+                    raise PyruncError(
+                        f"{_field(host_name)}: moved into the container network namespace but not found there"
+                    )
                 record["ifindex"] = moved["index"]
                 record["name"] = moved.get_attr("IFLA_IFNAME")
                 _add_addresses(inner, moved["index"], record["addresses"], in_container=True)
@@ -331,8 +362,7 @@ def move_in(net_devices, netns_fd):
                 inner.link("set", index=moved["index"], state="up")
             except Exception as e:
                 cause = _describe(e, host_name, name)
-                if downed is not None and _find_link(host, index=downed["ifindex"],
-                                                     mac=downed["mac"]) is None:
+                if downed is not None and _find_link(host, index=downed["ifindex"], mac=downed["mac"]) is None:
                     # Gone from the host although the request failed: moved
                     # but not renamed.
                     stranded = _find_link(inner, mac=downed["mac"], names=(host_name, name))
@@ -354,8 +384,7 @@ def _describe(e, host_name, name):
         return str(e)
     code = getattr(e, "code", None) or getattr(e, "errno", None)
     if code == errno.EEXIST:
-        return (f'{_field(host_name)}: name "{name}" already exists in the container '
-                f"network namespace")
+        return f'{_field(host_name)}: name "{name}" already exists in the container network namespace'
     reason = os.strerror(code) if isinstance(code, int) and code > 0 else str(e)
     return f"{_field(host_name)}: moving into the container network namespace: {reason}"
 
@@ -369,12 +398,12 @@ def _roll_back(host, inner, records, downed):
             try:
                 host.link("set", index=downed["ifindex"], state="up")
             except Exception as e:
-                problems.append(f'{downed["host_name"]}: {e}')
+                problems.append(f"{downed['host_name']}: {e}")
         for record in reversed(records):
             try:
                 _bring_home(host, inner, record, runtime_fd)
             except Exception as e:
-                problems.append(f'{record["host_name"]}: {e}')
+                problems.append(f"{record['host_name']}: {e}")
     finally:
         os.close(runtime_fd)
     return problems
@@ -403,8 +432,11 @@ def _restore_on_host(host, record):
         except _netlink_error() as e:
             if e.code != errno.EEXIST:
                 raise
-            _log().warning('linux.netDevices["%s"]: the name is taken on the host; the device '
-                           'stays "%s"', record["host_name"], current)
+            _log().warning(
+                'linux.netDevices["%s"]: the name is taken on the host; the device stays "%s"',
+                record["host_name"],
+                current,
+            )
             return True
     _add_addresses(host, index, record["addresses"], in_container=False)
     if record["was_up"]:
@@ -413,6 +445,7 @@ def _restore_on_host(host, record):
 
 
 # --- delete ------------------------------------------------------------------
+
 
 def move_out(records, netns_fd=None, *, timeout=RETURN_TIMEOUT):
     """Put physical devices back on the host as they were; leave virtual ones to their namespace.
@@ -446,20 +479,25 @@ def move_out(records, netns_fd=None, *, timeout=RETURN_TIMEOUT):
                 break
             time.sleep(0.05)
         for record in pending:
-            _log().warning('linux.netDevices["%s"]: device "%s" did not come back to the host '
-                        "network namespace; left where it is", record["host_name"], record["name"])
+            _log().warning(
+                'linux.netDevices["%s"]: device "%s" did not come back to the host network namespace; left where it is',
+                record["host_name"],
+                record["name"],
+            )
 
 
 def _log():
     import logging
+
     return logging.getLogger(__name__)
 
 
 def _pull_out(host, records, netns_fd):
     from pyroute2 import IPRoute
+
     try:
         inner = IPRoute(netns=netns_fd)
-    except Exception as e:            # the namespace is gone or the fd is stale
+    except Exception as e:  # the namespace is gone or the fd is stale
         _log().debug("container network namespace not reachable: %s", e)
         return
     runtime_fd = _open_runtime_netns()
@@ -471,8 +509,7 @@ def _pull_out(host, records, netns_fd):
                     continue
                 inner.link("set", index=link["index"], state="down")
                 try:
-                    inner.link("set", index=link["index"], net_ns_fd=runtime_fd,
-                               ifname=record["host_name"])
+                    inner.link("set", index=link["index"], net_ns_fd=runtime_fd, ifname=record["host_name"])
                 except _netlink_error() as e:
                     if e.code != errno.EEXIST:
                         raise
@@ -481,7 +518,6 @@ def _pull_out(host, records, netns_fd):
                     # reports it; if that name is taken too, it is still
                     # inside: bring it out as devN, as the kernel would.
                     if _find_link(inner, index=link["index"], mac=record["mac"]) is not None:
-                        inner.link("set", index=link["index"], net_ns_fd=runtime_fd,
-                                   ifname="dev%d")
+                        inner.link("set", index=link["index"], net_ns_fd=runtime_fd, ifname="dev%d")
     finally:
         os.close(runtime_fd)

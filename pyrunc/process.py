@@ -96,21 +96,39 @@ def switch_user(user):
 # --- the spec's per-process attributes ---------------------------------------
 PERSONALITY_DOMAINS = {"LINUX": 0x0000, "LINUX32": 0x0008}
 
-SCHED_POLICIES = {"SCHED_OTHER": 0, "SCHED_FIFO": 1, "SCHED_RR": 2, "SCHED_BATCH": 3,
-                  "SCHED_ISO": 4, "SCHED_IDLE": 5, "SCHED_DEADLINE": 6}
-SCHED_FLAGS = {"SCHED_FLAG_RESET_ON_FORK": 0x01, "SCHED_FLAG_RECLAIM": 0x02,
-               "SCHED_FLAG_DL_OVERRUN": 0x04, "SCHED_FLAG_KEEP_POLICY": 0x08,
-               "SCHED_FLAG_KEEP_PARAMS": 0x10, "SCHED_FLAG_UTIL_CLAMP_MIN": 0x20,
-               "SCHED_FLAG_UTIL_CLAMP_MAX": 0x40}
+SCHED_POLICIES = {
+    "SCHED_OTHER": 0,
+    "SCHED_FIFO": 1,
+    "SCHED_RR": 2,
+    "SCHED_BATCH": 3,
+    "SCHED_ISO": 4,
+    "SCHED_IDLE": 5,
+    "SCHED_DEADLINE": 6,
+}
+SCHED_FLAGS = {
+    "SCHED_FLAG_RESET_ON_FORK": 0x01,
+    "SCHED_FLAG_RECLAIM": 0x02,
+    "SCHED_FLAG_DL_OVERRUN": 0x04,
+    "SCHED_FLAG_KEEP_POLICY": 0x08,
+    "SCHED_FLAG_KEEP_PARAMS": 0x10,
+    "SCHED_FLAG_UTIL_CLAMP_MIN": 0x20,
+    "SCHED_FLAG_UTIL_CLAMP_MAX": 0x40,
+}
 
 IOPRIO_CLASSES = {"IOPRIO_CLASS_RT": 1, "IOPRIO_CLASS_BE": 2, "IOPRIO_CLASS_IDLE": 3}
 IOPRIO_WHO_PROCESS = 1
 IOPRIO_CLASS_SHIFT = 13
 
-MPOL_MODES = {"MPOL_DEFAULT": 0, "MPOL_PREFERRED": 1, "MPOL_BIND": 2, "MPOL_INTERLEAVE": 3,
-              "MPOL_LOCAL": 4, "MPOL_PREFERRED_MANY": 5, "MPOL_WEIGHTED_INTERLEAVE": 6}
-MPOL_FLAGS = {"MPOL_F_STATIC_NODES": 1 << 15, "MPOL_F_RELATIVE_NODES": 1 << 14,
-              "MPOL_F_NUMA_BALANCING": 1 << 13}
+MPOL_MODES = {
+    "MPOL_DEFAULT": 0,
+    "MPOL_PREFERRED": 1,
+    "MPOL_BIND": 2,
+    "MPOL_INTERLEAVE": 3,
+    "MPOL_LOCAL": 4,
+    "MPOL_PREFERRED_MANY": 5,
+    "MPOL_WEIGHTED_INTERLEAVE": 6,
+}
+MPOL_FLAGS = {"MPOL_F_STATIC_NODES": 1 << 15, "MPOL_F_RELATIVE_NODES": 1 << 14, "MPOL_F_NUMA_BALANCING": 1 << 13}
 
 
 def parse_cpu_list(text, field):
@@ -130,17 +148,16 @@ class ProcessAttrs:
     or None; ``exec_affinity``: whether execCPUAffinity applies (not to the
     init, spec)."""
 
-    __slots__ = ("personality", "sched", "ioprio", "mempolicy", "affinity_initial",
-                 "affinity_final")
+    __slots__ = ("personality", "sched", "ioprio", "mempolicy", "affinity_initial", "affinity_final")
 
     def __init__(self, proc, personality=None, memory_policy=None, exec_affinity=True):
         self.personality = personality
         s = proc.scheduler
-        self.sched = None if s is None else (s.policy, s.flags, s.nice, s.priority, s.runtime,
-                                             s.deadline, s.period)
+        self.sched = None if s is None else (s.policy, s.flags, s.nice, s.priority, s.runtime, s.deadline, s.period)
         self.ioprio = proc.io_priority
-        self.mempolicy = None if memory_policy is None else (
-            memory_policy.mode, memory_policy.nodemask, memory_policy.maxnode)
+        self.mempolicy = (
+            None if memory_policy is None else (memory_policy.mode, memory_policy.nodemask, memory_policy.maxnode)
+        )
         aff = proc.exec_cpu_affinity if exec_affinity else None
         self.affinity_initial = set(aff.initial) if aff is not None and aff.initial else None
         self.affinity_final = set(aff.final) if aff is not None and aff.final else None
@@ -150,9 +167,15 @@ class ProcessAttrs:
         (realtime policies, negative nice) or CAP_SYS_ADMIN (IOPRIO_CLASS_RT)."""
         if self.sched is not None:
             policy, flags, nice, prio, runtime, deadline, period = self.sched
-            attr = sc.SchedAttr(sched_policy=policy, sched_flags=flags, sched_nice=nice,
-                                sched_priority=prio, sched_runtime=runtime,
-                                sched_deadline=deadline, sched_period=period)
+            attr = sc.SchedAttr(
+                sched_policy=policy,
+                sched_flags=flags,
+                sched_nice=nice,
+                sched_priority=prio,
+                sched_runtime=runtime,
+                sched_deadline=deadline,
+                sched_period=period,
+            )
             sc.sched_setattr(0, attr)
         if self.ioprio is not None:
             sc.ioprio_set(IOPRIO_WHO_PROCESS, 0, self.ioprio)
@@ -191,8 +214,7 @@ def passwd_home(uid, path="/etc/passwd"):
     (a FIFO would block the init), opened non-blocking, and at most
     PASSWD_MAX bytes of it (a huge sparse file must not stall the start)."""
     try:
-        fd = sc.openat2(sc.AT_FDCWD, path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY,
-                        sc.RESOLVE_NO_MAGICLINKS)
+        fd = sc.openat2(sc.AT_FDCWD, path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY, sc.RESOLVE_NO_MAGICLINKS)
     except OSError:
         return "/"
     try:
@@ -205,7 +227,7 @@ def passwd_home(uid, path="/etc/passwd"):
         os.close(fd)
 
 
-PASSWD_MAX = 64 << 20       # bytes of /etc/passwd read at most
+PASSWD_MAX = 64 << 20  # bytes of /etc/passwd read at most
 PASSWD_LINE_MAX = 64 << 10  # longer lines are skipped (as Go's line scanner gives up on them)
 
 
@@ -214,7 +236,7 @@ def _home_in(fd, uid):
     start the init is charged to the container's cgroup) and stop at the
     first entry of ``uid``."""
     buf = b""
-    skip = False   # inside a line longer than PASSWD_LINE_MAX
+    skip = False  # inside a line longer than PASSWD_LINE_MAX
     total = 0
     while total < PASSWD_MAX:
         chunk = os.read(fd, 65536)
@@ -280,8 +302,7 @@ def open_cwd(cwd, *, defer_permission=False):
     before this retry; ENOSYS on kernel < 5.6), plain chdir is used: the
     getcwd check below is what refuses a cwd outside the root then."""
     try:
-        fd = sc.openat2(sc.AT_FDCWD, cwd, os.O_PATH | os.O_DIRECTORY,
-                        sc.RESOLVE_NO_MAGICLINKS, display=cwd)
+        fd = sc.openat2(sc.AT_FDCWD, cwd, os.O_PATH | os.O_DIRECTORY, sc.RESOLVE_NO_MAGICLINKS, display=cwd)
     except OSError as e:
         fd = -1
         err = e.errno or 5  # EIO: the wrapper always sets errno; never read 0 as success
@@ -292,13 +313,14 @@ def open_cwd(cwd, *, defer_permission=False):
             except OSError as e2:
                 err = e2.errno or 5
         if err == 40:  # ELOOP: a magic link on the way
-            raise StageError(f"cwd {cwd!r} set in config.json resolves through a /proc magic link; "
-                             "refused (possible container breakout)") from None
+            raise StageError(
+                f"cwd {cwd!r} set in config.json resolves through a /proc magic link; "
+                "refused (possible container breakout)"
+            ) from None
         if err in (1, 13) and defer_permission:  # EPERM, EACCES
             return False
         if err:
-            raise StageError(f"chdir to cwd ({cwd!r}) set in config.json failed: "
-                             f"{os.strerror(err).lower()}") from None
+            raise StageError(f"chdir to cwd ({cwd!r}) set in config.json failed: {os.strerror(err).lower()}") from None
     if fd >= 0:
         try:
             os.fchdir(fd)
@@ -309,8 +331,10 @@ def open_cwd(cwd, *, defer_permission=False):
     except OSError:
         real = ""
     if not real.startswith("/"):
-        raise StageError("current working directory is outside of container mount namespace root "
-                         "-- possible container breakout detected")
+        raise StageError(
+            "current working directory is outside of container mount namespace root "
+            "-- possible container breakout detected"
+        )
     return True
 
 
@@ -370,8 +394,9 @@ def prepare_exec(proc, keep_fds=()):
     return env, open_cwd(proc.cwd, defer_permission=True)
 
 
-def finalize_and_exec(proc, path, *, cap_count, seccomp=None, keep_fds=(), on_seccomp=None,
-                      attrs=None, spawn=False, prepared=None):
+def finalize_and_exec(
+    proc, path, *, cap_count, seccomp=None, keep_fds=(), on_seccomp=None, attrs=None, spawn=False, prepared=None
+):
     """Apply the process settings and execve ``path``.  Never returns.
 
     ``spawn``: apply them to this process, then start ``path`` in a new

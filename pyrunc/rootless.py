@@ -84,9 +84,11 @@ def default_root(environ=os.environ):
         if not xdg:
             # runc falls back to /run/runc, which an unprivileged user cannot
             # create: say what is missing instead of "permission denied"
-            raise PyruncError(f"XDG_RUNTIME_DIR is not set: an unprivileged user (uid {os.geteuid()}) "
-                              f"keeps container state in $XDG_RUNTIME_DIR/{XDG_SUBDIR}; set it or "
-                              "pass --root")
+            raise PyruncError(
+                f"XDG_RUNTIME_DIR is not set: an unprivileged user (uid {os.geteuid()}) "
+                f"keeps container state in $XDG_RUNTIME_DIR/{XDG_SUBDIR}; set it or "
+                "pass --root"
+            )
         return os.path.join(xdg, XDG_SUBDIR), True
     if xdg and environ.get("USER") != "root" and running_in_userns():
         return os.path.join(xdg, XDG_SUBDIR), True
@@ -107,8 +109,12 @@ def _mapped(maps, cid):
 def setgroups_denied(cfg):
     """An unprivileged caller writing a one-gid map itself must deny
     setgroups first (kernel rule since 3.19); with newgidmap it stays allowed."""
-    return os.geteuid() != 0 and cfg.namespace("user") is not None \
-        and not cfg.namespace("user").path and _single_own(cfg.gid_mappings, os.getegid())
+    return (
+        os.geteuid() != 0
+        and cfg.namespace("user") is not None
+        and not cfg.namespace("user").path
+        and _single_own(cfg.gid_mappings, os.getegid())
+    )
 
 
 def check_config(cfg):
@@ -120,43 +126,50 @@ def check_config(cfg):
     if os.geteuid() == 0:
         return
     if userns is None:
-        raise ConfigError("rootless container requires user namespaces: pyrunc runs as uid "
-                          f"{os.geteuid()}; add {{\"type\": \"user\"}} to linux.namespaces with "
-                          "uidMappings and gidMappings (pyrunc spec --rootless)")
+        raise ConfigError(
+            "rootless container requires user namespaces: pyrunc runs as uid "
+            f'{os.geteuid()}; add {{"type": "user"}} to linux.namespaces with '
+            "uidMappings and gidMappings (pyrunc spec --rootless)"
+        )
     if not userns.path:
         if not cfg.uid_mappings:
             raise ConfigError("rootless containers require at least one UID mapping (linux.uidMappings)")
         if not cfg.gid_mappings:
             raise ConfigError("rootless containers require at least one GID mapping (linux.gidMappings)")
-        for maps, own, kind in ((cfg.uid_mappings, os.geteuid(), "uid"),
-                                (cfg.gid_mappings, os.getegid(), "gid")):
+        for maps, own, kind in ((cfg.uid_mappings, os.geteuid(), "uid"), (cfg.gid_mappings, os.getegid(), "gid")):
             if not _single_own(maps, own):
                 _check_subids(maps, own, kind)
     for m in cfg.mounts:
         for opt in (m.data or "").split(","):
             for kind, maps in (("uid", cfg.uid_mappings), ("gid", cfg.gid_mappings)):
-                if opt.startswith(kind + "=") and opt[4:].isdigit() and maps \
-                        and not _mapped(maps, int(opt[4:])):
-                    raise ConfigError(f"cannot specify {opt} mount option for rootless container: "
-                                      f"{kind} {opt[4:]} is not mapped in linux.{kind}Mappings "
-                                      f"(mount on {m.destination})")
+                if opt.startswith(kind + "=") and opt[4:].isdigit() and maps and not _mapped(maps, int(opt[4:])):
+                    raise ConfigError(
+                        f"cannot specify {opt} mount option for rootless container: "
+                        f"{kind} {opt[4:]} is not mapped in linux.{kind}Mappings "
+                        f"(mount on {m.destination})"
+                    )
     if cfg.process and cfg.process.user.additional_gids and setgroups_denied(cfg):
-        raise ConfigError("cannot set any additional groups in a rootless container: with one "
-                          "mapped gid setgroups is denied (map a range with newgidmap to use "
-                          "process.user.additionalGids)")
+        raise ConfigError(
+            "cannot set any additional groups in a rootless container: with one "
+            "mapped gid setgroups is denied (map a range with newgidmap to use "
+            "process.user.additionalGids)"
+        )
 
 
 def mapping_tool(kind):
     """The path of newuidmap/newgidmap, or None."""
     import shutil
+
     name = f"new{kind}map"
-    return shutil.which(name, path=os.environ.get("PATH") or "/usr/bin:/bin:/usr/sbin:/sbin") \
-        or next((p for p in (f"/usr/bin/{name}", f"/bin/{name}") if os.access(p, os.X_OK)), None)
+    return shutil.which(name, path=os.environ.get("PATH") or "/usr/bin:/bin:/usr/sbin:/sbin") or next(
+        (p for p in (f"/usr/bin/{name}", f"/bin/{name}") if os.access(p, os.X_OK)), None
+    )
 
 
 def _user_name(uid):
     try:
         import pwd
+
         return pwd.getpwuid(uid).pw_name
     except (KeyError, ImportError):
         return None
@@ -188,8 +201,10 @@ def _check_subids(maps, own, kind):
     tool = mapping_tool(kind)
     field = f"linux.{kind}Mappings"
     if tool is None:
-        raise ConfigError(f"{field}: mapping more than the caller's own {kind} needs new{kind}map, "
-                          "which is not installed (Debian package uidmap)")
+        raise ConfigError(
+            f"{field}: mapping more than the caller's own {kind} needs new{kind}map, "
+            "which is not installed (Debian package uidmap)"
+        )
     ranges = allotted_ranges(kind, os.geteuid())
     user = _user_name(os.geteuid()) or str(os.geteuid())
     for i, m in enumerate(maps):
@@ -197,9 +212,11 @@ def _check_subids(maps, own, kind):
         if m.size == 1 and lo == own:
             continue
         if not any(s <= lo and hi <= s + n for s, n in ranges):
-            raise ConfigError(f"{field}[{i}]: host {kind}s {lo}-{hi - 1} are not allotted to {user} "
-                              f"in /etc/sub{kind} (it has: "
-                              f"{', '.join(f'{s}-{s + n - 1}' for s, n in ranges) or 'none'})")
+            raise ConfigError(
+                f"{field}[{i}]: host {kind}s {lo}-{hi - 1} are not allotted to {user} "
+                f"in /etc/sub{kind} (it has: "
+                f"{', '.join(f'{s}-{s + n - 1}' for s, n in ranges) or 'none'})"
+            )
 
 
 # --- id maps ---------------------------------------------------------------
@@ -232,6 +249,7 @@ def _write_proc(pid, name, text):
 
 def _run_tool(kind, pid, maps):
     import subprocess
+
     tool = mapping_tool(kind)
     if tool is None:
         raise StageError(f"linux.{kind}Mappings: new{kind}map is not installed (Debian package uidmap)")
@@ -256,24 +274,28 @@ def needed_controllers(resources):
     unprivileged user cannot set them, and runc ignores them in rootless mode."""
     from .cgroups.resources import as_record
     from .config.model import BlockIO, Cpu, Memory, Network
+
     r = as_record(resources)
     out = []
     mem = r.memory or Memory()
-    if any(v not in (None, 0) for v in (mem.limit, mem.reservation, mem.swap, mem.kernel,
-                                        mem.kernelTCP)) \
-            or mem.swappiness not in (None, -1) or mem.disableOOMKiller:
+    if (
+        any(v not in (None, 0) for v in (mem.limit, mem.reservation, mem.swap, mem.kernel, mem.kernelTCP))
+        or mem.swappiness not in (None, -1)
+        or mem.disableOOMKiller
+    ):
         out.append(("memory", "memory"))
     cpu = r.cpu or Cpu()
-    if any(v not in (None, 0) for v in (cpu.shares, cpu.quota, cpu.period, cpu.realtimeRuntime,
-                                        cpu.realtimePeriod, cpu.burst, cpu.idle)):
+    if any(
+        v not in (None, 0)
+        for v in (cpu.shares, cpu.quota, cpu.period, cpu.realtimeRuntime, cpu.realtimePeriod, cpu.burst, cpu.idle)
+    ):
         out.append(("cpu", "cpu"))
     if cpu.cpus or cpu.mems:
         out.append(("cpuset", "cpuset"))
     if r.pids is not None and r.pids.limit not in (None, 0):
         out.append(("pids", "pids"))
     bio = r.blockIO or BlockIO()
-    if bio.weight or bio.leafWeight or bio.weightDevice \
-            or any(getattr(bio, k) for k in BlockIO.THROTTLE_KEYS):
+    if bio.weight or bio.leafWeight or bio.weightDevice or any(getattr(bio, k) for k in BlockIO.THROTTLE_KEYS):
         out.append(("blkio", "blockIO"))
     if r.hugepageLimits:
         out.append(("hugetlb", "hugepageLimits"))
@@ -308,22 +330,25 @@ def settle_cgroup(mgr, resources, explicit_path, wanted=None):
     paths = mgr.paths()
     usable = {c: d for c, d in paths.items() if _joinable(d)}
     needed = needed_controllers(resources)
-    missing = [(c, f) for c, f in needed
-               if c not in usable and not (mgr.version == 2 and "" in usable)]
+    missing = [(c, f) for c, f in needed if c not in usable and not (mgr.version == 2 and "" in usable)]
     if usable and not missing:
         return mgr
     wanted = wanted or paths
     where = next(iter(wanted.values()), "")
     if not usable and explicit_path:
-        raise CgroupError(f"cannot create cgroup {where}: permission denied (rootless: "
-                          "linux.cgroupsPath names a cgroup this user may not create or join; "
-                          "delegate it or drop cgroupsPath)")
+        raise CgroupError(
+            f"cannot create cgroup {where}: permission denied (rootless: "
+            "linux.cgroupsPath names a cgroup this user may not create or join; "
+            "delegate it or drop cgroupsPath)"
+        )
     if missing:
         ctrl, field = missing[0]
         d = wanted.get(ctrl) or where
-        raise CgroupError(f"cannot set {field} limit: rootless container could not join or "
-                          f"create cgroup {d} (not writable by uid {os.geteuid()}: no delegated "
-                          "cgroup; remove linux.resources limits or run in a delegated cgroup)")
+        raise CgroupError(
+            f"cannot set {field} limit: rootless container could not join or "
+            f"create cgroup {d} (not writable by uid {os.geteuid()}: no delegated "
+            "cgroup; remove linux.resources limits or run in a delegated cgroup)"
+        )
     return NullManager(mgr)
 
 

@@ -58,15 +58,13 @@ class _Record:
         raise AttributeError(f"{type(self).__name__} is read-only")
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and all(
-            getattr(self, n) == getattr(other, n) for n in self.__slots__)
+        return type(other) is type(self) and all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
 
     def __hash__(self) -> int:
         return hash(tuple(repr(getattr(self, n)) for n in self.__slots__))
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(" + ", ".join(
-            f"{n}={getattr(self, n)!r}" for n in self.__slots__) + ")"
+        return f"{type(self).__name__}(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__) + ")"
 
 
 class ContainerState(_Record):
@@ -76,8 +74,7 @@ class ContainerState(_Record):
     ``pid`` is the init's host pid, 0 once stopped; ``owner`` is "" from
     ``state`` (as runc) and the owner's user name from ``list``."""
 
-    __slots__ = ("oci_version", "id", "pid", "status", "bundle", "rootfs", "created",
-                 "owner", "annotations")
+    __slots__ = ("oci_version", "id", "pid", "status", "bundle", "rootfs", "created", "owner", "annotations")
     oci_version: str
     id: str
     pid: int
@@ -91,9 +88,16 @@ class ContainerState(_Record):
     def to_dict(self) -> "dict[str, Any]":
         """runc's JSON object (its key names and order; annotations only
         when there are any)."""
-        out = {"ociVersion": self.oci_version, "id": self.id, "pid": self.pid,
-               "status": self.status, "bundle": self.bundle, "rootfs": self.rootfs,
-               "created": self.created, "owner": self.owner}
+        out = {
+            "ociVersion": self.oci_version,
+            "id": self.id,
+            "pid": self.pid,
+            "status": self.status,
+            "bundle": self.bundle,
+            "rootfs": self.rootfs,
+            "created": self.created,
+            "owner": self.owner,
+        }
         if self.annotations:
             out["annotations"] = self.annotations
         return out
@@ -171,15 +175,22 @@ class Event(_Record):
 
 def _oci_state(record: st.ContainerState, status: str, owner: str = "") -> ContainerState:
     return ContainerState(
-        oci_version=record.oci_version, id=record.id,
+        oci_version=record.oci_version,
+        id=record.id,
         pid=record.init_pid if status not in ("stopped", "creating") else 0,
-        status=status, bundle=record.bundle, rootfs=record.rootfs, created=record.created,
-        owner=owner, annotations=dict(record.annotations or {}))
+        status=status,
+        bundle=record.bundle,
+        rootfs=record.rootfs,
+        created=record.created,
+        owner=owner,
+        annotations=dict(record.annotations or {}),
+    )
 
 
 def _user_name(uid: int) -> str:
     try:
         import pwd
+
         return pwd.getpwuid(uid).pw_name
     except (KeyError, ImportError):
         return str(uid)
@@ -201,6 +212,7 @@ def _foreground(wait: "Callable[[], int]") -> int:
     import _signal
     from .linux import syscalls as sc
     from .container import FORWARDED_SIGNALS
+
     saved = [(n, _signal.getsignal(n)) for n in (getattr(_signal, s) for s in FORWARDED_SIGNALS)]
     subreaper = ctypes.c_int(0)
     sc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.addressof(subreaper))
@@ -231,8 +243,15 @@ class Runtime:
     refuse to run from an interpreter that is writable through
     /proc/self/exe (CVE-2019-5736; pyrunc/exeseal.py) -- see docs/api.md."""
 
-    def __init__(self, root: str | None = None, *, rootless: bool | None = None,
-                 systemd_cgroup: bool = False, debug: bool = False, criu: str | None = None) -> None:
+    def __init__(
+        self,
+        root: str | None = None,
+        *,
+        rootless: bool | None = None,
+        systemd_cgroup: bool = False,
+        debug: bool = False,
+        criu: str | None = None,
+    ) -> None:
         self.root = root
         self.rootless = rootless
         self.systemd_cgroup = systemd_cgroup
@@ -252,25 +271,50 @@ class Runtime:
                 self._store = st.StateStore(self.root)
             else:
                 from .rootless import default_root
+
                 root, xdg = default_root()
                 self._store = st.StateStore(root, sticky=xdg)
         return self._store
 
     def _rootless_cgroups(self) -> bool:
         from .rootless import rootless_cgroups
+
         return rootless_cgroups(self.rootless)
 
-    def _create_args(self, config_path: str | None, pid_file: str | None, console_socket: str | None,
-                     no_pivot: bool, no_new_keyring: bool, preserve_fds: int) -> "dict[str, Any]":
-        return dict(config_path=config_path, pid_file=pid_file, console_socket=console_socket,
-                    no_pivot=no_pivot, no_new_keyring=no_new_keyring, preserve_fds=preserve_fds,
-                    debug=self.debug, systemd_cgroup=self.systemd_cgroup,
-                    rootless_cgroups=self._rootless_cgroups())
+    def _create_args(
+        self,
+        config_path: str | None,
+        pid_file: str | None,
+        console_socket: str | None,
+        no_pivot: bool,
+        no_new_keyring: bool,
+        preserve_fds: int,
+    ) -> "dict[str, Any]":
+        return dict(
+            config_path=config_path,
+            pid_file=pid_file,
+            console_socket=console_socket,
+            no_pivot=no_pivot,
+            no_new_keyring=no_new_keyring,
+            preserve_fds=preserve_fds,
+            debug=self.debug,
+            systemd_cgroup=self.systemd_cgroup,
+            rootless_cgroups=self._rootless_cgroups(),
+        )
 
     # --- lifecycle -----------------------------------------------------------
-    def create(self, container_id: str, bundle: str = ".", *, config_path: str | None = None,
-               pid_file: str | None = None, console_socket: str | None = None, no_pivot: bool = False,
-               no_new_keyring: bool = False, preserve_fds: int = 0) -> ContainerState:
+    def create(
+        self,
+        container_id: str,
+        bundle: str = ".",
+        *,
+        config_path: str | None = None,
+        pid_file: str | None = None,
+        console_socket: str | None = None,
+        no_pivot: bool = False,
+        no_new_keyring: bool = False,
+        preserve_fds: int = 0,
+    ) -> ContainerState:
         """Create the container from the bundle; its init waits for
         ``start``.  Returns its ``ContainerState`` (status created).
 
@@ -281,8 +325,13 @@ class Runtime:
         Raises ``ContainerExists``, ``ConfigError``, ``StageError`` (the
         root cause of a failed setup), ...; a failed create leaves nothing."""
         from . import container as core
-        c = core.create(self.store, container_id, bundle, **self._create_args(
-            config_path, pid_file, console_socket, no_pivot, no_new_keyring, preserve_fds))
+
+        c = core.create(
+            self.store,
+            container_id,
+            bundle,
+            **self._create_args(config_path, pid_file, console_socket, no_pivot, no_new_keyring, preserve_fds),
+        )
         return _oci_state(c.state, "created")
 
     def start(self, container_id: str) -> None:
@@ -290,12 +339,23 @@ class Runtime:
         ("cannot start an already running container", "cannot start a
         container that has stopped"), ``ContainerNotExist``."""
         from . import container as core
+
         core.start(self.store, container_id)
 
-    def run(self, container_id: str, bundle: str = ".", *, detach: bool = False, keep: bool = False,
-            config_path: str | None = None, pid_file: str | None = None,
-            console_socket: str | None = None, no_pivot: bool = False, no_new_keyring: bool = False,
-            preserve_fds: int = 0) -> Process:
+    def run(
+        self,
+        container_id: str,
+        bundle: str = ".",
+        *,
+        detach: bool = False,
+        keep: bool = False,
+        config_path: str | None = None,
+        pid_file: str | None = None,
+        console_socket: str | None = None,
+        no_pivot: bool = False,
+        no_new_keyring: bool = False,
+        preserve_fds: int = 0,
+    ) -> Process:
         """create + start.  Detached: returns ``Process(pid=<init pid>)`` at
         once.  In the foreground: waits for the container's process
         (forwarding this process's signals to it; with process.terminal and
@@ -304,24 +364,38 @@ class Runtime:
         ``Process(exit_status=N)``.  The foreground makes this process a
         child subreaper and reaps its children while it waits."""
         from . import container as core
-        args = self._create_args(config_path, pid_file, console_socket, no_pivot,
-                                 no_new_keyring, preserve_fds)
+
+        args = self._create_args(config_path, pid_file, console_socket, no_pivot, no_new_keyring, preserve_fds)
         if detach:
             # core.run's detached path, keeping the created container record
             c = core.create(self.store, container_id, bundle, detach=True, **args)
             core.start(self.store, container_id)
             return Process(id=container_id, pid=c.state.init_pid)
-        code = _foreground(lambda: core.run(self.store, container_id, bundle, detach=False,
-                                            keep=keep, **args))
+        code = _foreground(lambda: core.run(self.store, container_id, bundle, detach=False, keep=keep, **args))
         return Process(id=container_id, exit_status=code)
 
-    def exec(self, container_id: str, args: "Iterable[str]" = (), *, process: "dict[str, Any] | None" = None,
-             env: "Iterable[str]" = (), cwd: str | None = None, user: str | None = None,
-             additional_gids: "Iterable[int | str]" = (), caps: "Iterable[str]" = (),
-             no_new_privs: bool = False, tty: bool = False, apparmor: str | None = None,
-             process_label: str | None = None, detach: bool = False, pid_file: str | None = None,
-             console_socket: str | None = None, preserve_fds: int = 0, ignore_paused: bool = False,
-             cgroup: list[str] | None = None) -> Process:
+    def exec(
+        self,
+        container_id: str,
+        args: "Iterable[str]" = (),
+        *,
+        process: "dict[str, Any] | None" = None,
+        env: "Iterable[str]" = (),
+        cwd: str | None = None,
+        user: str | None = None,
+        additional_gids: "Iterable[int | str]" = (),
+        caps: "Iterable[str]" = (),
+        no_new_privs: bool = False,
+        tty: bool = False,
+        apparmor: str | None = None,
+        process_label: str | None = None,
+        detach: bool = False,
+        pid_file: str | None = None,
+        console_socket: str | None = None,
+        preserve_fds: int = 0,
+        ignore_paused: bool = False,
+        cgroup: list[str] | None = None,
+    ) -> Process:
         """Run a new process in the running container.
 
         ``args`` and the overrides (``env`` "K=V" strings added to the
@@ -337,27 +411,48 @@ class Runtime:
         "cannot exec in a paused container ..."), ``ContainerNotExist``,
         ``StageError`` (the process could not start: the root cause)."""
         from .execution import build_process, exec_in
+
         store = self.store
         store.load(container_id)  # "container does not exist" before anything else
         if process is None and not args:
             from .errors import UsageError
+
             raise UsageError("exec: no command given (args or --process)")
         cfg = store.load_config(container_id) if process is None else None
-        proc = build_process(cfg, process, args=args, env=env, cwd=cwd, user=user,
-                             additional_gids=[str(x) for x in additional_gids], caps=caps,
-                             no_new_privs=no_new_privs, terminal=tty, apparmor=apparmor,
-                             label=process_label)
+        proc = build_process(
+            cfg,
+            process,
+            args=args,
+            env=env,
+            cwd=cwd,
+            user=user,
+            additional_gids=[str(x) for x in additional_gids],
+            caps=caps,
+            no_new_privs=no_new_privs,
+            terminal=tty,
+            apparmor=apparmor,
+            label=process_label,
+        )
         own_pid_file = None
         if detach and pid_file is None:
             # the pid of a detached process comes back through a pid file,
             # as it does for the command's caller
-            own_pid_file = pid_file = os.path.join(
-                store.dir(container_id), f"exec-{os.getpid()}-{id(proc)}.pid")
+            own_pid_file = pid_file = os.path.join(store.dir(container_id), f"exec-{os.getpid()}-{id(proc)}.pid")
         try:
+
             def wait() -> int:
-                return exec_in(store, container_id, proc, detach=detach, pid_file=pid_file,
-                               console_socket=console_socket, preserve_fds=preserve_fds,
-                               ignore_paused=ignore_paused, cgroup_sub=cgroup or None)
+                return exec_in(
+                    store,
+                    container_id,
+                    proc,
+                    detach=detach,
+                    pid_file=pid_file,
+                    console_socket=console_socket,
+                    preserve_fds=preserve_fds,
+                    ignore_paused=ignore_paused,
+                    cgroup_sub=cgroup or None,
+                )
+
             if not detach:
                 return Process(id=container_id, exit_status=_foreground(wait))
             wait()
@@ -376,6 +471,7 @@ class Runtime:
         process in the container's cgroup.  Raises ``ContainerNotRunning``
         ("container not running") for a stopped container."""
         from . import container as core
+
         core.kill(self.store, container_id, int(signal), all)
 
     def delete(self, container_id: str, *, force: bool = False) -> None:
@@ -384,6 +480,7 @@ class Runtime:
         not exist.  Raises ``InvalidState`` ("cannot delete container ...
         that is not stopped: running")."""
         from . import container as core
+
         core.delete(self.store, container_id, force=force)
 
     def state(self, container_id: str) -> ContainerState:
@@ -407,6 +504,7 @@ class Runtime:
     # --- the container's cgroup --------------------------------------------
     def _load(self, container_id: str) -> "Container":
         from .container import Container
+
         return Container.load(self.store, container_id)
 
     @staticmethod
@@ -459,6 +557,7 @@ class Runtime:
             # config the merge, so that `inspect` and a later update see
             # what is asked now
             from .config.convert import merge_resources
+
             cfg = store.load_config(container_id)
             update, merged = merge_resources(cfg.resources, resources)
             self._manager(c).set(update)
@@ -490,6 +589,7 @@ class Runtime:
     @staticmethod
     def _events(c: "Container", mgr: "CgroupManager", interval: float) -> "Iterator[Event]":
         import time
+
         ooms = mgr.oom_kill_count()
         while c.status != "stopped":
             n = mgr.oom_kill_count()
@@ -509,6 +609,7 @@ class Runtime:
     # --- checkpoint / restore (criu) ----------------------------------------
     def _criu_options(self, options: "CriuOptions | None") -> "CriuOptions":
         from .checkpoint import CriuOptions
+
         if options is None:
             options = CriuOptions(criu_path=self.criu)
         elif options.criu_path is None and self.criu is not None:
@@ -520,19 +621,38 @@ class Runtime:
         ``pyrunc.checkpoint.CriuOptions``; default: images in ./checkpoint,
         the container is stopped after the dump).  Raises ``CriuError``."""
         from .checkpoint import checkpoint
+
         checkpoint(self.store, container_id, self._criu_options(options))
 
-    def restore(self, container_id: str, bundle: str = ".", options: "CriuOptions | None" = None, *,
-                detach: bool = False, pid_file: str | None = None, no_subreaper: bool = False,
-                no_pivot: bool = False, console_socket: str | None = None) -> Process:
+    def restore(
+        self,
+        container_id: str,
+        bundle: str = ".",
+        options: "CriuOptions | None" = None,
+        *,
+        detach: bool = False,
+        pid_file: str | None = None,
+        no_subreaper: bool = False,
+        no_pivot: bool = False,
+        console_socket: str | None = None,
+    ) -> Process:
         """Restore a container from ``options.image_path`` with the bundle's
         config.  Detached: ``Process(pid=<init pid>)``; in the foreground,
         as ``run``: waits, deletes, ``Process(exit_status=N)``."""
         from . import checkpoint as core
-        c = core.restore(self.store, container_id, bundle, self._criu_options(options),
-                         pid_file=pid_file, detach=detach, no_subreaper=no_subreaper,
-                         no_pivot=no_pivot, systemd_cgroup=self.systemd_cgroup,
-                         console_socket=console_socket)
+
+        c = core.restore(
+            self.store,
+            container_id,
+            bundle,
+            self._criu_options(options),
+            pid_file=pid_file,
+            detach=detach,
+            no_subreaper=no_subreaper,
+            no_pivot=no_pivot,
+            systemd_cgroup=self.systemd_cgroup,
+            console_socket=console_socket,
+        )
         if detach:
             return Process(id=container_id, pid=c.state.init_pid)
         code = _foreground(lambda: core.wait_foreground(self.store, container_id, c.state.init_pid))

@@ -46,8 +46,8 @@ SECCOMP_RET_LOG = 0x7FFC0000
 SECCOMP_RET_ALLOW = 0x7FFF0000
 SECCOMP_RET_DATA = 0x0000FFFF
 
-BPF_MAXINSNS = 4096     # the kernel refuses longer classic-BPF programs
-_BPF_INSN_SIZE = 8      # struct sock_filter {u16 code; u8 jt, jf; u32 k;}
+BPF_MAXINSNS = 4096  # the kernel refuses longer classic-BPF programs
+_BPF_INSN_SIZE = 8  # struct sock_filter {u16 code; u8 jt, jf; u32 k;}
 
 # --- OCI names ---------------------------------------------------------------
 # The action values are the kernel's SECCOMP_RET_* (libseccomp's SCMP_ACT_* are
@@ -80,9 +80,31 @@ OPERATORS = {
 # OCI architecture name -> libseccomp's name for seccomp_arch_resolve_name().
 ARCHES = {
     f"SCMP_ARCH_{n}": n.lower()
-    for n in ("X86", "X86_64", "X32", "ARM", "AARCH64", "MIPS", "MIPS64", "MIPS64N32",
-              "MIPSEL", "MIPSEL64", "MIPSEL64N32", "PPC", "PPC64", "PPC64LE", "S390",
-              "S390X", "PARISC", "PARISC64", "RISCV64", "LOONGARCH64", "M68K", "SH", "SHEB")
+    for n in (
+        "X86",
+        "X86_64",
+        "X32",
+        "ARM",
+        "AARCH64",
+        "MIPS",
+        "MIPS64",
+        "MIPS64N32",
+        "MIPSEL",
+        "MIPSEL64",
+        "MIPSEL64N32",
+        "PPC",
+        "PPC64",
+        "PPC64LE",
+        "S390",
+        "S390X",
+        "PARISC",
+        "PARISC64",
+        "RISCV64",
+        "LOONGARCH64",
+        "M68K",
+        "SH",
+        "SHEB",
+    )
 }
 
 FLAGS = {
@@ -97,7 +119,7 @@ FLAGS = {
 # syscall would block the init forever.  runc has the same restriction.
 NOTIFY_FORBIDDEN_SYSCALLS = ("sendmsg",)
 
-_SCMP_ERROR = -1          # __NR_SCMP_ERROR: libseccomp does not know the name
+_SCMP_ERROR = -1  # __NR_SCMP_ERROR: libseccomp does not know the name
 _SCMP_ARCH_NATIVE = 0
 _LIBSECCOMP_SONAME = "libseccomp.so.2"
 
@@ -111,8 +133,9 @@ class PreparedSeccomp:
     know (left out of the filter).
     """
 
-    def __init__(self, bpf, flags=0, *, uses_notify=False, listener_path=None,
-                 listener_metadata="", skipped_syscalls=()):
+    def __init__(
+        self, bpf, flags=0, *, uses_notify=False, listener_path=None, listener_metadata="", skipped_syscalls=()
+    ):
         import ctypes
         from pyrunc.linux import syscalls
 
@@ -131,18 +154,21 @@ class PreparedSeccomp:
             _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
         self._insns = ctypes.create_string_buffer(self.bpf, len(self.bpf))
-        self._fprog = SockFprog(len(self.bpf) // _BPF_INSN_SIZE,
-                                ctypes.addressof(self._insns))
+        self._fprog = SockFprog(len(self.bpf) // _BPF_INSN_SIZE, ctypes.addressof(self._insns))
         self._syscalls = syscalls
         self._load_flags = self.load_flags()
 
     @classmethod
     def from_record(cls, record):
         """The loadable form of a ``config.model.Seccomp`` (the compiled program)."""
-        return cls(record.bpf, record.flags, uses_notify=record.uses_notify,
-                   listener_path=record.listener_path,
-                   listener_metadata=record.listener_metadata,
-                   skipped_syscalls=record.skipped_syscalls)
+        return cls(
+            record.bpf,
+            record.flags,
+            uses_notify=record.uses_notify,
+            listener_path=record.listener_path,
+            listener_metadata=record.listener_metadata,
+            skipped_syscalls=record.skipped_syscalls,
+        )
 
     @property
     def instructions(self):
@@ -176,6 +202,7 @@ class PreparedSeccomp:
 
 # --- compiling ------------------------------------------------------------------
 
+
 def _bindings():
     """libseccomp's Python bindings: the official ``seccomp`` module, else the
     ``pyseccomp`` ctypes twin.
@@ -186,13 +213,16 @@ def _bindings():
     """
     try:
         import seccomp
+
         return seccomp
     except ImportError:
         pass
     import sys
+
     if "pyseccomp" in sys.modules:
         return sys.modules["pyseccomp"]
     import ctypes.util
+
     real = ctypes.util.find_library
     # "c" -> None: CDLL(None) is the libc the interpreter already has mapped.
     known = {"c": None, "seccomp": _LIBSECCOMP_SONAME}
@@ -215,6 +245,7 @@ def _libseccomp():
     global _libseccomp_handle
     if _libseccomp_handle is None:
         import ctypes
+
         try:
             lib = ctypes.CDLL(_LIBSECCOMP_SONAME)
         except OSError:
@@ -238,21 +269,21 @@ def _errno_value(value, where):
 def _action(name, errno_ret, where, errno_field):
     """The kernel action value for an OCI action name plus its errnoRet."""
     if not isinstance(name, str) or name not in ACTIONS:
-        raise ConfigError(f"{where}: {_show(name)} is not a known action "
-                          f"(one of {', '.join(ACTIONS)})")
+        raise ConfigError(f"{where}: {_show(name)} is not a known action (one of {', '.join(ACTIONS)})")
     value = ACTIONS[name]
     if name in _ACTIONS_WITH_ERRNO:
         import errno
+
         ret = errno.EPERM if errno_ret is None else _errno_value(errno_ret, errno_field)
         return value | ret
     if errno_ret is not None:
-        raise ConfigError(f"{errno_field}: {name} does not take an errno "
-                          f"(only {' and '.join(_ACTIONS_WITH_ERRNO)} do)")
+        raise ConfigError(f"{errno_field}: {name} does not take an errno (only {' and '.join(_ACTIONS_WITH_ERRNO)} do)")
     return value
 
 
 def _show(v):
     import json
+
     return json.dumps(v)
 
 
@@ -283,8 +314,7 @@ def _conditions(binding, args, where):
             raise ConfigError(f"{at}.index: {index!r} is not a syscall argument index (0 to 5)")
         op = arg.get("op")
         if not isinstance(op, str) or op not in OPERATORS:
-            raise ConfigError(f"{at}.op: {_show(op)} is not a known operator "
-                              f"(one of {', '.join(OPERATORS)})")
+            raise ConfigError(f"{at}.op: {_show(op)} is not a known operator (one of {', '.join(OPERATORS)})")
         if "value" not in arg:
             raise ConfigError(f"{at}.value: is required")
         value = _uint64(arg["value"], f"{at}.value")
@@ -294,20 +324,19 @@ def _conditions(binding, args, where):
     if 1 < len(set(indexes)) < len(indexes):
         # Same-index conditions are alternatives (see prepare); mixed with
         # other arguments there is no rule libseccomp can express.
-        raise ConfigError(f"{where}: several conditions on one argument are only allowed when "
-                          "every condition is on that argument")
+        raise ConfigError(
+            f"{where}: several conditions on one argument are only allowed when every condition is on that argument"
+        )
     return out
 
 
 def _resolve_arch(name, where):
     if not isinstance(name, str) or name not in ARCHES:
-        raise ConfigError(f"{where}: {_show(name)} is not a known architecture "
-                          f"(one of {', '.join(ARCHES)})")
+        raise ConfigError(f"{where}: {_show(name)} is not a known architecture (one of {', '.join(ARCHES)})")
     lib = _libseccomp()
     token = lib.seccomp_arch_resolve_name(ARCHES[name].encode()) if lib else 0
     if not token:
-        raise ConfigError(f"{where}: {name} is not supported by libseccomp "
-                          f"{libseccomp_version() or '(missing)'}")
+        raise ConfigError(f"{where}: {name} is not supported by libseccomp {libseccomp_version() or '(missing)'}")
     return token
 
 
@@ -315,8 +344,7 @@ def _flag_bits(flags, where):
     bits = 0
     for i, name in enumerate(_list_of(flags, where, "strings")):
         if not isinstance(name, str) or name not in FLAGS:
-            raise ConfigError(f"{where}[{i}]: {_show(name)} is not a known flag "
-                              f"(one of {', '.join(FLAGS)})")
+            raise ConfigError(f"{where}[{i}]: {_show(name)} is not a known flag (one of {', '.join(FLAGS)})")
         if not _kernel_has_flag(FLAGS[name]):
             raise ConfigError(f"{where}[{i}]: {name} is not supported by this kernel")
         bits |= FLAGS[name]
@@ -363,11 +391,17 @@ def compile_filter(linux_seccomp, field="linux.seccomp"):
     sc = linux_seccomp
     if "defaultAction" not in sc:
         raise ConfigError(f"{_where(field, '.defaultAction')}: is required")
-    default = _action(sc["defaultAction"], sc.get("defaultErrnoRet"),
-                      _where(field, ".defaultAction"), _where(field, ".defaultErrnoRet"))
+    default = _action(
+        sc["defaultAction"],
+        sc.get("defaultErrnoRet"),
+        _where(field, ".defaultAction"),
+        _where(field, ".defaultErrnoRet"),
+    )
     if default == SECCOMP_RET_USER_NOTIF:
-        raise ConfigError(f"{_where(field, '.defaultAction')}: SCMP_ACT_NOTIFY cannot be the "
-                          "default action (the init could not hand over the listener)")
+        raise ConfigError(
+            f"{_where(field, '.defaultAction')}: SCMP_ACT_NOTIFY cannot be the "
+            "default action (the init could not hand over the listener)"
+        )
     flags = _flag_bits(sc.get("flags"), _where(field, ".flags"))
     listener_path = sc.get("listenerPath") or None
     metadata = sc.get("listenerMetadata") or ""
@@ -376,30 +410,35 @@ def compile_filter(linux_seccomp, field="linux.seccomp"):
     if not isinstance(metadata, str):
         raise ConfigError(f"{_where(field, '.listenerMetadata')}: must be a string")
     if metadata and listener_path is None:
-        raise ConfigError(f"{_where(field, '.listenerMetadata')}: must not be set "
-                          "without linux.seccomp.listenerPath")
-    arch_tokens = [_resolve_arch(a, _where(field, f".architectures[{i}]"))
-                   for i, a in enumerate(_list_of(sc.get("architectures"),
-                                                  _where(field, ".architectures"), "strings"))]
+        raise ConfigError(f"{_where(field, '.listenerMetadata')}: must not be set without linux.seccomp.listenerPath")
+    arch_tokens = [
+        _resolve_arch(a, _where(field, f".architectures[{i}]"))
+        for i, a in enumerate(_list_of(sc.get("architectures"), _where(field, ".architectures"), "strings"))
+    ]
 
     binding = _bindings()
     try:
         filt = binding.SyscallFilter(default)
-    except Exception as e:   # the bindings raise RuntimeError/ValueError/OSError
-        raise ConfigError(f"{_where(field, '.defaultAction')}: libseccomp refused "
-                          f"{sc['defaultAction']}: {e}") from None
+    except Exception as e:  # the bindings raise RuntimeError/ValueError/OSError
+        raise ConfigError(f"{_where(field, '.defaultAction')}: libseccomp refused {sc['defaultAction']}: {e}") from None
     for i, token in enumerate(arch_tokens):
         try:
             if not filt.exist_arch(token):
                 filt.add_arch(token)
         except Exception as e:
             import errno
-            why = (f"it cannot share a filter with {os.uname().machine} (different byte order)"
-                   if getattr(e, "errno", None) == errno.EDOM else _describe(e))
-            raise ConfigError(f"{_where(field, f'.architectures[{i}]')}: libseccomp refused "
-                              f"{sc['architectures'][i]}: {why}") from None
+
+            why = (
+                f"it cannot share a filter with {os.uname().machine} (different byte order)"
+                if getattr(e, "errno", None) == errno.EDOM
+                else _describe(e)
+            )
+            raise ConfigError(
+                f"{_where(field, f'.architectures[{i}]')}: libseccomp refused {sc['architectures'][i]}: {why}"
+            ) from None
 
     from pyrunc.log import log
+
     uses_notify = False
     skipped = []
     rules_field = _where(field, ".syscalls")
@@ -408,8 +447,7 @@ def compile_filter(linux_seccomp, field="linux.seccomp"):
         if not isinstance(rule, dict):
             raise ConfigError(f"{at}: must be an object")
         names = rule.get("names")
-        if not isinstance(names, list) or not names or not all(isinstance(n, str) and n
-                                                                for n in names):
+        if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
             raise ConfigError(f"{at}.names: must be a non-empty array of syscall names")
         if "action" not in rule:
             raise ConfigError(f"{at}.action: is required")
@@ -418,8 +456,10 @@ def compile_filter(linux_seccomp, field="linux.seccomp"):
         if action == SECCOMP_RET_USER_NOTIF:
             for name in names:
                 if name in NOTIFY_FORBIDDEN_SYSCALLS:
-                    raise ConfigError(f"{at}.action: SCMP_ACT_NOTIFY cannot be used for {name} "
-                                      "(the init needs it to hand over the listener)")
+                    raise ConfigError(
+                        f"{at}.action: SCMP_ACT_NOTIFY cannot be used for {name} "
+                        "(the init needs it to hand over the listener)"
+                    )
         if action == default:
             continue
         # Several conditions on one argument can only mean "any of these
@@ -436,26 +476,32 @@ def compile_filter(linux_seccomp, field="linux.seccomp"):
                 number = _SCMP_ERROR
             if number == _SCMP_ERROR:
                 skipped.append(name)
-                log.debug(f"seccomp: syscall {name!r} is unknown to libseccomp "
-                          f"{libseccomp_version()}, skipped")
+                log.debug(f"seccomp: syscall {name!r} is unknown to libseccomp {libseccomp_version()}, skipped")
                 continue
             for conds in condition_sets:
                 try:
                     filt.add_rule(action, name, *conds)
                 except Exception as e:
-                    raise ConfigError(f"{at}: libseccomp refused the rule for {name}: "
-                                      f"{_describe(e)}") from None
+                    raise ConfigError(f"{at}: libseccomp refused the rule for {name}: {_describe(e)}") from None
             if action == SECCOMP_RET_USER_NOTIF:
                 uses_notify = True
 
     bpf = _export(filt)
     if len(bpf) // _BPF_INSN_SIZE > BPF_MAXINSNS:
-        raise ConfigError(f"{_where(field)}: the compiled filter has {len(bpf) // _BPF_INSN_SIZE} "
-                          f"instructions, the kernel accepts at most {BPF_MAXINSNS}")
+        raise ConfigError(
+            f"{_where(field)}: the compiled filter has {len(bpf) // _BPF_INSN_SIZE} "
+            f"instructions, the kernel accepts at most {BPF_MAXINSNS}"
+        )
     from pyrunc.config.model import Seccomp
-    return Seccomp(bpf_hex=bpf.hex(), flags=flags, uses_notify=uses_notify,
-                   listener_path=listener_path, listener_metadata=metadata,
-                   skipped_syscalls=skipped)
+
+    return Seccomp(
+        bpf_hex=bpf.hex(),
+        flags=flags,
+        uses_notify=uses_notify,
+        listener_path=listener_path,
+        listener_metadata=metadata,
+        skipped_syscalls=skipped,
+    )
 
 
 def _describe(exc):
@@ -465,6 +511,7 @@ def _describe(exc):
 
 
 # --- notify -------------------------------------------------------------------
+
 
 def send_listener(sock, listener_fd, pid, state, metadata=""):
     """Hand the notify fd to the seccomp agent, then close ``sock``.
@@ -478,8 +525,8 @@ def send_listener(sock, listener_fd, pid, state, metadata=""):
     (socket, by console.connect_unix; fastjson)."""
     import socket
     from pyrunc import fastjson
-    doc = {"ociVersion": state.get("ociVersion") or "1.3.0", "fds": ["seccompFd"],
-           "pid": pid, "state": state}
+
+    doc = {"ociVersion": state.get("ociVersion") or "1.3.0", "fds": ["seccompFd"], "pid": pid, "state": state}
     if metadata:
         doc["metadata"] = metadata
     payload = fastjson.dumps(doc, compact=True).encode()
@@ -493,17 +540,20 @@ def send_listener(sock, listener_fd, pid, state, metadata=""):
 
 # --- what this machine supports ---------------------------------------------------
 
+
 def _kernel_has_flag(flag):
     """Probe a filter flag the way libseccomp does: with a NULL program the
     kernel answers EFAULT if it accepts the flags and EINVAL if not.
     WAIT_KILLABLE_RECV is only valid together with NEW_LISTENER."""
     from pyrunc.linux import syscalls
+
     if flag == SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV:
         flag |= SECCOMP_FILTER_FLAG_NEW_LISTENER
     try:
         syscalls.seccomp(SECCOMP_SET_MODE_FILTER, flag, None)
     except OSError as e:
         import errno
+
         return e.errno == errno.EFAULT
     return False  # cannot happen: a NULL program never installs
 
@@ -511,6 +561,7 @@ def _kernel_has_flag(flag):
 def _kernel_has_action(action):
     import ctypes
     from pyrunc.linux import syscalls
+
     try:
         syscalls.seccomp(SECCOMP_GET_ACTION_AVAIL, 0, ctypes.c_uint32(action))
     except OSError:
@@ -529,8 +580,9 @@ def supported():
     except PyruncError:
         lib = None
     kernel = _kernel_has_flag(0)
-    archs = sorted(n for n, lname in ARCHES.items()
-                   if lib is not None and lib.seccomp_arch_resolve_name(lname.encode()))
+    archs = sorted(
+        n for n, lname in ARCHES.items() if lib is not None and lib.seccomp_arch_resolve_name(lname.encode())
+    )
     return {
         "enabled": lib is not None and kernel,
         "actions": sorted(ACTIONS),
@@ -544,6 +596,7 @@ def supported():
 def libseccomp_version():
     """``"2.5.4"``, or None when libseccomp is not installed."""
     import ctypes
+
     lib = _libseccomp()
     if lib is None:
         return None

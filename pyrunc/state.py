@@ -34,8 +34,12 @@ START_SOCKET = "start.sock"
 
 def validate_id(container_id):
     """runc's rule: [A-Za-z0-9_+.-]+, and not "." or ".."."""
-    if (not container_id or container_id in (".", "..")
-            or not _ID_CHARS.issuperset(container_id) or len(container_id) > 1024):
+    if (
+        not container_id
+        or container_id in (".", "..")
+        or not _ID_CHARS.issuperset(container_id)
+        or len(container_id) > 1024
+    ):
         raise InvalidID(f"invalid container id format: {container_id}")
 
 
@@ -76,8 +80,7 @@ def write_atomic(path, data, mode=0o600):
 
 def hook_state(oci_version, container_id, status, pid, bundle, annotations):
     """The state object hooks and a seccomp agent get (runtime.md's fields)."""
-    out = {"ociVersion": oci_version, "id": container_id, "status": status, "pid": pid,
-           "bundle": bundle}
+    out = {"ociVersion": oci_version, "id": container_id, "status": status, "pid": pid, "bundle": bundle}
     if annotations:
         out["annotations"] = annotations
     return out
@@ -86,9 +89,21 @@ def hook_state(oci_version, container_id, status, pid, bundle, annotations):
 class ContainerState:
     """The runtime's record of one container (state.json)."""
 
-    __slots__ = ("id", "bundle", "rootfs", "init_pid", "init_start", "created",
-                 "oci_version", "annotations", "cgroup", "paused", "owner_uid",
-                 "net_devices", "use_systemd")
+    __slots__ = (
+        "id",
+        "bundle",
+        "rootfs",
+        "init_pid",
+        "init_start",
+        "created",
+        "oci_version",
+        "annotations",
+        "cgroup",
+        "paused",
+        "owner_uid",
+        "net_devices",
+        "use_systemd",
+    )
 
     def __init__(self, **kw):
         self.id = kw.get("id", "")
@@ -155,6 +170,7 @@ class StateStore:
 
     def load_config(self, container_id):
         from .config.model import Config
+
         with open(os.path.join(self.dir(container_id), CONFIG_FILE), "rb") as f:
             return Config.from_dict(_loads(f.read()))
 
@@ -220,6 +236,7 @@ class _DirLock:
         # imported here: the commands that only read (state, kill, list)
         # never lock and need not load the extension module
         import fcntl
+
         fcntl.flock(self.fd, fcntl.LOCK_EX)
         return self
 
@@ -238,7 +255,7 @@ def proc_start_time(pid):
             data = f.read()
     except (FileNotFoundError, ProcessLookupError):
         return 0, False
-    fields = data[data.rindex(b")") + 2:].split()
+    fields = data[data.rindex(b")") + 2 :].split()
     return int(fields[19]), fields[0] == b"Z"
 
 

@@ -23,8 +23,7 @@ class Cell:
 
     def __init__(self, cgroups_path=None, cid=None):
         self.id = cid or "t" + uuid.uuid4().hex[:10]
-        self.mgr = new_manager(cgroups_path if cgroups_path is not None else f"/pyrunc-test-{self.id}",
-                               self.id)
+        self.mgr = new_manager(cgroups_path if cgroups_path is not None else f"/pyrunc-test-{self.id}", self.id)
         self.procs: list[subprocess.Popen] = []
 
     def spawn(self, *argv, apply=True):

@@ -58,6 +58,7 @@ def _session_leak_check(tmp_path_factory, roots_base):
 
     def leaked_procs():
         return [p for d in watched for p in helpers.processes_rooted_under(d)]
+
     deadline = time.monotonic() + float(os.environ.get("PYRUNC_TEST_LEAK_GRACE", "5"))
     while leaked_procs() and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -122,6 +123,7 @@ def bundle(tmp_path):
 def make_bundle(tmp_path):
     def make(name: str = "b2", args=("sh",)) -> Bundle:
         return Bundle(tmp_path / name, args=args)
+
     return make
 
 
@@ -153,12 +155,14 @@ def cell():
     """``cell(cgroups_path=None, cid=None) -> Cell``: a cgroup manager plus the
     processes a test starts in it; every one is cleaned after the test."""
     from cgroup_test_support import Cell
+
     cells = []
 
     def make(*a, **kw):
         c = Cell(*a, **kw)
         cells.append(c)
         return c
+
     yield make
     errors = []
     for c in cells:

@@ -20,8 +20,7 @@ import helpers
 from helpers import Runtime
 
 RUNC = "/usr/sbin/runc"
-PYRUNC = helpers.RUNTIME if helpers.runtime_is_pyrunc else os.path.join(
-    helpers.REPO, ".venv", "bin", "pyrunc")
+PYRUNC = helpers.RUNTIME if helpers.runtime_is_pyrunc else os.path.join(helpers.REPO, ".venv", "bin", "pyrunc")
 RUNTIMES = {"pyrunc": PYRUNC, "runc": RUNC}
 
 

@@ -75,6 +75,7 @@ def runc_lacks(reason: str):
     pass); under pyrunc it is a plain test.
     """
     import pytest
+
     return pytest.mark.xfail(runtime_is_runc, reason=f"runc lacks: {reason}", strict=False)
 
 
@@ -110,8 +111,10 @@ def make_rootfs(path: str) -> str:
     for applet in _applets():
         os.symlink("busybox", os.path.join(bindir, applet))
     with open(os.path.join(path, "etc/passwd"), "w") as f:
-        f.write("root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:user:/tmp:/bin/sh\n"
-                "nobody:x:65534:65534:nobody:/:/bin/false\n")
+        f.write(
+            "root:x:0:0:root:/root:/bin/sh\nuser:x:1000:1000:user:/tmp:/bin/sh\n"
+            "nobody:x:65534:65534:nobody:/:/bin/false\n"
+        )
     with open(os.path.join(path, "etc/group"), "w") as f:
         f.write("root:x:0:\nuser:x:1000:\nnogroup:x:65534:\n")
     return path
@@ -135,25 +138,48 @@ _DEFAULT_CONFIG = {
     "hostname": "runc",
     "mounts": [
         {"destination": "/proc", "type": "proc", "source": "proc"},
-        {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
-         "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
-        {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
-         "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]},
-        {"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-         "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]},
-        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
-         "options": ["nosuid", "noexec", "nodev"]},
-        {"destination": "/sys", "type": "sysfs", "source": "sysfs",
-         "options": ["nosuid", "noexec", "nodev", "ro"]},
-        {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
-         "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]},
+        {
+            "destination": "/dev",
+            "type": "tmpfs",
+            "source": "tmpfs",
+            "options": ["nosuid", "strictatime", "mode=755", "size=65536k"],
+        },
+        {
+            "destination": "/dev/pts",
+            "type": "devpts",
+            "source": "devpts",
+            "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"],
+        },
+        {
+            "destination": "/dev/shm",
+            "type": "tmpfs",
+            "source": "shm",
+            "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"],
+        },
+        {"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]},
+        {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]},
+        {
+            "destination": "/sys/fs/cgroup",
+            "type": "cgroup",
+            "source": "cgroup",
+            "options": ["nosuid", "noexec", "nodev", "relatime", "ro"],
+        },
     ],
     "linux": {
         "resources": {"devices": [{"allow": False, "access": "rwm"}]},
         "namespaces": [{"type": t} for t in ("pid", "network", "ipc", "uts", "mount")],
-        "maskedPaths": ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
-                        "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
-                        "/proc/scsi"],
+        "maskedPaths": [
+            "/proc/acpi",
+            "/proc/asound",
+            "/proc/kcore",
+            "/proc/keys",
+            "/proc/latency_stats",
+            "/proc/timer_list",
+            "/proc/timer_stats",
+            "/proc/sched_debug",
+            "/sys/firmware",
+            "/proc/scsi",
+        ],
         "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"],
     },
 }
@@ -181,8 +207,9 @@ class Bundle:
         os.makedirs(self.shared, exist_ok=True)
         os.chmod(self.shared, 0o777)
         self.config = default_config(args)
-        self.config["mounts"].append({"destination": "/shared", "type": "bind", "source": self.shared,
-                                      "options": ["rbind", "rw"]})
+        self.config["mounts"].append(
+            {"destination": "/shared", "type": "bind", "source": self.shared, "options": ["rbind", "rw"]}
+        )
 
     @property
     def config_path(self) -> str:
@@ -242,9 +269,19 @@ class Runtime:
         self.pids: set[int] = set()
 
     # -- raw call -----------------------------------------------------------
-    def __call__(self, *args, input=None, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                 stderr=subprocess.PIPE, timeout=TIMEOUT, env=None, cwd=None, fds=None,
-                 root=True) -> subprocess.CompletedProcess:
+    def __call__(
+        self,
+        *args,
+        input=None,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        timeout=TIMEOUT,
+        env=None,
+        cwd=None,
+        fds=None,
+        root=True,
+    ) -> subprocess.CompletedProcess:
         """Run ``RUNTIME [--root ROOT] GLOBAL_ARGS... ARGS...``.
 
         ``fds`` maps target fd numbers (>= 3) to open fds of ours that the
@@ -260,6 +297,7 @@ class Runtime:
                 tmp = {t: fcntl.fcntl(s, fcntl.F_DUPFD, 200) for t, s in mapping.items()}
                 for t, s in tmp.items():
                     os.dup2(s, t, inheritable=True)
+
             kw["preexec_fn"] = _dup
             kw["pass_fds"] = tuple(mapping)
         # Output is captured in files, not pipes: a created container inherits
@@ -271,9 +309,15 @@ class Runtime:
                 stdin.write(input.encode())
                 stdin.seek(0)
             try:
-                proc = subprocess.Popen(argv, stdin=stdin, stdout=out if stdout is subprocess.PIPE else stdout,
-                                        stderr=err if stderr is subprocess.PIPE else stderr, env=env, cwd=cwd,
-                                        **kw)
+                proc = subprocess.Popen(
+                    argv,
+                    stdin=stdin,
+                    stdout=out if stdout is subprocess.PIPE else stdout,
+                    stderr=err if stderr is subprocess.PIPE else stderr,
+                    env=env,
+                    cwd=cwd,
+                    **kw,
+                )
             finally:
                 if input is not None:
                     stdin.close()
@@ -286,9 +330,11 @@ class Runtime:
             out.seek(0)
             err.seek(0)
             return subprocess.CompletedProcess(
-                argv, rc,
+                argv,
+                rc,
                 out.read().decode(errors="replace") if stdout is subprocess.PIPE else None,
-                err.read().decode(errors="replace") if stderr is subprocess.PIPE else None)
+                err.read().decode(errors="replace") if stderr is subprocess.PIPE else None,
+            )
 
     def spawn(self, *args, stdin=subprocess.DEVNULL, env=None, cwd=None) -> "Spawned":
         """Start ``RUNTIME --root ROOT ARGS...`` without waiting (output to temp files)."""
@@ -363,6 +409,7 @@ class Runtime:
                 return None
             last = json.loads(p.stdout)
             return last if last.get("status") == status else None
+
         try:
             return wait_for(reached, timeout=timeout)
         except TimeoutError:
@@ -501,6 +548,7 @@ def processes_rooted_under(path: str) -> list[int]:
 
     def under(target):
         return target == path or target.startswith(path + "/")
+
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -605,6 +653,7 @@ def assert_one_error_line(proc: subprocess.CompletedProcess, *, contains: str | 
 
 # --- console sockets (terminal: true) ---
 
+
 def receive_master(srv, timeout=10.0):
     """Accept one connection and return (fds, payload, number of control messages)."""
     srv.settimeout(timeout)
@@ -617,7 +666,7 @@ def receive_master(srv, timeout=10.0):
         for level, typ, data in ancdata:
             cmsgs += 1
             if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
-                fds.frombytes(data[:len(data) - (len(data) % fds.itemsize)])
+                fds.frombytes(data[: len(data) - (len(data) % fds.itemsize)])
         assert not flags & socket.MSG_CTRUNC
         return list(fds), msg, cmsgs
 

@@ -4,6 +4,7 @@ capabilities, its own cgroup), next to the same facts on the host.
 
 usage: demo.py /abs/path/to/pyrunc [--diagram=FILE.svg]
 """
+
 import json
 import os
 import shutil
@@ -46,18 +47,18 @@ try:
     cfg["process"]["args"] = ["/bin/sleep", "300"]
     with open(os.path.join(bundle, "config.json"), "w") as f:
         json.dump(cfg, f, indent=2)
-    rc = subprocess.run([pyrunc, "--root", root, "run", "--detach", "--bundle", bundle, "demo"],
-                        stdin=subprocess.DEVNULL).returncode
+    rc = subprocess.run(
+        [pyrunc, "--root", root, "run", "--detach", "--bundle", bundle, "demo"], stdin=subprocess.DEVNULL
+    ).returncode
     if rc != 0:
         sys.exit(rc)
     print("$ pyrunc exec demo sh -c '...'")
-    rc = subprocess.run([pyrunc, "--root", root, "exec", "demo", "/bin/sh", "-c", script],
-                        stdin=subprocess.DEVNULL).returncode
+    rc = subprocess.run(
+        [pyrunc, "--root", root, "exec", "demo", "/bin/sh", "-c", script], stdin=subprocess.DEVNULL
+    ).returncode
     print("$ pyrunc inspect demo    (the walls, read back from the kernel)")
-    subprocess.run([pyrunc, "--root", root, "inspect", "demo"] + sys.argv[2:3],
-                   stdin=subprocess.DEVNULL)
+    subprocess.run([pyrunc, "--root", root, "inspect", "demo"] + sys.argv[2:3], stdin=subprocess.DEVNULL)
     sys.exit(rc)
 finally:
-    subprocess.run([pyrunc, "--root", root, "delete", "--force", "demo"],
-                   stderr=subprocess.DEVNULL)
+    subprocess.run([pyrunc, "--root", root, "delete", "--force", "demo"], stderr=subprocess.DEVNULL)
     shutil.rmtree(work, ignore_errors=True)

@@ -18,6 +18,7 @@ CGROUP_ROOT = "/sys/fs/cgroup"
 def detect_version(root: str = CGROUP_ROOT) -> int:
     """2 when ``root`` itself is a cgroup2 mount (pure v2), else 1 (v1 or hybrid)."""
     from pyrunc.linux import procfs  # not for state/kill/delete, which never detect
+
     fstype = None
     for m in procfs.mounts():
         if m["mountpoint"] == root:
@@ -41,8 +42,13 @@ class CgroupManager:
 
     # -- persistence --------------------------------------------------------
     def to_dict(self) -> dict:
-        return {"version": self.version, "path": self.path, "id": self.container_id,
-                "rootless": self.rootless, "paths": self.paths()}
+        return {
+            "version": self.version,
+            "path": self.path,
+            "id": self.container_id,
+            "rootless": self.rootless,
+            "paths": self.paths(),
+        }
 
     # -- the interface (see v1.py / v2.py) -----------------------------------
     def create(self) -> None:
@@ -103,9 +109,11 @@ def resolve_path(cgroups_path: str | None, container_id: str) -> tuple[str, bool
         return container_id, True
     if ":" in cgroups_path and not cgroups_path.startswith("/"):
         # "slice:prefix:name" is the systemd driver's syntax (new_manager(systemd=True))
-        raise CgroupError(f"linux.cgroupsPath: {cgroups_path!r} is systemd syntax "
-                          "(slice:prefix:name): use --systemd-cgroup, or a path for the "
-                          "cgroupfs driver")
+        raise CgroupError(
+            f"linux.cgroupsPath: {cgroups_path!r} is systemd syntax "
+            "(slice:prefix:name): use --systemd-cgroup, or a path for the "
+            "cgroupfs driver"
+        )
     relative = not cgroups_path.startswith("/")
     parts = [p for p in cgroups_path.split("/") if p not in ("", ".")]
     if ".." in parts:
@@ -114,9 +122,15 @@ def resolve_path(cgroups_path: str | None, container_id: str) -> tuple[str, bool
     return (clean if relative else "/" + clean), relative
 
 
-def new_manager(cgroups_path: str | None, container_id: str, *,
-                rootless: bool = False, root: str = CGROUP_ROOT, systemd: bool = False,
-                annotations: dict | None = None) -> CgroupManager:
+def new_manager(
+    cgroups_path: str | None,
+    container_id: str,
+    *,
+    rootless: bool = False,
+    root: str = CGROUP_ROOT,
+    systemd: bool = False,
+    annotations: dict | None = None,
+) -> CgroupManager:
     """The manager for a container whose spec says ``linux.cgroupsPath = cgroups_path``.
 
     Absolute paths are taken under the hierarchy root(s) (of this process's
@@ -131,13 +145,15 @@ def new_manager(cgroups_path: str | None, container_id: str, *,
     """
     if systemd:
         from pyrunc.cgroups.systemd import SystemdManager
-        return SystemdManager.new(cgroups_path, container_id, annotations=annotations,
-                                  rootless=rootless, root=root)
+
+        return SystemdManager.new(cgroups_path, container_id, annotations=annotations, rootless=rootless, root=root)
     path, relative = resolve_path(cgroups_path, container_id)
     if detect_version(root) == 2:
         from pyrunc.cgroups.v2 import V2Manager
+
         return V2Manager.resolve(path, relative, container_id, rootless=rootless, root=root)
     from pyrunc.cgroups.v1 import V1Manager
+
     return V1Manager.resolve(path, relative, container_id, rootless=rootless, root=root)
 
 
@@ -149,11 +165,14 @@ def load_manager(saved: dict) -> CgroupManager:
         raise CgroupError("saved cgroup state: missing 'version'") from None
     if saved.get("driver") == "systemd":
         from pyrunc.cgroups.systemd import SystemdManager
+
         return SystemdManager.from_dict(saved)
     if version == 2:
         from pyrunc.cgroups.v2 import V2Manager
+
         return V2Manager.from_dict(saved)
     if version == 1:
         from pyrunc.cgroups.v1 import V1Manager
+
         return V1Manager.from_dict(saved)
     raise CgroupError(f"saved cgroup state: unknown version {version!r}")

@@ -39,14 +39,14 @@ DEV_BLOCK, DEV_CHAR = 1, 2
 ACC_MKNOD, ACC_READ, ACC_WRITE = 1, 2, 4
 
 # instruction opcodes used
-_LDX_W = 0x61       # dst = *(u32 *)(src + off)
-_MOV64_X = 0xbf     # dst = src
-_MOV64_K = 0xb7     # dst = imm
-_AND64_K = 0x57     # dst &= imm
-_RSH64_K = 0x77     # dst >>= imm
-_JNE_K = 0x55       # if dst != imm goto pc+off
-_JNE_X = 0x5d       # if dst != src goto pc+off
-_JEQ_K = 0x15       # if dst == imm goto pc+off
+_LDX_W = 0x61  # dst = *(u32 *)(src + off)
+_MOV64_X = 0xBF  # dst = src
+_MOV64_K = 0xB7  # dst = imm
+_AND64_K = 0x57  # dst &= imm
+_RSH64_K = 0x77  # dst >>= imm
+_JNE_K = 0x55  # if dst != imm goto pc+off
+_JNE_X = 0x5D  # if dst != src goto pc+off
+_JEQ_K = 0x15  # if dst == imm goto pc+off
 _EXIT = 0x95
 
 # registers holding the decoded context
@@ -58,8 +58,9 @@ def _insn(code, dst=0, src=0, off=0, imm=0) -> bytes:
 
 
 def _access_bits(access: str) -> int:
-    return ((ACC_READ if "r" in access else 0) | (ACC_WRITE if "w" in access else 0)
-            | (ACC_MKNOD if "m" in access else 0))
+    return (
+        (ACC_READ if "r" in access else 0) | (ACC_WRITE if "w" in access else 0) | (ACC_MKNOD if "m" in access else 0)
+    )
 
 
 def _rule_block(rule: DeviceRule) -> list[bytes]:
@@ -74,14 +75,22 @@ def _rule_block(rule: DeviceRule) -> list[bytes]:
         checks.append([lambda off: _insn(_JNE_K, R_TYPE, 0, off, t)])
     bits = _access_bits(rule.access)
     if bits != ACC_MKNOD | ACC_READ | ACC_WRITE:
-        if rule.allow:   # requested ⊆ rule: (req & bits) == req
-            checks.append([lambda off: _insn(_MOV64_X, 1, R_ACCESS),
-                           lambda off: _insn(_AND64_K, 1, 0, 0, bits),
-                           lambda off: _insn(_JNE_X, 1, R_ACCESS, off)])
-        else:            # requested ∩ rule ≠ ∅
-            checks.append([lambda off: _insn(_MOV64_X, 1, R_ACCESS),
-                           lambda off: _insn(_AND64_K, 1, 0, 0, bits),
-                           lambda off: _insn(_JEQ_K, 1, 0, off, 0)])
+        if rule.allow:  # requested ⊆ rule: (req & bits) == req
+            checks.append(
+                [
+                    lambda off: _insn(_MOV64_X, 1, R_ACCESS),
+                    lambda off: _insn(_AND64_K, 1, 0, 0, bits),
+                    lambda off: _insn(_JNE_X, 1, R_ACCESS, off),
+                ]
+            )
+        else:  # requested ∩ rule ≠ ∅
+            checks.append(
+                [
+                    lambda off: _insn(_MOV64_X, 1, R_ACCESS),
+                    lambda off: _insn(_AND64_K, 1, 0, 0, bits),
+                    lambda off: _insn(_JEQ_K, 1, 0, off, 0),
+                ]
+            )
     if rule.major != WILDCARD:
         checks.append([lambda off: _insn(_JNE_K, R_MAJOR, 0, off, rule.major)])
     if rule.minor != WILDCARD:
@@ -98,7 +107,7 @@ def _rule_block(rule: DeviceRule) -> list[bytes]:
 def build_program(default_allow: bool, rules: list[DeviceRule]) -> bytes:
     """The program text (concatenated 8-byte instructions)."""
     prog = [
-        _insn(_LDX_W, R_TYPE, 1, 0),        # access_type
+        _insn(_LDX_W, R_TYPE, 1, 0),  # access_type
         _insn(_MOV64_X, R_ACCESS, R_TYPE),
         _insn(_AND64_K, R_TYPE, 0, 0, 0xFFFF),
         _insn(_RSH64_K, R_ACCESS, 0, 0, 16),
@@ -113,30 +122,47 @@ def build_program(default_allow: bool, rules: list[DeviceRule]) -> bytes:
 
 # --- bpf_attr layouts (only the members each command reads) ------------------
 
+
 class _ProgLoad(ctypes.Structure):
-    _fields_ = [("prog_type", ctypes.c_uint32), ("insn_cnt", ctypes.c_uint32),
-                ("insns", ctypes.c_uint64), ("license", ctypes.c_uint64),
-                ("log_level", ctypes.c_uint32), ("log_size", ctypes.c_uint32),
-                ("log_buf", ctypes.c_uint64), ("kern_version", ctypes.c_uint32),
-                ("prog_flags", ctypes.c_uint32), ("prog_name", ctypes.c_char * 16),
-                ("prog_ifindex", ctypes.c_uint32), ("expected_attach_type", ctypes.c_uint32)]
+    _fields_ = [
+        ("prog_type", ctypes.c_uint32),
+        ("insn_cnt", ctypes.c_uint32),
+        ("insns", ctypes.c_uint64),
+        ("license", ctypes.c_uint64),
+        ("log_level", ctypes.c_uint32),
+        ("log_size", ctypes.c_uint32),
+        ("log_buf", ctypes.c_uint64),
+        ("kern_version", ctypes.c_uint32),
+        ("prog_flags", ctypes.c_uint32),
+        ("prog_name", ctypes.c_char * 16),
+        ("prog_ifindex", ctypes.c_uint32),
+        ("expected_attach_type", ctypes.c_uint32),
+    ]
 
 
 class _Attach(ctypes.Structure):
-    _fields_ = [("target_fd", ctypes.c_uint32), ("attach_bpf_fd", ctypes.c_uint32),
-                ("attach_type", ctypes.c_uint32), ("attach_flags", ctypes.c_uint32),
-                ("replace_bpf_fd", ctypes.c_uint32)]
+    _fields_ = [
+        ("target_fd", ctypes.c_uint32),
+        ("attach_bpf_fd", ctypes.c_uint32),
+        ("attach_type", ctypes.c_uint32),
+        ("attach_flags", ctypes.c_uint32),
+        ("replace_bpf_fd", ctypes.c_uint32),
+    ]
 
 
 class _Query(ctypes.Structure):
-    _fields_ = [("target_fd", ctypes.c_uint32), ("attach_type", ctypes.c_uint32),
-                ("query_flags", ctypes.c_uint32), ("attach_flags", ctypes.c_uint32),
-                ("prog_ids", ctypes.c_uint64), ("prog_cnt", ctypes.c_uint32)]
+    _fields_ = [
+        ("target_fd", ctypes.c_uint32),
+        ("attach_type", ctypes.c_uint32),
+        ("query_flags", ctypes.c_uint32),
+        ("attach_flags", ctypes.c_uint32),
+        ("prog_ids", ctypes.c_uint64),
+        ("prog_cnt", ctypes.c_uint32),
+    ]
 
 
 class _GetFd(ctypes.Structure):
-    _fields_ = [("prog_id", ctypes.c_uint32), ("next_id", ctypes.c_uint32),
-                ("open_flags", ctypes.c_uint32)]
+    _fields_ = [("prog_id", ctypes.c_uint32), ("next_id", ctypes.c_uint32), ("open_flags", ctypes.c_uint32)]
 
 
 def load_program(code: bytes) -> int:
@@ -145,10 +171,14 @@ def load_program(code: bytes) -> int:
     insns = ctypes.create_string_buffer(code, len(code))
     lic = ctypes.create_string_buffer(b"Apache-2.0")
     log = ctypes.create_string_buffer(65536)
-    attr = _ProgLoad(prog_type=BPF_PROG_TYPE_CGROUP_DEVICE, insn_cnt=len(code) // 8,
-                     insns=ctypes.addressof(insns), license=ctypes.addressof(lic),
-                     prog_name=b"pyrunc_devices",
-                     expected_attach_type=BPF_CGROUP_DEVICE)
+    attr = _ProgLoad(
+        prog_type=BPF_PROG_TYPE_CGROUP_DEVICE,
+        insn_cnt=len(code) // 8,
+        insns=ctypes.addressof(insns),
+        license=ctypes.addressof(lic),
+        prog_name=b"pyrunc_devices",
+        expected_attach_type=BPF_CGROUP_DEVICE,
+    )
     try:
         return syscalls.bpf(BPF_PROG_LOAD, attr, ctypes.sizeof(attr))
     except OSError as e:
@@ -160,16 +190,14 @@ def load_program(code: bytes) -> int:
         return syscalls.bpf(BPF_PROG_LOAD, attr, ctypes.sizeof(attr))
     except OSError as e:
         text = log.value.decode(errors="replace").strip().splitlines()
-        raise OSError(e.errno, f"bpf(BPF_PROG_LOAD): {os.strerror(e.errno)}: "
-                      f"{' | '.join(text[-3:])}") from None
+        raise OSError(e.errno, f"bpf(BPF_PROG_LOAD): {os.strerror(e.errno)}: {' | '.join(text[-3:])}") from None
 
 
 def attached_program_ids(cgroup_fd: int) -> list[int]:
     ids = (ctypes.c_uint32 * 64)()
-    attr = _Query(target_fd=cgroup_fd, attach_type=BPF_CGROUP_DEVICE,
-                  prog_ids=ctypes.addressof(ids), prog_cnt=64)
+    attr = _Query(target_fd=cgroup_fd, attach_type=BPF_CGROUP_DEVICE, prog_ids=ctypes.addressof(ids), prog_cnt=64)
     syscalls.bpf(BPF_PROG_QUERY, attr, ctypes.sizeof(attr))
-    return list(ids[:attr.prog_cnt])
+    return list(ids[: attr.prog_cnt])
 
 
 def _prog_fd_by_id(prog_id: int) -> int:
@@ -177,8 +205,9 @@ def _prog_fd_by_id(prog_id: int) -> int:
     return syscalls.bpf(BPF_PROG_GET_FD_BY_ID, attr, ctypes.sizeof(attr))
 
 
-def install(cgroup_dir: str, default_allow: bool, rules: list[DeviceRule],
-            field: str = "linux.resources.devices") -> None:
+def install(
+    cgroup_dir: str, default_allow: bool, rules: list[DeviceRule], field: str = "linux.resources.devices"
+) -> None:
     """Load the program and attach it to ``cgroup_dir``, replacing what was there.
 
     The new program is attached (multi mode) before the old ones are detached,
@@ -194,20 +223,21 @@ def install(cgroup_dir: str, default_allow: bool, rules: list[DeviceRule],
         try:
             old = attached_program_ids(cg)
             prog = load_program(code)
-            attr = _Attach(target_fd=cg, attach_bpf_fd=prog, attach_type=BPF_CGROUP_DEVICE,
-                           attach_flags=BPF_F_ALLOW_MULTI)
+            attr = _Attach(
+                target_fd=cg, attach_bpf_fd=prog, attach_type=BPF_CGROUP_DEVICE, attach_flags=BPF_F_ALLOW_MULTI
+            )
             syscalls.bpf(BPF_PROG_ATTACH, attr, ctypes.sizeof(attr))
             for prog_id in old:
                 ofd = _prog_fd_by_id(prog_id)
                 try:
-                    attr = _Attach(target_fd=cg, attach_bpf_fd=ofd,
-                                   attach_type=BPF_CGROUP_DEVICE)
+                    attr = _Attach(target_fd=cg, attach_bpf_fd=ofd, attach_type=BPF_CGROUP_DEVICE)
                     syscalls.bpf(BPF_PROG_DETACH, attr, ctypes.sizeof(attr))
                 finally:
                     os.close(ofd)
         except OSError as e:
-            raise CgroupError(f"{field}: installing the eBPF device filter on {cgroup_dir}: "
-                              f"{e.strerror or e}") from None
+            raise CgroupError(
+                f"{field}: installing the eBPF device filter on {cgroup_dir}: {e.strerror or e}"
+            ) from None
     finally:
         if prog >= 0:
             os.close(prog)  # the attachment keeps the program alive

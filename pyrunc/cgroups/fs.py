@@ -51,8 +51,7 @@ def write(directory: str, name: str, value, field: str) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
     except OSError as e:
         if e.errno == errno.ENOENT:
-            raise CgroupError(f"{field}: {path} does not exist "
-                              f"(controller not available or not enabled)") from None
+            raise CgroupError(f"{field}: {path} does not exist (controller not available or not enabled)") from None
         raise CgroupError(f"{field}: open {path}: {e.strerror}") from None
     try:
         os.write(fd, data)
@@ -112,6 +111,7 @@ def rmdir_tree(directory: str, timeout: float = 2.0) -> None:
 def own_cgroups(path: str = "/proc/self/cgroup") -> dict[str, str]:
     """controller -> cgroup path of this process; v2's line is under key ""."""
     from pyrunc.linux import procfs
+
     out = {}
     for _hid, controllers, cgpath in procfs.parse_cgroup(procfs.read_text(path)):
         if not controllers:

@@ -68,7 +68,7 @@ def late_join_fds(cfg, mgr):
         for fd in fds:
             os.close(fd)
         return (), ()
-    return tuple(fds[:len(dirs)]), tuple(fds[len(dirs):])
+    return tuple(fds[: len(dirs)]), tuple(fds[len(dirs) :])
 
 
 def origin_dirs(container_dirs):
@@ -80,18 +80,16 @@ def origin_dirs(container_dirs):
         if m["fstype"] == "cgroup2":
             mounts.append((m["mountpoint"], m["root"], ""))
         elif m["fstype"] == "cgroup":
-            mounts.append((m["mountpoint"], m["root"],
-                           [o for o in m["super_options"] if o not in ("rw", "ro")]))
+            mounts.append((m["mountpoint"], m["root"], [o for o in m["super_options"] if o not in ("rw", "ro")]))
     own = {ctrls: path for _, ctrls, path in procfs.cgroups()}
     out = []
     for d in container_dirs:
-        point, root, opts = max((m for m in mounts if d.startswith(m[0].rstrip("/") + "/")),
-                                key=lambda m: len(m[0]))
+        point, root, opts = max((m for m in mounts if d.startswith(m[0].rstrip("/") + "/")), key=lambda m: len(m[0]))
         if opts == "":
             path = own.get("", "/")
         else:
             path = next((p for k, p in own.items() if k and set(k.split(",")) <= set(opts)), "/")
         if root != "/" and path.startswith(root):
-            path = path[len(root):]
+            path = path[len(root) :]
         out.append(point.rstrip("/") + "/" + path.strip("/") if path.strip("/") else point)
     return out

@@ -10,8 +10,7 @@ from pyrunc.errors import CgroupError
 F = "linux.resources"
 
 # Top-level LinuxResources keys a manager understands.
-KNOWN_KEYS = {"devices", "memory", "cpu", "pids", "blockIO", "hugepageLimits",
-              "network", "rdma", "unified"}
+KNOWN_KEYS = {"devices", "memory", "cpu", "pids", "blockIO", "hugepageLimits", "network", "rdma", "unified"}
 
 
 def check_object(resources, field=F) -> dict:
@@ -22,8 +21,7 @@ def check_object(resources, field=F) -> dict:
     return resources
 
 
-def get_int(obj: dict, key: str, field: str, *, minimum: int | None = None,
-            maximum: int | None = None) -> int | None:
+def get_int(obj: dict, key: str, field: str, *, minimum: int | None = None, maximum: int | None = None) -> int | None:
     """obj[key] as int, None when absent/null; bools and non-integers are errors."""
     v = obj.get(key)
     if v is None:
@@ -66,6 +64,7 @@ def get_list(obj: dict, key: str, field: str) -> list:
 
 # --- conversions v1 -> v2 (the formulas runc uses) --------------------------
 
+
 def cpu_shares_to_weight(shares: int) -> int:
     """cpu.shares [2..262144] (default 1024) -> cpu.weight [1..10000] (default 100).
 
@@ -81,7 +80,7 @@ def cpu_shares_to_weight(shares: int) -> int:
         return 10000
     lg = math.log2(shares)
     exponent = (lg * lg + 125 * lg) / 612.0 - 7.0 / 34.0
-    return int(math.ceil(10 ** exponent))
+    return int(math.ceil(10**exponent))
 
 
 def blkio_weight_to_io_weight(weight: int) -> int:
@@ -115,6 +114,7 @@ _PAGE_SIZE = r"^[1-9][0-9]*[KMGTP]?B$"
 
 def check_page_size(page_size, field: str) -> str:
     import re  # here, not at import: `delete` and `kill` load this module too
+
     if not isinstance(page_size, str) or not re.match(_PAGE_SIZE, page_size):
         raise CgroupError(f"{field}.pageSize: {page_size!r} is not a size like 2MB, 1GB or 64KB")
     return page_size
@@ -134,14 +134,14 @@ WILDCARD = -1
 DEFAULT_ALLOWED_DEVICES = [
     {"allow": True, "type": "c", "major": WILDCARD, "minor": WILDCARD, "access": "m"},
     {"allow": True, "type": "b", "major": WILDCARD, "minor": WILDCARD, "access": "m"},
-    {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},    # /dev/null
-    {"allow": True, "type": "c", "major": 1, "minor": 8, "access": "rwm"},    # /dev/random
-    {"allow": True, "type": "c", "major": 1, "minor": 7, "access": "rwm"},    # /dev/full
-    {"allow": True, "type": "c", "major": 5, "minor": 0, "access": "rwm"},    # /dev/tty
-    {"allow": True, "type": "c", "major": 1, "minor": 5, "access": "rwm"},    # /dev/zero
-    {"allow": True, "type": "c", "major": 1, "minor": 9, "access": "rwm"},    # /dev/urandom
+    {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"},  # /dev/null
+    {"allow": True, "type": "c", "major": 1, "minor": 8, "access": "rwm"},  # /dev/random
+    {"allow": True, "type": "c", "major": 1, "minor": 7, "access": "rwm"},  # /dev/full
+    {"allow": True, "type": "c", "major": 5, "minor": 0, "access": "rwm"},  # /dev/tty
+    {"allow": True, "type": "c", "major": 1, "minor": 5, "access": "rwm"},  # /dev/zero
+    {"allow": True, "type": "c", "major": 1, "minor": 9, "access": "rwm"},  # /dev/urandom
     {"allow": True, "type": "c", "major": 136, "minor": WILDCARD, "access": "rwm"},  # /dev/pts/*
-    {"allow": True, "type": "c", "major": 5, "minor": 2, "access": "rwm"},    # /dev/ptmx
+    {"allow": True, "type": "c", "major": 5, "minor": 2, "access": "rwm"},  # /dev/ptmx
     {"allow": True, "type": "c", "major": 10, "minor": 200, "access": "rwm"},  # /dev/net/tun
 ]
 
@@ -155,20 +155,20 @@ class DeviceRule:
         self.allow, self.type, self.major, self.minor, self.access = allow, type_, major, minor, access
 
     def is_everything(self) -> bool:
-        return (self.type == "a" and self.major == WILDCARD and self.minor == WILDCARD
-                and set(self.access) == set("rwm"))
+        return self.type == "a" and self.major == WILDCARD and self.minor == WILDCARD and set(self.access) == set("rwm")
 
     def v1_line(self) -> str:
         """devices.allow/deny syntax: "c 1:3 rwm"."""
         if self.is_everything():
             return "a"
+
         def num(n):
             return "*" if n == WILDCARD else str(n)
+
         return f"{self.type} {num(self.major)}:{num(self.minor)} {self.access}"
 
     def __eq__(self, other):
-        return isinstance(other, DeviceRule) and all(
-            getattr(self, k) == getattr(other, k) for k in self.__slots__)
+        return isinstance(other, DeviceRule) and all(getattr(self, k) == getattr(other, k) for k in self.__slots__)
 
     def __repr__(self):
         return f"DeviceRule({'allow' if self.allow else 'deny'} {self.v1_line()})"
@@ -240,8 +240,9 @@ def effective_device_rules(spec_rules) -> tuple[bool, list[DeviceRule]]:
     return default_allow, rules[start:]
 
 
-def device_allowed(default_allow: bool, rules: list[DeviceRule], type_: str, major: int,
-                   minor: int, access: str) -> bool:
+def device_allowed(
+    default_allow: bool, rules: list[DeviceRule], type_: str, major: int, minor: int, access: str
+) -> bool:
     """Reference semantics of a rule list (the last matching rule decides), used by
     tests to check the eBPF program and v1 lists against the same truth."""
     for r in reversed(rules):
@@ -261,6 +262,7 @@ def device_allowed(default_allow: bool, rules: list[DeviceRule], type_: str, maj
 
 # --- the typed record (config.model.Resources), validated once -----------------
 
+
 def _dev_numbers(entry, field) -> tuple[int, int]:
     if not isinstance(entry, dict):
         raise CgroupError(f"{field}: must be an object")
@@ -276,15 +278,19 @@ def parse_resources(resources, field=F):
     (CgroupError naming the field) once, at conversion: the managers take
     the record as it is.  None stays None."""
     from pyrunc.config import model as M
+
     if resources is None:
         return None
     r = check_object(resources, field)
     kw: dict[str, object] = {}
     if "devices" in r and r["devices"] is not None:
         normalize_device_rules(r["devices"], field + ".devices")  # the checks; the rules as given
-        kw["devices"] = [M.DeviceRule(allow=d["allow"], type=d.get("type"), major=d.get("major"),
-                                      minor=d.get("minor"), access=d.get("access"))
-                         for d in r["devices"]]
+        kw["devices"] = [
+            M.DeviceRule(
+                allow=d["allow"], type=d.get("type"), major=d.get("major"), minor=d.get("minor"), access=d.get("access")
+            )
+            for d in r["devices"]
+        ]
     if r.get("memory") is not None:
         kw["memory"] = _memory(check_object(r["memory"], field + ".memory"), field + ".memory")
     if r.get("cpu") is not None:
@@ -293,14 +299,11 @@ def parse_resources(resources, field=F):
         pids = check_object(r["pids"], field + ".pids")
         kw["pids"] = M.Pids(limit=get_int(pids, "limit", field + ".pids"))
     if r.get("blockIO") is not None:
-        kw["blockIO"] = _block_io(check_object(r["blockIO"], field + ".blockIO"),
-                                  field + ".blockIO")
+        kw["blockIO"] = _block_io(check_object(r["blockIO"], field + ".blockIO"), field + ".blockIO")
     if r.get("hugepageLimits") is not None:
-        kw["hugepageLimits"] = _hugepages(get_list(r, "hugepageLimits", field),
-                                          field + ".hugepageLimits")
+        kw["hugepageLimits"] = _hugepages(get_list(r, "hugepageLimits", field), field + ".hugepageLimits")
     if r.get("network") is not None:
-        kw["network"] = _network(check_object(r["network"], field + ".network"),
-                                 field + ".network")
+        kw["network"] = _network(check_object(r["network"], field + ".network"), field + ".network")
     if r.get("rdma") is not None:
         kw["rdma"] = _rdma(check_object(r["rdma"], field + ".rdma"), field + ".rdma")
     if r.get("unified") is not None:
@@ -318,26 +321,34 @@ def parse_resources(resources, field=F):
 
 def _memory(mem, f):
     from pyrunc.config.model import Memory
+
     return Memory(
-        limit=get_int(mem, "limit", f, minimum=-1), swap=get_int(mem, "swap", f, minimum=-1),
+        limit=get_int(mem, "limit", f, minimum=-1),
+        swap=get_int(mem, "swap", f, minimum=-1),
         reservation=get_int(mem, "reservation", f, minimum=-1),
         swappiness=get_int(mem, "swappiness", f, minimum=0, maximum=100),
         kernelTCP=get_int(mem, "kernelTCP", f, minimum=-1),
         kernel=get_int(mem, "kernel", f, minimum=-1),
         disableOOMKiller=get_bool(mem, "disableOOMKiller", f),
         useHierarchy=get_bool(mem, "useHierarchy", f),
-        checkBeforeUpdate=get_bool(mem, "checkBeforeUpdate", f))
+        checkBeforeUpdate=get_bool(mem, "checkBeforeUpdate", f),
+    )
 
 
 def _cpu(cpu, f):
     from pyrunc.config.model import Cpu
+
     out = Cpu(
-        shares=get_int(cpu, "shares", f, minimum=0), quota=get_int(cpu, "quota", f, minimum=-1),
-        period=get_int(cpu, "period", f, minimum=0), burst=get_int(cpu, "burst", f, minimum=0),
+        shares=get_int(cpu, "shares", f, minimum=0),
+        quota=get_int(cpu, "quota", f, minimum=-1),
+        period=get_int(cpu, "period", f, minimum=0),
+        burst=get_int(cpu, "burst", f, minimum=0),
         realtimeRuntime=get_int(cpu, "realtimeRuntime", f, minimum=-1),
         realtimePeriod=get_int(cpu, "realtimePeriod", f, minimum=0),
         idle=get_int(cpu, "idle", f, minimum=0, maximum=1),
-        cpus=get_str(cpu, "cpus", f), mems=get_str(cpu, "mems", f))
+        cpus=get_str(cpu, "cpus", f),
+        mems=get_str(cpu, "mems", f),
+    )
     if out.burst and out.quota and out.quota > 0 and out.burst > out.quota:
         raise CgroupError(f"{f}.burst: {out.burst} must not be larger than quota ({out.quota})")
     return out
@@ -345,17 +356,24 @@ def _cpu(cpu, f):
 
 def _block_io(bio, f):
     from pyrunc.config.model import BlockIO, ThrottleDevice, WeightDevice
-    kw: dict[str, object] = dict(weight=get_int(bio, "weight", f, minimum=0, maximum=1000),
-              leafWeight=get_int(bio, "leafWeight", f, minimum=0, maximum=1000))
+
+    kw: dict[str, object] = dict(
+        weight=get_int(bio, "weight", f, minimum=0, maximum=1000),
+        leafWeight=get_int(bio, "leafWeight", f, minimum=0, maximum=1000),
+    )
     if bio.get("weightDevice") is not None:
         devs = []
         for i, wd in enumerate(get_list(bio, "weightDevice", f)):
             ff = f"{f}.weightDevice[{i}]"
             maj, mnr = _dev_numbers(wd, ff)
-            devs.append(WeightDevice(major=maj, minor=mnr,
-                                     weight=get_int(wd, "weight", ff, minimum=0, maximum=1000),
-                                     leafWeight=get_int(wd, "leafWeight", ff, minimum=0,
-                                                        maximum=1000)))
+            devs.append(
+                WeightDevice(
+                    major=maj,
+                    minor=mnr,
+                    weight=get_int(wd, "weight", ff, minimum=0, maximum=1000),
+                    leafWeight=get_int(wd, "leafWeight", ff, minimum=0, maximum=1000),
+                )
+            )
         kw["weightDevice"] = devs
     for key in BlockIO.THROTTLE_KEYS:
         if bio.get(key) is None:
@@ -374,6 +392,7 @@ def _block_io(bio, f):
 
 def _hugepages(limits, f):
     from pyrunc.config.model import HugepageLimit
+
     out = []
     for i, h in enumerate(limits):
         ff = f"{f}[{i}]"
@@ -389,6 +408,7 @@ def _hugepages(limits, f):
 
 def _network(net, f):
     from pyrunc.config.model import Network, NetPriority
+
     prios = None
     if net.get("priorities") is not None:
         prios = []
@@ -399,12 +419,12 @@ def _network(net, f):
             if not name or prio is None:
                 raise CgroupError(f"{ff}: needs a name and a priority")
             prios.append(NetPriority(name=name, priority=prio))
-    return Network(classID=get_int(net, "classID", f, minimum=0, maximum=0xFFFFFFFF),
-                   priorities=prios)
+    return Network(classID=get_int(net, "classID", f, minimum=0, maximum=0xFFFFFFFF), priorities=prios)
 
 
 def _rdma(rdma, f):
     from pyrunc.config.model import RdmaLimit
+
     out = {}
     for dev, lim in rdma.items():
         ff = f"{f}.{dev}"
@@ -435,6 +455,7 @@ def as_record(resources):
     """The managers' input: a Resources record as it is; a LinuxResources
     dict (tests, callers outside the model) parsed first; None -> empty."""
     from pyrunc.config.model import Resources
+
     if resources is None:
         return Resources()
     if isinstance(resources, Resources):

@@ -5,9 +5,21 @@ writes nested structs; ``prune`` reproduces that so output matches runc's.
 """
 
 # scalar keys that Go writes even when zero (no omitempty)
-_ALWAYS = {"kernel", "user", "cpu_exclusive", "mem_hardwall", "mem_exclusive", "memory_migrate",
-           "memory_spread_page", "memory_spread_slab", "memory_pressure", "sched_load_balance",
-           "sched_relax_domain_level", "limit", "failcnt"}
+_ALWAYS = {
+    "kernel",
+    "user",
+    "cpu_exclusive",
+    "mem_hardwall",
+    "mem_exclusive",
+    "memory_migrate",
+    "memory_spread_page",
+    "memory_spread_slab",
+    "memory_pressure",
+    "sched_load_balance",
+    "sched_relax_domain_level",
+    "limit",
+    "failcnt",
+}
 # dict-valued keys that are omitempty maps/pointers in Go (the others are structs, always written)
 _OMIT_EMPTY_DICTS = {"raw", "psi"}
 
@@ -18,16 +30,32 @@ def memory_entry(limit=0, usage=0, max_=0, failcnt=0) -> dict:
 
 def skeleton() -> dict:
     return {
-        "cpu": {"usage": {"total": 0, "percpu": [], "percpu_kernel": [], "percpu_user": [],
-                          "kernel": 0, "user": 0},
-                "throttling": {"periods": 0, "throttledPeriods": 0, "throttledTime": 0}},
-        "cpuset": {"cpus": [], "cpu_exclusive": 0, "mems": [], "mem_hardwall": 0,
-                   "mem_exclusive": 0, "memory_migrate": 0, "memory_spread_page": 0,
-                   "memory_spread_slab": 0, "memory_pressure": 0, "sched_load_balance": 0,
-                   "sched_relax_domain_level": 0},
-        "memory": {"cache": 0, "usage": memory_entry(), "swap": memory_entry(),
-                   "kernel": memory_entry(), "kernelTCP": memory_entry(), "raw": {},
-                   "event_count": {"low": 0, "high": 0, "max": 0, "oom": 0, "oom_kill": 0}},
+        "cpu": {
+            "usage": {"total": 0, "percpu": [], "percpu_kernel": [], "percpu_user": [], "kernel": 0, "user": 0},
+            "throttling": {"periods": 0, "throttledPeriods": 0, "throttledTime": 0},
+        },
+        "cpuset": {
+            "cpus": [],
+            "cpu_exclusive": 0,
+            "mems": [],
+            "mem_hardwall": 0,
+            "mem_exclusive": 0,
+            "memory_migrate": 0,
+            "memory_spread_page": 0,
+            "memory_spread_slab": 0,
+            "memory_pressure": 0,
+            "sched_load_balance": 0,
+            "sched_relax_domain_level": 0,
+        },
+        "memory": {
+            "cache": 0,
+            "usage": memory_entry(),
+            "swap": memory_entry(),
+            "kernel": memory_entry(),
+            "kernelTCP": memory_entry(),
+            "raw": {},
+            "event_count": {"low": 0, "high": 0, "max": 0, "oom": 0, "oom_kill": 0},
+        },
         "pids": {"current": 0, "limit": 0},
         "blkio": {},
         "hugetlb": {},
@@ -42,8 +70,7 @@ def prune(obj: dict, top: bool = True, always=_ALWAYS) -> dict:
     for k, v in obj.items():
         if isinstance(v, dict):
             # pids.limit is omitempty although other "limit"s are not
-            pv = v if k in ("event_count", "psi") else prune(v, False,
-                                                             set() if k == "pids" else _ALWAYS)
+            pv = v if k in ("event_count", "psi") else prune(v, False, set() if k == "pids" else _ALWAYS)
             if k in _OMIT_EMPTY_DICTS and not pv:
                 continue
             out[k] = pv
@@ -84,8 +111,7 @@ def blkio_entries(lines, ops=True) -> list[dict]:
             continue
         major, _, minor = parts[0].partition(":")
         if ops and len(parts) == 3:
-            out.append({"major": int(major), "minor": int(minor), "op": parts[1],
-                        "value": int(parts[2])})
+            out.append({"major": int(major), "minor": int(minor), "op": parts[1], "value": int(parts[2])})
         elif len(parts) == 2:
             out.append({"major": int(major), "minor": int(minor), "op": "", "value": int(parts[1])})
     return out

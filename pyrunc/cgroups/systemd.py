@@ -54,17 +54,23 @@ def systemd_running() -> bool:
 
 # --- names and paths ---------------------------------------------------------
 
+
 def expand_slice(slice_name: str, field: str = "linux.cgroupsPath") -> str:
     """The cgroup path of a slice unit: ``a-b-c.slice`` -> ``/a.slice/a-b.slice/a-b-c.slice``.
 
     systemd nests slices by the dashes in their names; ``-.slice`` is the root.
     """
     suffix = ".slice"
-    if (len(slice_name) <= len(suffix) and slice_name != "-.slice") or \
-            not slice_name.endswith(suffix) or "/" in slice_name:
-        raise CgroupError(f"{field}: invalid slice name {slice_name!r} "
-                          "(a systemd slice like system.slice or kubepods-besteffort.slice)")
-    stem = slice_name[:-len(suffix)]
+    if (
+        (len(slice_name) <= len(suffix) and slice_name != "-.slice")
+        or not slice_name.endswith(suffix)
+        or "/" in slice_name
+    ):
+        raise CgroupError(
+            f"{field}: invalid slice name {slice_name!r} "
+            "(a systemd slice like system.slice or kubepods-besteffort.slice)"
+        )
+    stem = slice_name[: -len(suffix)]
     if stem == "-":
         return "/"
     path, prefix = "", ""
@@ -76,8 +82,9 @@ def expand_slice(slice_name: str, field: str = "linux.cgroupsPath") -> str:
     return path
 
 
-def parse_cgroups_path(cgroups_path: str | None, container_id: str,
-                       default_slice: str = DEFAULT_SLICE) -> tuple[str, str]:
+def parse_cgroups_path(
+    cgroups_path: str | None, container_id: str, default_slice: str = DEFAULT_SLICE
+) -> tuple[str, str]:
     """(slice, unit) for ``linux.cgroupsPath`` under the systemd driver.
 
     ``slice:prefix:name``; an empty slice is ``default_slice`` (system.slice;
@@ -91,9 +98,11 @@ def parse_cgroups_path(cgroups_path: str | None, container_id: str,
     else:
         parts = cgroups_path.split(":")
         if len(parts) != 3:
-            raise CgroupError(f"{field}: {cgroups_path!r} is not of the form slice:prefix:name "
-                              "(the systemd cgroup driver's syntax, e.g. "
-                              "system.slice:docker:ID)")
+            raise CgroupError(
+                f"{field}: {cgroups_path!r} is not of the form slice:prefix:name "
+                "(the systemd cgroup driver's syntax, e.g. "
+                "system.slice:docker:ID)"
+            )
         slice_name, prefix, name = parts
         name = name or container_id
     slice_name = slice_name or default_slice
@@ -104,8 +113,10 @@ def parse_cgroups_path(cgroups_path: str | None, container_id: str,
     else:
         unit = f"{prefix}-{name}.scope" if prefix else f"{name}.scope"
     if len(unit) > 255 or not set(unit) <= _UNIT_CHARS:
-        raise CgroupError(f"{field}: {unit!r} is not a valid systemd unit name "
-                          "(letters, digits and \":-_.\\\" only, at most 255 characters)")
+        raise CgroupError(
+            f"{field}: {unit!r} is not a valid systemd unit name "
+            '(letters, digits and ":-_.\\" only, at most 255 characters)'
+        )
     expand_slice(slice_name)  # refuse a malformed slice before anything exists
     return slice_name, unit
 
@@ -119,11 +130,27 @@ def unit_cgroup(slice_name: str, unit: str) -> str:
 
 # --- org.systemd.property.* annotations ----------------------------------------
 
-_TYPE_WORDS = {"boolean": "b", "byte": "y", "int16": "n", "uint16": "q", "int32": "i",
-               "uint32": "u", "int64": "x", "uint64": "t", "double": "d", "string": "s"}
-_INT_RANGES = {"y": (0, 255), "n": (-2**15, 2**15 - 1), "q": (0, 2**16 - 1),
-               "i": (-2**31, 2**31 - 1), "u": (0, 2**32 - 1), "x": (-2**63, 2**63 - 1),
-               "t": (0, 2**64 - 1)}
+_TYPE_WORDS = {
+    "boolean": "b",
+    "byte": "y",
+    "int16": "n",
+    "uint16": "q",
+    "int32": "i",
+    "uint32": "u",
+    "int64": "x",
+    "uint64": "t",
+    "double": "d",
+    "string": "s",
+}
+_INT_RANGES = {
+    "y": (0, 255),
+    "n": (-(2**15), 2**15 - 1),
+    "q": (0, 2**16 - 1),
+    "i": (-(2**31), 2**31 - 1),
+    "u": (0, 2**32 - 1),
+    "x": (-(2**63), 2**63 - 1),
+    "t": (0, 2**64 - 1),
+}
 
 
 def parse_gvariant(text: str):
@@ -231,16 +258,14 @@ def annotation_properties(annotations: dict | None) -> list:
     for key, text in (annotations or {}).items():
         if not key.startswith(_ANNOTATION_PREFIX):
             continue
-        name = key[len(_ANNOTATION_PREFIX):]
+        name = key[len(_ANNOTATION_PREFIX) :]
         where = f"annotations[{key!r}]"
         if len(name) < 3 or not name.isascii() or not name.isalpha():
-            raise CgroupError(f"{where}: {name!r} is not a systemd property name "
-                              "(at least 3 latin letters)")
+            raise CgroupError(f"{where}: {name!r} is not a systemd property name (at least 3 latin letters)")
         try:
             sig, value = parse_gvariant(text)
         except ValueError as e:
-            raise CgroupError(f"{where}: {text!r} is not a GVariant value this runtime "
-                              f"understands: {e}") from None
+            raise CgroupError(f"{where}: {text!r} is not a GVariant value this runtime understands: {e}") from None
         if len(name) > 3 and name.endswith("Sec") and name[-4].islower():
             # documented as TimeoutStopSec, set over D-Bus as TimeoutStopUSec
             if sig not in _INT_RANGES and sig != "d":
@@ -254,8 +279,9 @@ def annotation_properties(annotations: dict | None) -> list:
 
 # --- OCI resources -> unit properties -----------------------------------------
 
+
 def _cpu_mask(text: str, field: str) -> bytes:
-    """"0-3,8" -> the byte mask systemd takes for AllowedCPUs (bit n of byte n//8)."""
+    """ "0-3,8" -> the byte mask systemd takes for AllowedCPUs (bit n of byte n//8)."""
     bits = 0
     for part in text.split(","):
         part = part.strip()
@@ -332,6 +358,7 @@ def resource_properties(resources, version: int, *, initial: bool = False) -> li
     table, docs/cgroups.md); the rest goes only to the files.  ``resources``:
     a ``config.model.Resources`` (a dict is converted first)."""
     from pyrunc.config.model import BlockIO, Cpu, Memory, Pids
+
     r = R.as_record(resources)
     props = []
 
@@ -386,10 +413,15 @@ def resource_properties(resources, version: int, *, initial: bool = False) -> li
 
     if version == 2:
         unified = r.unified or {}
-        for key, prop in (("memory.max", "MemoryMax"), ("memory.high", "MemoryHigh"),
-                          ("memory.low", "MemoryLow"), ("memory.min", "MemoryMin"),
-                          ("memory.swap.max", "MemorySwapMax"), ("pids.max", "TasksMax"),
-                          ("cpu.weight", "CPUWeight")):
+        for key, prop in (
+            ("memory.max", "MemoryMax"),
+            ("memory.high", "MemoryHigh"),
+            ("memory.low", "MemoryLow"),
+            ("memory.min", "MemoryMin"),
+            ("memory.swap.max", "MemorySwapMax"),
+            ("pids.max", "TasksMax"),
+            ("cpu.weight", "CPUWeight"),
+        ):
             value = unified.get(key)
             if isinstance(value, str):
                 value = value.strip()
@@ -406,6 +438,7 @@ def resource_properties(resources, version: int, *, initial: bool = False) -> li
 
 # --- D-Bus ---------------------------------------------------------------------
 
+
 def user_bus_address(environ=os.environ) -> str:
     """The user's bus, where the user's systemd instance listens: the session
     bus address, else ``$XDG_RUNTIME_DIR/bus`` (as runc and sd_bus_open_user)."""
@@ -415,11 +448,12 @@ def user_bus_address(environ=os.environ) -> str:
     runtime_dir = environ.get("XDG_RUNTIME_DIR")
     if runtime_dir and os.path.exists(os.path.join(runtime_dir, "bus")):
         return "unix:path=" + os.path.join(runtime_dir, "bus")
-    raise CgroupError("rootless --systemd-cgroup needs the user's systemd instance: "
-                      "DBUS_SESSION_BUS_ADDRESS is unset and "
-                      + (f"{runtime_dir}/bus does not exist" if runtime_dir
-                         else "XDG_RUNTIME_DIR is unset")
-                      + " (a systemd user session: loginctl enable-linger USER)")
+    raise CgroupError(
+        "rootless --systemd-cgroup needs the user's systemd instance: "
+        "DBUS_SESSION_BUS_ADDRESS is unset and "
+        + (f"{runtime_dir}/bus does not exist" if runtime_dir else "XDG_RUNTIME_DIR is unset")
+        + " (a systemd user session: loginctl enable-linger USER)"
+    )
 
 
 def host_uid(uid: int, uid_map: str = "/proc/self/uid_map") -> int:
@@ -447,6 +481,7 @@ def _open_user_connection(address: str, timeout: float = 5.0):
     from jeepney.auth import BEGIN, Authenticator
     from jeepney.bus import get_bus
     from jeepney.io.blocking import DBusConnection
+
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM | socket.SOCK_CLOEXEC)
     try:
         sock.settimeout(timeout)
@@ -476,8 +511,7 @@ class Systemd:
         try:
             from jeepney.io.blocking import open_dbus_connection
         except ImportError:
-            raise CgroupError("the systemd cgroup driver needs the jeepney package "
-                              "(pip install jeepney)") from None
+            raise CgroupError("the systemd cgroup driver needs the jeepney package (pip install jeepney)") from None
         bus = "user" if user else "system"
         self.address: str | None = None
         try:
@@ -490,14 +524,12 @@ class Systemd:
             raise
         except (OSError, ValueError, KeyError) as e:
             why = getattr(e, "strerror", None) or str(e) or type(e).__name__
-            raise CgroupError(f"systemd cgroup driver: cannot connect to the D-Bus "
-                              f"{bus} bus: {why}") from None
+            raise CgroupError(f"systemd cgroup driver: cannot connect to the D-Bus {bus} bus: {why}") from None
         except Exception as e:  # noqa: BLE001 - jeepney's auth errors have no common base
-            raise CgroupError(f"systemd cgroup driver: D-Bus {bus} bus: "
-                              f"{type(e).__name__}: {e}") from None
+            raise CgroupError(f"systemd cgroup driver: D-Bus {bus} bus: {type(e).__name__}: {e}") from None
         from jeepney import DBusAddress
-        self.manager = DBusAddress(_MGR_PATH, bus_name="org.freedesktop.systemd1",
-                                   interface=_MGR_IFACE)
+
+        self.manager = DBusAddress(_MGR_PATH, bus_name="org.freedesktop.systemd1", interface=_MGR_IFACE)
         self._subscribed = False
 
     def close(self) -> None:
@@ -508,10 +540,11 @@ class Systemd:
         user's instance keeps its units)."""
         from jeepney import DBusAddress, new_method_call
         from jeepney.low_level import HeaderFields, MessageType
-        props = DBusAddress(_MGR_PATH, bus_name="org.freedesktop.systemd1",
-                            interface="org.freedesktop.DBus.Properties")
+
+        props = DBusAddress(_MGR_PATH, bus_name="org.freedesktop.systemd1", interface="org.freedesktop.DBus.Properties")
         reply = self.conn.send_and_get_reply(
-            new_method_call(props, "Get", "ss", (_MGR_IFACE, name)), timeout=CALL_TIMEOUT)
+            new_method_call(props, "Get", "ss", (_MGR_IFACE, name)), timeout=CALL_TIMEOUT
+        )
         if reply.header.message_type == MessageType.error:
             why = reply.body[0] if reply.body else reply.header.fields.get(HeaderFields.error_name)
             raise CgroupError(f"systemd: manager property {name}: {why}")
@@ -521,6 +554,7 @@ class Systemd:
         """Call a manager method; raise DBusError (a CgroupError) on an error reply."""
         from jeepney import new_method_call
         from jeepney.low_level import MessageType, HeaderFields
+
         msg = new_method_call(self.manager, method, signature, args)
         try:
             reply = self.conn.send_and_get_reply(msg, timeout=timeout)
@@ -539,8 +573,8 @@ class Systemd:
         result ("done", "failed", "timeout", "canceled", "dependency", "skipped")."""
         import time
         from jeepney import MatchRule, message_bus
-        rule = MatchRule(type="signal", interface=_MGR_IFACE, member="JobRemoved",
-                         path=_MGR_PATH)
+
+        rule = MatchRule(type="signal", interface=_MGR_IFACE, member="JobRemoved", path=_MGR_PATH)
         if not self._subscribed:
             # systemd emits job signals only while a client is subscribed; the
             # match must be in place before the job can end
@@ -560,8 +594,9 @@ class Systemd:
                         raise TimeoutError
                     msg = self.conn.recv_until_filtered(queue, timeout=left)
                 except TimeoutError:
-                    raise CgroupError(f"systemd: {method} {args[0]}: the job did not finish "
-                                      f"within {timeout:.0f} s") from None
+                    raise CgroupError(
+                        f"systemd: {method} {args[0]}: the job did not finish within {timeout:.0f} s"
+                    ) from None
                 body = msg.body
                 if len(body) == 4 and body[1] == job:
                     return body[3]
@@ -575,6 +610,7 @@ class DBusError(CgroupError):
 
 # --- the manager ----------------------------------------------------------------
 
+
 class SystemdManager(CgroupManager):
     """A container cgroup owned by a systemd transient unit; the files are
     written by ``inner``, the cgroupfs manager of the unit's cgroup.
@@ -584,9 +620,18 @@ class SystemdManager(CgroupManager):
 
     driver = "systemd"
 
-    def __init__(self, container_id: str, slice_name: str, unit: str, inner: CgroupManager, *,
-                 properties=(), rootless: bool = False, started: bool = False,
-                 bus_address: str | None = None):
+    def __init__(
+        self,
+        container_id: str,
+        slice_name: str,
+        unit: str,
+        inner: CgroupManager,
+        *,
+        properties=(),
+        rootless: bool = False,
+        started: bool = False,
+        bus_address: str | None = None,
+    ):
         super().__init__(inner.path, container_id, rootless=rootless)
         self.slice = slice_name
         self.unit = unit
@@ -600,24 +645,29 @@ class SystemdManager(CgroupManager):
         self._bus: Systemd | None = None
 
     @classmethod
-    def new(cls, cgroups_path, container_id, *, annotations=None, rootless=False,
-            root=CGROUP_ROOT):
+    def new(cls, cgroups_path, container_id, *, annotations=None, rootless=False, root=CGROUP_ROOT):
         slice_name, unit = parse_cgroups_path(
-            cgroups_path, container_id, USER_DEFAULT_SLICE if rootless else DEFAULT_SLICE)
+            cgroups_path, container_id, USER_DEFAULT_SLICE if rootless else DEFAULT_SLICE
+        )
         props = annotation_properties(annotations)
         if not systemd_running():
-            raise CgroupError("--systemd-cgroup: systemd is not running on this host "
-                              "(PID 1 is not systemd: no /run/systemd/system); "
-                              "use the cgroupfs driver")
+            raise CgroupError(
+                "--systemd-cgroup: systemd is not running on this host "
+                "(PID 1 is not systemd: no /run/systemd/system); "
+                "use the cgroupfs driver"
+            )
         from pyrunc.cgroups import detect_version
+
         version = detect_version(root)
         base, address = "", None
         if rootless:
             if version != 2:
                 # as runc: only v2 delegates a subtree to an unprivileged user
-                raise CgroupError("rootless --systemd-cgroup needs cgroup v2 (this host "
-                                  "has cgroup v1 hierarchies, which systemd does not "
-                                  "delegate to a user)")
+                raise CgroupError(
+                    "rootless --systemd-cgroup needs cgroup v2 (this host "
+                    "has cgroup v1 hierarchies, which systemd does not "
+                    "delegate to a user)"
+                )
             # the user's instance keeps its units below its own cgroup; asked
             # now (and disconnected) so the stages never hold the socket
             bus = Systemd(user=True)
@@ -629,29 +679,45 @@ class SystemdManager(CgroupManager):
         path = base + unit_cgroup(slice_name, unit)
         if version == 2:
             from pyrunc.cgroups.v2 import V2Manager
+
             inner = V2Manager.resolve(path, False, container_id, rootless=rootless, root=root)
         else:
             from pyrunc.cgroups.v1 import V1Manager
+
             inner = V1Manager.resolve(path, False, container_id, root=root)
-        return cls(container_id, slice_name, unit, inner, properties=props, rootless=rootless,
-                   bus_address=address)
+        return cls(container_id, slice_name, unit, inner, properties=props, rootless=rootless, bus_address=address)
 
     @classmethod
     def from_dict(cls, saved: dict):
         from pyrunc.cgroups import load_manager
+
         try:
             inner = load_manager(saved["inner"])
-            return cls(saved.get("id", ""), saved["slice"], saved["unit"], inner,
-                       rootless=saved.get("rootless", False), started=True,
-                       bus_address=saved.get("bus"))
+            return cls(
+                saved.get("id", ""),
+                saved["slice"],
+                saved["unit"],
+                inner,
+                rootless=saved.get("rootless", False),
+                started=True,
+                bus_address=saved.get("bus"),
+            )
         except (KeyError, TypeError):
             raise CgroupError("saved cgroup state: incomplete systemd unit record") from None
 
     def to_dict(self) -> dict:
-        return {"driver": self.driver, "version": self.version, "path": self.path,
-                "id": self.container_id, "rootless": self.rootless, "slice": self.slice,
-                "unit": self.unit, "paths": self.inner.paths(), "inner": self.inner.to_dict(),
-                **({"bus": self.bus_address} if self.bus_address else {})}
+        return {
+            "driver": self.driver,
+            "version": self.version,
+            "path": self.path,
+            "id": self.container_id,
+            "rootless": self.rootless,
+            "slice": self.slice,
+            "unit": self.unit,
+            "paths": self.inner.paths(),
+            "inner": self.inner.to_dict(),
+            **({"bus": self.bus_address} if self.bus_address else {}),
+        }
 
     def __repr__(self):
         return f"<SystemdManager {self.unit} in {self.slice} v{self.version} {self.path}>"
@@ -667,8 +733,9 @@ class SystemdManager(CgroupManager):
         process).  The D-Bus connection is made there too, after the fork,
         so the container's stages never hold a socket to the system bus."""
         if not systemd_running():
-            raise CgroupError("--systemd-cgroup: systemd is not running on this host "
-                              "(PID 1 is not systemd: no /run/systemd/system)")
+            raise CgroupError(
+                "--systemd-cgroup: systemd is not running on this host (PID 1 is not systemd: no /run/systemd/system)"
+            )
 
     def apply(self, pid: int) -> None:
         if self._started:
@@ -696,36 +763,36 @@ class SystemdManager(CgroupManager):
         try:
             self._systemd().call("AttachProcessesToUnit", "ssau", (self.unit, "", [pid]))
         except DBusError as e:
-            raise CgroupError(f"cannot join systemd unit {self.unit}: "
-                              f"{str(e).split(': ', 2)[-1]}") from None
+            raise CgroupError(f"cannot join systemd unit {self.unit}: {str(e).split(': ', 2)[-1]}") from None
 
     def _start_unit(self, pid: int) -> None:
         is_slice = self.unit.endswith(".slice")
-        props: list[tuple[str, tuple[str, object]]] = [
-            ("Description", ("s", f"pyrunc container {self.container_id}"))]
+        props: list[tuple[str, tuple[str, object]]] = [("Description", ("s", f"pyrunc container {self.container_id}"))]
         if is_slice:
             # a slice's parent follows from its name; Wants= keeps the parent up
             props.append(("Wants", ("as", [self.slice])))
         else:
-            props += [("Slice", ("s", self.slice)), ("Delegate", ("b", True)),
-                      ("PIDs", ("au", [pid]))]
+            props += [("Slice", ("s", self.slice)), ("Delegate", ("b", True)), ("PIDs", ("au", [pid]))]
         props.append(("DefaultDependencies", ("b", False)))
-        props += [("MemoryAccounting", ("b", True)), ("CPUAccounting", ("b", True)),
-                  ("TasksAccounting", ("b", True)),
-                  ("IOAccounting" if self.version == 2 else "BlockIOAccounting", ("b", True))]
+        props += [
+            ("MemoryAccounting", ("b", True)),
+            ("CPUAccounting", ("b", True)),
+            ("TasksAccounting", ("b", True)),
+            ("IOAccounting" if self.version == 2 else "BlockIOAccounting", ("b", True)),
+        ]
         props += self.properties  # annotations last: they may override ours
         bus = self._systemd()
         for attempt in (1, 2):
             try:
-                result = bus.run_job("StartTransientUnit", "ssa(sv)a(sa(sv))",
-                                     (self.unit, "replace", props, []))
+                result = bus.run_job("StartTransientUnit", "ssa(sv)a(sa(sv))", (self.unit, "replace", props, []))
                 break
             except DBusError as e:
                 why = str(e).split(": ", 2)[-1]
                 if e.name == "org.freedesktop.systemd1.UnitExists" and attempt == 2:
                     # as runc >= 1.2: never join another container's unit
-                    raise CgroupError(f"cannot start systemd unit {self.unit}: the unit "
-                                      f"already exists ({why})") from None
+                    raise CgroupError(
+                        f"cannot start systemd unit {self.unit}: the unit already exists ({why})"
+                    ) from None
                 if e.name != "org.freedesktop.systemd1.UnitExists":
                     raise CgroupError(f"cannot start systemd unit {self.unit}: {why}") from None
                 # a failed unit of that name lingers until reset: reset, retry once
@@ -748,8 +815,9 @@ class SystemdManager(CgroupManager):
             try:
                 self._systemd().call("SetUnitProperties", "sba(sv)", (self.unit, True, props))
             except DBusError as e:
-                raise CgroupError(f"{F}: setting properties of systemd unit {self.unit}: "
-                                  f"{str(e).split(': ', 2)[-1]}") from None
+                raise CgroupError(
+                    f"{F}: setting properties of systemd unit {self.unit}: {str(e).split(': ', 2)[-1]}"
+                ) from None
         self.inner.set(resources, initial=initial)
 
     def destroy(self) -> None:
@@ -765,8 +833,7 @@ class SystemdManager(CgroupManager):
             try:
                 bus.run_job("StopUnit", "ss", (self.unit, "replace"))
             except DBusError as e:
-                if e.name not in ("org.freedesktop.systemd1.NoSuchUnit",
-                                  "org.freedesktop.systemd1.LoadFailed"):
+                if e.name not in ("org.freedesktop.systemd1.NoSuchUnit", "org.freedesktop.systemd1.LoadFailed"):
                     raise
             self._reset_failed()
         self.inner.destroy()

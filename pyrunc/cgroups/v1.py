@@ -10,13 +10,25 @@ from pyrunc.errors import CgroupError
 
 F = R.F
 # mount options of a cgroup v1 mount that are not controller names
-_NOT_CONTROLLERS = {"rw", "ro", "noprefix", "clone_children", "xattr", "cpuset_v2_mode",
-                    "favordynmods", "nosuid", "nodev", "noexec", "relatime"}
+_NOT_CONTROLLERS = {
+    "rw",
+    "ro",
+    "noprefix",
+    "clone_children",
+    "xattr",
+    "cpuset_v2_mode",
+    "favordynmods",
+    "nosuid",
+    "nodev",
+    "noexec",
+    "relatime",
+}
 
 
 def hierarchies(root: str = CGROUP_ROOT) -> list[dict]:
     """Mounted v1 hierarchies under ``root``: [{mountpoint, root, controllers}]."""
     from pyrunc.linux import procfs  # only at create (delete loads this module too)
+
     found = {}
     for m in procfs.mounts():
         if m["fstype"] != "cgroup":
@@ -24,8 +36,7 @@ def hierarchies(root: str = CGROUP_ROOT) -> list[dict]:
         mp = m["mountpoint"]
         if not (mp == root or mp.startswith(root.rstrip("/") + "/")):
             continue
-        ctrls = [o for o in m["super_options"]
-                 if o not in _NOT_CONTROLLERS and not o.startswith("release_agent=")]
+        ctrls = [o for o in m["super_options"] if o not in _NOT_CONTROLLERS and not o.startswith("release_agent=")]
         if not ctrls:
             continue
         found[mp] = {"mountpoint": mp, "root": m["root"], "controllers": ctrls}
@@ -35,15 +46,13 @@ def hierarchies(root: str = CGROUP_ROOT) -> list[dict]:
 class V1Manager(CgroupManager):
     version = 1
 
-    def __init__(self, path: str, container_id: str, dirs: dict[str, str], *,
-                 rootless: bool = False):
+    def __init__(self, path: str, container_id: str, dirs: dict[str, str], *, rootless: bool = False):
         super().__init__(path, container_id, rootless=rootless)
         self._paths = dirs  # controller -> absolute dir (co-mounted controllers share one)
 
     # -- construction --------------------------------------------------------
     @classmethod
-    def resolve(cls, path: str, relative: bool, container_id: str, *, rootless=False,
-                root=CGROUP_ROOT):
+    def resolve(cls, path: str, relative: bool, container_id: str, *, rootless=False, root=CGROUP_ROOT):
         own = fs.own_cgroups() if relative else {}
         dirs = {}
         for h in hierarchies(root):
@@ -55,7 +64,7 @@ class V1Manager(CgroupManager):
                         continue
                     mroot = h["root"]
                     if mroot != "/" and (mine == mroot or mine.startswith(mroot + "/")):
-                        mine = mine[len(mroot):] or "/"
+                        mine = mine[len(mroot) :] or "/"
                     d = os.path.normpath(os.path.join(mp, mine.lstrip("/"), path))
                 else:
                     d = os.path.normpath(mp + path)
@@ -66,6 +75,7 @@ class V1Manager(CgroupManager):
         # systemd uses to track processes: the container gets a cgroup there
         # too, as with runc (key "").
         from pyrunc.linux import procfs
+
         for m in procfs.mounts():
             if m["fstype"] == "cgroup2" and m["mountpoint"].startswith(root.rstrip("/") + "/"):
                 mp = m["mountpoint"]
@@ -73,7 +83,7 @@ class V1Manager(CgroupManager):
                     mine = own.get("", "/")
                     mroot = m["root"]
                     if mroot != "/" and (mine == mroot or mine.startswith(mroot + "/")):
-                        mine = mine[len(mroot):] or "/"
+                        mine = mine[len(mroot) :] or "/"
                     dirs[""] = os.path.normpath(os.path.join(mp, mine.lstrip("/"), path))
                 else:
                     dirs[""] = os.path.normpath(mp + path)
@@ -82,8 +92,9 @@ class V1Manager(CgroupManager):
 
     @classmethod
     def from_dict(cls, saved: dict):
-        return cls(saved.get("path", ""), saved.get("id", ""), dict(saved["paths"]),
-                   rootless=saved.get("rootless", False))
+        return cls(
+            saved.get("path", ""), saved.get("id", ""), dict(saved["paths"]), rootless=saved.get("rootless", False)
+        )
 
     def paths(self) -> dict[str, str]:
         return dict(self._paths)
@@ -203,14 +214,14 @@ class V1Manager(CgroupManager):
 
     def kill_all(self, sig: int) -> None:
         import _signal  # not `signal`: its enum import costs ms on every command
+
         # Freeze so that nothing forks between listing and signalling.  A
         # cgroup that was paused stays paused, except for SIGKILL, which v1
         # only delivers once the tasks are thawed.
         was_frozen = self.is_frozen()
         froze = False
         # signal 0 delivers nothing (an existence check): no need to stop forks
-        if sig and not was_frozen and "freezer" in self._paths \
-                and os.path.isdir(self._paths["freezer"]):
+        if sig and not was_frozen and "freezer" in self._paths and os.path.isdir(self._paths["freezer"]):
             try:
                 self.freeze()
                 froze = True
@@ -240,8 +251,7 @@ class V1Manager(CgroupManager):
         ``devices`` is absent (at create)."""
         r = R.as_record(resources)
         if r.unified:
-            raise CgroupError(f"{F}.unified: cgroup v2 settings cannot be applied on a "
-                              "cgroup v1 host")
+            raise CgroupError(f"{F}.unified: cgroup v2 settings cannot be applied on a cgroup v1 host")
         if r.cpu is not None:
             self._set_cpuset(r.cpu)
         if r.devices is not None or initial:
@@ -294,22 +304,29 @@ class V1Manager(CgroupManager):
         disable_oom = mem.disableOOMKiller
         use_hierarchy = mem.useHierarchy
         check = mem.checkBeforeUpdate
-        if not (limit or swap or reservation or kernel_tcp or disable_oom
-                or swappiness is not None or use_hierarchy is not None):
+        if not (
+            limit
+            or swap
+            or reservation
+            or kernel_tcp
+            or disable_oom
+            or swappiness is not None
+            or use_hierarchy is not None
+        ):
             return
         d = self._dir("memory", f)
         if check and limit > 0:
             usage = fs.read_int(os.path.join(d, "memory.usage_in_bytes"))
             if limit < usage:
-                raise CgroupError(f"{f}.limit: {limit} is below the current usage {usage} "
-                                  "(checkBeforeUpdate)")
+                raise CgroupError(f"{f}.limit: {limit} is below the current usage {usage} (checkBeforeUpdate)")
         if limit == -1 and swap == 0:
             swap = -1  # unlimited memory without a swap setting: unlimited swap too
         has_memsw = os.path.exists(os.path.join(d, "memory.memsw.limit_in_bytes"))
         if swap and not has_memsw:
             if swap != -1:
-                raise CgroupError(f"{f}.swap: swap accounting is not enabled in the kernel "
-                                  "(no memory.memsw.limit_in_bytes)")
+                raise CgroupError(
+                    f"{f}.swap: swap accounting is not enabled in the kernel (no memory.memsw.limit_in_bytes)"
+                )
             swap = 0
         if limit and swap:
             # memsw must stay >= limit at every step: raise whichever must go first.
@@ -341,8 +358,7 @@ class V1Manager(CgroupManager):
         f = F + ".cpu"
         shares, quota, period, burst = cpu.shares, cpu.quota, cpu.period, cpu.burst
         rt_runtime, rt_period, idle = cpu.realtimeRuntime, cpu.realtimePeriod, cpu.idle
-        if not any(v is not None for v in (shares, quota, period, burst, rt_runtime,
-                                           rt_period, idle)):
+        if not any(v is not None for v in (shares, quota, period, burst, rt_runtime, rt_period, idle)):
             return
         d = self._dir("cpu", f)
         if shares:
@@ -397,12 +413,13 @@ class V1Manager(CgroupManager):
             if wd.weight:
                 fs.write(d, wfile + "_device", f"{wd.major}:{wd.minor} {wd.weight}", ff + ".weight")
             if wd.leafWeight:
-                fs.write(d, "blkio.leaf_weight_device", f"{wd.major}:{wd.minor} {wd.leafWeight}",
-                         ff + ".leafWeight")
-        files = {"throttleReadBpsDevice": "blkio.throttle.read_bps_device",
-                 "throttleWriteBpsDevice": "blkio.throttle.write_bps_device",
-                 "throttleReadIOPSDevice": "blkio.throttle.read_iops_device",
-                 "throttleWriteIOPSDevice": "blkio.throttle.write_iops_device"}
+                fs.write(d, "blkio.leaf_weight_device", f"{wd.major}:{wd.minor} {wd.leafWeight}", ff + ".leafWeight")
+        files = {
+            "throttleReadBpsDevice": "blkio.throttle.read_bps_device",
+            "throttleWriteBpsDevice": "blkio.throttle.write_bps_device",
+            "throttleReadIOPSDevice": "blkio.throttle.read_iops_device",
+            "throttleWriteIOPSDevice": "blkio.throttle.write_iops_device",
+        }
         for key, entries in lists.items():
             for i, td in enumerate(entries):
                 fs.write(d, files[key], f"{td.major}:{td.minor} {td.rate}", f"{f}.{key}[{i}]")
@@ -419,8 +436,7 @@ class V1Manager(CgroupManager):
     def _set_network(self, net) -> None:
         f = F + ".network"
         if net.classID is not None:
-            fs.write(self._dir("net_cls", f + ".classID"), "net_cls.classid", net.classID,
-                     f + ".classID")
+            fs.write(self._dir("net_cls", f + ".classID"), "net_cls.classid", net.classID, f + ".classID")
         for i, p in enumerate(net.priorities or ()):
             ff = f"{f}.priorities[{i}]"
             fs.write(self._dir("net_prio", ff), "net_prio.ifpriomap", f"{p.name} {p.priority}", ff)
@@ -433,15 +449,18 @@ class V1Manager(CgroupManager):
     # -- stats ---------------------------------------------------------------
     def stats(self) -> dict:
         from pyrunc.cgroups import stats as S
+
         out = S.skeleton()
         p = self._paths
         if "cpuacct" in p:
             d = p["cpuacct"]
             usage = out["cpu"]["usage"]
             usage["total"] = fs.read_int(os.path.join(d, "cpuacct.usage"))
-            for key, fname in (("percpu", "cpuacct.usage_percpu"),
-                               ("percpu_kernel", "cpuacct.usage_percpu_sys"),
-                               ("percpu_user", "cpuacct.usage_percpu_user")):
+            for key, fname in (
+                ("percpu", "cpuacct.usage_percpu"),
+                ("percpu_kernel", "cpuacct.usage_percpu_sys"),
+                ("percpu_user", "cpuacct.usage_percpu_user"),
+            ):
                 try:
                     usage[key] = [int(x) for x in fs.read(os.path.join(d, fname)).split()]
                 except OSError:
@@ -452,11 +471,14 @@ class V1Manager(CgroupManager):
             usage["kernel"] = ticks.get("system", 0) * 1_000_000_000 // hz
         if "cpu" in p:
             st = fs.read_kv(os.path.join(p["cpu"], "cpu.stat"))
-            out["cpu"]["throttling"] = {"periods": st.get("nr_periods", 0),
-                                        "throttledPeriods": st.get("nr_throttled", 0),
-                                        "throttledTime": st.get("throttled_time", 0)}
+            out["cpu"]["throttling"] = {
+                "periods": st.get("nr_periods", 0),
+                "throttledPeriods": st.get("nr_throttled", 0),
+                "throttledTime": st.get("throttled_time", 0),
+            }
         if "cpuset" in p:
             from pyrunc.linux import procfs
+
             cs = out["cpuset"]
             d = p["cpuset"]
             for key, fname in (("cpus", "cpuset.cpus"), ("mems", "cpuset.mems")):
@@ -464,9 +486,17 @@ class V1Manager(CgroupManager):
                     cs[key] = procfs.parse_cpu_list(fs.read(os.path.join(d, fname)))
                 except OSError:
                     pass
-            for key in ("cpu_exclusive", "mem_hardwall", "mem_exclusive", "memory_migrate",
-                        "memory_spread_page", "memory_spread_slab", "memory_pressure",
-                        "sched_load_balance", "sched_relax_domain_level"):
+            for key in (
+                "cpu_exclusive",
+                "mem_hardwall",
+                "mem_exclusive",
+                "memory_migrate",
+                "memory_spread_page",
+                "memory_spread_slab",
+                "memory_pressure",
+                "sched_load_balance",
+                "sched_relax_domain_level",
+            ):
                 cs[key] = fs.read_int(os.path.join(d, "cpuset." + key))
         if "memory" in p:
             d = p["memory"]
@@ -474,35 +504,53 @@ class V1Manager(CgroupManager):
             raw = fs.read_kv(os.path.join(d, "memory.stat"))
             m["raw"] = raw
             m["cache"] = raw.get("cache", 0)
-            for key, prefix in (("usage", "memory."), ("swap", "memory.memsw."),
-                                ("kernel", "memory.kmem."), ("kernelTCP", "memory.kmem.tcp.")):
+            for key, prefix in (
+                ("usage", "memory."),
+                ("swap", "memory.memsw."),
+                ("kernel", "memory.kmem."),
+                ("kernelTCP", "memory.kmem.tcp."),
+            ):
                 m[key] = S.memory_entry(
                     limit=fs.read_int(os.path.join(d, prefix + "limit_in_bytes")),
                     usage=fs.read_int(os.path.join(d, prefix + "usage_in_bytes")),
                     max_=fs.read_int(os.path.join(d, prefix + "max_usage_in_bytes")),
-                    failcnt=fs.read_int(os.path.join(d, prefix + "failcnt")))
+                    failcnt=fs.read_int(os.path.join(d, prefix + "failcnt")),
+                )
             oc = fs.read_kv(os.path.join(d, "memory.oom_control"))
             m["event_count"]["oom_kill"] = oc.get("oom_kill", 0)
         if "pids" in p:
             d = p["pids"]
-            out["pids"] = {"current": fs.read_int(os.path.join(d, "pids.current")),
-                           "limit": fs.read_int(os.path.join(d, "pids.max"))}
+            out["pids"] = {
+                "current": fs.read_int(os.path.join(d, "pids.current")),
+                "limit": fs.read_int(os.path.join(d, "pids.max")),
+            }
         if "blkio" in p:
             d = p["blkio"]
             b = out["blkio"]
             for key, names in (
-                    ("ioServiceBytesRecursive", ("blkio.io_service_bytes_recursive",
-                                                 "blkio.throttle.io_service_bytes_recursive",
-                                                 "blkio.throttle.io_service_bytes")),
-                    ("ioServicedRecursive", ("blkio.io_serviced_recursive",
-                                             "blkio.throttle.io_serviced_recursive",
-                                             "blkio.throttle.io_serviced")),
-                    ("ioQueueRecursive", ("blkio.io_queued_recursive",)),
-                    ("ioServiceTimeRecursive", ("blkio.io_service_time_recursive",)),
-                    ("ioWaitTimeRecursive", ("blkio.io_wait_time_recursive",)),
-                    ("ioMergedRecursive", ("blkio.io_merged_recursive",)),
-                    ("ioTimeRecursive", ("blkio.time_recursive",)),
-                    ("sectorsRecursive", ("blkio.sectors_recursive",))):
+                (
+                    "ioServiceBytesRecursive",
+                    (
+                        "blkio.io_service_bytes_recursive",
+                        "blkio.throttle.io_service_bytes_recursive",
+                        "blkio.throttle.io_service_bytes",
+                    ),
+                ),
+                (
+                    "ioServicedRecursive",
+                    (
+                        "blkio.io_serviced_recursive",
+                        "blkio.throttle.io_serviced_recursive",
+                        "blkio.throttle.io_serviced",
+                    ),
+                ),
+                ("ioQueueRecursive", ("blkio.io_queued_recursive",)),
+                ("ioServiceTimeRecursive", ("blkio.io_service_time_recursive",)),
+                ("ioWaitTimeRecursive", ("blkio.io_wait_time_recursive",)),
+                ("ioMergedRecursive", ("blkio.io_merged_recursive",)),
+                ("ioTimeRecursive", ("blkio.time_recursive",)),
+                ("sectorsRecursive", ("blkio.sectors_recursive",)),
+            ):
                 for name in names:
                     try:
                         with open(os.path.join(d, name)) as fh:
@@ -515,11 +563,12 @@ class V1Manager(CgroupManager):
         if "hugetlb" in p:
             d = p["hugetlb"]
             for name in sorted(os.listdir(d)):
-                if name.startswith("hugetlb.") and name.endswith(".limit_in_bytes") \
-                        and ".rsvd." not in name:
-                    size = name[len("hugetlb."):-len(".limit_in_bytes")]
+                if name.startswith("hugetlb.") and name.endswith(".limit_in_bytes") and ".rsvd." not in name:
+                    size = name[len("hugetlb.") : -len(".limit_in_bytes")]
                     pre = os.path.join(d, f"hugetlb.{size}.")
-                    out["hugetlb"][size] = {"usage": fs.read_int(pre + "usage_in_bytes"),
-                                            "max": fs.read_int(pre + "max_usage_in_bytes"),
-                                            "failcnt": fs.read_int(pre + "failcnt")}
+                    out["hugetlb"][size] = {
+                        "usage": fs.read_int(pre + "usage_in_bytes"),
+                        "max": fs.read_int(pre + "max_usage_in_bytes"),
+                        "failcnt": fs.read_int(pre + "failcnt"),
+                    }
         return S.prune(out)

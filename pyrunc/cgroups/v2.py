@@ -14,8 +14,7 @@ F = R.F
 class V2Manager(CgroupManager):
     version = 2
 
-    def __init__(self, path: str, container_id: str, directory: str, *, rootless=False,
-                 root: str = CGROUP_ROOT):
+    def __init__(self, path: str, container_id: str, directory: str, *, rootless=False, root: str = CGROUP_ROOT):
         super().__init__(path, container_id, rootless=rootless)
         self.dir = directory
         self.root = root
@@ -35,8 +34,13 @@ class V2Manager(CgroupManager):
 
     @classmethod
     def from_dict(cls, saved):
-        return cls(saved.get("path", ""), saved.get("id", ""), saved["paths"][""],
-                   rootless=saved.get("rootless", False), root=saved.get("root", CGROUP_ROOT))
+        return cls(
+            saved.get("path", ""),
+            saved.get("id", ""),
+            saved["paths"][""],
+            rootless=saved.get("rootless", False),
+            root=saved.get("root", CGROUP_ROOT),
+        )
 
     def to_dict(self):
         d = super().to_dict()
@@ -142,6 +146,7 @@ class V2Manager(CgroupManager):
 
     def kill_all(self, sig: int) -> None:
         import _signal  # not `signal`: its enum import costs ms on every command
+
         if sig == _signal.SIGKILL and os.path.exists(self._file("cgroup.kill")):
             fs.write(self.dir, "cgroup.kill", 1, "kill")
             # cgroup.kill is asynchronous: wait (briefly) until the cgroup is empty
@@ -189,8 +194,7 @@ class V2Manager(CgroupManager):
             self._set_hugetlb(r.hugepageLimits)
         if r.network is not None:
             if r.network.classID is not None or r.network.priorities:
-                raise CgroupError(f"{F}.network: net_cls/net_prio (classID, priorities) do not "
-                                  "exist on cgroup v2")
+                raise CgroupError(f"{F}.network: net_cls/net_prio (classID, priorities) do not exist on cgroup v2")
         if r.rdma:
             for line, ff in R.rdma_lines(r.rdma):
                 fs.write(self.dir, "rdma.max", line, ff)
@@ -199,6 +203,7 @@ class V2Manager(CgroupManager):
 
     def _set_devices(self, rules) -> None:
         from pyrunc.cgroups import ebpf
+
         default_allow, effective = R.effective_device_rules(rules)
         try:
             ebpf.install(self.dir, default_allow, effective)
@@ -218,13 +223,11 @@ class V2Manager(CgroupManager):
         if mem.checkBeforeUpdate and limit > 0:
             usage = fs.read_int(self._file("memory.current"))
             if limit < usage:
-                raise CgroupError(f"{f}.limit: {limit} is below the current usage {usage} "
-                                  "(checkBeforeUpdate)")
+                raise CgroupError(f"{f}.limit: {limit} is below the current usage {usage} (checkBeforeUpdate)")
         if swap_max is not None:
             if not os.path.exists(self._file("memory.swap.max")):
                 if swap_max not in (-1, 0):
-                    raise CgroupError(f"{f}.swap: swap accounting is not available "
-                                      "(no memory.swap.max)")
+                    raise CgroupError(f"{f}.swap: swap accounting is not available (no memory.swap.max)")
             else:
                 fs.write(self.dir, "memory.swap.max", R.v2_limit(swap_max), f + ".swap")
         if limit:
@@ -236,8 +239,7 @@ class V2Manager(CgroupManager):
         f = F + ".cpu"
         shares, quota, period, burst, idle = cpu.shares, cpu.quota, cpu.period, cpu.burst, cpu.idle
         if cpu.realtimeRuntime or cpu.realtimePeriod:
-            raise CgroupError(f"{f}.realtimeRuntime: realtime scheduling limits do not exist "
-                              "on cgroup v2")
+            raise CgroupError(f"{f}.realtimeRuntime: realtime scheduling limits do not exist on cgroup v2")
         if shares:
             fs.write(self.dir, "cpu.weight", R.cpu_shares_to_weight(shares), f + ".shares")
         if quota or period:
@@ -269,21 +271,23 @@ class V2Manager(CgroupManager):
         wfile = "io.bfq.weight" if bfq else "io.weight"
         conv = (lambda w: w) if bfq else R.blkio_weight_to_io_weight
         if bio.weight:
-            fs.write(self.dir, wfile, f"default {conv(bio.weight)}" if not bfq else conv(bio.weight),
-                     f + ".weight")
+            fs.write(self.dir, wfile, f"default {conv(bio.weight)}" if not bfq else conv(bio.weight), f + ".weight")
         for i, wd in enumerate(bio.weightDevice or ()):
             ff = f"{f}.weightDevice[{i}]"
             if wd.leafWeight:
                 raise CgroupError(f"{ff}.leafWeight: does not exist on cgroup v2")
             if wd.weight:
                 fs.write(self.dir, wfile, f"{wd.major}:{wd.minor} {conv(wd.weight)}", ff + ".weight")
-        keys = {"throttleReadBpsDevice": "rbps", "throttleWriteBpsDevice": "wbps",
-                "throttleReadIOPSDevice": "riops", "throttleWriteIOPSDevice": "wiops"}
+        keys = {
+            "throttleReadBpsDevice": "rbps",
+            "throttleWriteBpsDevice": "wbps",
+            "throttleReadIOPSDevice": "riops",
+            "throttleWriteIOPSDevice": "wiops",
+        }
         for key, io_key in keys.items():
             for i, td in enumerate(getattr(bio, key) or ()):
                 # 0 means "no limit" in the OCI lists (as in blkio v1)
-                fs.write(self.dir, "io.max", f"{td.major}:{td.minor} {io_key}={td.rate or 'max'}",
-                         f"{f}.{key}[{i}]")
+                fs.write(self.dir, "io.max", f"{td.major}:{td.minor} {io_key}={td.rate or 'max'}", f"{f}.{key}[{i}]")
 
     def _set_hugetlb(self, limits) -> None:
         f = F + ".hugepageLimits"
@@ -304,8 +308,7 @@ class V2Manager(CgroupManager):
                 except OSError:
                     enabled = []
                 if controller not in enabled and not key.startswith("cgroup."):
-                    raise CgroupError(f"{ff}: the {controller} controller is not available "
-                                      "in this cgroup")
+                    raise CgroupError(f"{ff}: the {controller} controller is not available in this cgroup")
                 raise CgroupError(f"{ff}: {path} does not exist")
             fs.write(self.dir, key, value, ff)
 
@@ -313,15 +316,18 @@ class V2Manager(CgroupManager):
     def stats(self) -> dict:
         from pyrunc.cgroups import stats as S
         from pyrunc.linux import procfs
+
         out = S.skeleton()
         cpu = fs.read_kv(self._file("cpu.stat"))
         usage = out["cpu"]["usage"]
         usage["total"] = cpu.get("usage_usec", 0) * 1000
         usage["user"] = cpu.get("user_usec", 0) * 1000
         usage["kernel"] = cpu.get("system_usec", 0) * 1000
-        out["cpu"]["throttling"] = {"periods": cpu.get("nr_periods", 0),
-                                    "throttledPeriods": cpu.get("nr_throttled", 0),
-                                    "throttledTime": cpu.get("throttled_usec", 0) * 1000}
+        out["cpu"]["throttling"] = {
+            "periods": cpu.get("nr_periods", 0),
+            "throttledPeriods": cpu.get("nr_throttled", 0),
+            "throttledTime": cpu.get("throttled_usec", 0) * 1000,
+        }
         psi = S.parse_psi(self._file("cpu.pressure"))
         if psi:
             out["cpu"]["psi"] = psi
@@ -335,20 +341,22 @@ class V2Manager(CgroupManager):
         m["raw"] = raw
         m["cache"] = raw.get("file", 0)
         events = fs.read_kv(self._file("memory.events"))
-        m["usage"] = S.memory_entry(limit=_limit(self._file("memory.max")),
-                                    usage=fs.read_int(self._file("memory.current")),
-                                    max_=fs.read_int(self._file("memory.peak")),
-                                    failcnt=events.get("max", 0))
-        m["swap"] = S.memory_entry(limit=_limit(self._file("memory.swap.max")),
-                                   usage=fs.read_int(self._file("memory.swap.current")),
-                                   max_=fs.read_int(self._file("memory.swap.peak")))
-        m["event_count"] = {k: events.get(k, 0) for k in ("low", "high", "max", "oom",
-                                                          "oom_kill")}
+        m["usage"] = S.memory_entry(
+            limit=_limit(self._file("memory.max")),
+            usage=fs.read_int(self._file("memory.current")),
+            max_=fs.read_int(self._file("memory.peak")),
+            failcnt=events.get("max", 0),
+        )
+        m["swap"] = S.memory_entry(
+            limit=_limit(self._file("memory.swap.max")),
+            usage=fs.read_int(self._file("memory.swap.current")),
+            max_=fs.read_int(self._file("memory.swap.peak")),
+        )
+        m["event_count"] = {k: events.get(k, 0) for k in ("low", "high", "max", "oom", "oom_kill")}
         psi = S.parse_psi(self._file("memory.pressure"))
         if psi:
             m["psi"] = psi
-        out["pids"] = {"current": fs.read_int(self._file("pids.current")),
-                       "limit": fs.read_int(self._file("pids.max"))}
+        out["pids"] = {"current": fs.read_int(self._file("pids.current")), "limit": fs.read_int(self._file("pids.max"))}
         b = out["blkio"]
         rbytes: list[dict] = []
         wbytes: list[dict] = []
@@ -360,10 +368,13 @@ class V2Manager(CgroupManager):
                     dev, *kvs = line.split()
                     major, _, minor = dev.partition(":")
                     vals = dict(kv.split("=", 1) for kv in kvs if "=" in kv)
-                    for lst, k, op in ((rbytes, "rbytes", "Read"), (wbytes, "wbytes", "Write"),
-                                       (rios, "rios", "Read"), (wios, "wios", "Write")):
-                        lst.append({"major": int(major), "minor": int(minor), "op": op,
-                                    "value": int(vals.get(k, 0))})
+                    for lst, k, op in (
+                        (rbytes, "rbytes", "Read"),
+                        (wbytes, "wbytes", "Write"),
+                        (rios, "rios", "Read"),
+                        (wios, "wios", "Write"),
+                    ):
+                        lst.append({"major": int(major), "minor": int(minor), "op": op, "value": int(vals.get(k, 0))})
         except OSError:
             pass
         if rbytes:
@@ -378,10 +389,12 @@ class V2Manager(CgroupManager):
             names = []
         for name in sorted(names):
             if name.startswith("hugetlb.") and name.endswith(".max") and ".rsvd." not in name:
-                size = name[len("hugetlb."):-len(".max")]
+                size = name[len("hugetlb.") : -len(".max")]
                 pre = self._file(f"hugetlb.{size}.")
-                out["hugetlb"][size] = {"usage": fs.read_int(pre + "current"),
-                                        "failcnt": fs.read_kv(pre + "events").get("max", 0)}
+                out["hugetlb"][size] = {
+                    "usage": fs.read_int(pre + "current"),
+                    "failcnt": fs.read_kv(pre + "events").get("max", 0),
+                }
         return S.prune(out)
 
 
@@ -392,4 +405,3 @@ def _limit(path: str) -> int:
     except OSError:
         return 0
     return 2**64 - 1 if s == "max" else int(s)
-

@@ -108,8 +108,12 @@ SEALED_VERBS = frozenset(("create", "run", "exec"))
 
 GLOBAL_FLAGS = (
     # default: /run/pyrunc, or $XDG_RUNTIME_DIR/pyrunc in rootless mode (Globals.store)
-    Flag("root", STR, None, "root directory for storage of container state (default /run/pyrunc, "
-         "rootless: $XDG_RUNTIME_DIR/pyrunc)"),
+    Flag(
+        "root",
+        STR,
+        None,
+        "root directory for storage of container state (default /run/pyrunc, rootless: $XDG_RUNTIME_DIR/pyrunc)",
+    ),
     Flag("log", STR, None, "log file path (default: stderr)"),
     Flag("log-format", STR, "text", "log format: text or json"),
     Flag("debug", BOOL, False, "enable debug logging"),
@@ -164,10 +168,16 @@ def usage():
 
 def version_text():
     from .. import SPEC_VERSION, __version__
-    lines = [f"pyrunc version {__version__}", "commit: none", f"spec: {SPEC_VERSION}",
-             f"python: {sys.version.split()[0]}"]
+
+    lines = [
+        f"pyrunc version {__version__}",
+        "commit: none",
+        f"spec: {SPEC_VERSION}",
+        f"python: {sys.version.split()[0]}",
+    ]
     try:
         from ..seccomp import libseccomp_version
+
         v = libseccomp_version()
     except Exception:  # noqa: BLE001 - version output must not fail
         v = None
@@ -175,6 +185,7 @@ def version_text():
         lines.append(f"libseccomp: {v}")
     try:  # criu check's verdict is cached per boot (pyrunc/checkpoint.py)
         from ..checkpoint import criu_usable
+
         if criu_usable():
             lines.append("+CRIU")
     except Exception:  # noqa: BLE001 - version output must not fail
@@ -199,6 +210,7 @@ class Globals:
         self.rootless = None
         if opts["rootless"] != "auto":
             from ..rootless import parse_flag
+
             self.rootless = parse_flag(opts["rootless"])
         self.criu = opts["criu"]
         self._runtime = None
@@ -209,9 +221,10 @@ class Globals:
         that spec and features run without XDG_RUNTIME_DIR."""
         if self._runtime is None:
             from ..runtime import Runtime
-            self._runtime = Runtime(self.root, rootless=self.rootless,
-                                    systemd_cgroup=self.systemd_cgroup, debug=self.debug,
-                                    criu=self.criu)
+
+            self._runtime = Runtime(
+                self.root, rootless=self.rootless, systemd_cgroup=self.systemd_cgroup, debug=self.debug, criu=self.criu
+            )
         return self._runtime
 
     def store(self):
@@ -242,6 +255,7 @@ def _freeze_loaded_objects():
     runtime, a collection no longer writes to (and so copies) every page
     holding an object: less memory charged to the container."""
     import gc
+
     gc.freeze()
     gc.enable()
 
@@ -283,6 +297,7 @@ def main(argv=None):
         if whole_process and verb in SEALED_VERBS:
             # before anything of ours can enter a container (CVE-2019-5736)
             from ..exeseal import reexec_sealed
+
             reexec_sealed()
         module = __import__(f"pyrunc.cli.{entry[0]}", fromlist=[entry[1]])
         _freeze_loaded_objects()

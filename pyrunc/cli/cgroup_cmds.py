@@ -27,8 +27,7 @@ def cmd_resume(g, argv):
 
 
 def cmd_ps(g, argv):
-    opts, args = parse((Flag("format|f", STR, "table", "table or json"),), argv,
-                       stop_at_positional=True)
+    opts, args = parse((Flag("format|f", STR, "table", "table or json"),), argv, stop_at_positional=True)
     if not args:
         raise UsageError('"ps" requires a minimum of 1 argument')
     # A stopped container is listed too, as runc does: whatever is left in
@@ -36,15 +35,16 @@ def cmd_ps(g, argv):
     pids = g.runtime().ps(args[0])
     if opts["format"] == "json":
         from ..fastjson import dumps
+
         # runc's encoding: one compact line; no pids is a nil slice, `null`
         sys.stdout.write((dumps(pids, compact=True) if pids else "null") + "\n")
         return 0
     if opts["format"] != "table":
         raise UsageError(f"invalid format option {opts['format']!r}")
     import subprocess
+
     ps_args = args[1:] or ["-ef"]
-    out = subprocess.run(["ps", *ps_args], capture_output=True, text=True,
-                         env={"PATH": "/usr/bin:/bin"})
+    out = subprocess.run(["ps", *ps_args], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
     if out.returncode != 0:
         raise PyruncError(f"ps: {out.stderr.strip()}")
     lines = out.stdout.splitlines()
@@ -66,13 +66,24 @@ def cmd_ps(g, argv):
 
 UPDATE_FLAGS = (
     Flag("resources|r", STR, None, "LinuxResources JSON file, or - for stdin"),
-    Flag("blkio-weight", INT, None), Flag("cpu-period", INT, None), Flag("cpu-quota", INT, None),
-    Flag("cpu-share", INT, None), Flag("cpu-rt-period", INT, None), Flag("cpu-rt-runtime", INT, None),
-    Flag("cpuset-cpus", STR, None), Flag("cpuset-mems", STR, None), Flag("cpu-idle", INT, None),
+    Flag("blkio-weight", INT, None),
+    Flag("cpu-period", INT, None),
+    Flag("cpu-quota", INT, None),
+    Flag("cpu-share", INT, None),
+    Flag("cpu-rt-period", INT, None),
+    Flag("cpu-rt-runtime", INT, None),
+    Flag("cpuset-cpus", STR, None),
+    Flag("cpuset-mems", STR, None),
+    Flag("cpu-idle", INT, None),
     Flag("cpu-burst", INT, None),
-    Flag("memory", STR, None), Flag("memory-reservation", STR, None), Flag("memory-swap", STR, None),
-    Flag("kernel-memory", STR, None), Flag("kernel-memory-tcp", STR, None),
-    Flag("pids-limit", INT, None), Flag("l3-cache-schema", STR, None), Flag("mem-bw-schema", STR, None),
+    Flag("memory", STR, None),
+    Flag("memory-reservation", STR, None),
+    Flag("memory-swap", STR, None),
+    Flag("kernel-memory", STR, None),
+    Flag("kernel-memory-tcp", STR, None),
+    Flag("pids-limit", INT, None),
+    Flag("l3-cache-schema", STR, None),
+    Flag("mem-bw-schema", STR, None),
 )
 
 
@@ -99,6 +110,7 @@ def _resources_from_flags(opts):
     res = {}
     if opts["resources"] is not None:
         from ..config.validate import parse_json
+
         src = opts["resources"]
         if src == "-":
             data = sys.stdin.buffer.read()
@@ -109,18 +121,29 @@ def _resources_from_flags(opts):
         if not isinstance(res, dict):
             raise PyruncError("resources: must be a JSON object (LinuxResources)")
     mem = {}
-    for flag, key in (("memory", "limit"), ("memory_reservation", "reservation"),
-                      ("memory_swap", "swap"), ("kernel_memory", "kernel"),
-                      ("kernel_memory_tcp", "kernelTCP")):
+    for flag, key in (
+        ("memory", "limit"),
+        ("memory_reservation", "reservation"),
+        ("memory_swap", "swap"),
+        ("kernel_memory", "kernel"),
+        ("kernel_memory_tcp", "kernelTCP"),
+    ):
         if opts[flag] is not None:
             mem[key] = _bytes(opts[flag], flag.replace("_", "-"))
     if mem:
         res.setdefault("memory", {}).update(mem)
     cpu = {}
-    for flag, key in (("cpu_period", "period"), ("cpu_quota", "quota"), ("cpu_share", "shares"),
-                      ("cpu_rt_period", "realtimePeriod"), ("cpu_rt_runtime", "realtimeRuntime"),
-                      ("cpuset_cpus", "cpus"), ("cpuset_mems", "mems"), ("cpu_idle", "idle"),
-                      ("cpu_burst", "burst")):
+    for flag, key in (
+        ("cpu_period", "period"),
+        ("cpu_quota", "quota"),
+        ("cpu_share", "shares"),
+        ("cpu_rt_period", "realtimePeriod"),
+        ("cpu_rt_runtime", "realtimeRuntime"),
+        ("cpuset_cpus", "cpus"),
+        ("cpuset_mems", "mems"),
+        ("cpu_idle", "idle"),
+        ("cpu_burst", "burst"),
+    ):
         if opts[flag] is not None:
             cpu[key] = opts[flag]
     if cpu:
@@ -142,9 +165,15 @@ def cmd_update(g, argv):
 
 
 def cmd_events(g, argv):
-    opts, args = parse((Flag("interval", STR, "5s", "stats collection interval"),
-                        Flag("stats", BOOL, False, "display the container's stats then exit")), argv)
+    opts, args = parse(
+        (
+            Flag("interval", STR, "5s", "stats collection interval"),
+            Flag("stats", BOOL, False, "display the container's stats then exit"),
+        ),
+        argv,
+    )
     from json import dumps
+
     cid = _one_id(args, "events")
     rt = g.runtime()
     if opts["stats"]:
@@ -167,7 +196,7 @@ def _duration(text):
             num += ch
             i += 1
             continue
-        unit = text[i:i + 2] if text[i:i + 2] in units else ch
+        unit = text[i : i + 2] if text[i : i + 2] in units else ch
         if unit not in units or not num:
             raise UsageError(f"invalid duration {text!r}")
         total += float(num) * units[unit]

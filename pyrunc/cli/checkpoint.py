@@ -40,6 +40,7 @@ RESTORE_FLAGS = COMMON_FLAGS + (
 
 def _help(verb, flags, usage):
     import sys
+
     sys.stdout.write(f"usage: pyrunc {verb} [command options] <container-id>\n\n{usage}\n\noptions:\n")
     sys.stdout.write("".join(f"   --{f.names[0]:<22} {f.help}\n" for f in flags))
     return 0
@@ -53,11 +54,19 @@ def _one_id(args, verb):
 
 def _options(g, opts, **extra):
     return core.CriuOptions(
-        image_path=opts["image_path"], work_path=opts["work_path"],
-        tcp_established=opts["tcp_established"], ext_unix_sk=opts["ext_unix_sk"],
-        shell_job=opts["shell_job"], file_locks=opts["file_locks"],
-        manage_cgroups_mode=opts["manage_cgroups_mode"], empty_ns=opts["empty_ns"],
-        auto_dedup=opts["auto_dedup"], lazy_pages=opts["lazy_pages"], criu_path=g.criu, **extra)
+        image_path=opts["image_path"],
+        work_path=opts["work_path"],
+        tcp_established=opts["tcp_established"],
+        ext_unix_sk=opts["ext_unix_sk"],
+        shell_job=opts["shell_job"],
+        file_locks=opts["file_locks"],
+        manage_cgroups_mode=opts["manage_cgroups_mode"],
+        empty_ns=opts["empty_ns"],
+        auto_dedup=opts["auto_dedup"],
+        lazy_pages=opts["lazy_pages"],
+        criu_path=g.criu,
+        **extra,
+    )
 
 
 def cmd_checkpoint(g, argv):
@@ -67,8 +76,9 @@ def cmd_checkpoint(g, argv):
     cid = _one_id(args, "checkpoint")
     if opts["page_server"]:
         raise UsageError("--page-server is not supported by pyrunc")
-    o = _options(g, opts, parent_path=opts["parent_path"], leave_running=opts["leave_running"],
-                 pre_dump=opts["pre_dump"])
+    o = _options(
+        g, opts, parent_path=opts["parent_path"], leave_running=opts["leave_running"], pre_dump=opts["pre_dump"]
+    )
     g.runtime().checkpoint(cid, o)
     return 0
 
@@ -82,7 +92,14 @@ def cmd_restore(g, argv):
         if opts[name]:
             raise UsageError(f"--{name.replace('_', '-')} is not supported by pyrunc restore yet")
     o = _options(g, opts)
-    p = g.runtime().restore(cid, opts["bundle"], o, pid_file=opts["pid_file"],
-                            detach=opts["detach"], no_subreaper=opts["no_subreaper"],
-                            no_pivot=opts["no_pivot"], console_socket=opts["console_socket"])
+    p = g.runtime().restore(
+        cid,
+        opts["bundle"],
+        o,
+        pid_file=opts["pid_file"],
+        detach=opts["detach"],
+        no_subreaper=opts["no_subreaper"],
+        no_pivot=opts["no_pivot"],
+        console_socket=opts["console_socket"],
+    )
     return 0 if opts["detach"] else p.exit_status

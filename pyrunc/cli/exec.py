@@ -46,8 +46,7 @@ def cmd_exec(g, argv):
     gids = []
     for text in opts["additional_gids"]:
         if _go_int(text) is None:  # not an integer at all: a flag syntax error (runc: 1)
-            raise UsageError(f'invalid value "{text}" for flag -additional-gids: '
-                             "not an integer")
+            raise UsageError(f'invalid value "{text}" for flag -additional-gids: not an integer')
         gids.append(_go_int(text))
     try:
         return _exec(g, opts, args, gids)
@@ -67,8 +66,9 @@ def _go_int(text):
 
 def _check_id(value, flag, what, text=None):
     if not 0 <= value <= MAX_ID:
-        raise PyruncError(f"exec {flag} {text if text is not None else value}: {what} {value} "
-                          f"is outside the range 0-{MAX_ID}")
+        raise PyruncError(
+            f"exec {flag} {text if text is not None else value}: {what} {value} is outside the range 0-{MAX_ID}"
+        )
     return value
 
 
@@ -80,8 +80,10 @@ def _parse_user(text):
     for part, what in ((uid, "uid"), (gid, "gid")) if sep else ((uid, "uid"),):
         value = _go_int(part)
         if value is None:
-            raise PyruncError(f"exec --user {text}: {what} {part!r} is not a number "
-                              f"(format: <uid>[:<gid>], each in the range 0-{MAX_ID})")
+            raise PyruncError(
+                f"exec --user {text}: {what} {part!r} is not a number "
+                f"(format: <uid>[:<gid>], each in the range 0-{MAX_ID})"
+            )
         out.append(str(_check_id(value, "--user", what, text)))
     return ":".join(out)
 
@@ -96,6 +98,7 @@ def _exec(g, opts, args, gids):
     process_doc = None
     if opts["process"]:
         from ..config.validate import parse_json
+
         try:
             with open(opts["process"], "rb") if opts["process"] != "-" else sys.stdin.buffer as f:
                 process_doc = parse_json(f.read(), label=opts["process"])
@@ -103,10 +106,24 @@ def _exec(g, opts, args, gids):
             raise UsageError(f"exec --process {opts['process']}: {e.strerror}") from None
     elif not command:
         raise UsageError("exec: no command given (args or --process)")
-    p = rt.exec(cid, command, process=process_doc, env=opts["env"], cwd=opts["cwd"], user=user,
-                additional_gids=gids, caps=opts["cap"], no_new_privs=opts["no_new_privs"],
-                tty=opts["tty"], apparmor=opts["apparmor"], process_label=opts["process_label"],
-                detach=opts["detach"], pid_file=opts["pid_file"],
-                console_socket=opts["console_socket"], preserve_fds=opts["preserve_fds"],
-                ignore_paused=opts["ignore_paused"], cgroup=opts["cgroup"] or None)
+    p = rt.exec(
+        cid,
+        command,
+        process=process_doc,
+        env=opts["env"],
+        cwd=opts["cwd"],
+        user=user,
+        additional_gids=gids,
+        caps=opts["cap"],
+        no_new_privs=opts["no_new_privs"],
+        tty=opts["tty"],
+        apparmor=opts["apparmor"],
+        process_label=opts["process_label"],
+        detach=opts["detach"],
+        pid_file=opts["pid_file"],
+        console_socket=opts["console_socket"],
+        preserve_fds=opts["preserve_fds"],
+        ignore_paused=opts["ignore_paused"],
+        cgroup=opts["cgroup"] or None,
+    )
     return 0 if opts["detach"] else p.exit_status

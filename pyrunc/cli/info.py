@@ -8,15 +8,22 @@ from . import BOOL, STR, Flag, parse
 
 
 def cmd_spec(g, argv):
-    opts, args = parse((Flag("bundle|b", STR, "", "where to write config.json"),
-                        Flag("rootless", BOOL, False, "a spec for a rootless container")), argv)
+    opts, args = parse(
+        (
+            Flag("bundle|b", STR, "", "where to write config.json"),
+            Flag("rootless", BOOL, False, "a spec for a rootless container"),
+        ),
+        argv,
+    )
     if args:
         raise UsageError('"spec" takes no arguments')
     from ..defaults import default_spec
+
     path = os.path.join(opts["bundle"] or ".", "config.json")
     if os.path.exists(path):
         raise PyruncError("File config.json exists. Remove it first")
     from json import dumps
+
     spec = default_spec(rootless=opts["rootless"], uid=os.geteuid(), gid=os.getegid())
     try:
         with open(path, "x") as f:
@@ -31,6 +38,7 @@ def cmd_features(g, argv):
     from json import dumps
 
     from ..features import features
+
     sys.stdout.write(dumps(features(), indent=4) + "\n")
     return 0
 
@@ -40,15 +48,20 @@ def cmd_validate(g, argv):
     config.json (or a config file); print every problem, one per line; exit 1
     if there is any.  ``--host-specific`` also checks that this host can run
     it (namespaces, cgroup controllers, seccomp, capabilities, devices, ...)."""
-    opts, args = parse((Flag("bundle|b", STR, None, "bundle directory (default: .)"),
-                        Flag("config|f", STR, None, "config file (default: <bundle>/config.json)"),
-                        Flag("host-specific", BOOL, False, "also check that this host can run it")),
-                       argv)
+    opts, args = parse(
+        (
+            Flag("bundle|b", STR, None, "bundle directory (default: .)"),
+            Flag("config|f", STR, None, "config file (default: <bundle>/config.json)"),
+            Flag("host-specific", BOOL, False, "also check that this host can run it"),
+        ),
+        argv,
+    )
     if len(args) > 1:
         raise UsageError('"validate" takes at most one argument: a bundle directory or a config file')
     if args and (opts["bundle"] is not None or opts["config"] is not None):
         raise UsageError('"validate": give either a path argument or --bundle/--config, not both')
     from ..config.validate import check_bundle, check_file, load_config
+
     path = args[0] if args else None
     if path is not None and not os.path.isdir(path):
         config, bundle = path, os.path.dirname(os.path.abspath(path))
@@ -64,6 +77,7 @@ def cmd_validate(g, argv):
     if opts["host_specific"] and os.path.isdir(bundle):
         from ..config.host import host_problems
         from ..errors import ConfigError
+
         try:
             doc = load_config(config)
         except ConfigError:

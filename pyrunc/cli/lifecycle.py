@@ -27,9 +27,14 @@ def _one_id(args, verb):
 
 
 def _create_opts(opts):
-    return dict(config_path=opts["config"], pid_file=opts["pid_file"],
-                console_socket=opts["console_socket"], no_pivot=opts["no_pivot"],
-                no_new_keyring=opts["no_new_keyring"], preserve_fds=opts["preserve_fds"])
+    return dict(
+        config_path=opts["config"],
+        pid_file=opts["pid_file"],
+        console_socket=opts["console_socket"],
+        no_pivot=opts["no_pivot"],
+        no_new_keyring=opts["no_new_keyring"],
+        preserve_fds=opts["preserve_fds"],
+    )
 
 
 def cmd_create(g, argv):
@@ -42,8 +47,7 @@ def cmd_create(g, argv):
 def cmd_run(g, argv):
     opts, args = parse(RUN_FLAGS, argv)
     cid = _one_id(args, "run")
-    p = g.runtime().run(cid, opts["bundle"], detach=opts["detach"], keep=opts["keep"],
-                        **_create_opts(opts))
+    p = g.runtime().run(cid, opts["bundle"], detach=opts["detach"], keep=opts["keep"], **_create_opts(opts))
     return 0 if opts["detach"] else p.exit_status
 
 
@@ -55,11 +59,13 @@ def cmd_start(g, argv):
 
 def _json(obj, indent=None):
     from ..fastjson import dumps  # json.dumps without importing json (re, enum)
+
     return dumps(obj, indent=indent)
 
 
 def _compact_json(obj):
     from ..fastjson import dumps
+
     return dumps(obj, compact=True)
 
 
@@ -72,6 +78,7 @@ def cmd_state(g, argv):
 
 def parse_signal(text):
     import _signal as signal  # the signal module's constants, without its enum import
+
     if text.isdigit():
         n = int(text)
         # 0 is no signal, only the existence and permission check (kill(2)),
@@ -108,8 +115,10 @@ def cmd_delete(g, argv):
 
 
 def cmd_list(g, argv):
-    opts, _ = parse((Flag("format|f", STR, "table", "table or json"),
-                     Flag("quiet|q", BOOL, False, "display only container ids")), argv)
+    opts, _ = parse(
+        (Flag("format|f", STR, "table", "table or json"), Flag("quiet|q", BOOL, False, "display only container ids")),
+        argv,
+    )
     # No state root yet (nothing was ever created with this --root): an
     # empty list, as runc 1.1 prints; the root is not created by listing.
     states = g.runtime().list()

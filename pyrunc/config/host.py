@@ -52,8 +52,19 @@ RESOURCE_CONTROLLERS = {
     ("devices",): ("devices", None),  # v2: an eBPF program, no controller
 }
 
-_NOT_CONTROLLERS = {"rw", "ro", "noprefix", "clone_children", "xattr", "cpuset_v2_mode",
-                    "favordynmods", "nosuid", "nodev", "noexec", "relatime"}
+_NOT_CONTROLLERS = {
+    "rw",
+    "ro",
+    "noprefix",
+    "clone_children",
+    "xattr",
+    "cpuset_v2_mode",
+    "favordynmods",
+    "nosuid",
+    "nodev",
+    "noexec",
+    "relatime",
+}
 
 
 def _read(path: str) -> str | None:
@@ -75,19 +86,33 @@ def parse_cpu_list(text: str) -> set[int] | None:
 class HostFacts:
     """What this host offers, read from /proc and /sys (nothing is created)."""
 
-    def __init__(self, *, namespaces, cgroup_version, controllers, seccomp, cap_count,
-                 filesystems, online_cpus, online_nodes, hugepage_sizes, resctrl, apparmor,
-                 selinux, max_user_namespaces):
-        self.namespaces = set(namespaces)          # /proc/self/ns entry names
-        self.cgroup_version = cgroup_version       # 1 (v1 or hybrid) or 2
-        self.controllers = set(controllers)        # mounted (v1) / available (v2)
-        self.seccomp = seccomp                     # pyrunc.seccomp.supported()
-        self.cap_count = cap_count                 # cap_last_cap + 1
-        self.filesystems = set(filesystems)        # /proc/filesystems
-        self.online_cpus = online_cpus             # set[int] | None
-        self.online_nodes = online_nodes           # set[int] | None
+    def __init__(
+        self,
+        *,
+        namespaces,
+        cgroup_version,
+        controllers,
+        seccomp,
+        cap_count,
+        filesystems,
+        online_cpus,
+        online_nodes,
+        hugepage_sizes,
+        resctrl,
+        apparmor,
+        selinux,
+        max_user_namespaces,
+    ):
+        self.namespaces = set(namespaces)  # /proc/self/ns entry names
+        self.cgroup_version = cgroup_version  # 1 (v1 or hybrid) or 2
+        self.controllers = set(controllers)  # mounted (v1) / available (v2)
+        self.seccomp = seccomp  # pyrunc.seccomp.supported()
+        self.cap_count = cap_count  # cap_last_cap + 1
+        self.filesystems = set(filesystems)  # /proc/filesystems
+        self.online_cpus = online_cpus  # set[int] | None
+        self.online_nodes = online_nodes  # set[int] | None
         self.hugepage_sizes = set(hugepage_sizes)  # "2MB", "1GB", ...
-        self.resctrl = resctrl                     # resctrl mounted
+        self.resctrl = resctrl  # resctrl mounted
         self.apparmor = apparmor
         self.selinux = selinux
         self.max_user_namespaces = max_user_namespaces
@@ -104,10 +129,10 @@ class HostFacts:
             controllers = set()
             for m in procfs.mounts():
                 if m["fstype"] == "cgroup":
-                    controllers.update(o for o in m["super_options"]
-                                       if o not in _NOT_CONTROLLERS and "=" not in o)
+                    controllers.update(o for o in m["super_options"] if o not in _NOT_CONTROLLERS and "=" not in o)
         try:
             from pyrunc.seccomp import supported
+
             seccomp = supported()
         except Exception:  # noqa: BLE001 - no libseccomp: seccomp is unavailable
             seccomp = {"enabled": False}
@@ -116,8 +141,7 @@ class HostFacts:
         except OSError:
             namespaces = []
         cap_last = procfs.cap_last_cap()
-        filesystems = [line.split()[-1] for line in (_read("/proc/filesystems") or "").splitlines()
-                       if line.split()]
+        filesystems = [line.split()[-1] for line in (_read("/proc/filesystems") or "").splitlines() if line.split()]
         sizes = []
         try:
             for name in os.listdir("/sys/kernel/mm/hugepages"):
@@ -130,8 +154,11 @@ class HostFacts:
         nodes = _read("/sys/devices/system/node/online")
         max_userns = _read("/proc/sys/user/max_user_namespaces")
         from pyrunc.lsm import apparmor_enabled, selinux_enabled
+
         return cls(
-            namespaces=namespaces, cgroup_version=version, controllers=controllers,
+            namespaces=namespaces,
+            cgroup_version=version,
+            controllers=controllers,
             seccomp=seccomp,
             cap_count=cap_last + 1 if cap_last is not None else None,
             filesystems=filesystems,
@@ -139,7 +166,8 @@ class HostFacts:
             online_nodes=parse_cpu_list(nodes) if nodes is not None else None,
             hugepage_sizes=sizes,
             resctrl=any(m["fstype"] == "resctrl" for m in procfs.mounts()),
-            apparmor=apparmor_enabled(), selinux=selinux_enabled(),
+            apparmor=apparmor_enabled(),
+            selinux=selinux_enabled(),
             max_user_namespaces=int(max_userns) if max_userns and max_userns.strip().isdigit() else None,
         )
 
@@ -155,6 +183,7 @@ def _hugepage_label(kb: int) -> str:
 # --------------------------------------------------------------------------
 # the rules
 # --------------------------------------------------------------------------
+
 
 def _obj(value) -> dict:
     return value if isinstance(value, dict) else {}
@@ -199,6 +228,7 @@ def create_host_problems(doc, bundle_dir: str) -> list[str]:
     does not convert (plain validation reports that) or the host accepts it."""
     from pyrunc.config.convert import build
     from pyrunc.errors import PyruncError
+
     try:
         cfg = build(doc, os.path.abspath(bundle_dir))
     except PyruncError:
@@ -216,12 +246,15 @@ def _namespaces(linux, facts, add):
         kind = ns.get("type")
         entry = namespaces.PROC_NAMES.get(kind) if isinstance(kind, str) else None
         if entry is not None and entry not in facts.namespaces:
-            add(("linux", "namespaces", i, "type"),
-                "%s namespaces are not supported by this kernel (no /proc/self/ns/%s)"
-                % (render_value(kind), entry))
+            add(
+                ("linux", "namespaces", i, "type"),
+                "%s namespaces are not supported by this kernel (no /proc/self/ns/%s)" % (render_value(kind), entry),
+            )
         if kind == "user" and not ns.get("path") and facts.max_user_namespaces == 0:
-            add(("linux", "namespaces", i, "type"),
-                '"user": new user namespaces are disabled here (user.max_user_namespaces is 0)')
+            add(
+                ("linux", "namespaces", i, "type"),
+                '"user": new user namespaces are disabled here (user.max_user_namespaces is 0)',
+            )
         path = ns.get("path")
         if isinstance(path, str) and path.startswith("/") and "\0" not in path:
             try:
@@ -230,8 +263,7 @@ def _namespaces(linux, facts, add):
                 add(("linux", "namespaces", i, "path"), "%s: %s" % (render_value(path), e.strerror))
                 continue
             if not stat.S_ISREG(st.st_mode):  # nsfs files are regular files
-                add(("linux", "namespaces", i, "path"),
-                    "%s is not a namespace file" % render_value(path))
+                add(("linux", "namespaces", i, "path"), "%s is not a namespace file" % render_value(path))
 
 
 def _cgroups(linux, facts, add):
@@ -252,18 +284,21 @@ def _cgroups(linux, facts, add):
         if needed is None:
             add(path, "cannot be applied on cgroup v%d (this host)" % version)
         elif needed not in facts.controllers:
-            add(path, "needs the %s controller, which cgroup v%d on this host does not offer"
-                % (needed, version))
+            add(path, "needs the %s controller, which cgroup v%d on this host does not offer" % (needed, version))
     unified = resources.get("unified")
     if isinstance(unified, dict) and unified and version == 1:
-        add(("linux", "resources", "unified"), "cgroup v2 settings cannot be applied: this host "
-            "uses cgroup v1 (hybrid hierarchies included)")
+        add(
+            ("linux", "resources", "unified"),
+            "cgroup v2 settings cannot be applied: this host uses cgroup v1 (hybrid hierarchies included)",
+        )
     for i, limit in enumerate(_list(resources.get("hugepageLimits"))):
         size = _obj(limit).get("pageSize")
         if isinstance(size, str) and facts.hugepage_sizes and size not in facts.hugepage_sizes:
-            add(("linux", "resources", "hugepageLimits", i, "pageSize"),
+            add(
+                ("linux", "resources", "hugepageLimits", i, "pageSize"),
                 "%s is not a huge page size of this host (it has %s)"
-                % (render_value(size), ", ".join(sorted(facts.hugepage_sizes))))
+                % (render_value(size), ", ".join(sorted(facts.hugepage_sizes))),
+            )
     if linux.get("intelRdt") is not None and not facts.resctrl:
         add(("linux", "intelRdt"), "needs resctrl, which is not mounted on this host")
 
@@ -274,14 +309,15 @@ def _seccomp(linux, facts, add):
         return
     offer = facts.seccomp or {}
     if not offer.get("enabled"):
-        add(("linux", "seccomp"), "seccomp filters are not available here "
-            "(needs libseccomp and a kernel with seccomp filter support)")
+        add(
+            ("linux", "seccomp"),
+            "seccomp filters are not available here (needs libseccomp and a kernel with seccomp filter support)",
+        )
         return
     archs = set(offer.get("archs") or ())
     for i, arch in enumerate(_list(seccomp.get("architectures"))):
         if isinstance(arch, str) and arch not in archs:
-            add(("linux", "seccomp", "architectures", i),
-                "%s is not known to this libseccomp" % render_value(arch))
+            add(("linux", "seccomp", "architectures", i), "%s is not known to this libseccomp" % render_value(arch))
     flags = set(offer.get("supportedFlags") or ())
     for i, flag in enumerate(_list(seccomp.get("flags"))):
         if isinstance(flag, str) and flag not in flags:
@@ -293,18 +329,19 @@ def _capabilities(process, facts, add):
     if not isinstance(caps, dict) or facts.cap_count is None:
         return
     from pyrunc.capabilities import CAP_NUMBERS
+
     for set_name in ("bounding", "effective", "inheritable", "permitted", "ambient"):
         for i, name in enumerate(_list(caps.get(set_name))):
             if not isinstance(name, str):
                 continue
             number = CAP_NUMBERS.get(name)
             if number is None:
-                add(("process", "capabilities", set_name, i),
-                    "%s is not a Linux capability" % render_value(name))
+                add(("process", "capabilities", set_name, i), "%s is not a Linux capability" % render_value(name))
             elif number >= facts.cap_count:
-                add(("process", "capabilities", set_name, i),
-                    "%s is not known to this kernel (cap_last_cap is %d)"
-                    % (render_value(name), facts.cap_count - 1))
+                add(
+                    ("process", "capabilities", set_name, i),
+                    "%s is not known to this kernel (cap_last_cap is %d)" % (render_value(name), facts.cap_count - 1),
+                )
 
 
 _DEVICE_KINDS: dict[object, int] = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK}
@@ -321,19 +358,27 @@ def _devices(linux, add):
         dev = _obj(dev)
         path, kind = dev.get("path"), _DEVICE_KINDS.get(dev.get("type"))
         major, minor = dev.get("major"), dev.get("minor")
-        if not isinstance(path, str) or not path.startswith("/") or kind is None \
-                or not isinstance(major, int) or not isinstance(minor, int) or "\0" in path:
+        if (
+            not isinstance(path, str)
+            or not path.startswith("/")
+            or kind is None
+            or not isinstance(major, int)
+            or not isinstance(minor, int)
+            or "\0" in path
+        ):
             continue
         where = ("linux", "devices", i, "path")
         try:
             st = os.stat(path, follow_symlinks=False)
         except OSError:
-            add(where, "%s: in a user namespace the host's node is bound, but this host has none"
-                % render_value(path))
+            add(where, "%s: in a user namespace the host's node is bound, but this host has none" % render_value(path))
             continue
         if stat.S_IFMT(st.st_mode) != kind or st.st_rdev != os.makedev(major, minor):
-            add(where, "%s: the host's node is not device %s %d:%d (it is bound in a user namespace)"
-                % (render_value(path), dev.get("type"), major, minor))
+            add(
+                where,
+                "%s: the host's node is not device %s %d:%d (it is bound in a user namespace)"
+                % (render_value(path), dev.get("type"), major, minor),
+            )
 
 
 # mount types that are not filesystems in /proc/filesystems
@@ -346,16 +391,22 @@ def _mounts(doc, bundle_dir, facts, add):
         options = [o for o in _list(m.get("options")) if isinstance(o, str)]
         mtype = m.get("type")
         bind = "bind" in options or "rbind" in options or mtype in ("bind", "rbind")
-        if isinstance(mtype, str) and mtype not in _MOUNT_TYPE_ALIASES and not bind \
-                and facts.filesystems and mtype not in facts.filesystems:
-            add(("mounts", i, "type"), "%s is not a filesystem this kernel knows (/proc/filesystems)"
-                % render_value(mtype))
+        if (
+            isinstance(mtype, str)
+            and mtype not in _MOUNT_TYPE_ALIASES
+            and not bind
+            and facts.filesystems
+            and mtype not in facts.filesystems
+        ):
+            add(
+                ("mounts", i, "type"),
+                "%s is not a filesystem this kernel knows (/proc/filesystems)" % render_value(mtype),
+            )
         source = m.get("source")
         if bind and isinstance(source, str) and source and "\0" not in source:
             full = source if source.startswith("/") else os.path.join(bundle_dir, source)
             if not os.path.lexists(full):
-                add(("mounts", i, "source"), "%s: the bind source does not exist on this host"
-                    % render_value(source))
+                add(("mounts", i, "source"), "%s: the bind source does not exist on this host" % render_value(source))
 
 
 def _hooks(hooks, add):
@@ -389,10 +440,16 @@ def _cpus_and_nodes(doc, linux, facts, add):
             continue
         missing = sorted(wanted - online)
         if missing:
-            add(path, "%s names %s %s, not online on this host (online: %s)"
-                % (render_value(text), what + ("s" if len(missing) > 1 else ""),
-                   ",".join(map(str, missing[:8])) + ("..." if len(missing) > 8 else ""),
-                   _render_set(online)))
+            add(
+                path,
+                "%s names %s %s, not online on this host (online: %s)"
+                % (
+                    render_value(text),
+                    what + ("s" if len(missing) > 1 else ""),
+                    ",".join(map(str, missing[:8])) + ("..." if len(missing) > 8 else ""),
+                    _render_set(online),
+                ),
+            )
 
 
 def _render_set(values: set[int]) -> str:
@@ -419,8 +476,10 @@ def _sysctl(linux, add):
             continue
         # the kernel's files are the same in a new namespace as on the host
         if not os.path.exists(procfs.sysctl_path(key)):
-            add(("linux", "sysctl", key), "%s is not a sysctl of this kernel (no /proc/sys/%s)"
-                % (render_value(key), key.replace(".", "/")))
+            add(
+                ("linux", "sysctl", key),
+                "%s is not a sysctl of this kernel (no /proc/sys/%s)" % (render_value(key), key.replace(".", "/")),
+            )
 
 
 def _net_devices(linux, add):
@@ -428,6 +487,7 @@ def _net_devices(linux, add):
     if not isinstance(devices, dict) or not devices:
         return
     from socket import if_nametoindex
+
     for name in devices:
         try:
             if_nametoindex(name)
@@ -438,19 +498,26 @@ def _net_devices(linux, add):
 def _lsm(doc, linux, facts, add):
     process = _obj(doc.get("process"))
     if isinstance(process.get("apparmorProfile"), str) and process["apparmorProfile"] and not facts.apparmor:
-        add(("process", "apparmorProfile"), "%s cannot be applied: AppArmor is not enabled on this host"
-            % render_value(process["apparmorProfile"]))
+        add(
+            ("process", "apparmorProfile"),
+            "%s cannot be applied: AppArmor is not enabled on this host" % render_value(process["apparmorProfile"]),
+        )
     if isinstance(process.get("selinuxLabel"), str) and process["selinuxLabel"] and not facts.selinux:
-        add(("process", "selinuxLabel"), "%s cannot be applied: SELinux is not enabled on this host"
-            % render_value(process["selinuxLabel"]))
+        add(
+            ("process", "selinuxLabel"),
+            "%s cannot be applied: SELinux is not enabled on this host" % render_value(process["selinuxLabel"]),
+        )
     if isinstance(linux.get("mountLabel"), str) and linux["mountLabel"] and not facts.selinux:
-        add(("linux", "mountLabel"), "%s cannot be applied: SELinux is not enabled on this host"
-            % render_value(linux["mountLabel"]))
+        add(
+            ("linux", "mountLabel"),
+            "%s cannot be applied: SELinux is not enabled on this host" % render_value(linux["mountLabel"]),
+        )
 
 
 # --------------------------------------------------------------------------
 # what create refuses about this host, for a converted config
 # --------------------------------------------------------------------------
+
 
 def check_host(cfg):
     """The checks ``create`` makes of this host for the converted ``cfg``
@@ -460,18 +527,25 @@ def check_host(cfg):
     RDT, the network devices to move."""
     from pyrunc.errors import ConfigError
     from pyrunc.rootless import check_config as check_rootless
+
     check_rootless(cfg)  # an unprivileged caller: user namespace, mappings (no-op for root)
     if cfg.process:
         from pyrunc import lsm
+
         lsm.check(cfg.process.apparmor_profile, cfg.process.selinux_label, cfg.mount_label)
     if cfg.intel_rdt and not _resctrl_mounted():
-        raise ConfigError("config.json: linux.intelRdt: no resctrl filesystem is mounted "
-                          "(Intel RDT is not available on this host)")
+        raise ConfigError(
+            "config.json: linux.intelRdt: no resctrl filesystem is mounted (Intel RDT is not available on this host)"
+        )
     if cfg.net_devices:
         from pyrunc.netdev import check as check_net_devices
+
         netns = cfg.namespace("network")
-        check_net_devices(cfg.net_devices, new_netns=netns is not None and not netns.path,
-                          netns_path=netns.path if netns is not None else None)
+        check_net_devices(
+            cfg.net_devices,
+            new_netns=netns is not None and not netns.path,
+            netns_path=netns.path if netns is not None else None,
+        )
 
 
 def _resctrl_mounted():

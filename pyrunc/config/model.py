@@ -55,8 +55,8 @@ class Record:
         return type(self)(**kw)
 
     def __eq__(self, other):
-        return type(other) is type(self) and all(
-            getattr(self, n) == getattr(other, n) for n in self.FIELDS)
+        return type(other) is type(self) and all(getattr(self, n) == getattr(other, n) for n in self.FIELDS)
+
     # no __hash__: a class that defines __eq__ alone is unhashable (__hash__ None)
 
     def to_dict(self):
@@ -93,8 +93,7 @@ class Record:
         return cls(**kw)
 
     def __repr__(self):
-        return "%s(%s)" % (type(self).__name__,
-                           ", ".join(f"{k}={getattr(self, k)!r}" for k in self.FIELDS))
+        return "%s(%s)" % (type(self).__name__, ", ".join(f"{k}={getattr(self, k)!r}" for k in self.FIELDS))
 
 
 def _plain(v):
@@ -118,9 +117,22 @@ class Mount(Record):
     destination: clean and absolute.
     """
 
-    FIELDS = dict(destination="", type="", source="", options=list, flags=0,
-                  clear_flags=0, data="", propagation=list, rec_attr_set=0, rec_attr_clr=0,
-                  bind=False, recursive=False, tmpcopyup=False, idmap=None)
+    FIELDS = dict(
+        destination="",
+        type="",
+        source="",
+        options=list,
+        flags=0,
+        clear_flags=0,
+        data="",
+        propagation=list,
+        rec_attr_set=0,
+        rec_attr_clr=0,
+        bind=False,
+        recursive=False,
+        tmpcopyup=False,
+        idmap=None,
+    )
     __slots__ = tuple(FIELDS)
     destination: str
     type: str
@@ -195,13 +207,25 @@ class Process(Record):
     this kernel; unknown names were dropped with a warning at conversion.
     ``io_priority`` is the ioprio_set(2) value."""
 
-    FIELDS = dict(terminal=False, console_size=None, cwd="/", env=list, args=list,
-                  command_line=None, user=User, rlimits=list, caps=None,
-                  no_new_privileges=False, apparmor_profile="", selinux_label="",
-                  oom_score_adj=None, scheduler=None, io_priority=None,
-                  exec_cpu_affinity=None)
-    NESTED = dict(user=User, rlimits=[Rlimit], scheduler=Scheduler,
-                  exec_cpu_affinity=CpuAffinity)
+    FIELDS = dict(
+        terminal=False,
+        console_size=None,
+        cwd="/",
+        env=list,
+        args=list,
+        command_line=None,
+        user=User,
+        rlimits=list,
+        caps=None,
+        no_new_privileges=False,
+        apparmor_profile="",
+        selinux_label="",
+        oom_score_adj=None,
+        scheduler=None,
+        io_priority=None,
+        exec_cpu_affinity=None,
+    )
+    NESTED = dict(user=User, rlimits=[Rlimit], scheduler=Scheduler, exec_cpu_affinity=CpuAffinity)
     __slots__ = tuple(FIELDS)
     terminal: bool
     console_size: list[int] | None  # [height, width]
@@ -286,8 +310,9 @@ class Seccomp(Record):
     metadata, and the syscall names libseccomp did not know (left out).
     exec loads this program again; nothing compiles it a second time."""
 
-    FIELDS = dict(bpf_hex="", flags=0, uses_notify=False, listener_path=None,
-                  listener_metadata="", skipped_syscalls=list)
+    FIELDS = dict(
+        bpf_hex="", flags=0, uses_notify=False, listener_path=None, listener_metadata="", skipped_syscalls=list
+    )
     __slots__ = tuple(FIELDS)
     bpf_hex: str
     flags: int
@@ -307,10 +332,19 @@ class Seccomp(Record):
 # the result again (config/convert.py merge_resources).  Values are
 # validated once, by cgroups/resources.py parse_resources; None: not set.
 
+
 class Memory(Record):
-    FIELDS = dict(limit=None, reservation=None, swap=None, kernel=None, kernelTCP=None,
-                  swappiness=None, disableOOMKiller=None, useHierarchy=None,
-                  checkBeforeUpdate=None)
+    FIELDS = dict(
+        limit=None,
+        reservation=None,
+        swap=None,
+        kernel=None,
+        kernelTCP=None,
+        swappiness=None,
+        disableOOMKiller=None,
+        useHierarchy=None,
+        checkBeforeUpdate=None,
+    )
     __slots__ = tuple(FIELDS)
     limit: int | None
     reservation: int | None
@@ -324,8 +358,17 @@ class Memory(Record):
 
 
 class Cpu(Record):
-    FIELDS = dict(shares=None, quota=None, burst=None, period=None, realtimeRuntime=None,
-                  realtimePeriod=None, cpus=None, mems=None, idle=None)
+    FIELDS = dict(
+        shares=None,
+        quota=None,
+        burst=None,
+        period=None,
+        realtimeRuntime=None,
+        realtimePeriod=None,
+        cpus=None,
+        mems=None,
+        idle=None,
+    )
     __slots__ = tuple(FIELDS)
     shares: int | None
     quota: int | None
@@ -362,12 +405,22 @@ class ThrottleDevice(Record):
 
 
 class BlockIO(Record):
-    FIELDS = dict(weight=None, leafWeight=None, weightDevice=None, throttleReadBpsDevice=None,
-                  throttleWriteBpsDevice=None, throttleReadIOPSDevice=None,
-                  throttleWriteIOPSDevice=None)
-    NESTED = dict(weightDevice=[WeightDevice], throttleReadBpsDevice=[ThrottleDevice],
-                  throttleWriteBpsDevice=[ThrottleDevice], throttleReadIOPSDevice=[ThrottleDevice],
-                  throttleWriteIOPSDevice=[ThrottleDevice])
+    FIELDS = dict(
+        weight=None,
+        leafWeight=None,
+        weightDevice=None,
+        throttleReadBpsDevice=None,
+        throttleWriteBpsDevice=None,
+        throttleReadIOPSDevice=None,
+        throttleWriteIOPSDevice=None,
+    )
+    NESTED = dict(
+        weightDevice=[WeightDevice],
+        throttleReadBpsDevice=[ThrottleDevice],
+        throttleWriteBpsDevice=[ThrottleDevice],
+        throttleReadIOPSDevice=[ThrottleDevice],
+        throttleWriteIOPSDevice=[ThrottleDevice],
+    )
     __slots__ = tuple(FIELDS)
     weight: int | None
     leafWeight: int | None
@@ -377,8 +430,12 @@ class BlockIO(Record):
     throttleReadIOPSDevice: list[ThrottleDevice] | None
     throttleWriteIOPSDevice: list[ThrottleDevice] | None
 
-    THROTTLE_KEYS = ("throttleReadBpsDevice", "throttleWriteBpsDevice",
-                     "throttleReadIOPSDevice", "throttleWriteIOPSDevice")
+    THROTTLE_KEYS = (
+        "throttleReadBpsDevice",
+        "throttleWriteBpsDevice",
+        "throttleReadIOPSDevice",
+        "throttleWriteIOPSDevice",
+    )
 
 
 class HugepageLimit(Record):
@@ -428,10 +485,27 @@ class Resources(Record):
     not [] (an empty list): only a given list replaces the device rules on
     update."""
 
-    FIELDS = dict(devices=None, memory=None, cpu=None, pids=None, blockIO=None,
-                  hugepageLimits=None, network=None, rdma=None, unified=None)
-    NESTED = dict(devices=[DeviceRule], memory=Memory, cpu=Cpu, pids=Pids, blockIO=BlockIO,
-                  hugepageLimits=[HugepageLimit], network=Network, rdma={"": RdmaLimit})
+    FIELDS = dict(
+        devices=None,
+        memory=None,
+        cpu=None,
+        pids=None,
+        blockIO=None,
+        hugepageLimits=None,
+        network=None,
+        rdma=None,
+        unified=None,
+    )
+    NESTED = dict(
+        devices=[DeviceRule],
+        memory=Memory,
+        cpu=Cpu,
+        pids=Pids,
+        blockIO=BlockIO,
+        hugepageLimits=[HugepageLimit],
+        network=Network,
+        rdma={"": RdmaLimit},
+    )
     __slots__ = tuple(FIELDS)
     devices: list[DeviceRule] | None
     memory: Memory | None
@@ -455,18 +529,48 @@ class Config(Record):
     FORMAT = 2
 
     FIELDS = dict(
-        format=0, oci_version="", root_path="", root_readonly=False, mounts=list, process=None,
-        hostname=None, domainname=None, hooks=dict, annotations=dict,
-        namespaces=list, uid_mappings=list, gid_mappings=list, time_offsets=list,
-        devices=list, cgroups_path=None, resources=None, rootfs_propagation="",
-        masked_paths=list, readonly_paths=list, sysctl=dict, seccomp=None,
-        personality=None, mount_label="", net_devices=list, intel_rdt=None,
+        format=0,
+        oci_version="",
+        root_path="",
+        root_readonly=False,
+        mounts=list,
+        process=None,
+        hostname=None,
+        domainname=None,
+        hooks=dict,
+        annotations=dict,
+        namespaces=list,
+        uid_mappings=list,
+        gid_mappings=list,
+        time_offsets=list,
+        devices=list,
+        cgroups_path=None,
+        resources=None,
+        rootfs_propagation="",
+        masked_paths=list,
+        readonly_paths=list,
+        sysctl=dict,
+        seccomp=None,
+        personality=None,
+        mount_label="",
+        net_devices=list,
+        intel_rdt=None,
         memory_policy=None,
     )
-    NESTED = dict(mounts=[Mount], process=Process, namespaces=[Namespace],
-                  uid_mappings=[IDMap], gid_mappings=[IDMap], devices=[Device],
-                  hooks={Hook}, time_offsets=[TimeOffset], resources=Resources,
-                  seccomp=Seccomp, memory_policy=MemoryPolicy, net_devices=[NetDevice])
+    NESTED = dict(
+        mounts=[Mount],
+        process=Process,
+        namespaces=[Namespace],
+        uid_mappings=[IDMap],
+        gid_mappings=[IDMap],
+        devices=[Device],
+        hooks={Hook},
+        time_offsets=[TimeOffset],
+        resources=Resources,
+        seccomp=Seccomp,
+        memory_policy=MemoryPolicy,
+        net_devices=[NetDevice],
+    )
     __slots__ = tuple(FIELDS)
     format: int
     oci_version: str
@@ -500,9 +604,12 @@ class Config(Record):
     def from_dict(cls, d):
         if d is not None and d.get("format") != cls.FORMAT:
             from ..errors import PyruncError
-            raise PyruncError("the container's state was written by another version of pyrunc "
-                              f"(config format {d.get('format', 1)}, this one reads {cls.FORMAT}); "
-                              "delete it and create it again")
+
+            raise PyruncError(
+                "the container's state was written by another version of pyrunc "
+                f"(config format {d.get('format', 1)}, this one reads {cls.FORMAT}); "
+                "delete it and create it again"
+            )
         return super().from_dict(d)
 
     def hook_list(self, name):

@@ -29,16 +29,7 @@ import os
 from pyrunc import fastjson
 from pyrunc.errors import ConfigError
 
-__all__ = [
-    "validate",
-    "problems",
-    "Problem",
-    "format_path",
-    "render_value",
-    "problem_line",
-    "schema_dir",
-    "KINDS",
-]
+__all__ = ["validate", "problems", "Problem", "format_path", "render_value", "problem_line", "schema_dir", "KINDS"]
 
 
 class Problem:
@@ -62,6 +53,7 @@ class Problem:
 
     def __eq__(self, other):
         return isinstance(other, Problem) and (self.path, self.message) == (other.path, other.message)
+
     # no __hash__: a class that defines __eq__ alone is unhashable (__hash__ None)
 
 
@@ -86,6 +78,7 @@ _VALUE_MAX = 80
 # --------------------------------------------------------------------------
 # Rendering of paths and values (shared with the semantic checks)
 # --------------------------------------------------------------------------
+
 
 def _one_line(text: str) -> str:
     """Escape anything that could break the one-line guarantee."""
@@ -173,6 +166,7 @@ def problem_line(label: str, path: tuple, message: str) -> str:
 # Schema location and loading
 # --------------------------------------------------------------------------
 
+
 def schema_dir() -> str:
     """``pyrunc/schemas``, the package's own copy: in the source tree (where
     the top-level ``schemas`` is a link to it) as in an installed wheel."""
@@ -182,6 +176,7 @@ def schema_dir() -> str:
 # --------------------------------------------------------------------------
 # Type predicates (draft-04: booleans are not numbers, 1.0 is not an integer)
 # --------------------------------------------------------------------------
+
 
 def _is_integer(v):
     return isinstance(v, int) and not isinstance(v, bool)
@@ -222,6 +217,7 @@ def _enum_text(values) -> str:
 
 def _dumps(value, **kw) -> str:
     from json import dumps  # only when rendering a problem: json (and re) cost milliseconds to import
+
     return dumps(value, **kw)
 
 
@@ -242,13 +238,16 @@ _DIGITS = "0123456789"
 # some of them (rlimit types), and importing `re` would cost more than the
 # whole validation.  Any other pattern is compiled with `re`.
 SIMPLE_PATTERNS = {
-    "^RLIMIT_[A-Z]+$": lambda s: (lambda t: len(t) > 7 and t.startswith("RLIMIT_")
-                                  and _all_in(t[7:], _UPPER))(_dollar_text(s)),
-    "^CAP_[A-Z_]+$": lambda s: (lambda t: len(t) > 4 and t.startswith("CAP_")
-                                and _all_in(t[4:], _UPPER + "_"))(_dollar_text(s)),
+    "^RLIMIT_[A-Z]+$": lambda s: (lambda t: len(t) > 7 and t.startswith("RLIMIT_") and _all_in(t[7:], _UPPER))(
+        _dollar_text(s)
+    ),
+    "^CAP_[A-Z_]+$": lambda s: (lambda t: len(t) > 4 and t.startswith("CAP_") and _all_in(t[4:], _UPPER + "_"))(
+        _dollar_text(s)
+    ),
     "^[cbup]$": lambda s: _dollar_text(s) in ("c", "b", "u", "p"),
-    "^[1-9][0-9]*[KMG]B$": lambda s: (lambda t: len(t) >= 3 and t[0] in "123456789" and t[-1] == "B"
-                                      and t[-2] in "KMG" and _all_in(t[1:-2], _DIGITS))(_dollar_text(s)),
+    "^[1-9][0-9]*[KMG]B$": lambda s: (
+        lambda t: len(t) >= 3 and t[0] in "123456789" and t[-1] == "B" and t[-2] in "KMG" and _all_in(t[1:-2], _DIGITS)
+    )(_dollar_text(s)),
     "^[0-9, -]*$": lambda s: _all_in(_dollar_text(s), _DIGITS + ", -"),
     r"^MB:[^\n]*$": lambda s: (lambda t: t.startswith("MB:") and "\n" not in t)(_dollar_text(s)),
     ".{1,}": lambda s: any(c != "\n" for c in s),
@@ -261,6 +260,7 @@ def pattern_search(pattern: str):
     if simple is not None:
         return simple
     import re
+
     search = re.compile(pattern).search
     return lambda s: search(s) is not None
 
@@ -268,21 +268,27 @@ def pattern_search(pattern: str):
 def _check_format(name: str):
     """Predicate for the string formats worth checking, or None."""
     if name == "ipv4":
+
         def ok(s):
             parts = s.split(".")
             return len(parts) == 4 and all(p.isdigit() and len(p) <= 3 and int(p) <= 255 for p in parts)
+
         return ok
     if name == "ipv6":
+
         def ok(s):
             import ipaddress  # rare path: keep the import off the common one
+
             try:
                 ipaddress.IPv6Address(s)
             except ValueError:
                 return False
             return True
+
         return ok
     if name == "date-time":
         import re  # rare path: `re` costs milliseconds to import
+
         rx = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)\Z")
         return lambda s: rx.match(s) is not None
     return None
@@ -291,6 +297,7 @@ def _check_format(name: str):
 # --------------------------------------------------------------------------
 # The compiler
 # --------------------------------------------------------------------------
+
 
 class _Compiler:
     def __init__(self, directory: str):
@@ -392,6 +399,7 @@ class _Compiler:
             def check_all(inst, path, errs):
                 for c in checks:
                     c(inst, path, errs)
+
             return check_all
 
         if not checks:
@@ -405,6 +413,7 @@ class _Compiler:
                     errs.append(type_error(inst, path))
                     return
                 only(inst, path, errs)
+
             return typed_one
 
         def typed_all(inst, path, errs):
@@ -413,6 +422,7 @@ class _Compiler:
                 return
             for c in checks:
                 c(inst, path, errs)
+
         return typed_all
 
     def type_guard(self, spec):
@@ -432,13 +442,16 @@ class _Compiler:
             if pytype is bool:
                 is_type = preds[0]
             else:
+
                 def is_type(v, pytype=pytype):
                     return isinstance(v, pytype)
         elif len(preds) == 1:
             is_type = preds[0]
         else:
+
             def is_type(v):
                 return any(p(v) for p in preds)
+
         wanted = " or ".join(names)
 
         def error(inst, path):
@@ -464,6 +477,7 @@ def _accept_all(inst, path, errs):
 
 # -- keyword builders: (compiler, node, base file) -> check or None ---------
 
+
 def _build_enum(comp, node, base):
     allowed = node["enum"]
     text = _enum_text(allowed)
@@ -473,11 +487,13 @@ def _build_enum(comp, node, base):
         def check_enum(inst, path, errs):
             if not (isinstance(inst, str) and inst in allowed_set):
                 errs.append(Problem(path, "%s is not one of %s" % (render_value(inst), text)))
+
         return check_enum
 
     def check_enum_any(inst, path, errs):
         if not any(_json_equal(inst, v) for v in allowed):
             errs.append(Problem(path, "%s is not one of %s" % (render_value(inst), text)))
+
     return check_enum_any
 
 
@@ -488,6 +504,7 @@ def _build_pattern(comp, node, base):
     def check_pattern(inst, path, errs):
         if isinstance(inst, str) and not search(inst):
             errs.append(Problem(path, "%s does not match pattern %s" % (render_value(inst), pattern)))
+
     return check_pattern
 
 
@@ -500,6 +517,7 @@ def _build_format(comp, node, base):
     def check_format(inst, path, errs):
         if isinstance(inst, str) and not ok(inst):
             errs.append(Problem(path, "%s is not a valid %s" % (render_value(inst), name)))
+
     return check_format
 
 
@@ -513,6 +531,7 @@ def _build_string_length(comp, node, base):
                 errs.append(Problem(path, "%s is shorter than %d characters" % (render_value(inst), low)))
             if high is not None and len(inst) > high:
                 errs.append(Problem(path, "%s is longer than %d characters" % (render_value(inst), high)))
+
     return check_length
 
 
@@ -526,11 +545,22 @@ def _build_range(comp, node, base):
         if isinstance(inst, bool) or not isinstance(inst, (int, float)):
             return
         if low is not None and (inst <= low if low_excl else inst < low):
-            errs.append(Problem(path, "%s is less than the %s %s" % (
-                render_value(inst), "exclusive minimum" if low_excl else "minimum", low)))
+            errs.append(
+                Problem(
+                    path,
+                    "%s is less than the %s %s"
+                    % (render_value(inst), "exclusive minimum" if low_excl else "minimum", low),
+                )
+            )
         elif high is not None and (inst >= high if high_excl else inst > high):
-            errs.append(Problem(path, "%s is greater than the %s %s" % (
-                render_value(inst), "exclusive maximum" if high_excl else "maximum", high)))
+            errs.append(
+                Problem(
+                    path,
+                    "%s is greater than the %s %s"
+                    % (render_value(inst), "exclusive maximum" if high_excl else "maximum", high),
+                )
+            )
+
     return check_range
 
 
@@ -547,6 +577,7 @@ def _build_multiple_of(comp, node, base):
             bad = inst % step != 0
         if bad:
             errs.append(Problem(path, "%s is not a multiple of %s" % (render_value(inst), step)))
+
     return check_multiple
 
 
@@ -554,8 +585,7 @@ def _build_object(comp, node, base):
     """properties, required, patternProperties, additionalProperties and
     min/maxProperties in one pass over the instance's keys."""
     props = {name: comp.lazy(sub, base) for name, sub in node.get("properties", {}).items()}
-    patterns = [(pattern_search(p), comp.compile(sub, base))
-                for p, sub in node.get("patternProperties", {}).items()]
+    patterns = [(pattern_search(p), comp.compile(sub, base)) for p, sub in node.get("patternProperties", {}).items()]
     required = list(node.get("required", ()))
     additional = node.get("additionalProperties", True)
     min_props = node.get("minProperties")
@@ -584,6 +614,7 @@ def _build_object(comp, node, base):
                 sub = props_get(name)
                 if sub is not None:
                     sub(value, path + (name,), errs)
+
         return check_record
 
     def check_object(inst, path, errs):
@@ -612,6 +643,7 @@ def _build_object(comp, node, base):
                     errs.append(Problem(path + (name,), "property is not allowed here"))
                 elif extra is not None:
                     extra(value, path + (name,), errs)
+
     return check_object
 
 
@@ -637,8 +669,11 @@ def _build_array(comp, node, base):
             return
         n = len(inst)
         if min_items is not None and n < min_items:
-            errs.append(Problem(path, "%s has fewer than %d item%s" % (
-                render_value(inst), min_items, "" if min_items == 1 else "s")))
+            errs.append(
+                Problem(
+                    path, "%s has fewer than %d item%s" % (render_value(inst), min_items, "" if min_items == 1 else "s")
+                )
+            )
         if max_items is not None and n > max_items:
             errs.append(Problem(path, "%s has more than %d items" % (render_value(inst), max_items)))
         if each is not None:
@@ -649,8 +684,12 @@ def _build_array(comp, node, base):
                 if i < len(tuple_checks):
                     tuple_checks[i](value, path + (i,), errs)
                 elif extra is False:
-                    errs.append(Problem(path + (i,), "%s is an item beyond the %d allowed" % (
-                        render_value(value), len(tuple_checks))))
+                    errs.append(
+                        Problem(
+                            path + (i,),
+                            "%s is an item beyond the %d allowed" % (render_value(value), len(tuple_checks)),
+                        )
+                    )
                     break
                 elif extra is not None:
                     extra(value, path + (i,), errs)
@@ -660,6 +699,7 @@ def _build_array(comp, node, base):
                     if _json_equal(inst[i], inst[j]):
                         errs.append(Problem(path + (j,), "%s repeats item %d" % (render_value(inst[j]), i)))
                         return
+
     return check_array
 
 
@@ -667,10 +707,12 @@ def _most_telling(branch_errors: list[list[Problem]]) -> list[Problem]:
     """Errors of the branch that came closest to matching: the one whose
     deepest error is deepest, preferring branches that passed the type check
     at that depth."""
+
     def score(errors):
         depth = max(len(e.path) for e in errors)
         typed = any(e.type_ok for e in errors if len(e.path) == depth)
         return (depth, typed, -len(errors))
+
     best = max(branch_errors, key=score)
     return best
 
@@ -681,6 +723,7 @@ def _build_all_of(comp, node, base):
     def check_all_of(inst, path, errs):
         for sub in subs:
             sub(inst, path, errs)
+
     return check_all_of
 
 
@@ -698,6 +741,7 @@ def _build_any_of(comp, node, base):
                 return
             failures.append(mine)
         errs.extend(_most_telling(failures))
+
     return check_any_of
 
 
@@ -720,6 +764,7 @@ def _build_one_of(comp, node, base):
             errs.extend(_most_telling(failures))
         else:
             errs.append(Problem(path, "%s matches more than one of the allowed forms" % render_value(inst)))
+
     return check_one_of
 
 
@@ -731,11 +776,18 @@ def _build_not(comp, node, base):
         sub(inst, path, mine)
         if not mine:
             errs.append(Problem(path, "%s is a value that is not allowed here" % render_value(inst)))
+
     return check_not
 
 
-_OBJECT_KEYWORDS = ("properties", "required", "patternProperties", "additionalProperties",
-                    "minProperties", "maxProperties")
+_OBJECT_KEYWORDS = (
+    "properties",
+    "required",
+    "patternProperties",
+    "additionalProperties",
+    "minProperties",
+    "maxProperties",
+)
 _ARRAY_KEYWORDS = ("items", "additionalItems", "minItems", "maxItems", "uniqueItems")
 
 # Keyword groups in the order their errors are reported within one node.

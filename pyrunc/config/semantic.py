@@ -19,8 +19,17 @@ from __future__ import annotations
 from pyrunc.config.schema import problem_line, render_value
 from pyrunc.errors import ConfigError
 
-__all__ = ["check", "problems", "warnings", "parse_semver", "clean_path", "clean_cgroup_path",
-           "SUPPORTED_MAJOR", "SPEC_VERSION", "ID_MAX"]
+__all__ = [
+    "check",
+    "problems",
+    "warnings",
+    "parse_semver",
+    "clean_path",
+    "clean_cgroup_path",
+    "SUPPORTED_MAJOR",
+    "SPEC_VERSION",
+    "ID_MAX",
+]
 
 LABEL = "config.json"
 SPEC_VERSION = "1.3.0"
@@ -28,17 +37,40 @@ SPEC_VERSION = "1.3.0"
 # versions only add optional fields and unknown fields MUST be ignored.
 SUPPORTED_MAJOR = 1
 
-RLIMITS = frozenset((
-    "RLIMIT_AS", "RLIMIT_CORE", "RLIMIT_CPU", "RLIMIT_DATA", "RLIMIT_FSIZE", "RLIMIT_LOCKS",
-    "RLIMIT_MEMLOCK", "RLIMIT_MSGQUEUE", "RLIMIT_NICE", "RLIMIT_NOFILE", "RLIMIT_NPROC",
-    "RLIMIT_RSS", "RLIMIT_RTPRIO", "RLIMIT_RTTIME", "RLIMIT_SIGPENDING", "RLIMIT_STACK",
-))
+RLIMITS = frozenset(
+    (
+        "RLIMIT_AS",
+        "RLIMIT_CORE",
+        "RLIMIT_CPU",
+        "RLIMIT_DATA",
+        "RLIMIT_FSIZE",
+        "RLIMIT_LOCKS",
+        "RLIMIT_MEMLOCK",
+        "RLIMIT_MSGQUEUE",
+        "RLIMIT_NICE",
+        "RLIMIT_NOFILE",
+        "RLIMIT_NPROC",
+        "RLIMIT_RSS",
+        "RLIMIT_RTPRIO",
+        "RLIMIT_RTTIME",
+        "RLIMIT_SIGPENDING",
+        "RLIMIT_STACK",
+    )
+)
 
 # sysctls that live in the IPC namespace (ipc_namespace, mq_namespace)
-IPC_SYSCTLS = frozenset((
-    "kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall",
-    "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced",
-))
+IPC_SYSCTLS = frozenset(
+    (
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    )
+)
 ERRNO_ACTIONS = frozenset(("SCMP_ACT_ERRNO", "SCMP_ACT_TRACE"))
 TIME_CLOCKS = ("boottime", "monotonic")
 BIND_OPTIONS = frozenset(("bind", "rbind"))
@@ -56,16 +88,26 @@ ID_MAX = 2147483647
 # Must equal pyrunc.rootfs.PROC_MOUNT_ALLOWLIST (tests/unit/test_validation_semantic.py
 # checks it): rootfs/plan.py refuses the others at create, and `validate` must give
 # the same verdict without importing the mount code.
-PROC_MOUNT_ALLOWLIST = frozenset((
-    "/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat", "/proc/swaps",
-    "/proc/uptime", "/proc/loadavg", "/proc/slabinfo", "/proc/sys/kernel/ns_last_pid",
-    "/proc/sys/crypto/fips_enabled",
-))
+PROC_MOUNT_ALLOWLIST = frozenset(
+    (
+        "/proc/cpuinfo",
+        "/proc/diskstats",
+        "/proc/meminfo",
+        "/proc/stat",
+        "/proc/swaps",
+        "/proc/uptime",
+        "/proc/loadavg",
+        "/proc/slabinfo",
+        "/proc/sys/kernel/ns_last_pid",
+        "/proc/sys/crypto/fips_enabled",
+    )
+)
 
 
 # --------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------
+
 
 def _obj(value) -> dict:
     return value if isinstance(value, dict) else {}
@@ -159,8 +201,7 @@ def _cpu_list_ok(text: str) -> bool:
 
 
 def _ifname_ok(name: str) -> bool:
-    return (0 < len(name) < 16 and name not in (".", "..")
-            and not any(c in "/:" or c.isspace() for c in name))
+    return 0 < len(name) < 16 and name not in (".", "..") and not any(c in "/:" or c.isspace() for c in name)
 
 
 def _env_problem(entry) -> str | None:
@@ -192,6 +233,7 @@ def note_dropped(doc: dict, *, nulls=(), cut=()) -> None:
 # --------------------------------------------------------------------------
 # the checker
 # --------------------------------------------------------------------------
+
 
 class _Checker:
     def __init__(self, doc: dict, require_process: bool):
@@ -234,8 +276,7 @@ class _Checker:
         if noted is not None and noted[0] is doc:
             cut = set(noted[2])
             for path in noted[2]:
-                self.warn(path, "nested deeper than %d levels: ignored (no config field nests "
-                          "that deep)" % len(path))
+                self.warn(path, "nested deeper than %d levels: ignored (no config field nests that deep)" % len(path))
             for path in noted[1]:
                 if path not in cut:
                     self.warn(path, "null is taken as absent")
@@ -277,8 +318,9 @@ class _Checker:
         if parsed is None:
             self.add(("ociVersion",), "%s is not a SemVer 2.0.0 version" % render_value(v))
         elif parsed[0] != SUPPORTED_MAJOR:
-            self.warn(("ociVersion",), "%s is not a 1.x version; judged as runtime-spec %s"
-                      % (render_value(v), SPEC_VERSION))
+            self.warn(
+                ("ociVersion",), "%s is not a 1.x version; judged as runtime-spec %s" % (render_value(v), SPEC_VERSION)
+            )
 
     def root(self):
         doc = self.doc
@@ -306,8 +348,11 @@ class _Checker:
             # A joined uts namespace (path) is accepted, as runc does: pods
             # share one and each container may set the name.
             if isinstance(value, str) and value and not self.has_ns("uts"):
-                self.add((field,), "%s needs a uts namespace (without one it would change the host's %s)"
-                         % (render_value(value), field))
+                self.add(
+                    (field,),
+                    "%s needs a uts namespace (without one it would change the host's %s)"
+                    % (render_value(value), field),
+                )
 
     # -- process -------------------------------------------------------
 
@@ -406,8 +451,9 @@ class _Checker:
                 if not 1 <= prio <= 99:
                     self.add(at + ("priority",), "%d is outside the range 1..99 of %s" % (prio, policy))
             elif prio != 0:
-                self.add(at + ("priority",), "%d must be 0 for %s (only SCHED_FIFO and SCHED_RR use it)"
-                         % (prio, policy))
+                self.add(
+                    at + ("priority",), "%d must be 0 for %s (only SCHED_FIFO and SCHED_RR use it)" % (prio, policy)
+                )
         if policy == "SCHED_DEADLINE":
             runtime = _int(sched.get("runtime")) or 0
             deadline = _int(sched.get("deadline")) or 0
@@ -446,8 +492,10 @@ class _Checker:
             bind = bool(opts & BIND_OPTIONS)
             idmap = bool(opts & IDMAP_OPTIONS)
             if (has_uid or has_gid) and not (bind or idmap):
-                self.add(at + ("uidMappings" if has_uid else "gidMappings",),
-                         "id mappings apply only to bind mounts or mounts with the idmap/ridmap option")
+                self.add(
+                    at + ("uidMappings" if has_uid else "gidMappings",),
+                    "id mappings apply only to bind mounts or mounts with the idmap/ridmap option",
+                )
             if idmap and not (has_uid or has_gid) and not userns:
                 self.add(at + ("options",), "idmap/ridmap needs uidMappings and gidMappings or a user namespace")
             for field in ("uidMappings", "gidMappings"):
@@ -465,11 +513,16 @@ class _Checker:
         bind = bool(opts & BIND_OPTIONS) or m.get("type") == "bind"
         if dest == "/proc":
             if m.get("type") != "proc" and not bind:
-                self.add(at + ("destination",), '"/proc" can only be a proc mount (type %s)'
-                         % render_value(m.get("type", "")))
+                self.add(
+                    at + ("destination",),
+                    '"/proc" can only be a proc mount (type %s)' % render_value(m.get("type", "")),
+                )
         elif dest.startswith("/proc/") and dest not in PROC_MOUNT_ALLOWLIST:
-            self.add(at + ("destination",), "%s is inside /proc; only %s may be mounted there"
-                     % (render_value(m.get("destination")), ", ".join(sorted(PROC_MOUNT_ALLOWLIST))))
+            self.add(
+                at + ("destination",),
+                "%s is inside /proc; only %s may be mounted there"
+                % (render_value(m.get("destination")), ", ".join(sorted(PROC_MOUNT_ALLOWLIST))),
+            )
 
     def hooks(self):
         hooks = _obj(self.doc.get("hooks"))
@@ -513,9 +566,12 @@ class _Checker:
         if "mount" not in seen:
             # create refuses it (config/convert.py check_model): runc would make
             # the container's mounts in its own mount namespace and leave them
-            self.add(("linux", "namespaces"), "no mount namespace: the container's mounts would be "
-                     "made in the runtime's own mount namespace and outlive the container; add "
-                     '{"type": "mount"}')
+            self.add(
+                ("linux", "namespaces"),
+                "no mount namespace: the container's mounts would be "
+                "made in the runtime's own mount namespace and outlive the container; add "
+                '{"type": "mount"}',
+            )
 
     def id_mappings(self):
         linux = self.linux
@@ -589,14 +645,20 @@ class _Checker:
                 if clean == "/":
                     self.add(at + ("path",), "%s does not name a file" % render_value(path))
                 elif not path.startswith("/"):
-                    self.warn(at + ("path",), "%s is not an absolute path; taken as %s"
-                              % (render_value(path), render_value(clean)))
+                    self.warn(
+                        at + ("path",),
+                        "%s is not an absolute path; taken as %s" % (render_value(path), render_value(clean)),
+                    )
                 elif _has_dotdot(path):
-                    self.warn(at + ("path",), "%s contains \"..\"; taken as %s"
-                              % (render_value(path), render_value(clean)))
+                    self.warn(
+                        at + ("path",), '%s contains ".."; taken as %s' % (render_value(path), render_value(clean))
+                    )
                 if clean in seen:
-                    self.warn(at + ("path",), "%s duplicates devices[%d]; ignored (the first one is made)"
-                              % (render_value(path), seen[clean]))
+                    self.warn(
+                        at + ("path",),
+                        "%s duplicates devices[%d]; ignored (the first one is made)"
+                        % (render_value(path), seen[clean]),
+                    )
                 seen.setdefault(clean, i)
             kind = dev.get("type")
             if isinstance(kind, str) and kind != "p":
@@ -609,8 +671,10 @@ class _Checker:
                     self.add(at + (field,), "%d must not be negative" % num)
             mode = _int(dev.get("fileMode"))
             if mode is not None and mode > 0o777:
-                self.warn(at + ("fileMode",), "%d (0o%o) has bits beyond the permissions 0o777; only 0o%o is used"
-                          % (mode, mode, mode & 0o777))
+                self.warn(
+                    at + ("fileMode",),
+                    "%d (0o%o) has bits beyond the permissions 0o777; only 0o%o is used" % (mode, mode, mode & 0o777),
+                )
 
     def net_devices(self):
         devs = self.linux.get("netDevices")
@@ -630,8 +694,11 @@ class _Checker:
             else:
                 target = name
             if target in targets:
-                self.add(at + (name,), "would be named %s inside the container, like %s"
-                         % (render_value(target), render_value(targets[target])))
+                self.add(
+                    at + (name,),
+                    "would be named %s inside the container, like %s"
+                    % (render_value(target), render_value(targets[target])),
+                )
             targets.setdefault(target, name)
 
     # -- sysctls ---------------------------------------------------------
@@ -671,13 +738,11 @@ class _Checker:
             # slice:prefix:name to the cgroup code: with any other number of
             # colons both drivers refuse it at create.  (slice:prefix:name
             # itself depends on --systemd-cgroup, which only create knows.)
-            self.add(at, "%s is neither a path nor of the systemd form slice:prefix:name"
-                     % render_value(path))
+            self.add(at, "%s is neither a path nor of the systemd form slice:prefix:name" % render_value(path))
         elif _has_dotdot(path):
             # runc cleans the path as if it were absolute, so ".." never
             # leaves the cgroup root: convert.py does the same
-            self.warn(at, "%s contains \"..\"; taken as %s"
-                      % (render_value(path), render_value(clean_cgroup_path(path))))
+            self.warn(at, '%s contains ".."; taken as %s' % (render_value(path), render_value(clean_cgroup_path(path))))
 
     def resources(self):
         res = _obj(self.linux.get("resources"))
@@ -708,8 +773,10 @@ class _Checker:
             self.add(at + ("memory", "swappiness"), "%d is outside the range 0..100" % swappiness)
         limit, swap = _int(mem.get("limit")), _int(mem.get("swap"))
         if limit is not None and swap is not None and limit > 0 and swap > 0 and swap < limit:
-            self.add(at + ("memory", "swap"), "%d is less than memory.limit %d (swap counts memory plus swap)"
-                     % (swap, limit))
+            self.add(
+                at + ("memory", "swap"),
+                "%d is less than memory.limit %d (swap counts memory plus swap)" % (swap, limit),
+            )
         cpu = _obj(res.get("cpu"))
         quota, burst = _int(cpu.get("quota")), _int(cpu.get("burst"))
         if quota is not None and burst is not None and quota > 0 and burst > quota:
@@ -723,8 +790,12 @@ class _Checker:
             if isinstance(entry, dict) and "weight" not in entry and "leafWeight" not in entry:
                 # runc writes nothing for it
                 self.warn(at + ("blockIO", "weightDevice", i), "has neither weight nor leafWeight; ignored")
-        for field in ("throttleReadBpsDevice", "throttleWriteBpsDevice",
-                      "throttleReadIOPSDevice", "throttleWriteIOPSDevice"):
+        for field in (
+            "throttleReadBpsDevice",
+            "throttleWriteBpsDevice",
+            "throttleReadIOPSDevice",
+            "throttleWriteIOPSDevice",
+        ):
             for i, entry in enumerate(_arr(blkio.get(field))):
                 if isinstance(entry, dict) and "rate" not in entry:
                     self.add(at + ("blockIO", field, i, "rate"), "required property is missing")
@@ -747,8 +818,10 @@ class _Checker:
         # an error and fail" for an errno the action does not take, and
         # listenerMetadata "MUST NOT be set" without listenerPath.
         if "defaultErrnoRet" in sc and isinstance(default, str) and default not in ERRNO_ACTIONS:
-            self.add(at + ("defaultErrnoRet",), "is only allowed with defaultAction SCMP_ACT_ERRNO or "
-                     "SCMP_ACT_TRACE, not %s" % default)
+            self.add(
+                at + ("defaultErrnoRet",),
+                "is only allowed with defaultAction SCMP_ACT_ERRNO or SCMP_ACT_TRACE, not %s" % default,
+            )
         if "listenerMetadata" in sc and not sc.get("listenerPath"):
             self.add(at + ("listenerMetadata",), "is only allowed together with listenerPath")
         uses_notify = default == "SCMP_ACT_NOTIFY"
@@ -759,8 +832,10 @@ class _Checker:
             action = rule.get("action")
             uses_notify = uses_notify or action == "SCMP_ACT_NOTIFY"
             if "errnoRet" in rule and isinstance(action, str) and action not in ERRNO_ACTIONS:
-                self.add(here + ("errnoRet",), "is only allowed with action SCMP_ACT_ERRNO or SCMP_ACT_TRACE, "
-                         "not %s" % action)
+                self.add(
+                    here + ("errnoRet",),
+                    "is only allowed with action SCMP_ACT_ERRNO or SCMP_ACT_TRACE, not %s" % action,
+                )
             for j, name in enumerate(_arr(rule.get("names"))):
                 if name == "":
                     self.add(here + ("names", j), '"" is not a system call name')
@@ -792,9 +867,8 @@ class _Checker:
             return
         at = ("linux", "intelRdt")
         clos = rdt.get("closID")
-        if isinstance(clos, str) and clos != "/" and (not clos or "/" in clos or clos in (".", "..")
-                                                       or "\n" in clos):
-            self.add(at + ("closID",), "%s is not a resctrl group name (or \"/\" for the default)" % render_value(clos))
+        if isinstance(clos, str) and clos != "/" and (not clos or "/" in clos or clos in (".", "..") or "\n" in clos):
+            self.add(at + ("closID",), '%s is not a resctrl group name (or "/" for the default)' % render_value(clos))
         l3 = rdt.get("l3CacheSchema")
         if isinstance(l3, str) and "\n" in l3:
             self.add(at + ("l3CacheSchema",), "%s must not contain newlines" % render_value(l3))
@@ -806,8 +880,9 @@ class _Checker:
         flags = _obj(self.linux.get("personality")).get("flags")
         if isinstance(flags, list) and flags:
             # The spec names no flag; runc 1.1.5 ignores the whole field.
-            self.warn(("linux", "personality", "flags"), "%s: no personality flag is supported; ignored"
-                      % render_value(flags))
+            self.warn(
+                ("linux", "personality", "flags"), "%s: no personality flag is supported; ignored" % render_value(flags)
+            )
 
     def memory_policy(self):
         mp = self.linux.get("memoryPolicy")
@@ -833,6 +908,7 @@ class _Checker:
 # --------------------------------------------------------------------------
 # public API
 # --------------------------------------------------------------------------
+
 
 def _checked(doc, require_process: bool):
     if not isinstance(doc, dict):

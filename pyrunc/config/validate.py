@@ -96,8 +96,10 @@ def _check_surrogates(text: str, doc, label: str) -> None:
     path, value, is_key = found
     bad = next(c for c in value if 0xD800 <= ord(c) <= 0xDFFF)
     what = "key %s" % schema.render_value(value) if is_key else schema.render_value(value)
-    raise ConfigError("%s: %s: %s contains a lone surrogate \\u%04x (half of a UTF-16 pair), "
-                      "which is not a character" % (label, schema.format_path(path), what, ord(bad)))
+    raise ConfigError(
+        "%s: %s: %s contains a lone surrogate \\u%04x (half of a UTF-16 pair), "
+        "which is not a character" % (label, schema.format_path(path), what, ord(bad))
+    )
 
 
 def parse_json(data: bytes | str, label: str = LABEL):
@@ -116,6 +118,7 @@ def parse_json(data: bytes | str, label: str = LABEL):
 
 def _slow_loads(data: str, label: str):
     import json
+
     try:
         return json.loads(data, parse_constant=_reject_constant)
     except json.JSONDecodeError as e:
@@ -198,11 +201,9 @@ def _drop_null_members(doc: dict) -> list[tuple]:
             for key in nulls:
                 del node[key]
                 dropped.append(path + (key,))
-            stack.extend((path + (key,), value) for key, value in node.items()
-                         if isinstance(value, (dict, list)))
+            stack.extend((path + (key,), value) for key, value in node.items() if isinstance(value, (dict, list)))
         elif isinstance(node, list):
-            stack.extend((path + (i,), value) for i, value in enumerate(node)
-                         if isinstance(value, (dict, list)))
+            stack.extend((path + (i,), value) for i, value in enumerate(node) if isinstance(value, (dict, list)))
     dropped.sort(key=lambda p: [str(x) for x in p])
     return dropped
 
@@ -244,6 +245,7 @@ def _root_problems(doc, bundle_dir: str) -> list[str]:
 
 def _log_warning(line: str) -> None:
     from pyrunc.log import log
+
     log.warning(line)
 
 
@@ -277,6 +279,7 @@ def create_problems(doc, bundle_dir: str) -> list[str]:
     create prints it.  Empty: create accepts the config."""
     from pyrunc.config.convert import build
     from pyrunc.errors import PyruncError
+
     try:
         build(doc, os.path.abspath(bundle_dir))
     except PyruncError as e:
@@ -295,6 +298,7 @@ def check_bundle(bundle_dir: str, *, warn=_log_warning) -> list[str]:
 # state and features documents (pyrunc's own outputs)
 # --------------------------------------------------------------------------
 
+
 def state_problems(doc) -> list[str]:
     found = schema.problems(doc, "state")
     if not isinstance(doc, dict):
@@ -302,15 +306,18 @@ def state_problems(doc) -> list[str]:
     label = "state"
     version = doc.get("ociVersion")
     if isinstance(version, str) and semantic.parse_semver(version) is None:
-        found.append(schema.problem_line(label, ("ociVersion",), "%s is not a SemVer 2.0.0 version"
-                                         % schema.render_value(version)))
+        found.append(
+            schema.problem_line(
+                label, ("ociVersion",), "%s is not a SemVer 2.0.0 version" % schema.render_value(version)
+            )
+        )
     if doc.get("status") in ("created", "running") and "pid" not in doc:
-        found.append(schema.problem_line(label, ("pid",), "required property is missing (status %s)"
-                                         % doc["status"]))
+        found.append(schema.problem_line(label, ("pid",), "required property is missing (status %s)" % doc["status"]))
     bundle = doc.get("bundle")
     if isinstance(bundle, str) and not bundle.startswith("/"):
-        found.append(schema.problem_line(label, ("bundle",), "%s is not an absolute path"
-                                         % schema.render_value(bundle)))
+        found.append(
+            schema.problem_line(label, ("bundle",), "%s is not an absolute path" % schema.render_value(bundle))
+        )
     return found
 
 
@@ -331,14 +338,22 @@ def features_problems(doc) -> list[str]:
         if isinstance(value, str):
             parsed = semantic.parse_semver(value)
             if parsed is None:
-                found.append(schema.problem_line("features", (field,), "%s is not a SemVer 2.0.0 version"
-                                                 % schema.render_value(value)))
+                found.append(
+                    schema.problem_line(
+                        "features", (field,), "%s is not a SemVer 2.0.0 version" % schema.render_value(value)
+                    )
+                )
             else:
                 versions[field] = parsed[:3]
     if len(versions) == 2 and versions["ociVersionMin"] > versions["ociVersionMax"]:
-        found.append(schema.problem_line("features", ("ociVersionMin",), "%s is newer than ociVersionMax %s"
-                                         % (schema.render_value(doc["ociVersionMin"]),
-                                            schema.render_value(doc["ociVersionMax"]))))
+        found.append(
+            schema.problem_line(
+                "features",
+                ("ociVersionMin",),
+                "%s is newer than ociVersionMax %s"
+                % (schema.render_value(doc["ociVersionMin"]), schema.render_value(doc["ociVersionMax"])),
+            )
+        )
     return found
 
 

@@ -26,7 +26,7 @@ def unescape(field: str) -> str:
         return field
     out, i, n = [], 0, len(field)
     while i < n:
-        code = field[i + 1:i + 4]
+        code = field[i + 1 : i + 4]
         if field[i] == "\\" and len(code) == 3 and all(c in "01234567" for c in code):
             out.append(chr(int(code, 8)))
             i += 4
@@ -49,20 +49,27 @@ def parse_mountinfo(text: str) -> list[dict]:
             sep = fields.index("-", 6)
         except ValueError:
             continue
-        right = fields[sep + 1:]
+        right = fields[sep + 1 :]
         if len(right) < 2:
             continue
         try:
             mount_id, parent = int(fields[0]), int(fields[1])
         except ValueError:
             continue
-        mounts.append({
-            "id": mount_id, "parent": parent, "dev": fields[2],
-            "root": unescape(fields[3]), "mountpoint": unescape(fields[4]),
-            "options": fields[5].split(","), "optional": fields[6:sep],
-            "fstype": right[0], "source": unescape(right[1]),
-            "super_options": right[2].split(",") if len(right) > 2 else [],
-        })
+        mounts.append(
+            {
+                "id": mount_id,
+                "parent": parent,
+                "dev": fields[2],
+                "root": unescape(fields[3]),
+                "mountpoint": unescape(fields[4]),
+                "options": fields[5].split(","),
+                "optional": fields[6:sep],
+                "fstype": right[0],
+                "source": unescape(right[1]),
+                "super_options": right[2].split(",") if len(right) > 2 else [],
+            }
+        )
     return mounts
 
 
@@ -157,4 +164,3 @@ def cap_last_cap() -> int | None:
     except OSError:
         return None
     return int(text) if text.isdigit() else None
-

@@ -30,8 +30,7 @@ def write_proc_attr(rel, value, pid=None):
     try:
         if sc.fstatfs_type(root) != sc.PROC_SUPER_MAGIC:
             raise StageError(f"{display}: /proc is not a procfs mount")
-        fd = sc.openat2(root, f"{pid}/{rel}", os.O_WRONLY | os.O_CLOEXEC, _RESOLVE,
-                        display=display)
+        fd = sc.openat2(root, f"{pid}/{rel}", os.O_WRONLY | os.O_CLOEXEC, _RESOLVE, display=display)
     finally:
         os.close(root)
     try:
@@ -77,8 +76,7 @@ def write_sysctls(sysctl):
             raise StageError("sysctl: /proc is not a procfs mount")
         for key, value in sysctl.items():
             display = sysctl_path(key)
-            fd = sc.openat2(root, display[len("/proc/"):], os.O_WRONLY | os.O_TRUNC, _RESOLVE,
-                            display=display)
+            fd = sc.openat2(root, display[len("/proc/") :], os.O_WRONLY | os.O_TRUNC, _RESOLVE, display=display)
             try:
                 if sc.fstatfs_type(fd) != sc.PROC_SUPER_MAGIC:
                     raise StageError(f"sysctl {key}: {display} is not on procfs")

@@ -23,18 +23,52 @@ _syscall.restype = ctypes.c_long
 
 # --- syscall numbers -------------------------------------------------------
 _NR = {
-    "x86_64": dict(pivot_root=155, capget=125, capset=126, setns=308, unshare=272,
-                   open_tree=428, move_mount=429, fsopen=430, fsconfig=431,
-                   fsmount=432, pidfd_send_signal=424, close_range=436,
-                   openat2=437, mount_setattr=442, seccomp=317, bpf=321,
-                   sched_setattr=314, ioprio_set=251, set_mempolicy=238,
-                   personality=135, keyctl=250),
-    "aarch64": dict(pivot_root=41, capget=90, capset=91, setns=268, unshare=97,
-                    open_tree=428, move_mount=429, fsopen=430, fsconfig=431,
-                    fsmount=432, pidfd_send_signal=424, close_range=436,
-                    openat2=437, mount_setattr=442, seccomp=277, bpf=280,
-                    sched_setattr=274, ioprio_set=30, set_mempolicy=237,
-                    personality=92, keyctl=219),
+    "x86_64": dict(
+        pivot_root=155,
+        capget=125,
+        capset=126,
+        setns=308,
+        unshare=272,
+        open_tree=428,
+        move_mount=429,
+        fsopen=430,
+        fsconfig=431,
+        fsmount=432,
+        pidfd_send_signal=424,
+        close_range=436,
+        openat2=437,
+        mount_setattr=442,
+        seccomp=317,
+        bpf=321,
+        sched_setattr=314,
+        ioprio_set=251,
+        set_mempolicy=238,
+        personality=135,
+        keyctl=250,
+    ),
+    "aarch64": dict(
+        pivot_root=41,
+        capget=90,
+        capset=91,
+        setns=268,
+        unshare=97,
+        open_tree=428,
+        move_mount=429,
+        fsopen=430,
+        fsconfig=431,
+        fsmount=432,
+        pidfd_send_signal=424,
+        close_range=436,
+        openat2=437,
+        mount_setattr=442,
+        seccomp=277,
+        bpf=280,
+        sched_setattr=274,
+        ioprio_set=30,
+        set_mempolicy=237,
+        personality=92,
+        keyctl=219,
+    ),
 }[os.uname().machine]  # = platform.machine(), without platform's import (re, enum)
 
 # --- constants -------------------------------------------------------------
@@ -136,8 +170,7 @@ def _b(s):
 
 
 # --- mounts ----------------------------------------------------------------
-_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
-                        ctypes.c_ulong, ctypes.c_char_p]
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
 _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 
 
@@ -157,13 +190,13 @@ def pivot_root(new_root, put_old):
 
 
 def open_tree(dirfd, path, flags):
-    return _check(_syscall(_NR["open_tree"], ctypes.c_int(dirfd), _b(path),
-                           ctypes.c_uint(flags)), "open_tree", path)
+    return _check(_syscall(_NR["open_tree"], ctypes.c_int(dirfd), _b(path), ctypes.c_uint(flags)), "open_tree", path)
 
 
 def move_mount(from_fd, from_path, to_fd, to_path, flags, *, display=None):
-    ret = _syscall(_NR["move_mount"], ctypes.c_int(from_fd), _b(from_path),
-                   ctypes.c_int(to_fd), _b(to_path), ctypes.c_uint(flags))
+    ret = _syscall(
+        _NR["move_mount"], ctypes.c_int(from_fd), _b(from_path), ctypes.c_int(to_fd), _b(to_path), ctypes.c_uint(flags)
+    )
     _check(ret, "move_mount", display or to_path)
 
 
@@ -173,8 +206,7 @@ def bind_fd(source_fd, target_fd, *, display=None):
     check and use)."""
     tree = open_tree(source_fd, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH)
     try:
-        move_mount(tree, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
-                   display=display)
+        move_mount(tree, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH, display=display)
     finally:
         os.close(tree)
 
@@ -184,46 +216,54 @@ def fsopen(fstype, flags=FSOPEN_CLOEXEC):
 
 
 def fsconfig(fd, cmd, key=None, value=None, aux=0):
-    ret = _syscall(_NR["fsconfig"], ctypes.c_int(fd), ctypes.c_uint(cmd), _b(key),
-                   _b(value), ctypes.c_int(aux))
+    ret = _syscall(_NR["fsconfig"], ctypes.c_int(fd), ctypes.c_uint(cmd), _b(key), _b(value), ctypes.c_int(aux))
     _check(ret, "fsconfig", key)
 
 
 def fsmount(fd, flags=FSMOUNT_CLOEXEC, attr_flags=0):
-    return _check(_syscall(_NR["fsmount"], ctypes.c_int(fd), ctypes.c_uint(flags),
-                           ctypes.c_uint(attr_flags)), "fsmount")
+    return _check(
+        _syscall(_NR["fsmount"], ctypes.c_int(fd), ctypes.c_uint(flags), ctypes.c_uint(attr_flags)), "fsmount"
+    )
 
 
 class MountAttr(ctypes.Structure):
-    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64),
-                ("propagation", ctypes.c_uint64), ("userns_fd", ctypes.c_uint64)]
+    _fields_ = [
+        ("attr_set", ctypes.c_uint64),
+        ("attr_clr", ctypes.c_uint64),
+        ("propagation", ctypes.c_uint64),
+        ("userns_fd", ctypes.c_uint64),
+    ]
 
 
-def mount_setattr(dirfd, path, flags, attr_set=0, attr_clr=0, propagation=0,
-                  userns_fd=0, *, display=None):
+def mount_setattr(dirfd, path, flags, attr_set=0, attr_clr=0, propagation=0, userns_fd=0, *, display=None):
     attr = MountAttr(attr_set, attr_clr, propagation, userns_fd)
-    ret = _syscall(_NR["mount_setattr"], ctypes.c_int(dirfd), _b(path), ctypes.c_uint(flags),
-                   ctypes.byref(attr), ctypes.c_size_t(ctypes.sizeof(attr)))
+    ret = _syscall(
+        _NR["mount_setattr"],
+        ctypes.c_int(dirfd),
+        _b(path),
+        ctypes.c_uint(flags),
+        ctypes.byref(attr),
+        ctypes.c_size_t(ctypes.sizeof(attr)),
+    )
     _check(ret, "mount_setattr", display or path)
 
 
 # --- paths -----------------------------------------------------------------
 class OpenHow(ctypes.Structure):
-    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64),
-                ("resolve", ctypes.c_uint64)]
+    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
 
 
 def openat2(dirfd, path, flags, resolve, mode=0, *, display=None):
     """openat2(2); the returned fd is always O_CLOEXEC."""
     how = OpenHow(flags | os.O_CLOEXEC, mode, resolve)
-    ret = _syscall(_NR["openat2"], ctypes.c_int(dirfd), _b(path), ctypes.byref(how),
-                   ctypes.c_size_t(ctypes.sizeof(how)))
+    ret = _syscall(
+        _NR["openat2"], ctypes.c_int(dirfd), _b(path), ctypes.byref(how), ctypes.c_size_t(ctypes.sizeof(how))
+    )
     return _check(ret, "openat2", display or path)
 
 
 def close_range(first, last, flags=0):
-    _check(_syscall(_NR["close_range"], ctypes.c_uint(first), ctypes.c_uint(last),
-                    ctypes.c_uint(flags)), "close_range")
+    _check(_syscall(_NR["close_range"], ctypes.c_uint(first), ctypes.c_uint(last), ctypes.c_uint(flags)), "close_range")
 
 
 FD_END = 0x7FFFFFFF  # above any fd number (the kernel caps them at nr_open, 2^20 by default)
@@ -290,8 +330,7 @@ def setdomainname(name):
 
 
 # --- process attributes ----------------------------------------------------
-_libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong,
-                        ctypes.c_ulong]
+_libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
 
 
 def prctl(option, arg2=0, arg3=0, arg4=0, arg5=0):
@@ -303,8 +342,7 @@ class CapHeader(ctypes.Structure):
 
 
 class CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                ("inheritable", ctypes.c_uint32)]
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
 
 
 _CAP_V3 = 0x20080522
@@ -315,8 +353,7 @@ def capget(pid=0):
     hdr = CapHeader(_CAP_V3, pid)
     data = (CapData * 2)()
     _check(_syscall(_NR["capget"], ctypes.byref(hdr), ctypes.byref(data)), "capget")
-    return tuple(getattr(data[0], f) | (getattr(data[1], f) << 32)
-                 for f in ("effective", "permitted", "inheritable"))
+    return tuple(getattr(data[0], f) | (getattr(data[1], f) << 32) for f in ("effective", "permitted", "inheritable"))
 
 
 def capset(effective, permitted, inheritable):
@@ -334,48 +371,52 @@ def personality(persona):
 
 
 def ioprio_set(which, who, ioprio):
-    _check(_syscall(_NR["ioprio_set"], ctypes.c_int(which), ctypes.c_int(who),
-                    ctypes.c_int(ioprio)), "ioprio_set")
+    _check(_syscall(_NR["ioprio_set"], ctypes.c_int(which), ctypes.c_int(who), ctypes.c_int(ioprio)), "ioprio_set")
 
 
 class SchedAttr(ctypes.Structure):
-    _fields_ = [("size", ctypes.c_uint32), ("sched_policy", ctypes.c_uint32),
-                ("sched_flags", ctypes.c_uint64), ("sched_nice", ctypes.c_int32),
-                ("sched_priority", ctypes.c_uint32), ("sched_runtime", ctypes.c_uint64),
-                ("sched_deadline", ctypes.c_uint64), ("sched_period", ctypes.c_uint64),
-                ("sched_util_min", ctypes.c_uint32), ("sched_util_max", ctypes.c_uint32)]
+    _fields_ = [
+        ("size", ctypes.c_uint32),
+        ("sched_policy", ctypes.c_uint32),
+        ("sched_flags", ctypes.c_uint64),
+        ("sched_nice", ctypes.c_int32),
+        ("sched_priority", ctypes.c_uint32),
+        ("sched_runtime", ctypes.c_uint64),
+        ("sched_deadline", ctypes.c_uint64),
+        ("sched_period", ctypes.c_uint64),
+        ("sched_util_min", ctypes.c_uint32),
+        ("sched_util_max", ctypes.c_uint32),
+    ]
 
 
 def sched_setattr(pid, attr, flags=0):
     attr.size = ctypes.sizeof(SchedAttr)
-    _check(_syscall(_NR["sched_setattr"], ctypes.c_int(pid), ctypes.byref(attr),
-                    ctypes.c_uint(flags)), "sched_setattr")
+    _check(_syscall(_NR["sched_setattr"], ctypes.c_int(pid), ctypes.byref(attr), ctypes.c_uint(flags)), "sched_setattr")
 
 
 def set_mempolicy(mode, nodemask_words, maxnode):
     """``nodemask_words``: a sequence of unsigned longs (bit i = node i)."""
     arr = (ctypes.c_ulong * max(1, len(nodemask_words)))(*nodemask_words)
     ptr = ctypes.byref(arr) if nodemask_words else None
-    _check(_syscall(_NR["set_mempolicy"], ctypes.c_int(mode), ptr, ctypes.c_ulong(maxnode)),
-           "set_mempolicy")
+    _check(_syscall(_NR["set_mempolicy"], ctypes.c_int(mode), ptr, ctypes.c_ulong(maxnode)), "set_mempolicy")
 
 
 def seccomp(operation, flags, args):
     """seccomp(2); ``args`` is a ctypes object passed by reference (or None)."""
     ptr = ctypes.byref(args) if args is not None else None
-    return _check(_syscall(_NR["seccomp"], ctypes.c_uint(operation), ctypes.c_uint(flags), ptr),
-                  "seccomp")
+    return _check(_syscall(_NR["seccomp"], ctypes.c_uint(operation), ctypes.c_uint(flags), ptr), "seccomp")
 
 
 def bpf(cmd, attr, size):
     """bpf(2); ``attr`` is a ctypes object (union bpf_attr member)."""
-    return _check(_syscall(_NR["bpf"], ctypes.c_int(cmd), ctypes.byref(attr),
-                           ctypes.c_uint(size)), "bpf")
+    return _check(_syscall(_NR["bpf"], ctypes.c_int(cmd), ctypes.byref(attr), ctypes.c_uint(size)), "bpf")
 
 
 def pidfd_send_signal(pidfd, sig):
-    _check(_syscall(_NR["pidfd_send_signal"], ctypes.c_int(pidfd), ctypes.c_int(sig), None,
-                    ctypes.c_uint(0)), "pidfd_send_signal")
+    _check(
+        _syscall(_NR["pidfd_send_signal"], ctypes.c_int(pidfd), ctypes.c_int(sig), None, ctypes.c_uint(0)),
+        "pidfd_send_signal",
+    )
 
 
 # --- unix sockets without the socket module ---------------------------------
@@ -433,8 +474,9 @@ KEYCTL_JOIN_SESSION_KEYRING = 1
 
 
 def join_session_keyring(name):
-    return _check(_syscall(_NR["keyctl"], ctypes.c_int(KEYCTL_JOIN_SESSION_KEYRING),
-                           _b(name)), "keyctl(join session keyring)")
+    return _check(
+        _syscall(_NR["keyctl"], ctypes.c_int(KEYCTL_JOIN_SESSION_KEYRING), _b(name)), "keyctl(join session keyring)"
+    )
 
 
 def ioctl_int(fd, request, arg=0):
@@ -451,4 +493,3 @@ _libc.ioctl.restype = ctypes.c_int
 
 # --- filesystem and devices (rootfs/) ------------------------------------
 MS_I_VERSION = 1 << 23
-

@@ -28,6 +28,21 @@ from .plan import PROC_MOUNT_ALLOWLIST, ROOTFS_PROPAGATION, check_plan, execute,
 from .pivot import pivot
 from .resolve import PlanContext, collect_sources, idmap_userns, prepare_in_host
 
-__all__ = ["PROC_MOUNT_ALLOWLIST", "ROOTFS_PROPAGATION", "BindMount", "CgroupMount", "Op", "PlanContext",
-           "ReadonlyRoot", "check_plan", "clean_path", "collect_sources", "execute", "finish",
-           "idmap_userns", "pivot", "plan", "prepare_in_host"]
+__all__ = [
+    "PROC_MOUNT_ALLOWLIST",
+    "ROOTFS_PROPAGATION",
+    "BindMount",
+    "CgroupMount",
+    "Op",
+    "PlanContext",
+    "ReadonlyRoot",
+    "check_plan",
+    "clean_path",
+    "collect_sources",
+    "execute",
+    "finish",
+    "idmap_userns",
+    "pivot",
+    "plan",
+    "prepare_in_host",
+]

@@ -10,14 +10,20 @@ from .ops import Op
 
 
 DEFAULT_DEVICES = (  # name, major, minor
-    ("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8),
-    ("urandom", 1, 9), ("tty", 5, 0),
+    ("null", 1, 3),
+    ("zero", 1, 5),
+    ("full", 1, 7),
+    ("random", 1, 8),
+    ("urandom", 1, 9),
+    ("tty", 5, 0),
 )
 
 
 DEFAULT_SYMLINKS = (
-    ("/proc/self/fd", "fd"), ("/proc/self/fd/0", "stdin"),
-    ("/proc/self/fd/1", "stdout"), ("/proc/self/fd/2", "stderr"),
+    ("/proc/self/fd", "fd"),
+    ("/proc/self/fd/0", "stdin"),
+    ("/proc/self/fd/1", "stdout"),
+    ("/proc/self/fd/2", "stderr"),
 )
 
 
@@ -40,8 +46,7 @@ class SetupDev(Op):
             for name, major, minor in DEFAULT_DEVICES:
                 if name in self.skip:
                     continue
-                make_device(ctx, dev, name, "c", major, minor, 0o666, 0, 0, self.bind_from_host,
-                            replace=True)
+                make_device(ctx, dev, name, "c", major, minor, 0o666, 0, 0, self.bind_from_host, replace=True)
             for target, name in DEFAULT_SYMLINKS:
                 _symlink(target, name, dev)
             if os.path.exists("/proc/kcore"):
@@ -80,9 +85,19 @@ class CreateDevices(Op):
             parent, name = path.rsplit("/", 1)
             pfd = ctx.target(parent or "/", directory=True)
             try:
-                make_device(ctx, pfd, name, d.type, d.major, d.minor,
-                            0o666 if d.file_mode is None else d.file_mode,
-                            d.uid or 0, d.gid or 0, self.bind_from_host, display=path)
+                make_device(
+                    ctx,
+                    pfd,
+                    name,
+                    d.type,
+                    d.major,
+                    d.minor,
+                    0o666 if d.file_mode is None else d.file_mode,
+                    d.uid or 0,
+                    d.gid or 0,
+                    self.bind_from_host,
+                    display=path,
+                )
             finally:
                 os.close(pfd)
 
@@ -97,8 +112,7 @@ def _symlink(target, name, dirfd):
 DEVICE_KINDS = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}
 
 
-def make_device(ctx, dirfd, name, dtype, major, minor, mode, uid, gid, bind_from_host,
-                display=None, replace=False):
+def make_device(ctx, dirfd, name, dtype, major, minor, mode, uid, gid, bind_from_host, display=None, replace=False):
     """Create device ``name`` in directory fd ``dirfd``: mknod with the
     mode and owner, or (in a user namespace, where mknod is refused) a bind
     of the host's node onto an empty file.  An existing file that is not
@@ -118,8 +132,7 @@ def make_device(ctx, dirfd, name, dtype, major, minor, mode, uid, gid, bind_from
         if same:
             return
         if not replace:
-            raise StageError(f"linux.devices: {display}: a file that is not this device "
-                             "already exists at that path")
+            raise StageError(f"linux.devices: {display}: a file that is not this device already exists at that path")
         if stat.S_ISDIR(st.st_mode):
             raise StageError(f"{display}: is a directory, not a device")
         os.unlink(name, dir_fd=dirfd)
@@ -130,8 +143,9 @@ def make_device(ctx, dirfd, name, dtype, major, minor, mode, uid, gid, bind_from
         try:
             hst = os.fstat(host)
             if stat.S_IFMT(hst.st_mode) != kind or hst.st_rdev != rdev:
-                raise StageError(f"linux.devices: {display}: the host's {display} is not "
-                                 f"device {dtype} {major}:{minor}")
+                raise StageError(
+                    f"linux.devices: {display}: the host's {display} is not device {dtype} {major}:{minor}"
+                )
             os.mknod(name, stat.S_IFREG | 0o600, dir_fd=dirfd)
             tfd = sc.openat2(dirfd, name, os.O_PATH, sc.RESOLVE_BENEATH | sc.RESOLVE_NO_SYMLINKS)
             try:

@@ -10,9 +10,12 @@ from ..linux import syscalls as sc
 
 
 MS_TO_ATTR = (
-    (sc.MS_RDONLY, sc.MOUNT_ATTR_RDONLY), (sc.MS_NOSUID, sc.MOUNT_ATTR_NOSUID),
-    (sc.MS_NODEV, sc.MOUNT_ATTR_NODEV), (sc.MS_NOEXEC, sc.MOUNT_ATTR_NOEXEC),
-    (sc.MS_NOSYMFOLLOW, sc.MOUNT_ATTR_NOSYMFOLLOW), (sc.MS_NODIRATIME, sc.MOUNT_ATTR_NODIRATIME),
+    (sc.MS_RDONLY, sc.MOUNT_ATTR_RDONLY),
+    (sc.MS_NOSUID, sc.MOUNT_ATTR_NOSUID),
+    (sc.MS_NODEV, sc.MOUNT_ATTR_NODEV),
+    (sc.MS_NOEXEC, sc.MOUNT_ATTR_NOEXEC),
+    (sc.MS_NOSYMFOLLOW, sc.MOUNT_ATTR_NOSYMFOLLOW),
+    (sc.MS_NODIRATIME, sc.MOUNT_ATTR_NODIRATIME),
 )
 
 
@@ -104,8 +107,9 @@ class FsMount(Op):
                 ctx.tmpcopyup(m, fd, data, flags)
             else:
                 try:
-                    sc.mount(m.source or m.type, f"/proc/self/fd/{fd}", m.type, flags, data or None,
-                             display=m.destination)
+                    sc.mount(
+                        m.source or m.type, f"/proc/self/fd/{fd}", m.type, flags, data or None, display=m.destination
+                    )
                 except PermissionError:
                     if not self.sysfs_fallback:
                         raise
@@ -121,11 +125,14 @@ def _bind_host_sys(target_fd, display):
     read-only, nosuid, nodev, noexec throughout."""
     tree = sc.open_tree(sc.AT_FDCWD, "/sys", sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC | sc.AT_RECURSIVE)
     try:
-        sc.mount_setattr(tree, "", sc.AT_EMPTY_PATH | sc.AT_RECURSIVE,
-                         attr_set=sc.MOUNT_ATTR_RDONLY | sc.MOUNT_ATTR_NOSUID | sc.MOUNT_ATTR_NODEV
-                         | sc.MOUNT_ATTR_NOEXEC, display=display)
-        sc.move_mount(tree, "", target_fd, "", sc.MOVE_MOUNT_F_EMPTY_PATH | sc.MOVE_MOUNT_T_EMPTY_PATH,
-                      display=display)
+        sc.mount_setattr(
+            tree,
+            "",
+            sc.AT_EMPTY_PATH | sc.AT_RECURSIVE,
+            attr_set=sc.MOUNT_ATTR_RDONLY | sc.MOUNT_ATTR_NOSUID | sc.MOUNT_ATTR_NODEV | sc.MOUNT_ATTR_NOEXEC,
+            display=display,
+        )
+        sc.move_mount(tree, "", target_fd, "", sc.MOVE_MOUNT_F_EMPTY_PATH | sc.MOVE_MOUNT_T_EMPTY_PATH, display=display)
     finally:
         os.close(tree)
 
@@ -160,7 +167,7 @@ class BindMount(Op):
     def __init__(self, m, idmap=None, early=False):
         self.m = m
         self.idmap = idmap  # None or (recursive, uid_maps, gid_maps)
-        self.tree = -1      # detached tree made before the namespaces, if any
+        self.tree = -1  # detached tree made before the namespaces, if any
         self.userns_fd = -1  # the id-mapping's user namespace, while it is made
         # made by host root in the container's mount namespace (SourceOpener)
         self.early = early
@@ -196,22 +203,27 @@ class BindMount(Op):
         tree = sc.open_tree(sc.AT_FDCWD, src, flags)
         try:
             if self.on_proc and sc.fstatfs_type(tree) != sc.PROC_SUPER_MAGIC:
-                raise StageError(f"mount {m.source} on /proc: /proc cannot be mounted "
-                                 "because it is not of type proc")
+                raise StageError(f"mount {m.source} on /proc: /proc cannot be mounted because it is not of type proc")
             if slave:
-                sc.mount_setattr(tree, "", sc.AT_EMPTY_PATH | (sc.AT_RECURSIVE if m.recursive else 0),
-                                 propagation=sc.MS_SLAVE, display=m.destination)
+                sc.mount_setattr(
+                    tree,
+                    "",
+                    sc.AT_EMPTY_PATH | (sc.AT_RECURSIVE if m.recursive else 0),
+                    propagation=sc.MS_SLAVE,
+                    display=m.destination,
+                )
             if userns_fd >= 0:
                 rec = sc.AT_RECURSIVE if self.idmap[0] else 0
-                sc.mount_setattr(tree, "", sc.AT_EMPTY_PATH | rec, sc.MOUNT_ATTR_IDMAP,
-                                 userns_fd=userns_fd, display=m.destination)
+                sc.mount_setattr(
+                    tree, "", sc.AT_EMPTY_PATH | rec, sc.MOUNT_ATTR_IDMAP, userns_fd=userns_fd, display=m.destination
+                )
             attr_set, attr_clr = mount_attrs(m.flags, m.clear_flags)
             if attr_set or attr_clr:
-                sc.mount_setattr(tree, "", sc.AT_EMPTY_PATH, attr_set, attr_clr,
-                                 display=m.destination)
+                sc.mount_setattr(tree, "", sc.AT_EMPTY_PATH, attr_set, attr_clr, display=m.destination)
             if m.rec_attr_set or m.rec_attr_clr:
-                sc.mount_setattr(tree, "", sc.AT_EMPTY_PATH | sc.AT_RECURSIVE, m.rec_attr_set,
-                                 m.rec_attr_clr, display=m.destination)
+                sc.mount_setattr(
+                    tree, "", sc.AT_EMPTY_PATH | sc.AT_RECURSIVE, m.rec_attr_set, m.rec_attr_clr, display=m.destination
+                )
         except BaseException:
             os.close(tree)
             raise
@@ -226,8 +238,9 @@ class BindMount(Op):
             is_dir = stat.S_ISDIR(os.fstat(tree).st_mode)
             fd = ctx.target(m.destination, directory=is_dir, no_symlinks=self.on_proc)
             try:
-                sc.move_mount(tree, "", fd, "", sc.MOVE_MOUNT_F_EMPTY_PATH | sc.MOVE_MOUNT_T_EMPTY_PATH,
-                              display=m.destination)
+                sc.move_mount(
+                    tree, "", fd, "", sc.MOVE_MOUNT_F_EMPTY_PATH | sc.MOVE_MOUNT_T_EMPTY_PATH, display=m.destination
+                )
             finally:
                 os.close(fd)
         finally:
@@ -252,10 +265,10 @@ class Remount(Op):
         fd = ctx.target(m.destination, create=False)
         try:
             if m.data:
-                sb_flags = m.flags & (sc.MS_RDONLY | sc.MS_SYNCHRONOUS | sc.MS_DIRSYNC
-                                      | sc.MS_LAZYTIME | sc.MS_I_VERSION | sc.MS_SILENT)
-                sc.mount(None, f"/proc/self/fd/{fd}", None, sc.MS_REMOUNT | sb_flags, m.data,
-                         display=m.destination)
+                sb_flags = m.flags & (
+                    sc.MS_RDONLY | sc.MS_SYNCHRONOUS | sc.MS_DIRSYNC | sc.MS_LAZYTIME | sc.MS_I_VERSION | sc.MS_SILENT
+                )
+                sc.mount(None, f"/proc/self/fd/{fd}", None, sc.MS_REMOUNT | sb_flags, m.data, display=m.destination)
             attr_set, attr_clr = mount_attrs(m.flags, m.clear_flags)
             if attr_set or attr_clr:
                 sc.mount_setattr(fd, "", sc.AT_EMPTY_PATH, attr_set, attr_clr, display=m.destination)
@@ -289,8 +302,14 @@ class CgroupMount(Op):
             try:
                 if ctx.new_cgroupns:
                     try:
-                        sc.mount("cgroup2", f"/proc/self/fd/{fd}", "cgroup2",
-                                 flags | (sc.MS_RDONLY if ro else 0), None, display=m.destination)
+                        sc.mount(
+                            "cgroup2",
+                            f"/proc/self/fd/{fd}",
+                            "cgroup2",
+                            flags | (sc.MS_RDONLY if ro else 0),
+                            None,
+                            display=m.destination,
+                        )
                     except OSError as e:
                         # A user namespace may be refused a cgroup2 mount
                         # (EPERM, EBUSY: seen under a read-only /sys bound from
@@ -307,8 +326,7 @@ class CgroupMount(Op):
             return
         fd = ctx.target(m.destination, directory=True)
         try:
-            sc.mount("tmpfs", f"/proc/self/fd/{fd}", "tmpfs", flags, "mode=755",
-                     display=m.destination)
+            sc.mount("tmpfs", f"/proc/self/fd/{fd}", "tmpfs", flags, "mode=755", display=m.destination)
         finally:
             os.close(fd)
         for name, options, fstype, host_dir in hierarchies:
@@ -316,9 +334,14 @@ class CgroupMount(Op):
             sub = ctx.target(dest, directory=True)
             try:
                 if ctx.new_cgroupns:
-                    sc.mount("cgroup", f"/proc/self/fd/{sub}", fstype,
-                             flags | (sc.MS_RDONLY if ro else 0),
-                             options if fstype == "cgroup" else None, display=dest)
+                    sc.mount(
+                        "cgroup",
+                        f"/proc/self/fd/{sub}",
+                        fstype,
+                        flags | (sc.MS_RDONLY if ro else 0),
+                        options if fstype == "cgroup" else None,
+                        display=dest,
+                    )
                 else:
                     self._bind(host_dir, sub, ro, dest)
             finally:
@@ -348,10 +371,10 @@ class CgroupMount(Op):
             # a bind keeps the host mount's flags: a host may mount its cgroup
             # hierarchy without nosuid/nodev/noexec, the container never gets that
             attrs = sc.MOUNT_ATTR_NOSUID | sc.MOUNT_ATTR_NODEV | sc.MOUNT_ATTR_NOEXEC
-            sc.mount_setattr(tree, "", sc.AT_EMPTY_PATH,
-                             attrs | (sc.MOUNT_ATTR_RDONLY if ro else 0), display=display)
-            sc.move_mount(tree, "", target_fd, "", sc.MOVE_MOUNT_F_EMPTY_PATH | sc.MOVE_MOUNT_T_EMPTY_PATH,
-                          display=display)
+            sc.mount_setattr(tree, "", sc.AT_EMPTY_PATH, attrs | (sc.MOUNT_ATTR_RDONLY if ro else 0), display=display)
+            sc.move_mount(
+                tree, "", target_fd, "", sc.MOVE_MOUNT_F_EMPTY_PATH | sc.MOVE_MOUNT_T_EMPTY_PATH, display=display
+            )
         finally:
             os.close(tree)
 
@@ -375,8 +398,14 @@ class MaskPaths(Op):
                 continue
             try:
                 if stat.S_ISDIR(os.fstat(fd).st_mode):
-                    sc.mount("tmpfs", f"/proc/self/fd/{fd}", "tmpfs", sc.MS_RDONLY,
-                             _label_data(ctx, "size=0,mode=0755"), display=path)
+                    sc.mount(
+                        "tmpfs",
+                        f"/proc/self/fd/{fd}",
+                        "tmpfs",
+                        sc.MS_RDONLY,
+                        _label_data(ctx, "size=0,mode=0755"),
+                        display=path,
+                    )
                 else:
                     sc.bind_fd(null, fd, display=path)
             finally:
@@ -400,13 +429,14 @@ class ReadonlyPaths(Op):
             except FileNotFoundError:
                 continue
             try:
-                tree = sc.open_tree(fd, "", sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC
-                                    | sc.AT_RECURSIVE | sc.AT_EMPTY_PATH)
+                tree = sc.open_tree(
+                    fd, "", sc.OPEN_TREE_CLONE | sc.OPEN_TREE_CLOEXEC | sc.AT_RECURSIVE | sc.AT_EMPTY_PATH
+                )
                 try:
-                    sc.mount_setattr(tree, "", sc.AT_EMPTY_PATH | sc.AT_RECURSIVE,
-                                     sc.MOUNT_ATTR_RDONLY, display=path)
-                    sc.move_mount(tree, "", fd, "", sc.MOVE_MOUNT_F_EMPTY_PATH
-                                  | sc.MOVE_MOUNT_T_EMPTY_PATH, display=path)
+                    sc.mount_setattr(tree, "", sc.AT_EMPTY_PATH | sc.AT_RECURSIVE, sc.MOUNT_ATTR_RDONLY, display=path)
+                    sc.move_mount(
+                        tree, "", fd, "", sc.MOVE_MOUNT_F_EMPTY_PATH | sc.MOVE_MOUNT_T_EMPTY_PATH, display=path
+                    )
                 finally:
                     os.close(tree)
             finally:

@@ -11,19 +11,33 @@ from .ops import BindMount, CgroupMount, DevReadonly, FsMount, MaskPaths, Op, Pr
 
 
 # What may be mounted below /proc (lxcfs and friends), as runc allows.
-PROC_MOUNT_ALLOWLIST = frozenset((
-    "/proc/cpuinfo", "/proc/diskstats", "/proc/meminfo", "/proc/stat", "/proc/swaps",
-    "/proc/uptime", "/proc/loadavg", "/proc/slabinfo", "/proc/sys/kernel/ns_last_pid",
-    "/proc/sys/crypto/fips_enabled",
-))
+PROC_MOUNT_ALLOWLIST = frozenset(
+    (
+        "/proc/cpuinfo",
+        "/proc/diskstats",
+        "/proc/meminfo",
+        "/proc/stat",
+        "/proc/swaps",
+        "/proc/uptime",
+        "/proc/loadavg",
+        "/proc/slabinfo",
+        "/proc/sys/kernel/ns_last_pid",
+        "/proc/sys/crypto/fips_enabled",
+    )
+)
 
 
 # --- planning --------------------------------------------------------------
 ROOTFS_PROPAGATION = {
-    "": sc.MS_SLAVE | sc.MS_REC, "slave": sc.MS_SLAVE, "rslave": sc.MS_SLAVE | sc.MS_REC,
-    "private": sc.MS_PRIVATE, "rprivate": sc.MS_PRIVATE | sc.MS_REC,
-    "shared": sc.MS_SHARED, "rshared": sc.MS_SHARED | sc.MS_REC,
-    "unbindable": sc.MS_UNBINDABLE, "runbindable": sc.MS_UNBINDABLE | sc.MS_REC,
+    "": sc.MS_SLAVE | sc.MS_REC,
+    "slave": sc.MS_SLAVE,
+    "rslave": sc.MS_SLAVE | sc.MS_REC,
+    "private": sc.MS_PRIVATE,
+    "rprivate": sc.MS_PRIVATE | sc.MS_REC,
+    "shared": sc.MS_SHARED,
+    "rshared": sc.MS_SHARED | sc.MS_REC,
+    "unbindable": sc.MS_UNBINDABLE,
+    "runbindable": sc.MS_UNBINDABLE | sc.MS_REC,
 }
 
 
@@ -51,8 +65,9 @@ def plan(cfg, *, in_userns, host_devices=None):
     try:
         prop = ROOTFS_PROPAGATION[cfg.rootfs_propagation]
     except KeyError:
-        raise ConfigError(f"config.json: linux.rootfsPropagation: {cfg.rootfs_propagation!r} "
-                          "is not a propagation mode") from None
+        raise ConfigError(
+            f"config.json: linux.rootfsPropagation: {cfg.rootfs_propagation!r} is not a propagation mode"
+        ) from None
     # Applied to "/" of the new mount namespace, as runc does (default rslave:
     # host mounts still propagate in, nothing propagates back out).
     ops.append(PrepareRoot(prop))
@@ -63,8 +78,7 @@ def plan(cfg, *, in_userns, host_devices=None):
     # Not for an unprivileged runtime: the helper's setns into the container's
     # mount namespace needs CAP_SYS_CHROOT where it runs, and with the
     # caller's uid it could open nothing the container's root cannot.
-    early_binds = in_userns and os.geteuid() == 0 \
-        and not any(ns.type == "mount" and ns.path for ns in cfg.namespaces)
+    early_binds = in_userns and os.geteuid() == 0 and not any(ns.type == "mount" and ns.path for ns in cfg.namespaces)
     for i, m in enumerate(cfg.mounts):
         # conversion made it clean and absolute; a Mount made elsewhere gets
         # a clean copy (records are frozen)
@@ -83,8 +97,10 @@ def plan(cfg, *, in_userns, host_devices=None):
                 uid, gid = m.idmap["uid"], m.idmap["gid"]
                 if not uid and not gid:
                     if not (in_userns and cfg.uid_mappings and cfg.gid_mappings):
-                        raise ConfigError(f"config.json: mounts[{i}].options: idmap needs uidMappings "
-                                          "and gidMappings or the container's user namespace")
+                        raise ConfigError(
+                            f"config.json: mounts[{i}].options: idmap needs uidMappings "
+                            "and gidMappings or the container's user namespace"
+                        )
                     uid = [(x.container_id, x.host_id, x.size) for x in cfg.uid_mappings]
                     gid = [(x.container_id, x.host_id, x.size) for x in cfg.gid_mappings]
                 idmap = (m.idmap["recursive"], uid, gid)
@@ -102,8 +118,9 @@ def plan(cfg, *, in_userns, host_devices=None):
                 dev_ro = True
     listed = {clean_path(d.path) for d in cfg.devices or ()}
     if not bind_dev:
-        ops.append(SetupDev(bind_from_host=host_devices,
-                            skip=[n for n, _, _ in DEFAULT_DEVICES if "/dev/" + n in listed]))
+        ops.append(
+            SetupDev(bind_from_host=host_devices, skip=[n for n, _, _ in DEFAULT_DEVICES if "/dev/" + n in listed])
+        )
     if cfg.devices:
         ops.append(CreateDevices(cfg.devices, bind_from_host=host_devices, skip_ptmx=not bind_dev))
     if cfg.masked_paths:

@@ -38,8 +38,7 @@ def _copy_tree(src_dir, dst_dir):
         elif stat.S_ISREG(st.st_mode):
             s = os.open(name, os.O_RDONLY | nofollow, dir_fd=src_dir)
             try:
-                d = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | nofollow, 0o600,
-                            dir_fd=dst_dir)
+                d = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | nofollow, 0o600, dir_fd=dst_dir)
                 try:
                     while True:
                         chunk = os.read(s, 1 << 20)
@@ -61,8 +60,7 @@ def _copy_tree(src_dir, dst_dir):
 class PlanContext:
     """What the operations need at run time (in the init, pre-pivot)."""
 
-    def __init__(self, rootfs, bundle, mount_label="", new_cgroupns=False, self_cgroups=None,
-                 cgroup_dirs=None):
+    def __init__(self, rootfs, bundle, mount_label="", new_cgroupns=False, self_cgroups=None, cgroup_dirs=None):
         self.rootfs = rootfs
         self.bundle = bundle
         self.mount_label = mount_label
@@ -126,8 +124,9 @@ class PlanContext:
             except OSError as e:
                 if e.errno != 2:
                     raise
-            parent = sc.openat2(self.rootfs_fd, "/".join(parts[:i]) or ".",
-                                os.O_PATH | os.O_DIRECTORY, resolve, display=display)
+            parent = sc.openat2(
+                self.rootfs_fd, "/".join(parts[:i]) or ".", os.O_PATH | os.O_DIRECTORY, resolve, display=display
+            )
             try:
                 try:
                     link = os.readlink(parts[i], dir_fd=parent)
@@ -149,7 +148,7 @@ class PlanContext:
             if links > 40:
                 raise OSError(40, "Too many levels of symbolic links", display)
             rest = [x for x in link.split("/") if x]
-            parts = (rest if link.startswith("/") else parts[:i] + rest) + parts[i + 1:]
+            parts = (rest if link.startswith("/") else parts[:i] + rest) + parts[i + 1 :]
             if not parts:
                 parts = ["."]
             i = 0
@@ -165,11 +164,11 @@ class PlanContext:
         try:
             for prop in m.propagation:
                 rec = sc.AT_RECURSIVE if prop & sc.MS_REC else 0
-                sc.mount_setattr(fd, "", sc.AT_EMPTY_PATH | rec,
-                                 propagation=prop & ~sc.MS_REC, display=m.destination)
+                sc.mount_setattr(fd, "", sc.AT_EMPTY_PATH | rec, propagation=prop & ~sc.MS_REC, display=m.destination)
             if rec_attrs:
-                sc.mount_setattr(fd, "", sc.AT_EMPTY_PATH | sc.AT_RECURSIVE, m.rec_attr_set,
-                                 m.rec_attr_clr, display=m.destination)
+                sc.mount_setattr(
+                    fd, "", sc.AT_EMPTY_PATH | sc.AT_RECURSIVE, m.rec_attr_set, m.rec_attr_clr, display=m.destination
+                )
         finally:
             os.close(fd)
 
@@ -179,8 +178,14 @@ class PlanContext:
         and O_NOFOLLOW, so nothing in the image can redirect the copy)."""
         src = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         try:
-            sc.mount("tmpfs", f"/proc/self/fd/{fd}", "tmpfs", m.flags if flags is None else flags,
-                     data or None, display=m.destination)
+            sc.mount(
+                "tmpfs",
+                f"/proc/self/fd/{fd}",
+                "tmpfs",
+                m.flags if flags is None else flags,
+                data or None,
+                display=m.destination,
+            )
             new = self.target(m.destination, create=False)
             try:
                 dst = os.open(f"/proc/self/fd/{new}", os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -212,10 +217,11 @@ class PlanContext:
         for each v1 hierarchy mounted under /sys/fs/cgroup (and the v2
         'unified' one of a hybrid host), host_dir being this process's cgroup
         in it (the init is already in the container's cgroups)."""
-        mounts = [(m["mountpoint"], m["root"], m["fstype"], m["super_options"])
-                  for m in procfs.mounts()
-                  if m["mountpoint"].startswith("/sys/fs/cgroup")
-                  and m["fstype"] in ("cgroup", "cgroup2")]
+        mounts = [
+            (m["mountpoint"], m["root"], m["fstype"], m["super_options"])
+            for m in procfs.mounts()
+            if m["mountpoint"].startswith("/sys/fs/cgroup") and m["fstype"] in ("cgroup", "cgroup2")
+        ]
         own = {ctrls: path for _, ctrls, path in procfs.parse_cgroup(self.self_cgroups)}
         dirs = self.cgroup_dirs
         if any(p == "/sys/fs/cgroup" and t == "cgroup2" for p, _, t, _ in mounts):
@@ -225,15 +231,19 @@ class PlanContext:
             return None
         out: list[tuple[str, str | None, str, str]] = []  # (name, controllers, fstype, host dir)
         for point, root, fstype, opts in mounts:
-            name = point[len("/sys/fs/cgroup/"):]
+            name = point[len("/sys/fs/cgroup/") :]
             if not name or "/" in name:
                 continue
             if fstype == "cgroup2":
-                out.append((name, None, "cgroup2", (dirs or {}).get("")
-                            or _join_cgroup(point, root, own.get("", "/"))))
+                out.append((name, None, "cgroup2", (dirs or {}).get("") or _join_cgroup(point, root, own.get("", "/"))))
                 continue
-            ctrl_opts = [o for o in opts if o not in ("rw", "ro", "relatime") and
-                         not o.startswith("release_agent") and o not in ("nosuid", "nodev", "noexec")]
+            ctrl_opts = [
+                o
+                for o in opts
+                if o not in ("rw", "ro", "relatime")
+                and not o.startswith("release_agent")
+                and o not in ("nosuid", "nodev", "noexec")
+            ]
             key = ",".join(o for o in ctrl_opts)
             path = own.get(key)
             if path is None:
@@ -249,7 +259,7 @@ class PlanContext:
 
 def _join_cgroup(point, root, path):
     if root != "/" and path.startswith(root):
-        path = path[len(root):]
+        path = path[len(root) :]
     return point + "/" + path.strip("/") if path.strip("/") else point
 
 
@@ -310,6 +320,7 @@ class SourceOpener:
 
     def start(self, ops, bundle):
         import socket  # the runtime's own interpreter, before any namespace is entered
+
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         pid = os.fork()
         if pid == 0:
@@ -321,6 +332,7 @@ class SourceOpener:
     @staticmethod
     def _helper(sock, ops, bundle):
         import socket
+
         code = 0
         try:
             if sock.recv(1) != b"1":
@@ -339,9 +351,15 @@ class SourceOpener:
             sock.send(b"done")
         except BaseException as e:  # noqa: BLE001 - reported to the intermediate
             code = 1
-            msg = str(e) if isinstance(e, StageError) else (
-                f"mount: bind source {e.filename or ''}: {e.strerror or e}" if isinstance(e, OSError)
-                else f"{type(e).__name__}: {e}")
+            msg = (
+                str(e)
+                if isinstance(e, StageError)
+                else (
+                    f"mount: bind source {e.filename or ''}: {e.strerror or e}"
+                    if isinstance(e, OSError)
+                    else f"{type(e).__name__}: {e}"
+                )
+            )
             try:
                 sock.send(b"error " + msg.encode()[:4000])
             except OSError:
@@ -352,6 +370,7 @@ class SourceOpener:
         if self.sock is None:
             return
         import socket
+
         sock, self.sock = self.sock, None
         try:
             sock.send(b"1")

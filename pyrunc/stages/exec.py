@@ -38,6 +38,7 @@ class SeccompAgent:
         # in the stage, after the container's root was entered: seccomp was
         # loaded before the fork (prepare)
         from ..seccomp import send_listener
+
         if not self.fds:
             return
         send_listener(self.sock, self.fds[0], pid, self.state, self.metadata)
@@ -54,10 +55,16 @@ def exec_child(chan, proc, ns_fds, seccomp, console, keep_fds, attrs, cgroup_fds
     try:
         # First: only what this stage needs stays open (not the caller's fds).
         log.close_for_stage()
-        sc.close_fds_except([chan.fd, *keep_fds, *cgroup_fds,
-                             *(fd for _, fd in ns_fds),
-                             console.fileno() if console is not None else -1,
-                             agent.sock.fileno() if agent is not None else -1])
+        sc.close_fds_except(
+            [
+                chan.fd,
+                *keep_fds,
+                *cgroup_fds,
+                *(fd for _, fd in ns_fds),
+                console.fileno() if console is not None else -1,
+                agent.sock.fileno() if agent is not None else -1,
+            ]
+        )
         _signal.signal(_signal.SIGINT, _signal.SIG_DFL)
         _signal.signal(_signal.SIGTERM, _signal.SIG_DFL)
         sc.prctl(sc.PR_SET_DUMPABLE, 0)
@@ -83,9 +90,16 @@ def exec_child(chan, proc, ns_fds, seccomp, console, keep_fds, attrs, cgroup_fds
             # spawned straight into the pid namespace (see finalize_and_exec).
             path = lookup_executable(proc.args[0], proc.env, proc.cwd)
             join_cgroups(cgroup_fds)
-            pid = finalize_and_exec(proc, path, cap_count=known_cap_count(), seccomp=seccomp,
-                                    keep_fds=keep_fds, attrs=attrs, spawn=True,
-                                    on_seccomp=agent.fds.append if agent is not None else None)
+            pid = finalize_and_exec(
+                proc,
+                path,
+                cap_count=known_cap_count(),
+                seccomp=seccomp,
+                keep_fds=keep_fds,
+                attrs=attrs,
+                spawn=True,
+                on_seccomp=agent.fds.append if agent is not None else None,
+            )
             if agent is not None:
                 # the filter's listener stays open here: notifications made
                 # before the agent has it wait in the kernel
@@ -117,9 +131,15 @@ def _exec_process(chan, proc, seccomp, console, keep_fds, attrs, cgroup_fds, age
         path = lookup_executable(proc.args[0], proc.env, proc.cwd)
         # late join, as for the init: the Python work stays charged to the caller
         join_cgroups(cgroup_fds)
-        finalize_and_exec(proc, path, cap_count=known_cap_count(), seccomp=seccomp,
-                          keep_fds=keep_fds, attrs=attrs,
-                          on_seccomp=agent.send_from_forked if agent is not None else None)
+        finalize_and_exec(
+            proc,
+            path,
+            cap_count=known_cap_count(),
+            seccomp=seccomp,
+            keep_fds=keep_fds,
+            attrs=attrs,
+            on_seccomp=agent.send_from_forked if agent is not None else None,
+        )
     except BaseException as e:  # noqa: BLE001
         fail_stage(chan, e)
 
@@ -129,4 +149,3 @@ def _exec_console(console, proc):
     peer = pty_peer(master, proc.console_size)
     hand_over(console, master)
     become_stdio(peer, proc.user.uid)
-

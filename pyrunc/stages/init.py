@@ -154,6 +154,7 @@ def intermediate_main(chan, job):
 def _loopback_up():
     """Bring up ``lo`` in the new network namespace (runc does)."""
     import ctypes
+
     SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
     buf = ctypes.create_string_buffer(40)
     buf.raw = b"lo".ljust(40, b"\0")
@@ -175,18 +176,23 @@ def _setup_console(job):
     make it the controlling terminal and stdio."""
     ctx_rootfs = os.open(job.cfg.root_path, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
-        master = sc.openat2(ctx_rootfs, "dev/pts/ptmx", os.O_RDWR | os.O_NOCTTY,
-                            sc.RESOLVE_IN_ROOT | sc.RESOLVE_NO_SYMLINKS, display="/dev/pts/ptmx")
+        master = sc.openat2(
+            ctx_rootfs,
+            "dev/pts/ptmx",
+            os.O_RDWR | os.O_NOCTTY,
+            sc.RESOLVE_IN_ROOT | sc.RESOLVE_NO_SYMLINKS,
+            display="/dev/pts/ptmx",
+        )
     except OSError:
-        master = sc.openat2(ctx_rootfs, "dev/ptmx", os.O_RDWR | os.O_NOCTTY,
-                            sc.RESOLVE_IN_ROOT, display="/dev/ptmx")
+        master = sc.openat2(ctx_rootfs, "dev/ptmx", os.O_RDWR | os.O_NOCTTY, sc.RESOLVE_IN_ROOT, display="/dev/ptmx")
     peer = console.pty_peer(master, job.cfg.process.console_size)
     st = os.fstat(peer)
     if (st.st_mode & 0o170000) != 0o020000 or os.major(st.st_rdev) not in range(136, 144):
         raise StageError("console: the pty peer is not a pts device")
     # /dev/console: bind the peer onto a file created fd-relative in /dev
-    dev = sc.openat2(ctx_rootfs, "dev", os.O_PATH | os.O_DIRECTORY,
-                     sc.RESOLVE_IN_ROOT | sc.RESOLVE_NO_SYMLINKS, display="/dev")
+    dev = sc.openat2(
+        ctx_rootfs, "dev", os.O_PATH | os.O_DIRECTORY, sc.RESOLVE_IN_ROOT | sc.RESOLVE_NO_SYMLINKS, display="/dev"
+    )
     try:
         try:
             os.unlink("console", dir_fd=dev)
@@ -207,8 +213,10 @@ def _setup_console(job):
 
 def _refuse_import(event, args):
     if event == "import":
-        raise ImportError(f"pyrunc: refusing to import {args[0]!r} inside the container's "
-                          "root (Python files there belong to the image)")
+        raise ImportError(
+            f"pyrunc: refusing to import {args[0]!r} inside the container's "
+            "root (Python files there belong to the image)"
+        )
 
 
 def seal_imports():
@@ -222,8 +230,7 @@ def _hook_state(job, status):
     """The state on a container-namespace hook's stdin (the same fields as
     Container.hook_state); the host pid came with RUNTIME_SETUP_DONE."""
     cfg = job.cfg
-    return hook_state(cfg.oci_version, job.container_id, status, job.host_pid, job.bundle,
-                      cfg.annotations)
+    return hook_state(cfg.oci_version, job.container_id, status, job.host_pid, job.bundle, cfg.annotations)
 
 
 def _send_notify_fd(job, fd):
@@ -232,9 +239,9 @@ def _send_notify_fd(job, fd):
     if fd is None or job.seccomp_listener is None:
         return
     from ..seccomp import send_listener  # loaded by the runtime (prepare) before the fork
+
     state = _hook_state(job, "creating")  # sent during create (runc: "creating" too)
-    send_listener(job.seccomp_listener, fd, state.get("pid", 0), state,
-                  job.seccomp.listener_metadata)
+    send_listener(job.seccomp_listener, fd, state.get("pid", 0), state, job.seccomp.listener_metadata)
     os.close(fd)
 
 
@@ -256,9 +263,14 @@ def init_main(chan, job, self_cgroups):
                     raise
         if cfg.has_new_namespace("network"):
             _loopback_up()
-        ctx = rootfs.PlanContext(cfg.root_path, job.bundle, mount_label=cfg.mount_label,
-                                 new_cgroupns=cfg.has_new_namespace("cgroup"),
-                                 self_cgroups=self_cgroups, cgroup_dirs=job.cgroup_dirs)
+        ctx = rootfs.PlanContext(
+            cfg.root_path,
+            job.bundle,
+            mount_label=cfg.mount_label,
+            new_cgroupns=cfg.has_new_namespace("cgroup"),
+            self_cgroups=self_cgroups,
+            cgroup_dirs=job.cgroup_dirs,
+        )
         stage = "rootfs"
         rootfs.execute(job.mount_ops, ctx, debug=job.debug)
         fault_point("init:mounted")
@@ -275,8 +287,7 @@ def init_main(chan, job, self_cgroups):
         job.host_pid = int(payload.get("pid") or 0)
         if job.hook_runner and cfg.hooks.get("createContainer"):
             stage = "createContainer hooks"
-            job.hook_runner(cfg.hook_list("createContainer"), _hook_state(job, "creating"),
-                            "createContainer")
+            job.hook_runner(cfg.hook_list("createContainer"), _hook_state(job, "creating"), "createContainer")
         if cfg.process and cfg.process.cwd:
             # runc creates a missing cwd; before the root turns read-only,
             # which would refuse the mkdir
@@ -324,12 +335,18 @@ def init_main(chan, job, self_cgroups):
         conn = sc.accept(job.listen_fd)
         os.close(job.listen_fd)
         if job.hook_runner and cfg.hooks.get("startContainer"):
-            job.hook_runner(cfg.hook_list("startContainer"), _hook_state(job, "created"),
-                            "startContainer")
+            job.hook_runner(cfg.hook_list("startContainer"), _hook_state(job, "created"), "startContainer")
         os.write(conn, b"0")
-        finalize_and_exec(proc, path, cap_count=job.cap_count, seccomp=seccomp,
-                          keep_fds=job.keep_fds, on_seccomp=lambda fd: _send_notify_fd(job, fd),
-                          attrs=job.attrs, prepared=prepared)
+        finalize_and_exec(
+            proc,
+            path,
+            cap_count=job.cap_count,
+            seccomp=seccomp,
+            keep_fds=job.keep_fds,
+            on_seccomp=lambda fd: _send_notify_fd(job, fd),
+            attrs=job.attrs,
+            prepared=prepared,
+        )
     except BaseException as e:  # noqa: BLE001
         if conn >= 0:
             try:

@@ -33,7 +33,7 @@ class InitJob:
     seccomp: PreparedSeccomp | None
     keep_fds: Sequence[int]
     cap_count: int
-    debug: Callable[[str], None] | None      # log.debug when create runs with --debug
+    debug: Callable[[str], None] | None  # log.debug when create runs with --debug
     hook_runner: Callable[..., Any] | None
     seccomp_listener: socket.socket | None
     attrs: ProcessAttrs | None
@@ -43,23 +43,23 @@ class InitJob:
     cgroup_dirs: dict[str, str] | None
 
     def __init__(self, **kw: Any) -> None:
-        self.cfg = kw["cfg"]                     # config.model.Config
+        self.cfg = kw["cfg"]  # config.model.Config
         self.container_id = kw["container_id"]
         self.bundle = kw["bundle"]
-        self.mount_ops = kw["mount_ops"]         # rootfs.plan(...)
-        self.listen_fd = kw["listen_fd"]         # start.sock, listening
+        self.mount_ops = kw["mount_ops"]  # rootfs.plan(...)
+        self.listen_fd = kw["listen_fd"]  # start.sock, listening
         self.console_fd = kw.get("console_fd", -1)  # connected console socket
         self.console_sock = kw.get("console_sock")  # socket object for send_fds
         self.no_pivot = kw.get("no_pivot", False)
         self.no_new_keyring = kw.get("no_new_keyring", False)
-        self.seccomp = kw.get("seccomp")         # seccomp.PreparedSeccomp or None
-        self.keep_fds = kw.get("keep_fds", ())   # preserved fds (LISTEN_FDS + --preserve-fds)
+        self.seccomp = kw.get("seccomp")  # seccomp.PreparedSeccomp or None
+        self.keep_fds = kw.get("keep_fds", ())  # preserved fds (LISTEN_FDS + --preserve-fds)
         self.cap_count = kw["cap_count"]
         self.debug = kw.get("debug")
         self.hook_runner = kw.get("hook_runner")  # hooks.run_in_child or None
         self.seccomp_listener = kw.get("seccomp_listener")  # connected socket to listenerPath
-        self.attrs = kw.get("attrs")             # process.ProcessAttrs or None
-        self.host_pid = 0                         # the init's pid on the host, from RUNTIME_SETUP_DONE
+        self.attrs = kw.get("attrs")  # process.ProcessAttrs or None
+        self.host_pid = 0  # the init's pid on the host, from RUNTIME_SETUP_DONE
         # Late cgroup join: write fds of the container's cgroup.procs, which
         # the init enters right before execve (see join_cgroups); empty when
         # the runtime placed the stages in the cgroups at fork time.
@@ -70,8 +70,15 @@ class InitJob:
     def stage_fds(self, chan: Channel) -> list[int]:
         """The fds the stages need; every other fd is closed as the first
         thing the intermediate does (sc.close_fds_except)."""
-        fds = [chan.fd, self.listen_fd, self.console_fd, log.fileno(), *self.keep_fds,
-               *self.cgroup_fds, *self.origin_fds]
+        fds = [
+            chan.fd,
+            self.listen_fd,
+            self.console_fd,
+            log.fileno(),
+            *self.keep_fds,
+            *self.cgroup_fds,
+            *self.origin_fds,
+        ]
         for sock in (self.console_sock, self.seccomp_listener):
             if sock is not None:
                 fds.append(sock.fileno())

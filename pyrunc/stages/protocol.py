@@ -37,20 +37,25 @@ HEADER = struct.Struct(">2sHI")
 MAX_PAYLOAD = 64 * 1024
 
 # runtime -> stage
-CONTINUE = 1          # the stage is in its cgroups; go on
-MAPS_WRITTEN = 2      # uid_map/gid_map (and setgroups) of the stage are written
+CONTINUE = 1  # the stage is in its cgroups; go on
+MAPS_WRITTEN = 2  # uid_map/gid_map (and setgroups) of the stage are written
 RUNTIME_SETUP_DONE = 3  # createRuntime/prestart hooks ran, net devices moved
 # stage -> runtime
-WRITE_MAPS = 10       # {"pid": n}: please write the id maps of this process
-INIT_PID = 11         # {"pid": n}: the container init's pid (runtime's pid ns)
-RUNTIME_SETUP = 12    # namespaces and mounts exist: run runtime-namespace work
-READY = 13            # the init is set up and waits for `start`
-ERROR = 14            # {"msg": "..."}: the stage failed; msg is the root cause
+WRITE_MAPS = 10  # {"pid": n}: please write the id maps of this process
+INIT_PID = 11  # {"pid": n}: the container init's pid (runtime's pid ns)
+RUNTIME_SETUP = 12  # namespaces and mounts exist: run runtime-namespace work
+READY = 13  # the init is set up and waits for `start`
+ERROR = 14  # {"msg": "..."}: the stage failed; msg is the root cause
 
 NAMES = {
-    CONTINUE: "CONTINUE", MAPS_WRITTEN: "MAPS_WRITTEN", RUNTIME_SETUP_DONE: "RUNTIME_SETUP_DONE",
-    WRITE_MAPS: "WRITE_MAPS", INIT_PID: "INIT_PID", RUNTIME_SETUP: "RUNTIME_SETUP",
-    READY: "READY", ERROR: "ERROR",
+    CONTINUE: "CONTINUE",
+    MAPS_WRITTEN: "MAPS_WRITTEN",
+    RUNTIME_SETUP_DONE: "RUNTIME_SETUP_DONE",
+    WRITE_MAPS: "WRITE_MAPS",
+    INIT_PID: "INIT_PID",
+    RUNTIME_SETUP: "RUNTIME_SETUP",
+    READY: "READY",
+    ERROR: "ERROR",
 }
 
 
@@ -80,10 +85,11 @@ def decode(data: bytes) -> tuple[int, Payload]:
     if mtype not in NAMES:
         raise ProtocolError(f"unknown message type {mtype}")
     if length > MAX_PAYLOAD or length != len(data) - HEADER.size:
-        raise ProtocolError(f"{NAMES[mtype]}: length field {length} does not match "
-                            f"{len(data) - HEADER.size} payload bytes")
+        raise ProtocolError(
+            f"{NAMES[mtype]}: length field {length} does not match {len(data) - HEADER.size} payload bytes"
+        )
     try:
-        payload = fastjson.loads(data[HEADER.size:]) if length else {}
+        payload = fastjson.loads(data[HEADER.size :]) if length else {}
     except (ValueError, SystemError):
         raise ProtocolError(f"{NAMES[mtype]}: payload is not valid JSON") from None
     if not isinstance(payload, dict):
@@ -113,8 +119,7 @@ class Channel:
         if mtype == ERROR:
             return mtype, payload
         if mtype not in types:
-            raise ProtocolError(f"unexpected {NAMES[mtype]}, wanted "
-                                + "/".join(NAMES[t] for t in types))
+            raise ProtocolError(f"unexpected {NAMES[mtype]}, wanted " + "/".join(NAMES[t] for t in types))
         return mtype, payload
 
     def close(self) -> None:

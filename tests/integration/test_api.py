@@ -16,7 +16,7 @@ import sys
 import pytest
 
 from helpers import REPO, cgroup_dirs, new_id, pid_alive, runtime_is_pyrunc, wait_for
-from pyrunc.errors import (ContainerNotExist, ContainerNotRunning, InvalidState, PyruncError)
+from pyrunc.errors import ContainerNotExist, ContainerNotRunning, InvalidState, PyruncError
 from pyrunc.exeseal import exe_is_sealed
 from pyrunc.runtime import ContainerState, Event, Process, Runtime, Stats
 
@@ -24,18 +24,33 @@ SEALED = exe_is_sealed()
 pytestmark = pytest.mark.skipif(not runtime_is_pyrunc, reason="pyrunc's library")
 in_process = pytest.mark.skipif(not SEALED, reason="run by test_in_process_under_a_sealed_interpreter")
 
-INNER = ("from pyrunc.exeseal import reexec_sealed; reexec_sealed(); "
-         "import sys, pytest; sys.exit(pytest.main(sys.argv[1:]))")
+INNER = (
+    "from pyrunc.exeseal import reexec_sealed; reexec_sealed(); import sys, pytest; sys.exit(pytest.main(sys.argv[1:]))"
+)
 
 
 @pytest.mark.skipif(SEALED, reason="this session is sealed: the tests run in it directly")
 def test_in_process_under_a_sealed_interpreter(tmp_path):
     log = tmp_path / "inner.log"
     with open(log, "w") as out:
-        p = subprocess.run([sys.executable, "-c", INNER, __file__, "-q", "-p", "no:cacheprovider",
-                            "-rfEs", f"--basetemp={tmp_path / 'inner'}"],
-                           stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                           cwd=REPO, timeout=600)
+        p = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                INNER,
+                __file__,
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "-rfEs",
+                f"--basetemp={tmp_path / 'inner'}",
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+            timeout=600,
+        )
     text = log.read_text()
     assert p.returncode == 0, text[-8000:]
     summary = text.strip().splitlines()[-1]
@@ -104,8 +119,7 @@ def test_create_start_state_kill_delete(runtime, bundle):
     assert (s.id, s.status, s.bundle, s.owner) == (cid, "created", bundle.path, "")
     assert s.rootfs == os.path.join(bundle.path, "rootfs") and s.pid > 0
     assert runtime.state(cid) == s
-    assert list(s.to_dict()) == ["ociVersion", "id", "pid", "status", "bundle", "rootfs",
-                                 "created", "owner"]
+    assert list(s.to_dict()) == ["ociVersion", "id", "pid", "status", "bundle", "rootfs", "created", "owner"]
     with pytest.raises(AttributeError):
         s.status = "running"
     assert len(proc_status(s.pid)["NSpid"].split()) == 2  # pid 1 of its own pid namespace
@@ -164,8 +178,7 @@ def test_exec(runtime, bundle):
     assert os.readlink(f"/proc/{p.pid}/ns/pid") == os.readlink(f"/proc/{init.pid}/ns/pid")
     assert sorted(runtime.ps(cid)) == sorted([init.pid, p.pid])
     assert [n for n in os.listdir(runtime.store.dir(cid)) if n.endswith(".pid")] == []
-    q = runtime.exec(cid, process={"args": ["sh", "-c", "exit 5"], "cwd": "/",
-                                   "user": {"uid": 0, "gid": 0}})
+    q = runtime.exec(cid, process={"args": ["sh", "-c", "exit 5"], "cwd": "/", "user": {"uid": 0, "gid": 0}})
     assert q.exit_status == 5
     runtime.kill(cid, signal.SIGKILL, all=True)
     wait_stopped(runtime, cid)
@@ -238,8 +251,9 @@ def test_list(runtime, bundle, make_bundle):
 
 
 @in_process
-@pytest.mark.parametrize("verb", ["state", "start", "kill", "delete", "pause", "resume", "ps",
-                                  "stats", "events", "exec", "update"])
+@pytest.mark.parametrize(
+    "verb", ["state", "start", "kill", "delete", "pause", "resume", "ps", "stats", "events", "exec", "update"]
+)
 def test_a_container_that_does_not_exist(runtime, verb):
     args = {"exec": (["true"],), "update": ({"pids": {"limit": 1}},)}.get(verb, ())
     with pytest.raises(ContainerNotExist) as e:

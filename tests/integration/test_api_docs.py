@@ -30,9 +30,15 @@ def test_api_md_examples_run(tmp_path):
     log = tmp_path / "out.log"
     try:
         with open(log, "w") as out:  # a file, not a pipe: containers inherit it
-            p = subprocess.run([sys.executable, str(script)], stdin=subprocess.DEVNULL, stdout=out,
-                               stderr=subprocess.STDOUT, env=dict(os.environ, TMPDIR=str(work)),
-                               cwd=str(tmp_path), timeout=120)
+            p = subprocess.run(
+                [sys.executable, str(script)],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=dict(os.environ, TMPDIR=str(work)),
+                cwd=str(tmp_path),
+                timeout=120,
+            )
         text = log.read_text()
         assert p.returncode == 0, text[-5000:]
         lines = text.splitlines()
@@ -42,6 +48,7 @@ def test_api_md_examples_run(tmp_path):
     finally:
         # a failed example leaves its containers: delete them (no seal needed)
         from pyrunc.runtime import Runtime
+
         for dirpath, dirnames, _ in os.walk(work):
             if os.path.basename(dirpath) == "state":
                 rt = Runtime(root=dirpath)

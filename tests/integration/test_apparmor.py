@@ -29,15 +29,20 @@ def _apparmor_enabled():
 
 
 def _parser():
-    for p in (os.environ.get("APPARMOR_PARSER"), shutil.which("apparmor_parser"),
-              os.path.join(REPO, "build", "apparmor", "sbin", "apparmor_parser")):
+    for p in (
+        os.environ.get("APPARMOR_PARSER"),
+        shutil.which("apparmor_parser"),
+        os.path.join(REPO, "build", "apparmor", "sbin", "apparmor_parser"),
+    ):
         if p and os.access(p, os.X_OK):
             return p
     return None
 
 
-pytestmark = pytest.mark.skipif(not (_apparmor_enabled() and _parser()),
-                                reason="needs AppArmor enabled and apparmor_parser (make test-cgroupv2 runs these)")
+pytestmark = pytest.mark.skipif(
+    not (_apparmor_enabled() and _parser()),
+    reason="needs AppArmor enabled and apparmor_parser (make test-cgroupv2 runs these)",
+)
 
 # Everything allowed but writes to /shared/denied*: enough to see the
 # profile confine the process and nothing else break.
@@ -75,8 +80,10 @@ def profile(tmp_path_factory):
 
 
 def _confined_script(bundle):
-    bundle.sh("cat /proc/self/attr/current; echo; "
-              "echo x > /shared/denied; echo denied=$?; echo x > /shared/allowed; echo allowed=$?")
+    bundle.sh(
+        "cat /proc/self/attr/current; echo; "
+        "echo x > /shared/denied; echo denied=$?; echo x > /shared/allowed; echo allowed=$?"
+    )
 
 
 def test_run_confines_the_process(rt, bundle, profile):
@@ -128,8 +135,9 @@ def test_a_profile_that_is_not_loaded_fails_create_and_leaves_nothing(rt, bundle
     assert os.listdir(rt.root) == []
 
 
-@pytest.mark.skipif(not runtime_is_pyrunc or not os.access("/usr/sbin/runc", os.X_OK),
-                    reason="differential against Debian's runc")
+@pytest.mark.skipif(
+    not runtime_is_pyrunc or not os.access("/usr/sbin/runc", os.X_OK), reason="differential against Debian's runc"
+)
 def test_same_confinement_as_runc(root, bundle, profile, tmp_path):
     bundle.config["process"]["apparmorProfile"] = profile
     _confined_script(bundle)
@@ -147,4 +155,5 @@ def test_features_say_apparmor_is_enabled(rt):
     if not runtime_is_pyrunc:
         pytest.skip("pyrunc's features document")
     import json
+
     assert json.loads(rt("features").stdout)["linux"]["apparmor"]["enabled"] is True

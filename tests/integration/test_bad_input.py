@@ -5,8 +5,7 @@ import time
 
 import pytest
 
-from helpers import (assert_one_error_line, cgroup_dirs, new_id, processes_rooted_under, runc_lacks,
-                     runtime_is_runc)
+from helpers import assert_one_error_line, cgroup_dirs, new_id, processes_rooted_under, runc_lacks, runtime_is_runc
 
 
 def assert_nothing_left(rt, bundle, cid):
@@ -39,13 +38,21 @@ CONFIG_CASES = {
     "duplicate namespace": (lambda c: c["linux"]["namespaces"].append({"type": "pid"}), None),
     "relative cwd": (lambda c: c["process"].update(cwd="relative/dir"), "cwd"),
     "missing process args": (lambda c: c["process"].pop("args"), None),
-    "bad rlimit type": (lambda c: c["process"].update(rlimits=[{"type": "RLIMIT_BOGUS", "soft": 1, "hard": 1}]),
-                        "RLIMIT_BOGUS"),
-    "hostname without uts namespace": (lambda c: c["linux"].update(
-        namespaces=[n for n in c["linux"]["namespaces"] if n["type"] != "uts"]), "hostname"),
-    "user mappings without user namespace": (lambda c: c["linux"].update(
-        uidMappings=[{"containerID": 0, "hostID": 1000, "size": 1}],
-        gidMappings=[{"containerID": 0, "hostID": 1000, "size": 1}]), None),
+    "bad rlimit type": (
+        lambda c: c["process"].update(rlimits=[{"type": "RLIMIT_BOGUS", "soft": 1, "hard": 1}]),
+        "RLIMIT_BOGUS",
+    ),
+    "hostname without uts namespace": (
+        lambda c: c["linux"].update(namespaces=[n for n in c["linux"]["namespaces"] if n["type"] != "uts"]),
+        "hostname",
+    ),
+    "user mappings without user namespace": (
+        lambda c: c["linux"].update(
+            uidMappings=[{"containerID": 0, "hostID": 1000, "size": 1}],
+            gidMappings=[{"containerID": 0, "hostID": 1000, "size": 1}],
+        ),
+        None,
+    ),
     "relative hook path": (lambda c: c.update(hooks={"prestart": [{"path": "relative/hook"}]}), None),
 }
 
@@ -100,6 +107,7 @@ def test_invalid_container_id(rt, bundle, bad_id):
 
 def test_unwritable_root(bundle, tmp_path):
     from helpers import Runtime
+
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     rt = Runtime(str(blocker / "state"))
@@ -115,6 +123,7 @@ def test_unwritable_root(bundle, tmp_path):
 def test_readonly_root(bundle, tmp_path):
     """A --root on a read-only mount: nothing can be recorded, so nothing may be started."""
     from helpers import Runtime
+
     ro = tmp_path / "ro"
     ro.mkdir()
     rc = os.system(f"mount -t tmpfs -o ro,size=1m tmpfs {ro}")
@@ -132,12 +141,15 @@ def test_readonly_root(bundle, tmp_path):
         os.system(f"umount {ro}")
 
 
-@pytest.mark.parametrize("argv", [
-    ["create", "--bogus-flag", "x"],
-    ["--bogus-global", "list"],
-    pytest.param(["no-such-subcommand"], marks=runc_lacks("exit 3 for an unknown subcommand")),
-    ["kill", "--bogus", "x"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["create", "--bogus-flag", "x"],
+        ["--bogus-global", "list"],
+        pytest.param(["no-such-subcommand"], marks=runc_lacks("exit 3 for an unknown subcommand")),
+        ["kill", "--bogus", "x"],
+    ],
+)
 def test_unknown_flag_or_command(rt, argv):
     p = rt(*argv)
     assert_one_error_line(p)

@@ -21,14 +21,20 @@ from cgroup_test_support import BUSYBOX, cpu_ticks, own_cgroup_is_root
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root to create cgroups"),
-    pytest.mark.skipif(detect_version() != 1, reason="host is pure cgroup v2; v1 tests need a "
-                       "v1/hybrid hierarchy (the v2 suite is tests/integration/test_cgroups_v2.py)"),
+    pytest.mark.skipif(
+        detect_version() != 1,
+        reason="host is pure cgroup v2; v1 tests need a "
+        "v1/hybrid hierarchy (the v2 suite is tests/integration/test_cgroups_v2.py)",
+    ),
 ]
 
 
 if not own_cgroup_is_root():
-    pytestmark.append(pytest.mark.skip(reason="run under /work/shared/tools/cgroup-sandbox "
-                                       "(never create cgroups on the host directly)"))
+    pytestmark.append(
+        pytest.mark.skip(
+            reason="run under /work/shared/tools/cgroup-sandbox (never create cgroups on the host directly)"
+        )
+    )
 
 
 def rd(mgr, controller, name):
@@ -37,6 +43,7 @@ def rd(mgr, controller, name):
 
 
 # --- detection and paths ---------------------------------------------------
+
 
 def test_detects_v1_and_resolves_absolute_path(cell):
     c = cell("/pyrunc-test-abs/x", "abs")
@@ -50,10 +57,8 @@ def test_detects_v1_and_resolves_absolute_path(cell):
 def test_relative_path_is_under_own_cgroup(cell):
     own = subprocess.run(["cat", "/proc/self/cgroup"], capture_output=True, text=True).stdout
     c = cell("rel/x", "x")
-    mem_own = [line.split(":", 2)[2] for line in own.splitlines()
-               if "memory" in line.split(":")[1].split(",")][0]
-    assert c.mgr.paths()["memory"] == os.path.normpath(
-        f"/sys/fs/cgroup/memory/{mem_own}/rel/x")
+    mem_own = [line.split(":", 2)[2] for line in own.splitlines() if "memory" in line.split(":")[1].split(",")][0]
+    assert c.mgr.paths()["memory"] == os.path.normpath(f"/sys/fs/cgroup/memory/{mem_own}/rel/x")
 
 
 def test_default_path_is_the_id_relative(cell):
@@ -69,6 +74,7 @@ def test_rejects_dotdot_and_systemd_syntax():
 
 
 # --- lifecycle -------------------------------------------------------------
+
 
 def test_create_apply_pids_destroy(cell):
     c = cell()
@@ -124,17 +130,18 @@ def test_to_dict_round_trip(cell):
 
 # --- resources -------------------------------------------------------------
 
+
 def test_memory_pids_cpu_are_written(cell):
     c = cell()
     c.mgr.create()
     c.spawn()
-    c.mgr.set({
-        "memory": {"limit": 64 << 20, "reservation": 32 << 20, "swappiness": 10,
-                   "disableOOMKiller": False},
-        "pids": {"limit": 17},
-        "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0", "mems": "0",
-                "idle": 0},
-    })
+    c.mgr.set(
+        {
+            "memory": {"limit": 64 << 20, "reservation": 32 << 20, "swappiness": 10, "disableOOMKiller": False},
+            "pids": {"limit": 17},
+            "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0", "mems": "0", "idle": 0},
+        }
+    )
     assert int(rd(c.mgr, "memory", "memory.limit_in_bytes")) == 64 << 20
     assert int(rd(c.mgr, "memory", "memory.soft_limit_in_bytes")) == 32 << 20
     assert rd(c.mgr, "memory", "memory.swappiness") == "10"
@@ -165,9 +172,11 @@ def test_pids_limit_stops_forks(cell):
     # 2 fit next to it, the 3rd fork fails and (busybox) sh gives up
     r, w = os.pipe()
     errfile = tempfile.TemporaryFile()
-    p = subprocess.Popen([BUSYBOX, "sh", "-c",
-                          "read -r _; for i in 1 2 3 4 5 6; do busybox sleep 30 & done; "
-                          "exec busybox sleep 30"], stdin=r, stderr=errfile)
+    p = subprocess.Popen(
+        [BUSYBOX, "sh", "-c", "read -r _; for i in 1 2 3 4 5 6; do busybox sleep 30 & done; exec busybox sleep 30"],
+        stdin=r,
+        stderr=errfile,
+    )
     c.procs.append(p)
     c.mgr.apply(p.pid)
     os.close(r)
@@ -194,9 +203,11 @@ def test_memory_limit_oom_kills(cell):
     c.mgr.set(_swap_too(c.mgr, 16 << 20))
     # dd allocates and fills a 64 MiB buffer: more than the limit
     r, w = os.pipe()
-    p = subprocess.Popen([BUSYBOX, "sh", "-c",
-                          "read -r _; exec busybox dd if=/dev/zero of=/dev/null bs=64M count=1"],
-                         stdin=r, stderr=subprocess.DEVNULL)
+    p = subprocess.Popen(
+        [BUSYBOX, "sh", "-c", "read -r _; exec busybox dd if=/dev/zero of=/dev/null bs=64M count=1"],
+        stdin=r,
+        stderr=subprocess.DEVNULL,
+    )
     c.procs.append(p)
     c.mgr.apply(p.pid)
     os.close(r)
@@ -213,9 +224,11 @@ def test_checkbeforeupdate_refuses_limit_below_usage(cell):
     c.mgr.create()
     # dd holds its filled 8 MiB buffer while blocked writing into a pipe nobody reads
     r, w = os.pipe()
-    p = subprocess.Popen([BUSYBOX, "sh", "-c",
-                          "read -r _; busybox dd if=/dev/zero bs=8M count=1 | busybox sleep 60"],
-                         stdin=r, stderr=subprocess.DEVNULL)
+    p = subprocess.Popen(
+        [BUSYBOX, "sh", "-c", "read -r _; busybox dd if=/dev/zero bs=8M count=1 | busybox sleep 60"],
+        stdin=r,
+        stderr=subprocess.DEVNULL,
+    )
     c.procs.append(p)
     c.mgr.apply(p.pid)
     os.close(r)
@@ -266,20 +279,29 @@ def test_unmounted_controller_is_a_clear_error(cell):
 def test_devices_default_deny_plus_allow_list(cell):
     c = cell()
     c.mgr.create()
-    c.mgr.set({"devices": [{"allow": False, "access": "rwm"},
-                           {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "r"},
-                           {"allow": True, "type": "b", "major": 7, "access": "rw"}]})
+    c.mgr.set(
+        {
+            "devices": [
+                {"allow": False, "access": "rwm"},
+                {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "r"},
+                {"allow": True, "type": "b", "major": 7, "access": "rw"},
+            ]
+        }
+    )
     lines = rd(c.mgr, "devices", "devices.list").splitlines()
     assert "a *:* rwm" not in lines
     assert "b 7:* rw" in lines
-    assert "c 1:3 rwm" in lines       # default list re-allows /dev/null fully
+    assert "c 1:3 rwm" in lines  # default list re-allows /dev/null fully
     assert "c 136:* rwm" in lines and "c 5:2 rwm" in lines
     # the effect: /dev/kmsg (c 1:11) opens outside the cgroup but not inside; /dev/null does
     probe = "busybox true </dev/kmsg && echo kmsg-ok; busybox true </dev/null && echo null-ok"
     outside = subprocess.run([BUSYBOX, "sh", "-c", probe], capture_output=True, text=True)
     assert "kmsg-ok" in outside.stdout
-    inside = subprocess.run([BUSYBOX, "sh", "-c", f"echo $$ > {c.mgr.paths()['devices']}/cgroup.procs; "
-                             + probe], capture_output=True, text=True)
+    inside = subprocess.run(
+        [BUSYBOX, "sh", "-c", f"echo $$ > {c.mgr.paths()['devices']}/cgroup.procs; " + probe],
+        capture_output=True,
+        text=True,
+    )
     assert "Operation not permitted" in inside.stderr and "null-ok" in inside.stdout
 
 
@@ -301,14 +323,19 @@ def test_blkio_weight_and_throttle(cell):
             break
     if dev is None:
         pytest.skip("no block device")
-    res = {"blockIO": {"throttleReadBpsDevice": [{"major": dev[0], "minor": dev[1], "rate": 1048576}],
-                       "throttleWriteIOPSDevice": [{"major": dev[0], "minor": dev[1], "rate": 100}]}}
+    res = {
+        "blockIO": {
+            "throttleReadBpsDevice": [{"major": dev[0], "minor": dev[1], "rate": 1048576}],
+            "throttleWriteIOPSDevice": [{"major": dev[0], "minor": dev[1], "rate": 100}],
+        }
+    }
     c.mgr.set(res)
     assert f"{dev[0]}:{dev[1]} 1048576" in rd(c.mgr, "blkio", "blkio.throttle.read_bps_device")
     assert f"{dev[0]}:{dev[1]} 100" in rd(c.mgr, "blkio", "blkio.throttle.write_iops_device")
 
 
 # --- freeze / kill ---------------------------------------------------------
+
 
 def test_freeze_stops_progress_and_thaw_resumes(cell):
     c = cell()
@@ -351,13 +378,13 @@ def test_kill_all_while_paused(cell):
     c.mgr.create()
     p = c.spawn()
     c.mgr.freeze()
-    c.mgr.kill_all(signal.SIGTERM)   # pending until resume; stays paused
+    c.mgr.kill_all(signal.SIGTERM)  # pending until resume; stays paused
     assert c.mgr.is_frozen() and p.poll() is None
     c.mgr.thaw()
     assert p.wait(timeout=5) == -signal.SIGTERM
     p2 = c.spawn()
     c.mgr.freeze()
-    c.mgr.kill_all(signal.SIGKILL)   # must take effect on a paused container
+    c.mgr.kill_all(signal.SIGKILL)  # must take effect on a paused container
     assert p2.wait(timeout=5) == -signal.SIGKILL
 
 
@@ -367,8 +394,7 @@ def test_stats_shape(cell):
     c.spawn()
     c.mgr.set({"pids": {"limit": 50}, "memory": {"limit": 64 << 20}})
     s = c.mgr.stats()
-    assert set(s) >= {"cpu", "cpuset", "memory", "pids", "blkio", "hugetlb", "intel_rdt",
-                      "network_interfaces"}
+    assert set(s) >= {"cpu", "cpuset", "memory", "pids", "blkio", "hugetlb", "intel_rdt", "network_interfaces"}
     assert s["pids"] == {"current": 1, "limit": 50}
     assert s["memory"]["usage"]["limit"] == 64 << 20
     assert "kernel" in s["cpu"]["usage"] and "user" in s["cpu"]["usage"]

@@ -22,14 +22,21 @@ from cgroup_test_support import BUSYBOX, cpu_ticks, own_cgroup_is_root
 
 pytestmark = [
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root to create cgroups"),
-    pytest.mark.skipif(detect_version() != 2, reason="host is cgroup v1/hybrid; the v2 tests run "
-                       "in a pure v2 VM: make test-cgroupv2 (tests/integration/test_cgroups_v1.py covers v1)"),
+    pytest.mark.skipif(
+        detect_version() != 2,
+        reason="host is cgroup v1/hybrid; the v2 tests run "
+        "in a pure v2 VM: make test-cgroupv2 (tests/integration/test_cgroups_v1.py covers v1)",
+    ),
 ]
 
 
 if not own_cgroup_is_root():
-    pytestmark.append(pytest.mark.skip(reason="run inside /work/shared/tools/v2vm or the "
-                                       "cgroup-sandbox (never create cgroups on the host directly)"))
+    pytestmark.append(
+        pytest.mark.skip(
+            reason="run inside /work/shared/tools/v2vm or the "
+            "cgroup-sandbox (never create cgroups on the host directly)"
+        )
+    )
 
 
 def rd(mgr, name):
@@ -38,6 +45,7 @@ def rd(mgr, name):
 
 
 # --- detection and paths ---------------------------------------------------
+
 
 def test_detects_v2_and_resolves_absolute_path(cell):
     c = cell("/pyrunc-test-abs/x", "abs")
@@ -52,6 +60,7 @@ def test_relative_path_is_under_the_parent_of_own_cgroup():
 
 
 # --- lifecycle -------------------------------------------------------------
+
 
 def test_create_enables_controllers_apply_destroy(cell):
     c = cell("/pyrunc-test-nest/a/b", "b")
@@ -98,23 +107,32 @@ def test_to_dict_round_trip(cell):
 
 # --- resources -------------------------------------------------------------
 
+
 def test_memory_pids_cpu_are_written(cell):
     c = cell()
     c.mgr.create()
     c.spawn()
-    c.mgr.set({
-        "memory": {"limit": 64 << 20, "reservation": 32 << 20, "swap": 96 << 20,
-                   "swappiness": 10},
-        "pids": {"limit": 17},
-        "cpu": {"shares": 1024, "quota": 50000, "period": 100000, "burst": 1000,
-                "cpus": "0", "mems": "0", "idle": 0},
-    })
+    c.mgr.set(
+        {
+            "memory": {"limit": 64 << 20, "reservation": 32 << 20, "swap": 96 << 20, "swappiness": 10},
+            "pids": {"limit": 17},
+            "cpu": {
+                "shares": 1024,
+                "quota": 50000,
+                "period": 100000,
+                "burst": 1000,
+                "cpus": "0",
+                "mems": "0",
+                "idle": 0,
+            },
+        }
+    )
     assert rd(c.mgr, "memory.max") == str(64 << 20)
     assert rd(c.mgr, "memory.low") == str(32 << 20)
     if os.path.exists(os.path.join(c.mgr.paths()[""], "memory.swap.max")):
-        assert rd(c.mgr, "memory.swap.max") == str(32 << 20)   # swap alone, not mem+swap
+        assert rd(c.mgr, "memory.swap.max") == str(32 << 20)  # swap alone, not mem+swap
     assert rd(c.mgr, "pids.max") == "17"
-    assert rd(c.mgr, "cpu.weight") == "100"                   # 1024 shares -> default weight
+    assert rd(c.mgr, "cpu.weight") == "100"  # 1024 shares -> default weight
     assert rd(c.mgr, "cpu.max") == "50000 100000"
     assert rd(c.mgr, "cpu.max.burst") == "1000"
     assert rd(c.mgr, "cpuset.cpus") == "0"
@@ -141,9 +159,11 @@ def test_pids_limit_stops_forks(cell):
     # 2 fit next to it, the 3rd fork fails and (busybox) sh gives up
     r, w = os.pipe()
     errfile = tempfile.TemporaryFile()
-    p = subprocess.Popen([BUSYBOX, "sh", "-c",
-                          "read -r _; for i in 1 2 3 4 5 6; do busybox sleep 30 & done; "
-                          "exec busybox sleep 30"], stdin=r, stderr=errfile)
+    p = subprocess.Popen(
+        [BUSYBOX, "sh", "-c", "read -r _; for i in 1 2 3 4 5 6; do busybox sleep 30 & done; exec busybox sleep 30"],
+        stdin=r,
+        stderr=errfile,
+    )
     c.procs.append(p)
     c.mgr.apply(p.pid)
     os.close(r)
@@ -170,9 +190,11 @@ def test_memory_limit_oom_kills(cell):
     c.mgr.create()
     c.mgr.set({"memory": {"limit": 16 << 20, "swap": 16 << 20}})
     r, w = os.pipe()
-    p = subprocess.Popen([BUSYBOX, "sh", "-c",
-                          "read -r _; exec busybox dd if=/dev/zero of=/dev/null bs=64M count=1"],
-                         stdin=r, stderr=subprocess.DEVNULL)
+    p = subprocess.Popen(
+        [BUSYBOX, "sh", "-c", "read -r _; exec busybox dd if=/dev/zero of=/dev/null bs=64M count=1"],
+        stdin=r,
+        stderr=subprocess.DEVNULL,
+    )
     c.procs.append(p)
     c.mgr.apply(p.pid)
     os.close(r)
@@ -187,9 +209,11 @@ def test_checkbeforeupdate_refuses_limit_below_usage(cell):
     c = cell()
     c.mgr.create()
     r, w = os.pipe()
-    p = subprocess.Popen([BUSYBOX, "sh", "-c",
-                          "read -r _; busybox dd if=/dev/zero bs=8M count=1 | busybox sleep 60"],
-                         stdin=r, stderr=subprocess.DEVNULL)
+    p = subprocess.Popen(
+        [BUSYBOX, "sh", "-c", "read -r _; busybox dd if=/dev/zero bs=8M count=1 | busybox sleep 60"],
+        stdin=r,
+        stderr=subprocess.DEVNULL,
+    )
     c.procs.append(p)
     c.mgr.apply(p.pid)
     os.close(r)
@@ -216,9 +240,14 @@ def test_io_throttle_and_weight(cell):
             break
     if dev is None:
         pytest.skip("no whole block device in this VM")
-    c.mgr.set({"blockIO": {
-        "throttleReadBpsDevice": [{"major": dev[0], "minor": dev[1], "rate": 1048576}],
-        "throttleWriteIOPSDevice": [{"major": dev[0], "minor": dev[1], "rate": 100}]}})
+    c.mgr.set(
+        {
+            "blockIO": {
+                "throttleReadBpsDevice": [{"major": dev[0], "minor": dev[1], "rate": 1048576}],
+                "throttleWriteIOPSDevice": [{"major": dev[0], "minor": dev[1], "rate": 100}],
+            }
+        }
+    )
     line = [ln for ln in rd(c.mgr, "io.max").splitlines() if ln.startswith(f"{dev[0]}:{dev[1]} ")]
     assert line and "rbps=1048576" in line[0] and "wiops=100" in line[0]
     base = c.mgr.paths()[""]
@@ -249,8 +278,11 @@ def test_unified_is_written_and_checked(cell):
     c.mgr.create()
     c.mgr.set({"unified": {"pids.max": "42", "memory.high": "100000000"}})
     assert rd(c.mgr, "pids.max") == "42"
-    assert rd(c.mgr, "memory.high") == "99999744" or rd(c.mgr, "memory.high") == "100000000" \
+    assert (
+        rd(c.mgr, "memory.high") == "99999744"
+        or rd(c.mgr, "memory.high") == "100000000"
         or int(rd(c.mgr, "memory.high")) <= 100000000
+    )
     with pytest.raises(CgroupError, match=r"unified\.nosuch\.max.*nosuch controller"):
         c.mgr.set({"unified": {"nosuch.max": "1"}})
     with pytest.raises(CgroupError, match=r"unified\.\.\./x"):
@@ -270,27 +302,37 @@ def test_v1_only_settings_are_errors(cell):
 
 # --- devices (eBPF) --------------------------------------------------------
 
+
 def _probe(mgr, *paths):
     """Open each path for reading from a shell inside the cgroup; return {path: ok}."""
     script = f"echo $$ > {mgr.paths()['']}/cgroup.procs; " + "; ".join(
-        f"busybox true <{p} 2>/dev/null && echo 'ok {p}' || echo 'no {p}'" for p in paths)
+        f"busybox true <{p} 2>/dev/null && echo 'ok {p}' || echo 'no {p}'" for p in paths
+    )
     out = subprocess.run([BUSYBOX, "sh", "-c", script], capture_output=True, text=True).stdout
     return {line.split()[1]: line.split()[0] == "ok" for line in out.splitlines()}
 
 
 def test_device_filter_default_deny_plus_allow_list(cell):
     from pyrunc.cgroups import ebpf
+
     c = cell()
     c.mgr.create()
-    outside = subprocess.run([BUSYBOX, "sh", "-c", "busybox true </dev/kmsg && echo ok"],
-                             capture_output=True, text=True).stdout
+    outside = subprocess.run(
+        [BUSYBOX, "sh", "-c", "busybox true </dev/kmsg && echo ok"], capture_output=True, text=True
+    ).stdout
     assert "ok" in outside
     c.mgr.set({"devices": [{"allow": False, "access": "rwm"}]})
     got = _probe(c.mgr, "/dev/kmsg", "/dev/null", "/dev/zero", "/dev/urandom")
     assert got == {"/dev/kmsg": False, "/dev/null": True, "/dev/zero": True, "/dev/urandom": True}
     # an explicit allow for c 1:11 (kmsg), read only
-    c.mgr.set({"devices": [{"allow": False, "access": "rwm"},
-                           {"allow": True, "type": "c", "major": 1, "minor": 11, "access": "r"}]})
+    c.mgr.set(
+        {
+            "devices": [
+                {"allow": False, "access": "rwm"},
+                {"allow": True, "type": "c", "major": 1, "minor": 11, "access": "r"},
+            ]
+        }
+    )
     assert _probe(c.mgr, "/dev/kmsg") == {"/dev/kmsg": True}
     fd = os.open(c.mgr.paths()[""], os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -306,6 +348,7 @@ def test_device_filter_default_deny_plus_allow_list(cell):
 
 
 # --- freeze / kill ---------------------------------------------------------
+
 
 def test_freeze_stops_progress_and_thaw_resumes(cell):
     c = cell()
@@ -351,8 +394,7 @@ def test_stats_shape(cell):
     c.spawn()
     c.mgr.set({"pids": {"limit": 50}, "memory": {"limit": 64 << 20}})
     s = c.mgr.stats()
-    assert set(s) >= {"cpu", "cpuset", "memory", "pids", "blkio", "hugetlb", "intel_rdt",
-                      "network_interfaces"}
+    assert set(s) >= {"cpu", "cpuset", "memory", "pids", "blkio", "hugetlb", "intel_rdt", "network_interfaces"}
     assert s["pids"] == {"current": 1, "limit": 50}
     assert s["memory"]["usage"]["limit"] == 64 << 20
     assert "kernel" in s["cpu"]["usage"] and "user" in s["cpu"]["usage"]

@@ -23,16 +23,23 @@ import pytest
 import helpers
 from helpers import Bundle, Runtime, wait_for
 
-CRIU = shutil.which("criu") or next((p for p in ("/usr/sbin/criu", "/sbin/criu")
-                                     if os.path.exists(p)), None)
+CRIU = shutil.which("criu") or next((p for p in ("/usr/sbin/criu", "/sbin/criu") if os.path.exists(p)), None)
 
 
 def _criu_works():
     if not CRIU or os.geteuid() != 0:
         return False
     try:
-        return subprocess.run([CRIU, "check"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, timeout=60).returncode == 0
+        return (
+            subprocess.run(
+                [CRIU, "check"],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                timeout=60,
+            ).returncode
+            == 0
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
 
@@ -47,8 +54,10 @@ CR_TIMEOUT = 300  # a dump or restore takes 10-20 s under emulation
 # bind-mounted host directory, and a child process whose pid the container
 # records.  The file holds every value: a restored counter must continue the
 # sequence, whatever the timing of the checks.
-COUNTER = ("sleep 100000 & echo $! > /shared/child; i=0; "
-           "while :; do i=$((i+1)); echo $i >> /shared/count; echo tick $i; sleep 0.1; done")
+COUNTER = (
+    "sleep 100000 & echo $! > /shared/child; i=0; "
+    "while :; do i=$((i+1)); echo $i >> /shared/count; echo tick $i; sleep 0.1; done"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -104,14 +113,25 @@ def _start_counter(rt, bundle, cid, stdout=subprocess.DEVNULL):
 
 
 def _checkpoint(rt, cid, img, *extra, stdout=subprocess.PIPE):
-    return rt("checkpoint", "--image-path", img, "--work-path", img, *extra, cid,
-              timeout=CR_TIMEOUT, stdout=stdout)
+    return rt("checkpoint", "--image-path", img, "--work-path", img, *extra, cid, timeout=CR_TIMEOUT, stdout=stdout)
 
 
 def _restore(rt, cid, bundle, img, *extra, stdout=subprocess.DEVNULL):
     rt._track(cid)
-    return rt("restore", "-d", "--bundle", bundle.path, "--image-path", img, "--work-path", img,
-              *extra, cid, timeout=CR_TIMEOUT, stdout=stdout)
+    return rt(
+        "restore",
+        "-d",
+        "--bundle",
+        bundle.path,
+        "--image-path",
+        img,
+        "--work-path",
+        img,
+        *extra,
+        cid,
+        timeout=CR_TIMEOUT,
+        stdout=stdout,
+    )
 
 
 def _log_tail(img, name):
@@ -254,8 +274,9 @@ def test_foreground_restore_waits_and_deletes(crt, bundle, tmp_path):
     crt._track(cid)
     sp = crt.spawn("restore", "--bundle", bundle.path, "--image-path", img, "--work-path", img, cid)
     try:
-        wait_for(lambda: crt.state(cid).returncode == 0 and crt.status(cid) == "running",
-                 timeout=CR_TIMEOUT, interval=0.5)
+        wait_for(
+            lambda: crt.state(cid).returncode == 0 and crt.status(cid) == "running", timeout=CR_TIMEOUT, interval=0.5
+        )
         assert sp.proc.poll() is None  # in the foreground
         assert crt.kill(cid, "KILL").returncode == 0
         assert sp.proc.wait(timeout=60) == 137
@@ -309,6 +330,7 @@ def test_failed_checkpoint_leaves_container_running(crt, bundle, tmp_path):
     """stdout on a unix socket to the host and no --ext-unix-sk: criu
     refuses the dump; the container goes on as before."""
     import socket
+
     cid = helpers.new_id("ck")
     img = str(tmp_path / "img")
     ours, theirs = socket.socketpair()
@@ -352,6 +374,7 @@ def test_failed_restore_leaves_nothing(crt, bundle, tmp_path):
 
 def _console_listener(tmp):
     import socket
+
     d = tempfile.mkdtemp(prefix="cs-", dir="/tmp")  # sun_path is short
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     srv.bind(os.path.join(d, "pty.sock"))
@@ -362,6 +385,7 @@ def _console_listener(tmp):
 
 def _receive_master(srv):
     import socket
+
     conn, _ = srv.accept()
     with conn:
         msg, fds, _, _ = socket.recv_fds(conn, 4096, 4)
@@ -371,6 +395,7 @@ def _receive_master(srv):
 
 def _read_ticks(master, count, timeout=60):
     import select
+
     data, deadline = b"", time.monotonic() + timeout
     while time.monotonic() < deadline and len(_ticks(data.decode(errors="replace"))) < count:
         if select.select([master], [], [], 0.5)[0]:
@@ -395,21 +420,29 @@ def test_terminal_restored_onto_a_new_console_socket(crt, bundle, tmp_path):
     d, srv = _console_listener(tmp_path)
     masters = []
     try:
-        p = crt.run(cid, bundle, "-d", "--console-socket", srv.getsockname(),
-                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        p = crt.run(
+            cid,
+            bundle,
+            "-d",
+            "--console-socket",
+            srv.getsockname(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         assert p.returncode == 0
         masters.append(_receive_master(srv))
         before = _read_ticks(masters[0], 10)
         assert len(before) >= 10
         p = _checkpoint(crt, cid, img)
         assert p.returncode == 0, f"checkpoint: {p.stderr}\n{_log_tail(img, 'dump.log')}"
-        p = _restore(crt, cid, bundle, img, "--console-socket", srv.getsockname(),
-                     stdout=subprocess.PIPE)
+        p = _restore(crt, cid, bundle, img, "--console-socket", srv.getsockname(), stdout=subprocess.PIPE)
         assert p.returncode == 0, f"restore: {p.stderr}\n{_log_tail(img, 'restore.log')}"
         masters.append(_receive_master(srv))
         after = _read_ticks(masters[1], 3)
-        assert after and after[0] > before[-1] and after == list(range(after[0], after[0] + len(after))), \
-            (before[-3:], after)
+        assert after and after[0] > before[-1] and after == list(range(after[0], after[0] + len(after))), (
+            before[-3:],
+            after,
+        )
         assert crt.delete(cid, force=True).returncode == 0
     finally:
         for m in masters:
@@ -431,8 +464,10 @@ def test_criu_works_where_required():
 
 
 # --- where criu cannot run (or is missing) --------------------------------------------
-@pytest.mark.skipif(CRIU_WORKS or not CRIU or not helpers.runtime_is_pyrunc or os.geteuid() != 0,
-                    reason="needs criu installed on a kernel it cannot run on")
+@pytest.mark.skipif(
+    CRIU_WORKS or not CRIU or not helpers.runtime_is_pyrunc or os.geteuid() != 0,
+    reason="needs criu installed on a kernel it cannot run on",
+)
 def test_unusable_kernel_one_error_line_container_untouched(rt, bundle, tmp_path):
     cid = helpers.new_id("ck")
     img = str(tmp_path / "img")
@@ -458,8 +493,17 @@ def test_no_criu_one_error_line(rt, bundle, tmp_path):
     # restore: nothing is created either
     os.makedirs(tmp_path / "i2")
     (tmp_path / "i2" / "descriptors.json").write_text('["/dev/null","/dev/null","/dev/null"]')
-    p = rt("--criu", "/nonexistent/criu", "restore", "-d", "--bundle", bundle.path,
-           "--image-path", str(tmp_path / "i2"), "other")
+    p = rt(
+        "--criu",
+        "/nonexistent/criu",
+        "restore",
+        "-d",
+        "--bundle",
+        bundle.path,
+        "--image-path",
+        str(tmp_path / "i2"),
+        "other",
+    )
     helpers.assert_one_error_line(p)
     assert "criu not found" in p.stderr
     assert not os.path.exists(os.path.join(rt.root, "other"))
@@ -487,45 +531,74 @@ TICKER = "i=0; while :; do i=$((i+1)); echo tick $i; sleep 0.2; done"
 
 
 def _ticks(text):
-    return [int(x.split()[1]) for x in text.splitlines() if x.startswith("tick ") and
-            x.split()[1:2] and x.split()[1].isdigit()]
+    return [
+        int(x.split()[1])
+        for x in text.splitlines()
+        if x.startswith("tick ") and x.split()[1:2] and x.split()[1].isdigit()
+    ]
 
 
 @needs_criu
-@pytest.mark.skipif(not shutil.which("podman") or not helpers.runtime_is_pyrunc,
-                    reason="podman (engines image) drives pyrunc and runc")
+@pytest.mark.skipif(
+    not shutil.which("podman") or not helpers.runtime_is_pyrunc, reason="podman (engines image) drives pyrunc and runc"
+)
 @pytest.mark.parametrize("runtime", RUNTIMES, ids=lambda p: os.path.basename(p))
 def test_podman_checkpoint_restore_and_export_import(runtime):
     """podman container checkpoint/restore, then --export/--import, with
     --runtime RUNTIME: the ticker's log goes on from where it was."""
     import sys
     import tempfile
+
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "engines"))
     import enginelib as el
+
     d = tempfile.mkdtemp(prefix="pyck-podman-", dir="/tmp")
     before = el.cgroup_dirs_snapshot()
     conf, storage = os.path.join(d, "containers.conf"), os.path.join(d, "storage.conf")
     with open(conf, "w") as f:
-        f.write('[containers]\nnetns = "none"\ndefault_ulimits = ["nofile=1024:1024"]\n'
-                'log_driver = "k8s-file"\n[engine]\ncgroup_manager = "cgroupfs"\n'
-                f'events_logger = "file"\nruntime_flags = ["root={d}/rt"]\n')
+        f.write(
+            '[containers]\nnetns = "none"\ndefault_ulimits = ["nofile=1024:1024"]\n'
+            'log_driver = "k8s-file"\n[engine]\ncgroup_manager = "cgroupfs"\n'
+            f'events_logger = "file"\nruntime_flags = ["root={d}/rt"]\n'
+        )
     with open(storage, "w") as f:
         f.write(f'[storage]\ndriver = "vfs"\nrunroot = "{d}/run"\ngraphroot = "{d}/root"\n')
-    env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": d,
-           "TMPDIR": d, "CONTAINERS_CONF": conf, "CONTAINERS_STORAGE_CONF": storage}
-    base = ["podman", "--root", f"{d}/root", "--runroot", f"{d}/run", "--tmpdir", f"{d}/tmp",
-            "--storage-driver", "vfs", "--cgroup-manager", "cgroupfs", "--events-backend", "file",
-            "--runtime", runtime]
+    env = {
+        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "HOME": d,
+        "TMPDIR": d,
+        "CONTAINERS_CONF": conf,
+        "CONTAINERS_STORAGE_CONF": storage,
+    }
+    base = [
+        "podman",
+        "--root",
+        f"{d}/root",
+        "--runroot",
+        f"{d}/run",
+        "--tmpdir",
+        f"{d}/tmp",
+        "--storage-driver",
+        "vfs",
+        "--cgroup-manager",
+        "cgroupfs",
+        "--events-backend",
+        "file",
+        "--runtime",
+        runtime,
+    ]
 
     def pm(*args, ok=True, timeout=CR_TIMEOUT):
-        p = subprocess.run(base + list(args), env=env, cwd=d, capture_output=True, text=True,
-                           stdin=subprocess.DEVNULL, timeout=timeout)
+        p = subprocess.run(
+            base + list(args), env=env, cwd=d, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=timeout
+        )
         if ok:
             assert p.returncode == 0, f"podman {' '.join(args)}: {p.stdout}{p.stderr}"
         return p
 
     def ticks(name):
         return _ticks(pm("logs", name).stdout)
+
     try:
         pm("import", el.build_rootfs_tar(d), "localhost/busybox-ck:latest")
         pm("run", "-d", "--name", "c1", "localhost/busybox-ck:latest", "sh", "-c", TICKER)
@@ -556,18 +629,24 @@ def test_podman_checkpoint_restore_and_export_import(runtime):
 # --- the core's pieces, without criu ------------------------------------------------------
 def test_failure_line_names_criu_first_error_and_log(tmp_path):
     from pyrunc import checkpoint as ck
+
     log = tmp_path / "dump.log"
-    log.write_text("(00.001) Error (criu/util.c:642): exited, status=1\n"
-                   "(00.002) Dumping path for 1 fd\n"
-                   "(00.003) Error (criu/files-reg.c:1710): Can't lookup mount=24 for fd=0 path=/x\n"
-                   "(00.004) Error (criu/cr-dump.c:2053): Dumping FAILED.\n")
+    log.write_text(
+        "(00.001) Error (criu/util.c:642): exited, status=1\n"
+        "(00.002) Dumping path for 1 fd\n"
+        "(00.003) Error (criu/files-reg.c:1710): Can't lookup mount=24 for fd=0 path=/x\n"
+        "(00.004) Error (criu/cr-dump.c:2053): Dumping FAILED.\n"
+    )
     e = ck._failure("checkpoint", {"success": False}, str(log), 1)
     assert str(e) == f"checkpoint failed: Can't lookup mount=24 for fd=0 path=/x (criu log: {log})"
-    log.write_text("(00.001) Error (criu/vdso.c:381): vdso: Unexpected rt vDSO area bounds\n"
-                   "(00.002) Error (criu/kerndat.c:1615): kerndat_vdso_fill_symtable failed\n")
+    log.write_text(
+        "(00.001) Error (criu/vdso.c:381): vdso: Unexpected rt vDSO area bounds\n"
+        "(00.002) Error (criu/kerndat.c:1615): kerndat_vdso_fill_symtable failed\n"
+    )
     e = ck._failure("restore", None, str(log))
-    assert str(e).startswith("restore failed: this kernel cannot run criu "
-                             "(vdso: Unexpected rt vDSO area bounds; see `criu check`)")
+    assert str(e).startswith(
+        "restore failed: this kernel cannot run criu (vdso: Unexpected rt vDSO area bounds; see `criu check`)"
+    )
     e = ck._failure("restore", {"cr_errno": 2}, str(tmp_path / "missing.log"))
     assert str(e) == f"restore failed: {os.strerror(2)} (criu log: {tmp_path / 'missing.log'})"
     e = ck._failure("restore", None, str(tmp_path / "missing.log"), 139)
@@ -576,6 +655,7 @@ def test_failure_line_names_criu_first_error_and_log(tmp_path):
 
 def test_mountpoints_are_made_below_the_root_without_following_symlinks(tmp_path):
     from pyrunc import checkpoint as ck
+
     root, outside = tmp_path / "root", tmp_path / "outside"
     root.mkdir()
     outside.mkdir()
@@ -591,6 +671,7 @@ def test_mountpoints_are_made_below_the_root_without_following_symlinks(tmp_path
 def test_restored_stdio_keys(tmp_path):
     import stat
     from pyrunc import checkpoint as ck
+
     (tmp_path / "pyrunc-stdio.json").write_text('{"0": "file[18:4]", "2": "file[18:4]"}')
     got = ck._stdio_inherit(str(tmp_path), ["/dev/null", "pipe:[77]", "/dev/null"])
     assert got == [{"key": "pipe:[77]", "fd": 1}, {"key": "file[18:4]", "fd": 0}]
@@ -614,5 +695,7 @@ def test_restored_stdio_keys(tmp_path):
     assert os.path.samestat(os.fstat(opened[0]), os.stat("/dev/null"))
     os.close(opened[0])
     os.unlink(tmp_path / "pyrunc-stdio.json")  # an image of runc's: pipes only
-    assert ck._stdio_inherit(str(tmp_path), ["pipe:[1]", "pipe:[2]", "x"]) == \
-        [{"key": "pipe:[1]", "fd": 0}, {"key": "pipe:[2]", "fd": 1}]
+    assert ck._stdio_inherit(str(tmp_path), ["pipe:[1]", "pipe:[2]", "x"]) == [
+        {"key": "pipe:[1]", "fd": 0},
+        {"key": "pipe:[2]", "fd": 1},
+    ]

@@ -7,8 +7,7 @@ import subprocess
 
 import pytest
 
-from helpers import (RUNTIME, RUNTIME_NAME, Runtime, make_rootfs, new_id, runc_lacks, runtime_is_pyrunc,
-                     runtime_is_runc)
+from helpers import RUNTIME, RUNTIME_NAME, Runtime, make_rootfs, new_id, runc_lacks, runtime_is_pyrunc, runtime_is_runc
 
 HOOK_NAMES = ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"]
 
@@ -134,6 +133,7 @@ def test_stdout_is_only_data(rt, bundle):
 
 # -- global flag syntax ------------------------------------------------------------
 
+
 def test_root_flag_forms(root, bundle):
     cid = new_id()
     bundle.set_args("sleep", "100")
@@ -207,6 +207,7 @@ def test_systemd_cgroup_clear_error(rt, bundle):
 
 
 # -- logging -----------------------------------------------------------------------
+
 
 def _json_lines(path):
     with open(path) as f:

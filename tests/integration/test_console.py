@@ -24,8 +24,9 @@ def test_console_socket_receives_one_master_fd(rt, bundle, console_socket):
     master = fds[0]
     try:
         # it is a pty master
-        assert os.path.realpath(f"/proc/self/fd/{master}") in ("/dev/ptmx", "/dev/pts/ptmx") or \
-            os.readlink(f"/proc/self/fd/{master}").endswith("ptmx")
+        assert os.path.realpath(f"/proc/self/fd/{master}") in ("/dev/ptmx", "/dev/pts/ptmx") or os.readlink(
+            f"/proc/self/fd/{master}"
+        ).endswith("ptmx")
         rows, cols = struct.unpack("HHHH", fcntl.ioctl(master, termios.TIOCGWINSZ, b"\0" * 8))[:2]
         assert (rows, cols) == (33, 111)
         assert rt.start(cid).returncode == 0
@@ -62,8 +63,10 @@ def test_console_is_dev_console_and_controlling_tty(rt, bundle, console_socket):
     path, srv = console_socket
     cid = new_id()
     bundle.config["process"]["terminal"] = True
-    bundle.sh("test -c /dev/console && echo console-ok; ps -o pid,tty 2>/dev/null | head -2 >/dev/null; "
-              "readlink /proc/self/fd/0")
+    bundle.sh(
+        "test -c /dev/console && echo console-ok; ps -o pid,tty 2>/dev/null | head -2 >/dev/null; "
+        "readlink /proc/self/fd/0"
+    )
     assert rt.create(cid, bundle, "--console-socket", path).returncode == 0
     fds, _, _ = receive_master(srv)
     try:

@@ -109,8 +109,18 @@ def test_joining_exec_process_cannot_be_inspected_by_container_pid1(rt, bundle):
     while exec processes join: it may see them, but never read their fds,
     exe or environment."""
     bundle.config["process"]["capabilities"] = {
-        k: ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_DAC_OVERRIDE", "CAP_CHOWN",
-            "CAP_FOWNER", "CAP_SETUID", "CAP_SETGID"] for k in ("bounding", "effective", "permitted")}
+        k: [
+            "CAP_AUDIT_WRITE",
+            "CAP_KILL",
+            "CAP_NET_BIND_SERVICE",
+            "CAP_DAC_OVERRIDE",
+            "CAP_CHOWN",
+            "CAP_FOWNER",
+            "CAP_SETUID",
+            "CAP_SETGID",
+        ]
+        for k in ("bounding", "effective", "permitted")
+    }
     bundle.sh(SCANNER)
     cid = new_id()
     p = rt.create(cid, bundle)
@@ -139,8 +149,14 @@ def test_created_init_is_not_inspectable_from_an_exec(rt, bundle):
     bundle.set_args("true")
     cid = new_id()
     assert rt.create(cid, bundle).returncode == 0
-    p = rt("exec", cid, "sh", "-c", "readlink /proc/1/exe; echo exe=$?; readlink /proc/1/fd/0; echo fd=$?;"
-                                    "cat /proc/1/exe > /dev/null; echo cat=$?; cat /proc/1/environ; echo env=$?")
+    p = rt(
+        "exec",
+        cid,
+        "sh",
+        "-c",
+        "readlink /proc/1/exe; echo exe=$?; readlink /proc/1/fd/0; echo fd=$?;"
+        "cat /proc/1/exe > /dev/null; echo cat=$?; cat /proc/1/environ; echo env=$?",
+    )
     assert p.returncode == 0, p.stderr
     assert "exe=1" in p.stdout and "fd=1" in p.stdout and "cat=1" in p.stdout and "env=1" in p.stdout, p.stdout
     assert "python" not in p.stdout
@@ -161,8 +177,7 @@ def _launcher_interpreter():
 
 
 def _host_files():
-    files = [os.path.realpath(sys.executable), os.path.realpath("/usr/bin/python3"),
-             _launcher_interpreter()]
+    files = [os.path.realpath(sys.executable), os.path.realpath("/usr/bin/python3"), _launcher_interpreter()]
     if not RUNTIME.endswith("python3"):
         files.append(os.path.realpath(RUNTIME))
     files += glob.glob(os.path.join(REPO, "pyrunc", "**", "*.py"), recursive=True)
@@ -237,18 +252,22 @@ def _writable_if_not_busy(path):
 def _plant_python_traps(rootfs, marker_dir="/shared"):
     """Modules at every location the host interpreter would search, if it
     ever ran (or imported) inside the rootfs."""
-    names = sorted(set(sys.stdlib_module_names) | {"encodings", "pyrunc", "site", "sitecustomize",
-                                                   "usercustomize", "_sitebuiltins"})
+    names = sorted(
+        set(sys.stdlib_module_names)
+        | {"encodings", "pyrunc", "site", "sitecustomize", "usercustomize", "_sitebuiltins"}
+    )
     dirs = set(p for p in sys.path if p.startswith("/")) | {
         f"/usr/lib/python{sys.version_info.major}.{sys.version_info.minor}",
-        f"/usr/local/lib/python{sys.version_info.major}.{sys.version_info.minor}", REPO}
+        f"/usr/local/lib/python{sys.version_info.major}.{sys.version_info.minor}",
+        REPO,
+    }
     for d in dirs:
         base = os.path.join(rootfs, d.lstrip("/"))
         if d.endswith(".zip"):
             continue
         os.makedirs(base, exist_ok=True)
         for name in names:
-            body = (f"open('{marker_dir}/IMPORTED-{name}', 'w').write('pwned')\n")
+            body = f"open('{marker_dir}/IMPORTED-{name}', 'w').write('pwned')\n"
             pkg = os.path.join(base, name)
             os.makedirs(pkg, exist_ok=True)
             with open(os.path.join(pkg, "__init__.py"), "w") as f:
@@ -381,23 +400,34 @@ def test_no_import_or_helper_runs_from_the_rootfs(rt, bundle, tmp_path):
     gcc in the image; run and exec with every feature on: no marker."""
     _plant_python_traps(bundle.rootfs)
     cfg = bundle.config
-    cfg["process"].update({
-        "oomScoreAdj": 100, "scheduler": {"policy": "SCHED_BATCH", "nice": 1},
-        "ioPriority": {"class": "IOPRIO_CLASS_BE", "priority": 4},
-        "execCPUAffinity": {"initial": "0", "final": "0"},
-        "user": {"uid": 1000, "gid": 1000, "additionalGids": [5], "umask": 18},
-        "cwd": "/tmp", "noNewPrivileges": True,
-        "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 512, "soft": 512}],
-    })
+    cfg["process"].update(
+        {
+            "oomScoreAdj": 100,
+            "scheduler": {"policy": "SCHED_BATCH", "nice": 1},
+            "ioPriority": {"class": "IOPRIO_CLASS_BE", "priority": 4},
+            "execCPUAffinity": {"initial": "0", "final": "0"},
+            "user": {"uid": 1000, "gid": 1000, "additionalGids": [5], "umask": 18},
+            "cwd": "/tmp",
+            "noNewPrivileges": True,
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 512, "soft": 512}],
+        }
+    )
     cfg["process"]["capabilities"]["inheritable"] = ["CAP_KILL"]
-    cfg["linux"].update({
-        "personality": {"domain": "LINUX"},
-        "memoryPolicy": {"mode": "MPOL_LOCAL"},
-        "sysctl": {"net.ipv4.ip_forward": "1"},
-        "seccomp": {"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_LOG"],
-                    "syscalls": [{"names": ["unshare"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1},
-                                 {"names": ["no_such_syscall_name"], "action": "SCMP_ACT_ERRNO"}]},
-    })
+    cfg["linux"].update(
+        {
+            "personality": {"domain": "LINUX"},
+            "memoryPolicy": {"mode": "MPOL_LOCAL"},
+            "sysctl": {"net.ipv4.ip_forward": "1"},
+            "seccomp": {
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "flags": ["SECCOMP_FILTER_FLAG_LOG"],
+                "syscalls": [
+                    {"names": ["unshare"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1},
+                    {"names": ["no_such_syscall_name"], "action": "SCMP_ACT_ERRNO"},
+                ],
+            },
+        }
+    )
     cfg["linux"]["namespaces"].append({"type": "cgroup"})
     cfg["hooks"] = {"createContainer": [{"path": "/bin/true"}], "startContainer": [{"path": "/bin/true"}]}
     cfg["process"]["terminal"] = False
@@ -418,8 +448,7 @@ def test_no_import_or_helper_runs_from_the_rootfs(rt, bundle, tmp_path):
 
 
 # --- CVE-2026-30892: exec -u ids ---------------------------------------------
-@pytest.mark.parametrize("spec, uid, gid", [("1", 1, 0), ("1:1", 1, 1), ("1000:0", 1000, 0),
-                                            ("0:1000", 0, 1000)])
+@pytest.mark.parametrize("spec, uid, gid", [("1", 1, 0), ("1:1", 1, 1), ("1000:0", 1000, 0), ("0:1000", 0, 1000)])
 def test_exec_user_ids_are_exactly_the_request(rt, bundle, spec, uid, gid):
     cid, _ = started(rt, bundle, "sleep", "100")
     pidfile = os.path.join(bundle.path, "u.pid")

@@ -37,8 +37,12 @@ def attack(tmp_path, how, python=None):
         shutil.copy2(os.path.realpath(sys.executable), python)
     script = tmp_path / "victim.py"
     script.write_text(SCRIPT.format(repo=REPO))
-    p = subprocess.Popen([str(python), "-IS", str(script), how, "arg with space", ""],
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [str(python), "-IS", str(script), how, "arg with space", ""],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     pid, sealed, argv = p.stdout.readline().split(" ", 2)
     held = os.open(f"/proc/{pid}/exe", os.O_PATH)
     try:
@@ -82,6 +86,7 @@ def test_sealed_memfd_fallback_writes_nothing_of_the_host(tmp_path):
 
 def test_sealed_memfd_refuses_writes():
     from pyrunc import exeseal
+
     fd = exeseal._sealed_memfd_copy_of_self()
     try:
         assert exeseal.exe_is_sealed(f"/proc/self/fd/{fd}")
@@ -102,6 +107,7 @@ def test_the_core_refuses_to_enter_a_container_unsealed(tmp_path, entry):
     from pyrunc import container, execution
     from pyrunc.errors import PyruncError
     from pyrunc.state import StateStore
+
     store = StateStore(str(tmp_path / "root"))
     with pytest.raises(PyruncError, match="writable interpreter"):
         if entry == "create":
@@ -141,6 +147,7 @@ def test_persisted_view_needs_the_installation_layout(tmp_path):
     """Only a copy in a directory named sealed is bound: never the system's
     interpreter or any other file a caller happens to run."""
     from pyrunc import exeseal
+
     other = tmp_path / "python-copy"
     shutil.copy2(os.path.realpath(sys.executable), other)
     assert exeseal.persist_readonly_view(str(other)) is False
@@ -153,6 +160,7 @@ def test_reinstall_keeps_a_current_copy_and_replaces_an_outdated_one(installed_c
     upgrade of the system's Python it unmounts the view and replaces the
     copy (pyrunc/launcher.py)."""
     from pyrunc import exeseal, launcher
+
     assert exeseal.persist_readonly_view(str(installed_copy))
     launcher._copy_interpreter(os.path.realpath(sys.executable), str(installed_copy))
     assert os.statvfs(installed_copy).f_flag & os.ST_RDONLY  # the same build: left as it was
@@ -164,8 +172,7 @@ def test_reinstall_keeps_a_current_copy_and_replaces_an_outdated_one(installed_c
     assert sorted(os.listdir(installed_copy.parent)) == ["python3"]  # no temporary left
 
 
-@pytest.mark.skipif(not runtime_is_pyrunc or not shutil.which("strace"),
-                    reason="pyrunc's launcher, traced with strace")
+@pytest.mark.skipif(not runtime_is_pyrunc or not shutil.which("strace"), reason="pyrunc's launcher, traced with strace")
 def test_launcher_starts_sealed_with_one_interpreter_start(rt, bundle):
     """create/run/exec start from the installation's read-only view: one
     execve of the launcher, no re-exec (issue 21: the second interpreter
@@ -175,9 +182,28 @@ def test_launcher_starts_sealed_with_one_interpreter_start(rt, bundle):
     with tempfile.NamedTemporaryFile("r") as trace:
         cid = "traced-" + os.urandom(3).hex()
         rt._track(cid)
-        p = subprocess.run(["strace", "-f", "-qq", "-e", "trace=execve,execveat", "-o", trace.name,
-                            RUNTIME, "--root", rt.root, "run", "--bundle", bundle.path, cid],
-                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+        p = subprocess.run(
+            [
+                "strace",
+                "-f",
+                "-qq",
+                "-e",
+                "trace=execve,execveat",
+                "-o",
+                trace.name,
+                RUNTIME,
+                "--root",
+                rt.root,
+                "run",
+                "--bundle",
+                bundle.path,
+                cid,
+            ],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert p.returncode == 0, p.stderr
         calls = [ln for ln in trace.read().splitlines() if "exec" in ln and "= 0" in ln]
     assert len(calls) == 2, calls  # the launcher, then the container's true

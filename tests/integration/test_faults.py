@@ -23,12 +23,17 @@ pytestmark = pytest.mark.skipif(not helpers.runtime_is_pyrunc, reason="pyrunc's 
 
 KILLED = -9
 
-CREATE_POINTS = ["create:state-dir", "create:cgroup", "create:forked", "create:init-pid",
-                 "create:runtime-setup", "create:ready"]
+CREATE_POINTS = [
+    "create:state-dir",
+    "create:cgroup",
+    "create:forked",
+    "create:init-pid",
+    "create:runtime-setup",
+    "create:ready",
+]
 # points inside the container's setup stages: the runtime survives and must
 # report the failure as one line and undo the create itself
-STAGE_POINTS = ["intermediate:joined", "intermediate:unshared", "init:forked", "init:mounted",
-                "init:pivoted"]
+STAGE_POINTS = ["intermediate:joined", "intermediate:unshared", "init:forked", "init:mounted", "init:pivoted"]
 
 
 def _faulty(point, tag):

@@ -25,23 +25,95 @@ from test_reliability_support import new_tag, tagged_env, tagged_pids
 pytestmark = pytest.mark.skipif(not helpers.runtime_is_pyrunc, reason="pyrunc's error contract")
 
 N = int(os.environ.get("PYRUNC_FUZZ_EXAMPLES", "0"))
-FUZZ = settings(max_examples=N or 120, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=N or 120,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 FUZZ_CONFIG = settings(FUZZ, max_examples=N // 2 or 60)
 
-VERBS = ["create", "start", "run", "state", "kill", "delete", "list", "exec", "pause", "resume",
-         "ps", "update", "events", "spec", "features", "checkpoint", "restore", "bogus", ""]
-FLAGS = ["--bundle", "-b", "--pid-file", "--console-socket", "--force", "-f", "--all", "-a",
-         "--format", "--detach", "-d", "--preserve-fds", "--no-pivot", "--keep", "--signal",
-         "--process", "-p", "--env", "-e", "--user", "-u", "--cwd", "--tty", "-t", "--cap",
-         "--interval", "--stats", "--memory", "--cpu-quota", "--pids-limit", "--resources", "-r",
-         "--rootless", "--json", "-q", "--help", "-h", "--", "-", "--=", "---x", "--bundle=",
-         "--preserve-fds=-1", "--preserve-fds=99999999999999999999", "--signal=0", "--debug",
-         "--log-format", "--systemd-cgroup", "--criu"]
+VERBS = [
+    "create",
+    "start",
+    "run",
+    "state",
+    "kill",
+    "delete",
+    "list",
+    "exec",
+    "pause",
+    "resume",
+    "ps",
+    "update",
+    "events",
+    "spec",
+    "features",
+    "checkpoint",
+    "restore",
+    "bogus",
+    "",
+]
+FLAGS = [
+    "--bundle",
+    "-b",
+    "--pid-file",
+    "--console-socket",
+    "--force",
+    "-f",
+    "--all",
+    "-a",
+    "--format",
+    "--detach",
+    "-d",
+    "--preserve-fds",
+    "--no-pivot",
+    "--keep",
+    "--signal",
+    "--process",
+    "-p",
+    "--env",
+    "-e",
+    "--user",
+    "-u",
+    "--cwd",
+    "--tty",
+    "-t",
+    "--cap",
+    "--interval",
+    "--stats",
+    "--memory",
+    "--cpu-quota",
+    "--pids-limit",
+    "--resources",
+    "-r",
+    "--rootless",
+    "--json",
+    "-q",
+    "--help",
+    "-h",
+    "--",
+    "-",
+    "--=",
+    "---x",
+    "--bundle=",
+    "--preserve-fds=-1",
+    "--preserve-fds=99999999999999999999",
+    "--signal=0",
+    "--debug",
+    "--log-format",
+    "--systemd-cgroup",
+    "--criu",
+]
 TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=40)
-ARG = st.one_of(st.sampled_from(FLAGS), TEXT, st.integers(-2**70, 2**70).map(str),
-                st.sampled_from(["KILL", "SIGTERM", "0", "65", "-1", "/", ".", "..", "/dev/null",
-                                 "a" * 2000, "x/../y", "\n", " ", "{}", "[]"]))
+ARG = st.one_of(
+    st.sampled_from(FLAGS),
+    TEXT,
+    st.integers(-(2**70), 2**70).map(str),
+    st.sampled_from(
+        ["KILL", "SIGTERM", "0", "65", "-1", "/", ".", "..", "/dev/null", "a" * 2000, "x/../y", "\n", " ", "{}", "[]"]
+    ),
+)
 
 
 def _leftovers(root, tag, cgroups_before):
@@ -69,10 +141,27 @@ def _check_outcome(p, argv):
         assert len(lines) == 1, (argv, p.stderr)
 
 
-@given(verb=st.sampled_from(VERBS), args=st.lists(ARG, max_size=6),
-       globals_=st.lists(st.sampled_from(["--debug", "--log-format", "json", "text", "--systemd-cgroup",
-                                          "--rootless", "true", "--log", "/dev/null", "--bogus"]),
-                         max_size=3))
+@given(
+    verb=st.sampled_from(VERBS),
+    args=st.lists(ARG, max_size=6),
+    globals_=st.lists(
+        st.sampled_from(
+            [
+                "--debug",
+                "--log-format",
+                "json",
+                "text",
+                "--systemd-cgroup",
+                "--rootless",
+                "true",
+                "--log",
+                "/dev/null",
+                "--bogus",
+            ]
+        ),
+        max_size=3,
+    ),
+)
 @FUZZ
 def test_fuzz_cli_arguments(rt, tmp_path, verb, args, globals_):
     cwd = tempfile.mkdtemp(dir=tmp_path)  # `spec` writes config.json here
@@ -93,12 +182,34 @@ def test_fuzz_cli_arguments(rt, tmp_path, verb, args, globals_):
 # --------------------------------------------------------------------------
 # mutated configs
 
-JSON_LEAF = st.one_of(st.none(), st.booleans(), st.integers(-2**64, 2**64), st.floats(allow_nan=False),
-                      TEXT, st.sampled_from(["", "/", "..", "/proc", "rootfs", "tmpfs", "bind", "sleep",
-                                             "CAP_SYS_ADMIN", "RLIMIT_NOFILE", "pid", "user", "rw", "ro"]))
-JSON = st.recursive(JSON_LEAF, lambda kids: st.one_of(st.lists(kids, max_size=4),
-                                                      st.dictionaries(TEXT, kids, max_size=4)),
-                    max_leaves=8)
+JSON_LEAF = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**64), 2**64),
+    st.floats(allow_nan=False),
+    TEXT,
+    st.sampled_from(
+        [
+            "",
+            "/",
+            "..",
+            "/proc",
+            "rootfs",
+            "tmpfs",
+            "bind",
+            "sleep",
+            "CAP_SYS_ADMIN",
+            "RLIMIT_NOFILE",
+            "pid",
+            "user",
+            "rw",
+            "ro",
+        ]
+    ),
+)
+JSON = st.recursive(
+    JSON_LEAF, lambda kids: st.one_of(st.lists(kids, max_size=4), st.dictionaries(TEXT, kids, max_size=4)), max_leaves=8
+)
 
 
 def _mutate(doc, data):

@@ -39,11 +39,13 @@ def add_hooks(bundle, tmp_path, fail=None, extra_env=()):
         env = [f"HOOK_ENV=env-of-{kind}", *extra_env]
         if kind == fail:
             env.append("HOOK_EXIT=1")
-        hooks[kind] = [{
-            "path": "/shared/hook.sh" if inside else host_hook,
-            "args": ["hook.sh", kind, "/shared" if inside else bundle.shared],
-            "env": env,
-        }]
+        hooks[kind] = [
+            {
+                "path": "/shared/hook.sh" if inside else host_hook,
+                "args": ["hook.sh", kind, "/shared" if inside else bundle.shared],
+                "env": env,
+            }
+        ]
     bundle.config["hooks"] = hooks
     bundle.config["hostname"] = "hooked-box"
 
@@ -80,8 +82,7 @@ def test_hook_order_and_state_on_stdin(rt, bundle, tmp_path):
     assert order(bundle) == ["prestart", "createRuntime", "createContainer", "startContainer", "poststart"]
     p = rt.delete(cid)
     assert p.returncode == 0, p.stderr
-    assert order(bundle) == ["prestart", "createRuntime", "createContainer", "startContainer", "poststart",
-                             "poststop"]
+    assert order(bundle) == ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"]
 
     bundle_path = os.path.realpath(bundle.path)
     for kind in HOST_HOOKS + ["startContainer"]:
@@ -142,8 +143,8 @@ def test_failing_create_hook_fails_create_and_leaves_nothing(rt, bundle, tmp_pat
     p = rt.create(cid, bundle)
     assert p.returncode == 1
     assert "Traceback" not in p.stderr and p.stderr.strip()
-    expected = HOST_HOOKS[:HOST_HOOKS.index(kind) + 1]
-    assert order(bundle)[:len(expected)] == expected
+    expected = HOST_HOOKS[: HOST_HOOKS.index(kind) + 1]
+    assert order(bundle)[: len(expected)] == expected
     assert "startContainer" not in order(bundle)
     assert rt.state(cid).returncode == 1
     assert os.listdir(rt.root) == []
@@ -215,11 +216,11 @@ def test_run_runs_all_hooks(rt, bundle, tmp_path):
     bundle.sh("exit 0")
     p = rt.run(cid, bundle)
     assert p.returncode == 0, p.stderr
-    assert order(bundle) == ["prestart", "createRuntime", "createContainer", "startContainer", "poststart",
-                             "poststop"]
+    assert order(bundle) == ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"]
 
 
 def test_hook_failure_names_signals_as_the_signal_module_does():
     import signal
     from pyrunc.hooks import _signal_name
+
     assert {s.value: _signal_name(s.value) for s in signal.Signals} == {s.value: s.name for s in signal.Signals}

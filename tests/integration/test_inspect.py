@@ -23,12 +23,18 @@ from pyrunc import inspect as insp
 from pyrunc.capabilities import names_of_mask
 from pyrunc.errors import ContainerNotRunning
 
-RUNTIME = os.environ.get("RUNTIME", os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), ".venv", "bin", "pyrunc"))
+RUNTIME = os.environ.get(
+    "RUNTIME",
+    os.path.join(
+        os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), ".venv", "bin", "pyrunc"
+    ),
+)
 SCHEMA = os.path.join(os.path.dirname(__file__), "..", "..", "schemas", "inspect.schema.json")
 
 needs_containers = pytest.mark.skipif(
     os.geteuid() != 0 or not os.path.exists(RUNTIME) or not in_cgroup_sandbox(),
-    reason="needs root, the runtime and /work/shared/tools/cgroup-sandbox")
+    reason="needs root, the runtime and /work/shared/tools/cgroup-sandbox",
+)
 
 
 # ---------------------------------------------------------------------------
@@ -45,9 +51,13 @@ class Running:
     def report(self, config=None, status=None, cgroup_paths="auto"):
         if cgroup_paths == "auto":
             cgroup_paths = insp.cgroup_paths_of(self.pid)
-        return insp.inspect(self.pid, config if config is not None else self.bundle.config,
-                            cgroup_paths=cgroup_paths, status=status or self.state["status"],
-                            container_id=self.id)
+        return insp.inspect(
+            self.pid,
+            config if config is not None else self.bundle.config,
+            cgroup_paths=cgroup_paths,
+            status=status or self.state["status"],
+            container_id=self.id,
+        )
 
 
 @pytest.fixture
@@ -91,8 +101,10 @@ def fails(report):
     return [(w, l) for w, lines in report["walls"].items() for l in lines if l["verdict"] == "FAIL"]
 
 
-SECCOMP = {"defaultAction": "SCMP_ACT_ALLOW",
-           "syscalls": [{"names": ["acct", "kexec_load"], "action": "SCMP_ACT_ERRNO"}]}
+SECCOMP = {
+    "defaultAction": "SCMP_ACT_ALLOW",
+    "syscalls": [{"names": ["acct", "kexec_load"], "action": "SCMP_ACT_ERRNO"}],
+}
 
 
 def hardened(bundle):
@@ -158,6 +170,7 @@ def test_weak_container_warns_without_failing(container):
             if m["destination"] == "/sys":
                 m["options"] = [o for o in m["options"] if o != "ro"]
         b.config["process"]["noNewPrivileges"] = False
+
     c = container(weaken)
     r = c.report()
     assert fails(r) == [], insp.render_text(r)
@@ -192,9 +205,16 @@ def test_config_kernel_mismatches_fail(container):
     cfg["linux"]["readonlyPaths"].append("/shared")  # the rw bind mount
     r = c.report(config=cfg)
     got = {(w, l["item"]) for w, l in fails(r)}
-    assert got == {("cgroups", "pids limit"), ("namespaces", "cgroup"), ("privileges", "caps effective"),
-                   ("privileges", "no_new_privs"), ("process", "oom_score_adj"), ("privileges", "seccomp"),
-                   ("filesystem", "masked /etc/passwd"), ("filesystem", "read-only /shared")}, insp.render_text(r)
+    assert got == {
+        ("cgroups", "pids limit"),
+        ("namespaces", "cgroup"),
+        ("privileges", "caps effective"),
+        ("privileges", "no_new_privs"),
+        ("process", "oom_score_adj"),
+        ("privileges", "seccomp"),
+        ("filesystem", "masked /etc/passwd"),
+        ("filesystem", "read-only /shared"),
+    }, insp.render_text(r)
     assert line(r, "privileges", "caps effective")["note"].endswith(": NET_BIND_SERVICE AUDIT_WRITE")
     assert line(r, "cgroups", "pids limit")["actual"] == "unlimited"
     assert r["verdict"] == "FAIL" and insp.exit_code(r) == 2
@@ -210,10 +230,9 @@ def test_joined_namespace_and_user_namespace(container):
         b.config["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 200000, "size": 65536}]
         b.config["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 200000, "size": 65536}]
         # sysfs cannot be mounted in a user namespace without its own netns
-        b.config["mounts"] = [m for m in b.config["mounts"]
-                              if m["destination"] not in ("/sys", "/sys/fs/cgroup")]
-        b.config["linux"]["maskedPaths"] = [p for p in b.config["linux"]["maskedPaths"]
-                                            if not p.startswith("/sys")]
+        b.config["mounts"] = [m for m in b.config["mounts"] if m["destination"] not in ("/sys", "/sys/fs/cgroup")]
+        b.config["linux"]["maskedPaths"] = [p for p in b.config["linux"]["maskedPaths"] if not p.startswith("/sys")]
+
     c = container(edit)
     r = c.report()
     net = line(r, "namespaces", "network")
@@ -266,9 +285,11 @@ def test_json_report_matches_schema_and_text_lists_every_line(container):
 def test_paths_resolve_inside_the_container_root(container):
     """A symlink in the rootfs pointing at an absolute path leads to the
     container's file, never the host's."""
+
     def plant(b):
         os.symlink("/../../../../../../etc/passwd", os.path.join(b.rootfs, "escape"))
         b.config["linux"]["readonlyPaths"].append("/escape")
+
     c = container(plant)
     fd = insp._open_in_root(c.pid, "/escape")
     try:
@@ -312,8 +333,10 @@ def test_gone_container_is_not_running(container):
 
 
 def test_parse_mountinfo_fields_and_escapes():
-    text = ("86 64 254:0 /tmp/my\\040root / ro,relatime shared:5 master:2 - ext4 /dev/vda rw,discard\n"
-            "70 87 0:41 /null /proc/keys rw,nosuid - tmpfs tmpfs rw,size=65536k\n")
+    text = (
+        "86 64 254:0 /tmp/my\\040root / ro,relatime shared:5 master:2 - ext4 /dev/vda rw,discard\n"
+        "70 87 0:41 /null /proc/keys rw,nosuid - tmpfs tmpfs rw,size=65536k\n"
+    )
     root, keys = insp.parse_mountinfo(text)
     assert root["root"] == "/tmp/my root" and root["mountpoint"] == "/"
     assert root["options"] == ["ro", "relatime"] and root["propagation"] == "shared:5 master:2"
@@ -325,6 +348,7 @@ def test_parse_limits_and_caps():
     with open("/proc/self/limits") as f:
         limits = insp.parse_limits(f.read())
     import resource
+
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     assert limits["RLIMIT_NOFILE"] == (soft, hard)
     assert len(limits) == 16
@@ -333,12 +357,20 @@ def test_parse_limits_and_caps():
 
 
 def test_render_text_aligns_and_summarises():
-    report = {"pyruncInspect": 1, "id": "x", "pid": 7, "status": "running", "host": "pid 1",
-              "walls": {w: [] for w in insp.WALLS}, "summary": {"ok": 1, "info": 0, "WARN": 0, "FAIL": 1},
-              "verdict": "FAIL"}
+    report = {
+        "pyruncInspect": 1,
+        "id": "x",
+        "pid": 7,
+        "status": "running",
+        "host": "pid 1",
+        "walls": {w: [] for w in insp.WALLS},
+        "summary": {"ok": 1, "info": 0, "WARN": 0, "FAIL": 1},
+        "verdict": "FAIL",
+    }
     report["walls"]["cgroups"] = [
         {"item": "pids limit", "asked": "50", "actual": "unlimited", "verdict": "FAIL", "note": "not applied"},
-        {"item": "membership", "asked": None, "actual": "ok", "verdict": "ok"}]
+        {"item": "membership", "asked": None, "actual": "ok", "verdict": "ok"},
+    ]
     text = insp.render_text(report)
     assert "  FAIL  pids limit  50     unlimited  -- not applied" in text
     assert "  ok    membership  -      ok" in text
@@ -347,8 +379,12 @@ def test_render_text_aligns_and_summarises():
 
 
 def test_import_is_cheap():
-    out = subprocess.run([os.sys.executable, "-X", "importtime", "-c", "import pyrunc.inspect"],
-                         capture_output=True, text=True, cwd=os.path.join(os.path.dirname(__file__), "..", ".."))
+    out = subprocess.run(
+        [os.sys.executable, "-X", "importtime", "-c", "import pyrunc.inspect"],
+        capture_output=True,
+        text=True,
+        cwd=os.path.join(os.path.dirname(__file__), "..", ".."),
+    )
     loaded = {l.rsplit("|", 1)[1].strip() for l in out.stderr.splitlines() if "|" in l}
     assert "pyrunc.inspect" in loaded, out.stderr
     heavy = loaded & {"json", "ctypes", "subprocess", "jsonschema"}
@@ -371,8 +407,11 @@ def test_time_and_cgroup_namespaces(container):
     def edit(b):
         b.set_namespace("time")
         b.set_namespace("cgroup")
-        b.config["linux"]["timeOffsets"] = {"monotonic": {"secs": 3600, "nanosecs": 0},
-                                            "boottime": {"secs": 7200, "nanosecs": 5}}
+        b.config["linux"]["timeOffsets"] = {
+            "monotonic": {"secs": 3600, "nanosecs": 0},
+            "boottime": {"secs": 7200, "nanosecs": 5},
+        }
+
     c = container(edit)
     r = c.report()
     assert line(r, "namespaces", "time")["verdict"] == "ok"
@@ -387,9 +426,11 @@ def test_time_and_cgroup_namespaces(container):
 def test_time_namespace_offsets_of_an_unshared_process():
     """Time offsets read back on a process util-linux's unshare(1) put in a
     time namespace (runc 1.1 and crun 1.8 cannot make one)."""
-    proc = subprocess.Popen(["unshare", "--time", "--monotonic=3600", "--boottime=7200", "--fork",
-                             "--kill-child", BUSYBOX, "sleep", "100"])
+    proc = subprocess.Popen(
+        ["unshare", "--time", "--monotonic=3600", "--boottime=7200", "--fork", "--kill-child", BUSYBOX, "sleep", "100"]
+    )
     try:
+
         def child():
             try:
                 with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
@@ -397,15 +438,20 @@ def test_time_namespace_offsets_of_an_unshared_process():
             except OSError:
                 return None
             return int(kids[0]) if kids else None
+
         pid = wait_for(child)
-        cfg = {"linux": {"namespaces": [{"type": "time"}],
-                         "timeOffsets": {"monotonic": {"secs": 3600}, "boottime": {"secs": 7201}}}}
+        cfg = {
+            "linux": {
+                "namespaces": [{"type": "time"}],
+                "timeOffsets": {"monotonic": {"secs": 3600}, "boottime": {"secs": 7201}},
+            }
+        }
         r = insp.inspect(pid, cfg, cgroup_paths={}, status="running", container_id="unshared")
         assert line(r, "namespaces", "time")["verdict"] == "ok"
         assert line(r, "namespaces", "monotonic offset")["verdict"] == "ok"
         boot = line(r, "namespaces", "boottime offset")
         assert (boot["asked"], boot["actual"], boot["verdict"]) == ("7201s 0ns", "7200s 0ns", "FAIL")
-        assert line(r, "namespaces", "pid")["verdict"] == "WARN"   # shared, as configured
+        assert line(r, "namespaces", "pid")["verdict"] == "WARN"  # shared, as configured
     finally:
         proc.kill()
         proc.wait()
@@ -414,6 +460,7 @@ def test_time_namespace_offsets_of_an_unshared_process():
 @needs_containers
 def test_svg_diagram_nests_the_walls(container):
     import xml.etree.ElementTree as ET
+
     c = container(lambda b: b.drop_namespace("network"))
     r = c.report()
     svg = insp.render_svg(r)
@@ -427,7 +474,7 @@ def test_svg_diagram_nests_the_walls(container):
         ix, iy, iw, ih = (float(inner.get(k)) for k in ("x", "y", "width", "height"))
         assert ox < ix and oy < iy and ix + iw < ox + ow and iy + ih < oy + oh
     texts = ["".join(t.itertext()) for t in root.iter(f"{ns}text")]
-    assert [t for t in texts if t in ("host kernel", "cgroup", "namespaces", "filesystem",
-                                      "privileges", "process")] == \
-        ["host kernel", "cgroup", "namespaces", "filesystem", "privileges", "process"]
+    assert [
+        t for t in texts if t in ("host kernel", "cgroup", "namespaces", "filesystem", "privileges", "process")
+    ] == ["host kernel", "cgroup", "namespaces", "filesystem", "privileges", "process"]
     assert any(t.startswith("WARN network: shared with host") for t in texts), texts

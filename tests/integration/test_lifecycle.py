@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from helpers import (RUNTIME, cgroup_dirs, new_id, pid_alive, wait_for)
+from helpers import RUNTIME, cgroup_dirs, new_id, pid_alive, wait_for
 
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
 
@@ -21,7 +21,7 @@ def parse_rfc3339(s: str) -> datetime.datetime:
     if "." in s:  # Python < 3.11-safe: trim sub-microsecond digits
         head, rest = s.split(".", 1)
         frac = re.match(r"\d+", rest).group(0)
-        s = f"{head}.{frac[:6]}{rest[len(frac):]}"
+        s = f"{head}.{frac[:6]}{rest[len(frac) :]}"
     return datetime.datetime.fromisoformat(s)
 
 
@@ -77,8 +77,14 @@ def test_state_json_types_and_no_annotations_when_empty(rt, bundle):
     bundle.set_args("sleep", "100")
     assert rt.create(cid, bundle).returncode == 0
     st = rt.state_json(cid)
-    for field, typ in (("ociVersion", str), ("id", str), ("pid", int), ("status", str), ("bundle", str),
-                       ("created", str)):
+    for field, typ in (
+        ("ociVersion", str),
+        ("id", str),
+        ("pid", int),
+        ("status", str),
+        ("bundle", str),
+        ("created", str),
+    ):
         assert isinstance(st[field], typ), (field, st)
     assert st.get("annotations") in (None, {})
 
@@ -182,7 +188,7 @@ def test_delete_short_force_flag(rt, bundle):
 # -- kill ---------------------------------------------------------------------
 
 SIG_TRAP_SCRIPT = (
-    "for s in TERM HUP USR1 INT; do trap \"echo $s > /shared/sig; exit 0\" $s; done; "
+    'for s in TERM HUP USR1 INT; do trap "echo $s > /shared/sig; exit 0" $s; done; '
     "echo ready > /shared/ready; while true; do sleep 0.05; done"
 )
 
@@ -202,9 +208,9 @@ def _signal_received(bundle):
     return open(path).read().strip()
 
 
-@pytest.mark.parametrize("sig,expected", [
-    (None, "TERM"), ("1", "HUP"), ("10", "USR1"), ("SIGINT", "INT"), ("HUP", "HUP"),
-])
+@pytest.mark.parametrize(
+    "sig,expected", [(None, "TERM"), ("1", "HUP"), ("10", "USR1"), ("SIGINT", "INT"), ("HUP", "HUP")]
+)
 def test_kill_delivers_signal(rt, bundle, sig, expected):
     cid = _start_trapper(rt, bundle)
     p = rt.kill(cid, sig)
@@ -289,9 +295,10 @@ def test_kill_bad_signal_name(rt, bundle):
 
 # -- run ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("script,code", [
-    ("exit 0", 0), ("exit 3", 3), ("exit 255", 255), ("sh -c 'kill -9 $$'; exit $?", 137),
-])
+
+@pytest.mark.parametrize(
+    "script,code", [("exit 0", 0), ("exit 3", 3), ("exit 255", 255), ("sh -c 'kill -9 $$'; exit $?", 137)]
+)
 def test_run_exit_code(rt, bundle, script, code):
     cid = new_id()
     bundle.sh(script)
@@ -353,8 +360,7 @@ def test_run_detached_with_pid_file(rt, bundle, tmp_path):
     cid = new_id()
     bundle.set_args("sleep", "100")
     pidfile = tmp_path / "init.pid"
-    p = rt.run(cid, bundle, "-d", "--pid-file", str(pidfile), stdout=subprocess.DEVNULL,
-               stderr=subprocess.DEVNULL)
+    p = rt.run(cid, bundle, "-d", "--pid-file", str(pidfile), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     assert p.returncode == 0
     st = rt.state_json(cid)
     assert st["status"] == "running"
@@ -382,6 +388,7 @@ def test_run_forwards_signals(rt, bundle):
 
 # -- pid file -------------------------------------------------------------------
 
+
 def test_create_pid_file_format(rt, bundle, tmp_path):
     cid = new_id()
     bundle.set_args("sleep", "100")
@@ -406,6 +413,7 @@ def test_relative_pid_file_is_relative_to_cwd(rt, bundle, tmp_path):
 
 
 # -- bundle flags ---------------------------------------------------------------
+
 
 def test_bundle_defaults_to_cwd(rt, bundle):
     cid = new_id()
@@ -439,6 +447,7 @@ def test_config_edit_after_create_has_no_effect(rt, bundle):
 
 
 # -- list -----------------------------------------------------------------------
+
 
 def test_list_empty(rt):
     p = rt.list("--format", "json")
@@ -479,6 +488,7 @@ def test_list_shows_containers(rt, bundle, make_bundle):
 
 
 # -- concurrency ----------------------------------------------------------------
+
 
 def test_concurrent_create_same_id_exactly_one_wins(rt, bundle):
     cid = new_id()
@@ -540,13 +550,15 @@ def test_init_is_reaped_by_subreaper_caller(rt, bundle):
     bundle.sh("exit 9")
     bundle.write()
     rt._track(cid)
-    p = subprocess.run([sys.executable, "-c", REAPER, RUNTIME, rt.root, bundle.path, cid],
-                       capture_output=True, text=True, timeout=60)
+    p = subprocess.run(
+        [sys.executable, "-c", REAPER, RUNTIME, rt.root, bundle.path, cid], capture_output=True, text=True, timeout=60
+    )
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == "9"
 
 
 # -- misc flags ------------------------------------------------------------------
+
 
 def test_no_pivot(rt, bundle):
     cid = new_id()
@@ -571,8 +583,7 @@ def test_preserve_fds(rt, bundle, tmp_path):
     f4 = tmp_path / "four"
     f4.write_text("fd-four\n")
     bundle.sh("cat <&3; cat <&4; ls /proc/self/fd/5 2>/dev/null && echo leaked-5; exit 0")
-    a, b, c = (os.open(str(f3), os.O_RDONLY), os.open(str(f4), os.O_RDONLY),
-               os.open(str(f4), os.O_RDONLY))
+    a, b, c = (os.open(str(f3), os.O_RDONLY), os.open(str(f4), os.O_RDONLY), os.open(str(f4), os.O_RDONLY))
     try:
         p = rt.run(cid, bundle, "--preserve-fds", "2", fds={3: a, 4: b, 5: c})
     finally:
@@ -608,10 +619,20 @@ def test_listen_fds_passed_to_container(rt, bundle, tmp_path):
     fd = os.open(str(f), os.O_RDONLY)
     try:
         # LISTEN_PID must be the runtime's own pid: set it from a shell that execs the runtime
-        p = subprocess.run(["/bin/busybox", "sh", "-c",
-                            f'LISTEN_PID=$$ LISTEN_FDS=1 exec {RUNTIME} --root {rt.root} run --bundle {bundle.path} {cid}'],
-                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30,
-                           pass_fds=(3,), preexec_fn=lambda: os.dup2(fd, 3))
+        p = subprocess.run(
+            [
+                "/bin/busybox",
+                "sh",
+                "-c",
+                f"LISTEN_PID=$$ LISTEN_FDS=1 exec {RUNTIME} --root {rt.root} run --bundle {bundle.path} {cid}",
+            ],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            pass_fds=(3,),
+            preexec_fn=lambda: os.dup2(fd, 3),
+        )
     finally:
         os.close(fd)
     assert p.returncode == 0, p.stderr
@@ -621,6 +642,7 @@ def test_listen_fds_passed_to_container(rt, bundle, tmp_path):
 def test_leak_detectors_see_a_live_container(rt, bundle):
     """The helpers behind the session leak check do find a live container's traces."""
     from helpers import processes_rooted_under
+
     cid = new_id()
     bundle.set_args("sleep", "100")
     assert rt.create(cid, bundle).returncode == 0

@@ -64,6 +64,7 @@ def test_the_python_stages_are_not_charged(rt, bundle, cgroupns):
 def _memory_usage_files(cgroups_path):
     """memory.usage_in_bytes (v1) or memory.current (v2) of the container."""
     from helpers import cgroup_dirs
+
     out = []
     for d in cgroup_dirs(cgroups_path):
         for name in ("memory.usage_in_bytes", "memory.current"):

@@ -36,8 +36,7 @@ def _snapshot(path):
 
 def _host_mounts_under(path):
     with open("/proc/self/mountinfo") as f:
-        return [line.split()[4] for line in f
-                if line.split()[4] == path or line.split()[4].startswith(path + "/")]
+        return [line.split()[4] for line in f if line.split()[4] == path or line.split()[4].startswith(path + "/")]
 
 
 @pytest.fixture
@@ -96,6 +95,7 @@ def refused_or_confined(p, check_confined=None):
 # ---------------------------------------------------------------------------
 # CVE-2019-19921 / CVE-2023-27561 / CVE-2023-28642: /proc or /sys a symlink
 
+
 @pytest.mark.parametrize("where", ["proc", "sys"])
 @pytest.mark.parametrize("form", ["absolute", "relative"])
 def test_proc_or_sys_symlink_is_refused(rt, bundle, sentinel, where, form):
@@ -111,6 +111,7 @@ def test_proc_or_sys_symlink_is_refused(rt, bundle, sentinel, where, form):
 # ---------------------------------------------------------------------------
 # CVE-2026-41579 / CVE-2026-47766: /dev a symlink
 
+
 @pytest.mark.parametrize("dev_source", ["tmpfs", "image"])
 @pytest.mark.parametrize("form", ["absolute", "relative"])
 def test_dev_symlink_never_reaches_the_host(rt, bundle, sentinel, dev_source, form):
@@ -125,31 +126,37 @@ def test_dev_symlink_never_reaches_the_host(rt, bundle, sentinel, dev_source, fo
 # ---------------------------------------------------------------------------
 # CVE-2025-31133: /dev/null a symlink to a procfs file, with maskedPaths
 
+
 def test_dev_null_symlink_to_procfs_cannot_unmask(rt, bundle, sentinel):
     _image_dev(bundle)
     dev = os.path.join(bundle.rootfs, "dev")
     os.symlink(CORE_PATTERN, os.path.join(dev, "null"))
     bundle.config["linux"]["maskedPaths"] = ["/proc/uptime", "/proc/sys/kernel/core_pattern", "/etc/group"]
     bundle.config["linux"]["readonlyPaths"] = []
-    bundle.sh("stat -c '%n %F %t:%T' /dev/null /proc/uptime /proc/sys/kernel/core_pattern /etc/group; "
-              "echo '|/tmp/pwn' > /proc/sys/kernel/core_pattern 2>/dev/null; "
-              "echo '|/tmp/pwn' > /proc/uptime 2>/dev/null; echo '|/tmp/pwn' > /dev/null; "
-              "cat /proc/sys/kernel/core_pattern | wc -c")
+    bundle.sh(
+        "stat -c '%n %F %t:%T' /dev/null /proc/uptime /proc/sys/kernel/core_pattern /etc/group; "
+        "echo '|/tmp/pwn' > /proc/sys/kernel/core_pattern 2>/dev/null; "
+        "echo '|/tmp/pwn' > /proc/uptime 2>/dev/null; echo '|/tmp/pwn' > /dev/null; "
+        "cat /proc/sys/kernel/core_pattern | wc -c"
+    )
 
     def confined(out):
         lines = out.splitlines()
         for line in lines[:4]:
             assert line.endswith("character special file 1:3"), line
         assert lines[4] == "0"  # writes went to the null device (host core_pattern: fixture)
+
     refused_or_confined(rt.run(new_id("cve"), bundle), confined)
 
 
 # ---------------------------------------------------------------------------
 # CVE-2025-52565: /dev/console and /dev/pts/N symlinks with terminal: true
 
+
 def test_dev_console_and_pts_symlinks_with_terminal(rt, bundle, sentinel):
     import array
     import socket
+
     _image_dev(bundle)
     dev = os.path.join(bundle.rootfs, "dev")
     os.symlink(CORE_PATTERN, os.path.join(dev, "console"))
@@ -190,14 +197,19 @@ def test_dev_console_and_pts_symlinks_with_terminal(rt, bundle, sentinel):
 # ---------------------------------------------------------------------------
 # CVE-2019-16884 / CVE-2025-52881: mounts on and below /proc
 
-@pytest.mark.parametrize("mount", [
-    {"destination": "/proc", "type": "tmpfs", "source": "tmpfs"},
-    {"destination": "/proc", "type": "bind", "source": "/tmp", "options": ["rbind"]},
-    {"destination": "/proc/self/attr", "type": "tmpfs", "source": "tmpfs"},
-    {"destination": "/proc/sys/kernel", "type": "tmpfs", "source": "tmpfs"},
-    {"destination": "/proc/sysrq-trigger", "type": "bind", "source": "/dev/null", "options": ["bind"]},
-    {"destination": "proc/../proc/sys", "type": "tmpfs", "source": "tmpfs"},
-], ids=["tmpfs-on-proc", "bind-on-proc", "attr", "sys-kernel", "sysrq", "dotdot"])
+
+@pytest.mark.parametrize(
+    "mount",
+    [
+        {"destination": "/proc", "type": "tmpfs", "source": "tmpfs"},
+        {"destination": "/proc", "type": "bind", "source": "/tmp", "options": ["rbind"]},
+        {"destination": "/proc/self/attr", "type": "tmpfs", "source": "tmpfs"},
+        {"destination": "/proc/sys/kernel", "type": "tmpfs", "source": "tmpfs"},
+        {"destination": "/proc/sysrq-trigger", "type": "bind", "source": "/dev/null", "options": ["bind"]},
+        {"destination": "proc/../proc/sys", "type": "tmpfs", "source": "tmpfs"},
+    ],
+    ids=["tmpfs-on-proc", "bind-on-proc", "attr", "sys-kernel", "sysrq", "dotdot"],
+)
 def test_mounts_on_proc_are_refused(rt, bundle, sentinel, mount):
     bundle.config["mounts"].append(mount)
     bundle.sh("true")
@@ -210,8 +222,9 @@ def test_mounts_on_proc_are_refused(rt, bundle, sentinel, mount):
 def test_allow_listed_proc_mount_is_accepted(rt, bundle, tmp_path):
     fake = tmp_path / "uptime"
     fake.write_text("12345.00 0.00\n")
-    bundle.config["mounts"].append({"destination": "/proc/uptime", "type": "bind",
-                                    "source": str(fake), "options": ["bind", "ro"]})
+    bundle.config["mounts"].append(
+        {"destination": "/proc/uptime", "type": "bind", "source": str(fake), "options": ["bind", "ro"]}
+    )
     bundle.sh("cat /proc/uptime")
     p = rt.run(new_id("cve"), bundle)
     assert p.returncode == 0, p.stderr
@@ -220,6 +233,7 @@ def test_allow_listed_proc_mount_is_accepted(rt, bundle, tmp_path):
 
 # ---------------------------------------------------------------------------
 # CVE-2019-18837: '..' in symlinks of mount destinations
+
 
 @pytest.mark.parametrize("form", ["absolute", "relative", "dotdot-inside"])
 def test_mount_destination_symlink_stays_in_rootfs(rt, bundle, sentinel, form):
@@ -232,16 +246,19 @@ def test_mount_destination_symlink_stays_in_rootfs(rt, bundle, sentinel, form):
         value = "x/y/../../../../../../../.." + sentinel
     os.symlink(value, os.path.join(bundle.rootfs, "a"))
     bundle.config["mounts"].append({"destination": "/a/x", "type": "tmpfs", "source": "tmpfs"})
-    bundle.sh("echo in-container > /a/x/written && grep -c ' tmpfs ' /proc/self/mountinfo > /dev/null "
-              "&& cat /a/x/written")
+    bundle.sh(
+        "echo in-container > /a/x/written && grep -c ' tmpfs ' /proc/self/mountinfo > /dev/null && cat /a/x/written"
+    )
 
     def confined(out):
         assert out == "in-container\n"
+
     refused_or_confined(rt.run(new_id("cve"), bundle), confined)
 
 
 # ---------------------------------------------------------------------------
 # CVE-2024-45310: directories/files created through symlinks
+
 
 @pytest.mark.parametrize("kind", ["dir", "file"])
 def test_bind_target_creation_never_follows_symlinks_out(rt, bundle, sentinel, tmp_path, kind):
@@ -255,12 +272,12 @@ def test_bind_target_creation_never_follows_symlinks_out(rt, bundle, sentinel, t
     else:
         src.write_text("bound\n")
         dest, check = "/vol/a/newfile", "cat /vol/a/newfile"
-    bundle.config["mounts"].append({"destination": dest, "type": "bind", "source": str(src),
-                                    "options": ["bind"]})
+    bundle.config["mounts"].append({"destination": dest, "type": "bind", "source": str(src), "options": ["bind"]})
     bundle.sh(check)
 
     def confined(out):
         assert out == "bound\n"
+
     refused_or_confined(rt.run(new_id("cve"), bundle), confined)
 
 
@@ -268,8 +285,9 @@ def test_dangling_symlink_file_target_creates_nothing_on_host(rt, bundle, sentin
     src = tmp_path / "src"
     src.write_text("bound\n")
     os.symlink(os.path.join(sentinel, "created-by-runtime"), os.path.join(bundle.rootfs, "etc", "target"))
-    bundle.config["mounts"].append({"destination": "/etc/target", "type": "bind", "source": str(src),
-                                    "options": ["bind"]})
+    bundle.config["mounts"].append(
+        {"destination": "/etc/target", "type": "bind", "source": str(src), "options": ["bind"]}
+    )
     bundle.sh("cat /etc/target")
     refused_or_confined(rt.run(new_id("cve"), bundle), lambda out: out == "bound\n")
 
@@ -303,17 +321,22 @@ def test_symlink_exchange_race_during_mounts(rt, bundle, sentinel, tmp_path):
     (src / "f").write_text("bound\n")
     for i in range(RACE_MOUNTS_PER_CONTAINER):
         if i % 2:
-            bundle.config["mounts"].append({"destination": f"/vol/d/m{i}", "type": "tmpfs", "source": "tmpfs",
-                                            "options": ["size=64k"]})
+            bundle.config["mounts"].append(
+                {"destination": f"/vol/d/m{i}", "type": "tmpfs", "source": "tmpfs", "options": ["size=64k"]}
+            )
         else:
-            bundle.config["mounts"].append({"destination": f"/vol/d/m{i}", "type": "bind", "source": str(src),
-                                            "options": ["bind"]})
+            bundle.config["mounts"].append(
+                {"destination": f"/vol/d/m{i}", "type": "bind", "source": str(src), "options": ["bind"]}
+            )
     bundle.config["linux"]["maskedPaths"] = []
     bundle.config["linux"]["readonlyPaths"] = []
     bundle.sh("cat /proc/self/mountinfo")
     stop = tmp_path / "stop"
-    racer = subprocess.Popen([sys.executable, "-c", RACER, os.path.join(vol, "d"), os.path.join(vol, "l"),
-                              str(stop)], stdout=subprocess.PIPE, text=True)
+    racer = subprocess.Popen(
+        [sys.executable, "-c", RACER, os.path.join(vol, "d"), os.path.join(vol, "l"), str(stop)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     ran = refused = 0
     try:
         for _ in range(RACE_CONTAINERS):
@@ -339,6 +362,7 @@ def test_symlink_exchange_race_during_mounts(rt, bundle, sentinel, tmp_path):
 # ---------------------------------------------------------------------------
 # CVE-2025-24965 class: nothing the runtime writes into the rootfs follows a symlink
 
+
 def test_runtime_writes_in_image_dev_never_follow_symlinks(rt, bundle, sentinel):
     _image_dev(bundle)
     dev = os.path.join(bundle.rootfs, "dev")
@@ -357,6 +381,7 @@ def test_runtime_writes_in_image_dev_never_follow_symlinks(rt, bundle, sentinel)
         lines = out.splitlines()
         assert lines[0] == "/dev/zero character special file 1:5"
         assert lines[1] == "/dev/full character special file 1:7"
+
     refused_or_confined(rt.run(new_id("cve"), bundle), confined)
 
 
@@ -367,8 +392,9 @@ def test_tmpcopyup_copies_symlinks_as_symlinks(rt, bundle, sentinel):
     os.makedirs(data)
     os.symlink(os.path.join(sentinel, "canary"), os.path.join(data, "to-host"))
     os.symlink(os.path.join(sentinel, "dir"), os.path.join(data, "dir-to-host"))
-    bundle.config["mounts"].append({"destination": "/data", "type": "tmpfs", "source": "tmpfs",
-                                    "options": ["tmpcopyup"]})
+    bundle.config["mounts"].append(
+        {"destination": "/data", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup"]}
+    )
     bundle.sh("readlink /data/to-host; readlink /data/dir-to-host")
     p = rt.run(new_id("cve"), bundle)
     assert p.returncode == 0, p.stderr

@@ -9,8 +9,16 @@ import pytest
 from helpers import new_id, ns_inode, runc_lacks, wait_for
 
 # config type -> /proc/PID/ns name
-NS_FILE = {"pid": "pid", "network": "net", "ipc": "ipc", "uts": "uts", "mount": "mnt", "user": "user",
-           "cgroup": "cgroup", "time": "time"}
+NS_FILE = {
+    "pid": "pid",
+    "network": "net",
+    "ipc": "ipc",
+    "uts": "uts",
+    "mount": "mnt",
+    "user": "user",
+    "cgroup": "cgroup",
+    "time": "time",
+}
 UID_MAP = [{"containerID": 0, "hostID": 100000, "size": 65536}]
 GID_MAP = [{"containerID": 0, "hostID": 100000, "size": 65536}]
 
@@ -32,10 +40,18 @@ def create_sleeper(rt, bundle):
     return cid, rt.state_json(cid)["pid"]
 
 
-@pytest.mark.parametrize("ns_type", [
-    "pid", "network", "ipc", "uts", "user", "cgroup",
-    pytest.param("time", marks=runc_lacks("time namespace (runc 1.2+)")),
-])
+@pytest.mark.parametrize(
+    "ns_type",
+    [
+        "pid",
+        "network",
+        "ipc",
+        "uts",
+        "user",
+        "cgroup",
+        pytest.param("time", marks=runc_lacks("time namespace (runc 1.2+)")),
+    ],
+)
 def test_namespace_created_when_listed(rt, bundle, userns_bundle, ns_type):
     if ns_type == "user":
         bundle = userns_bundle
@@ -85,8 +101,10 @@ def test_all_eight_namespaces(rt, userns_bundle):
 def test_user_namespace_mappings(rt, userns_bundle):
     bundle = userns_bundle
     userns_ready(bundle)
-    bundle.config["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 1000},
-                                             {"containerID": 1000, "hostID": 200000, "size": 1}]
+    bundle.config["linux"]["uidMappings"] = [
+        {"containerID": 0, "hostID": 100000, "size": 1000},
+        {"containerID": 1000, "hostID": 200000, "size": 1},
+    ]
     bundle.config["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 300000, "size": 65536}]
     bundle.sh("id -u; id -g; cat /proc/self/uid_map; echo ready > /shared/ready; sleep 100")
     cid, pid = create_sleeper(rt, bundle)
@@ -114,8 +132,10 @@ def test_user_namespace_process_sees_root(rt, userns_bundle):
 def test_time_namespace_offsets(rt, bundle):
     offset = 10 * 86400
     bundle.set_namespace("time")
-    bundle.config["linux"]["timeOffsets"] = {"boottime": {"secs": offset, "nanosecs": 0},
-                                             "monotonic": {"secs": offset, "nanosecs": 0}}
+    bundle.config["linux"]["timeOffsets"] = {
+        "boottime": {"secs": offset, "nanosecs": 0},
+        "monotonic": {"secs": offset, "nanosecs": 0},
+    }
     bundle.sh("cat /proc/uptime; cat /proc/self/timens_offsets")
     host_before = float(open("/proc/uptime").read().split()[0])
     p = rt.run(new_id(), bundle)
@@ -141,11 +161,26 @@ def test_cgroup_namespace_root(rt, bundle):
 @pytest.fixture
 def ns_holder():
     """A process (not ours to outlive the test) holding fresh net, uts and ipc namespaces."""
-    proc = subprocess.Popen(["unshare", "--net", "--uts", "--ipc", "/bin/busybox", "sh", "-c",
-                             "hostname held-ns; ip link set lo up 2>/dev/null; exec sleep 1000"])
+    proc = subprocess.Popen(
+        [
+            "unshare",
+            "--net",
+            "--uts",
+            "--ipc",
+            "/bin/busybox",
+            "sh",
+            "-c",
+            "hostname held-ns; ip link set lo up 2>/dev/null; exec sleep 1000",
+        ]
+    )
     try:
-        wait_for(lambda: os.readlink(f"/proc/{proc.pid}/ns/net") != os.readlink("/proc/self/ns/net")
-                 and open(f"/proc/{proc.pid}/comm").read().strip() == "sleep", timeout=5)
+        wait_for(
+            lambda: (
+                os.readlink(f"/proc/{proc.pid}/ns/net") != os.readlink("/proc/self/ns/net")
+                and open(f"/proc/{proc.pid}/comm").read().strip() == "sleep"
+            ),
+            timeout=5,
+        )
         yield proc.pid
     finally:
         proc.send_signal(signal.SIGKILL)
@@ -167,8 +202,11 @@ def test_join_network_namespace_sees_its_interfaces(rt, bundle, ns_holder):
     bundle.sh("cat /sys/class/net/lo/operstate; ls /sys/class/net")
     p = rt.run(new_id(), bundle)
     assert p.returncode == 0, p.stderr
-    held = sorted(subprocess.run(["nsenter", f"--net=/proc/{ns_holder}/ns/net", "ls", "/sys/class/net"],
-                                 capture_output=True, text=True).stdout.split())
+    held = sorted(
+        subprocess.run(
+            ["nsenter", f"--net=/proc/{ns_holder}/ns/net", "ls", "/sys/class/net"], capture_output=True, text=True
+        ).stdout.split()
+    )
     # sysfs mounted in the joined namespace shows that namespace's devices
     assert sorted(p.stdout.split()[1:]) == held or sorted(p.stdout.split()[1:]) == ["lo"]
 

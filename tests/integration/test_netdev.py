@@ -29,11 +29,25 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="needs root for networ
 
 # --- pure logic ----------------------------------------------------------------
 
-@pytest.mark.parametrize("name, ok", [
-    ("eth0", True), ("a" * 15, True), ("ctr%d", True), ("x.y-z_1", True),
-    ("a" * 16, False), ("", False), (".", False), ("..", False),
-    ("a/b", False), ("a:b", False), ("a b", False), ("a\tb", False), (None, False),
-])
+
+@pytest.mark.parametrize(
+    "name, ok",
+    [
+        ("eth0", True),
+        ("a" * 15, True),
+        ("ctr%d", True),
+        ("x.y-z_1", True),
+        ("a" * 16, False),
+        ("", False),
+        (".", False),
+        ("..", False),
+        ("a/b", False),
+        ("a:b", False),
+        ("a b", False),
+        ("a\tb", False),
+        (None, False),
+    ],
+)
 def test_name_rules(name, ok):
     assert (netdev.name_problem(name) is None) == ok
 
@@ -83,14 +97,17 @@ def test_check_lo_exists_in_every_netns():
         netdev.check({"lo": {}}, new_netns=True)
 
 
-@pytest.mark.parametrize("devices, field", [
-    ({"a/b": {}}, r'\["a/b"\]: host interface name'),
-    ({"lo": {"name": "x" * 16}}, r'\["lo"\]\.name: .*longer than 15 bytes'),
-    ({"lo": {"name": ".."}}, r'\["lo"\]\.name: \'\.\.\' is not allowed'),
-    ({"lo": {"name": "a b"}}, r'\["lo"\]\.name: .*must not contain'),
-    ({"lo": {"name": 3}}, r'\["lo"\]\.name: must be a string'),
-    ({"lo": "eth0"}, r'\["lo"\]: must be an object'),
-])
+@pytest.mark.parametrize(
+    "devices, field",
+    [
+        ({"a/b": {}}, r'\["a/b"\]: host interface name'),
+        ({"lo": {"name": "x" * 16}}, r'\["lo"\]\.name: .*longer than 15 bytes'),
+        ({"lo": {"name": ".."}}, r'\["lo"\]\.name: \'\.\.\' is not allowed'),
+        ({"lo": {"name": "a b"}}, r'\["lo"\]\.name: .*must not contain'),
+        ({"lo": {"name": 3}}, r'\["lo"\]\.name: must be a string'),
+        ({"lo": "eth0"}, r'\["lo"\]: must be an object'),
+    ],
+)
 def test_check_bad_names(devices, field):
     with pytest.raises(ConfigError, match=field):
         netdev.check(devices, new_netns=True)
@@ -108,11 +125,16 @@ def test_supported():
 def test_import_is_cheap():
     out = subprocess.run(
         [os.sys.executable, "-c", "import sys, pyrunc.netdev; print('pyroute2' in sys.modules)"],
-        capture_output=True, text=True, check=True, cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
+    )
     assert out.stdout.strip() == "False"
 
 
 # --- kernel fixtures -------------------------------------------------------------
+
 
 def _uid():
     return uuid.uuid4().hex[:6]
@@ -137,9 +159,13 @@ def link_info(name, ns=None):
         return None
     d = data[0]
     addrs = [a for a in d.get("addr_info", []) if not a["local"].startswith("fe80:")]
-    return {"flags": d["flags"], "mtu": d["mtu"], "mac": d.get("address"),
-            "addrs": {f'{a["local"]}/{a["prefixlen"]}': a["scope"] for a in addrs},
-            "brd": {f'{a["local"]}/{a["prefixlen"]}': a.get("broadcast") for a in addrs}}
+    return {
+        "flags": d["flags"],
+        "mtu": d["mtu"],
+        "mac": d.get("address"),
+        "addrs": {f"{a['local']}/{a['prefixlen']}": a["scope"] for a in addrs},
+        "brd": {f"{a['local']}/{a['prefixlen']}": a.get("broadcast") for a in addrs},
+    }
 
 
 @pytest.fixture
@@ -156,6 +182,7 @@ def netns():
             assert time.monotonic() < deadline, "unshare did not enter a new netns"
             time.sleep(0.01)
         return p.pid
+
     make.holders = holders
     yield make
     for p in holders:
@@ -182,6 +209,7 @@ def nsfd():
         fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         fds.setdefault(pid, []).append(fd)
         return fd
+
     open_ns.fds = fds
     yield open_ns
     for pid_fds in fds.values():
@@ -247,7 +275,7 @@ def dummy(host_links, *addrs, up=True, mtu=None, mac=None):
     ip("link", "add", name, "type", kind)
     if mtu:
         ip("link", "set", name, "mtu", str(mtu))
-    if mac and kind == "dummy":       # ifb links cannot change their MAC
+    if mac and kind == "dummy":  # ifb links cannot change their MAC
         ip("link", "set", name, "address", mac)
     for a in addrs:
         ip("addr", "add", *a.split(), "dev", name)
@@ -258,6 +286,7 @@ def dummy(host_links, *addrs, up=True, mtu=None, mac=None):
 
 # --- move_in ---------------------------------------------------------------------
 
+
 @needs_root
 def test_move_in_renames_keeps_address_brings_up_and_traffic_flows(netns, nsfd, host_links):
     peer, ctr = netns(), netns()
@@ -267,25 +296,35 @@ def test_move_in_renames_keeps_address_brings_up_and_traffic_flows(netns, nsfd, 
 
     records = netdev.move_in(devices, nsfd(ctr))
 
-    assert link_info(host) is None                     # gone from the host
+    assert link_info(host) is None  # gone from the host
     inside = link_info("ctr0", ns=ctr)
     assert inside is not None and "UP" in inside["flags"]
     assert inside["addrs"] == {"10.231.7.1/24": "global"}
-    assert records == [{
-        "host_name": host, "name": "ctr0", "kind": "virtual", "ifindex": records[0]["ifindex"],
-        "mac": inside["mac"], "was_up": True,
-        "addresses": [{"family": 2, "address": "10.231.7.1", "prefixlen": 24, "scope": 0,
-                       "broadcast": None}]}]
-    json.dumps(records)                                # persisted in the state dir
+    assert records == [
+        {
+            "host_name": host,
+            "name": "ctr0",
+            "kind": "virtual",
+            "ifindex": records[0]["ifindex"],
+            "mac": inside["mac"],
+            "was_up": True,
+            "addresses": [{"family": 2, "address": "10.231.7.1", "prefixlen": 24, "scope": 0, "broadcast": None}],
+        }
+    ]
+    json.dumps(records)  # persisted in the state dir
 
-    ping = subprocess.run(["nsenter", f"--net=/proc/{ctr}/ns/net", "busybox", "ping", "-c1", "-W2",
-                           "10.231.7.2"], capture_output=True, text=True)
+    ping = subprocess.run(
+        ["nsenter", f"--net=/proc/{ctr}/ns/net", "busybox", "ping", "-c1", "-W2", "10.231.7.2"],
+        capture_output=True,
+        text=True,
+    )
     assert ping.returncode == 0, ping.stdout + ping.stderr
 
 
 def in_netns(pid, fn):
     """Run fn() in a forked child that setns()s into pid's network namespace; return its bytes."""
     from pyrunc.linux import syscalls
+
     r, w = os.pipe()
     child = os.fork()
     if child == 0:
@@ -295,7 +334,7 @@ def in_netns(pid, fn):
             fd = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY)
             syscalls.setns(fd, syscalls.CLONE_NEWNET)
             os.write(w, fn())
-        except BaseException as e:     # report, never return into pytest
+        except BaseException as e:  # report, never return into pytest
             os.write(w, f"ERROR {e!r}".encode())
             code = 1
         os._exit(code)
@@ -310,6 +349,7 @@ def in_netns(pid, fn):
 def test_move_in_tcp_between_container_and_peer(netns, nsfd, host_links):
     import socket
     import threading
+
     peer, ctr = netns(), netns()
     host = veth_to_peer(host_links, peer, "10.231.8.1/24", "10.231.8.2/24")
     netdev.move_in({host: {"name": "eth0"}}, nsfd(ctr))
@@ -324,6 +364,7 @@ def test_move_in_tcp_between_container_and_peer(netns, nsfd, host_links):
                 conn, addr = srv.accept()
                 with conn:
                     return conn.recv(100) + b" from " + addr[0].encode()
+
         received.append(in_netns(peer, accept_one))
 
     t = threading.Thread(target=serve)
@@ -335,9 +376,10 @@ def test_move_in_tcp_between_container_and_peer(netns, nsfd, host_links):
                 with socket.create_connection(("10.231.8.2", 7077), timeout=2) as c:
                     c.sendall(b"hello-from-container")
                     return b"sent"
-            except ConnectionRefusedError:      # the server is not listening yet
+            except ConnectionRefusedError:  # the server is not listening yet
                 time.sleep(0.05)
         return b"never connected"
+
     assert in_netns(ctr, send) == b"sent"
     t.join(15)
     assert received == [b"hello-from-container from 10.231.8.1"]
@@ -346,8 +388,15 @@ def test_move_in_tcp_between_container_and_peer(netns, nsfd, host_links):
 @needs_root
 def test_move_in_transfers_only_permanent_global_addresses(netns, nsfd, host_links):
     ctr = netns()
-    dev = dummy(host_links, "10.231.9.1/24", "10.231.9.2/32 scope host", "fd00:231:9::1/64 nodad",
-                "10.231.9.3/24 valid_lft 100 preferred_lft 100", mtu=1789, mac="02:00:00:23:19:01")
+    dev = dummy(
+        host_links,
+        "10.231.9.1/24",
+        "10.231.9.2/32 scope host",
+        "fd00:231:9::1/64 nodad",
+        "10.231.9.3/24 valid_lft 100 preferred_lft 100",
+        mtu=1789,
+        mac="02:00:00:23:19:01",
+    )
     mac = link_info(dev)["mac"]
     records = netdev.move_in({dev: {}}, nsfd(ctr))
     inside = link_info(dev, ns=ctr)
@@ -364,8 +413,11 @@ def test_move_in_gives_ipv4_the_subnet_broadcast_like_runc(netns, nsfd, host_lin
     ctr = netns()
     dev = dummy(host_links, "10.231.21.1/24", "10.231.22.1/31", "10.231.23.1/16 brd 10.231.23.9")
     netdev.move_in({dev: {"name": "c2"}}, nsfd(ctr))
-    got = {(a["local"], a.get("broadcast")) for a in ip_json("addr", "show", "dev", "c2", ns=ctr)[0]["addr_info"]
-           if a["family"] == "inet"}
+    got = {
+        (a["local"], a.get("broadcast"))
+        for a in ip_json("addr", "show", "dev", "c2", ns=ctr)[0]["addr_info"]
+        if a["family"] == "inet"
+    }
     assert got == {("10.231.21.1", "10.231.21.255"), ("10.231.22.1", None), ("10.231.23.1", "10.231.255.255")}
 
 
@@ -390,7 +442,7 @@ def test_move_in_name_template(netns, nsfd, host_links):
 @needs_root
 def test_move_in_clash_rolls_back_everything(netns, nsfd, host_links):
     ctr = netns()
-    ip("link", "add", "taken0", "type", standalone_kind(), ns=ctr)   # a pre-made namespace's own device
+    ip("link", "add", "taken0", "type", standalone_kind(), ns=ctr)  # a pre-made namespace's own device
     first = dummy(host_links, "10.231.11.1/24", "10.231.11.9/32 scope host")
     second = dummy(host_links, "10.231.12.1/24")
     before = {first: link_info(first), second: link_info(second)}
@@ -398,8 +450,9 @@ def test_move_in_clash_rolls_back_everything(netns, nsfd, host_links):
     with pytest.raises(ConfigError) as e:
         netdev.move_in({first: {"name": "c0"}, second: {"name": "taken0"}}, nsfd(ctr))
 
-    assert str(e.value) == (f'config.json: linux.netDevices["{second}"]: name "taken0" already '
-                            f"exists in the container network namespace")
+    assert str(e.value) == (
+        f'config.json: linux.netDevices["{second}"]: name "taken0" already exists in the container network namespace'
+    )
     assert {first: link_info(first), second: link_info(second)} == before
     assert link_info("c0", ns=ctr) is None
 
@@ -417,14 +470,17 @@ def test_move_in_missing_device_moves_nothing(netns, nsfd, host_links):
 @needs_root
 def test_move_in_unmovable_device_is_one_error(netns, nsfd, host_links):
     ctr = netns()
-    bridge = f"ndr{_uid()}"                 # bridges are local to their namespace
+    bridge = f"ndr{_uid()}"  # bridges are local to their namespace
     host_links.append(bridge)
     ip("link", "add", bridge, "type", "bridge")
     ip("addr", "add", "10.231.20.1/24", "dev", bridge)
     ip("link", "set", bridge, "up")
     before = link_info(bridge)
-    with pytest.raises(PyruncError, match=rf'linux\.netDevices\["{bridge}"\]: moving into the '
-                                          r"container network namespace: Invalid argument$"):
+    with pytest.raises(
+        PyruncError,
+        match=rf'linux\.netDevices\["{bridge}"\]: moving into the '
+        r"container network namespace: Invalid argument$",
+    ):
         netdev.move_in({bridge: {"name": "c9"}}, nsfd(ctr))
     after = link_info(bridge)
     assert after["addrs"] == before["addrs"] and "UP" in after["flags"]
@@ -432,6 +488,7 @@ def test_move_in_unmovable_device_is_one_error(netns, nsfd, host_links):
 
 
 # --- classification ----------------------------------------------------------------
+
 
 @needs_root
 def test_classification_of_virtual_links(netns, nsfd, host_links):
@@ -446,15 +503,18 @@ def test_classification_of_virtual_links(netns, nsfd, host_links):
 def test_classification_of_a_real_nic():
     """Read-only: a NIC without a netlink link kind (virtio, e1000, ...) is physical."""
     from pyroute2 import IPRoute
+
     with IPRoute() as ipr:
-        nics = [link for link in ipr.get_links()
-                if os.path.exists(f'/sys/class/net/{link.get_attr("IFLA_IFNAME")}/device')]
+        nics = [
+            link for link in ipr.get_links() if os.path.exists(f"/sys/class/net/{link.get_attr('IFLA_IFNAME')}/device")
+        ]
         if not nics:
             pytest.skip("no hardware-backed NIC on this machine")
         assert {netdev._link_kind(link) for link in nics} == {"physical"}
 
 
 # --- move_out ----------------------------------------------------------------------
+
 
 @needs_root
 def test_virtual_devices_vanish_with_the_namespace(netns, nsfd, host_links):
@@ -464,26 +524,31 @@ def test_virtual_devices_vanish_with_the_namespace(netns, nsfd, host_links):
     records = netdev.move_in({host: {"name": "eth0"}}, nsfd(ctr))
     kill_holder(netns, nsfd, ctr)
     t = time.monotonic()
-    netdev.move_out(records)                      # nothing to do for a veth
+    netdev.move_out(records)  # nothing to do for a veth
     assert time.monotonic() - t < 1
-    assert wait_gone(peer_end, ns=peer)           # the pair died with the namespace
+    assert wait_gone(peer_end, ns=peer)  # the pair died with the namespace
     assert link_info(host) is None
 
 
 @needs_root
 def test_physical_device_pulled_out_of_a_live_namespace(netns, nsfd, host_links):
     ctr = netns()
-    dev = dummy(host_links, "10.231.16.1/24", "fd00:231:16::1/64 nodad", "10.231.16.7/32 scope host",
-                "10.231.24.1/16 brd 10.231.24.9")
+    dev = dummy(
+        host_links,
+        "10.231.16.1/24",
+        "fd00:231:16::1/64 nodad",
+        "10.231.16.7/32 scope host",
+        "10.231.24.1/16 brd 10.231.24.9",
+    )
     before = link_info(dev)
     fd = nsfd(ctr)
     records = netdev.move_in({dev: {"name": "phys0"}}, fd)
-    records[0]["kind"] = "physical"               # see module docstring
+    records[0]["kind"] = "physical"  # see module docstring
 
     netdev.move_out(records, fd)
     assert link_info("phys0", ns=ctr) is None
     assert link_info(dev) == before
-    netdev.move_out(records, fd)                  # idempotent
+    netdev.move_out(records, fd)  # idempotent
     assert link_info(dev) == before
 
 
@@ -502,7 +567,7 @@ def test_physical_device_returned_by_the_kernel_gets_its_name_and_addresses(netn
     kill_holder(netns, nsfd, ctr)
     assert "10.231.17.1" not in json.dumps(link_info("phys1"))
 
-    netdev.move_out(records)                      # the namespace is gone: no fd
+    netdev.move_out(records)  # the namespace is gone: no fd
     assert link_info("phys1") is None
     assert link_info(dev) == before
     netdev.move_out(records)
@@ -516,9 +581,9 @@ def test_move_out_tolerates_a_stale_namespace_fd(netns, nsfd, host_links):
     records = netdev.move_in({dev: {"name": "c3"}}, nsfd(ctr))
     records[0]["kind"] = "physical"
     stale = os.open("/dev/null", os.O_RDONLY)
-    os.close(stale)                               # a closed fd number
+    os.close(stale)  # a closed fd number
     netdev.move_out(records, stale, timeout=0.2)
-    assert link_info("c3", ns=ctr) is not None    # untouched, nothing raised
+    assert link_info("c3", ns=ctr) is not None  # untouched, nothing raised
 
 
 @needs_root
@@ -545,8 +610,8 @@ def test_move_out_tolerates_a_device_that_never_comes_back(netns, nsfd, host_lin
     dev = dummy(host_links)
     records = netdev.move_in({dev: {}}, nsfd(ctr))
     records[0]["kind"] = "physical"
-    kill_holder(netns, nsfd, ctr)                       # a dummy is destroyed, not returned
-    netdev.move_out(records, timeout=0.2)         # logs, does not raise
+    kill_holder(netns, nsfd, ctr)  # a dummy is destroyed, not returned
+    netdev.move_out(records, timeout=0.2)  # logs, does not raise
     assert link_info(dev) is None
 
 
@@ -565,8 +630,7 @@ def _runc_has_netdevices():
 
 
 def _bundle(path, netns_path=None, net_devices=None):
-    subprocess.run([MKBUNDLE, str(path), "sh", "-c", "ip -o link; ip -o addr"], check=True,
-                   capture_output=True)
+    subprocess.run([MKBUNDLE, str(path), "sh", "-c", "ip -o link; ip -o addr"], check=True, capture_output=True)
     cfg_path = path / "config.json"
     cfg = json.loads(cfg_path.read_text())
     for ns in cfg["linux"]["namespaces"]:
@@ -582,8 +646,9 @@ def _run_runc(bundle, tmp_path, cid):
     root = tmp_path / "runc-root"
     root.mkdir(exist_ok=True)
     try:
-        out = subprocess.run([RUNC, "--root", str(root), "run", "--bundle", str(bundle), cid],
-                             capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            [RUNC, "--root", str(root), "run", "--bundle", str(bundle), cid], capture_output=True, text=True, timeout=60
+        )
     finally:
         subprocess.run([RUNC, "--root", str(root), "delete", "--force", cid], capture_output=True)
     assert out.returncode == 0, out.stderr
@@ -599,15 +664,19 @@ def _container_view(ip_output, name):
         if len(fields) < 4 or fields[1].split("@")[0].rstrip(":") != name:
             continue
         if fields[2].startswith("<"):
-            link = (fields[2], fields[fields.index("mtu") + 1],
-                    fields[fields.index("link/ether") + 1] if "link/ether" in fields else None)
+            link = (
+                fields[2],
+                fields[fields.index("mtu") + 1],
+                fields[fields.index("link/ether") + 1] if "link/ether" in fields else None,
+            )
         elif fields[2] in ("inet", "inet6") and not fields[3].startswith("fe80:"):
-            addrs.append(" ".join(fields[2:fields.index("scope") + 2]))
+            addrs.append(" ".join(fields[2 : fields.index("scope") + 2]))
     return None if link is None else (name, *link, sorted(addrs))
 
 
-needs_runc = pytest.mark.skipif(not (os.path.exists(RUNC) and os.path.exists(MKBUNDLE)),
-                                reason="runc or mkbundle.sh not present")
+needs_runc = pytest.mark.skipif(
+    not (os.path.exists(RUNC) and os.path.exists(MKBUNDLE)), reason="runc or mkbundle.sh not present"
+)
 
 
 @needs_root
@@ -639,7 +708,7 @@ def test_differential_container_view_against_runc(netns, nsfd, host_links, tmp_p
         ip("link", "set", dev_theirs, "down")
         ip("link", "set", dev_theirs, "netns", str(theirs), "name", "ctr_dev")
         for a in addrs:
-            if "scope host" not in a:      # runc's library: IPv4 gets its subnet broadcast
+            if "scope host" not in a:  # runc's library: IPv4 gets its subnet broadcast
                 brd = ["brd", "+"] if ":" not in a else []
                 ip("addr", "add", *a.split(), *brd, "dev", "ctr_dev", ns=theirs)
         ip("link", "set", "ctr_dev", "up", ns=theirs)
@@ -654,13 +723,12 @@ def test_differential_container_view_against_runc(netns, nsfd, host_links, tmp_p
     mine, reference = _container_view(view_ours, "ctr_dev"), _container_view(view_theirs, "ctr_dev")
     assert mine is not None, view_ours
     name, flags, mtu, mac, addresses = mine
-    if mac != reference[3]:           # ifb cannot take the common MAC: compare each to its source
+    if mac != reference[3]:  # ifb cannot take the common MAC: compare each to its source
         assert (mac, reference[3]) == (dev_mac_ours, dev_mac_theirs)
         mine, reference = mine[:3] + mine[4:], reference[:3] + reference[4:]
     assert mine == reference
     assert ",UP" in flags and mtu == "1789"
-    assert addresses == ["inet 10.231.18.1/24 brd 10.231.18.255 scope global",
-                         "inet6 fd00:231:18::1/64 scope global"]
+    assert addresses == ["inet 10.231.18.1/24 brd 10.231.18.255 scope global", "inet6 fd00:231:18::1/64 scope global"]
 
 
 @needs_root

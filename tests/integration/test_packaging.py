@@ -30,13 +30,20 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="a real run needs root
 
 PROJECT_LAUNCHER = os.path.join(REPO, ".venv", "bin", "pyrunc")
 # what pip prints when the index cannot be reached or lacks a package
-_OFFLINE = ("Could not find a version", "No matching distribution", "NewConnectionError",
-            "Network is unreachable", "Temporary failure in name resolution", "ConnectTimeout")
+_OFFLINE = (
+    "Could not find a version",
+    "No matching distribution",
+    "NewConnectionError",
+    "Network is unreachable",
+    "Temporary failure in name resolution",
+    "ConnectTimeout",
+)
 
 
 def _pip(*args, python=sys.executable, timeout=240):
-    return subprocess.run([python, "-m", "pip", "--disable-pip-version-check", *args],
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [python, "-m", "pip", "--disable-pip-version-check", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def _require(proc, what):
@@ -53,8 +60,9 @@ def _source_copy(dst):
     os.makedirs(dst)
     for name in ("pyproject.toml", "README.md", "LICENSE"):
         shutil.copy2(os.path.join(REPO, name), dst)
-    shutil.copytree(os.path.join(REPO, "pyrunc"), os.path.join(dst, "pyrunc"),
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        os.path.join(REPO, "pyrunc"), os.path.join(dst, "pyrunc"), ignore=shutil.ignore_patterns("__pycache__")
+    )
     # the top-level schemas/ is a link into the package, as in the tree
     os.symlink(os.readlink(os.path.join(REPO, "schemas")), os.path.join(dst, "schemas"))
 
@@ -95,8 +103,9 @@ class Installed:
         return out
 
     def __call__(self, *args, timeout=60):
-        return subprocess.run([self.pyrunc, *args], capture_output=True, text=True,
-                              stdin=subprocess.DEVNULL, timeout=timeout)
+        return subprocess.run(
+            [self.pyrunc, *args], capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=timeout
+        )
 
 
 @pytest.fixture(scope="module")
@@ -144,8 +153,7 @@ def test_first_call_writes_the_fast_launcher(installed):
         assert "from pyrunc.launcher import main" in f.read()  # pip's own script, with site
     p = installed("--version")
     assert p.returncode == 0 and p.stdout.startswith("pyrunc version "), p
-    assert p.stdout == subprocess.run([PROJECT_LAUNCHER, "--version"], capture_output=True,
-                                      text=True).stdout
+    assert p.stdout == subprocess.run([PROJECT_LAUNCHER, "--version"], capture_output=True, text=True).stdout
     with open(installed.pyrunc) as f:
         text = f.read()
     assert text.startswith(f"#!{installed.copy} -IS\n"), text
@@ -160,8 +168,7 @@ def test_first_call_writes_the_fast_launcher(installed):
 def test_state_error_path(installed, tmp_path):
     p = installed("--root", str(tmp_path), "state", "nosuch")
     line = assert_one_error_line(p)
-    dev = subprocess.run([PROJECT_LAUNCHER, "--root", str(tmp_path), "state", "nosuch"],
-                         capture_output=True, text=True)
+    dev = subprocess.run([PROJECT_LAUNCHER, "--root", str(tmp_path), "state", "nosuch"], capture_output=True, text=True)
     assert line.split(" level=")[1] == dev.stderr.strip().split(" level=")[1]
 
 
@@ -179,9 +186,28 @@ def test_run_a_busybox_bundle_from_the_sealed_copy(installed, tmp_path):
             cid = new_id("pkg")
             rt._track(cid)
             with tempfile.NamedTemporaryFile("r") as trace:
-                p = subprocess.run(["strace", "-f", "-qq", "-e", "trace=execve,execveat", "-o", trace.name,
-                                    installed.pyrunc, "--root", rt.root, "run", "--bundle", bundle.path, cid],
-                                   stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+                p = subprocess.run(
+                    [
+                        "strace",
+                        "-f",
+                        "-qq",
+                        "-e",
+                        "trace=execve,execveat",
+                        "-o",
+                        trace.name,
+                        installed.pyrunc,
+                        "--root",
+                        rt.root,
+                        "run",
+                        "--bundle",
+                        bundle.path,
+                        cid,
+                    ],
+                    stdin=subprocess.DEVNULL,
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                )
                 calls = [ln for ln in trace.read().splitlines() if "exec" in ln and "= 0" in ln]
             assert p.returncode == 0, p.stderr
             assert len(calls) == 2, calls  # the launcher, then the container's sh
@@ -200,8 +226,13 @@ def test_state_costs_what_the_project_launcher_costs(installed, tmp_path):
 
     def once(launcher):
         t = time.perf_counter()
-        subprocess.run([launcher, "--root", str(tmp_path), "state", "nosuch"], env=env,
-                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [launcher, "--root", str(tmp_path), "state", "nosuch"],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         return time.perf_counter() - t
 
     for _attempt in range(3):  # a loaded machine: a burst of other work may land on one side
@@ -212,8 +243,10 @@ def test_state_costs_what_the_project_launcher_costs(installed, tmp_path):
         diff_ms = (statistics.median(ours) - statistics.median(project)) * 1000
         if diff_ms <= 2.0:
             break
-    assert diff_ms <= 2.0, (f"installed {statistics.median(ours) * 1000:.1f} ms vs project "
-                            f"{statistics.median(project) * 1000:.1f} ms per state call")
+    assert diff_ms <= 2.0, (
+        f"installed {statistics.median(ours) * 1000:.1f} ms vs project "
+        f"{statistics.median(project) * 1000:.1f} ms per state call"
+    )
 
 
 def test_remove_then_uninstall_leaves_nothing(installed):

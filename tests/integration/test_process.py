@@ -18,6 +18,7 @@ def run_sh(rt, bundle, script, **kw):
 
 # -- stdio ----------------------------------------------------------------------
 
+
 def test_stdin_stdout_stderr_pass_through(rt, bundle):
     p = run_sh(rt, bundle, "cat; echo to-err >&2", input="piped input\n")
     assert p.stdout == "piped input\n"
@@ -78,8 +79,11 @@ def test_dev_null_not_reowned_by_runs_as_uid_1000(rt, bundle):
             assert p.returncode == 0
     assert open(os.path.join(bundle.shared, "uid")).read().strip() == "1000"
     after = os.stat("/dev/null")
-    assert (after.st_uid, after.st_gid, stat.S_IMODE(after.st_mode)) == \
-        (before.st_uid, before.st_gid, stat.S_IMODE(before.st_mode))
+    assert (after.st_uid, after.st_gid, stat.S_IMODE(after.st_mode)) == (
+        before.st_uid,
+        before.st_gid,
+        stat.S_IMODE(before.st_mode),
+    )
     assert stat.S_IMODE(after.st_mode) == 0o666
 
 
@@ -98,14 +102,16 @@ def test_created_container_keeps_stdio_until_start(rt, bundle, tmp_path):
 
 # -- user -------------------------------------------------------------------------
 
+
 def test_user_uid_gid_additional_gids(rt, bundle):
     bundle.config["process"]["user"] = {"uid": 1000, "gid": 1001, "additionalGids": [5, 2000, 3000]}
     p = run_sh(rt, bundle, "id -u; id -g; id -G; grep -E '^(Uid|Gid|Groups):' /proc/self/status")
     lines = p.stdout.splitlines()
     assert lines[0] == "1000"
     assert lines[1] == "1001"
-    assert sorted(int(g) for g in lines[2].split()) == [5, 1001, 2000, 3000] or \
-        sorted(int(g) for g in lines[2].split()) == [5, 2000, 3000]
+    assert sorted(int(g) for g in lines[2].split()) == [5, 1001, 2000, 3000] or sorted(
+        int(g) for g in lines[2].split()
+    ) == [5, 2000, 3000]
     status = {l.split(":")[0]: l.split(":")[1].split() for l in lines[3:]}
     assert status["Uid"] == ["1000"] * 4
     assert status["Gid"] == ["1001"] * 4
@@ -151,6 +157,7 @@ def test_no_new_privileges(rt, bundle):
 
 
 # -- env, cwd, args -------------------------------------------------------------------
+
 
 def test_env_exact(rt, bundle):
     bundle.config["process"]["env"] = ["PATH=/bin", "FOO=bar baz", "EMPTY=", "HOME=/root"]
@@ -233,6 +240,10 @@ def test_default_mounts_present(rt, bundle):
 
 
 def test_default_devices_usable(rt, bundle):
-    p = run_sh(rt, bundle, "echo x > /dev/null && head -c 4 /dev/zero | wc -c && "
-                           "head -c 4 /dev/urandom | wc -c && ls /dev/full /dev/tty /dev/random >/dev/null && echo ok")
+    p = run_sh(
+        rt,
+        bundle,
+        "echo x > /dev/null && head -c 4 /dev/zero | wc -c && "
+        "head -c 4 /dev/urandom | wc -c && ls /dev/full /dev/tty /dev/random >/dev/null && echo ok",
+    )
     assert p.stdout.split() == ["4", "4", "ok"]

@@ -44,8 +44,11 @@ def test_parallel_creates_of_one_id(rt, bundle):
     st = rt.state_json(cid)
     assert st["status"] == "created"
     # one init, one cgroup: the losers touched neither
-    inits = [p for p in os.listdir("/proc") if p.isdigit() and helpers.pid_alive(int(p))
-             and _cgroup_has(int(p), bundle.cgroups_path)]
+    inits = [
+        p
+        for p in os.listdir("/proc")
+        if p.isdigit() and helpers.pid_alive(int(p)) and _cgroup_has(int(p), bundle.cgroups_path)
+    ]
     assert inits == [str(st["pid"])]
     assert rt.delete(cid, force=True).returncode == 0
     assert_clean(rt, cid, bundle)
@@ -103,8 +106,10 @@ def test_parallel_lifecycles(rt, make_bundle, record_property):
     times = sorted(t for w in per_worker for t in w)
     assert len(times) == WORKERS * LIFECYCLES
     assert os.listdir(rt.root) == []
-    summary = (f"{WORKERS}x{LIFECYCLES} lifecycles in {wall:.1f}s; per lifecycle median "
-               f"{times[len(times) // 2]:.2f}s max {times[-1]:.2f}s")
+    summary = (
+        f"{WORKERS}x{LIFECYCLES} lifecycles in {wall:.1f}s; per lifecycle median "
+        f"{times[len(times) // 2]:.2f}s max {times[-1]:.2f}s"
+    )
     record_property("lifecycles", summary)
     print(summary)
 
@@ -140,11 +145,16 @@ def test_state_kill_delete_race(rt, bundle, round_):
     if round_ != 1:
         assert rt.start(cid).returncode == 0
     state_path = os.path.join(rt.root, cid, "state.json")
-    ops = (["state"] * 24 + ["kill"] * 6 + ["kill-all"] * 2 + ["delete"] * 3 + ["delete-force"] * 3
-           + ["list"] * 4)
+    ops = ["state"] * 24 + ["kill"] * 6 + ["kill-all"] * 2 + ["delete"] * 3 + ["delete-force"] * 3 + ["list"] * 4
     random.Random(round_).shuffle(ops)
-    argv = {"state": ("state", cid), "kill": ("kill", cid, "KILL"), "kill-all": ("kill", "--all", cid, "KILL"),
-            "delete": ("delete", cid), "delete-force": ("delete", "--force", cid), "list": ("list", "-f", "json")}
+    argv = {
+        "state": ("state", cid),
+        "kill": ("kill", cid, "KILL"),
+        "kill-all": ("kill", "--all", cid, "KILL"),
+        "delete": ("delete", cid),
+        "delete-force": ("delete", "--force", cid),
+        "list": ("list", "-f", "json"),
+    }
     raw_reads = []
     spawned = []
     for op in ops:

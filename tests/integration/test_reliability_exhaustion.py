@@ -86,8 +86,7 @@ def test_fd_exhaustion_inside(rt, bundle):
     before = host_counts()["host_fds"]
     p = rt.run(cid, bundle, "-d")
     assert p.returncode == 0, p.stderr
-    helpers.wait_for(lambda: len([f for f in os.listdir(bundle.shared) if f.startswith("fds.")]) == 8,
-                     timeout=60)
+    helpers.wait_for(lambda: len([f for f in os.listdir(bundle.shared) if f.startswith("fds.")]) == 8, timeout=60)
     for n in range(1, 9):
         with open(os.path.join(bundle.shared, f"fds.{n}")) as f:
             assert nofile - 8 <= int(f.read()) <= nofile  # stopped by the limit
@@ -95,8 +94,9 @@ def test_fd_exhaustion_inside(rt, bundle):
     _host_responsive()
     assert rt.delete(cid, force=True).returncode == 0
     assert_clean(rt, cid, bundle)
-    after = helpers.wait_for(lambda: (lambda n: n if n < before + 1000 else None)(host_counts()["host_fds"]),
-                             timeout=10)
+    after = helpers.wait_for(
+        lambda: (lambda n: n if n < before + 1000 else None)(host_counts()["host_fds"]), timeout=10
+    )
     assert during > before + 8 * (nofile - 100), (before, during)
     assert after < before + 1000, (before, during, after)
 
@@ -110,13 +110,20 @@ def test_runtime_with_few_fds(rt, bundle, nofile):
 
     def limit():
         resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
     bundle.write()
     rt.ids.append(cid)
     # stderr to a file: the created init inherits it and keeps a pipe open
     with open(os.devnull, "wb") as null, tempfile.TemporaryFile("w+") as err:
-        p = subprocess.run([rt.path, "--root", rt.root, "create", "--bundle", bundle.path, cid],
-                           stdin=subprocess.DEVNULL, stdout=null, stderr=err,
-                           preexec_fn=limit, env=tagged_env(tag), timeout=30)
+        p = subprocess.run(
+            [rt.path, "--root", rt.root, "create", "--bundle", bundle.path, cid],
+            stdin=subprocess.DEVNULL,
+            stdout=null,
+            stderr=err,
+            preexec_fn=limit,
+            env=tagged_env(tag),
+            timeout=30,
+        )
         err.seek(0)
         p.stderr = err.read()
     if p.returncode == 0:

@@ -33,8 +33,10 @@ def _timed(fn):
 
 def test_ten_thousand_mounts(rt, bundle, record_property):
     cid = new_id("mnt")
-    bundle.config["mounts"] += [{"destination": f"/dev/m{i}", "type": "tmpfs", "source": "tmpfs",
-                                 "options": ["size=4k"]} for i in range(MANY_MOUNTS)]
+    bundle.config["mounts"] += [
+        {"destination": f"/dev/m{i}", "type": "tmpfs", "source": "tmpfs", "options": ["size=4k"]}
+        for i in range(MANY_MOUNTS)
+    ]
     bundle.sh("grep -c ' /dev/m[0-9]' /proc/self/mountinfo > /shared/count")
     p, secs = _timed(lambda: rt.run(cid, bundle, timeout=BOUND * 2))
     record_property("mounts", f"{MANY_MOUNTS} mounts: rc={p.returncode} in {secs:.1f}s")
@@ -178,13 +180,15 @@ def test_debug_flood_with_unread_stderr(rt, bundle):
     """--debug describes every mount of the plan on stderr: with 3,000
     mounts that is far more than a pipe holds."""
     cid = new_id("dbg")
-    bundle.config["mounts"] += [{"destination": f"/dev/m{i}", "type": "tmpfs", "source": "tmpfs",
-                                 "options": ["size=4k"]} for i in range(3000)]
+    bundle.config["mounts"] += [
+        {"destination": f"/dev/m{i}", "type": "tmpfs", "source": "tmpfs", "options": ["size=4k"]} for i in range(3000)
+    ]
     bundle.set_args("sleep", "100")
     bundle.write()
     rt.ids.append(cid)
-    rc, n = _run_with_unread_stderr([rt.path, "--root", rt.root, "--debug", "create", "--bundle",
-                                     bundle.path, cid], timeout=60)
+    rc, n = _run_with_unread_stderr(
+        [rt.path, "--root", rt.root, "--debug", "create", "--bundle", bundle.path, cid], timeout=60
+    )
     assert rc == 0, "the runtime hung (or failed) with an unread stderr"
     assert n <= 64 * 1024
     assert rt.delete(cid, force=True).returncode == 0
@@ -196,8 +200,7 @@ def test_failed_create_with_unread_stderr_cleans_up(rt, bundle):
     bundle.config["process"]["args"] = ["/no/such/" + "x" * 100_000]
     bundle.write()
     rt.ids.append(cid)
-    rc, n = _run_with_unread_stderr([rt.path, "--root", rt.root, "create", "--bundle", bundle.path, cid],
-                                    timeout=30)
+    rc, n = _run_with_unread_stderr([rt.path, "--root", rt.root, "create", "--bundle", bundle.path, cid], timeout=30)
     assert rc == 1
     assert n < 8192
     assert_clean(rt, cid, bundle)

@@ -87,8 +87,9 @@ def pids_in_cgroup(cgroups_path: str) -> list[int]:
                 lines = f.read().splitlines()
         except OSError:
             continue
-        if any(line.split(":", 2)[2].endswith(leaf) for line in lines if line.count(":") >= 2) \
-                and helpers.pid_alive(int(entry)):
+        if any(line.split(":", 2)[2].endswith(leaf) for line in lines if line.count(":") >= 2) and helpers.pid_alive(
+            int(entry)
+        ):
             found.append(int(entry))
     return found
 
@@ -154,10 +155,16 @@ def run_measured(argv, env=None, timeout=helpers.TIMEOUT):
     ru_maxrss includes the high-water mark of the process that forked it,
     which for a pytest process would hide the runtime's own."""
     import tempfile
+
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        p = subprocess.Popen([helpers.BUSYBOX, "time", "-o", f"/dev/fd/{out.fileno()}", "-f", "%M"] + list(argv),
-                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, env=env,
-                             pass_fds=(out.fileno(),))
+        p = subprocess.Popen(
+            [helpers.BUSYBOX, "time", "-o", f"/dev/fd/{out.fileno()}", "-f", "%M"] + list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            env=env,
+            pass_fds=(out.fileno(),),
+        )
         deadline = time.monotonic() + timeout
         while True:
             if p.poll() is not None:

@@ -22,6 +22,7 @@ from helpers import assert_one_error_line, new_id, runc_lacks, runtime_is_pyrunc
 # --------------------------------------------------------------------------
 # helpers
 
+
 def parse_mountinfo(text):
     """mount point -> dict(opts, fields, fstype, super, root, dev, id, parent)."""
     out = {}
@@ -31,9 +32,16 @@ def parse_mountinfo(text):
             continue
         sep = f.index("-")
         point = f[4].replace("\\040", " ")
-        out[point] = dict(id=f[0], parent=f[1], dev=f[2], root=f[3], opts=set(f[5].split(",")),
-                          fields={x.split(":")[0] for x in f[6:sep]}, fstype=f[sep + 1],
-                          super=set(f[sep + 3].split(",")))
+        out[point] = dict(
+            id=f[0],
+            parent=f[1],
+            dev=f[2],
+            root=f[3],
+            opts=set(f[5].split(",")),
+            fields={x.split(":")[0] for x in f[6:sep]},
+            fstype=f[sep + 1],
+            super=set(f[sep + 3].split(",")),
+        )
     return out
 
 
@@ -90,6 +98,7 @@ def submount_flags(host_mounts, tree, flags):
 # --------------------------------------------------------------------------
 # mount options: every option pyrunc advertises, checked in mountinfo
 
+
 def _has(opt):
     return lambda top, sub: opt in top["opts"]
 
@@ -131,7 +140,7 @@ OPTION_CASES = {
     "sync": ("tmpfs", ["sync"], (), _either("sync")),
     "async": ("tmpfs", ["sync", "async"], (), _neither("sync")),
     "dirsync": ("tmpfs", ["dirsync"], (), _either("dirsync")),
-    "mand": ("tmpfs", ["mand"], (), lambda t, s: True),      # accepted; the kernel ignores it
+    "mand": ("tmpfs", ["mand"], (), lambda t, s: True),  # accepted; the kernel ignores it
     "nomand": ("tmpfs", ["nomand"], (), _neither("mand")),
     "atime": ("tmpfs", ["noatime", "atime"], (), _lacks("noatime")),
     "noatime": ("tmpfs", ["noatime"], (), _has("noatime")),
@@ -147,7 +156,7 @@ OPTION_CASES = {
     "nosymfollow": ("tmpfs", ["nosymfollow"], (), _has("nosymfollow")),
     "iversion": ("tmpfs", ["iversion"], (), lambda t, s: True),  # not shown for tmpfs
     "noiversion": ("tmpfs", ["noiversion"], (), lambda t, s: True),
-    "silent": ("tmpfs", ["silent"], (), lambda t, s: True),      # not shown in mountinfo
+    "silent": ("tmpfs", ["silent"], (), lambda t, s: True),  # not shown in mountinfo
     "loud": ("tmpfs", ["silent", "loud"], (), lambda t, s: True),
     "defaults": ("tmpfs", ["defaults"], (), _has("rw")),
     "bind": ("bind", ["bind"], (), lambda t, s: s is None and t["fstype"] != "tmpfs"),
@@ -166,30 +175,48 @@ OPTION_CASES = {
     "rnorelatime": ("bind", ["rbind", "rnorelatime"], ("noatime",), _sub_has("noatime")),
     "rnoatime": ("bind", ["rbind", "rnoatime"], (), _sub_has("noatime")),
     "ratime": ("bind", ["rbind", "ratime"], ("noatime",), _sub_lacks("noatime")),
-    "rstrictatime": ("bind", ["rbind", "rstrictatime"], (),
-                     lambda t, s: s is not None and not ({"relatime", "noatime"} & s["opts"])),
+    "rstrictatime": (
+        "bind",
+        ["rbind", "rstrictatime"],
+        (),
+        lambda t, s: s is not None and not ({"relatime", "noatime"} & s["opts"]),
+    ),
     "rnostrictatime": ("bind", ["rbind", "rnostrictatime"], ("strictatime",), _sub_has("relatime")),
     "rnosymfollow": ("bind", ["rbind", "rnosymfollow"], (), _sub_has("nosymfollow")),
     "rsymfollow": ("bind", ["rbind", "rsymfollow"], ("nosymfollow",), _sub_lacks("nosymfollow")),
     "private": ("shared", ["rbind", "private"], (), lambda t, s: not ({"shared", "master"} & t["fields"])),
-    "rprivate": ("shared", ["rbind", "rprivate"], (),
-                 lambda t, s: s is not None and not ({"shared", "master"} & (t["fields"] | s["fields"]))),
-    "shared": ("bind", ["rbind", "shared"], (), lambda t, s: "shared" in t["fields"]
-               and "shared" not in s["fields"]),
-    "rshared": ("bind", ["rbind", "rshared"], (),
-                lambda t, s: "shared" in t["fields"] and "shared" in s["fields"]),
+    "rprivate": (
+        "shared",
+        ["rbind", "rprivate"],
+        (),
+        lambda t, s: s is not None and not ({"shared", "master"} & (t["fields"] | s["fields"])),
+    ),
+    "shared": ("bind", ["rbind", "shared"], (), lambda t, s: "shared" in t["fields"] and "shared" not in s["fields"]),
+    "rshared": ("bind", ["rbind", "rshared"], (), lambda t, s: "shared" in t["fields"] and "shared" in s["fields"]),
     "slave": ("shared", ["rbind", "slave"], (), lambda t, s: "master" in t["fields"]),
-    "rslave": ("shared", ["rbind", "rslave"], (),
-               lambda t, s: "master" in t["fields"] and "master" in s["fields"]),
+    "rslave": ("shared", ["rbind", "rslave"], (), lambda t, s: "master" in t["fields"] and "master" in s["fields"]),
     "unbindable": ("bind", ["bind", "unbindable"], (), lambda t, s: "unbindable" in t["fields"]),
-    "runbindable": ("bind", ["rbind", "runbindable"], (),
-                    lambda t, s: "unbindable" in t["fields"] and "unbindable" in s["fields"]),
+    "runbindable": (
+        "bind",
+        ["rbind", "runbindable"],
+        (),
+        lambda t, s: "unbindable" in t["fields"] and "unbindable" in s["fields"],
+    ),
     "tmpcopyup": ("tmpfs", ["tmpcopyup"], (), lambda t, s: t["fstype"] == "tmpfs"),
     "remount": ("remount", ["remount", "ro", "nosuid"], (), lambda t, s: {"ro", "nosuid"} <= t["opts"]),
 }
 
-RUNC_11_LACKS = {"ratime", "rnostrictatime", "iversion", "noiversion", "silent", "loud",
-                 "tmpcopyup", "remount", "rnorelatime"}
+RUNC_11_LACKS = {
+    "ratime",
+    "rnostrictatime",
+    "iversion",
+    "noiversion",
+    "silent",
+    "loud",
+    "tmpcopyup",
+    "remount",
+    "rnorelatime",
+}
 
 
 def test_option_table_covers_features(rt):
@@ -242,7 +269,7 @@ def test_unknown_fs_option_is_one_error_line(rt, bundle):
 
 
 def test_mounts_in_listed_order_and_relative_destination(rt, bundle):
-    add_mount(bundle, "a", "tmpfs", "tmpfs", ["mode=755"])      # relative: /a
+    add_mount(bundle, "a", "tmpfs", "tmpfs", ["mode=755"])  # relative: /a
     add_mount(bundle, "a/b/../b", "tmpfs", "tmpfs", ["mode=700"])  # /a/b on top of /a
     mi = container_mountinfo(rt, bundle)
     assert mi["/a"]["fstype"] == "tmpfs"
@@ -255,8 +282,9 @@ def test_bind_file_dir_and_bundle_relative_source(rt, bundle, tree):
     with open(os.path.join(bundle.path, "reldir", "x"), "w") as f:
         f.write("relative\n")
     add_mount(bundle, "/deep/new/dir", "none", "reldir", ["bind"])  # created on demand
-    out = run_ok(rt, bundle, "cat /etc/hostfile /deep/new/dir/x; (echo >> /etc/hostfile) 2>/dev/null && echo WROTE; "
-                             "true")
+    out = run_ok(
+        rt, bundle, "cat /etc/hostfile /deep/new/dir/x; (echo >> /etc/hostfile) 2>/dev/null && echo WROTE; true"
+    )
     assert out.splitlines()[:2] == ["host file", "relative"]
     assert "WROTE" not in out
     assert (tree / "file").read_text() == "host file\n"
@@ -301,12 +329,15 @@ def test_shared_bind_propagates_back_to_host(rt, bundle, tree, host_mounts):
     assert (tree / "fromc" / "hello").exists()
 
 
-@pytest.mark.parametrize("mode,expect", [
-    ("private", lambda f: not ({"shared", "master"} & f)),
-    ("shared", lambda f: "shared" in f),
-    ("slave", lambda f: "shared" not in f),  # the sandbox's / is private: no master either
-    ("unbindable", lambda f: "unbindable" in f),
-])
+@pytest.mark.parametrize(
+    "mode,expect",
+    [
+        ("private", lambda f: not ({"shared", "master"} & f)),
+        ("shared", lambda f: "shared" in f),
+        ("slave", lambda f: "shared" not in f),  # the sandbox's / is private: no master either
+        ("unbindable", lambda f: "unbindable" in f),
+    ],
+)
 def test_rootfs_propagation(rt, bundle, mode, expect):
     bundle.config["linux"]["rootfsPropagation"] = mode
     mi = container_mountinfo(rt, bundle)
@@ -331,15 +362,16 @@ def test_default_rootfs_propagation_follows_host(rt, bundle, host_mounts, tmp_pa
 # --------------------------------------------------------------------------
 # overlay, tmpcopyup, id-mapped binds
 
+
 def test_overlay(rt, bundle, tmp_path):
     lower, upper, work = (tmp_path / n for n in ("lower", "upper", "work"))
     for d in (lower, upper, work):
         d.mkdir()
     (lower / "base").write_text("lower\n")
-    add_mount(bundle, "/ov", "overlay", "overlay",
-              [f"lowerdir={lower}", f"upperdir={upper}", f"workdir={work}"])
-    out = run_ok(rt, bundle, "cat /ov/base; echo new > /ov/new; echo changed > /ov/base; "
-                             "grep ' /ov ' /proc/self/mountinfo")
+    add_mount(bundle, "/ov", "overlay", "overlay", [f"lowerdir={lower}", f"upperdir={upper}", f"workdir={work}"])
+    out = run_ok(
+        rt, bundle, "cat /ov/base; echo new > /ov/new; echo changed > /ov/base; grep ' /ov ' /proc/self/mountinfo"
+    )
     assert out.splitlines()[0] == "lower"
     assert " overlay " in out
     assert (upper / "new").read_text() == "new\n"
@@ -358,9 +390,13 @@ def test_tmpcopyup_copies_image_content(rt, bundle):
     os.symlink("/etc/passwd", os.path.join(data, "link"))
     os.chmod(data, 0o751)
     add_mount(bundle, "/data", "tmpfs", "tmpfs", ["tmpcopyup", "nosuid"])
-    out = run_ok(rt, bundle, "cat /data/f; stat -c '%u %g %a' /data/f /data; readlink /data/link; "
-                             "test -d /data/sub && echo dir; echo w > /data/f; "
-                             "grep ' /data ' /proc/self/mountinfo")
+    out = run_ok(
+        rt,
+        bundle,
+        "cat /data/f; stat -c '%u %g %a' /data/f /data; readlink /data/link; "
+        "test -d /data/sub && echo dir; echo w > /data/f; "
+        "grep ' /data ' /proc/self/mountinfo",
+    )
     lines = out.splitlines()
     assert lines[:5] == ["image", "1000 1000 604", "0 0 751", "/etc/passwd", "dir"]
     assert " tmpfs " in lines[5]
@@ -425,15 +461,13 @@ def test_idmapped_bind_of_a_shared_mount_is_a_slave(rt, bundle, userns_bundle, h
             bundle.set_namespace("user")
             bundle.config["linux"]["uidMappings"] = maps
             bundle.config["linux"]["gidMappings"] = maps
-            bundle.config["mounts"] = [m for m in bundle.config["mounts"]
-                                       if m["destination"] != "/sys/fs/cgroup"]
+            bundle.config["mounts"] = [m for m in bundle.config["mounts"] if m["destination"] != "/sys/fs/cgroup"]
             extra = {}
         os.mkdir(os.path.join(bundle.rootfs, "m"))
         add_mount(bundle, "/m", "bind", src, ["rbind", "idmap"], **extra)
         for kind in ("bounding", "effective", "permitted"):
             bundle.config["process"]["capabilities"][kind].append("CAP_SYS_ADMIN")
-        out = run_ok(rt, bundle, "mount -t tmpfs ctr /m/newmnt && echo mounted; "
-                                 "grep ' /m ' /proc/self/mountinfo")
+        out = run_ok(rt, bundle, "mount -t tmpfs ctr /m/newmnt && echo mounted; grep ' /m ' /proc/self/mountinfo")
         lines = out.splitlines()
         assert lines[0] == "mounted"
         assert "idmapped" in lines[1] and " master:" in lines[1] and " shared:" not in lines[1]
@@ -454,10 +488,12 @@ def test_idmap_needs_mappings_or_userns(rt, bundle, tree):
 # --------------------------------------------------------------------------
 # root: read-only, --no-pivot
 
+
 def test_readonly_root(rt, bundle):
     bundle.config["root"]["readonly"] = True
-    out = run_ok(rt, bundle, "touch /x 2>/dev/null && echo WROTE; touch /dev/shm/ok && echo shm-ok; "
-                             "cat /proc/self/mountinfo")
+    out = run_ok(
+        rt, bundle, "touch /x 2>/dev/null && echo WROTE; touch /dev/shm/ok && echo shm-ok; cat /proc/self/mountinfo"
+    )
     assert "WROTE" not in out and "shm-ok" in out
     assert "ro" in parse_mountinfo(out)["/"]["opts"]
     bundle.config["root"]["readonly"] = False
@@ -483,11 +519,15 @@ def test_no_pivot_rootfs_on_ramfs(rt, bundle, host_mounts, tmp_path, fstype):
 # --------------------------------------------------------------------------
 # /dev
 
+
 def test_default_devices_and_links(rt, bundle):
-    out = run_ok(rt, bundle,
-                 "for d in null zero full random urandom tty; do stat -c '%n|%F|%t:%T|%a' /dev/$d; done; "
-                 "for l in fd stdin stdout stderr ptmx; do echo $l $(readlink /dev/$l); done; "
-                 "grep -E ' /dev(/shm)? ' /proc/self/mountinfo; echo x > /dev/null && head -c1 /dev/zero | wc -c")
+    out = run_ok(
+        rt,
+        bundle,
+        "for d in null zero full random urandom tty; do stat -c '%n|%F|%t:%T|%a' /dev/$d; done; "
+        "for l in fd stdin stdout stderr ptmx; do echo $l $(readlink /dev/$l); done; "
+        "grep -E ' /dev(/shm)? ' /proc/self/mountinfo; echo x > /dev/null && head -c1 /dev/zero | wc -c",
+    )
     lines = out.splitlines()
     want = {"null": "1:3", "zero": "1:5", "full": "1:7", "random": "1:8", "urandom": "1:9", "tty": "5:0"}
     for line in lines[:6]:
@@ -495,8 +535,13 @@ def test_default_devices_and_links(rt, bundle):
         major, minor = (int(x, 16) for x in devno.split(":"))
         assert (kind, f"{major}:{minor}", mode) == ("character special file", want[name[5:]], "666"), line
     links = dict(line.split(" ", 1) for line in lines[6:11])
-    assert links == {"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc/self/fd/1",
-                     "stderr": "/proc/self/fd/2", "ptmx": "pts/ptmx"}
+    assert links == {
+        "fd": "/proc/self/fd",
+        "stdin": "/proc/self/fd/0",
+        "stdout": "/proc/self/fd/1",
+        "stderr": "/proc/self/fd/2",
+        "ptmx": "pts/ptmx",
+    }
     mi = parse_mountinfo("\n".join(lines[11:13]))
     assert mi["/dev"]["fstype"] == "tmpfs" and mi["/dev/shm"]["fstype"] == "tmpfs"
     assert lines[13] == "1"
@@ -510,10 +555,17 @@ def test_linux_devices_created_with_mode_and_owner(rt, bundle):
         {"path": "/dev/null", "type": "c", "major": 1, "minor": 3},  # already there: fine
     ]
     bundle.config["linux"]["resources"]["devices"] = [{"allow": True, "access": "rwm"}]
-    out = run_ok(rt, bundle, "stat -c '%F %t:%T %a %u %g' /dev/rfs-zero /dev/sub/rfs-loop /dev/rfs-fifo; "
-                             "head -c 3 /dev/rfs-zero | wc -c")
-    assert out.splitlines() == ["character special file 1:5 604 12 34", "block special file 7:c8 600 0 0",
-                                "fifo 0:0 666 0 0", "3"]
+    out = run_ok(
+        rt,
+        bundle,
+        "stat -c '%F %t:%T %a %u %g' /dev/rfs-zero /dev/sub/rfs-loop /dev/rfs-fifo; head -c 3 /dev/rfs-zero | wc -c",
+    )
+    assert out.splitlines() == [
+        "character special file 1:5 604 12 34",
+        "block special file 7:c8 600 0 0",
+        "fifo 0:0 666 0 0",
+        "3",
+    ]
 
 
 @runc_lacks("device path conflict check")
@@ -545,8 +597,12 @@ def test_devices_bound_from_host_in_userns(rt, userns_bundle):
     b.config["linux"]["gidMappings"] = maps
     subprocess.run(["chown", "-R", "100000:100000", b.path], check=True)
     b.config["linux"]["devices"] = [{"path": "/dev/full", "type": "c", "major": 1, "minor": 7}]
-    out = run_ok(rt, b, "stat -c '%n %t:%T' /dev/null /dev/zero /dev/full; echo x > /dev/null && echo ok; "
-                        "grep ' /dev/null ' /proc/self/mountinfo")
+    out = run_ok(
+        rt,
+        b,
+        "stat -c '%n %t:%T' /dev/null /dev/zero /dev/full; echo x > /dev/null && echo ok; "
+        "grep ' /dev/null ' /proc/self/mountinfo",
+    )
     lines = out.splitlines()
     assert lines[:4] == ["/dev/null 1:3", "/dev/zero 1:5", "/dev/full 1:7", "ok"]
     assert lines[4]  # a bind of the host node, not a mknod
@@ -555,6 +611,7 @@ def test_devices_bound_from_host_in_userns(rt, userns_bundle):
 def test_dev_console_is_the_pty_peer(rt, bundle, tmp_path):
     import socket
     import array
+
     d = tempfile.mkdtemp(prefix="rfs-cs-", dir="/tmp")
     path = os.path.join(d, "s")
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -562,8 +619,10 @@ def test_dev_console_is_the_pty_peer(rt, bundle, tmp_path):
     srv.listen(1)
     try:
         bundle.config["process"]["terminal"] = True
-        bundle.sh("stat -c '%t %F' /dev/console > /shared/console; grep ' /dev/console ' /proc/self/mountinfo "
-                  ">> /shared/console")
+        bundle.sh(
+            "stat -c '%t %F' /dev/console > /shared/console; grep ' /dev/console ' /proc/self/mountinfo "
+            ">> /shared/console"
+        )
         cid = new_id("rfs")
         assert rt.create(cid, bundle, "--console-socket", path).returncode == 0
         srv.settimeout(10)
@@ -588,6 +647,7 @@ def test_dev_console_is_the_pty_peer(rt, bundle, tmp_path):
 # --------------------------------------------------------------------------
 # maskedPaths / readonlyPaths
 
+
 def test_masked_and_readonly_paths(rt, bundle):
     os.makedirs(os.path.join(bundle.rootfs, "secret/dir"))
     with open(os.path.join(bundle.rootfs, "secret/file"), "w") as f:
@@ -598,11 +658,14 @@ def test_masked_and_readonly_paths(rt, bundle):
     bundle.config["root"]["readonly"] = False
     bundle.config["linux"]["maskedPaths"] = ["/secret/file", "/secret/dir", "/does/not/exist", "/proc/uptime"]
     bundle.config["linux"]["readonlyPaths"] = ["/ro", "/missing/too", "/proc/sys"]
-    out = run_ok(rt, bundle,
-                 "cat /secret/file | wc -c; stat -c '%F %t:%T' /secret/file /proc/uptime; ls -A /secret/dir | wc -l; "
-                 "touch /secret/dir/y 2>/dev/null && echo WROTE-MASK; touch /ro/sub/y 2>/dev/null && echo WROTE-RO; "
-                 "echo 1 > /proc/sys/kernel/ns_last_pid 2>/dev/null && echo WROTE-SYS; "
-                 "cat /proc/self/mountinfo")
+    out = run_ok(
+        rt,
+        bundle,
+        "cat /secret/file | wc -c; stat -c '%F %t:%T' /secret/file /proc/uptime; ls -A /secret/dir | wc -l; "
+        "touch /secret/dir/y 2>/dev/null && echo WROTE-MASK; touch /ro/sub/y 2>/dev/null && echo WROTE-RO; "
+        "echo 1 > /proc/sys/kernel/ns_last_pid 2>/dev/null && echo WROTE-SYS; "
+        "cat /proc/self/mountinfo",
+    )
     lines = out.splitlines()
     assert lines[:4] == ["0", "character special file 1:3", "character special file 1:3", "0"]
     assert not [x for x in lines if x.startswith("WROTE")]
@@ -615,6 +678,7 @@ def test_masked_and_readonly_paths(rt, bundle):
 
 # --------------------------------------------------------------------------
 # cgroup mounts
+
 
 def _cgroup_points(mi):
     return {p: m for p, m in mi.items() if p.startswith("/sys/fs/cgroup")}
@@ -652,9 +716,11 @@ def test_cgroup_mount_rw_when_configured(rt, bundle):
 # --------------------------------------------------------------------------
 # differential: pyrunc and runc produce the same mount table
 
+
 @pytest.mark.skipif(not os.path.exists("/usr/sbin/runc") or not runtime_is_pyrunc, reason="needs runc")
 def test_same_mount_table_as_runc(rt, bundle, tree, tmp_path):
     from helpers import Runtime
+
     add_mount(bundle, "/m", "bind", str(tree), ["rbind", "rro", "nosuid"])
     add_mount(bundle, "/t", "tmpfs", "tmpfs", ["noexec", "nodev", "size=1m", "mode=1777"])
     bundle.config["linux"]["maskedPaths"].append("/etc/group")
@@ -667,9 +733,12 @@ def test_same_mount_table_as_runc(rt, bundle, tree, tmp_path):
         mi = parse_mountinfo(run_ok(runtime, bundle, "cat /proc/self/mountinfo"))
         # /sys/fs/cgroup: runc 1.1 leaves the tmpfs holding the hierarchies
         # writable, pyrunc makes it read-only too (CVE-2023-25809 class)
-        return {p: (m["fstype"], sorted(m["opts"]), sorted(m["fields"]))
-                for p, m in mi.items()
-                if not p.startswith("/sys/fs/cgroup") and not (p in masked and m["root"] == "/null")}
+        return {
+            p: (m["fstype"], sorted(m["opts"]), sorted(m["fields"]))
+            for p, m in mi.items()
+            if not p.startswith("/sys/fs/cgroup") and not (p in masked and m["root"] == "/null")
+        }
+
     ours = table(rt)
     runc = Runtime(tempfile.mkdtemp(prefix="rfs-runc-", dir="/tmp"), path="/usr/sbin/runc")
     try:

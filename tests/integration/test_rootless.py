@@ -30,8 +30,17 @@ import tempfile
 
 import pytest
 
-from helpers import RUNTIME, RUNTIME_NAME, TIMEOUT, assert_one_error_line, make_rootfs, new_id, \
-    processes_rooted_under, runc_lacks, runtime_is_pyrunc
+from helpers import (
+    RUNTIME,
+    RUNTIME_NAME,
+    TIMEOUT,
+    assert_one_error_line,
+    make_rootfs,
+    new_id,
+    processes_rooted_under,
+    runc_lacks,
+    runtime_is_pyrunc,
+)
 
 RUNC = shutil.which("runc", path="/usr/sbin:/usr/bin:/sbin:/bin")
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -43,21 +52,37 @@ class User:
     def __init__(self, pw):
         self.name, self.uid, self.gid = pw.pw_name, pw.pw_uid, pw.pw_gid
         # as root: drop to the user for the command; as the user: run directly
-        self.prefix = (["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups", "--"]
-                       if AS_ROOT else [])
+        self.prefix = (
+            ["setpriv", f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups", "--"] if AS_ROOT else []
+        )
 
     def run(self, argv, env=None, timeout=TIMEOUT, **kw):
         if argv[1:2] == ["create"] or "create" in argv[1:4]:
             # the created init keeps its stdio: no pipes, whose EOF never comes
             with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-                p = subprocess.run(self.prefix + list(argv), env=env, stdout=out, stderr=err,
-                                   text=True, timeout=timeout, stdin=subprocess.DEVNULL, **kw)
+                p = subprocess.run(
+                    self.prefix + list(argv),
+                    env=env,
+                    stdout=out,
+                    stderr=err,
+                    text=True,
+                    timeout=timeout,
+                    stdin=subprocess.DEVNULL,
+                    **kw,
+                )
                 out.seek(0)
                 err.seek(0)
                 p.stdout, p.stderr = out.read(), err.read()
             return p
-        return subprocess.run(self.prefix + list(argv), env=env, capture_output=True, text=True,
-                              timeout=timeout, stdin=subprocess.DEVNULL, **kw)
+        return subprocess.run(
+            self.prefix + list(argv),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+            **kw,
+        )
 
 
 def _pick_user():
@@ -66,8 +91,7 @@ def _pick_user():
     name = os.environ.get("PYRUNC_ROOTLESS_USER")
     if name:
         return pwd.getpwnam(name)
-    return next((p for p in sorted(pwd.getpwall(), key=lambda p: p.pw_uid)
-                 if 1000 <= p.pw_uid < 65534), None)
+    return next((p for p in sorted(pwd.getpwall(), key=lambda p: p.pw_uid) if 1000 <= p.pw_uid < 65534), None)
 
 
 @pytest.fixture(scope="module")
@@ -156,8 +180,12 @@ def work(user):
         leaked = w.cleanup()
         shutil.rmtree(path, ignore_errors=True)
     assert not leaked, f"container processes left running: {leaked}"
-    left = [n for r in ("pyrunc", "runc") if os.path.isdir(os.path.join(w.xdg, r))
-            for n in os.listdir(os.path.join(w.xdg, r))]
+    left = [
+        n
+        for r in ("pyrunc", "runc")
+        if os.path.isdir(os.path.join(w.xdg, r))
+        for n in os.listdir(os.path.join(w.xdg, r))
+    ]
     assert not left, f"state left behind: {left}"
 
 
@@ -182,24 +210,37 @@ def _state_names(work):
 def test_rootless_flag_values():
     from pyrunc.errors import UsageError
     from pyrunc.rootless import parse_flag
-    assert [parse_flag(v) for v in ("auto", "", "true", "1", "True", "false", "0", "F")] == \
-        [None, None, True, True, True, False, False, False]
+
+    assert [parse_flag(v) for v in ("auto", "", "true", "1", "True", "false", "0", "F")] == [
+        None,
+        None,
+        True,
+        True,
+        True,
+        False,
+        False,
+        False,
+    ]
     with pytest.raises(UsageError):
         parse_flag("yes")
 
 
-@pytest.mark.parametrize("euid,in_userns,env,expected", [
-    (1000, False, {"XDG_RUNTIME_DIR": "/run/user/1000"}, ("/run/user/1000/pyrunc", True)),
-    (0, False, {"XDG_RUNTIME_DIR": "/run/user/0", "USER": "alice"}, ("/run/pyrunc", False)),
-    (0, True, {"XDG_RUNTIME_DIR": "/run/user/1000", "USER": "alice"}, ("/run/user/1000/pyrunc", True)),
-    (0, True, {"XDG_RUNTIME_DIR": "/run/user/1000"}, ("/run/user/1000/pyrunc", True)),
-    (0, True, {"XDG_RUNTIME_DIR": "/run/user/1000", "USER": "root"}, ("/run/pyrunc", False)),
-    (0, True, {}, ("/run/pyrunc", False)),
-])
+@pytest.mark.parametrize(
+    "euid,in_userns,env,expected",
+    [
+        (1000, False, {"XDG_RUNTIME_DIR": "/run/user/1000"}, ("/run/user/1000/pyrunc", True)),
+        (0, False, {"XDG_RUNTIME_DIR": "/run/user/0", "USER": "alice"}, ("/run/pyrunc", False)),
+        (0, True, {"XDG_RUNTIME_DIR": "/run/user/1000", "USER": "alice"}, ("/run/user/1000/pyrunc", True)),
+        (0, True, {"XDG_RUNTIME_DIR": "/run/user/1000"}, ("/run/user/1000/pyrunc", True)),
+        (0, True, {"XDG_RUNTIME_DIR": "/run/user/1000", "USER": "root"}, ("/run/pyrunc", False)),
+        (0, True, {}, ("/run/pyrunc", False)),
+    ],
+)
 def test_default_root_rules(monkeypatch, euid, in_userns, env, expected):
     """runc's rules: an unprivileged caller keeps state in $XDG_RUNTIME_DIR;
     root in a partial user namespace too unless USER=root; host root never."""
     from pyrunc import rootless
+
     monkeypatch.setattr(rootless.os, "geteuid", lambda: euid)
     monkeypatch.setattr(rootless, "_in_userns", in_userns)
     assert rootless.default_root(env) == expected
@@ -208,6 +249,7 @@ def test_default_root_rules(monkeypatch, euid, in_userns, env, expected):
 def test_default_root_without_xdg_is_an_error(monkeypatch):
     from pyrunc import rootless
     from pyrunc.errors import PyruncError
+
     monkeypatch.setattr(rootless.os, "geteuid", lambda: 1000)
     with pytest.raises(PyruncError, match="XDG_RUNTIME_DIR is not set"):
         rootless.default_root({"USER": "alice"})
@@ -215,6 +257,7 @@ def test_default_root_without_xdg_is_an_error(monkeypatch):
 
 def test_rootless_cgroups_detection(monkeypatch):
     from pyrunc import rootless
+
     monkeypatch.setattr(rootless, "_in_userns", False)
     monkeypatch.setattr(rootless.os, "geteuid", lambda: 0)
     assert rootless.rootless_cgroups(None) is False
@@ -231,11 +274,14 @@ def test_limits_that_need_a_cgroup():
     """Only real limits need a cgroup: device rules and empty objects do not
     (an unprivileged user cannot set device rules; runc ignores them)."""
     from pyrunc.rootless import needed_controllers
+
     assert needed_controllers(None) == []
-    assert needed_controllers({"devices": [{"allow": False, "access": "rwm"}], "memory": {},
-                               "pids": {"limit": 0}}) == []
-    assert [c for c, _ in needed_controllers({"memory": {"limit": 1 << 20}, "pids": {"limit": 10},
-                                              "cpu": {"cpus": "0"}})] == ["memory", "cpuset", "pids"]
+    assert (
+        needed_controllers({"devices": [{"allow": False, "access": "rwm"}], "memory": {}, "pids": {"limit": 0}}) == []
+    )
+    assert [
+        c for c, _ in needed_controllers({"memory": {"limit": 1 << 20}, "pids": {"limit": 10}, "cpu": {"cpus": "0"}})
+    ] == ["memory", "cpuset", "pids"]
 
 
 @pyrunc_only
@@ -244,8 +290,7 @@ def test_missing_xdg_runtime_dir_is_one_line(user, work):
     line = assert_one_error_line(p, contains="XDG_RUNTIME_DIR")
     assert "--root" in line
     # with --root there is nothing to complain about
-    p = work.rt(RUNTIME, "--root", os.path.join(work.path, "r"), "state", "nosuch",
-                env=work.env(XDG_RUNTIME_DIR=None))
+    p = work.rt(RUNTIME, "--root", os.path.join(work.path, "r"), "state", "nosuch", env=work.env(XDG_RUNTIME_DIR=None))
     assert_one_error_line(p, contains="container does not exist")
 
 
@@ -294,24 +339,28 @@ def test_spec_rootless_matches_runc(user, work):
     assert ours["mounts"] == runc["mounts"]
     assert list(ours["linux"])[:2] == ["uidMappings", "gidMappings"] == list(runc["linux"])[:2]
     for key in ("uidMappings", "gidMappings"):
-        assert ours["linux"][key] == runc["linux"][key] == [
-            {"containerID": 0, "hostID": user.uid if key[0] == "u" else user.gid, "size": 1}]
+        assert (
+            ours["linux"][key]
+            == runc["linux"][key]
+            == [{"containerID": 0, "hostID": user.uid if key[0] == "u" else user.gid, "size": 1}]
+        )
     assert "resources" not in ours["linux"] and "resources" not in runc["linux"]
     ns = [n["type"] for n in ours["linux"]["namespaces"]]
     assert "network" not in ns and ns[-1] == "user"
     # deliberate differences: pyrunc's default spec always has a cgroup
     # namespace (runc's only on cgroup v2), no ambient capabilities
     # (CVE-2022-29162) and masks one more path
-    assert [n for n in ns if n != "cgroup"] == \
-        [n["type"] for n in runc["linux"]["namespaces"] if n["type"] != "cgroup"]
+    assert [n for n in ns if n != "cgroup"] == [n["type"] for n in runc["linux"]["namespaces"] if n["type"] != "cgroup"]
     assert "ambient" not in ours["process"]["capabilities"]
     assert set(runc["linux"]["maskedPaths"]) <= set(ours["linux"]["maskedPaths"])
 
 
 # --- containers as the unprivileged user ----------------------------------
-PROBE = ("id; echo HOME=$HOME; cat /proc/self/uid_map /proc/self/gid_map /proc/self/setgroups; "
-         "grep -E '^(Groups|CapEff)' /proc/self/status; ls -ln /dev/null | cut -c1-10; "
-         "grep -c ' /sys ' /proc/self/mountinfo")
+PROBE = (
+    "id; echo HOME=$HOME; cat /proc/self/uid_map /proc/self/gid_map /proc/self/setgroups; "
+    "grep -E '^(Groups|CapEff)' /proc/self/status; ls -ln /dev/null | cut -c1-10; "
+    "grep -c ' /sys ' /proc/self/mountinfo"
+)
 
 
 def test_run_matches_runc(user, work):
@@ -344,8 +393,8 @@ def test_lifecycle_as_user(user, work):
     work.own(shared)
 
     def edit(cfg):
-        cfg["mounts"].append({"destination": "/shared", "type": "bind", "source": shared,
-                              "options": ["rbind", "rw"]})
+        cfg["mounts"].append({"destination": "/shared", "type": "bind", "source": shared, "options": ["rbind", "rw"]})
+
     b = work.bundle("b", ["sleep", "300"], edit=edit)
     cid = new_id("rl")
     pid_file = os.path.join(work.path, "init.pid")
@@ -390,8 +439,7 @@ def _own_cgroup_writable(user):
     write (a delegated cgroup), as pyrunc and runc resolve it."""
     with open("/proc/self/cgroup") as f:
         lines = f.read().splitlines()
-    v2 = any(ln.startswith("0::") for ln in lines) and \
-        os.path.exists("/sys/fs/cgroup/cgroup.controllers")
+    v2 = any(ln.startswith("0::") for ln in lines) and os.path.exists("/sys/fs/cgroup/cgroup.controllers")
     if v2:
         own = next(ln for ln in lines if ln.startswith("0::"))[3:]
         d = os.path.normpath("/sys/fs/cgroup/" + os.path.dirname(own.rstrip("/")))
@@ -401,8 +449,9 @@ def _own_cgroup_writable(user):
     return user.run(["test", "-w", d]).returncode == 0
 
 
-@pytest.mark.parametrize("resources,limit", [({"memory": {"limit": 64 << 20}}, "memory"),
-                                             ({"pids": {"limit": 64}}, "pids")])
+@pytest.mark.parametrize(
+    "resources,limit", [({"memory": {"limit": 64 << 20}}, "memory"), ({"pids": {"limit": 64}}, "pids")]
+)
 def test_limits_without_a_delegated_cgroup_fail_one_line(user, work, resources, limit):
     """runc: a rootless config with limits and no cgroup to put them in
     fails; pyrunc says so in one line and leaves nothing behind."""
@@ -437,8 +486,11 @@ def test_rootless_false_makes_cgroups_mandatory(user, work, runtime):
 @pytest.mark.parametrize("runtime", _runtimes())
 def test_device_rules_alone_need_no_cgroup(user, work, runtime):
     """runc's default device rules (deny all) in a rootless config are ignored."""
-    b = work.bundle("b", ["true"], edit=lambda c: c["linux"].__setitem__(
-        "resources", {"devices": [{"allow": False, "access": "rwm"}]}))
+    b = work.bundle(
+        "b",
+        ["true"],
+        edit=lambda c: c["linux"].__setitem__("resources", {"devices": [{"allow": False, "access": "rwm"}]}),
+    )
     p = work.rt(runtime, "run", "--bundle", b, new_id("rl"))
     assert p.returncode == 0, p.stderr
 
@@ -446,8 +498,7 @@ def test_device_rules_alone_need_no_cgroup(user, work, runtime):
 def test_explicit_cgroups_path_without_permission(user, work):
     if _own_cgroup_writable(user):
         pytest.skip("the user's cgroup is delegated here")
-    b = work.bundle("b", ["true"], edit=lambda c: c["linux"].__setitem__(
-        "cgroupsPath", "/pyrunc-rootless-test"))
+    b = work.bundle("b", ["true"], edit=lambda c: c["linux"].__setitem__("cgroupsPath", "/pyrunc-rootless-test"))
     p = work.rt(RUNTIME, "run", "--bundle", b, new_id("rl"))
     if runtime_is_pyrunc:
         assert_one_error_line(p, contains="permission denied")
@@ -465,10 +516,12 @@ def _no_userns(cfg):
 REFUSED = [
     pytest.param(_no_userns, "requires user namespaces", id="no-userns"),
     pytest.param(lambda c: c["mounts"][2]["options"].append("gid=5"), "gid=5", id="unmapped-gid-option"),
-    pytest.param(lambda c: c["process"]["user"].__setitem__("additionalGids", [0]),
-                 "additional groups", id="additional-gids"),
-    pytest.param(lambda c: c["process"].__setitem__("user", {"uid": 1, "gid": 0}),
-                 "unmapped", id="unmapped-process-uid"),
+    pytest.param(
+        lambda c: c["process"]["user"].__setitem__("additionalGids", [0]), "additional groups", id="additional-gids"
+    ),
+    pytest.param(
+        lambda c: c["process"].__setitem__("user", {"uid": 1, "gid": 0}), "unmapped", id="unmapped-process-uid"
+    ),
 ]
 
 
@@ -488,6 +541,7 @@ def test_what_an_unprivileged_user_cannot_run(user, work, edit, words):
 
 def _subids(kind, user):
     from pyrunc.rootless import allotted_ranges
+
     return [r for r in allotted_ranges(kind, user.uid) if r[1] >= 65536]
 
 
@@ -500,11 +554,21 @@ def test_several_mappings_use_newuidmap(user, work):
     def edit(cfg):
         for key, own, sub in (("uidMappings", user.uid, uids), ("gidMappings", user.gid, gids)):
             start = sub[0][0] if sub else 100000
-            cfg["linux"][key] = [{"containerID": 0, "hostID": own, "size": 1},
-                                 {"containerID": 1, "hostID": start, "size": 65536}]
-    b = work.bundle("b", ["sh", "-c", "cat /proc/self/uid_map /proc/self/gid_map; "
-                          "rm -f /tmp/f; touch /tmp/f && chown 1000:1000 /tmp/f && stat -c %u:%g /tmp/f"],
-                    edit=edit)
+            cfg["linux"][key] = [
+                {"containerID": 0, "hostID": own, "size": 1},
+                {"containerID": 1, "hostID": start, "size": 65536},
+            ]
+
+    b = work.bundle(
+        "b",
+        [
+            "sh",
+            "-c",
+            "cat /proc/self/uid_map /proc/self/gid_map; "
+            "rm -f /tmp/f; touch /tmp/f && chown 1000:1000 /tmp/f && stat -c %u:%g /tmp/f",
+        ],
+        edit=edit,
+    )
     with open(os.path.join(b, "config.json")) as f:
         cfg = json.load(f)
     cfg["root"]["readonly"] = False
@@ -526,8 +590,11 @@ def test_several_mappings_use_newuidmap(user, work):
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
     assert [ln.split() for ln in lines[:4]] == [
-        ["0", str(user.uid), "1"], ["1", str(uids[0][0]), "65536"],
-        ["0", str(user.gid), "1"], ["1", str(gids[0][0]), "65536"]]
+        ["0", str(user.uid), "1"],
+        ["1", str(uids[0][0]), "65536"],
+        ["0", str(user.gid), "1"],
+        ["1", str(gids[0][0]), "65536"],
+    ]
     assert lines[4] == "1000:1000"  # a subordinate id, usable inside
     host = os.stat(os.path.join(b, "rootfs/tmp/f"))
     assert (host.st_uid, host.st_gid) == (uids[0][0] + 999, gids[0][0] + 999)
@@ -543,6 +610,7 @@ def test_mapping_ids_not_allotted_is_one_line(user, work):
 
     def edit(cfg):
         cfg["linux"]["uidMappings"].append({"containerID": 1, "hostID": 4000000000, "size": 10})
+
     b = work.bundle("b", ["true"], edit=edit)
     p = work.rt(RUNTIME, "run", "--bundle", b, new_id("rl"))
     if runtime_is_pyrunc:
@@ -557,13 +625,23 @@ def test_read_only_sysfs_falls_back_to_the_hosts(user, work):
     """Without its own network namespace a user namespace may not mount
     sysfs: a read-only one becomes a read-only bind of the host's /sys (as
     crun and runc >= 1.4; runc 1.1 fails)."""
+
     def edit(cfg):
         for m in cfg["mounts"]:
             if m["destination"] == "/sys":
                 m.update(type="sysfs", source="sysfs", options=["nosuid", "noexec", "nodev", "ro"])
-    b = work.bundle("b", ["sh", "-c", "ls /sys/kernel >/dev/null && echo listed; "
-                          "awk '$5 == \"/sys\" {print $6}' /proc/self/mountinfo; "
-                          "echo x > /sys/kernel/pyrunc-test 2>/dev/null || echo refused"], edit=edit)
+
+    b = work.bundle(
+        "b",
+        [
+            "sh",
+            "-c",
+            "ls /sys/kernel >/dev/null && echo listed; "
+            "awk '$5 == \"/sys\" {print $6}' /proc/self/mountinfo; "
+            "echo x > /sys/kernel/pyrunc-test 2>/dev/null || echo refused",
+        ],
+        edit=edit,
+    )
     p = work.rt(RUNTIME, "run", "--bundle", b, new_id("rl"))
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
@@ -639,17 +717,29 @@ def test_bind_source_behind_a_root_only_directory(user, work, runtime):
         secret_dir = "/root"
         if os.access(secret_dir, os.R_OK):
             pytest.skip("/root is readable by the user")
-    b = work.bundle("b", ["sh", "-c", "ls /secret >/dev/null 2>&1 && echo LISTED || echo denied"],
-                    edit=lambda c: c["mounts"].append({"destination": "/secret", "type": "bind",
-                                                       "source": secret_dir,
-                                                       "options": ["rbind", "ro"]}))
+    b = work.bundle(
+        "b",
+        ["sh", "-c", "ls /secret >/dev/null 2>&1 && echo LISTED || echo denied"],
+        edit=lambda c: c["mounts"].append(
+            {"destination": "/secret", "type": "bind", "source": secret_dir, "options": ["rbind", "ro"]}
+        ),
+    )
     p = work.rt(runtime, "run", "--bundle", b, new_id("rl"))
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip() == "denied"
     if AS_ROOT:
-        b2 = work.bundle("b2", ["cat", "/key"], edit=lambda c: c["mounts"].append(
-            {"destination": "/key", "type": "bind", "source": os.path.join(secret_dir, "key"),
-             "options": ["bind", "ro"]}))
+        b2 = work.bundle(
+            "b2",
+            ["cat", "/key"],
+            edit=lambda c: c["mounts"].append(
+                {
+                    "destination": "/key",
+                    "type": "bind",
+                    "source": os.path.join(secret_dir, "key"),
+                    "options": ["bind", "ro"],
+                }
+            ),
+        )
         p = work.rt(runtime, "run", "--bundle", b2, new_id("rl"))
         assert p.returncode != 0 and "s3cret" not in p.stdout
         if runtime == RUNTIME and runtime_is_pyrunc:
@@ -677,16 +767,21 @@ def test_delegated_cgroup_v2_gets_the_limits(user, work, runtime):
         cfg["linux"]["resources"] = {"memory": {"limit": 32 << 20}, "pids": {"limit": 40}}
         if not any(n["type"] == "cgroup" for n in cfg["linux"]["namespaces"]):
             cfg["linux"]["namespaces"].append({"type": "cgroup"})
-    b = work.bundle("b", ["sh", "-c", "cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max; "
-                          "cat /proc/self/cgroup"], edit=edit)
+
+    b = work.bundle(
+        "b", ["sh", "-c", "cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max; cat /proc/self/cgroup"], edit=edit
+    )
     cid = new_id("rl")
-    p = user.run(scope + [runtime, "run", "--bundle", b, cid], env=work.env(
-        DBUS_SESSION_BUS_ADDRESS=os.environ["DBUS_SESSION_BUS_ADDRESS"]))
+    p = user.run(
+        scope + [runtime, "run", "--bundle", b, cid],
+        env=work.env(DBUS_SESSION_BUS_ADDRESS=os.environ["DBUS_SESSION_BUS_ADDRESS"]),
+    )
     work.ids.append((runtime, cid))
     assert p.returncode == 0, p.stderr
     assert p.stdout.splitlines() == [str(32 << 20), "40", "0::/"]
-    leftover = subprocess.run(["find", "/sys/fs/cgroup/user.slice", "-type", "d", "-name", cid],
-                              capture_output=True, text=True).stdout
+    leftover = subprocess.run(
+        ["find", "/sys/fs/cgroup/user.slice", "-type", "d", "-name", cid], capture_output=True, text=True
+    ).stdout
     assert leftover == ""
 
 
@@ -694,9 +789,19 @@ def test_delegated_cgroup_v2_gets_the_limits(user, work, runtime):
 def _podman(work):
     """podman as the user with all its state in the work directory: vfs
     storage, the cgroupfs manager, events in a file."""
-    return ["podman", "--root", os.path.join(work.path, "graph"),
-            "--runroot", os.path.join(work.xdg, "podman-run"), "--storage-driver", "vfs",
-            "--cgroup-manager", "cgroupfs", "--events-backend", "file"]
+    return [
+        "podman",
+        "--root",
+        os.path.join(work.path, "graph"),
+        "--runroot",
+        os.path.join(work.xdg, "podman-run"),
+        "--storage-driver",
+        "vfs",
+        "--cgroup-manager",
+        "cgroupfs",
+        "--events-backend",
+        "file",
+    ]
 
 
 @pytest.fixture
@@ -704,6 +809,7 @@ def podman(user, work):
     if AS_ROOT or not shutil.which("podman"):
         pytest.skip("needs rootless podman (make test-rootless, engines VM)")
     import tarfile
+
     rootfs = make_rootfs(os.path.join(work.path, "image-rootfs"))
     tar = os.path.join(work.path, "bb.tar")
     with tarfile.open(tar, "w") as t:
@@ -717,8 +823,11 @@ def podman(user, work):
     finally:
         user.run(base + ["rm", "-a", "-f", "-t", "0"], env=work.env(), timeout=300)
         # the storage holds files of subordinate ids: removed from podman's namespace
-        user.run(base + ["unshare", "rm", "-rf", os.path.join(work.path, "graph"),
-                         os.path.join(work.xdg, "podman-run")], env=work.env(), timeout=300)
+        user.run(
+            base + ["unshare", "rm", "-rf", os.path.join(work.path, "graph"), os.path.join(work.xdg, "podman-run")],
+            env=work.env(),
+            timeout=300,
+        )
 
 
 def test_rootless_podman_side_by_side(user, work, podman):
@@ -729,18 +838,49 @@ def test_rootless_podman_side_by_side(user, work, podman):
     for runtime in [p.values[0] for p in _runtimes()]:
         base = podman + ["--runtime", runtime]
         out = []
-        p = user.run(base + ["run", "--rm", "--network", "none", "localhost/pyrunc-rl", "sh", "-c",
-                             "id; cat /proc/self/uid_map; ls -ln /dev/null | cut -c1-10"],
-                     env=work.env(), timeout=300)
+        p = user.run(
+            base
+            + [
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "localhost/pyrunc-rl",
+                "sh",
+                "-c",
+                "id; cat /proc/self/uid_map; ls -ln /dev/null | cut -c1-10",
+            ],
+            env=work.env(),
+            timeout=300,
+        )
         assert p.returncode == 0, f"{runtime}: {p.stderr}"
         out.append(p.stdout)
-        p = user.run(base + ["run", "--rm", "--network", "none", "--memory", "64m", "--pids-limit", "50",
-                             "localhost/pyrunc-rl", "cat", "/sys/fs/cgroup/memory.max",
-                             "/sys/fs/cgroup/pids.max"], env=work.env(), timeout=300)
+        p = user.run(
+            base
+            + [
+                "run",
+                "--rm",
+                "--network",
+                "none",
+                "--memory",
+                "64m",
+                "--pids-limit",
+                "50",
+                "localhost/pyrunc-rl",
+                "cat",
+                "/sys/fs/cgroup/memory.max",
+                "/sys/fs/cgroup/pids.max",
+            ],
+            env=work.env(),
+            timeout=300,
+        )
         out.append((p.returncode, p.stdout))
         name = new_id("pod")
-        p = user.run(base + ["run", "-d", "--name", name, "--network", "none", "localhost/pyrunc-rl",
-                             "sleep", "300"], env=work.env(), timeout=300)
+        p = user.run(
+            base + ["run", "-d", "--name", name, "--network", "none", "localhost/pyrunc-rl", "sleep", "300"],
+            env=work.env(),
+            timeout=300,
+        )
         assert p.returncode == 0, f"{runtime}: {p.stderr}"
         p = user.run(base + ["exec", name, "id", "-u"], env=work.env(), timeout=300)
         out.append((p.returncode, p.stdout))
@@ -753,4 +893,3 @@ def test_rootless_podman_side_by_side(user, work, podman):
     assert ours[2] == (0, "0\n")
     if RUNC in outs:
         assert ours == outs[RUNC]
-

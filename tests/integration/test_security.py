@@ -14,9 +14,19 @@ import pytest
 
 from helpers import RUNTIME, assert_one_error_line, exec_done, new_id, runtime_is_pyrunc, started, wait_for
 
-CAP = {"CAP_CHOWN": 0, "CAP_DAC_OVERRIDE": 1, "CAP_KILL": 5, "CAP_SETGID": 6, "CAP_SETUID": 7,
-       "CAP_NET_BIND_SERVICE": 10, "CAP_NET_ADMIN": 12, "CAP_NET_RAW": 13, "CAP_SYS_CHROOT": 18,
-       "CAP_SYS_TIME": 25, "CAP_AUDIT_WRITE": 29}
+CAP = {
+    "CAP_CHOWN": 0,
+    "CAP_DAC_OVERRIDE": 1,
+    "CAP_KILL": 5,
+    "CAP_SETGID": 6,
+    "CAP_SETUID": 7,
+    "CAP_NET_BIND_SERVICE": 10,
+    "CAP_NET_ADMIN": 12,
+    "CAP_NET_RAW": 13,
+    "CAP_SYS_CHROOT": 18,
+    "CAP_SYS_TIME": 25,
+    "CAP_AUDIT_WRITE": 29,
+}
 
 
 def mask(*names):
@@ -60,12 +70,14 @@ def run_out(rt, bundle, script):
 
 
 # --- capabilities -----------------------------------------------------------
-SETS = {"bounding": ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_SETUID", "CAP_SETGID"],
-        "permitted": ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
-        "effective": ["CAP_CHOWN", "CAP_KILL"],
-        "inheritable": ["CAP_KILL", "CAP_CHOWN"],
-        # NET_BIND_SERVICE is not inheritable: the kernel cannot raise it
-        "ambient": ["CAP_KILL", "CAP_NET_BIND_SERVICE"]}
+SETS = {
+    "bounding": ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_SETUID", "CAP_SETGID"],
+    "permitted": ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+    "effective": ["CAP_CHOWN", "CAP_KILL"],
+    "inheritable": ["CAP_KILL", "CAP_CHOWN"],
+    # NET_BIND_SERVICE is not inheritable: the kernel cannot raise it
+    "ambient": ["CAP_KILL", "CAP_NET_BIND_SERVICE"],
+}
 
 
 def test_five_capability_sets_as_configured_for_a_non_root_user(rt, bundle):
@@ -122,10 +134,12 @@ def test_unknown_capability_is_warned_about_and_skipped(rt, bundle):
 def test_ungrantable_capability_is_warned_about_and_skipped(rt, bundle):
     """A runtime whose own bounding set lacks CAP_SYS_TIME cannot grant it."""
     import ctypes
+
     libc = ctypes.CDLL(None, use_errno=True)
 
     def drop_sys_time():
         libc.prctl(24, CAP["CAP_SYS_TIME"], 0, 0, 0)  # PR_CAPBSET_DROP
+
     caps = bundle.config["process"]["capabilities"]
     for k in ("bounding", "effective", "permitted"):
         caps[k] = caps[k] + ["CAP_SYS_TIME"]
@@ -133,9 +147,14 @@ def test_ungrantable_capability_is_warned_about_and_skipped(rt, bundle):
     bundle.write()
     cid = new_id()
     rt._track(cid)
-    p = subprocess.run([RUNTIME, "--root", rt.root, "run", "--bundle", bundle.path, cid],
-                       preexec_fn=drop_sys_time, capture_output=True, text=True, timeout=30,
-                       stdin=subprocess.DEVNULL)
+    p = subprocess.run(
+        [RUNTIME, "--root", rt.root, "run", "--bundle", bundle.path, cid],
+        preexec_fn=drop_sys_time,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        stdin=subprocess.DEVNULL,
+    )
     assert p.returncode == 0, p.stderr
     assert "CAP_SYS_TIME" in p.stderr
     for line in p.stdout.splitlines():
@@ -166,9 +185,10 @@ def test_sysctl(rt, bundle):
 
 
 # --- personality (before seccomp) ---------------------------------------------
-BLOCK_PERSONALITY = {"defaultAction": "SCMP_ACT_ALLOW",
-                     "syscalls": [{"names": ["personality"], "action": "SCMP_ACT_ERRNO",
-                                   "errnoRet": 1}]}
+BLOCK_PERSONALITY = {
+    "defaultAction": "SCMP_ACT_ALLOW",
+    "syscalls": [{"names": ["personality"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}],
+}
 
 
 @pytest.mark.parametrize("nnp", [True, False])
@@ -194,11 +214,14 @@ def sched_of(pid):
     return {"nice": int(fields[16]), "policy": int(fields[38])}
 
 
-@pytest.mark.parametrize("sched, expect", [
-    ({"policy": "SCHED_BATCH", "nice": 7}, {"policy": 3, "nice": 7}),
-    ({"policy": "SCHED_IDLE"}, {"policy": 5, "nice": 0}),
-    ({"policy": "SCHED_OTHER", "nice": -3}, {"policy": 0, "nice": -3}),
-])
+@pytest.mark.parametrize(
+    "sched, expect",
+    [
+        ({"policy": "SCHED_BATCH", "nice": 7}, {"policy": 3, "nice": 7}),
+        ({"policy": "SCHED_IDLE"}, {"policy": 5, "nice": 0}),
+        ({"policy": "SCHED_OTHER", "nice": -3}, {"policy": 0, "nice": -3}),
+    ],
+)
 def test_scheduler(rt, bundle, sched, expect):
     bundle.config["process"]["scheduler"] = sched
     cid, pid = started(rt, bundle, "sleep", "100")
@@ -210,11 +233,14 @@ def ioprio_of(pid):
     return subprocess.run(["ionice", "-p", str(pid)], capture_output=True, text=True).stdout.strip()
 
 
-@pytest.mark.parametrize("io, expect", [
-    ({"class": "IOPRIO_CLASS_BE", "priority": 6}, "best-effort: prio 6"),
-    ({"class": "IOPRIO_CLASS_IDLE"}, "idle"),
-    ({"class": "IOPRIO_CLASS_RT", "priority": 2}, "realtime: prio 2"),
-])
+@pytest.mark.parametrize(
+    "io, expect",
+    [
+        ({"class": "IOPRIO_CLASS_BE", "priority": 6}, "best-effort: prio 6"),
+        ({"class": "IOPRIO_CLASS_IDLE"}, "idle"),
+        ({"class": "IOPRIO_CLASS_RT", "priority": 2}, "realtime: prio 2"),
+    ],
+)
 def test_io_priority(rt, bundle, io, expect):
     bundle.config["process"]["ioPriority"] = io
     cid, pid = started(rt, bundle, "sleep", "100")
@@ -226,8 +252,7 @@ def test_exec_cpu_affinity_final(rt, bundle):
     if os.cpu_count() < 2:
         pytest.skip("needs 2 CPUs")
     cid, pid = started(rt, bundle, "sleep", "100")
-    proc = dict(bundle.config["process"], args=["sleep", "101"],
-                execCPUAffinity={"initial": "0", "final": "1"})
+    proc = dict(bundle.config["process"], args=["sleep", "101"], execCPUAffinity={"initial": "0", "final": "1"})
     path = os.path.join(bundle.path, "exec-process.json")
     with open(path, "w") as f:
         json.dump(proc, f)
@@ -248,15 +273,33 @@ def test_exec_cpu_affinity_initial_before_cgroup_and_final_before_exec(rt, bundl
     if os.cpu_count() < 2:
         pytest.skip("needs 2 CPUs")
     cid, _ = started(rt, bundle, "sleep", "100")
-    proc = dict(bundle.config["process"], args=["true"],
-                execCPUAffinity={"initial": "1", "final": "0"})
+    proc = dict(bundle.config["process"], args=["true"], execCPUAffinity={"initial": "1", "final": "0"})
     path = tmp_path / "p.json"
     path.write_text(json.dumps(proc))
     trace = tmp_path / "trace"
-    p = subprocess.run(["strace", "-f", "-qq", "-y", "-o", str(trace), "-e",
-                        "trace=sched_setaffinity,write,execve",
-                        RUNTIME, "--root", rt.root, "exec", "--process", str(path), cid],
-                       capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    p = subprocess.run(
+        [
+            "strace",
+            "-f",
+            "-qq",
+            "-y",
+            "-o",
+            str(trace),
+            "-e",
+            "trace=sched_setaffinity,write,execve",
+            RUNTIME,
+            "--root",
+            rt.root,
+            "exec",
+            "--process",
+            str(path),
+            cid,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
     assert p.returncode == 0, p.stderr
     lines = trace.read_text().splitlines()
     initial = next(i for i, l in enumerate(lines) if "sched_setaffinity(" in l and "[1]" in l)
@@ -268,12 +311,15 @@ def test_exec_cpu_affinity_initial_before_cgroup_and_final_before_exec(rt, bundl
     assert initial < joined < final < execve, "\n".join(lines)
 
 
-@pytest.mark.parametrize("policy, expect", [
-    ({"mode": "MPOL_BIND", "nodes": "0"}, "bind:0"),
-    ({"mode": "MPOL_INTERLEAVE", "nodes": "0"}, "interleave:0"),
-    ({"mode": "MPOL_PREFERRED", "nodes": "0", "flags": ["MPOL_F_STATIC_NODES"]}, "prefer=static:0"),
-    ({"mode": "MPOL_LOCAL"}, "local"),
-])
+@pytest.mark.parametrize(
+    "policy, expect",
+    [
+        ({"mode": "MPOL_BIND", "nodes": "0"}, "bind:0"),
+        ({"mode": "MPOL_INTERLEAVE", "nodes": "0"}, "interleave:0"),
+        ({"mode": "MPOL_PREFERRED", "nodes": "0", "flags": ["MPOL_F_STATIC_NODES"]}, "prefer=static:0"),
+        ({"mode": "MPOL_LOCAL"}, "local"),
+    ],
+)
 def test_memory_policy(rt, bundle, policy, expect):
     if not os.path.exists("/proc/self/numa_maps"):
         pytest.skip("kernel without NUMA")
@@ -289,8 +335,7 @@ DOCKER_LIKE = {
     "defaultAction": "SCMP_ACT_ALLOW",
     "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
     "syscalls": [
-        {"names": ["unshare", "mount", "umount2", "setns", "pivot_root"], "action": "SCMP_ACT_ERRNO",
-         "errnoRet": 1},
+        {"names": ["unshare", "mount", "umount2", "setns", "pivot_root"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1},
         {"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 28},
         {"names": ["rmdir"], "action": "SCMP_ACT_KILL_PROCESS"},
         {"names": ["fchmodat", "chmod", "fchmodat2"], "action": "SCMP_ACT_KILL"},
@@ -302,12 +347,15 @@ DOCKER_LIKE = {
 def test_seccomp_errno_and_kill_in_a_real_container(rt, bundle, nnp):
     bundle.config["linux"]["seccomp"] = DOCKER_LIKE
     bundle.config["process"]["noNewPrivileges"] = nnp
-    bundle.config["process"]["capabilities"] = {k: ["CAP_SYS_ADMIN", "CAP_CHOWN"] for k in
-                                                ("bounding", "effective", "permitted")}
+    bundle.config["process"]["capabilities"] = {
+        k: ["CAP_SYS_ADMIN", "CAP_CHOWN"] for k in ("bounding", "effective", "permitted")
+    }
     cid, pid = started(rt, bundle, "sleep", "100")
     assert status(pid)["Seccomp"] == "2"
-    script = ("unshare -m true; echo unshare=$?; mount -t tmpfs t /tmp; echo mount=$?; "
-              "mkdir /shared/d 2>&1; echo mkdir=$?; touch /shared/f; echo touch=$?")
+    script = (
+        "unshare -m true; echo unshare=$?; mount -t tmpfs t /tmp; echo mount=$?; "
+        "mkdir /shared/d 2>&1; echo mkdir=$?; touch /shared/f; echo touch=$?"
+    )
     p = rt("exec", cid, "sh", "-c", script)
     assert p.returncode == 0, p.stderr
     out = p.stdout
@@ -328,17 +376,83 @@ def test_seccomp_errno_and_kill_in_a_real_container(rt, bundle, nnp):
 
 
 def test_seccomp_default_errno_with_allow_list_runs_a_shell(rt, bundle):
-    names = ["read", "write", "openat", "open", "close", "fstat", "newfstatat", "stat", "lstat", "statx",
-             "mmap", "munmap", "mprotect", "brk", "rt_sigaction", "rt_sigprocmask", "rt_sigreturn",
-             "ioctl", "access", "execve", "exit", "exit_group", "getpid", "getppid", "getuid",
-             "geteuid", "getgid", "getegid", "wait4", "clone", "clone3", "fork", "vfork", "fcntl",
-             "dup2", "dup3", "getcwd", "chdir", "arch_prctl", "set_tid_address", "set_robust_list",
-             "prlimit64", "getdents64", "lseek", "readlink", "uname", "pipe", "pipe2", "prctl",
-             "capget", "capset", "setgroups", "setresuid", "setresgid", "close_range", "sched_setaffinity",
-             "umask", "openat2", "fchdir", "getrandom", "rseq", "futex", "sendmsg", "pread64",
-             "faccessat2", "faccessat", "sched_getaffinity", "getpgrp", "setpgid", "getpgid"]
-    bundle.config["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 38,
-                                         "syscalls": [{"names": names, "action": "SCMP_ACT_ALLOW"}]}
+    names = [
+        "read",
+        "write",
+        "openat",
+        "open",
+        "close",
+        "fstat",
+        "newfstatat",
+        "stat",
+        "lstat",
+        "statx",
+        "mmap",
+        "munmap",
+        "mprotect",
+        "brk",
+        "rt_sigaction",
+        "rt_sigprocmask",
+        "rt_sigreturn",
+        "ioctl",
+        "access",
+        "execve",
+        "exit",
+        "exit_group",
+        "getpid",
+        "getppid",
+        "getuid",
+        "geteuid",
+        "getgid",
+        "getegid",
+        "wait4",
+        "clone",
+        "clone3",
+        "fork",
+        "vfork",
+        "fcntl",
+        "dup2",
+        "dup3",
+        "getcwd",
+        "chdir",
+        "arch_prctl",
+        "set_tid_address",
+        "set_robust_list",
+        "prlimit64",
+        "getdents64",
+        "lseek",
+        "readlink",
+        "uname",
+        "pipe",
+        "pipe2",
+        "prctl",
+        "capget",
+        "capset",
+        "setgroups",
+        "setresuid",
+        "setresgid",
+        "close_range",
+        "sched_setaffinity",
+        "umask",
+        "openat2",
+        "fchdir",
+        "getrandom",
+        "rseq",
+        "futex",
+        "sendmsg",
+        "pread64",
+        "faccessat2",
+        "faccessat",
+        "sched_getaffinity",
+        "getpgrp",
+        "setpgid",
+        "getpgid",
+    ]
+    bundle.config["linux"]["seccomp"] = {
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "defaultErrnoRet": 38,
+        "syscalls": [{"names": names, "action": "SCMP_ACT_ALLOW"}],
+    }
     bundle.sh("echo hello; hostname x; echo hostname=$?")
     p = rt.run(new_id(), bundle)
     assert p.returncode == 0, p.stderr
@@ -356,11 +470,14 @@ def _lsm_enabled():
 
 
 @pytest.mark.skipif(_lsm_enabled(), reason="host has AppArmor or SELinux")
-@pytest.mark.parametrize("where, field, value", [
-    ("process", "apparmorProfile", "some-profile"),
-    ("process", "selinuxLabel", "system_u:system_r:container_t:s0"),
-    ("linux", "mountLabel", "system_u:object_r:container_file_t:s0"),
-])
+@pytest.mark.parametrize(
+    "where, field, value",
+    [
+        ("process", "apparmorProfile", "some-profile"),
+        ("process", "selinuxLabel", "system_u:system_r:container_t:s0"),
+        ("linux", "mountLabel", "system_u:object_r:container_file_t:s0"),
+    ],
+)
 def test_lsm_fields_fail_cleanly_without_the_lsm(rt, bundle, where, field, value):
     """runc fails too (at the attr write or the mount); pyrunc refuses before
     creating anything, in one line naming the field."""
@@ -376,7 +493,9 @@ def test_lsm_fields_fail_cleanly_without_the_lsm(rt, bundle, where, field, value
 def test_features_report_lsms_truthfully(rt):
     p = rt("features")
     doc = json.loads(p.stdout)
-    assert doc["linux"]["apparmor"]["enabled"] == (open("/sys/module/apparmor/parameters/enabled").read(1) == "Y"
-                                                   if os.path.exists("/sys/module/apparmor/parameters/enabled")
-                                                   else False)
+    assert doc["linux"]["apparmor"]["enabled"] == (
+        open("/sys/module/apparmor/parameters/enabled").read(1) == "Y"
+        if os.path.exists("/sys/module/apparmor/parameters/enabled")
+        else False
+    )
     assert doc["linux"]["selinux"]["enabled"] == os.path.exists("/sys/fs/selinux/enforce")

@@ -42,12 +42,20 @@ def test_soak_run_delete(rt, bundle):
 
     def avg(key, part):
         return sum(s[key] for s in part) / len(part)
+
     first, last = samples[:WINDOW], samples[-WINDOW:]
-    report = {"cycles": CYCLES, "seconds": round(elapsed, 1),
-              "per_cycle_ms": round(1000 * elapsed / CYCLES, 1), "before": warm}
+    report = {
+        "cycles": CYCLES,
+        "seconds": round(elapsed, 1),
+        "per_cycle_ms": round(1000 * elapsed / CYCLES, 1),
+        "before": warm,
+    }
     for key in ("host_fds", "mounts", "cgroups", "run_rss_kib", "delete_rss_kib"):
-        report[key] = {"first": round(avg(key, first), 1), "last": round(avg(key, last), 1),
-                       "max": max(s[key] for s in samples)}
+        report[key] = {
+            "first": round(avg(key, first), 1),
+            "last": round(avg(key, last), 1),
+            "max": max(s[key] for s in samples),
+        }
     print("soak:", json.dumps(report))
     if os.environ.get("PYRUNC_SOAK_REPORT"):
         with open(os.environ["PYRUNC_SOAK_REPORT"], "w") as f:

@@ -30,8 +30,7 @@ import tarfile
 
 import pytest
 
-from helpers import (REPO, RUNTIME, Bundle, Runtime, assert_one_error_line, make_rootfs, new_id,
-                     wait_for)
+from helpers import REPO, RUNTIME, Bundle, Runtime, assert_one_error_line, make_rootfs, new_id, wait_for
 from pyrunc.cgroups import systemd as S
 from pyrunc.errors import CgroupError
 
@@ -42,23 +41,38 @@ MiB = 1024 * 1024
 
 # --- pure logic ------------------------------------------------------------------
 
-@pytest.mark.parametrize("path,slice_,unit", [
-    ("system.slice:docker:abc", "system.slice", "docker-abc.scope"),
-    (":cri-containerd:abc", "system.slice", "cri-containerd-abc.scope"),
-    ("machine.slice::abc", "machine.slice", "abc.scope"),
-    ("system.slice:libpod:", "system.slice", "libpod-cid.scope"),
-    (None, "system.slice", "pyrunc-cid.scope"),
-    ("", "system.slice", "pyrunc-cid.scope"),
-    ("user.slice:x:my-pod.slice", "user.slice", "my-pod.slice"),
-    ("-:p:n", "-.slice", "p-n.scope"),
-])
+
+@pytest.mark.parametrize(
+    "path,slice_,unit",
+    [
+        ("system.slice:docker:abc", "system.slice", "docker-abc.scope"),
+        (":cri-containerd:abc", "system.slice", "cri-containerd-abc.scope"),
+        ("machine.slice::abc", "machine.slice", "abc.scope"),
+        ("system.slice:libpod:", "system.slice", "libpod-cid.scope"),
+        (None, "system.slice", "pyrunc-cid.scope"),
+        ("", "system.slice", "pyrunc-cid.scope"),
+        ("user.slice:x:my-pod.slice", "user.slice", "my-pod.slice"),
+        ("-:p:n", "-.slice", "p-n.scope"),
+    ],
+)
 def test_cgroups_path_to_unit(path, slice_, unit):
     assert S.parse_cgroups_path(path, "cid") == (slice_, unit)
 
 
-@pytest.mark.parametrize("path", ["a:b", "a:b:c:d", "/abs/path", "noslice:p:n",
-                                  "a--b.slice:p:n", "-a.slice:p:n", "a/b.slice:p:n",
-                                  ".slice:p:n", "system.slice:p:bad+name"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "a:b",
+        "a:b:c:d",
+        "/abs/path",
+        "noslice:p:n",
+        "a--b.slice:p:n",
+        "-a.slice:p:n",
+        "a/b.slice:p:n",
+        ".slice:p:n",
+        "system.slice:p:bad+name",
+    ],
+)
 def test_malformed_cgroups_path_names_the_field(path):
     with pytest.raises(CgroupError, match=r"^linux\.cgroupsPath: "):
         S.parse_cgroups_path(path, "cid")
@@ -66,8 +80,10 @@ def test_malformed_cgroups_path_names_the_field(path):
 
 def test_expand_slice():
     assert S.expand_slice("system.slice") == "/system.slice"
-    assert S.expand_slice("kubepods-besteffort-pod123.slice") == \
-        "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod123.slice"
+    assert (
+        S.expand_slice("kubepods-besteffort-pod123.slice")
+        == "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod123.slice"
+    )
     assert S.expand_slice("-.slice") == "/"
     assert S.unit_cgroup("a-b.slice", "x-1.scope") == "/a.slice/a-b.slice/x-1.scope"
     assert S.unit_cgroup("-.slice", "x-1.scope") == "/x-1.scope"
@@ -75,33 +91,40 @@ def test_expand_slice():
 
 
 def test_annotation_properties():
-    props = dict(S.annotation_properties({
-        "org.systemd.property.TimeoutStopUSec": "uint64 123456789",
-        "org.systemd.property.CollectMode": "'inactive-or-failed'",
-        "org.systemd.property.TimeoutStopSec": "5",  # documented name: converted to USec
-        "org.systemd.property.RuntimeMaxUSec": "@t 1000",
-        "org.systemd.property.Wants": "['a.service', \"b.service\"]",
-        "org.systemd.property.SendSIGHUP": "true",
-        "other.annotation": "ignored",
-    }))
+    props = dict(
+        S.annotation_properties(
+            {
+                "org.systemd.property.TimeoutStopUSec": "uint64 123456789",
+                "org.systemd.property.CollectMode": "'inactive-or-failed'",
+                "org.systemd.property.TimeoutStopSec": "5",  # documented name: converted to USec
+                "org.systemd.property.RuntimeMaxUSec": "@t 1000",
+                "org.systemd.property.Wants": "['a.service', \"b.service\"]",
+                "org.systemd.property.SendSIGHUP": "true",
+                "other.annotation": "ignored",
+            }
+        )
+    )
     assert props["CollectMode"] == ("s", "inactive-or-failed")
     assert props["TimeoutStopUSec"] in (("t", 123456789), ("t", 5_000_000))
     assert props["RuntimeMaxUSec"] == ("t", 1000)
     assert props["Wants"] == ("as", ["a.service", "b.service"])
     assert props["SendSIGHUP"] == ("b", True)
     assert ("TimeoutStopUSec", ("t", 5_000_000)) in S.annotation_properties(
-        {"org.systemd.property.TimeoutStopSec": "5"})
-    assert S.annotation_properties({"org.systemd.property.Nice": "int32 5"}) == \
-        [("Nice", ("i", 5))]
+        {"org.systemd.property.TimeoutStopSec": "5"}
+    )
+    assert S.annotation_properties({"org.systemd.property.Nice": "int32 5"}) == [("Nice", ("i", 5))]
 
 
-@pytest.mark.parametrize("key,value,match", [
-    ("org.systemd.property.Ab", "true", "property name"),
-    ("org.systemd.property.Cpu1", "true", "property name"),
-    ("org.systemd.property.CollectMode", "inactive", "GVariant"),
-    ("org.systemd.property.CollectMode", "'unterminated", "GVariant"),
-    ("org.systemd.property.TasksMax", "uint64 -1", "GVariant"),
-])
+@pytest.mark.parametrize(
+    "key,value,match",
+    [
+        ("org.systemd.property.Ab", "true", "property name"),
+        ("org.systemd.property.Cpu1", "true", "property name"),
+        ("org.systemd.property.CollectMode", "inactive", "GVariant"),
+        ("org.systemd.property.CollectMode", "'unterminated", "GVariant"),
+        ("org.systemd.property.TasksMax", "uint64 -1", "GVariant"),
+    ],
+)
 def test_bad_annotations_are_one_line(key, value, match):
     with pytest.raises(CgroupError, match=match) as e:
         S.annotation_properties({key: value})
@@ -109,10 +132,12 @@ def test_bad_annotations_are_one_line(key, value, match):
 
 
 def test_resource_properties_v2():
-    res = {"memory": {"limit": 64 * MiB, "reservation": 32 * MiB, "swap": 96 * MiB},
-           "cpu": {"shares": 1024, "quota": 50000, "period": 100000, "cpus": "0-1,3",
-                   "mems": "0"},
-           "pids": {"limit": 50}, "blockIO": {"weight": 500}}
+    res = {
+        "memory": {"limit": 64 * MiB, "reservation": 32 * MiB, "swap": 96 * MiB},
+        "cpu": {"shares": 1024, "quota": 50000, "period": 100000, "cpus": "0-1,3", "mems": "0"},
+        "pids": {"limit": 50},
+        "blockIO": {"weight": 500},
+    }
     props = dict(S.resource_properties(res, 2))
     assert props["MemoryMax"] == ("t", 64 * MiB)
     assert props["MemoryLow"] == ("t", 32 * MiB)
@@ -125,39 +150,41 @@ def test_resource_properties_v2():
     assert props["TasksMax"] == ("t", 50)
     assert props["IOWeight"] == ("t", 1 + (500 - 10) * 9999 // 990)
     # a quota is kept per second in 10 ms steps: rounded up
-    assert dict(S.resource_properties({"cpu": {"quota": 1234, "period": 100000}}, 2))[
-        "CPUQuotaPerSecUSec"] == ("t", 20000)
-    unlimited = dict(S.resource_properties({"memory": {"limit": -1}, "pids": {"limit": -1},
-                                            "cpu": {"quota": -1}}, 2))
+    assert dict(S.resource_properties({"cpu": {"quota": 1234, "period": 100000}}, 2))["CPUQuotaPerSecUSec"] == (
+        "t",
+        20000,
+    )
+    unlimited = dict(S.resource_properties({"memory": {"limit": -1}, "pids": {"limit": -1}, "cpu": {"quota": -1}}, 2))
     assert unlimited["MemoryMax"] == unlimited["TasksMax"] == ("t", S.INFINITY)
     assert unlimited["CPUQuotaPerSecUSec"] == ("t", S.INFINITY)
     # a pids limit of 0 stays in the file only
     assert "TasksMax" not in dict(S.resource_properties({"pids": {"limit": 0}}, 2))
-    v1 = dict(S.resource_properties({"memory": {"limit": 64 * MiB}, "cpu": {"shares": 512},
-                                     "blockIO": {"weight": 300}}, 1))
-    assert v1 == {"MemoryLimit": ("t", 64 * MiB), "CPUShares": ("t", 512),
-                  "BlockIOWeight": ("t", 300)}
+    v1 = dict(
+        S.resource_properties({"memory": {"limit": 64 * MiB}, "cpu": {"shares": 512}, "blockIO": {"weight": 300}}, 1)
+    )
+    assert v1 == {"MemoryLimit": ("t", 64 * MiB), "CPUShares": ("t", 512), "BlockIOWeight": ("t", 300)}
     assert S.resource_properties({}, 2) == []
 
 
 def test_device_properties():
-    props = S.device_properties([{"allow": False, "access": "rwm"},
-                                 {"allow": True, "type": "c", "major": 1, "minor": 3,
-                                  "access": "rw"}])
+    props = S.device_properties(
+        [{"allow": False, "access": "rwm"}, {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rw"}]
+    )
     assert props[0] == ("DevicePolicy", ("s", "strict"))
     assert props[1] == ("DeviceAllow", ("a(ss)", []))  # the reset comes first
     entries = props[2][1][1]
     assert ("/dev/char/1:3", "rw") in entries
     assert ("char-*", "m") in entries and ("block-*", "m") in entries  # runc's default list
     assert ("char-pts", "rwm") in entries  # 136:* by its /proc/devices name
-    assert S.device_properties([{"allow": True, "access": "rwm"}])[0] == \
-        ("DevicePolicy", ("s", "auto"))
+    assert S.device_properties([{"allow": True, "access": "rwm"}])[0] == ("DevicePolicy", ("s", "auto"))
 
 
 def test_cgroupfs_path_does_not_load_dbus():
-    code = ("import sys; from pyrunc.cgroups import new_manager, load_manager, systemd; "
-            "m = new_manager(None, 'x'); load_manager(m.to_dict()); "
-            "print('jeepney' in sys.modules)")
+    code = (
+        "import sys; from pyrunc.cgroups import new_manager, load_manager, systemd; "
+        "m = new_manager(None, 'x'); load_manager(m.to_dict()); "
+        "print('jeepney' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert out.stdout.strip() == "False", out.stderr
 
@@ -168,12 +195,16 @@ def test_manager_record_round_trip(monkeypatch):
     apply) and neither kills nor stops anything (a unit of that name is
     someone else's); rebuilt from its record it owns the unit."""
     from pyrunc.cgroups import detect_version, load_manager, new_manager
+
     monkeypatch.setattr(S, "systemd_running", lambda: True)
-    m = new_manager("kubepods-burstable.slice:crio:abc", "abc", systemd=True,
-                    annotations={"org.systemd.property.CollectMode": "'inactive-or-failed'"})
+    m = new_manager(
+        "kubepods-burstable.slice:crio:abc",
+        "abc",
+        systemd=True,
+        annotations={"org.systemd.property.CollectMode": "'inactive-or-failed'"},
+    )
     assert isinstance(m, S.SystemdManager)
-    assert (m.unit, m.slice, m.version) == ("crio-abc.scope", "kubepods-burstable.slice",
-                                            detect_version())
+    assert (m.unit, m.slice, m.version) == ("crio-abc.scope", "kubepods-burstable.slice", detect_version())
     assert m.properties == [("CollectMode", ("s", "inactive-or-failed"))]
     want = "/kubepods.slice/kubepods-burstable.slice/crio-abc.scope"
     assert m.path == want and m.paths() == {}
@@ -197,6 +228,7 @@ def test_rootless_manager_uses_the_users_instance(monkeypatch):
     refused as by runc."""
     import pyrunc.cgroups as C
     from pyrunc.cgroups import load_manager, new_manager
+
     calls = []
 
     class FakeBus:
@@ -211,6 +243,7 @@ def test_rootless_manager_uses_the_users_instance(monkeypatch):
 
         def close(self):
             calls.append(("close",))
+
     monkeypatch.setattr(S, "systemd_running", lambda: True)
     monkeypatch.setattr(S, "Systemd", FakeBus)
     monkeypatch.setattr(C, "detect_version", lambda root=None: 2)
@@ -231,8 +264,7 @@ def test_rootless_manager_uses_the_users_instance(monkeypatch):
     sent = []
     again._bus = type("B", (), {"call": lambda self, *a, **k: sent.append(a)})()
     monkeypatch.setattr(again.inner, "set", lambda *a, **k: None)
-    again.set({"memory": {"limit": 1 << 26}, "devices": [{"allow": False, "access": "rwm"}]},
-              initial=True)
+    again.set({"memory": {"limit": 1 << 26}, "devices": [{"allow": False, "access": "rwm"}]}, initial=True)
     names = [p[0] for p in sent[0][2][2]]
     assert names == ["MemoryMax"], names
     monkeypatch.setattr(C, "detect_version", lambda root=None: 1)
@@ -261,8 +293,7 @@ def _systemd_pid1() -> bool:
 
 
 @pytest.mark.skipif(_systemd_pid1(), reason="checks a host without systemd")
-@pytest.mark.parametrize("flags", [["--systemd-cgroup"], ["--cgroup-manager", "systemd"],
-                                   ["--cgroup-manager=systemd"]])
+@pytest.mark.parametrize("flags", [["--systemd-cgroup"], ["--cgroup-manager", "systemd"], ["--cgroup-manager=systemd"]])
 def test_without_systemd_one_error_line_nothing_left(root, bundle, flags):
     rt = Runtime(root, global_args=flags)
     bundle.config["linux"]["cgroupsPath"] = "system.slice:pyrunc-test:" + new_id()
@@ -290,11 +321,15 @@ def test_malformed_path_is_one_line_naming_the_field(root, bundle):
 
 needs_systemd = pytest.mark.skipif(
     not _systemd_pid1() or os.geteuid() != 0,
-    reason="needs systemd as PID 1 and root: make test-systemd (v2vm --systemd)")
+    reason="needs systemd as PID 1 and root: make test-systemd (v2vm --systemd)",
+)
 
-RUNTIMES = [pytest.param(RUNTIME, id="pyrunc"),
-            pytest.param(RUNC, id="runc", marks=pytest.mark.skipif(
-                not os.path.exists(RUNC), reason=f"{RUNC} is not installed"))]
+RUNTIMES = [
+    pytest.param(RUNTIME, id="pyrunc"),
+    pytest.param(
+        RUNC, id="runc", marks=pytest.mark.skipif(not os.path.exists(RUNC), reason=f"{RUNC} is not installed")
+    ),
+]
 
 
 def runc_version() -> tuple[int, ...]:
@@ -351,8 +386,9 @@ def systemd_bundle(bundle: Bundle, rt, slice_="system.slice", prefix="pyrunc-tes
 @needs_systemd
 def test_unit_limits_update_reload_delete(srt, bundle):
     cid, unit, d = systemd_bundle(bundle, srt)
-    bundle.config["linux"]["resources"].update({
-        "memory": {"limit": 64 * MiB}, "cpu": {"shares": 512}, "pids": {"limit": 50}})
+    bundle.config["linux"]["resources"].update(
+        {"memory": {"limit": 64 * MiB}, "cpu": {"shares": 512}, "pids": {"limit": 50}}
+    )
     bundle.set_args("sleep", "1000")
     p = srt.run(cid, bundle, "-d")
     assert p.returncode == 0, p.stderr
@@ -360,8 +396,7 @@ def test_unit_limits_update_reload_delete(srt, bundle):
     # runc 1.1 (Debian's) converts shares to weight linearly, pyrunc as runc >= 1.3
     weight = str(S.R.cpu_shares_to_weight(512)) if srt.path != RUNC else read(f"{d}/cpu.weight")
 
-    s = show(unit, "Slice", "ControlGroup", "Delegate", "MemoryMax", "CPUWeight", "TasksMax",
-             "ActiveState")
+    s = show(unit, "Slice", "ControlGroup", "Delegate", "MemoryMax", "CPUWeight", "TasksMax", "ActiveState")
     assert s["Slice"] == "system.slice" and s["ControlGroup"] == f"/system.slice/{unit}", s
     assert s["Delegate"] == "yes" and s["ActiveState"] == "active", s
     assert (s["MemoryMax"], s["CPUWeight"], s["TasksMax"]) == (str(64 * MiB), weight, "50"), s
@@ -372,8 +407,7 @@ def test_unit_limits_update_reload_delete(srt, bundle):
     systemctl("daemon-reload")
     assert files() == (str(64 * MiB), weight, "50"), "daemon-reload undid a limit"
 
-    p = srt("update", "--memory", str(128 * MiB), "--pids-limit", "80", "--cpu-share", "2048",
-            cid)
+    p = srt("update", "--memory", str(128 * MiB), "--pids-limit", "80", "--cpu-share", "2048", cid)
     assert p.returncode == 0, p.stderr
     weight = str(S.R.cpu_shares_to_weight(2048)) if srt.path != RUNC else read(f"{d}/cpu.weight")
     s = show(unit, "MemoryMax", "CPUWeight", "TasksMax")
@@ -471,7 +505,8 @@ def test_annotations_and_devices(srt, bundle):
     cid, unit, d = systemd_bundle(bundle, srt)
     bundle.config["annotations"] = {
         "org.systemd.property.TimeoutStopUSec": "uint64 123456789",
-        "org.systemd.property.CollectMode": "'inactive-or-failed'"}
+        "org.systemd.property.CollectMode": "'inactive-or-failed'",
+    }
     bundle.set_args("sleep", "1000")
     p = srt.run(cid, bundle, "-d")
     assert p.returncode == 0, p.stderr
@@ -481,8 +516,14 @@ def test_annotations_and_devices(srt, bundle):
     # systemd's own device program and ours both let the default devices through,
     # also after a daemon-reload re-attached systemd's; denied ones stay denied
     systemctl("daemon-reload")
-    p = srt("exec", cid, "sh", "-c", "echo x > /dev/null && head -c1 /dev/urandom >/dev/null"
-            " && echo ok; mknod /dev/sda1x b 8 1 && head -c1 /dev/sda1x; echo rc=$?")
+    p = srt(
+        "exec",
+        cid,
+        "sh",
+        "-c",
+        "echo x > /dev/null && head -c1 /dev/urandom >/dev/null"
+        " && echo ok; mknod /dev/sda1x b 8 1 && head -c1 /dev/sda1x; echo rc=$?",
+    )
     assert p.stdout.splitlines()[0] == "ok", p
     assert "rc=0" not in p.stdout, p
     assert srt.delete(cid, force=True).returncode == 0
@@ -535,8 +576,8 @@ def test_cgroup_manager_flag_selects_systemd(root, bundle):
 
 needs_podman = pytest.mark.skipif(
     not _systemd_pid1() or os.geteuid() != 0 or not shutil.which("podman"),
-    reason="needs systemd as PID 1, root and podman: make test-systemd (v2vm --systemd "
-           "--image engines)")
+    reason="needs systemd as PID 1, root and podman: make test-systemd (v2vm --systemd --image engines)",
+)
 
 
 @pytest.fixture(scope="module")
@@ -551,21 +592,34 @@ def podman(tmp_path_factory):
     with tarfile.open(tar, "w") as t:
         for name in sorted(os.listdir(rootfs)):
             t.add(os.path.join(rootfs, name), arcname=name)
-    base = ["podman", "--root", f"{d}/root", "--runroot", f"{d}/run", "--tmpdir", f"{d}/tmp",
-            "--storage-driver", "vfs", "--cgroup-manager", "systemd", "--events-backend", "file"]
+    base = [
+        "podman",
+        "--root",
+        f"{d}/root",
+        "--runroot",
+        f"{d}/run",
+        "--tmpdir",
+        f"{d}/tmp",
+        "--storage-driver",
+        "vfs",
+        "--cgroup-manager",
+        "systemd",
+        "--events-backend",
+        "file",
+    ]
     os.makedirs(f"{d}/cwd")
 
     def pm(*args, timeout=120):
         # cwd: conmon writes a file named "oom" into its working directory
         try:
-            return subprocess.run([*base, *map(str, args)], capture_output=True, text=True,
-                                  timeout=timeout, cwd=f"{d}/cwd")
+            return subprocess.run(
+                [*base, *map(str, args)], capture_output=True, text=True, timeout=timeout, cwd=f"{d}/cwd"
+            )
         except subprocess.TimeoutExpired:
-            ps = subprocess.run(["ps", "-eo", "pid,ppid,stat,wchan:24,cmd"], capture_output=True,
-                                text=True).stdout
+            ps = subprocess.run(["ps", "-eo", "pid,ppid,stat,wchan:24,cmd"], capture_output=True, text=True).stdout
             units = systemctl("list-units", "--all", "--no-legend", "libpod*")
-            raise AssertionError(f"podman {' '.join(map(str, args))}: no end in {timeout} s\n"
-                                 f"{ps}\n{units}") from None
+            raise AssertionError(f"podman {' '.join(map(str, args))}: no end in {timeout} s\n{ps}\n{units}") from None
+
     p = pm("import", tar, "localhost/bb:latest", timeout=300)
     assert p.returncode == 0, p.stderr
     yield pm
@@ -583,15 +637,21 @@ def test_podman_systemd_cgroup_manager(podman, runtime):
     name = new_id("pm")
     rt = ["--runtime", runtime]
     try:
-        p = podman("run", *rt, "-d", "--name", name, "--memory", "64m", "--pids-limit", "77",
-                   "localhost/bb", "sleep", "1000")
+        p = podman(
+            "run", *rt, "-d", "--name", name, "--memory", "64m", "--pids-limit", "77", "localhost/bb", "sleep", "1000"
+        )
         assert p.returncode == 0, p.stderr
         cid = podman("inspect", "--format", "{{.Id}}", name).stdout.strip()
         unit = f"libpod-{cid}.scope"
         d = f"{CG}/machine.slice/{unit}"
         s = show(unit, "Slice", "ControlGroup", "Delegate", "MemoryMax", "TasksMax")
-        assert s == {"Slice": "machine.slice", "ControlGroup": f"/machine.slice/{unit}",
-                     "Delegate": "yes", "MemoryMax": str(64 * MiB), "TasksMax": "77"}, s
+        assert s == {
+            "Slice": "machine.slice",
+            "ControlGroup": f"/machine.slice/{unit}",
+            "Delegate": "yes",
+            "MemoryMax": str(64 * MiB),
+            "TasksMax": "77",
+        }, s
         assert (read(f"{d}/memory.max"), read(f"{d}/pids.max")) == (str(64 * MiB), "77")
         p = podman("exec", name, "sh", "-c", "echo exec-ok")
         assert p.returncode == 0 and p.stdout == "exec-ok\n", p
@@ -623,10 +683,9 @@ def test_podman_systemd_cgroup_manager(podman, runtime):
 # --- containerd (ctr) with the runc shim's systemd cgroup option ----------------------
 
 needs_containerd = pytest.mark.skipif(
-    not _systemd_pid1() or os.geteuid() != 0 or not shutil.which("ctr")
-    or not shutil.which("containerd"),
-    reason="needs systemd as PID 1, root and containerd: make test-systemd (v2vm --systemd "
-           "--image engines)")
+    not _systemd_pid1() or os.geteuid() != 0 or not shutil.which("ctr") or not shutil.which("containerd"),
+    reason="needs systemd as PID 1, root and containerd: make test-systemd (v2vm --systemd --image engines)",
+)
 
 
 @pytest.fixture(scope="module")
@@ -635,14 +694,17 @@ def ctr(tmp_path_factory):
     busybox image in a namespace of its own."""
     sys.path.insert(0, os.path.join(REPO, "tests", "engines"))
     import enginelib as el
+
     d = str(tmp_path_factory.mktemp("ctr"))
     archive = el.build_oci_archive(d, "localhost/bb:latest", el.build_rootfs_tar(d), ["sh"])
     was_active = systemctl("is-active", "containerd").strip() == "active"
     systemctl("start", "containerd")
 
     def c(*args, timeout=120):
-        return subprocess.run(["ctr", "--namespace", "pyrunc-sd", *map(str, args)],
-                              capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            ["ctr", "--namespace", "pyrunc-sd", *map(str, args)], capture_output=True, text=True, timeout=timeout
+        )
+
     p = c("images", "import", "--all-platforms", archive, timeout=300)
     assert p.returncode == 0, p.stderr
     yield c
@@ -661,13 +723,30 @@ def test_containerd_ctr_systemd_cgroup(ctr, runtime):
     cid = new_id("ctr")
     unit = f"ctr-{cid}.scope"
     try:
-        p = ctr("run", "-d", "--runc-binary", runtime, "--runc-systemd-cgroup", "--cgroup",
-                f"system.slice:ctr:{cid}", "--memory-limit", 64 * MiB, "localhost/bb:latest",
-                cid, "sleep", "1000")
+        p = ctr(
+            "run",
+            "-d",
+            "--runc-binary",
+            runtime,
+            "--runc-systemd-cgroup",
+            "--cgroup",
+            f"system.slice:ctr:{cid}",
+            "--memory-limit",
+            64 * MiB,
+            "localhost/bb:latest",
+            cid,
+            "sleep",
+            "1000",
+        )
         assert p.returncode == 0, p.stderr
         s = show(unit, "Slice", "ControlGroup", "Delegate", "MemoryMax", "ActiveState")
-        assert s == {"Slice": "system.slice", "ControlGroup": f"/system.slice/{unit}",
-                     "Delegate": "yes", "MemoryMax": str(64 * MiB), "ActiveState": "active"}, s
+        assert s == {
+            "Slice": "system.slice",
+            "ControlGroup": f"/system.slice/{unit}",
+            "Delegate": "yes",
+            "MemoryMax": str(64 * MiB),
+            "ActiveState": "active",
+        }, s
         assert read(f"{CG}/system.slice/{unit}/memory.max") == str(64 * MiB)
         p = ctr("task", "exec", "--exec-id", "e1", cid, "sh", "-c", "echo exec-ok")
         assert p.returncode == 0 and p.stdout == "exec-ok\n", p
@@ -686,21 +765,25 @@ def test_containerd_ctr_systemd_cgroup(ctr, runtime):
 
 # --- rootless: the user's systemd instance (make test-rootless: v2vm --user) ---------
 
+
 def _user_systemd() -> bool:
-    return (_systemd_pid1() and os.geteuid() != 0
-            and os.path.exists(CG + "/cgroup.controllers")
-            and bool(os.environ.get("DBUS_SESSION_BUS_ADDRESS")))
+    return (
+        _systemd_pid1()
+        and os.geteuid() != 0
+        and os.path.exists(CG + "/cgroup.controllers")
+        and bool(os.environ.get("DBUS_SESSION_BUS_ADDRESS"))
+    )
 
 
 needs_user_systemd = pytest.mark.skipif(
     not _user_systemd(),
     reason="needs an unprivileged user's systemd session on cgroup v2 with systemd as PID 1: "
-           "make test-rootless (v2vm --systemd --user)")
+    "make test-rootless (v2vm --systemd --user)",
+)
 
 
 def user_systemctl(*args) -> str:
-    return subprocess.run(["systemctl", "--user", *args], capture_output=True, text=True,
-                          timeout=60).stdout
+    return subprocess.run(["systemctl", "--user", *args], capture_output=True, text=True, timeout=60).stdout
 
 
 def user_show(unit: str, *props: str) -> dict:
@@ -714,8 +797,10 @@ def user_unit_gone(unit: str) -> bool:
 
 
 def user_manager_cgroup() -> str:
-    return user_show("-.slice", "ControlGroup").get("ControlGroup", "") or \
-        f"/user.slice/user-{os.getuid()}.slice/user@{os.getuid()}.service"
+    return (
+        user_show("-.slice", "ControlGroup").get("ControlGroup", "")
+        or f"/user.slice/user-{os.getuid()}.slice/user@{os.getuid()}.service"
+    )
 
 
 @pytest.fixture(params=RUNTIMES)
@@ -735,8 +820,7 @@ def urt(request, root):
 def rootless_bundle(bundle: Bundle, *args) -> Bundle:
     """``bundle`` with pyrunc's ``spec --rootless`` config (the user's ids
     mapped to root, no network namespace, /sys bound)."""
-    p = subprocess.run([RUNTIME, "spec", "--rootless"], cwd=bundle.path, capture_output=True,
-                       text=True, timeout=60)
+    p = subprocess.run([RUNTIME, "spec", "--rootless"], cwd=bundle.path, capture_output=True, text=True, timeout=60)
     assert p.returncode == 0, p.stderr
     with open(bundle.config_path) as f:
         bundle.config = json.load(f)
@@ -763,8 +847,14 @@ def test_rootless_scope_in_the_users_manager(urt, bundle):
     cgroup = user_manager_cgroup() + f"/user.slice/{unit}"
     d = CG + cgroup
     s = user_show(unit, "Slice", "ControlGroup", "Delegate", "MemoryMax", "TasksMax", "ActiveState")
-    assert s == {"Slice": "user.slice", "ControlGroup": cgroup, "Delegate": "yes",
-                 "MemoryMax": str(64 * MiB), "TasksMax": "50", "ActiveState": "active"}, s
+    assert s == {
+        "Slice": "user.slice",
+        "ControlGroup": cgroup,
+        "Delegate": "yes",
+        "MemoryMax": str(64 * MiB),
+        "TasksMax": "50",
+        "ActiveState": "active",
+    }, s
     assert read(f"/proc/{pid}/cgroup") == "0::" + cgroup
     files = lambda: (read(f"{d}/memory.max"), read(f"{d}/pids.max"))  # noqa: E731
     assert files() == (str(64 * MiB), "50")
@@ -807,8 +897,7 @@ def test_rootless_default_unit_and_force_delete(urt, bundle):
     p = urt.run(cid, bundle, "-d")
     assert p.returncode == 0, p.stderr
     s = user_show(unit, "Slice", "ControlGroup")
-    assert s == {"Slice": "user.slice",
-                 "ControlGroup": user_manager_cgroup() + f"/user.slice/{unit}"}, s
+    assert s == {"Slice": "user.slice", "ControlGroup": user_manager_cgroup() + f"/user.slice/{unit}"}, s
     assert urt.delete(cid, force=True).returncode == 0
     wait_for(lambda: user_unit_gone(unit), timeout=10)
 
@@ -827,13 +916,26 @@ def user_podman(tmp_path_factory):
     with tarfile.open(tar, "w") as t:
         for name in sorted(os.listdir(rootfs)):
             t.add(os.path.join(rootfs, name), arcname=name)
-    base = ["podman", "--root", f"{d}/graph", "--runroot", f"{d}/run", "--tmpdir", f"{d}/tmp",
-            "--storage-driver", "vfs", "--cgroup-manager", "systemd", "--events-backend", "file"]
+    base = [
+        "podman",
+        "--root",
+        f"{d}/graph",
+        "--runroot",
+        f"{d}/run",
+        "--tmpdir",
+        f"{d}/tmp",
+        "--storage-driver",
+        "vfs",
+        "--cgroup-manager",
+        "systemd",
+        "--events-backend",
+        "file",
+    ]
     os.makedirs(f"{d}/cwd")
 
     def pm(*args, timeout=300):
-        return subprocess.run([*base, *map(str, args)], capture_output=True, text=True,
-                              timeout=timeout, cwd=f"{d}/cwd")
+        return subprocess.run([*base, *map(str, args)], capture_output=True, text=True, timeout=timeout, cwd=f"{d}/cwd")
+
     p = pm("import", tar, "localhost/bb:latest")
     assert p.returncode == 0, p.stderr
     yield pm
@@ -843,9 +945,10 @@ def user_podman(tmp_path_factory):
     # podman's pause process (catatonit), which keeps its user namespace, is
     # ours: its pid file is in podman's --tmpdir (podman 4.3) or below
     # XDG_RUNTIME_DIR (later podmans)
-    for pid_file in (f"{d}/tmp/pause.pid",
-                     os.path.join(os.environ.get("XDG_RUNTIME_DIR", "/nonexistent"),
-                                  "libpod/tmp/pause.pid")):
+    for pid_file in (
+        f"{d}/tmp/pause.pid",
+        os.path.join(os.environ.get("XDG_RUNTIME_DIR", "/nonexistent"), "libpod/tmp/pause.pid"),
+    ):
         try:
             with open(pid_file) as f:
                 os.kill(int(f.read().strip()), 9)
@@ -866,8 +969,22 @@ def test_rootless_podman_systemd_cgroup_manager(user_podman, runtime):
     name = new_id("upm")
     rt = ["--runtime", runtime]
     try:
-        p = podman("run", *rt, "-d", "--name", name, "--network", "none", "--memory", "64m",
-                   "--pids-limit", "77", "localhost/bb", "sleep", "1000")
+        p = podman(
+            "run",
+            *rt,
+            "-d",
+            "--name",
+            name,
+            "--network",
+            "none",
+            "--memory",
+            "64m",
+            "--pids-limit",
+            "77",
+            "localhost/bb",
+            "sleep",
+            "1000",
+        )
         assert p.returncode == 0, p.stderr
         cid = podman("inspect", "--format", "{{.Id}}", name).stdout.strip()
         unit = f"libpod-{cid}.scope"
@@ -875,8 +992,7 @@ def test_rootless_podman_systemd_cgroup_manager(user_podman, runtime):
         cgroup = s.get("ControlGroup", "")
         assert s["Slice"] == "user.slice" and cgroup.startswith(user_manager_cgroup()), s
         assert (s["Delegate"], s["MemoryMax"], s["TasksMax"]) == ("yes", str(64 * MiB), "77"), s
-        assert (read(f"{CG}{cgroup}/memory.max"), read(f"{CG}{cgroup}/pids.max")) == \
-            (str(64 * MiB), "77")
+        assert (read(f"{CG}{cgroup}/memory.max"), read(f"{CG}{cgroup}/pids.max")) == (str(64 * MiB), "77")
         p = podman("exec", name, "sh", "-c", "echo exec-ok")
         assert p.returncode == 0 and p.stdout == "exec-ok\n", p
         p = podman("stats", "--no-stream", "--format", "{{.MemUsage}}", name)
@@ -892,9 +1008,11 @@ def test_rootless_podman_systemd_cgroup_manager(user_podman, runtime):
 
         def left():  # units (the container's, conmon's) and cgroups named after it
             units = user_systemctl("list-units", "--all", "--no-legend", f"*{cid}*")
-            dirs = subprocess.run(["find", CG + user_manager_cgroup(), "-type", "d",
-                                   "-name", f"*{cid}*"], capture_output=True, text=True).stdout
+            dirs = subprocess.run(
+                ["find", CG + user_manager_cgroup(), "-type", "d", "-name", f"*{cid}*"], capture_output=True, text=True
+            ).stdout
             return (units + dirs).strip()
+
         wait_for(lambda: not left(), timeout=20)
         assert not left(), left()
     finally:

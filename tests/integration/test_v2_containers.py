@@ -30,10 +30,12 @@ from pyrunc.cgroups import detect_version
 CG = "/sys/fs/cgroup"
 
 pytestmark = [
-    pytest.mark.skipif(detect_version() != 2, reason="host is cgroup v1/hybrid; these run in a "
-                       "pure v2 VM: make test-cgroupv2"),
-    pytest.mark.skipif(not in_cgroup_sandbox(), reason="run inside ../shared/tools/v2vm "
-                       "(never create cgroups on the host directly)"),
+    pytest.mark.skipif(
+        detect_version() != 2, reason="host is cgroup v1/hybrid; these run in a pure v2 VM: make test-cgroupv2"
+    ),
+    pytest.mark.skipif(
+        not in_cgroup_sandbox(), reason="run inside ../shared/tools/v2vm (never create cgroups on the host directly)"
+    ),
 ]
 
 
@@ -70,9 +72,9 @@ def set_limits(bundle, **res):
 # --------------------------------------------------------------------------
 # the cgroup itself
 
+
 def test_cgroup_is_a_leaf_with_controllers_enabled_by_the_parent(rt, bundle):
-    set_limits(bundle, memory={"limit": 64 << 20}, pids={"limit": 40},
-               cpu={"quota": 50000, "period": 100000})
+    set_limits(bundle, memory={"limit": 64 << 20}, pids={"limit": 40}, cpu={"quota": 50000, "period": 100000})
     cid = new_id("v2")
     bundle.set_args("sleep", "100")
     assert rt.create(cid, bundle).returncode == 0
@@ -103,8 +105,9 @@ def test_sys_fs_cgroup_shows_the_container_cgroup(rt, bundle, cgroupns, mode):
         if m["type"] == "cgroup":
             m["options"] = [o for o in m["options"] if o not in ("ro", "rw")] + [mode]
     set_limits(bundle, pids={"limit": 42})
-    out = run_ok(rt, bundle, "cat /proc/self/cgroup; cat /sys/fs/cgroup/pids.max; "
-                             "grep ' /sys/fs/cgroup ' /proc/self/mountinfo")
+    out = run_ok(
+        rt, bundle, "cat /proc/self/cgroup; cat /sys/fs/cgroup/pids.max; grep ' /sys/fs/cgroup ' /proc/self/mountinfo"
+    )
     own, limit, mnt = out.splitlines()
     assert limit == "42"
     f = mnt.split()
@@ -130,6 +133,7 @@ def test_exec_joins_the_cgroup_and_its_namespace(rt, bundle):
 # --------------------------------------------------------------------------
 # eBPF device filter
 
+
 def test_device_filter_allows_defaults_and_resources_devices_only(rt, bundle):
     # /dev/kmsg (1:11) is not on the default list: a linux.devices entry
     # creates the node but does not allow it (as in runc); only the deny-all
@@ -137,23 +141,26 @@ def test_device_filter_allows_defaults_and_resources_devices_only(rt, bundle):
     # needs no capability, so EPERM is the filter's)
     bundle.config["linux"]["devices"] = [
         {"path": "/dev/zero2", "type": "c", "major": 1, "minor": 5, "fileMode": 0o666},
-        {"path": "/dev/kmsg2", "type": "c", "major": 1, "minor": 11, "fileMode": 0o600}]
+        {"path": "/dev/kmsg2", "type": "c", "major": 1, "minor": 11, "fileMode": 0o600},
+    ]
     # a node of a device the filter does not allow (/dev/console, 5:1); without
     # the filter opening it gives anything but EPERM
     os.mknod(os.path.join(bundle.shared, "console"), stat.S_IFCHR | 0o666, os.makedev(5, 1))
-    script = "; ".join([
-        "echo x > /dev/null && echo null ok",
-        "head -c 3 /dev/zero | wc -c",
-        "head -c 3 /dev/urandom | wc -c",
-        "head -c 3 /dev/random | wc -c",
-        "head -c 3 /dev/zero2 | wc -c",
-        "(exec 3<>/dev/ptmx && echo ptmx ok)",
-        "(echo pyrunc-v2-test > /dev/kmsg2) 2>&1",
-        "(exec 3<>/dev/tty) 2>&1",            # allowed; no controlling terminal: ENXIO
-        "(echo x > /dev/full) 2>&1",          # allowed: ENOSPC
-        "(exec 3</shared/console) 2>&1",
-        "true",
-    ])
+    script = "; ".join(
+        [
+            "echo x > /dev/null && echo null ok",
+            "head -c 3 /dev/zero | wc -c",
+            "head -c 3 /dev/urandom | wc -c",
+            "head -c 3 /dev/random | wc -c",
+            "head -c 3 /dev/zero2 | wc -c",
+            "(exec 3<>/dev/ptmx && echo ptmx ok)",
+            "(echo pyrunc-v2-test > /dev/kmsg2) 2>&1",
+            "(exec 3<>/dev/tty) 2>&1",  # allowed; no controlling terminal: ENXIO
+            "(echo x > /dev/full) 2>&1",  # allowed: ENOSPC
+            "(exec 3</shared/console) 2>&1",
+            "true",
+        ]
+    )
     lines = run_ok(rt, bundle, script).splitlines()
     assert lines[:6] == ["null ok", "3", "3", "3", "3", "ptmx ok"], lines
     assert "Operation not permitted" in lines[6], lines
@@ -165,16 +172,15 @@ def test_device_filter_allows_defaults_and_resources_devices_only(rt, bundle):
 # --------------------------------------------------------------------------
 # pause/resume, ps, events, update
 
+
 def _counter(bundle):
     return int(open(os.path.join(bundle.shared, "n")).read() or 0)
 
 
 def test_pause_freezes_and_resume_thaws(rt, bundle):
-    cid, pid = start_detached(rt, bundle, "i=0; while :; do i=$((i+1)); echo $i > /shared/n; "
-                                          "usleep 20000; done")
+    cid, pid = start_detached(rt, bundle, "i=0; while :; do i=$((i+1)); echo $i > /shared/n; usleep 20000; done")
     d = cg_dir(bundle)
-    wait_for(lambda: os.path.exists(os.path.join(bundle.shared, "n")) and _counter(bundle) > 0,
-             timeout=30)
+    wait_for(lambda: os.path.exists(os.path.join(bundle.shared, "n")) and _counter(bundle) > 0, timeout=30)
     assert rt("pause", cid).returncode == 0
     assert rt.status(cid) == "paused"
     assert read(os.path.join(d, "cgroup.freeze")) == "1"
@@ -205,8 +211,7 @@ def test_ps_events_stats_and_update(rt, bundle):
     assert data["pids"]["current"] == 2 and data["pids"]["limit"] == 40
     assert data["memory"]["usage"]["limit"] == 64 << 20
     assert data["memory"]["usage"]["usage"] > 0
-    p = rt("update", "--memory", "32M", "--pids-limit", "10", "--cpu-quota", "20000",
-           "--cpu-period", "100000", cid)
+    p = rt("update", "--memory", "32M", "--pids-limit", "10", "--cpu-quota", "20000", "--cpu-period", "100000", cid)
     assert p.returncode == 0, p.stderr
     assert read(os.path.join(d, "memory.max")) == str(32 << 20)
     assert read(os.path.join(d, "pids.max")) == "10"
@@ -216,11 +221,11 @@ def test_ps_events_stats_and_update(rt, bundle):
 # --------------------------------------------------------------------------
 # limits observed inside
 
+
 def test_memory_limit_oom_kills_with_an_oom_event(rt, bundle):
     set_limits(bundle, memory={"limit": 16 << 20, "swap": 16 << 20})
     # the init survives; its child (busybox tail keeps the whole line) is OOM-killed
-    cid, pid = start_detached(rt, bundle, "head -c 64m /dev/zero | tail > /dev/null; "
-                                          "echo $? > /shared/rc; sleep 100")
+    cid, pid = start_detached(rt, bundle, "head -c 64m /dev/zero | tail > /dev/null; echo $? > /shared/rc; sleep 100")
     events = rt.spawn("events", "--interval", "200ms", cid)
     try:
         wait_for(lambda: os.path.exists(os.path.join(bundle.shared, "rc")), timeout=60)
@@ -236,8 +241,9 @@ def test_memory_limit_oom_kills_with_an_oom_event(rt, bundle):
 def test_pids_limit_stops_a_fork_bomb(rt, bundle):
     set_limits(bundle, pids={"limit": 8})
     # a failed fork ends a non-interactive busybox sh: the bomb is a subshell
-    cid, pid = start_detached(rt, bundle, "(for i in $(seq 20); do sleep 100 & done) 2>/shared/err; "
-                                          "echo done > /shared/done; sleep 100")
+    cid, pid = start_detached(
+        rt, bundle, "(for i in $(seq 20); do sleep 100 & done) 2>/shared/err; echo done > /shared/done; sleep 100"
+    )
     wait_for(lambda: os.path.exists(os.path.join(bundle.shared, "done")), timeout=60)
     d = cg_dir(bundle)
     assert 6 <= int(read(os.path.join(d, "pids.current"))) <= 8

@@ -39,19 +39,23 @@ def _root_symlink(b):
 
 def _notify_sendmsg(b):
     b.config["linux"]["seccomp"] = {
-        "defaultAction": "SCMP_ACT_ALLOW", "listenerPath": "/run/nowhere.sock",
-        "syscalls": [{"names": ["sendmsg"], "action": "SCMP_ACT_NOTIFY"}]}
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": "/run/nowhere.sock",
+        "syscalls": [{"names": ["sendmsg"], "action": "SCMP_ACT_NOTIFY"}],
+    }
 
 
 def _resources(**res):
     def change(b):
         b.config["linux"].setdefault("resources", {}).update(res)
+
     return change
 
 
 def _mount(**m):
     def change(b):
         b.config["mounts"].append(m)
+
     return change
 
 
@@ -66,11 +70,9 @@ BAD = {
     "unmapped-user": (_unmapped_user, "unmapped user"),
     "root-symlink": (_root_symlink, "symlink"),
     "proc-not-proc": (_proc_as_tmpfs, "/proc"),
-    "idmap-not-bind": (_mount(destination="/t", type="tmpfs", source="tmpfs", options=["idmap"]),
-                       "idmap"),
+    "idmap-not-bind": (_mount(destination="/t", type="tmpfs", source="tmpfs", options=["idmap"]), "idmap"),
     "seccomp-notify-sendmsg": (_notify_sendmsg, "SCMP_ACT_NOTIFY cannot be used for sendmsg"),
-    "cpu-burst-over-quota": (_resources(cpu={"quota": 10000, "period": 100000, "burst": 20000}),
-                             "burst"),
+    "cpu-burst-over-quota": (_resources(cpu={"quota": 10000, "period": 100000, "burst": 20000}), "burst"),
     "net-device-named-lo": (_lo_net_device, "already exists in every network namespace"),
 }
 
@@ -93,11 +95,14 @@ def test_validate_refuses_what_create_refuses(rt, bundle, case):
 
 
 def test_validate_accepts_what_create_accepts(rt, bundle):
-    bundle.config["linux"]["resources"] = {"cpu": {"quota": 20000, "period": 100000, "burst": 10000},
-                                           "pids": {"limit": 50}}
+    bundle.config["linux"]["resources"] = {
+        "cpu": {"quota": 20000, "period": 100000, "burst": 10000},
+        "pids": {"limit": 50},
+    }
     bundle.config["linux"]["seccomp"] = {
         "defaultAction": "SCMP_ACT_ALLOW",
-        "syscalls": [{"names": ["mkdirat"], "action": "SCMP_ACT_ERRNO"}]}
+        "syscalls": [{"names": ["mkdirat"], "action": "SCMP_ACT_ERRNO"}],
+    }
     v = _validate(rt, bundle)
     assert v.returncode == 0 and v.stdout.endswith(": valid\n"), v.stdout
     cid = new_id("par")

@@ -17,20 +17,21 @@ from pyrunc.config.host import HostFacts, host_problems, parse_cpu_list
 
 
 def validate(*args, cwd=None):
-    proc = subprocess.run([RUNTIME, "validate", *map(str, args)], capture_output=True, text=True,
-                          timeout=30, cwd=cwd)
+    proc = subprocess.run([RUNTIME, "validate", *map(str, args)], capture_output=True, text=True, timeout=30, cwd=cwd)
     return proc.returncode, proc.stdout.splitlines(), proc.stderr
 
 
 @pytest.fixture
 def make(tmp_path):
     """make(config, name) -> a bundle dir holding config.json and an empty rootfs."""
+
     def make_bundle(config, name="b"):
         path = tmp_path / name
         path.mkdir()
         (path / "rootfs").mkdir()
         (path / "config.json").write_text(json.dumps(config))
         return path
+
     return make_bundle
 
 
@@ -55,10 +56,10 @@ def test_forms_bundle_flag_positional_dir_file_and_config_flag(make, tmp_path):
     b = make(valid_config())
     other = tmp_path / "other.json"
     other.write_text(json.dumps(valid_config()))
-    assert validate(b)[0] == 0                              # positional bundle dir
-    assert validate(b / "config.json")[0] == 0              # positional file
-    assert validate("--bundle", b, "-f", other)[0] == 0     # file judged with the bundle's root
-    assert validate(cwd=b)[0] == 0                          # default: the current directory
+    assert validate(b)[0] == 0  # positional bundle dir
+    assert validate(b / "config.json")[0] == 0  # positional file
+    assert validate("--bundle", b, "-f", other)[0] == 0  # file judged with the bundle's root
+    assert validate(cwd=b)[0] == 0  # default: the current directory
     assert validate("--host-specific", cwd=b)[0] == 0
 
 
@@ -78,7 +79,7 @@ def test_every_problem_one_line_exit_1(make):
 def test_missing_bundle_and_bad_json(tmp_path):
     rc, out, _ = validate("--bundle", tmp_path / "nope")
     assert rc == 1 and len(out) == 1 and "not a directory" in out[0]
-    (tmp_path / "config.json").write_text("{\n  \"ociVersion\": 1.0,\n  oops\n}")
+    (tmp_path / "config.json").write_text('{\n  "ociVersion": 1.0,\n  oops\n}')
     (tmp_path / "rootfs").mkdir()
     rc, out, _ = validate("--host-specific", tmp_path)
     assert rc == 1 and len(out) == 1 and "invalid JSON at line 3" in out[0], out
@@ -88,7 +89,7 @@ def test_usage_errors(make):
     b = make(valid_config())
     for argv in ((b, b), ("--bundle", b, b / "config.json"), ("--bogus",)):
         rc, out, err = validate(*argv)
-        assert rc == 1 and out == [], (argv, rc, out, err)   # the problem is on stderr, not stdout
+        assert rc == 1 and out == [], (argv, rc, out, err)  # the problem is on stderr, not stdout
         assert len(err.strip().splitlines()) == 1, err
 
 
@@ -100,8 +101,12 @@ def host_lacks_v1_controller():
     facts = HostFacts.probe()
     if facts.cgroup_version != 1:
         return None
-    for field, controller in ((("hugepageLimits",), "hugetlb"), (("network", "classID"), "net_cls"),
-                              (("network", "priorities"), "net_prio"), (("rdma",), "rdma")):
+    for field, controller in (
+        (("hugepageLimits",), "hugetlb"),
+        (("network", "classID"), "net_cls"),
+        (("network", "priorities"), "net_prio"),
+        (("rdma",), "rdma"),
+    ):
         if controller not in facts.controllers:
             return field, controller
     return None
@@ -109,14 +114,14 @@ def host_lacks_v1_controller():
 
 def test_host_specific_reports_what_this_host_lacks(make, tmp_path):
     cfg = valid_config()
-    cfg["mounts"].append({"destination": "/data", "type": "bind", "source": str(tmp_path / "gone"),
-                          "options": ["rbind"]})
+    cfg["mounts"].append(
+        {"destination": "/data", "type": "bind", "source": str(tmp_path / "gone"), "options": ["rbind"]}
+    )
     cfg["mounts"].append({"destination": "/x", "type": "nosuchfs0", "source": "none"})
     plain_file = tmp_path / "not-executable"
     plain_file.write_text("#!/bin/sh\n")
     plain_file.chmod(0o644)
-    cfg["hooks"] = {"prestart": [{"path": str(tmp_path / "no-hook")}],
-                    "poststop": [{"path": str(plain_file)}]}
+    cfg["hooks"] = {"prestart": [{"path": str(tmp_path / "no-hook")}], "poststop": [{"path": str(plain_file)}]}
     cfg["linux"]["sysctl"] = {"net.ipv4.no_such_sysctl": "1"}
     cfg["linux"]["netDevices"] = {"pyrnodev0": {}}
     cfg["linux"]["resources"]["cpu"] = {"cpus": "0-4095"}
@@ -124,18 +129,24 @@ def test_host_specific_reports_what_this_host_lacks(make, tmp_path):
     b = make(cfg)
 
     rc, plain, _ = validate("--bundle", b)
-    assert (rc, plain) == (0, [f"{b}/config.json: valid"])     # spec-valid
+    assert (rc, plain) == (0, [f"{b}/config.json: valid"])  # spec-valid
     rc, out, err = validate("--bundle", b, "--host-specific")
     assert rc == 1 and err == "", err
     fields = [line.split(": ")[1] for line in out]
-    assert fields == ["mounts[7].source", "mounts[8].type", "hooks.prestart[0].path",
-                      "hooks.poststop[0].path", "linux.resources.cpu.cpus",
-                      "process.execCPUAffinity.initial", 'linux.sysctl["net.ipv4.no_such_sysctl"]',
-                      "linux.netDevices.pyrnodev0"], out
+    assert fields == [
+        "mounts[7].source",
+        "mounts[8].type",
+        "hooks.prestart[0].path",
+        "hooks.poststop[0].path",
+        "linux.resources.cpu.cpus",
+        "process.execCPUAffinity.initial",
+        'linux.sysctl["net.ipv4.no_such_sysctl"]',
+        "linux.netDevices.pyrnodev0",
+    ], out
     text = "\n".join(out)
     assert "the bind source does not exist" in text
     assert '"nosuchfs0" is not a filesystem this kernel knows' in text
-    assert "no-hook\" does not exist on this host" in text
+    assert 'no-hook" does not exist on this host' in text
     assert 'not-executable" is not an executable file' in text
     assert "not online on this host" in text
     assert "no such network interface on this host" in text
@@ -149,8 +160,9 @@ def test_host_specific_missing_cgroup_controller(make):
     field, controller = lacking
     cfg = valid_config()
     res = cfg["linux"]["resources"]
-    value = {"hugepageLimits": [{"pageSize": "2MB", "limit": 2097152}], "rdma": {"mlx4_0": {"hcaHandles": 1}},
-             }.get(field[0])
+    value = {"hugepageLimits": [{"pageSize": "2MB", "limit": 2097152}], "rdma": {"mlx4_0": {"hcaHandles": 1}}}.get(
+        field[0]
+    )
     if field[0] == "network":
         res["network"] = {"classID": 1} if field[1] == "classID" else {"priorities": [{"name": "lo", "priority": 1}]}
     else:
@@ -166,8 +178,10 @@ def test_host_specific_unified_on_v1(make):
     cfg = valid_config()
     cfg["linux"]["resources"]["unified"] = {"memory.high": "1000000"}
     rc, out, _ = validate("--host-specific", make(cfg))
-    assert rc == 1 and out == ["config.json: linux.resources.unified: cgroup v2 settings cannot be applied: "
-                               "this host uses cgroup v1 (hybrid hierarchies included)"], out
+    assert rc == 1 and out == [
+        "config.json: linux.resources.unified: cgroup v2 settings cannot be applied: "
+        "this host uses cgroup v1 (hybrid hierarchies included)"
+    ], out
 
 
 def test_host_specific_devices_bound_in_a_user_namespace(make):
@@ -178,7 +192,7 @@ def test_host_specific_devices_bound_in_a_user_namespace(make):
     cfg["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
     cfg["linux"]["gidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
     cfg["linux"]["devices"] = [
-        {"path": "/dev/null", "type": "c", "major": major, "minor": minor},       # the host's: fine
+        {"path": "/dev/null", "type": "c", "major": major, "minor": minor},  # the host's: fine
         {"path": "/dev/null", "type": "c", "major": major, "minor": minor + 77},
         {"path": "/dev/pyrunc-no-such-dev", "type": "c", "major": 1, "minor": 3},
     ]
@@ -206,8 +220,10 @@ def test_host_specific_namespace_path(make, tmp_path):
     plain = tmp_path / "plain-dir"
     plain.mkdir()
     cfg["linux"]["namespaces"] = [n for n in cfg["linux"]["namespaces"] if n["type"] not in ("network", "ipc")]
-    cfg["linux"]["namespaces"] += [{"type": "network", "path": str(tmp_path / "missing")},
-                                   {"type": "ipc", "path": str(plain)}]
+    cfg["linux"]["namespaces"] += [
+        {"type": "network", "path": str(tmp_path / "missing")},
+        {"type": "ipc", "path": str(plain)},
+    ]
     rc, out, _ = validate("--host-specific", make(cfg))
     assert rc == 1
     assert [line.split(": ")[1] for line in out] == ["linux.namespaces[3].path", "linux.namespaces[4].path"], out
@@ -219,13 +235,21 @@ def test_host_specific_namespace_path(make, tmp_path):
 
 
 def facts(**over):
-    base = dict(namespaces=["pid", "net", "mnt", "ipc", "uts", "user", "cgroup", "time"],
-                cgroup_version=2, controllers=["cpu", "cpuset", "memory", "pids", "io", "hugetlb"],
-                seccomp={"enabled": True, "archs": ["SCMP_ARCH_X86_64"],
-                         "supportedFlags": ["SECCOMP_FILTER_FLAG_LOG"]},
-                cap_count=41, filesystems=["proc", "tmpfs", "devpts", "mqueue", "sysfs", "cgroup", "cgroup2"],
-                online_cpus={0, 1}, online_nodes={0}, hugepage_sizes=["2MB"], resctrl=False,
-                apparmor=False, selinux=False, max_user_namespaces=100)
+    base = dict(
+        namespaces=["pid", "net", "mnt", "ipc", "uts", "user", "cgroup", "time"],
+        cgroup_version=2,
+        controllers=["cpu", "cpuset", "memory", "pids", "io", "hugetlb"],
+        seccomp={"enabled": True, "archs": ["SCMP_ARCH_X86_64"], "supportedFlags": ["SECCOMP_FILTER_FLAG_LOG"]},
+        cap_count=41,
+        filesystems=["proc", "tmpfs", "devpts", "mqueue", "sysfs", "cgroup", "cgroup2"],
+        online_cpus={0, 1},
+        online_nodes={0},
+        hugepage_sizes=["2MB"],
+        resctrl=False,
+        apparmor=False,
+        selinux=False,
+        max_user_namespaces=100,
+    )
     base.update(over)
     return HostFacts(**base)
 
@@ -240,37 +264,52 @@ def test_rules_namespace_kind_missing_from_kernel():
     assert lines(cfg) == []
     assert lines(cfg, namespaces=["pid", "net", "mnt", "ipc", "uts"]) == [
         'config.json: linux.namespaces[5].type: "time" namespaces are not supported by this kernel '
-        "(no /proc/self/ns/time)"]
+        "(no /proc/self/ns/time)"
+    ]
     cfg["linux"]["namespaces"].append({"type": "user"})
     assert lines(cfg, max_user_namespaces=0) == [
         'config.json: linux.namespaces[6].type: "user": new user namespaces are disabled here '
-        "(user.max_user_namespaces is 0)"]
+        "(user.max_user_namespaces is 0)"
+    ]
 
 
 def test_rules_cgroup_versions_and_controllers():
     cfg = valid_config()
     res = cfg["linux"]["resources"]
-    res.update({"memory": {"limit": 1 << 20}, "pids": {"limit": 10}, "blockIO": {"weight": 100},
-                "network": {"classID": 7}, "cpu": {"realtimeRuntime": 1}})
+    res.update(
+        {
+            "memory": {"limit": 1 << 20},
+            "pids": {"limit": 10},
+            "blockIO": {"weight": 100},
+            "network": {"classID": 7},
+            "cpu": {"realtimeRuntime": 1},
+        }
+    )
     assert lines(cfg, controllers=["memory", "pids", "io", "cpu"]) == [
         "config.json: linux.resources.cpu.realtimeRuntime: cannot be applied on cgroup v2 (this host)",
-        "config.json: linux.resources.network.classID: cannot be applied on cgroup v2 (this host)"]
+        "config.json: linux.resources.network.classID: cannot be applied on cgroup v2 (this host)",
+    ]
     assert lines(cfg, controllers=["pids", "io", "cpu"])[0] == (
-        "config.json: linux.resources.memory: needs the memory controller, which cgroup v2 on this host "
-        "does not offer")
+        "config.json: linux.resources.memory: needs the memory controller, which cgroup v2 on this host does not offer"
+    )
     v1 = lines(cfg, cgroup_version=1, controllers=["memory", "pids", "cpu", "devices", "net_cls"])
-    assert v1 == ["config.json: linux.resources.blockIO: needs the blkio controller, which cgroup v1 on "
-                  "this host does not offer"]
+    assert v1 == [
+        "config.json: linux.resources.blockIO: needs the blkio controller, which cgroup v1 on this host does not offer"
+    ]
     res["unified"] = {"memory.high": "max"}
-    assert lines(cfg, cgroup_version=1, controllers=["memory", "pids", "cpu", "devices", "net_cls", "blkio"]) \
-        == ["config.json: linux.resources.unified: cgroup v2 settings cannot be applied: this host uses "
-            "cgroup v1 (hybrid hierarchies included)"]
+    assert lines(cfg, cgroup_version=1, controllers=["memory", "pids", "cpu", "devices", "net_cls", "blkio"]) == [
+        "config.json: linux.resources.unified: cgroup v2 settings cannot be applied: this host uses "
+        "cgroup v1 (hybrid hierarchies included)"
+    ]
 
 
 def test_rules_seccomp_capabilities_hugepages_lsm_resctrl():
     cfg = valid_config()
-    cfg["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_AARCH64"],
-                               "flags": ["SECCOMP_FILTER_FLAG_SPEC_ALLOW"]}
+    cfg["linux"]["seccomp"] = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_AARCH64"],
+        "flags": ["SECCOMP_FILTER_FLAG_SPEC_ALLOW"],
+    }
     cfg["process"]["capabilities"]["bounding"].append("CAP_CHECKPOINT_RESTORE")
     cfg["linux"]["resources"]["hugepageLimits"] = [{"pageSize": "1GB", "limit": 0}]
     cfg["process"]["apparmorProfile"] = "docker-default"
@@ -287,10 +326,12 @@ def test_rules_seccomp_capabilities_hugepages_lsm_resctrl():
         'config.json: process.apparmorProfile: "docker-default" cannot be applied: AppArmor is not enabled '
         "on this host",
     ], got
-    assert lines(cfg, seccomp={"enabled": False}, cap_count=41, hugepage_sizes=["2MB", "1GB"], resctrl=True,
-                 apparmor=True) == [
+    assert lines(
+        cfg, seccomp={"enabled": False}, cap_count=41, hugepage_sizes=["2MB", "1GB"], resctrl=True, apparmor=True
+    ) == [
         "config.json: linux.seccomp: seccomp filters are not available here (needs libseccomp and a kernel "
-        "with seccomp filter support)"]
+        "with seccomp filter support)"
+    ]
 
 
 def test_rules_tolerate_wrong_types():

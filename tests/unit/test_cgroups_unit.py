@@ -9,13 +9,16 @@ from pyrunc.linux.procfs import parse_cpu_list
 from pyrunc.errors import CgroupError
 
 
-@pytest.mark.parametrize("given,expected", [
-    (None, ("cid", True)),
-    ("", ("cid", True)),
-    ("/a/b", ("/a/b", False)),
-    ("//a//b/", ("/a/b", False)),
-    ("a/./b", ("a/b", True)),
-])
+@pytest.mark.parametrize(
+    "given,expected",
+    [
+        (None, ("cid", True)),
+        ("", ("cid", True)),
+        ("/a/b", ("/a/b", False)),
+        ("//a//b/", ("/a/b", False)),
+        ("a/./b", ("a/b", True)),
+    ],
+)
 def test_resolve_path(given, expected):
     assert resolve_path(given, "cid") == expected
 
@@ -26,8 +29,7 @@ def test_resolve_path_rejects(bad):
         resolve_path(bad, "cid")
 
 
-@pytest.mark.parametrize("shares,weight", [(0, 0), (1, 1), (2, 1), (1024, 100), (262144, 10000),
-                                           (10**9, 10000)])
+@pytest.mark.parametrize("shares,weight", [(0, 0), (1, 1), (2, 1), (1024, 100), (262144, 10000), (10**9, 10000)])
 def test_shares_to_weight_fixed_points(shares, weight):
     assert R.cpu_shares_to_weight(shares) == weight
 
@@ -66,23 +68,28 @@ def test_page_size():
 
 
 def test_device_rule_normalization():
-    rules = R.normalize_device_rules([
-        {"allow": False, "access": "rwm"},
-        {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "wr"},
-        {"allow": True, "major": 10, "access": "m"},  # type "a" with a number: split
-    ])
+    rules = R.normalize_device_rules(
+        [
+            {"allow": False, "access": "rwm"},
+            {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "wr"},
+            {"allow": True, "major": 10, "access": "m"},  # type "a" with a number: split
+        ]
+    )
     assert rules[0].is_everything() and rules[0].v1_line() == "a"
     assert rules[1].v1_line() == "c 1:3 rw"
     assert [r.v1_line() for r in rules[2:]] == ["b 10:* m", "c 10:* m"]
 
 
-@pytest.mark.parametrize("bad,field", [
-    ([{"access": "r"}], r"devices\[0\]\.allow"),
-    ([{"allow": True, "type": "x"}], r"devices\[0\]\.type"),
-    ([{"allow": True, "major": "1"}], r"devices\[0\]\.major"),
-    ([{"allow": True, "access": "rwx"}], r"devices\[0\]\.access"),
-    ({"allow": True}, r"devices: must be an array"),
-])
+@pytest.mark.parametrize(
+    "bad,field",
+    [
+        ([{"access": "r"}], r"devices\[0\]\.allow"),
+        ([{"allow": True, "type": "x"}], r"devices\[0\]\.type"),
+        ([{"allow": True, "major": "1"}], r"devices\[0\]\.major"),
+        ([{"allow": True, "access": "rwx"}], r"devices\[0\]\.access"),
+        ({"allow": True}, r"devices: must be an array"),
+    ],
+)
 def test_device_rule_errors(bad, field):
     with pytest.raises(CgroupError, match=field):
         R.normalize_device_rules(bad)
@@ -92,21 +99,23 @@ def test_effective_rules_default_deny_and_allow_list():
     default_allow, rules = R.effective_device_rules([{"allow": False, "access": "rwm"}])
     assert default_allow is False
     allowed = lambda *a: R.device_allowed(default_allow, rules, *a)  # noqa: E731
-    assert allowed("c", 1, 3, "rw")          # /dev/null
-    assert allowed("c", 136, 7, "rwm")       # a pty
-    assert allowed("b", 8, 0, "m")           # mknod of anything
+    assert allowed("c", 1, 3, "rw")  # /dev/null
+    assert allowed("c", 136, 7, "rwm")  # a pty
+    assert allowed("b", 8, 0, "m")  # mknod of anything
     assert not allowed("b", 8, 0, "r")
-    assert not allowed("c", 1, 1, "r")       # /dev/mem
+    assert not allowed("c", 1, 1, "r")  # /dev/mem
     # an allow-all before the defaults: everything allowed
     default_allow, rules = R.effective_device_rules([{"allow": True, "access": "rwm"}])
     assert default_allow is True and R.device_allowed(True, rules, "c", 1, 1, "rwm")
 
 
 def test_later_rules_win():
-    d, rules = R.effective_device_rules([
-        {"allow": True, "type": "c", "major": 4, "minor": 1, "access": "rw"},
-        {"allow": False, "type": "c", "major": 4, "minor": 1, "access": "w"},
-    ])
+    d, rules = R.effective_device_rules(
+        [
+            {"allow": True, "type": "c", "major": 4, "minor": 1, "access": "rw"},
+            {"allow": False, "type": "c", "major": 4, "minor": 1, "access": "w"},
+        ]
+    )
     assert R.device_allowed(d, rules, "c", 4, 1, "r")
     assert not R.device_allowed(d, rules, "c", 4, 1, "w")
     assert not R.device_allowed(d, rules, "c", 4, 1, "rw")
@@ -135,8 +144,10 @@ def test_stats_prune_matches_go_omitempty():
 
 # --- the eBPF device program, run by a tiny interpreter of the opcodes it uses ---
 
+
 def _run_bpf(code: bytes, type_: int, access: int, major: int, minor: int) -> int:
     import struct
+
     ctx = struct.pack("<III", (access << 16) | type_, major, minor)
     regs = [0] * 11
     pc = 0
@@ -149,9 +160,9 @@ def _run_bpf(code: bytes, type_: int, access: int, major: int, minor: int) -> in
         if op == 0x61:
             assert src == 1
             regs[dst] = struct.unpack_from("<I", ctx, off)[0]
-        elif op == 0xbf:
+        elif op == 0xBF:
             regs[dst] = regs[src]
-        elif op == 0xb7:
+        elif op == 0xB7:
             regs[dst] = imm & mask
         elif op == 0x57:
             regs[dst] &= imm & mask
@@ -159,7 +170,7 @@ def _run_bpf(code: bytes, type_: int, access: int, major: int, minor: int) -> in
             regs[dst] >>= imm
         elif op == 0x55:
             pc += off if regs[dst] != (imm & mask) else 0
-        elif op == 0x5d:
+        elif op == 0x5D:
             pc += off if regs[dst] != regs[src] else 0
         elif op == 0x15:
             pc += off if regs[dst] == (imm & mask) else 0
@@ -174,12 +185,20 @@ def test_bpf_program_matches_reference_semantics():
     import itertools
     import random
     from pyrunc.cgroups import ebpf
+
     rnd = random.Random(6)
     accesses = ["r", "w", "m", "rw", "rm", "wm", "rwm"]
     for _ in range(150):
-        spec = [{"allow": rnd.random() < 0.5, "type": rnd.choice(["a", "b", "c"]),
-                 "major": rnd.choice([None, 1, 5, 8]), "minor": rnd.choice([None, 0, 3, 7]),
-                 "access": rnd.choice(accesses)} for _ in range(rnd.randint(0, 5))]
+        spec = [
+            {
+                "allow": rnd.random() < 0.5,
+                "type": rnd.choice(["a", "b", "c"]),
+                "major": rnd.choice([None, 1, 5, 8]),
+                "minor": rnd.choice([None, 0, 3, 7]),
+                "access": rnd.choice(accesses),
+            }
+            for _ in range(rnd.randint(0, 5))
+        ]
         if rnd.random() < 0.3:
             spec.insert(rnd.randint(0, len(spec)), {"allow": rnd.random() < 0.5, "access": "rwm"})
         default_allow, rules = R.effective_device_rules(spec)

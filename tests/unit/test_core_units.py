@@ -12,16 +12,23 @@ from pyrunc.state import validate_id
 BASE = {
     "ociVersion": "1.3.0",
     "root": {"path": "rootfs"},
-    "process": {"args": ["sh"], "cwd": "/", "user": {"uid": 0, "gid": 0},
-                "capabilities": {"bounding": ["CAP_KILL", "CAP_NOT_A_CAP"], "effective": ["CAP_KILL"]},
-                "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 10, "hard": 20}]},
+    "process": {
+        "args": ["sh"],
+        "cwd": "/",
+        "user": {"uid": 0, "gid": 0},
+        "capabilities": {"bounding": ["CAP_KILL", "CAP_NOT_A_CAP"], "effective": ["CAP_KILL"]},
+        "rlimits": [{"type": "RLIMIT_NOFILE", "soft": 10, "hard": 20}],
+    },
     "mounts": [
         {"destination": "/proc", "type": "proc", "source": "proc"},
         {"destination": "data", "type": "none", "source": "/tmp", "options": ["rbind", "ro", "rprivate", "rnosuid"]},
         {"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "mode=755", "size=1m"]},
     ],
-    "linux": {"namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "network", "path": "/run/netns/x"}],
-              "maskedPaths": ["/proc/kcore"], "readonlyPaths": ["/proc/sys"]},
+    "linux": {
+        "namespaces": [{"type": "pid"}, {"type": "mount"}, {"type": "network", "path": "/run/netns/x"}],
+        "maskedPaths": ["/proc/kcore"],
+        "readonlyPaths": ["/proc/sys"],
+    },
 }
 
 
@@ -43,6 +50,7 @@ def test_convert_resolves_paths_flags_caps_and_rlimits():
 
 def test_config_round_trips_through_its_persisted_form():
     from pyrunc.config.model import Config
+
     cfg = convert(BASE, "/b")
     again = Config.from_dict(cfg.to_dict())
     assert again.to_dict() == cfg.to_dict()
@@ -52,31 +60,28 @@ def test_mount_plan_order_and_relative_destination():
     cfg = convert(BASE, "/b")
     ops = rootfs.plan(cfg, in_userns=False)
     kinds = [type(op).__name__ for op in ops]
-    assert kinds == ["PrepareRoot", "FsMount", "BindMount", "FsMount", "SetupDev",
-                     "MaskPaths", "ReadonlyPaths"]
+    assert kinds == ["PrepareRoot", "FsMount", "BindMount", "FsMount", "SetupDev", "MaskPaths", "ReadonlyPaths"]
     assert ops[2].m.destination == "/data"
 
 
-@pytest.mark.parametrize("dest,typ,msg", [
-    ("/proc", "tmpfs", "not of type proc"),
-    ("/proc/sys/kernel/core_pattern", "bind", "inside /proc"),
-])
+@pytest.mark.parametrize(
+    "dest,typ,msg", [("/proc", "tmpfs", "not of type proc"), ("/proc/sys/kernel/core_pattern", "bind", "inside /proc")]
+)
 def test_mount_plan_refuses_mounts_over_proc(dest, typ, msg):
-    doc = dict(BASE, mounts=[{"destination": dest, "type": typ, "source": "/tmp",
-                              "options": ["bind"] if typ == "bind" else []}])
+    doc = dict(
+        BASE,
+        mounts=[{"destination": dest, "type": typ, "source": "/tmp", "options": ["bind"] if typ == "bind" else []}],
+    )
     with pytest.raises(ConfigError, match=msg):
         rootfs.plan(convert(doc, "/b"), in_userns=False)
 
 
 def test_proc_allowlist_is_accepted():
-    doc = dict(BASE, mounts=[{"destination": "/proc/meminfo", "type": "bind", "source": "/tmp/x",
-                              "options": ["bind"]}])
+    doc = dict(BASE, mounts=[{"destination": "/proc/meminfo", "type": "bind", "source": "/tmp/x", "options": ["bind"]}])
     rootfs.plan(convert(doc, "/b"), in_userns=False)
 
 
-@pytest.mark.parametrize("path,expected", [
-    ("/a/../../b", "/b"), ("a/./b/", "/a/b"), ("/", "/"), ("../../etc", "/etc"),
-])
+@pytest.mark.parametrize("path,expected", [("/a/../../b", "/b"), ("a/./b/", "/a/b"), ("/", "/"), ("../../etc", "/etc")])
 def test_clean_path_never_escapes(path, expected):
     assert rootfs.clean_path(path) == expected
 
@@ -96,11 +101,14 @@ def test_sealed_imports_refuse_any_new_module():
     """After pivot_root the stages seal imports: a module not yet loaded can
     no longer be read (it would come from the container's image)."""
     import os
+
     pid = os.fork()
     if pid == 0:
         from pyrunc.stages.init import seal_imports
+
         seal_imports()
         import os as again  # already loaded: fine
+
         try:
             import xmlrpc.client  # noqa: F401  (never loaded by pyrunc)
         except ImportError:

@@ -32,15 +32,26 @@ def test_bools_false_are_sent_none_are_not():
 
 
 def test_repeated_messages_and_two_byte_keys():
-    opts = {"ext_mnt": [{"key": "/a", "val": "/b"}, {"key": "/c", "val": "/d"}],
-            "external": ["net[4026531840]:extRootNetNS"]}
+    opts = {
+        "ext_mnt": [{"key": "/a", "val": "/b"}, {"key": "/c", "val": "/d"}],
+        "external": ["net[4026531840]:extRootNetNS"],
+    }
     data = rpc.encode(rpc.OPTS, opts)
     one = b"\x0a\x02/a\x12\x02/b"
     two = b"\x0a\x02/c\x12\x02/d"
     ext = b"net[4026531840]:extRootNetNS"
     # field 23 length-delimited: key 23<<3|2 = 186 = varint ba 01; field 37: 298 = aa 02
-    assert data == (b"\xba\x01" + bytes([len(one)]) + one + b"\xba\x01" + bytes([len(two)]) + two
-                    + b"\xaa\x02" + bytes([len(ext)]) + ext)
+    assert data == (
+        b"\xba\x01"
+        + bytes([len(one)])
+        + one
+        + b"\xba\x01"
+        + bytes([len(two)])
+        + two
+        + b"\xaa\x02"
+        + bytes([len(ext)])
+        + ext
+    )
     assert rpc.decode(rpc.OPTS, data) == opts
 
 
@@ -61,10 +72,13 @@ def test_failure_response_with_errno_and_message():
 
 
 def test_unknown_fields_of_every_wire_type_are_skipped():
-    extra = (b"\x98\x06\x01"                # field 99, varint
-             + b"\xa5\x06\x00\x00\x00\x00"  # field 100, fixed32
-             + b"\xa9\x06" + b"\x00" * 8    # field 101, fixed64
-             + b"\xb2\x06\x02ab")           # field 102, length-delimited
+    extra = (
+        b"\x98\x06\x01"  # field 99, varint
+        + b"\xa5\x06\x00\x00\x00\x00"  # field 100, fixed32
+        + b"\xa9\x06"
+        + b"\x00" * 8  # field 101, fixed64
+        + b"\xb2\x06\x02ab"
+    )  # field 102, length-delimited
     assert rpc.decode(rpc.RESP, b"\x08\x0a" + extra + b"\x10\x01") == {"type": 10, "success": True}
 
 
@@ -74,8 +88,7 @@ def test_version_response_nested():
     assert resp["version"] == {"major_number": 3, "minor_number": 17, "sublevel": 1}
 
 
-@pytest.mark.parametrize("data", [b"\x08", b"\x08\x80", b"\x4a\x05ab", b"\x0f\x00",
-                                  b"\xa5\x06\x00", b"\x4a"])
+@pytest.mark.parametrize("data", [b"\x08", b"\x08\x80", b"\x4a\x05ab", b"\x0f\x00", b"\xa5\x06\x00", b"\x4a"])
 def test_truncated_or_malformed_input_raises(data):
     with pytest.raises(rpc.DecodeError):
         rpc.decode(rpc.RESP, data)
@@ -87,9 +100,18 @@ def test_wrong_wire_type_for_known_field():
 
 
 def test_round_trip_request():
-    req = {"type": rpc.RESTORE, "opts": {
-        "images_dir_fd": 7, "log_level": 4, "root": "/run/x/criu-root", "rst_sibling": True,
-        "manage_cgroups_mode": rpc.CG_MODES["soft"], "empty_ns": 0x40000000,
-        "inherit_fd": [{"key": "pipe:[123]", "fd": 1}], "cg_root": [{"path": "/a/b"}],
-        "join_ns": [{"ns": "uts", "ns_file": "/proc/1/ns/uts"}]}}
+    req = {
+        "type": rpc.RESTORE,
+        "opts": {
+            "images_dir_fd": 7,
+            "log_level": 4,
+            "root": "/run/x/criu-root",
+            "rst_sibling": True,
+            "manage_cgroups_mode": rpc.CG_MODES["soft"],
+            "empty_ns": 0x40000000,
+            "inherit_fd": [{"key": "pipe:[123]", "fd": 1}],
+            "cg_root": [{"path": "/a/b"}],
+            "join_ns": [{"ns": "uts", "ns_file": "/proc/1/ns/uts"}],
+        },
+    }
     assert rpc.decode(rpc.REQ, rpc.encode(rpc.REQ, req)) == req

@@ -61,8 +61,7 @@ def test_remove_puts_pips_kind_of_script_back(venv):
     launcher.install(str(prefix), str(script))
     launcher.remove(str(prefix), str(script))
     assert not (prefix / "sealed").exists()
-    assert script.read_text() == launcher.slow_script_text(os.path.join(launcher._scripts_dir(str(prefix)),
-                                                                        "python3"))
+    assert script.read_text() == launcher.slow_script_text(os.path.join(launcher._scripts_dir(str(prefix)), "python3"))
     assert "from pyrunc.launcher import main" in slow and "from pyrunc.launcher import main" in script.read_text()
     launcher.remove(str(prefix), str(script))  # twice: nothing left to do
 

@@ -10,14 +10,50 @@ PKG = Path(__file__).resolve().parents[2] / "pyrunc"
 
 # lowest first; a module belongs to the first prefix that matches it
 LAYERS = [
-    ("kernel and basics", ["pyrunc.linux", "pyrunc.errors", "pyrunc.fastjson", "pyrunc.faults",
-                           "pyrunc.log", "pyrunc.defaults", "pyrunc.criu_rpc", "pyrunc.__init__"]),
-    ("walls", ["pyrunc.config", "pyrunc.capabilities", "pyrunc.namespaces", "pyrunc.console",
-               "pyrunc.lsm", "pyrunc.seccomp", "pyrunc.process", "pyrunc.rootfs", "pyrunc.cgroups",
-               "pyrunc.hooks", "pyrunc.netdev", "pyrunc.state", "pyrunc.exeseal", "pyrunc.rootless"]),
+    (
+        "kernel and basics",
+        [
+            "pyrunc.linux",
+            "pyrunc.errors",
+            "pyrunc.fastjson",
+            "pyrunc.faults",
+            "pyrunc.log",
+            "pyrunc.defaults",
+            "pyrunc.criu_rpc",
+            "pyrunc.__init__",
+        ],
+    ),
+    (
+        "walls",
+        [
+            "pyrunc.config",
+            "pyrunc.capabilities",
+            "pyrunc.namespaces",
+            "pyrunc.console",
+            "pyrunc.lsm",
+            "pyrunc.seccomp",
+            "pyrunc.process",
+            "pyrunc.rootfs",
+            "pyrunc.cgroups",
+            "pyrunc.hooks",
+            "pyrunc.netdev",
+            "pyrunc.state",
+            "pyrunc.exeseal",
+            "pyrunc.rootless",
+        ],
+    ),
     ("stages", ["pyrunc.stages"]),
-    ("lifecycle", ["pyrunc.container", "pyrunc.execution", "pyrunc.checkpoint", "pyrunc.inspect",
-                   "pyrunc.features", "pyrunc.runtime"]),
+    (
+        "lifecycle",
+        [
+            "pyrunc.container",
+            "pyrunc.execution",
+            "pyrunc.checkpoint",
+            "pyrunc.inspect",
+            "pyrunc.features",
+            "pyrunc.runtime",
+        ],
+    ),
     ("cli", ["pyrunc.cli"]),
     ("entry points", ["pyrunc.launcher", "pyrunc.__main__"]),
 ]
@@ -49,7 +85,7 @@ def imports(name, path, mods):
         if isinstance(node, ast.ImportFrom):
             if node.level:
                 base = name.split(".") if is_pkg else name.split(".")[:-1]
-                base = base[:len(base) - (node.level - 1)]
+                base = base[: len(base) - (node.level - 1)]
                 target = ".".join(base + ([node.module] if node.module else []))
             else:
                 target = node.module or ""
@@ -76,8 +112,7 @@ def test_no_import_goes_up_a_layer():
             if target == "pyrunc" or name == "pyrunc":
                 continue
             if layer_of(target) > layer_of(name):
-                wrong.append(f"{name} ({LAYERS[layer_of(name)][0]}) imports {target} "
-                             f"({LAYERS[layer_of(target)][0]})")
+                wrong.append(f"{name} ({LAYERS[layer_of(name)][0]}) imports {target} ({LAYERS[layer_of(target)][0]})")
     assert not wrong, "\n".join(sorted(wrong))
 
 
@@ -93,10 +128,11 @@ def test_module_level_imports_have_no_cycle():
         state[n] = 1
         for t in graph.get(n, ()):
             if state.get(t) == 1:
-                cycles.append(" -> ".join(stack[stack.index(t):] + [t]))
+                cycles.append(" -> ".join(stack[stack.index(t) :] + [t]))
             elif t not in state:
                 visit(t, stack + [t])
         state[n] = 2
+
     for n in sorted(graph):
         if n not in state:
             visit(n, [n])

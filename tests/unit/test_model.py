@@ -53,6 +53,7 @@ def test_everything_the_stages_use_is_typed():
 
 def test_the_stored_program_is_what_libseccomp_compiles():
     from pyrunc import seccomp
+
     cfg = convert(RICH, "/b")
     assert cfg.seccomp.bpf == seccomp.prepare(RICH["linux"]["seccomp"]).bpf
 
@@ -78,22 +79,26 @@ def test_update_merges_through_the_converter():
 def test_loading_the_model_and_its_filter_needs_no_libseccomp():
     """What exec does with the persisted config: no bindings, no compiler."""
     persisted = json.dumps(convert(RICH, "/b").to_dict())
-    code = ("import sys, json\n"
-            "from pyrunc.config.model import Config\n"
-            "from pyrunc.seccomp import PreparedSeccomp\n"
-            "cfg = Config.from_dict(json.loads(sys.stdin.read()))\n"
-            "p = PreparedSeccomp.from_record(cfg.seccomp)\n"
-            "print(p.instructions, [m for m in ('seccomp', 'pyseccomp', 'pyrunc.config.convert')"
-            " if m in sys.modules])\n")
-    out = subprocess.run([sys.executable, "-c", code], input=persisted, capture_output=True,
-                         text=True, check=True, cwd=REPO).stdout.split(" ", 1)
+    code = (
+        "import sys, json\n"
+        "from pyrunc.config.model import Config\n"
+        "from pyrunc.seccomp import PreparedSeccomp\n"
+        "cfg = Config.from_dict(json.loads(sys.stdin.read()))\n"
+        "p = PreparedSeccomp.from_record(cfg.seccomp)\n"
+        "print(p.instructions, [m for m in ('seccomp', 'pyseccomp', 'pyrunc.config.convert')"
+        " if m in sys.modules])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], input=persisted, capture_output=True, text=True, check=True, cwd=REPO
+    ).stdout.split(" ", 1)
     assert int(out[0]) > 0 and out[1].strip() == "[]"
 
 
 def test_process_does_not_import_the_converter():
     """The config.convert <-> process import cycle is gone."""
     code = "import sys, pyrunc.process; print('pyrunc.config.convert' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd=REPO).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
+    ).stdout.strip()
     assert out == "False"
     assert "from .config" not in (REPO / "pyrunc" / "process.py").read_text()

@@ -35,10 +35,18 @@ def test_mountinfo_unescapes_space_tab_newline_backslash():
     assert escaped["source"] == "/dev/v da"
 
 
-@pytest.mark.parametrize("raw, plain", [
-    ("plain", "plain"), ("a\\040b", "a b"), ("\\134", "\\"), ("end\\04", "end\\04"),
-    ("\\999", "\\999"), ("\\", "\\"), ("x\\0401", "x 1"),
-])
+@pytest.mark.parametrize(
+    "raw, plain",
+    [
+        ("plain", "plain"),
+        ("a\\040b", "a b"),
+        ("\\134", "\\"),
+        ("end\\04", "end\\04"),
+        ("\\999", "\\999"),
+        ("\\", "\\"),
+        ("x\\0401", "x 1"),
+    ],
+)
 def test_unescape(raw, plain):
     assert procfs.unescape(raw) == plain
 
@@ -49,8 +57,11 @@ def test_own_mountinfo_has_root():
 
 def test_cgroup_lines():
     text = "12:cpu,cpuacct:/user.slice\n1:name=systemd:/a:b\n0::/init.scope\n"
-    assert procfs.parse_cgroup(text) == [("12", "cpu,cpuacct", "/user.slice"),
-                                         ("1", "name=systemd", "/a:b"), ("0", "", "/init.scope")]
+    assert procfs.parse_cgroup(text) == [
+        ("12", "cpu,cpuacct", "/user.slice"),
+        ("1", "name=systemd", "/a:b"),
+        ("0", "", "/init.scope"),
+    ]
     assert procfs.cgroups()  # this process is in some cgroup
 
 
@@ -61,10 +72,16 @@ def test_status_fields_and_cap_mask():
     assert procfs.status()["Pid"] == str(os.getpid())
 
 
-@pytest.mark.parametrize("text, cpus", [
-    ("0-3,5", [0, 1, 2, 3, 5]), ("", []), ("7\n", [7]), ("0-3,8,10-11\n", [0, 1, 2, 3, 8, 10, 11]),
-    (" 1 , 2-3 ", [1, 2, 3]),
-])
+@pytest.mark.parametrize(
+    "text, cpus",
+    [
+        ("0-3,5", [0, 1, 2, 3, 5]),
+        ("", []),
+        ("7\n", [7]),
+        ("0-3,8,10-11\n", [0, 1, 2, 3, 8, 10, 11]),
+        (" 1 , 2-3 ", [1, 2, 3]),
+    ],
+)
 def test_cpu_list(text, cpus):
     assert procfs.parse_cpu_list(text) == cpus
 
@@ -83,5 +100,6 @@ def test_sysctl_and_cap_last_cap():
 
 def test_imports_nothing():
     import ast
+
     tree = ast.parse(open(procfs.__file__).read())
     assert not [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]

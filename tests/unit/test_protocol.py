@@ -15,13 +15,16 @@ def test_round_trip_every_type():
         assert proto.decode(proto.encode(mtype, payload)) == (mtype, payload or {})
 
 
-@pytest.mark.parametrize("data,why", [
-    (b"", "short message"),
-    (b"XX" + struct.pack(">HI", proto.READY, 0), "bad magic"),
-    (b"PR" + struct.pack(">HI", 999, 0), "unknown message type"),
-    (b"PR" + struct.pack(">HI", proto.ERROR, 10) + b"{}", "does not match"),
-    (b"PR" + struct.pack(">HI", proto.ERROR, 2) + b"[]", "not an object"),
-])
+@pytest.mark.parametrize(
+    "data,why",
+    [
+        (b"", "short message"),
+        (b"XX" + struct.pack(">HI", proto.READY, 0), "bad magic"),
+        (b"PR" + struct.pack(">HI", 999, 0), "unknown message type"),
+        (b"PR" + struct.pack(">HI", proto.ERROR, 10) + b"{}", "does not match"),
+        (b"PR" + struct.pack(">HI", proto.ERROR, 2) + b"[]", "not an object"),
+    ],
+)
 def test_malformed_messages_are_refused(data, why):
     with pytest.raises(proto.ProtocolError, match=why):
         proto.decode(data)
@@ -33,7 +36,7 @@ def test_oversized_payload_is_refused_when_sending():
 
 
 def test_length_field_above_the_maximum_is_refused():
-    body = b"{}" 
+    body = b"{}"
     data = b"PR" + struct.pack(">HI", proto.ERROR, proto.MAX_PAYLOAD + 1) + body
     with pytest.raises(proto.ProtocolError):
         proto.decode(data)
@@ -51,8 +54,7 @@ def test_channel_over_a_real_seqpacket_pair_keeps_boundaries():
             ca.send(proto.CONTINUE)
             cb.expect(proto.READY)
         # an oversized raw datagram (bypassing encode) is detected, not truncated silently
-        os.write(a, b"PR" + struct.pack(">HI", proto.ERROR, proto.MAX_PAYLOAD + 10)
-                 + b" " * (proto.MAX_PAYLOAD + 10))
+        os.write(a, b"PR" + struct.pack(">HI", proto.ERROR, proto.MAX_PAYLOAD + 10) + b" " * (proto.MAX_PAYLOAD + 10))
         with pytest.raises(proto.ProtocolError):
             cb.recv()
         ca.close()

@@ -19,10 +19,12 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "validation"
 BASES = [json.loads((DATA / name).read_text()) for name in ("runc-spec-default.json", "rich-config.json")]
 
 json_scalars = st.one_of(
-    st.none(), st.booleans(),
-    st.integers(min_value=-(2 ** 70), max_value=2 ** 70),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
     st.floats(allow_nan=False, allow_infinity=False),
-    st.text(max_size=30), st.text(min_size=2000, max_size=3000),
+    st.text(max_size=30),
+    st.text(min_size=2000, max_size=3000),
 )
 json_values = st.recursive(
     json_scalars,
@@ -97,5 +99,5 @@ def test_deep_nesting_is_reported_not_crashed():
     for _ in range(5000):
         value = [value]
     doc["annotations"] = {"deep": value}
-    with pytest.raises(ConfigError, match=r'annotations.deep: \[\[\[.*is not of type string'):
+    with pytest.raises(ConfigError, match=r"annotations.deep: \[\[\[.*is not of type string"):
         schema.validate(doc)

@@ -30,11 +30,12 @@ def first_error(doc, kind="config"):
 # message format
 # --------------------------------------------------------------------------
 
+
 def test_enum_message(default):
     default["linux"]["namespaces"][2]["type"] = "foo"
     assert first_error(default) == (
-        'config.json: linux.namespaces[2].type: "foo" is not one of '
-        "pid, network, mount, ipc, uts, user, cgroup, time")
+        'config.json: linux.namespaces[2].type: "foo" is not one of pid, network, mount, ipc, uts, user, cgroup, time'
+    )
 
 
 def test_type_message(default):
@@ -49,7 +50,7 @@ def test_required_message(default):
 
 
 def test_range_message(default):
-    default["process"]["user"]["uid"] = 2 ** 32
+    default["process"]["user"]["uid"] = 2**32
     assert first_error(default) == "config.json: process.user.uid: 4294967296 is greater than the maximum 4294967295"
     default["process"]["user"]["uid"] = -1
     assert first_error(default) == "config.json: process.user.uid: -1 is less than the minimum 0"
@@ -57,11 +58,16 @@ def test_range_message(default):
 
 def test_pattern_message(default):
     default["process"]["rlimits"][0]["type"] = "NOFILE"
-    assert first_error(default) == 'config.json: process.rlimits[0].type: "NOFILE" does not match pattern ^RLIMIT_[A-Z]+$'
+    assert (
+        first_error(default) == 'config.json: process.rlimits[0].type: "NOFILE" does not match pattern ^RLIMIT_[A-Z]+$'
+    )
 
 
 def test_min_items_message(default):
-    default["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [{"names": [], "action": "SCMP_ACT_LOG"}]}
+    default["linux"]["seccomp"] = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": [], "action": "SCMP_ACT_LOG"}],
+    }
     assert first_error(default) == "config.json: linux.seccomp.syscalls[0].names: [] has fewer than 1 item"
 
 
@@ -123,6 +129,7 @@ def test_single_branch_any_of_reports_the_inner_error(default):
 # interpreter keywords on small synthetic schemas
 # --------------------------------------------------------------------------
 
+
 def compile_schema(tmp_path, main, **others):
     for name, content in others.items():
         (tmp_path / name).write_text(json.dumps(content))
@@ -134,6 +141,7 @@ def compile_schema(tmp_path, main, **others):
         errs = []
         check(doc, (), errs)
         return [(format_path(p.path), p.message) for p in errs]
+
     return run
 
 
@@ -141,11 +149,15 @@ def official_verdict(tmp_path, doc):
     jsonschema = pytest.importorskip("jsonschema")
     from referencing import Registry, Resource
     from referencing.jsonschema import DRAFT4
-    resources = [(p.name, Resource.from_contents(json.loads(p.read_text()), default_specification=DRAFT4))
-                 for p in tmp_path.glob("*.json")]
+
+    resources = [
+        (p.name, Resource.from_contents(json.loads(p.read_text()), default_specification=DRAFT4))
+        for p in tmp_path.glob("*.json")
+    ]
     registry = Registry().with_resources(resources)
-    return jsonschema.Draft4Validator({"$ref": "main.json"}, registry=registry,
-                                      format_checker=jsonschema.Draft4Validator.FORMAT_CHECKER).is_valid(doc)
+    return jsonschema.Draft4Validator(
+        {"$ref": "main.json"}, registry=registry, format_checker=jsonschema.Draft4Validator.FORMAT_CHECKER
+    ).is_valid(doc)
 
 
 KEYWORD_CASES = [
@@ -155,11 +167,15 @@ KEYWORD_CASES = [
     ({"multipleOf": 3}, [9, 10, 1.5, "x"]),
     ({"minLength": 2, "maxLength": 3}, ["a", "ab", "abcd", 5]),
     ({"properties": {"a": {"type": "integer"}}, "additionalProperties": False}, [{"a": 1}, {"b": 1}, {"a": "x"}]),
-    ({"patternProperties": {"^x-": {"type": "string"}}, "additionalProperties": {"type": "integer"}},
-     [{"x-a": "s", "b": 1}, {"x-a": 1}, {"b": "s"}]),
+    (
+        {"patternProperties": {"^x-": {"type": "string"}}, "additionalProperties": {"type": "integer"}},
+        [{"x-a": "s", "b": 1}, {"x-a": 1}, {"b": "s"}],
+    ),
     ({"minProperties": 1, "maxProperties": 2}, [{}, {"a": 1}, {"a": 1, "b": 2, "c": 3}]),
-    ({"items": [{"type": "string"}, {"type": "integer"}], "additionalItems": False},
-     [["a", 1], ["a"], [1], ["a", 1, 2]]),
+    (
+        {"items": [{"type": "string"}, {"type": "integer"}], "additionalItems": False},
+        [["a", 1], ["a"], [1], ["a", 1, 2]],
+    ),
     ({"items": [{"type": "string"}], "additionalItems": {"type": "boolean"}}, [["a", True], ["a", 1]]),
     ({"uniqueItems": True}, [[1, 2], [1, 1], [1, True], [{"a": 1}, {"a": 1}], [1, 1.0]]),
     ({"maxItems": 1}, [[], [1], [1, 2]]),
@@ -168,9 +184,13 @@ KEYWORD_CASES = [
     ({"allOf": [{"type": "integer"}, {"minimum": 5}]}, [6, 4, "x"]),
     ({"not": {"type": "string"}}, [1, "a"]),
     ({"format": "ipv4"}, ["10.0.0.1", "10.0.0.256", 5]),
-    ({"definitions": {"n": {"type": "integer"}}, "properties": {"a": {"$ref": "#/definitions/n"},
-                                                                 "b": {"$ref": "other.json#/definitions/s"}}},
-     [{"a": 1, "b": "s"}, {"a": "x"}, {"b": 1}]),
+    (
+        {
+            "definitions": {"n": {"type": "integer"}},
+            "properties": {"a": {"$ref": "#/definitions/n"}, "b": {"$ref": "other.json#/definitions/s"}},
+        },
+        [{"a": 1, "b": "s"}, {"a": "x"}, {"b": 1}],
+    ),
 ]
 
 
@@ -186,10 +206,15 @@ def test_keyword_verdicts_match_jsonschema(tmp_path, main, docs):
 
 
 def test_any_of_picks_the_branch_that_got_furthest(tmp_path):
-    run = compile_schema(tmp_path, {"anyOf": [
-        {"type": "string"},
-        {"type": "object", "required": ["kind"], "properties": {"kind": {"enum": ["a", "b"]}}},
-    ]})
+    run = compile_schema(
+        tmp_path,
+        {
+            "anyOf": [
+                {"type": "string"},
+                {"type": "object", "required": ["kind"], "properties": {"kind": {"enum": ["a", "b"]}}},
+            ]
+        },
+    )
     assert run({"kind": "c"}) == [("kind", '"c" is not one of a, b')]
     # no branch got past its type check: the first type error stands
     assert run(5) == [("(document)", "5 is not of type string")]
@@ -211,6 +236,7 @@ def test_missing_ref_target_is_a_config_error(tmp_path):
 # validate.py entry points
 # --------------------------------------------------------------------------
 
+
 def test_load_config_reports_line_and_column(tmp_path):
     path = tmp_path / "config.json"
     path.write_text('{\n  "ociVersion": "1.3.0",\n  "root": {"path": "rootfs",}\n}\n')
@@ -219,12 +245,15 @@ def test_load_config_reports_line_and_column(tmp_path):
     assert str(e.value).startswith("config.json: invalid JSON at line 3, column 29: ")
 
 
-@pytest.mark.parametrize("content,phrase", [
-    (b'{"a": NaN}', "NaN is not a JSON value"),
-    (b'{"a": "\xff"}', "not valid UTF-8 at byte 7"),
-    (b"", "invalid JSON at line 1, column 1"),
-    (b"[" * 100000 + b"]" * 100000, "invalid JSON"),
-])
+@pytest.mark.parametrize(
+    "content,phrase",
+    [
+        (b'{"a": NaN}', "NaN is not a JSON value"),
+        (b'{"a": "\xff"}', "not valid UTF-8 at byte 7"),
+        (b"", "invalid JSON at line 1, column 1"),
+        (b"[" * 100000 + b"]" * 100000, "invalid JSON"),
+    ],
+)
 def test_load_config_rejects_non_json(tmp_path, content, phrase):
     path = tmp_path / "config.json"
     path.write_bytes(content)
@@ -277,8 +306,7 @@ def test_check_file_resolves_root_next_to_the_file(tmp_path, default):
     assert validate.check_file(str(tmp_path / "config.json")) == []
     (tmp_path / "rootfs").rmdir()
     (tmp_path / "rootfs").write_text("")
-    assert validate.check_file(str(tmp_path / "config.json")) == [
-        'config.json: root.path: "rootfs" is not a directory']
+    assert validate.check_file(str(tmp_path / "config.json")) == ['config.json: root.path: "rootfs" is not a directory']
 
 
 def test_validate_config_schema_before_semantic(default):
@@ -291,8 +319,14 @@ def test_validate_config_schema_before_semantic(default):
         validate.validate_config(default)
 
 
-STATE = {"ociVersion": "1.3.0", "id": "c1", "status": "running", "pid": 42, "bundle": "/run/b",
-         "annotations": {"k": "v"}}
+STATE = {
+    "ociVersion": "1.3.0",
+    "id": "c1",
+    "status": "running",
+    "pid": 42,
+    "bundle": "/run/b",
+    "annotations": {"k": "v"},
+}
 
 
 def test_validate_state():
@@ -314,9 +348,16 @@ def test_validate_state():
 
 
 def test_validate_features():
-    good = {"ociVersionMin": "1.0.0", "ociVersionMax": "1.3.0", "hooks": ["prestart"],
-            "linux": {"namespaces": ["pid", "time"], "capabilities": ["CAP_CHOWN"],
-                      "seccomp": {"enabled": True, "actions": ["SCMP_ACT_ALLOW"]}}}
+    good = {
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": "1.3.0",
+        "hooks": ["prestart"],
+        "linux": {
+            "namespaces": ["pid", "time"],
+            "capabilities": ["CAP_CHOWN"],
+            "seccomp": {"enabled": True, "actions": ["SCMP_ACT_ALLOW"]},
+        },
+    }
     validate.validate_features(good)
     with pytest.raises(ConfigError, match=r"^features: ociVersionMax: required property is missing$"):
         validate.validate_features({"ociVersionMin": "1.0.0"})

@@ -19,8 +19,10 @@ from pyrunc.config.schema import format_path
 
 HERE = Path(__file__).resolve().parents[1]  # tests/
 DATA = HERE / "data" / "validation"
-OFFICIAL = Path(os.environ.get("PYRUNC_SPEC_DIR", HERE.parent.parent / "shared" / "reference"
-                               / "runtime-spec-v1.3.0")) / "schema"
+OFFICIAL = (
+    Path(os.environ.get("PYRUNC_SPEC_DIR", HERE.parent.parent / "shared" / "reference" / "runtime-spec-v1.3.0"))
+    / "schema"
+)
 if not OFFICIAL.is_dir():
     OFFICIAL = Path("/work/shared/reference/runtime-spec-v1.3.0/schema")
 
@@ -36,14 +38,16 @@ def official():
     from referencing import Registry, Resource
     from referencing.jsonschema import DRAFT4
 
-    resources = [(p.name, Resource.from_contents(json.loads(p.read_text()), default_specification=DRAFT4))
-                 for p in OFFICIAL.glob("*.json")]
+    resources = [
+        (p.name, Resource.from_contents(json.loads(p.read_text()), default_specification=DRAFT4))
+        for p in OFFICIAL.glob("*.json")
+    ]
     registry = Registry().with_resources(resources)
-    validators = {kind: jsonschema.Draft4Validator({"$ref": name}, registry=registry)
-                  for kind, name in ENTRY.items()}
+    validators = {kind: jsonschema.Draft4Validator({"$ref": name}, registry=registry) for kind, name in ENTRY.items()}
 
     def judge(kind, doc):
         return validators[kind].is_valid(doc)
+
     return judge
 
 
@@ -78,6 +82,7 @@ def test_fixture_count():
 # --------------------------------------------------------------------------
 # Generated corpus
 # --------------------------------------------------------------------------
+
 
 def _walk(node, path=()):
     """Every (path, value) in a JSON document, parents first."""
@@ -136,7 +141,7 @@ def _mutations(doc):
             yield "pattern", path, _replace(doc, path, value + "\n!")
             yield "empty", path, _replace(doc, path, "")
         if isinstance(value, int) and not isinstance(value, bool):
-            for number in (-1, -2 ** 63 - 1, 2 ** 31, 2 ** 32, 2 ** 63, 2 ** 64, 0, 512):
+            for number in (-1, -(2**63) - 1, 2**31, 2**32, 2**63, 2**64, 0, 512):
                 yield "range", path, _replace(doc, path, number)
         if isinstance(value, list):
             yield "emptylist", path, _replace(doc, path, [])
@@ -148,8 +153,13 @@ def _mutations(doc):
 
 def _bases():
     bases = [json.loads((DATA / name).read_text()) for name in ("runc-spec-default.json", "rich-config.json")]
-    for name in ("spec-example.json", "linux-rdma.json", "linux-netdevice.json", "zos-example.json",
-                 "freebsd-example.json"):
+    for name in (
+        "spec-example.json",
+        "linux-rdma.json",
+        "linux-netdevice.json",
+        "zos-example.json",
+        "freebsd-example.json",
+    ):
         path = OFFICIAL / "test" / "config" / "good" / name
         if path.is_file():
             bases.append(json.loads(path.read_text()))
@@ -173,14 +183,15 @@ def _deliberate(kind_of_change, path, doc):
     if kind_of_change == "missing" and path == ("ociVersion",):
         return True
     if kind_of_change == "missing" and (
-            (len(path) == 5 and path[:3] == ("linux", "resources", "devices") and path[4] == "allow")
-            or path == ("linux", "resources", "pids", "limit")
-            or (len(path) == 7 and path[:3] == ("linux", "seccomp", "syscalls") and path[4] == "args"
-                and path[6] == "value")
-            or path in (("process", "consoleSize", "height"), ("process", "consoleSize", "width"))):
+        (len(path) == 5 and path[:3] == ("linux", "resources", "devices") and path[4] == "allow")
+        or path == ("linux", "resources", "pids", "limit")
+        or (
+            len(path) == 7 and path[:3] == ("linux", "seccomp", "syscalls") and path[4] == "args" and path[6] == "value"
+        )
+        or path in (("process", "consoleSize", "height"), ("process", "consoleSize", "width"))
+    ):
         return True
-    if (kind_of_change == "range" and len(path) == 4 and path[:2] == ("linux", "devices")
-            and path[3] == "fileMode"):
+    if kind_of_change == "range" and len(path) == 4 and path[:2] == ("linux", "devices") and path[3] == "fileMode":
         node = doc["linux"]["devices"][path[2]]["fileMode"]
         return 511 < node <= 4294967295
     return False
@@ -191,8 +202,7 @@ DIVERGENCES = [
     ("device fileMode beyond 0o777", lambda d: d["linux"]["devices"][0].__setitem__("fileMode", 0o4666)),
     ("device rule without allow", lambda d: d["linux"]["resources"]["devices"][0].pop("allow")),
     ("pids without limit", lambda d: d["linux"]["resources"].__setitem__("pids", {})),
-    ("seccomp argument without value",
-     lambda d: d["linux"]["seccomp"]["syscalls"][2]["args"][0].pop("value")),
+    ("seccomp argument without value", lambda d: d["linux"]["seccomp"]["syscalls"][2]["args"][0].pop("value")),
     ("consoleSize without width", lambda d: d["process"].__setitem__("consoleSize", {"height": 1})),
     ("rootfsPropagation rslave", lambda d: d["linux"].__setitem__("rootfsPropagation", "rslave")),
     ("rootfsPropagation rprivate", lambda d: d["linux"].__setitem__("rootfsPropagation", "rprivate")),
@@ -263,18 +273,29 @@ def test_corpus_with_semantic_layer_never_crashes(judged_corpus):
             assert line.startswith("config.json: ") and "\n" not in line
 
 
-@pytest.mark.parametrize("kind,doc", [
-    ("state", {"ociVersion": "1.3.0", "id": "c1", "status": "paused", "bundle": "/b"}),
-    ("state", {"ociVersion": "1.3.0", "id": "c1", "status": "running", "pid": -1, "bundle": "/b"}),
-    ("state", {"ociVersion": "1.3.0", "id": "c1", "status": "running", "pid": 4, "bundle": "/b",
-               "annotations": {"a": 1}}),
-    ("state", {"ociVersion": "1.3.0", "id": "c1", "status": "stopped", "bundle": "/b", "x": 1}),
-    ("state", {"id": "c1", "status": "stopped", "bundle": "/b"}),
-    ("features", {"ociVersionMin": "1.0.0", "ociVersionMax": "1.3.0", "linux": {"namespaces": ["net"]}}),
-    ("features", {"ociVersionMin": "1.0.0", "ociVersionMax": "1.3.0", "linux": {"capabilities": ["chown"]}}),
-    ("features", {"ociVersionMin": "1.0.0", "ociVersionMax": "1.3.0",
-                  "linux": {"seccomp": {"actions": ["SCMP_ACT_ALLOW"], "supportedFlags": []}}}),
-    ("features", {"ociVersionMin": "1.0.0", "ociVersionMax": 1}),
-])
+@pytest.mark.parametrize(
+    "kind,doc",
+    [
+        ("state", {"ociVersion": "1.3.0", "id": "c1", "status": "paused", "bundle": "/b"}),
+        ("state", {"ociVersion": "1.3.0", "id": "c1", "status": "running", "pid": -1, "bundle": "/b"}),
+        (
+            "state",
+            {"ociVersion": "1.3.0", "id": "c1", "status": "running", "pid": 4, "bundle": "/b", "annotations": {"a": 1}},
+        ),
+        ("state", {"ociVersion": "1.3.0", "id": "c1", "status": "stopped", "bundle": "/b", "x": 1}),
+        ("state", {"id": "c1", "status": "stopped", "bundle": "/b"}),
+        ("features", {"ociVersionMin": "1.0.0", "ociVersionMax": "1.3.0", "linux": {"namespaces": ["net"]}}),
+        ("features", {"ociVersionMin": "1.0.0", "ociVersionMax": "1.3.0", "linux": {"capabilities": ["chown"]}}),
+        (
+            "features",
+            {
+                "ociVersionMin": "1.0.0",
+                "ociVersionMax": "1.3.0",
+                "linux": {"seccomp": {"actions": ["SCMP_ACT_ALLOW"], "supportedFlags": []}},
+            },
+        ),
+        ("features", {"ociVersionMin": "1.0.0", "ociVersionMax": 1}),
+    ],
+)
 def test_state_and_features_parity(kind, doc, official):
     assert (not schema.problems(doc, kind)) == official(kind, doc)

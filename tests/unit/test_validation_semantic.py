@@ -58,6 +58,7 @@ def _set(path, value):
         for part in path[:-1]:
             node = node.setdefault(part, {}) if isinstance(part, str) else node[part]
         node[path[-1]] = value
+
     return mutate
 
 
@@ -67,6 +68,7 @@ def _del(path):
         for part in path[:-1]:
             node = node[part]
         del node[path[-1]]
+
     return mutate
 
 
@@ -74,6 +76,7 @@ def _both(*mutations):
     def mutate(doc):
         for m in mutations:
             m(doc)
+
     return mutate
 
 
@@ -85,22 +88,36 @@ CASES = [
     ("semver", _set(("ociVersion",), "1.3"), "ociVersion", "not a SemVer"),
     ("semver-leading-zero", _set(("ociVersion",), "1.03.0"), "ociVersion", "not a SemVer"),
     ("annotation-empty-key", _set(("annotations", ""), "x"), 'annotations[""]', "must not be empty"),
-    ("errnoret-with-allow", _set(("linux", "seccomp", "syscalls", 0, "errnoRet"), 1),
-     "linux.seccomp.syscalls[0].errnoRet", "only allowed with action"),
-    ("default-errnoret-with-kill", _set(("linux", "seccomp", "defaultAction"), "SCMP_ACT_KILL"),
-     "linux.seccomp.defaultErrnoRet", "only allowed with defaultAction"),
-    ("listener-metadata-alone", _both(_del(("linux", "seccomp", "listenerPath")),
-                                      _del(("linux", "seccomp", "syscalls", 3))),
-     "linux.seccomp.listenerMetadata", "listenerPath"),
+    (
+        "errnoret-with-allow",
+        _set(("linux", "seccomp", "syscalls", 0, "errnoRet"), 1),
+        "linux.seccomp.syscalls[0].errnoRet",
+        "only allowed with action",
+    ),
+    (
+        "default-errnoret-with-kill",
+        _set(("linux", "seccomp", "defaultAction"), "SCMP_ACT_KILL"),
+        "linux.seccomp.defaultErrnoRet",
+        "only allowed with defaultAction",
+    ),
+    (
+        "listener-metadata-alone",
+        _both(_del(("linux", "seccomp", "listenerPath")), _del(("linux", "seccomp", "syscalls", 3))),
+        "linux.seccomp.listenerMetadata",
+        "listenerPath",
+    ),
     ("masked-relative", _set(("linux", "maskedPaths", 0), "proc/kcore"), "linux.maskedPaths[0]", "absolute"),
     ("readonly-relative", _set(("linux", "readonlyPaths", 0), "proc"), "linux.readonlyPaths[0]", "absolute"),
     ("root-missing", _del(("root",)), "root", "required"),
     ("root-empty", _set(("root", "path"), ""), "root.path", "root filesystem"),
     ("hostname-too-long", _set(("hostname",), "h" * 65), "hostname", "longer than 64 bytes"),
     ("domainname-too-long", _set(("domainname",), "\u00e9" * 33), "domainname", "longer than 64 bytes"),
-    ("hostname-no-uts", _both(_set(("linux", "namespaces"), ns("mount", "user", "network", "ipc", "time")),
-                              _del(("domainname",))),
-     "hostname", "uts namespace"),
+    (
+        "hostname-no-uts",
+        _both(_set(("linux", "namespaces"), ns("mount", "user", "network", "ipc", "time")), _del(("domainname",))),
+        "hostname",
+        "uts namespace",
+    ),
     # process
     ("process-missing", _del(("process",)), "process", "required"),
     ("cwd-relative", _set(("process", "cwd"), "srv"), "process.cwd", "absolute"),
@@ -108,136 +125,310 @@ CASES = [
     ("args-empty", _set(("process", "args"), []), "process.args", "at least one"),
     ("env-no-equals", _set(("process", "env", 1), "TERM"), "process.env[1]", "NAME=VALUE"),
     ("env-empty-name", _set(("process", "env", 1), "=x"), "process.env[1]", "empty variable name"),
-    ("rlimit-duplicate", _set(("process", "rlimits", 1, "type"), "RLIMIT_NOFILE"),
-     "process.rlimits[1].type", "duplicates rlimits[0]"),
-    ("rlimit-unknown", _set(("process", "rlimits", 1, "type"), "RLIMIT_FOO"),
-     "process.rlimits[1].type", "not a Linux resource limit"),
-    ("rlimit-soft-above-hard", _set(("process", "rlimits", 0, "soft"), 5000),
-     "process.rlimits[0].soft", "greater than hard"),
-    ("uid-minus-one", _set(("process", "user", "uid"), 4294967295), "process.user.uid",
-     "4294967295 is out of range 0..2147483647"),
-    ("uid-above-int32", _set(("process", "user", "uid"), 2147483648), "process.user.uid",
-     "2147483648 is out of range 0..2147483647"),
+    (
+        "rlimit-duplicate",
+        _set(("process", "rlimits", 1, "type"), "RLIMIT_NOFILE"),
+        "process.rlimits[1].type",
+        "duplicates rlimits[0]",
+    ),
+    (
+        "rlimit-unknown",
+        _set(("process", "rlimits", 1, "type"), "RLIMIT_FOO"),
+        "process.rlimits[1].type",
+        "not a Linux resource limit",
+    ),
+    (
+        "rlimit-soft-above-hard",
+        _set(("process", "rlimits", 0, "soft"), 5000),
+        "process.rlimits[0].soft",
+        "greater than hard",
+    ),
+    (
+        "uid-minus-one",
+        _set(("process", "user", "uid"), 4294967295),
+        "process.user.uid",
+        "4294967295 is out of range 0..2147483647",
+    ),
+    (
+        "uid-above-int32",
+        _set(("process", "user", "uid"), 2147483648),
+        "process.user.uid",
+        "2147483648 is out of range 0..2147483647",
+    ),
     ("gid-minus-one", _set(("process", "user", "gid"), 4294967295), "process.user.gid", "out of range"),
-    ("additional-gid-minus-one", _set(("process", "user", "additionalGids"), [5, 4294967295]),
-     "process.user.additionalGids[1]", "4294967295 is out of range 0..2147483647"),
+    (
+        "additional-gid-minus-one",
+        _set(("process", "user", "additionalGids"), [5, 4294967295]),
+        "process.user.additionalGids[1]",
+        "4294967295 is out of range 0..2147483647",
+    ),
     ("args-nul", _set(("process", "args", 0), "/bin/s\0h"), "process.args[0]", "NUL"),
     ("cwd-nul", _set(("process", "cwd"), "/sr\0v"), "process.cwd", "NUL"),
     ("oom-range", _set(("process", "oomScoreAdj"), 1001), "process.oomScoreAdj", "-1000..1000"),
     ("ioprio-range", _set(("process", "ioPriority", "priority"), 8), "process.ioPriority.priority", "0..7"),
     ("nice-range", _set(("process", "scheduler", "nice"), 20), "process.scheduler.nice", "-20..19"),
-    ("sched-priority-non-rt", _set(("process", "scheduler", "priority"), 5),
-     "process.scheduler.priority", "must be 0"),
-    ("sched-priority-rt", _both(_set(("process", "scheduler", "policy"), "SCHED_FIFO"),
-                                _set(("process", "scheduler", "priority"), 0)),
-     "process.scheduler.priority", "1..99"),
-    ("sched-deadline", _both(_set(("process", "scheduler", "policy"), "SCHED_DEADLINE"),
-                             _set(("process", "scheduler", "runtime"), 2000),
-                             _set(("process", "scheduler", "deadline"), 1000)),
-     "process.scheduler.runtime", "greater than deadline"),
-    ("cpu-affinity", _set(("process", "execCPUAffinity", "final"), "3-1"), "process.execCPUAffinity.final",
-     "CPU list"),
+    ("sched-priority-non-rt", _set(("process", "scheduler", "priority"), 5), "process.scheduler.priority", "must be 0"),
+    (
+        "sched-priority-rt",
+        _both(_set(("process", "scheduler", "policy"), "SCHED_FIFO"), _set(("process", "scheduler", "priority"), 0)),
+        "process.scheduler.priority",
+        "1..99",
+    ),
+    (
+        "sched-deadline",
+        _both(
+            _set(("process", "scheduler", "policy"), "SCHED_DEADLINE"),
+            _set(("process", "scheduler", "runtime"), 2000),
+            _set(("process", "scheduler", "deadline"), 1000),
+        ),
+        "process.scheduler.runtime",
+        "greater than deadline",
+    ),
+    ("cpu-affinity", _set(("process", "execCPUAffinity", "final"), "3-1"), "process.execCPUAffinity.final", "CPU list"),
     # mounts
     ("mount-uid-without-gid", _del(("mounts", 1, "gidMappings")), "mounts[1].gidMappings", "uidMappings is set"),
     ("mount-mapping-not-bind", _set(("mounts", 1, "options"), ["ro"]), "mounts[1].uidMappings", "bind mounts"),
-    ("mount-idmap-no-mappings-no-userns",
-     _both(_del(("mounts", 1, "uidMappings")), _del(("mounts", 1, "gidMappings")),
-           _set(("linux", "namespaces"), ns("mount", "uts", "network", "ipc", "time")),
-           _del(("linux", "uidMappings")), _del(("linux", "gidMappings"))),
-     "mounts[1].options", "idmap"),
+    (
+        "mount-idmap-no-mappings-no-userns",
+        _both(
+            _del(("mounts", 1, "uidMappings")),
+            _del(("mounts", 1, "gidMappings")),
+            _set(("linux", "namespaces"), ns("mount", "uts", "network", "ipc", "time")),
+            _del(("linux", "uidMappings")),
+            _del(("linux", "gidMappings")),
+        ),
+        "mounts[1].options",
+        "idmap",
+    ),
     ("mount-bind-no-source", _del(("mounts", 1, "source")), "mounts[1].source", "needs a source"),
     ("mount-empty-destination", _set(("mounts", 0, "destination"), ""), "mounts[0].destination", "path"),
-    ("mount-in-proc", _set(("mounts", 0), {"destination": "/proc/sys", "type": "tmpfs", "source": "tmpfs"}),
-     "mounts[0].destination", "inside /proc"),
-    ("mount-in-proc-dotdot", _set(("mounts", 0), {"destination": "/x/../proc/1", "type": "tmpfs",
-                                                  "source": "tmpfs"}),
-     "mounts[0].destination", "inside /proc"),
-    ("mount-on-proc-not-procfs", _set(("mounts", 0), {"destination": "/proc", "type": "tmpfs", "source": "t"}),
-     "mounts[0].destination", "proc mount"),
-    ("mount-no-type", _set(("mounts", 0), {"destination": "/mnt", "source": "tmpfs"}), "mounts[0].type",
-     "not a bind mount"),
+    (
+        "mount-in-proc",
+        _set(("mounts", 0), {"destination": "/proc/sys", "type": "tmpfs", "source": "tmpfs"}),
+        "mounts[0].destination",
+        "inside /proc",
+    ),
+    (
+        "mount-in-proc-dotdot",
+        _set(("mounts", 0), {"destination": "/x/../proc/1", "type": "tmpfs", "source": "tmpfs"}),
+        "mounts[0].destination",
+        "inside /proc",
+    ),
+    (
+        "mount-on-proc-not-procfs",
+        _set(("mounts", 0), {"destination": "/proc", "type": "tmpfs", "source": "t"}),
+        "mounts[0].destination",
+        "proc mount",
+    ),
+    (
+        "mount-no-type",
+        _set(("mounts", 0), {"destination": "/mnt", "source": "tmpfs"}),
+        "mounts[0].type",
+        "not a bind mount",
+    ),
     ("mount-destination-nul", _set(("mounts", 0, "destination"), "/x\0y"), "mounts[0].destination", "NUL"),
-    ("mount-mapping-zero-size", _both(_set(("mounts", 1, "uidMappings", 0, "size"), 0)),
-     "mounts[1].uidMappings[0].size", "greater than zero"),
+    (
+        "mount-mapping-zero-size",
+        _both(_set(("mounts", 1, "uidMappings", 0, "size"), 0)),
+        "mounts[1].uidMappings[0].size",
+        "greater than zero",
+    ),
     # hooks
     ("hook-relative", _set(("hooks", "poststop", 0, "path"), "cleanup.sh"), "hooks.poststop[0].path", "absolute"),
     ("hook-env", _set(("hooks", "prestart", 0, "env", 0), "novalue"), "hooks.prestart[0].env[0]", "NAME=VALUE"),
     # namespaces and mappings
-    ("ns-duplicate", lambda doc: doc["linux"]["namespaces"].append({"type": "pid"}), "linux.namespaces[8].type",
-     "duplicates namespaces[0]"),
-    ("ns-relative-path", _set(("linux", "namespaces", 1), {"type": "network", "path": "netns/a"}),
-     "linux.namespaces[1].path", "absolute"),
-    ("mappings-without-userns", _set(("linux", "namespaces"), ns("mount", "uts", "network", "ipc", "time")),
-     "linux.uidMappings", "user namespace"),
+    (
+        "ns-duplicate",
+        lambda doc: doc["linux"]["namespaces"].append({"type": "pid"}),
+        "linux.namespaces[8].type",
+        "duplicates namespaces[0]",
+    ),
+    (
+        "ns-relative-path",
+        _set(("linux", "namespaces", 1), {"type": "network", "path": "netns/a"}),
+        "linux.namespaces[1].path",
+        "absolute",
+    ),
+    (
+        "mappings-without-userns",
+        _set(("linux", "namespaces"), ns("mount", "uts", "network", "ipc", "time")),
+        "linux.uidMappings",
+        "user namespace",
+    ),
     ("new-userns-without-mappings", _del(("linux", "gidMappings")), "linux.gidMappings", "new user namespace"),
-    ("mapping-overlap", _set(("linux", "uidMappings"), [{"containerID": 0, "hostID": 1000, "size": 10},
-                                                         {"containerID": 5, "hostID": 2000, "size": 10}]),
-     "linux.uidMappings[1].containerID", "overlaps"),
-    ("mapping-overflow", _set(("linux", "uidMappings", 0, "hostID"), 4294967295), "linux.uidMappings[0].size",
-     "4294967295"),
-    ("time-offsets-no-timens", _set(("linux", "namespaces"), ns("mount", "uts", "network", "ipc", "user")),
-     "linux.timeOffsets", "time namespace"),
-    ("time-offsets-joined-ns", _set(("linux", "namespaces", 7), {"type": "time", "path": "/proc/1/ns/time"}),
-     "linux.timeOffsets", "new time namespace"),
-    ("time-offsets-clock", _set(("linux", "timeOffsets", "realtime"), {"secs": 1}),
-     "linux.timeOffsets.realtime", "not a clock"),
-    ("time-offsets-nanos", _set(("linux", "timeOffsets", "boottime", "nanosecs"), 1000000000),
-     "linux.timeOffsets.boottime.nanosecs", "less than"),
+    (
+        "mapping-overlap",
+        _set(
+            ("linux", "uidMappings"),
+            [{"containerID": 0, "hostID": 1000, "size": 10}, {"containerID": 5, "hostID": 2000, "size": 10}],
+        ),
+        "linux.uidMappings[1].containerID",
+        "overlaps",
+    ),
+    (
+        "mapping-overflow",
+        _set(("linux", "uidMappings", 0, "hostID"), 4294967295),
+        "linux.uidMappings[0].size",
+        "4294967295",
+    ),
+    (
+        "time-offsets-no-timens",
+        _set(("linux", "namespaces"), ns("mount", "uts", "network", "ipc", "user")),
+        "linux.timeOffsets",
+        "time namespace",
+    ),
+    (
+        "time-offsets-joined-ns",
+        _set(("linux", "namespaces", 7), {"type": "time", "path": "/proc/1/ns/time"}),
+        "linux.timeOffsets",
+        "new time namespace",
+    ),
+    (
+        "time-offsets-clock",
+        _set(("linux", "timeOffsets", "realtime"), {"secs": 1}),
+        "linux.timeOffsets.realtime",
+        "not a clock",
+    ),
+    (
+        "time-offsets-nanos",
+        _set(("linux", "timeOffsets", "boottime", "nanosecs"), 1000000000),
+        "linux.timeOffsets.boottime.nanosecs",
+        "less than",
+    ),
     # devices
     ("device-negative", _set(("linux", "devices", 0, "minor"), -3), "linux.devices[0].minor", "negative"),
-    ("netdevice-no-netns", _both(_set(("linux", "namespaces"), ns("mount", "uts", "user", "ipc", "time")),
-                                 _set(("linux", "sysctl"), {})),
-     "linux.netDevices", "network namespace"),
-    ("netdevice-name", _set(("linux", "netDevices", "eth1", "name"), "a/b"), "linux.netDevices.eth1.name",
-     "interface name"),
+    (
+        "netdevice-no-netns",
+        _both(_set(("linux", "namespaces"), ns("mount", "uts", "user", "ipc", "time")), _set(("linux", "sysctl"), {})),
+        "linux.netDevices",
+        "network namespace",
+    ),
+    (
+        "netdevice-name",
+        _set(("linux", "netDevices", "eth1", "name"), "a/b"),
+        "linux.netDevices.eth1.name",
+        "interface name",
+    ),
     # sysctls
-    ("sysctl-net-no-netns", _both(_set(("linux", "namespaces"), ns("mount", "uts", "user", "ipc", "time")),
-                                  _del(("linux", "netDevices"))),
-     'linux.sysctl["net.ipv4.ip_forward"]', "network namespace"),
-    ("sysctl-ipc-no-ipcns", _both(_set(("linux", "namespaces"), ns("mount", "uts", "user", "network", "time")),
-                                  _set(("linux", "sysctl"), {"kernel.shmmax": "1"})),
-     'linux.sysctl["kernel.shmmax"]', "ipc namespace"),
-    ("sysctl-hostname", _set(("linux", "sysctl"), {"kernel.hostname": "x"}), 'linux.sysctl["kernel.hostname"]',
-     "hostname field"),
+    (
+        "sysctl-net-no-netns",
+        _both(_set(("linux", "namespaces"), ns("mount", "uts", "user", "ipc", "time")), _del(("linux", "netDevices"))),
+        'linux.sysctl["net.ipv4.ip_forward"]',
+        "network namespace",
+    ),
+    (
+        "sysctl-ipc-no-ipcns",
+        _both(
+            _set(("linux", "namespaces"), ns("mount", "uts", "user", "network", "time")),
+            _set(("linux", "sysctl"), {"kernel.shmmax": "1"}),
+        ),
+        'linux.sysctl["kernel.shmmax"]',
+        "ipc namespace",
+    ),
+    (
+        "sysctl-hostname",
+        _set(("linux", "sysctl"), {"kernel.hostname": "x"}),
+        'linux.sysctl["kernel.hostname"]',
+        "hostname field",
+    ),
     ("sysctl-nul", _set(("linux", "sysctl"), {"net.ipv4.\0": "1"}), 'linux.sysctl["net.ipv4.\\u0000"]', "NUL"),
-    ("sysctl-host-wide", _set(("linux", "sysctl"), {"vm.swappiness": "1"}), 'linux.sysctl["vm.swappiness"]',
-     "not namespaced"),
+    (
+        "sysctl-host-wide",
+        _set(("linux", "sysctl"), {"vm.swappiness": "1"}),
+        'linux.sysctl["vm.swappiness"]',
+        "not namespaced",
+    ),
     # cgroups
     ("cgroups-path-colons", _set(("linux", "cgroupsPath"), "a:b"), "linux.cgroupsPath", "systemd form"),
-    ("cgroup-device-type", _set(("linux", "resources", "devices", 1, "type"), "x"),
-     "linux.resources.devices[1].type", "a, b, c"),
-    ("cgroup-device-access", _set(("linux", "resources", "devices", 1, "access"), "rwx"),
-     "linux.resources.devices[1].access", "r, w, m"),
-    ("swappiness", _set(("linux", "resources", "memory", "swappiness"), 101),
-     "linux.resources.memory.swappiness", "0..100"),
-    ("swap-below-limit", _set(("linux", "resources", "memory", "swap"), 1024),
-     "linux.resources.memory.swap", "less than memory.limit"),
-    ("burst-above-quota", _set(("linux", "resources", "cpu", "burst"), 200000),
-     "linux.resources.cpu.burst", "greater than cpu.quota"),
+    (
+        "cgroup-device-type",
+        _set(("linux", "resources", "devices", 1, "type"), "x"),
+        "linux.resources.devices[1].type",
+        "a, b, c",
+    ),
+    (
+        "cgroup-device-access",
+        _set(("linux", "resources", "devices", 1, "access"), "rwx"),
+        "linux.resources.devices[1].access",
+        "r, w, m",
+    ),
+    (
+        "swappiness",
+        _set(("linux", "resources", "memory", "swappiness"), 101),
+        "linux.resources.memory.swappiness",
+        "0..100",
+    ),
+    (
+        "swap-below-limit",
+        _set(("linux", "resources", "memory", "swap"), 1024),
+        "linux.resources.memory.swap",
+        "less than memory.limit",
+    ),
+    (
+        "burst-above-quota",
+        _set(("linux", "resources", "cpu", "burst"), 200000),
+        "linux.resources.cpu.burst",
+        "greater than cpu.quota",
+    ),
     ("cpus-list", _set(("linux", "resources", "cpu", "cpus"), "0-"), "linux.resources.cpu.cpus", "list"),
-    ("throttle-no-rate", _del(("linux", "resources", "blockIO", "throttleReadBpsDevice", 0, "rate")),
-     "linux.resources.blockIO.throttleReadBpsDevice[0].rate", "required"),
-    ("rdma-empty", _set(("linux", "resources", "rdma", "mlx5_1"), {}), "linux.resources.rdma.mlx5_1",
-     "hcaHandles or hcaObjects"),
-    ("unified-traversal", _set(("linux", "resources", "unified"), {"../../cgroup.procs": "1"}),
-     'linux.resources.unified["../../cgroup.procs"]', "cgroup file name"),
+    (
+        "throttle-no-rate",
+        _del(("linux", "resources", "blockIO", "throttleReadBpsDevice", 0, "rate")),
+        "linux.resources.blockIO.throttleReadBpsDevice[0].rate",
+        "required",
+    ),
+    (
+        "rdma-empty",
+        _set(("linux", "resources", "rdma", "mlx5_1"), {}),
+        "linux.resources.rdma.mlx5_1",
+        "hcaHandles or hcaObjects",
+    ),
+    (
+        "unified-traversal",
+        _set(("linux", "resources", "unified"), {"../../cgroup.procs": "1"}),
+        'linux.resources.unified["../../cgroup.procs"]',
+        "cgroup file name",
+    ),
     # seccomp
-    ("notify-without-listener", _both(_del(("linux", "seccomp", "listenerPath")),
-                                      _del(("linux", "seccomp", "listenerMetadata"))),
-     "linux.seccomp.listenerPath", "SCMP_ACT_NOTIFY"),
-    ("seccomp-arg-index", _set(("linux", "seccomp", "syscalls", 2, "args", 0, "index"), 6),
-     "linux.seccomp.syscalls[2].args[0].index", "0..5"),
+    (
+        "notify-without-listener",
+        _both(_del(("linux", "seccomp", "listenerPath")), _del(("linux", "seccomp", "listenerMetadata"))),
+        "linux.seccomp.listenerPath",
+        "SCMP_ACT_NOTIFY",
+    ),
+    (
+        "seccomp-arg-index",
+        _set(("linux", "seccomp", "syscalls", 2, "args", 0, "index"), 6),
+        "linux.seccomp.syscalls[2].args[0].index",
+        "0..5",
+    ),
     # other linux
     ("closid", _set(("linux", "intelRdt", "closID"), "../x"), "linux.intelRdt.closID", "resctrl group"),
-    ("schemata-newline", _set(("linux", "intelRdt", "schemata"), ["L3:0=f\nMB:0=1"]),
-     "linux.intelRdt.schemata[0]", "newlines"),
+    (
+        "schemata-newline",
+        _set(("linux", "intelRdt", "schemata"), ["L3:0=f\nMB:0=1"]),
+        "linux.intelRdt.schemata[0]",
+        "newlines",
+    ),
     ("mempolicy-mode", _del(("linux", "memoryPolicy", "mode")), "linux.memoryPolicy.mode", "required"),
-    ("mempolicy-local-nodes", _set(("linux", "memoryPolicy", "mode"), "MPOL_LOCAL"), "linux.memoryPolicy.nodes",
-     "must be empty"),
-    ("mempolicy-bind-no-nodes", _del(("linux", "memoryPolicy", "nodes")), "linux.memoryPolicy.nodes",
-     "at least one node"),
-    ("mempolicy-flags", _set(("linux", "memoryPolicy", "flags"), ["MPOL_F_STATIC_NODES", "MPOL_F_RELATIVE_NODES"]),
-     "linux.memoryPolicy.flags", "exclude each other"),
+    (
+        "mempolicy-local-nodes",
+        _set(("linux", "memoryPolicy", "mode"), "MPOL_LOCAL"),
+        "linux.memoryPolicy.nodes",
+        "must be empty",
+    ),
+    (
+        "mempolicy-bind-no-nodes",
+        _del(("linux", "memoryPolicy", "nodes")),
+        "linux.memoryPolicy.nodes",
+        "at least one node",
+    ),
+    (
+        "mempolicy-flags",
+        _set(("linux", "memoryPolicy", "flags"), ["MPOL_F_STATIC_NODES", "MPOL_F_RELATIVE_NODES"]),
+        "linux.memoryPolicy.flags",
+        "exclude each other",
+    ),
 ]
 
 
@@ -261,24 +452,51 @@ WARN_CASES = [
     ("device-no-major", _del(("linux", "devices", 0, "major")), "linux.devices[0].major", "0 is used"),
     ("device-relative", _set(("linux", "devices", 0, "path"), "dev/fuse"), "linux.devices[0].path", "absolute"),
     ("device-dotdot", _set(("linux", "devices", 0, "path"), "/dev/../etc/x"), "linux.devices[0].path", '".."'),
-    ("device-duplicate", _set(("linux", "devices", 1, "path"), "/dev/fuse"), "linux.devices[1].path",
-     "duplicates devices[0]"),
-    ("device-file-mode-bits", _set(("linux", "devices", 0, "fileMode"), 0o4666), "linux.devices[0].fileMode",
-     "only 0o666 is used"),
+    (
+        "device-duplicate",
+        _set(("linux", "devices", 1, "path"), "/dev/fuse"),
+        "linux.devices[1].path",
+        "duplicates devices[0]",
+    ),
+    (
+        "device-file-mode-bits",
+        _set(("linux", "devices", 0, "fileMode"), 0o4666),
+        "linux.devices[0].fileMode",
+        "only 0o666 is used",
+    ),
     ("cgroups-path-dotdot", _set(("linux", "cgroupsPath"), "/a/../../b"), "linux.cgroupsPath", '"/b"'),
-    ("weight-device-empty", _del(("linux", "resources", "blockIO", "weightDevice", 0, "weight")),
-     "linux.resources.blockIO.weightDevice[0]", "neither weight nor leafWeight"),
-    ("device-rule-no-allow", _del(("linux", "resources", "devices", 1, "allow")),
-     "linux.resources.devices[1].allow", "denies"),
+    (
+        "weight-device-empty",
+        _del(("linux", "resources", "blockIO", "weightDevice", 0, "weight")),
+        "linux.resources.blockIO.weightDevice[0]",
+        "neither weight nor leafWeight",
+    ),
+    (
+        "device-rule-no-allow",
+        _del(("linux", "resources", "devices", 1, "allow")),
+        "linux.resources.devices[1].allow",
+        "denies",
+    ),
     ("pids-no-limit", _set(("linux", "resources", "pids"), {}), "linux.resources.pids.limit", "no pids limit"),
-    ("seccomp-arg-no-value", _del(("linux", "seccomp", "syscalls", 2, "args", 0, "value")),
-     "linux.seccomp.syscalls[2].args[0].value", "0 is compared"),
-    ("console-size-no-width", _set(("process", "consoleSize"), {"height": 24}), "process.consoleSize.width",
-     "0 is used"),
-    ("personality-flags", _set(("linux", "personality"), {"domain": "LINUX", "flags": ["ADDR_NO_RANDOMIZE"]}),
-     "linux.personality.flags", "no personality flag is supported"),
-    ("tmpcopyup-not-tmpfs", _set(("mounts", 0, "options"), ["tmpcopyup"]), "mounts[0].options",
-     "only to tmpfs"),
+    (
+        "seccomp-arg-no-value",
+        _del(("linux", "seccomp", "syscalls", 2, "args", 0, "value")),
+        "linux.seccomp.syscalls[2].args[0].value",
+        "0 is compared",
+    ),
+    (
+        "console-size-no-width",
+        _set(("process", "consoleSize"), {"height": 24}),
+        "process.consoleSize.width",
+        "0 is used",
+    ),
+    (
+        "personality-flags",
+        _set(("linux", "personality"), {"domain": "LINUX", "flags": ["ADDR_NO_RANDOMIZE"]}),
+        "linux.personality.flags",
+        "no personality flag is supported",
+    ),
+    ("tmpcopyup-not-tmpfs", _set(("mounts", 0, "options"), ["tmpcopyup"]), "mounts[0].options", "only to tmpfs"),
 ]
 
 
@@ -306,6 +524,7 @@ def test_proc_allowlist_matches_the_mount_code():
     """validate and create must judge mounts in /proc alike (the list is
     copied so that validation does not import the mount code)."""
     from pyrunc import rootfs
+
     assert semantic.PROC_MOUNT_ALLOWLIST == rootfs.PROC_MOUNT_ALLOWLIST
 
 
@@ -378,7 +597,10 @@ def test_every_problem_is_listed(rich):
     found = semantic.problems(rich)
     assert len(found) == 3
     assert [f.split(":")[1].strip() for f in found] == [
-        "process.cwd", "hooks.poststop[0].path", "linux.namespaces[8].type"]
+        "process.cwd",
+        "hooks.poststop[0].path",
+        "linux.namespaces[8].type",
+    ]
 
 
 def test_hostname_in_joined_uts_namespace_is_accepted(rich):
@@ -390,6 +612,7 @@ def test_null_members_are_dropped_with_a_warning(tmp_path, rich):
     """Go's decoder (runc) leaves a field unset for null: load_config drops
     null members and every later check warns about each one."""
     from pyrunc.config.validate import config_problems, config_warnings, load_config
+
     rich["linux"]["seccomp"] = None
     rich["process"]["user"]["additionalGids"] = None
     rich["annotations"]["x"] = None
@@ -399,14 +622,15 @@ def test_null_members_are_dropped_with_a_warning(tmp_path, rich):
     assert "seccomp" not in doc["linux"] and "additionalGids" not in doc["process"]["user"]
     assert config_problems(doc) == []
     assert config_warnings(doc) == [
-        'config.json: annotations.x: null is taken as absent',
-        'config.json: linux.seccomp: null is taken as absent',
-        'config.json: process.user.additionalGids: null is taken as absent',
+        "config.json: annotations.x: null is taken as absent",
+        "config.json: linux.seccomp: null is taken as absent",
+        "config.json: process.user.additionalGids: null is taken as absent",
     ]
 
 
 def test_null_required_member_is_missing(tmp_path, rich):
     from pyrunc.config.validate import config_problems, load_config
+
     rich["process"]["cwd"] = None
     path = tmp_path / "config.json"
     path.write_text(json.dumps(rich))

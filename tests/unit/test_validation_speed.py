@@ -33,8 +33,13 @@ print(json.dumps({"import_ms": (t1 - t0) * 1e3, "first_ms": (t3 - t2) * 1e3,
 def cold_runs(n=3):
     out = []
     for _ in range(n):
-        proc = subprocess.run([sys.executable, COLD_RUN_FLAG, "-c", COLD_RUN, str(DATA / "runc-spec-default.json")],
-                              cwd=REPO, capture_output=True, text=True, check=True)
+        proc = subprocess.run(
+            [sys.executable, COLD_RUN_FLAG, "-c", COLD_RUN, str(DATA / "runc-spec-default.json")],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         out.append(json.loads(proc.stdout))
     return out
 
@@ -58,6 +63,7 @@ def test_validation_imports_nothing_heavy():
 
 def test_steady_state_validation_is_fast():
     from pyrunc.config.validate import validate_config
+
     for name in ("runc-spec-default.json", "rich-config.json"):
         doc = json.loads((DATA / name).read_text())
         validate_config(doc)  # compile what this document reaches
@@ -77,8 +83,41 @@ def test_simple_patterns_mean_exactly_what_re_search_means():
     import re
 
     from pyrunc.config.schema import SIMPLE_PATTERNS, pattern_search
-    pieces = ["", "RLIMIT_", "CAP_", "MB:", "NOFILE", "SYS_ADMIN", "_", "c", "b", "u", "p", "x", "1", "0", "64",
-              "K", "M", "G", "B", "kB", ",", " ", "-", "0-3", "\n", "\n\n", "é", "Ａ", "٣", "a", "Z", ";"]
+
+    pieces = [
+        "",
+        "RLIMIT_",
+        "CAP_",
+        "MB:",
+        "NOFILE",
+        "SYS_ADMIN",
+        "_",
+        "c",
+        "b",
+        "u",
+        "p",
+        "x",
+        "1",
+        "0",
+        "64",
+        "K",
+        "M",
+        "G",
+        "B",
+        "kB",
+        ",",
+        " ",
+        "-",
+        "0-3",
+        "\n",
+        "\n\n",
+        "é",
+        "Ａ",
+        "٣",
+        "a",
+        "Z",
+        ";",
+    ]
     samples = {"".join(parts) for n in (1, 2, 3) for parts in itertools.product(pieces, repeat=n)}
     for pattern, simple in SIMPLE_PATTERNS.items():
         rx = re.compile(pattern)
@@ -92,6 +131,7 @@ def test_every_schema_pattern_avoids_re():
     import json
 
     from pyrunc.config.schema import SIMPLE_PATTERNS, schema_dir
+
     found = set()
 
     def walk(node):
@@ -104,21 +144,35 @@ def test_every_schema_pattern_avoids_re():
         elif isinstance(node, list):
             for v in node:
                 walk(v)
-    for name in ("config.json", "config-linux.json", "types.json", "config-other-platforms.json",
-                 "state.json", "features.json"):
+
+    for name in (
+        "config.json",
+        "config-linux.json",
+        "types.json",
+        "config-other-platforms.json",
+        "state.json",
+        "features.json",
+    ):
         with open(f"{schema_dir()}/{name}") as f:
             walk(json.load(f))
     assert found and found <= set(SIMPLE_PATTERNS), found - set(SIMPLE_PATTERNS)
 
 
 def test_valid_configs_do_not_import_json_or_re():
-    code = ("import sys, json as _j; sys.modules.pop('json'); [sys.modules.pop(m) for m in list(sys.modules) "
-            "if m == 're' or m.startswith(('re.', 'json.'))]\n"
-            "from pyrunc.config.validate import load_config, validate_config\n"
-            "for f in sys.argv[1:]: validate_config(load_config(f))\n"
-            "print(sorted(m for m in ('json', 're') if m in sys.modules))")
-    proc = subprocess.run([sys.executable, "-B", "-c", code, str(DATA / "runc-spec-default.json"),
-                           str(DATA / "rich-config.json")], cwd=REPO, capture_output=True, text=True, check=True)
+    code = (
+        "import sys, json as _j; sys.modules.pop('json'); [sys.modules.pop(m) for m in list(sys.modules) "
+        "if m == 're' or m.startswith(('re.', 'json.'))]\n"
+        "from pyrunc.config.validate import load_config, validate_config\n"
+        "for f in sys.argv[1:]: validate_config(load_config(f))\n"
+        "print(sorted(m for m in ('json', 're') if m in sys.modules))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-B", "-c", code, str(DATA / "runc-spec-default.json"), str(DATA / "rich-config.json")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert proc.stdout.strip() == "[]", proc.stdout + proc.stderr
 
 
@@ -132,9 +186,28 @@ def test_fast_decoder_agrees_with_json():
 
     def reject(name):
         raise ValueError(name)
-    texts = ['{"a": [1, 2.5, -3e4, true, false, null, "\\u00e9"]}', ' \n{"a": {}}\t\r\n', '[]', '"x"', '12',
-             '{"a": 1.0,\n oops}', '{"a": NaN}', '[Infinity]', '[-Infinity]', '{"a": 1} x', '', '  ', '\ufeff{}',
-             '{"a": "\x01"}', '[1,]', '{"a" 1}', '[' * 5000 + ']' * 5000, '{"a": 1}\n\n', '{"\\ud800": 1}']
+
+    texts = [
+        '{"a": [1, 2.5, -3e4, true, false, null, "\\u00e9"]}',
+        ' \n{"a": {}}\t\r\n',
+        "[]",
+        '"x"',
+        "12",
+        '{"a": 1.0,\n oops}',
+        '{"a": NaN}',
+        "[Infinity]",
+        "[-Infinity]",
+        '{"a": 1} x',
+        "",
+        "  ",
+        "\ufeff{}",
+        '{"a": "\x01"}',
+        "[1,]",
+        '{"a" 1}',
+        "[" * 5000 + "]" * 5000,
+        '{"a": 1}\n\n',
+        '{"\\ud800": 1}',
+    ]
     for text in texts:
         try:
             want = ("ok", json.loads(text, parse_constant=reject))

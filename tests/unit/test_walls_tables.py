@@ -6,10 +6,15 @@ from pyrunc.linux import syscalls
 
 def test_namespace_flags_are_the_clone_flags():
     assert namespaces.FLAGS == {
-        "pid": syscalls.CLONE_NEWPID, "network": syscalls.CLONE_NEWNET,
-        "ipc": syscalls.CLONE_NEWIPC, "uts": syscalls.CLONE_NEWUTS, "mount": syscalls.CLONE_NEWNS,
-        "user": syscalls.CLONE_NEWUSER, "cgroup": syscalls.CLONE_NEWCGROUP,
-        "time": syscalls.CLONE_NEWTIME}
+        "pid": syscalls.CLONE_NEWPID,
+        "network": syscalls.CLONE_NEWNET,
+        "ipc": syscalls.CLONE_NEWIPC,
+        "uts": syscalls.CLONE_NEWUTS,
+        "mount": syscalls.CLONE_NEWNS,
+        "user": syscalls.CLONE_NEWUSER,
+        "cgroup": syscalls.CLONE_NEWCGROUP,
+        "time": syscalls.CLONE_NEWTIME,
+    }
     assert set(namespaces.PROC_NAMES) == set(namespaces.FLAGS)
     assert namespaces.proc_path(1, "network") == "/proc/1/ns/net"
 
@@ -18,6 +23,7 @@ def test_unshare_flags_only_new_namespaces():
     class NS:
         def __init__(self, type, path=""):
             self.type, self.path, self.flag = type, path, namespaces.FLAGS[type]
+
     nss = [NS("pid"), NS("network", "/proc/1/ns/net"), NS("mount")]
     assert namespaces.unshare_flags(nss) == syscalls.CLONE_NEWPID | syscalls.CLONE_NEWNS
 

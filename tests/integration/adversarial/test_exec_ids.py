@@ -45,16 +45,20 @@ def one_line(p) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize("flags, flag", [
-    (["--user", "4294967295"], "--user"),
-    (["--user", "4294967295:4294967295"], "--user"),
-    (["--user", "0:4294967295"], "--user"),
-    (["--user", "2147483648"], "--user"),
-    (["--user", "-1"], "--user"),
-    (["--user", "0:-1"], "--user"),
-    (["--additional-gids", "4294967295"], "--additional-gids"),
-    (["--additional-gids", "0", "--additional-gids", "2147483648"], "--additional-gids"),
-], ids=lambda v: " ".join(map(str, v)) if isinstance(v, list) else None)
+@pytest.mark.parametrize(
+    "flags, flag",
+    [
+        (["--user", "4294967295"], "--user"),
+        (["--user", "4294967295:4294967295"], "--user"),
+        (["--user", "0:4294967295"], "--user"),
+        (["--user", "2147483648"], "--user"),
+        (["--user", "-1"], "--user"),
+        (["--user", "0:-1"], "--user"),
+        (["--additional-gids", "4294967295"], "--additional-gids"),
+        (["--additional-gids", "0", "--additional-gids", "2147483648"], "--additional-gids"),
+    ],
+    ids=lambda v: " ".join(map(str, v)) if isinstance(v, list) else None,
+)
 def test_out_of_range_ids_are_refused_and_nothing_starts(running, tmp_path, flags, flag):
     rt, cid, init = running
     before = container_pids(rt, cid)
@@ -72,8 +76,9 @@ def test_out_of_range_ids_are_refused_and_nothing_starts(running, tmp_path, flag
     assert rt.status(cid) == "running"
 
 
-@pytest.mark.parametrize("field, value", [("uid", 4294967295), ("gid", 4294967295),
-                                          ("uid", 2147483648), ("additionalGids", [4294967295])])
+@pytest.mark.parametrize(
+    "field, value", [("uid", 4294967295), ("gid", 4294967295), ("uid", 2147483648), ("additionalGids", [4294967295])]
+)
 def test_out_of_range_ids_in_a_process_document_are_refused(running, tmp_path, field, value):
     rt, cid, init = running
     user = {"uid": 0, "gid": 0, field: value}
@@ -95,14 +100,17 @@ def test_an_additional_gid_that_is_no_number_is_a_usage_error(running):
     assert container_pids(rt, cid) == {init}
 
 
-@pytest.mark.parametrize("flags, uid, gid, groups", [
-    (["--user", "2147483647"], MAX, 0, []),  # the container's gid (0) stays
-    (["--user", "2147483647:2147483647"], MAX, MAX, []),
-    (["--user", "0:2147483647"], 0, MAX, []),
-    (["--additional-gids", "2147483647"], 0, 0, [MAX]),
-    (["--user", "1000:1000", "--additional-gids", "2147483647", "--additional-gids", "0"],
-     1000, 1000, [0, MAX]),
-], ids=lambda v: " ".join(map(str, v)) if isinstance(v, list) else None)
+@pytest.mark.parametrize(
+    "flags, uid, gid, groups",
+    [
+        (["--user", "2147483647"], MAX, 0, []),  # the container's gid (0) stays
+        (["--user", "2147483647:2147483647"], MAX, MAX, []),
+        (["--user", "0:2147483647"], 0, MAX, []),
+        (["--additional-gids", "2147483647"], 0, 0, [MAX]),
+        (["--user", "1000:1000", "--additional-gids", "2147483647", "--additional-gids", "0"], 1000, 1000, [0, MAX]),
+    ],
+    ids=lambda v: " ".join(map(str, v)) if isinstance(v, list) else None,
+)
 def test_the_largest_ids_are_given_exactly(running, tmp_path, flags, uid, gid, groups):
     rt, cid, init = running
     pid_file = tmp_path / "exec.pid"
@@ -118,8 +126,9 @@ def test_the_largest_ids_are_given_exactly(running, tmp_path, flags, uid, gid, g
     os.kill(pid, 9)
 
 
-@pytest.mark.parametrize("user, uid", [("", 0), ("+5", 5), ("5:", None), (":5", None),
-                                       (" 5", None), ("5:5:5", None), ("abc", None)])
+@pytest.mark.parametrize(
+    "user, uid", [("", 0), ("+5", 5), ("5:", None), (":5", None), (" 5", None), ("5:5:5", None), ("abc", None)]
+)
 def test_user_flag_syntax(running, tmp_path, user, uid):
     """runc's reading of --user: "" is unset, a sign is allowed (Go's Atoi);
     an empty part, blanks or a third part are refused, exit 255."""

@@ -156,8 +156,7 @@ def test_exec_processes_hold_no_caller_fd(any_rt, bundle, caller, tmp_path):
     ptrace_caps(bundle)
     # a container process that scans every /proc/*/fd of its pid namespace
     # while the execs below come and go
-    bundle.sh("while :; do for f in /proc/[0-9]*/fd/*; do readlink $f; done; done "
-              "> /shared/seen 2>/dev/null")
+    bundle.sh("while :; do for f in /proc/[0-9]*/fd/*; do readlink $f; done; done > /shared/seen 2>/dev/null")
     cid = new_id()
     assert any_rt.create(cid, bundle, fds=caller["fds"]).returncode == 0
     assert any_rt.start(cid).returncode == 0
@@ -204,10 +203,13 @@ def test_hooks_get_stdio_only_and_init_stage_holds_no_caller_fd(any_rt, bundle, 
     out = tmp_path / "out"
     out.mkdir()
     host = {"path": sys.executable, "args": ["python3", "-I", "-S", str(probe)]}
-    hooks = {k: [dict(host, args=host["args"] + [str(out / k)])]
-             for k in ("prestart", "createRuntime", "createContainer", "poststart", "poststop")}
-    hooks["startContainer"] = [{"path": "/bin/busybox", "args": [
-        "busybox", "sh", "-c", LS_SELF.format(out="/shared/startContainer.ls")]}]
+    hooks = {
+        k: [dict(host, args=host["args"] + [str(out / k)])]
+        for k in ("prestart", "createRuntime", "createContainer", "poststart", "poststop")
+    }
+    hooks["startContainer"] = [
+        {"path": "/bin/busybox", "args": ["busybox", "sh", "-c", LS_SELF.format(out="/shared/startContainer.ls")]}
+    ]
     bundle.config["hooks"] = hooks
     ptrace_caps(bundle)
     cid, pid = created(any_rt, bundle, caller, "sleep", "300")
@@ -224,17 +226,19 @@ def test_hooks_get_stdio_only_and_init_stage_holds_no_caller_fd(any_rt, bundle, 
     assert parent, "the probe could not read the init stage's fds"
     leaked = [f for f in parent if (f[2], f[3]) in caller["idents"]]
     assert leaked == [], leaked
-    lines = [ln for ln in open(os.path.join(bundle.shared, "startContainer.ls")).read().splitlines()
-             if "->" in ln]
-    others = [ln for ln in lines if ln.split("->")[0].split()[-1] not in ("0", "1", "2")
-              and "/fd" not in ln.split("->")[1]]  # ls's own directory fd
+    lines = [ln for ln in open(os.path.join(bundle.shared, "startContainer.ls")).read().splitlines() if "->" in ln]
+    others = [
+        ln for ln in lines if ln.split("->")[0].split()[-1] not in ("0", "1", "2") and "/fd" not in ln.split("->")[1]
+    ]  # ls's own directory fd
     assert len(lines) >= 3 and others == [], lines
 
 
 # -- pyrunc's own stages, stopped at a fault point ----------------------------
 
+
 def _stopped_descendant(root_pid, timeout=10):
     """A process below ``root_pid`` that stopped itself (PYRUNC_TEST_HOLD)."""
+
     def find():
         for name in os.listdir("/proc"):
             if not name.isdigit():
@@ -254,6 +258,7 @@ def _stopped_descendant(root_pid, timeout=10):
                     except OSError:
                         break
         return None
+
     return wait_for(find, timeout=timeout)
 
 
@@ -265,12 +270,19 @@ def _run_held(any_rt, point, caller, argv):
 
     def dup():
         import fcntl
+
         tmp = {t: fcntl.fcntl(s, fcntl.F_DUPFD, 200) for t, s in mapping.items()}
         for t, s in tmp.items():
             os.dup2(s, t, inheritable=True)
-    proc = subprocess.Popen([any_rt.path, "--root", any_rt.root, *argv], env=env, preexec_fn=dup,
-                            pass_fds=tuple(mapping), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+
+    proc = subprocess.Popen(
+        [any_rt.path, "--root", any_rt.root, *argv],
+        env=env,
+        preexec_fn=dup,
+        pass_fds=tuple(mapping),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         stage = _stopped_descendant(proc.pid)
         assert stage, f"no stage stopped at {point}"
@@ -294,8 +306,7 @@ def test_intermediate_stage_closes_caller_fds_first(any_rt, bundle, caller):
     cid = new_id()
     any_rt._track(cid)
     bundle.write()
-    leaked, fds = _run_held(any_rt, "intermediate:unshared", caller,
-                            ["create", "--bundle", bundle.path, cid])
+    leaked, fds = _run_held(any_rt, "intermediate:unshared", caller, ["create", "--bundle", bundle.path, cid])
     assert leaked == []
     assert not set(fds) & set(CALLER_FDS), fds
 

@@ -32,12 +32,16 @@ def status_ids(pid) -> dict[str, list[int]]:
     return {k: [int(x) for x in fields.get(k, "").split()] for k in ("Uid", "Gid", "Groups")}
 
 
-@pytest.mark.parametrize("user", [
-    {"uid": 0, "gid": 0},
-    {"uid": MAX, "gid": MAX},
-    {"uid": 1000, "gid": MAX, "additionalGids": [0, MAX]},
-    {"uid": MAX, "gid": 0, "additionalGids": [MAX - 1, 5, MAX]},
-], ids=["zero", "max", "additional-bounds", "mixed"])
+@pytest.mark.parametrize(
+    "user",
+    [
+        {"uid": 0, "gid": 0},
+        {"uid": MAX, "gid": MAX},
+        {"uid": 1000, "gid": MAX, "additionalGids": [0, MAX]},
+        {"uid": MAX, "gid": 0, "additionalGids": [MAX - 1, 5, MAX]},
+    ],
+    ids=["zero", "max", "additional-bounds", "mixed"],
+)
 def test_ids_at_the_boundaries_are_applied_exactly(any_rt, bundle, user):
     bundle.config["process"]["user"] = user
     _, pid = started(any_rt, bundle, "sleep", "1000")
@@ -49,9 +53,12 @@ def test_ids_at_the_boundaries_are_applied_exactly(any_rt, bundle, user):
 
 
 REFUSED = [
-    ("uid", 4294967295), ("uid", 2147483648),
-    ("gid", 4294967295), ("gid", 2147483648),
-    ("additionalGids", 4294967295), ("additionalGids", 2147483648),
+    ("uid", 4294967295),
+    ("uid", 2147483648),
+    ("gid", 4294967295),
+    ("gid", 2147483648),
+    ("additionalGids", 4294967295),
+    ("additionalGids", 2147483648),
 ]
 
 

@@ -68,6 +68,7 @@ def assert_refused_cleanly(rt, p, bundle, *, contains=None):
 # --------------------------------------------------------------------------
 # the document is not an object
 
+
 @pytest.mark.parametrize("verb", ["create", "run"])
 @pytest.mark.parametrize("text", ["[]", '"x"', "1", "null", "[{}]", "true"])
 def test_top_level_not_an_object(any_rt, bundle, text, verb):
@@ -95,6 +96,7 @@ def test_process_not_an_object(any_rt, bundle, process, verb):
 
 # --------------------------------------------------------------------------
 # strings JSON can spell but that are no text
+
 
 def _env(c):
     c["process"]["env"].append("X=@@")
@@ -155,8 +157,9 @@ def test_surrogate_pairs_are_text(any_rt, bundle):
     assert p.stdout.split() == ["f0", "9f", "98", "80"]
 
 
-@pytest.mark.parametrize("raw", [b"\xff", b"\xc3", b"\xed\xa0\x80", b"\xc0\xaf"],
-                         ids=["ff", "truncated", "encoded-surrogate", "overlong"])
+@pytest.mark.parametrize(
+    "raw", [b"\xff", b"\xc3", b"\xed\xa0\x80", b"\xc0\xaf"], ids=["ff", "truncated", "encoded-surrogate", "overlong"]
+)
 def test_invalid_utf8(any_rt, bundle, raw):
     bundle.sh('printf %s "$X" | od -An -tx1')
     text = config_with(bundle, "@@", _env)
@@ -171,9 +174,11 @@ def test_invalid_utf8(any_rt, bundle, raw):
     assert_refused_cleanly(any_rt, p, bundle, contains=f"config.json: not valid UTF-8 at byte {at}")
 
 
-@pytest.mark.parametrize("text", [b"", b"{", b'{"ociVersion": "1.0.2",}', b"\xef\xbb\xbf{}", b"{} {}",
-                                  b'{"a": NaN}', b"[" * 100000],
-                         ids=["empty", "truncated", "trailing-comma", "bom", "two-documents", "nan", "deep"])
+@pytest.mark.parametrize(
+    "text",
+    [b"", b"{", b'{"ociVersion": "1.0.2",}', b"\xef\xbb\xbf{}", b"{} {}", b'{"a": NaN}', b"[" * 100000],
+    ids=["empty", "truncated", "trailing-comma", "bom", "two-documents", "nan", "deep"],
+)
 def test_malformed_json(any_rt, bundle, text):
     write_raw(bundle, text)
     p = any_rt.create(new_id("bad"), bundle.path)
@@ -218,6 +223,7 @@ def test_nesting_beyond_the_decoder(any_rt, bundle):
 # --------------------------------------------------------------------------
 # big documents
 
+
 def test_big_config_and_annotations_run(any_rt, bundle):
     big = "x" * (1 << 20)
     bundle.config["annotations"] = {"org.example.big": big}
@@ -250,12 +256,12 @@ def test_validation_time_is_linear_in_the_size():
         c["annotations"] = {f"k{i}": "v" * 50 for i in range(n)}
         c["process"]["env"] += [f"E{i}=x" for i in range(n)]
         c["mounts"] += [{"destination": f"/m{i}", "type": "tmpfs", "source": "tmpfs"} for i in range(n // 10)]
-        c["linux"]["devices"] = [{"path": f"/dev/d{i}", "type": "c", "major": 1, "minor": 3}
-                                 for i in range(n // 10)]
+        c["linux"]["devices"] = [{"path": f"/dev/d{i}", "type": "c", "major": 1, "minor": 3} for i in range(n // 10)]
         c["linux"]["maskedPaths"] += [f"/p{i}" for i in range(n // 10)]
-        c["linux"]["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW",
-                                 "syscalls": [{"names": [f"s{i}"], "action": "SCMP_ACT_ERRNO"}
-                                              for i in range(n // 10)]}
+        c["linux"]["seccomp"] = {
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": [f"s{i}"], "action": "SCMP_ACT_ERRNO"} for i in range(n // 10)],
+        }
         text = json.dumps(c).encode()
         best = float("inf")
         for _ in range(3):

@@ -28,14 +28,16 @@ def _no_leftovers(rt, cid, bundle):
 
 # -- devices --------------------------------------------------------------------
 
+
 def test_linux_devices_node_is_not_allowed_by_the_device_cgroup(any_rt, bundle):
     """/dev/kmsg (c 1:11) created through linux.devices under the default
     deny-all policy: the node exists, opening it is refused by the device
     cgroup (EPERM), and the cgroup's rules do not mention 1:11."""
-    bundle.config["linux"]["devices"] = [
-        {"path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11, "fileMode": 0o666}]
-    bundle.sh("stat -c '%t:%T' /dev/kmsg; (echo pyrunc-adversarial > /dev/kmsg && echo OPENED) 2>&1; "
-              "cat /proc/self/cgroup | grep devices; sleep 300")
+    bundle.config["linux"]["devices"] = [{"path": "/dev/kmsg", "type": "c", "major": 1, "minor": 11, "fileMode": 0o666}]
+    bundle.sh(
+        "stat -c '%t:%T' /dev/kmsg; (echo pyrunc-adversarial > /dev/kmsg && echo OPENED) 2>&1; "
+        "cat /proc/self/cgroup | grep devices; sleep 300"
+    )
     cid = new_id()
     assert any_rt.create(cid, bundle).returncode == 0
     assert any_rt.start(cid).returncode == 0
@@ -64,6 +66,7 @@ def _read_out(pid):
 
 
 # -- root.path ------------------------------------------------------------------
+
 
 def test_symlinked_root_path_is_refused(any_rt, bundle):
     os.symlink("rootfs", os.path.join(bundle.path, "rootfs-link"))
@@ -122,9 +125,10 @@ def test_annotations_far_beyond_the_message_limit(any_rt, bundle, tmp_path):
     bundle.config["annotations"] = big
     probe = tmp_path / "probe.py"
     probe.write_text(HOOK_PROBE)
-    bundle.config["hooks"] = {k: [{"path": sys.executable,
-                                   "args": ["python3", "-I", "-S", str(probe), str(tmp_path / k)]}]
-                              for k in ("prestart", "createContainer")}
+    bundle.config["hooks"] = {
+        k: [{"path": sys.executable, "args": ["python3", "-I", "-S", str(probe), str(tmp_path / k)]}]
+        for k in ("prestart", "createContainer")
+    }
     bundle.set_args("sleep", "300")
     cid = new_id()
     p = any_rt.create(cid, bundle)
@@ -135,8 +139,7 @@ def test_annotations_far_beyond_the_message_limit(any_rt, bundle, tmp_path):
         seen = json.loads((tmp_path / kind).read_text())
         if any_rt.name == "runc" and kind == "createContainer":
             st = dict(st, pid=1)  # runc 1.1.5 gives its pid in the container's pid namespace
-        assert seen == {"status": "creating", "pid": st["pid"],
-                        "sizes": {k: 1 << 20 for k in big}}, kind
+        assert seen == {"status": "creating", "pid": st["pid"], "sizes": {k: 1 << 20 for k in big}}, kind
     assert any_rt.start(cid).returncode == 0
 
 
@@ -144,8 +147,9 @@ def test_many_mounts_and_env_entries(any_rt, bundle):
     """A config of MiBs in other sections than annotations."""
     env = bundle.config["process"]["env"]
     env += [f"VAR{i}={'v' * 1000}" for i in range(1500)]  # execve takes ~2 MiB
-    bundle.config["mounts"] += [{"destination": f"/tmp/m{i}", "type": "tmpfs", "source": "tmpfs",
-                                 "options": ["size=4k"]} for i in range(200)]
+    bundle.config["mounts"] += [
+        {"destination": f"/tmp/m{i}", "type": "tmpfs", "source": "tmpfs", "options": ["size=4k"]} for i in range(200)
+    ]
     bundle.config["root"]["readonly"] = False
     bundle.sh("grep -c ' /tmp/m' /proc/self/mountinfo; echo $VAR1499 | wc -c")
     cid = new_id()
@@ -155,6 +159,7 @@ def test_many_mounts_and_env_entries(any_rt, bundle):
 
 
 # -- hooks ----------------------------------------------------------------------
+
 
 def test_hook_that_cannot_start_is_named(any_rt, bundle):
     bundle.config["hooks"] = {"prestart": [{"path": "/nonexistent/pyrunc-hook", "args": ["x"]}]}

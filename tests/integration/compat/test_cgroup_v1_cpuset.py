@@ -20,8 +20,9 @@ from helpers import CGROUP_PREFIX, cgroup_dirs, started
 
 CPUSET = "/sys/fs/cgroup/cpuset"
 
-pytestmark = pytest.mark.skipif(not os.path.isfile(os.path.join(CPUSET, "cpuset.cpus")),
-                                reason="no cgroup v1 cpuset hierarchy")
+pytestmark = pytest.mark.skipif(
+    not os.path.isfile(os.path.join(CPUSET, "cpuset.cpus")), reason="no cgroup v1 cpuset hierarchy"
+)
 
 
 def read(path) -> str:
@@ -30,8 +31,9 @@ def read(path) -> str:
 
 
 def own_cpuset() -> str:
-    return next(os.path.normpath(d) for d in cgroup_dirs("") if d.startswith(CPUSET + "/")
-                or os.path.normpath(d) == CPUSET)
+    return next(
+        os.path.normpath(d) for d in cgroup_dirs("") if d.startswith(CPUSET + "/") or os.path.normpath(d) == CPUSET
+    )
 
 
 @pytest.fixture
@@ -53,8 +55,7 @@ def test_nested_cgroups_path_fills_every_cpuset_level(any_rt, bundle, pod, prema
     base = own_cpuset()
     cpus, mems = read(os.path.join(base, "cpuset.cpus")), read(os.path.join(base, "cpuset.mems"))
     first_cpu = cpus.split(",")[0].split("-")[0]
-    levels = [os.path.join(base, pod), os.path.join(base, pod, "podX"),
-              os.path.join(base, pod, "podX", "ctrY")]
+    levels = [os.path.join(base, pod), os.path.join(base, pod, "podX"), os.path.join(base, pod, "podX", "ctrY")]
     if premade:
         for d in levels[:2]:
             os.mkdir(d)  # as a plain mkdir leaves them: empty

@@ -35,6 +35,7 @@ def compact(obj) -> str:
 
 # -- kill 0 -----------------------------------------------------------------------
 
+
 def test_kill_signal_0_checks_that_the_container_runs(any_rt, bundle):
     cid, init = started(any_rt, bundle, "sleep", "1000")
     for extra in ((), ("--all",)):
@@ -53,6 +54,7 @@ def test_kill_signal_0_checks_that_the_container_runs(any_rt, bundle):
 
 
 # -- list -------------------------------------------------------------------------
+
 
 def test_list_before_the_state_root_exists_is_empty(any_rt, tmp_path):
     never = str(tmp_path / "never-created")
@@ -85,6 +87,7 @@ def test_list_layout_is_runcs(any_rt, bundle):
 
     def layout(row):
         return "".join(v.ljust(w) for v, w in zip(row[:5], widths)) + row[5]
+
     assert lines == [layout(head), layout(cells)]
     p = any_rt.list("--format", "json")
     assert p.stdout.count("\n") == 1 and ": " not in p.stdout and ", " not in p.stdout
@@ -93,14 +96,19 @@ def test_list_layout_is_runcs(any_rt, bundle):
 
 # -- exec failures ---------------------------------------------------------------
 
-@pytest.mark.parametrize("flags, command, says", [
-    ([], ["/no/such/binary"], "/no/such/binary"),
-    ([], ["no-such-command"], "executable file not found"),
-    (["--cwd", "/no/such/dir"], ["true"], "/no/such/dir"),
-    (["--detach"], ["no-such-command"], "executable file not found"),
-    (["--process", "/no/such/process.json"], [], "/no/such/process.json"),
-    ([], [], None),  # no command at all
-], ids=["missing-path", "not-in-PATH", "missing-cwd", "detached", "process-file", "no-args"])
+
+@pytest.mark.parametrize(
+    "flags, command, says",
+    [
+        ([], ["/no/such/binary"], "/no/such/binary"),
+        ([], ["no-such-command"], "executable file not found"),
+        (["--cwd", "/no/such/dir"], ["true"], "/no/such/dir"),
+        (["--detach"], ["no-such-command"], "executable file not found"),
+        (["--process", "/no/such/process.json"], [], "/no/such/process.json"),
+        ([], [], None),  # no command at all
+    ],
+    ids=["missing-path", "not-in-PATH", "missing-cwd", "detached", "process-file", "no-args"],
+)
 def test_exec_failures_exit_255_and_start_nothing(any_rt, bundle, flags, command, says):
     cid, init = started(any_rt, bundle, "sleep", "1000")
     p = any_rt("exec", *flags, cid, *command)
@@ -138,6 +146,7 @@ def test_exec_exit_status_is_the_process_s_and_usage_errors_stay_1(any_rt, bundl
 
 # -- ps ---------------------------------------------------------------------------
 
+
 def test_ps_of_running_and_stopped_containers(any_rt, bundle):
     cid, init = started(any_rt, bundle, "sleep", "1000")
     p = any_rt("ps", "--format", "json", cid)
@@ -156,6 +165,7 @@ def test_ps_of_running_and_stopped_containers(any_rt, bundle):
 
 
 # -- a frozen cgroup -------------------------------------------------------------
+
 
 @pytest.mark.parametrize("verb", ["create", "run"])
 def test_create_in_a_cgroup_paused_by_another_container_is_refused(any_rt, bundle, make_bundle, verb):

@@ -46,7 +46,7 @@ def mountinfo(pid) -> dict[str, list[str]]:
     with open(f"/proc/{pid}/mountinfo") as f:
         for line in f:
             fields = line.split()
-            out[fields[4]] = fields[6:fields.index("-")]
+            out[fields[4]] = fields[6 : fields.index("-")]
     return out
 
 
@@ -70,6 +70,7 @@ def run_out(rt, bundle, script) -> subprocess.CompletedProcess:
 # --------------------------------------------------------------------------
 # rootfsPropagation and mount options: the recursive forms
 
+
 @pytest.fixture
 def shared_mounts():
     """make_shared(path): a tmpfs at *path*, shared; returns its peer group.
@@ -87,6 +88,7 @@ def shared_mounts():
                 if fields[4] == path:
                     return next(x for x in fields[6:] if x.startswith("shared:")).split(":")[1]
         raise AssertionError(f"{path} not mounted")
+
     yield make_shared
     for path in reversed(made):
         subprocess.run(["umount", "-R", "-l", path], check=False)
@@ -147,24 +149,26 @@ def test_rootfs_propagation_recursive_forms(any_rt, shared_mounts, base_dir, mod
         assert all("unbindable" in f for f in mi.values()), "runbindable is recursive"
 
 
-@pytest.mark.parametrize("root_mode, option, expect, receives", [
-    ("rshared", "rshared", lambda peer, f: f == [f"shared:{peer}"], True),
-    ("rslave", "rslave", lambda peer, f: f == [f"master:{peer}"], True),
-    ("rslave", "rprivate", lambda peer, f: f == [], False),
-    # the volume's own option wins over a recursive rootfsPropagation
-    ("rslave", "rshared", lambda peer, f: f"master:{peer}" in f and any(x.startswith("shared:") for x in f), True),
-    ("rshared", "rslave", lambda peer, f: f == [f"master:{peer}"], True),
-], ids=lambda v: v if isinstance(v, (str, bool)) else None)
-def test_mount_option_recursive_forms(any_rt, shared_mounts, base_dir, bundle, root_mode, option, expect,
-                                      receives):
+@pytest.mark.parametrize(
+    "root_mode, option, expect, receives",
+    [
+        ("rshared", "rshared", lambda peer, f: f == [f"shared:{peer}"], True),
+        ("rslave", "rslave", lambda peer, f: f == [f"master:{peer}"], True),
+        ("rslave", "rprivate", lambda peer, f: f == [], False),
+        # the volume's own option wins over a recursive rootfsPropagation
+        ("rslave", "rshared", lambda peer, f: f"master:{peer}" in f and any(x.startswith("shared:") for x in f), True),
+        ("rshared", "rslave", lambda peer, f: f == [f"master:{peer}"], True),
+    ],
+    ids=lambda v: v if isinstance(v, (str, bool)) else None,
+)
+def test_mount_option_recursive_forms(any_rt, shared_mounts, base_dir, bundle, root_mode, option, expect, receives):
     """A bind mount of a shared host directory with an r-form propagation
     option (containerd's CRI writes rslave/rshared for volumes with mount
     propagation) under an r-form rootfsPropagation."""
     vol = os.path.join(base_dir, "vol")
     peer = shared_mounts(vol)
     bundle.config["linux"]["rootfsPropagation"] = root_mode
-    bundle.config["mounts"].append({"destination": "/vol", "type": "bind", "source": vol,
-                                    "options": ["rbind", option]})
+    bundle.config["mounts"].append({"destination": "/vol", "type": "bind", "source": vol, "options": ["rbind", option]})
     bundle.set_args("sleep", "1000")
     if any_rt.name == "pyrunc":
         assert validate(any_rt, bundle).returncode == 0
@@ -179,6 +183,7 @@ def test_mount_option_recursive_forms(any_rt, shared_mounts, base_dir, bundle, r
 
 # --------------------------------------------------------------------------
 # personality flags and mounts inside /proc: validate and create agree
+
 
 def test_personality_flags_are_ignored_with_a_warning(any_rt, bundle):
     bundle.config["linux"]["personality"] = {"domain": "LINUX", "flags": ["ADDR_NO_RANDOMIZE"]}
@@ -223,6 +228,7 @@ def test_tmpfs_inside_proc(any_rt, bundle, dest):
 # --------------------------------------------------------------------------
 # accepted with a warning: taken as runc takes them
 
+
 @pytest.mark.parametrize("version", [None, "2.0.0", "0.5.0-dev"], ids=["missing", "2.0.0", "0.5.0-dev"])
 def test_missing_or_other_major_oci_version_runs(any_rt, bundle, version):
     if version is None:
@@ -236,6 +242,7 @@ def test_missing_or_other_major_oci_version_runs(any_rt, bundle, version):
 
 # Spec MUSTs that runc 1.1.5 does not check but pyrunc keeps (the
 # conformance suite pins them; docs/validation.md): runc runs these.
+
 
 @pytest.mark.parametrize("version", ["foo", ""])
 def test_non_semver_oci_version(any_rt, bundle, version):
@@ -258,9 +265,9 @@ def test_user_without_ids_runs_as_zero(any_rt, bundle):
 def test_devices_as_runc_makes_them(any_rt, bundle):
     bundle.config["linux"]["devices"] = [
         {"path": "dev/foo", "type": "c", "major": 1, "minor": 3, "fileMode": 0o4746},  # relative, setuid bit
-        {"path": "/dev/foo", "type": "c", "major": 1, "minor": 5},                      # duplicate: first wins
-        {"path": "/dev/../foo", "type": "c", "major": 1, "minor": 5},                   # ".." inside the root
-        {"path": "/dev/bar", "type": "c"},                                              # no major/minor: 0:0
+        {"path": "/dev/foo", "type": "c", "major": 1, "minor": 5},  # duplicate: first wins
+        {"path": "/dev/../foo", "type": "c", "major": 1, "minor": 5},  # ".." inside the root
+        {"path": "/dev/bar", "type": "c"},  # no major/minor: 0:0
     ]
     p = run_out(any_rt, bundle, "stat -c '%n %A %t:%T' /dev/foo /foo /dev/bar")
     assert p.stdout.splitlines() == ["/dev/foo crwxr--rw- 1:3", "/foo crw-rw-rw- 1:5", "/dev/bar crw-rw-rw- 0:0"]
@@ -295,13 +302,21 @@ def test_cgroups_path_with_dotdot_is_cleaned(any_rt, bundle):
     assert not any(".." in p or p.endswith("-x") for p in paths), paths
 
 
-@pytest.mark.parametrize("seccomp, field", [
-    ({"defaultAction": "SCMP_ACT_ALLOW", "defaultErrnoRet": 1}, "linux.seccomp.defaultErrnoRet"),
-    ({"defaultAction": "SCMP_ACT_ALLOW", "listenerMetadata": "x"}, "linux.seccomp.listenerMetadata"),
-    ({"defaultAction": "SCMP_ACT_ALLOW",
-      "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_KILL_PROCESS", "errnoRet": 1}]},
-     "linux.seccomp.syscalls[0].errnoRet"),
-], ids=["defaultErrnoRet", "listenerMetadata", "errnoRet"])
+@pytest.mark.parametrize(
+    "seccomp, field",
+    [
+        ({"defaultAction": "SCMP_ACT_ALLOW", "defaultErrnoRet": 1}, "linux.seccomp.defaultErrnoRet"),
+        ({"defaultAction": "SCMP_ACT_ALLOW", "listenerMetadata": "x"}, "linux.seccomp.listenerMetadata"),
+        (
+            {
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_KILL_PROCESS", "errnoRet": 1}],
+            },
+            "linux.seccomp.syscalls[0].errnoRet",
+        ),
+    ],
+    ids=["defaultErrnoRet", "listenerMetadata", "errnoRet"],
+)
 def test_seccomp_errno_an_action_does_not_take(any_rt, bundle, seccomp, field):
     """The spec: "When the action doesn't support an errno, the runtime MUST
     print and error and fail."  runc 1.1.5 ignores the errno (and the
@@ -317,8 +332,9 @@ def test_seccomp_errno_an_action_does_not_take(any_rt, bundle, seccomp, field):
 def test_tmpcopyup_on_a_bind_mount_is_ignored(any_rt, bundle):
     with open(os.path.join(bundle.shared, "f"), "w") as f:
         f.write("host\n")
-    bundle.config["mounts"].append({"destination": "/b", "type": "bind", "source": bundle.shared,
-                                    "options": ["rbind", "tmpcopyup"]})
+    bundle.config["mounts"].append(
+        {"destination": "/b", "type": "bind", "source": bundle.shared, "options": ["rbind", "tmpcopyup"]}
+    )
     p = run_out(any_rt, bundle, "cat /b/f; grep -c ' /b ' /proc/self/mountinfo")
     assert p.stdout.split() == ["host", "1"]
 
@@ -335,6 +351,7 @@ def test_empty_annotation_key(any_rt, bundle):
 
 # --------------------------------------------------------------------------
 # refused on purpose although runc runs them: isolation
+
 
 def test_mappings_without_a_user_namespace(any_rt, bundle):
     bundle.config["linux"]["uidMappings"] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
@@ -383,7 +400,9 @@ def test_device_rule_without_allow_denies(any_rt, bundle):
     a denied one with EPERM in the device cgroup, before the driver."""
     bundle.config["linux"]["devices"] = [{"path": "/dev/xb", "type": "b", "major": 7, "minor": 200}]
     bundle.config["linux"]["resources"]["devices"] = [
-        {"allow": True, "access": "rwm"}, {"type": "b", "major": 7, "minor": 200, "access": "r"}]
+        {"allow": True, "access": "rwm"},
+        {"type": "b", "major": 7, "minor": 200, "access": "r"},
+    ]
     p = run_out(any_rt, bundle, "cat /dev/xb 2>&1; true")
     assert "Operation not permitted" in p.stdout, p.stdout
     assert_warns_once(any_rt, p, "linux.resources.devices[1].allow")

@@ -85,7 +85,6 @@ def test_missing_cwd_with_readonly_root(any_rt, bundle, uid):
     assert not os.path.exists(os.path.join(bundle.rootfs, "probe"))
 
 
-
 def test_cwd_only_the_user_can_reach_in_a_user_namespace(any_rt, userns_bundle):
     """The other way round: root of the container's user namespace cannot
     reach the cwd but the process user can.  ``exec`` tries as root, fails,

@@ -18,10 +18,12 @@ import pytest
 
 from helpers import exec_done, new_id, wait_for
 
-PASSWD = ("root:x:0:0:root:/img/root:/bin/sh\n"
-          "  alice:x:4242:4242:first entry wins:/img/alice:/bin/sh  \n"
-          "alice2:x:4242:4242:same uid, later:/img/alice2:/bin/sh\n"
-          "bob:x:1000:1000::/img/bob:/bin/sh\n")
+PASSWD = (
+    "root:x:0:0:root:/img/root:/bin/sh\n"
+    "  alice:x:4242:4242:first entry wins:/img/alice:/bin/sh  \n"
+    "alice2:x:4242:4242:same uid, later:/img/alice2:/bin/sh\n"
+    "bob:x:1000:1000::/img/bob:/bin/sh\n"
+)
 
 
 @pytest.fixture
@@ -49,8 +51,7 @@ def _run_home(rt, bundle):
     return p.stdout.strip()
 
 
-@pytest.mark.parametrize("uid,home", [(0, "/img/root"), (1000, "/img/bob"),
-                                      (4242, "/img/alice"), (1234, "/")])
+@pytest.mark.parametrize("uid,home", [(0, "/img/root"), (1000, "/img/bob"), (4242, "/img/alice"), (1234, "/")])
 def test_run_sets_home_from_the_images_passwd(any_rt, img, uid, home):
     # 4242: blanks around the line are ignored and the first entry wins;
     # 1234: no entry at all -> "/"
@@ -92,6 +93,7 @@ def test_created_init_and_exec_get_home_seen_from_the_host(any_rt, img):
         p = any_rt("exec", *opts, cid, "sh", "-c", 'echo "HOME=[$HOME]"')
         assert p.returncode == 0, p.stderr
         return p.stdout.strip()
+
     assert exec_home() == "HOME=[/img/bob]"
     assert exec_home("--user", "0") == "HOME=[/img/root]"
     assert exec_home("--user", "4242:4242") == "HOME=[/img/alice]"

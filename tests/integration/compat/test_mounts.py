@@ -47,16 +47,30 @@ def test_dangling_symlink_destination_is_created_inside_the_root(any_rt, bundle)
     bundle.config["mounts"] += [
         {"destination": "/data", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m"]},
         {"destination": "/etc/rdata", "type": "bind", "source": bundle.shared, "options": ["bind"]},
-        {"destination": "/fdata", "type": "bind", "source": os.path.join(bundle.shared, "f"),
-         "options": ["bind", "ro"]},
+        {
+            "destination": "/fdata",
+            "type": "bind",
+            "source": os.path.join(bundle.shared, "f"),
+            "options": ["bind", "ro"],
+        },
     ]
-    out = run_ok(any_rt, bundle,
-                 f"grep -q ' /{unique}/sub ' /proc/self/mountinfo && echo tmpfs-mounted; "
-                 "echo written > /data/w && cat /data/w; "
-                 "cat /etc/rdata/f; cat /fdata; "
-                 "for l in /data /etc/rdata /fdata; do readlink $l; done")
-    assert out.splitlines() == ["tmpfs-mounted", "written", "host-file", "host-file",
-                                f"/{unique}/sub", "../rel/x", f"/{unique}-file"]
+    out = run_ok(
+        any_rt,
+        bundle,
+        f"grep -q ' /{unique}/sub ' /proc/self/mountinfo && echo tmpfs-mounted; "
+        "echo written > /data/w && cat /data/w; "
+        "cat /etc/rdata/f; cat /fdata; "
+        "for l in /data /etc/rdata /fdata; do readlink $l; done",
+    )
+    assert out.splitlines() == [
+        "tmpfs-mounted",
+        "written",
+        "host-file",
+        "host-file",
+        f"/{unique}/sub",
+        "../rel/x",
+        f"/{unique}-file",
+    ]
     assert os.path.isdir(os.path.join(root, unique, "sub"))
     assert os.path.isdir(os.path.join(root, "rel/x"))
     assert stat.S_ISREG(os.lstat(os.path.join(root, f"{unique}-file")).st_mode)
@@ -94,8 +108,7 @@ def root_only_source():
     shutil.rmtree(d, ignore_errors=True)
 
 
-def test_bind_source_reachable_only_by_host_root_in_user_namespace(any_rt, userns_bundle,
-                                                                   root_only_source):
+def test_bind_source_reachable_only_by_host_root_in_user_namespace(any_rt, userns_bundle, root_only_source):
     bundle = userns_bundle
     bundle.set_namespace("user")
     bundle.config["linux"]["uidMappings"] = UID_MAP
@@ -104,10 +117,10 @@ def test_bind_source_reachable_only_by_host_root_in_user_namespace(any_rt, usern
     bundle.config["mounts"] = [m for m in bundle.config["mounts"] if m["destination"] != "/sys/fs/cgroup"]
     # the mount point exists: container root may not create it in a rootfs owned by host root
     os.mkdir(os.path.join(bundle.rootfs, "src"))
-    bundle.config["mounts"].append({"destination": "/src", "type": "bind", "source": root_only_source,
-                                    "options": ["rbind", "ro"]})
-    out = run_ok(any_rt, bundle, "cat /src/file; touch /src/new 2>/dev/null || echo read-only; "
-                                 "cat /proc/self/uid_map")
+    bundle.config["mounts"].append(
+        {"destination": "/src", "type": "bind", "source": root_only_source, "options": ["rbind", "ro"]}
+    )
+    out = run_ok(any_rt, bundle, "cat /src/file; touch /src/new 2>/dev/null || echo read-only; cat /proc/self/uid_map")
     lines = out.splitlines()
     assert lines[:2] == ["only-root-reaches-me", "read-only"]
     assert lines[2].split() == ["0", "100000", "65536"]  # really in the user namespace
@@ -118,12 +131,15 @@ def test_bind_source_reachable_only_by_host_root_in_user_namespace(any_rt, usern
 def test_readonly_dev_tmpfs_still_gets_pts_and_default_devices(any_rt, bundle):
     mount_of(bundle, "/dev")["options"].append("ro")
     bundle.config["linux"]["devices"] = [{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229}]
-    out = run_ok(any_rt, bundle,
-                 "awk '$5 == \"/dev\" {print $6}' /proc/self/mountinfo | cut -d, -f1; "
-                 "touch /dev/x 2>/dev/null || echo dev-read-only; "
-                 "grep -c ' /dev/pts \\| /dev/shm \\| /dev/mqueue ' /proc/self/mountinfo; "
-                 "for d in null zero full random urandom tty fuse; do test -c /dev/$d || echo no-$d; done; "
-                 "readlink /dev/ptmx; test -c /dev/pts/ptmx && echo pts-ok; echo x > /dev/null && echo null-ok")
+    out = run_ok(
+        any_rt,
+        bundle,
+        "awk '$5 == \"/dev\" {print $6}' /proc/self/mountinfo | cut -d, -f1; "
+        "touch /dev/x 2>/dev/null || echo dev-read-only; "
+        "grep -c ' /dev/pts \\| /dev/shm \\| /dev/mqueue ' /proc/self/mountinfo; "
+        "for d in null zero full random urandom tty fuse; do test -c /dev/$d || echo no-$d; done; "
+        "readlink /dev/ptmx; test -c /dev/pts/ptmx && echo pts-ok; echo x > /dev/null && echo null-ok",
+    )
     assert out.splitlines() == ["ro", "dev-read-only", "3", "pts/ptmx", "pts-ok", "null-ok"]
 
 
@@ -132,9 +148,12 @@ def test_readonly_root_without_dev_mount(any_rt, bundle):
     /dev before the root is made read-only (both runtimes write there)."""
     bundle.config["mounts"] = [m for m in bundle.config["mounts"] if m["destination"] != "/dev"]
     assert bundle.config["root"]["readonly"] is True
-    out = run_ok(any_rt, bundle,
-                 "touch /dev/x 2>/dev/null || echo read-only; test -c /dev/null && echo null; "
-                 "grep -q ' /dev/pts ' /proc/self/mountinfo && echo pts; readlink /dev/ptmx")
+    out = run_ok(
+        any_rt,
+        bundle,
+        "touch /dev/x 2>/dev/null || echo read-only; test -c /dev/null && echo null; "
+        "grep -q ' /dev/pts ' /proc/self/mountinfo && echo pts; readlink /dev/ptmx",
+    )
     assert out.splitlines() == ["read-only", "null", "pts", "pts/ptmx"]
     st = os.lstat(os.path.join(bundle.rootfs, "dev/null"))
     assert stat.S_ISCHR(st.st_mode) and st.st_rdev == os.makedev(1, 3)
@@ -150,23 +169,33 @@ def test_devices_the_default_setup_also_makes(any_rt, bundle):
     # runc 1.1.5 leaves a /dev/null listed in linux.devices out of its
     # default device-cgroup rules (its init then fails to reopen it): allow it
     bundle.config["linux"]["resources"]["devices"].append(
-        {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"})
-    out = run_ok(any_rt, bundle,
-                 "stat -c '%F %t:%T %a %u:%g' /dev/null /dev/tty; readlink /dev/ptmx; "
-                 "echo x > /dev/null && echo null-ok")
+        {"allow": True, "type": "c", "major": 1, "minor": 3, "access": "rwm"}
+    )
+    out = run_ok(
+        any_rt,
+        bundle,
+        "stat -c '%F %t:%T %a %u:%g' /dev/null /dev/tty; readlink /dev/ptmx; echo x > /dev/null && echo null-ok",
+    )
     # the config's mode and owner win over the defaults; /dev/ptmx stays the
     # symlink into the container's devpts
-    assert out.splitlines() == ["character special file 1:3 640 0:5",
-                                "character special file 5:0 666 0:0", "pts/ptmx", "null-ok"]
+    assert out.splitlines() == [
+        "character special file 1:3 640 0:5",
+        "character special file 5:0 666 0:0",
+        "pts/ptmx",
+        "null-ok",
+    ]
 
 
 # --- (e) the host's /proc bound into a container of the host pid namespace ----
 def test_host_proc_bind_without_pid_namespace(any_rt, bundle):
     bundle.drop_namespace("pid")
     mount_of(bundle, "/proc").update(type="bind", source="/proc", options=["rbind"])
-    out = run_ok(any_rt, bundle,
-                 f"stat -c %d /proc; stat -f -c %T /proc; test -d /proc/{os.getpid()} && echo sees-host; "
-                 "wc -c < /proc/timer_list; touch /proc/sys/x 2>/dev/null || echo sys-ro")
+    out = run_ok(
+        any_rt,
+        bundle,
+        f"stat -c %d /proc; stat -f -c %T /proc; test -d /proc/{os.getpid()} && echo sees-host; "
+        "wc -c < /proc/timer_list; touch /proc/sys/x 2>/dev/null || echo sys-ro",
+    )
     dev, fstype, *rest = out.split()
     assert int(dev) == os.stat("/proc").st_dev  # the host's procfs itself, not a new mount
     assert fstype == "proc"
@@ -198,8 +227,11 @@ def shared_source():
         f.write("hidden by the submount\n")
     mounted = []
     try:
-        for args in (["--bind", d, d], ["--make-shared", d], ["-t", "tmpfs", "-o", "size=1m", "shsub",
-                                                              os.path.join(d, "sub")]):
+        for args in (
+            ["--bind", d, d],
+            ["--make-shared", d],
+            ["-t", "tmpfs", "-o", "size=1m", "shsub", os.path.join(d, "sub")],
+        ):
             subprocess.run(["mount", *args], check=True, capture_output=True)
             mounted.append(args[-1])
         yield d
@@ -225,17 +257,21 @@ def test_user_namespace_bind_stays_a_locked_slave(any_rt, userns_bundle, shared_
     bundle.config["linux"]["gidMappings"] = GID_MAP
     bundle.config["mounts"] = [m for m in bundle.config["mounts"] if m["destination"] != "/sys/fs/cgroup"]
     os.mkdir(os.path.join(bundle.rootfs, "src"))
-    bundle.config["mounts"].append({"destination": "/src", "type": "bind", "source": shared_source,
-                                    "options": ["rbind"]})
+    bundle.config["mounts"].append(
+        {"destination": "/src", "type": "bind", "source": shared_source, "options": ["rbind"]}
+    )
     caps = bundle.config["process"]["capabilities"]
     for kind in ("bounding", "effective", "permitted"):
         caps[kind].append("CAP_SYS_ADMIN")
     before = host_mounts_below(shared_source)
-    out = run_ok(any_rt, bundle,
-                 "umount /src/sub 2>/dev/null && echo unlocked || echo locked; "
-                 "cat /src/sub/under 2>/dev/null || echo still-hidden; "
-                 "mount -t tmpfs ctr /src/newmnt && echo mounted; "
-                 "grep -o ' /src [^-]*' /proc/self/mountinfo | grep -o 'shared:[0-9]*\\|master:[0-9]*'")
+    out = run_ok(
+        any_rt,
+        bundle,
+        "umount /src/sub 2>/dev/null && echo unlocked || echo locked; "
+        "cat /src/sub/under 2>/dev/null || echo still-hidden; "
+        "mount -t tmpfs ctr /src/newmnt && echo mounted; "
+        "grep -o ' /src [^-]*' /proc/self/mountinfo | grep -o 'shared:[0-9]*\\|master:[0-9]*'",
+    )
     assert out.splitlines()[:3] == ["locked", "still-hidden", "mounted"]
     assert out.splitlines()[3].startswith("master:")  # a slave of the host's mount
     assert host_mounts_below(shared_source) == before

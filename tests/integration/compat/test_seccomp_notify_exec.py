@@ -101,8 +101,11 @@ def agent():
 @pytest.fixture
 def notifying(bundle, agent):
     bundle.config["linux"]["seccomp"] = {
-        "defaultAction": "SCMP_ACT_ALLOW", "listenerPath": agent.path, "listenerMetadata": "m1",
-        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]}
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": agent.path,
+        "listenerMetadata": "m1",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}],
+    }
     return bundle
 
 
@@ -121,8 +124,16 @@ def test_exec_sends_its_listener_fd_to_the_agent(any_rt, notifying, agent, tmp_p
     assert agent.messages[0]["doc"]["pid"] == init
     # detached, so that the pid the agent got can be compared with the pid file
     pid_file = tmp_path / "exec.pid"
-    p = any_rt("exec", "--detach", "--pid-file", pid_file, cid, "sh", "-c",
-               "mkdir /dev/shm/d 2>/shared/err; echo $? >/shared/rc; exec sleep 1000")
+    p = any_rt(
+        "exec",
+        "--detach",
+        "--pid-file",
+        pid_file,
+        cid,
+        "sh",
+        "-c",
+        "mkdir /dev/shm/d 2>/shared/err; echo $? >/shared/rc; exec sleep 1000",
+    )
     assert p.returncode == 0, p.stderr
     pid = int(pid_file.read_text())
     wait_for(lambda: exec_done(pid, "sleep"))
@@ -155,8 +166,19 @@ def test_exec_with_a_terminal_sends_its_listener_fd_too(any_rt, notifying, agent
         console.listen(1)
         console.settimeout(10)
         pid_file = tmp_path / "exec.pid"
-        p = any_rt("exec", "--tty", "--detach", "--console-socket", os.path.join(d, "pty.sock"),
-                   "--pid-file", pid_file, cid, "sh", "-c", "mkdir /dev/shm/t; exec sleep 1000")
+        p = any_rt(
+            "exec",
+            "--tty",
+            "--detach",
+            "--console-socket",
+            os.path.join(d, "pty.sock"),
+            "--pid-file",
+            pid_file,
+            cid,
+            "sh",
+            "-c",
+            "mkdir /dev/shm/t; exec sleep 1000",
+        )
         assert p.returncode == 0, p.stderr
         conn, _ = console.accept()
         with conn:

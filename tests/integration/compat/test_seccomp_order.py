@@ -70,21 +70,36 @@ utimes vfork vmsplice wait4 waitid waitpid write writev
 """.split()
 
 # Syscalls younger than the profile: none of them may be allowed.
-YOUNGER = ("openat2", "close_range", "faccessat2", "clone3", "pidfd_open",
-           "pidfd_send_signal", "pidfd_getfd", "rseq", "io_uring_setup",
-           "mount_setattr", "open_tree", "move_mount", "fsopen", "fsmount")
+YOUNGER = (
+    "openat2",
+    "close_range",
+    "faccessat2",
+    "clone3",
+    "pidfd_open",
+    "pidfd_send_signal",
+    "pidfd_getfd",
+    "rseq",
+    "io_uring_setup",
+    "mount_setattr",
+    "open_tree",
+    "move_mount",
+    "fsopen",
+    "fsmount",
+)
 
 # Docker's conditional rules of the time, for a container without
 # CAP_SYS_ADMIN: personality only for the usual personas; clone only
 # without namespace flags (CLONE_NEWNS|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET
 # |NEWCGROUP = 0x7E020000); arch_prctl and modify_ldt on amd64.
 CONDITIONAL_2019 = [
-    {"names": ["personality"], "action": "SCMP_ACT_ALLOW",
-     "args": [{"index": 0, "value": v, "op": "SCMP_CMP_EQ"}]}
+    {"names": ["personality"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0, "value": v, "op": "SCMP_CMP_EQ"}]}
     for v in (0x0, 0x0008, 0x20000, 0x20008, 0xFFFFFFFF)
 ] + [
-    {"names": ["clone"], "action": "SCMP_ACT_ALLOW",
-     "args": [{"index": 0, "value": 0x7E020000, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]},
+    {
+        "names": ["clone"],
+        "action": "SCMP_ACT_ALLOW",
+        "args": [{"index": 0, "value": 0x7E020000, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}],
+    },
     {"names": ["arch_prctl", "modify_ldt"], "action": "SCMP_ACT_ALLOW"},
 ]
 
@@ -94,14 +109,15 @@ def profile_2019():
     # would then pass for the wrong reason)
     allowed = set(ALLOWED_2019) | {n for r in CONDITIONAL_2019 for n in r["names"]}
     assert not set(YOUNGER) & allowed
-    return {"defaultAction": "SCMP_ACT_ERRNO",
-            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
-            "syscalls": [{"names": ALLOWED_2019, "action": "SCMP_ACT_ALLOW"}] + CONDITIONAL_2019}
+    return {
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": [{"names": ALLOWED_2019, "action": "SCMP_ACT_ALLOW"}] + CONDITIONAL_2019,
+    }
 
 
 # The container user (1000) cannot reach its cwd by itself; HOME is unset.
-SCRIPT = ("echo ran; pwd; id -u; echo \"HOME=$HOME\"; "
-          "cd /proc/self/fd && echo fds: * ; grep ^Seccomp: /proc/self/status")
+SCRIPT = 'echo ran; pwd; id -u; echo "HOME=$HOME"; cd /proc/self/fd && echo fds: * ; grep ^Seccomp: /proc/self/status'
 # fds: the shell's stdio, and 3, the directory its glob is reading
 EXPECTED = ["ran", "/secret/sub", "1000", "HOME=/tmp", "fds:", "0", "1", "2", "3", "Seccomp:", "2"]
 
@@ -190,6 +206,7 @@ def agent(tmp_path):
     container is killed; none is made here)."""
     import socket
     import threading
+
     path = str(tmp_path / "agent.sock")
     srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     srv.bind(path)
@@ -205,6 +222,7 @@ def agent(tmp_path):
             with conn:
                 _, fds, _, _ = socket.recv_fds(conn, 1 << 16, 4)
                 got.extend(fds)
+
     t = threading.Thread(target=serve, daemon=True)
     t.start()
     yield path, got
@@ -235,8 +253,19 @@ def test_run_under_a_2019_profile_with_a_notify_rule(any_rt, old_profile, agent,
 # What runc's init does between loading the filter and execve, and so all
 # pyrunc's init may do there; plus the memory calls the interpreter's
 # allocator might need (every profile allows them; none was seen).
-AFTER_FILTER = {"prctl", "setgroups", "setresgid", "setresuid", "capset", "capget",
-                "sched_setaffinity", "execve", "mmap", "munmap", "brk"}
+AFTER_FILTER = {
+    "prctl",
+    "setgroups",
+    "setresgid",
+    "setresuid",
+    "capset",
+    "capget",
+    "sched_setaffinity",
+    "execve",
+    "mmap",
+    "munmap",
+    "brk",
+}
 
 
 @pytest.mark.parametrize("nnp", [False, True], ids=["no-nnp", "nnp"])
@@ -249,6 +278,7 @@ def test_syscalls_of_the_init_after_the_filter(any_rt, old_profile, nnp):
         pytest.skip("runc's Go runtime adds its own syscalls; the run tests cover runc")
     import shutil
     import subprocess
+
     strace = shutil.which("strace")
     if strace is None:
         pytest.skip("strace is not installed")
@@ -259,8 +289,7 @@ def test_syscalls_of_the_init_after_the_filter(any_rt, old_profile, nnp):
     assert p.returncode == 0, p.stderr
     pid = any_rt.state_json(cid)["pid"]
     out = os.path.join(old_profile.path, "strace.out")
-    tracer = subprocess.Popen([strace, "-qq", "-o", out, "-p", str(pid)],
-                              stderr=subprocess.PIPE)
+    tracer = subprocess.Popen([strace, "-qq", "-o", out, "-p", str(pid)], stderr=subprocess.PIPE)
     try:
         # strace writes the accept4 it found the init blocked in once it is attached
         wait_for(lambda: os.path.exists(out) and "accept" in open(out).read(), timeout=10)
@@ -274,7 +303,7 @@ def test_syscalls_of_the_init_after_the_filter(any_rt, old_profile, nnp):
         names = [line.split("(", 1)[0].strip() for line in f if "(" in line]
     first = names.index("seccomp")
     last = names.index("execve", first)
-    after = names[first + 1:last + 1]
+    after = names[first + 1 : last + 1]
     assert set(after) <= AFTER_FILTER, after
     # without no_new_privs the user and capability switches follow the filter
     assert after == ["execve"] if nnp else {"setresuid", "capset"} <= set(after), after

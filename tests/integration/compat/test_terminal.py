@@ -42,8 +42,7 @@ def test_console_belongs_to_the_process_user(any_rt, bundle, userns_bundle, cons
         for key in ("uidMappings", "gidMappings"):
             bundle.config["linux"][key] = [{"containerID": 0, "hostID": shift, "size": 65536}]
         # a v1 cgroup mount inside a user namespace is not what is tested here
-        bundle.config["mounts"] = [m for m in bundle.config["mounts"]
-                                   if m["destination"] != "/sys/fs/cgroup"]
+        bundle.config["mounts"] = [m for m in bundle.config["mounts"] if m["destination"] != "/sys/fs/cgroup"]
     bundle.config["process"]["terminal"] = True
     bundle.config["process"]["user"] = {"uid": 1000, "gid": 1000}
     bundle.sh("stat -c '%u:%g %a' $(tty) /dev/console; id -u; read line")
@@ -73,8 +72,19 @@ def test_exec_console_belongs_to_the_exec_user(any_rt, bundle, console_socket):
     cid = new_id("tty")
     assert any_rt.run(cid, bundle, "-d").returncode == 0
     # runc takes --console-socket only with --detach
-    p = any_rt("exec", "-t", "-d", "--console-socket", path, "--user", "1001:1002", cid,
-               "sh", "-c", "stat -c '%u:%g %a' $(tty); id -u")
+    p = any_rt(
+        "exec",
+        "-t",
+        "-d",
+        "--console-socket",
+        path,
+        "--user",
+        "1001:1002",
+        cid,
+        "sh",
+        "-c",
+        "stat -c '%u:%g %a' $(tty); id -u",
+    )
     assert p.returncode == 0, p.stderr
     fds, _, _ = receive_master(srv)
     try:
@@ -139,10 +149,12 @@ def sleeper(any_rt, bundle):
 def test_exec_tty_in_the_foreground_relays_a_pty(any_rt, sleeper):
     # the size is read after the input: runc sets it only once the process
     # runs (pyrunc before it starts), so earlier it may still be 0 0 there
-    script = ("tty; test -t 0 && test -t 1 && echo stdio-is-tty; "
-              "echo ready; read line; echo got:$line; stty size; exit 7")
-    rc, out = run_under_pty([any_rt.path, "--root", any_rt.root, "exec", "-t", sleeper,
-                             "sh", "-c", script], typed=b"typed-in\n")
+    script = (
+        "tty; test -t 0 && test -t 1 && echo stdio-is-tty; echo ready; read line; echo got:$line; stty size; exit 7"
+    )
+    rc, out = run_under_pty(
+        [any_rt.path, "--root", any_rt.root, "exec", "-t", sleeper, "sh", "-c", script], typed=b"typed-in\n"
+    )
     assert rc == 7, out
     lines = [l for l in out.splitlines() if l]
     assert lines[0].startswith("/dev/pts/"), out
@@ -157,13 +169,17 @@ def test_exec_tty_follows_our_window_size(any_rt, sleeper):
     """Our terminal is resized (and we get SIGWINCH, sent by hand here: the
     runtime is not in the pty's foreground group): the container's pty
     takes the new size."""
+
     def resize(master, proc):
         fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 132, 0, 0))
         proc.send_signal(signal.SIGWINCH)
         time.sleep(0.5)  # the runtime resizes asynchronously
-    rc, out = run_under_pty([any_rt.path, "--root", any_rt.root, "exec", "-t", sleeper,
-                             "sh", "-c", "echo ready; read line; stty size"],
-                            typed=b"\n", on_ready=resize)
+
+    rc, out = run_under_pty(
+        [any_rt.path, "--root", any_rt.root, "exec", "-t", sleeper, "sh", "-c", "echo ready; read line; stty size"],
+        typed=b"\n",
+        on_ready=resize,
+    )
     assert rc == 0, out
     sizes = [l for l in out.splitlines() if l and l[0].isdigit()]
     assert sizes == ["40 132"], out
@@ -220,7 +236,12 @@ def test_console_group_is_left_to_devpts(any_rt, bundle, console_socket):
     group of its creator (root), whatever the process's gids."""
     path, srv = console_socket
     next(m for m in bundle.config["mounts"] if m["destination"] == "/dev/pts")["options"] = [
-        "nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0600"]
+        "nosuid",
+        "noexec",
+        "newinstance",
+        "ptmxmode=0666",
+        "mode=0600",
+    ]
     bundle.config["process"]["terminal"] = True
     bundle.config["process"]["user"] = {"uid": 1000, "gid": 1000, "additionalGids": [5]}
     bundle.sh("stat -c '%u:%g %a' $(tty) /dev/console")

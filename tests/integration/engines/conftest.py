@@ -65,8 +65,9 @@ def runtime_path(name, workdir):
     if not os.path.isdir(log_dir):  # PYRUNC_ENGINE_ARGV_LOG=1: log next to the engine's state
         log_dir = workdir
     engine = os.path.basename(workdir).split("-")[1]
-    return el.argv_logging_wrapper(os.path.join(workdir, "wrap-" + name), real,
-                                   os.path.join(log_dir, f"argv-{engine}-{name}.log"))
+    return el.argv_logging_wrapper(
+        os.path.join(workdir, "wrap-" + name), real, os.path.join(log_dir, f"argv-{engine}-{name}.log")
+    )
 
 
 class CliEngine:
@@ -77,7 +78,7 @@ class CliEngine:
         self.name = name
         self.base_argv = base_argv
         self._runtime_args = runtime_args  # runtime name -> extra argv for run/create
-        self.state_roots = state_roots     # runtime name -> --root the runtime is given
+        self.state_roots = state_roots  # runtime name -> --root the runtime is given
         self.env = env
         self.workdir = workdir
 
@@ -114,8 +115,7 @@ class CliEngine:
 
 
 def _base_env(workdir):
-    return {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            "HOME": workdir, "TMPDIR": workdir}
+    return {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME": workdir, "TMPDIR": workdir}
 
 
 @pytest.fixture(scope="session")
@@ -144,11 +144,25 @@ runtime_flags = ["root={rt_root}"]
     storage = os.path.join(d, "storage.conf")
     with open(storage, "w") as f:
         f.write(f'[storage]\ndriver = "vfs"\nrunroot = "{d}/run"\ngraphroot = "{d}/root"\n')
-    env = dict(_base_env(d), CONTAINERS_CONF=conf, CONTAINERS_STORAGE_CONF=storage,
-               XDG_RUNTIME_DIR=os.path.join(d, "xdg"))
+    env = dict(
+        _base_env(d), CONTAINERS_CONF=conf, CONTAINERS_STORAGE_CONF=storage, XDG_RUNTIME_DIR=os.path.join(d, "xdg")
+    )
     os.makedirs(env["XDG_RUNTIME_DIR"])
-    base = ["podman", "--root", f"{d}/root", "--runroot", f"{d}/run", "--tmpdir", f"{d}/tmp",
-            "--storage-driver", "vfs", "--cgroup-manager", el.CGROUP_DRIVER, "--events-backend", "file"]
+    base = [
+        "podman",
+        "--root",
+        f"{d}/root",
+        "--runroot",
+        f"{d}/run",
+        "--tmpdir",
+        f"{d}/tmp",
+        "--storage-driver",
+        "vfs",
+        "--cgroup-manager",
+        el.CGROUP_DRIVER,
+        "--events-backend",
+        "file",
+    ]
     rts = {n: ["--runtime", runtime_path(n, d)] for n in el.RUNTIMES}
     eng = CliEngine("podman", base, rts, {n: rt_root for n in el.RUNTIMES}, env, d)
     try:
@@ -172,8 +186,7 @@ class Containerd:
         self.workdir, self.daemon, self.address = workdir, daemon, address
 
     def ctr(self, *args, namespace="pyrunc-test", timeout=el.CMD_TIMEOUT, input=None):
-        return el.run(["ctr", "--address", self.address, "--namespace", namespace, *args],
-                      timeout=timeout, input=input)
+        return el.run(["ctr", "--address", self.address, "--namespace", namespace, *args], timeout=timeout, input=input)
 
     def ctr_ok(self, *args, **kw):
         p = self.ctr(*args, **kw)
@@ -236,8 +249,7 @@ def containerd(images):
     with open(f"{d}/config.toml", "w") as f:
         f.write(containerd_config(d, paths))
     address = f"{d}/containerd.sock"
-    daemon = el.Daemon("containerd", ["containerd", "--config", f"{d}/config.toml"],
-                       f"{d}/containerd.log", address)
+    daemon = el.Daemon("containerd", ["containerd", "--config", f"{d}/config.toml"], f"{d}/containerd.log", address)
     daemon.start()
     c = Containerd(d, daemon, address)
     c.runtime_paths = paths
@@ -281,17 +293,42 @@ def docker(images, containerd):
     if el.SYSTEMD:
         # exactly README's daemon.json for a systemd host: the driver and the
         # runtime both there (dockerd refuses a setting given both ways)
-        daemon_json = {"exec-opts": ["native.cgroupdriver=systemd"],
-                       "runtimes": {"pyrunc": {"path": pyrunc}, "pyrunc-json": {"path": pyrunc}}}
+        daemon_json = {
+            "exec-opts": ["native.cgroupdriver=systemd"],
+            "runtimes": {"pyrunc": {"path": pyrunc}, "pyrunc-json": {"path": pyrunc}},
+        }
     with open(f"{d}/daemon.json", "w") as f:
         json.dump(daemon_json, f)
-    argv = ["dockerd", "--config-file", f"{d}/daemon.json", "--data-root", f"{d}/data",
-            "--exec-root", f"{d}/exec", "--pidfile", f"{d}/docker.pid", "-H", f"unix://{sock}",
-            "--containerd", containerd.address, "--containerd-namespace", "moby",
-            "--containerd-plugins-namespace", "moby-plugins",
-            "--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-masq=false",
-            "--ip-forward=false", "--userland-proxy=false", "--storage-driver=vfs",
-            "--exec-opt", "native.cgroupdriver=cgroupfs", "--add-runtime", f"pyrunc={pyrunc}"]
+    argv = [
+        "dockerd",
+        "--config-file",
+        f"{d}/daemon.json",
+        "--data-root",
+        f"{d}/data",
+        "--exec-root",
+        f"{d}/exec",
+        "--pidfile",
+        f"{d}/docker.pid",
+        "-H",
+        f"unix://{sock}",
+        "--containerd",
+        containerd.address,
+        "--containerd-namespace",
+        "moby",
+        "--containerd-plugins-namespace",
+        "moby-plugins",
+        "--bridge=none",
+        "--iptables=false",
+        "--ip6tables=false",
+        "--ip-masq=false",
+        "--ip-forward=false",
+        "--userland-proxy=false",
+        "--storage-driver=vfs",
+        "--exec-opt",
+        "native.cgroupdriver=cgroupfs",
+        "--add-runtime",
+        f"pyrunc={pyrunc}",
+    ]
     if el.SYSTEMD:
         del argv[-4:]  # both in daemon.json
     env = _base_env(d)
@@ -300,8 +337,7 @@ def docker(images, containerd):
     cli_env = dict(env, DOCKER_HOST=f"unix://{sock}", DOCKER_CONFIG=f"{d}/cli")
     # Docker's runtime roots: <exec-root>/runtime-<name>/moby
     roots = {"pyrunc": f"{d}/exec/runtime-pyrunc/moby", "runc": f"{d}/exec/runtime-runc/moby"}
-    eng = CliEngine("docker", ["/usr/bin/docker"], {"pyrunc": ["--runtime", "pyrunc"], "runc": []},
-                    roots, cli_env, d)
+    eng = CliEngine("docker", ["/usr/bin/docker"], {"pyrunc": ["--runtime", "pyrunc"], "runc": []}, roots, cli_env, d)
     eng.daemon = daemon
     try:
         eng.ok("import", images["rootfs_tar"], BUSYBOX_IMAGE, timeout=300)

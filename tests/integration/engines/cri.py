@@ -23,6 +23,7 @@ SANDBOX_READY, SANDBOX_NOTREADY = 0, 1
 
 # ------------------------------------------------------------ protobuf wire format
 
+
 def _varint(n: int) -> bytes:
     if n < 0:
         n += 1 << 64
@@ -72,11 +73,11 @@ def decode(data: bytes) -> dict:
             val, i = _read_varint(data, i)
         elif wt == 2:
             n, i = _read_varint(data, i)
-            val, i = data[i:i + n], i + n
+            val, i = data[i : i + n], i + n
         elif wt == 1:
-            val, i = data[i:i + 8], i + 8
+            val, i = data[i : i + 8], i + 8
         elif wt == 5:
-            val, i = data[i:i + 4], i + 4
+            val, i = data[i : i + 4], i + 4
         else:
             raise ValueError(f"unsupported wire type {wt}")
         out.setdefault(num, []).append(val)
@@ -105,27 +106,31 @@ def _int32(v):
 
 # ------------------------------------------------------------ messages
 
-def pod_sandbox_config(name, uid, namespace="default", hostname="", network=NS_POD,
-                       cgroup_parent="", log_directory=""):
+
+def pod_sandbox_config(name, uid, namespace="default", hostname="", network=NS_POD, cgroup_parent="", log_directory=""):
     metadata = f_bytes(1, name) + f_bytes(2, uid) + f_bytes(3, namespace)
     ns_options = f_varint(1, network) + f_varint(2, NS_CONTAINER)  # pid: per container
     security = f_msg(1, ns_options, always=True)
     linux = f_bytes(1, cgroup_parent) + f_msg(2, security, always=True)
-    return (f_msg(1, metadata) + f_bytes(2, hostname) + f_bytes(3, log_directory)
-            + f_msg(8, linux, always=True))
+    return f_msg(1, metadata) + f_bytes(2, hostname) + f_bytes(3, log_directory) + f_msg(8, linux, always=True)
 
 
 def linux_resources(cpu_period=0, cpu_quota=0, cpu_shares=0, memory_limit=0):
     """LinuxContainerResources (what the kubelet sends for a container's requests/limits)."""
-    return f_varint(1, cpu_period) + f_varint(2, cpu_quota) + f_varint(3, cpu_shares) \
-        + f_varint(4, memory_limit)
+    return f_varint(1, cpu_period) + f_varint(2, cpu_quota) + f_varint(3, cpu_shares) + f_varint(4, memory_limit)
 
 
-def container_config(name, image, command=(), args=(), working_dir="", envs=None, tty=False,
-                     log_path="", resources=b""):
+def container_config(
+    name, image, command=(), args=(), working_dir="", envs=None, tty=False, log_path="", resources=b""
+):
     metadata = f_bytes(1, name)
-    body = (f_msg(1, metadata) + f_msg(2, f_bytes(1, image)) + f_strings(3, command)
-            + f_strings(4, args) + f_bytes(5, working_dir))
+    body = (
+        f_msg(1, metadata)
+        + f_msg(2, f_bytes(1, image))
+        + f_strings(3, command)
+        + f_strings(4, args)
+        + f_bytes(5, working_dir)
+    )
     for k, v in (envs or {}).items():
         body += f_msg(6, f_bytes(1, k) + f_bytes(2, v), always=True)
     body += f_bytes(11, log_path) + f_varint(14, tty)
@@ -136,6 +141,7 @@ def container_config(name, image, command=(), args=(), working_dir="", envs=None
 class CriClient:
     def __init__(self, socket_path, timeout=60):
         import grpc  # lazily: only the CRI tests need grpcio
+
         self._grpc = grpc
         self.channel = grpc.insecure_channel("unix://" + socket_path)
         self.timeout = timeout
@@ -150,8 +156,11 @@ class CriClient:
     # RuntimeService
     def version(self):
         d = self.call("Version", f_bytes(1, "v1"))
-        return {"runtime_name": _first(d, 2, b"").decode(), "runtime_version": _first(d, 3, b"").decode(),
-                "runtime_api_version": _first(d, 4, b"").decode()}
+        return {
+            "runtime_name": _first(d, 2, b"").decode(),
+            "runtime_version": _first(d, 3, b"").decode(),
+            "runtime_api_version": _first(d, 4, b"").decode(),
+        }
 
     def run_pod_sandbox(self, config: bytes, runtime_handler: str) -> str:
         d = self.call("RunPodSandbox", f_msg(1, config, always=True) + f_bytes(2, runtime_handler))
@@ -168,16 +177,17 @@ class CriClient:
         return _first(decode(_first(d, 1, b"")), 3, 0)
 
     def create_container(self, pod_id, config: bytes, sandbox_config: bytes) -> str:
-        d = self.call("CreateContainer", f_bytes(1, pod_id) + f_msg(2, config, always=True)
-                      + f_msg(3, sandbox_config, always=True))
+        d = self.call(
+            "CreateContainer",
+            f_bytes(1, pod_id) + f_msg(2, config, always=True) + f_msg(3, sandbox_config, always=True),
+        )
         return _first(d, 1).decode()
 
     def start_container(self, cid):
         self.call("StartContainer", f_bytes(1, cid))
 
     def stop_container(self, cid, timeout_s=0):
-        self.call("StopContainer", f_bytes(1, cid) + f_varint(2, timeout_s),
-                  timeout=self.timeout + timeout_s)
+        self.call("StopContainer", f_bytes(1, cid) + f_varint(2, timeout_s), timeout=self.timeout + timeout_s)
 
     def update_container_resources(self, cid, resources: bytes):
         self.call("UpdateContainerResources", f_bytes(1, cid) + f_msg(2, resources, always=True))
@@ -188,11 +198,14 @@ class CriClient:
     def container_status(self, cid) -> dict:
         d = self.call("ContainerStatus", f_bytes(1, cid))
         s = decode(_first(d, 1, b""))
-        return {"id": _first(s, 1, b"").decode(), "state": _first(s, 3, 0),
-                "exit_code": _int32(_first(s, 7, 0)), "reason": _first(s, 10, b"").decode(),
-                "message": _first(s, 11, b"").decode()}
+        return {
+            "id": _first(s, 1, b"").decode(),
+            "state": _first(s, 3, 0),
+            "exit_code": _int32(_first(s, 7, 0)),
+            "reason": _first(s, 10, b"").decode(),
+            "message": _first(s, 11, b"").decode(),
+        }
 
     def exec_sync(self, cid, cmd, timeout_s=30) -> tuple[int, bytes, bytes]:
-        d = self.call("ExecSync", f_bytes(1, cid) + f_strings(2, cmd) + f_varint(3, timeout_s),
-                      timeout=timeout_s + 30)
+        d = self.call("ExecSync", f_bytes(1, cid) + f_strings(2, cmd) + f_varint(3, timeout_s), timeout=timeout_s + 30)
         return _int32(_first(d, 3, 0)), _first(d, 1, b""), _first(d, 2, b"")

@@ -77,6 +77,7 @@ def scratch_cwd():
         import atexit
         import shutil
         import tempfile
+
         _scratch = tempfile.mkdtemp(prefix="pyrunc-engines-cwd-")
         atexit.register(shutil.rmtree, _scratch, True)
     return _scratch
@@ -84,9 +85,17 @@ def scratch_cwd():
 
 def run(argv, *, timeout=CMD_TIMEOUT, check=False, env=None, input=None, stdin=subprocess.DEVNULL):
     """Run a command; text output captured.  Never inherits our stdio."""
-    p = subprocess.run(argv, input=input, stdin=None if input is not None else stdin,
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                       timeout=timeout, env=env, cwd=scratch_cwd())
+    p = subprocess.run(
+        argv,
+        input=input,
+        stdin=None if input is not None else stdin,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=scratch_cwd(),
+    )
     if check and p.returncode != 0:
         raise AssertionError(f"{' '.join(argv)} -> {p.returncode}\nstdout: {p.stdout}\nstderr: {p.stderr}")
     return p
@@ -95,27 +104,33 @@ def run(argv, *, timeout=CMD_TIMEOUT, check=False, env=None, input=None, stdin=s
 def ensure_packages(pkgs):
     """Install the Debian packages of ``pkgs`` that are missing (apt-get update first)."""
     global _apt_updated
-    missing = [p for p in pkgs if subprocess.run(["dpkg", "-s", p], stdout=subprocess.DEVNULL,
-                                                 stderr=subprocess.DEVNULL).returncode != 0]
+    missing = [
+        p
+        for p in pkgs
+        if subprocess.run(["dpkg", "-s", p], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode != 0
+    ]
     if not missing:
         return
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     if not _apt_updated:
         run(["apt-get", "update", "-qq"], timeout=600, env=env, check=True)
         _apt_updated = True
-    run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing],
-        timeout=1200, env=env, check=True)
+    run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], timeout=1200, env=env, check=True)
 
 
 def ensure_python_module(module, pip_name):
     try:
         __import__(module)
     except ImportError:
-        run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", pip_name],
-            timeout=600, check=True)
+        run(
+            [sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check", pip_name],
+            timeout=600,
+            check=True,
+        )
 
 
 # ---------------------------------------------------------------- images
+
 
 def build_rootfs_tar(workdir):
     """A busybox rootfs (tests/helpers.make_rootfs) packed as an uncompressed tar."""
@@ -154,26 +169,33 @@ def build_oci_archive(workdir, name, layer_tar, cmd):
         layer = f.read()
     layer_digest, layer_size = _blob(blobs, layer)
     config = {
-        "architecture": oci_arch(), "os": "linux",
+        "architecture": oci_arch(),
+        "os": "linux",
         "config": {"Env": ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"], "Cmd": list(cmd), "WorkingDir": "/"},
         "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
         "history": [{"created_by": "pyrunc engine tests: /bin/busybox rootfs"}],
     }
     cfg_digest, cfg_size = _blob(blobs, json.dumps(config).encode())
     manifest = {
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "digest": cfg_digest, "size": cfg_size},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
-                    "digest": layer_digest, "size": layer_size}],
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cfg_digest, "size": cfg_size},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer_digest, "size": layer_size}],
     }
     man_digest, man_size = _blob(blobs, json.dumps(manifest).encode())
     tag = name.rpartition(":")[2] if ":" in name.rpartition("/")[2] else "latest"
-    index = {"schemaVersion": 2, "manifests": [{
-        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": man_digest,
-        "size": man_size, "platform": {"architecture": oci_arch(), "os": "linux"},
-        "annotations": {"io.containerd.image.name": name,
-                        "org.opencontainers.image.ref.name": tag}}]}
+    index = {
+        "schemaVersion": 2,
+        "manifests": [
+            {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": man_digest,
+                "size": man_size,
+                "platform": {"architecture": oci_arch(), "os": "linux"},
+                "annotations": {"io.containerd.image.name": name, "org.opencontainers.image.ref.name": tag},
+            }
+        ],
+    }
     with open(os.path.join(layout, "index.json"), "w") as f:
         json.dump(index, f)
     with open(os.path.join(layout, "oci-layout"), "w") as f:
@@ -187,6 +209,7 @@ def build_oci_archive(workdir, name, layer_tar, cmd):
 
 
 # ---------------------------------------------------------------- daemons
+
 
 class Daemon:
     """A daemon started in its own session, output to ``log_path``.
@@ -203,9 +226,15 @@ class Daemon:
 
     def start(self, timeout=60):
         self._log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=self._log,
-                                     stderr=subprocess.STDOUT, start_new_session=True, env=self.env,
-                                     cwd=scratch_cwd())
+        self.proc = subprocess.Popen(
+            self.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env=self.env,
+            cwd=scratch_cwd(),
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -267,6 +296,7 @@ def kill_processes_mentioning(text):
 
 # ---------------------------------------------------------------- cgroups & mounts
 
+
 def cgroup_dirs_snapshot():
     return helpers.all_cgroup_dirs()
 
@@ -291,7 +321,7 @@ def cgroup_of(pid):
     with open(f"/proc/{pid}/cgroup") as f:
         for line in f:
             _, ctrls, path = line.rstrip("\n").split(":", 2)
-            for c in (ctrls.split(",") if ctrls else [""]):
+            for c in ctrls.split(",") if ctrls else [""]:
                 out[c.replace("name=", "")] = path
     return out
 
@@ -381,4 +411,3 @@ def wait_for(predicate, timeout=20, interval=0.1):
         if v or time.monotonic() > deadline:
             return v
         time.sleep(interval)
-

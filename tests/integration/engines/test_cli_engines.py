@@ -23,8 +23,7 @@ from conftest import BUSYBOX_IMAGE as IMG, unique
 ENGINES = ("podman", "docker")
 
 
-@pytest.fixture(params=[(e, r) for e in ENGINES for r in el.RUNTIMES],
-                ids=lambda p: f"{p[0]}-{p[1]}")
+@pytest.fixture(params=[(e, r) for e in ENGINES for r in el.RUNTIMES], ids=lambda p: f"{p[0]}-{p[1]}")
 def eng(request):
     """(engine, runtime name, run-argv prefix incl. --runtime)."""
     engine_name, runtime = request.param
@@ -48,11 +47,13 @@ def detached(eng):
         engine.ok(*run, "-d", "--name", name, *args, IMG, *cmd)
         started.append((name, engine.full_id(name)))
         return name
+
     yield start
     for name, full_id in started:
         engine("rm", "-f", name)
-        left = el.wait_for(lambda: not engine.leftovers(runtime, full_id), timeout=10) or \
-            engine.leftovers(runtime, full_id)
+        left = el.wait_for(lambda: not engine.leftovers(runtime, full_id), timeout=10) or engine.leftovers(
+            runtime, full_id
+        )
         assert left is True or not left, f"left behind after rm: {left}"
 
 
@@ -65,10 +66,24 @@ def test_echo_output_and_exit_code(eng):
 
 
 def test_env_workdir_user_hostname(eng):
-    p = run_rm(eng, "-e", "FOO=bar baz", "-w", "/tmp", "-u", "1000", "--hostname", "engine-host",
-               IMG, "sh", "-c", 'echo "$FOO|$(pwd)|$(id -u):$(id -g)|$(hostname)"')
-    assert p.stdout == "bar baz|/tmp|1000:0|engine-host\n" or \
-        p.stdout == "bar baz|/tmp|1000:1000|engine-host\n", el.text_of(p)
+    p = run_rm(
+        eng,
+        "-e",
+        "FOO=bar baz",
+        "-w",
+        "/tmp",
+        "-u",
+        "1000",
+        "--hostname",
+        "engine-host",
+        IMG,
+        "sh",
+        "-c",
+        'echo "$FOO|$(pwd)|$(id -u):$(id -g)|$(hostname)"',
+    )
+    assert p.stdout == "bar baz|/tmp|1000:0|engine-host\n" or p.stdout == "bar baz|/tmp|1000:1000|engine-host\n", (
+        el.text_of(p)
+    )
     assert p.returncode == 0
 
 
@@ -106,15 +121,16 @@ SYSTEMD_UNITS = {"podman": ("machine.slice", "libpod"), "docker": ("system.slice
 
 
 def limits(pid):
-    return (el.cgroup_value(pid, ("memory", "memory.limit_in_bytes"), "memory.max"),
-            el.cgroup_value(pid, ("pids", "pids.max"), "pids.max"),
-            el.cgroup_value(pid, ("cpu", "cpu.cfs_quota_us"), "cpu.max").split()[0])
+    return (
+        el.cgroup_value(pid, ("memory", "memory.limit_in_bytes"), "memory.max"),
+        el.cgroup_value(pid, ("pids", "pids.max"), "pids.max"),
+        el.cgroup_value(pid, ("cpu", "cpu.cfs_quota_us"), "cpu.max").split()[0],
+    )
 
 
 def test_limits_applied(eng, detached):
     engine, _, _ = eng
-    name = detached("--memory", "64m", "--pids-limit", "57", "--cpu-quota", "50000",
-                    "--cpu-period", "100000")
+    name = detached("--memory", "64m", "--pids-limit", "57", "--cpu-quota", "50000", "--cpu-period", "100000")
     pid = engine.pid(name)
     assert limits(pid) == (str(64 << 20), "57", "50000")
     if el.SYSTEMD:
@@ -122,14 +138,29 @@ def test_limits_applied(eng, detached):
         unit = f"{prefix}-{engine.full_id(name)}.scope"
         assert el.unit_of(pid) == unit
         s = el.show_unit(unit, "Slice", "Delegate", "MemoryMax", "TasksMax", "CPUQuotaPerSecUSec")
-        assert s == {"Slice": slice_, "Delegate": "yes", "MemoryMax": str(64 << 20),
-                     "TasksMax": "57", "CPUQuotaPerSecUSec": "500ms"}, s
+        assert s == {
+            "Slice": slice_,
+            "Delegate": "yes",
+            "MemoryMax": str(64 << 20),
+            "TasksMax": "57",
+            "CPUQuotaPerSecUSec": "500ms",
+        }, s
         el.run(["systemctl", "daemon-reload"], check=True)
         assert limits(pid) == (str(64 << 20), "57", "50000"), "daemon-reload undid a limit"
     # the limit binds: a process that needs more memory is OOM-killed (137)
     _, _, run = eng
-    p = engine(*run, "--rm", "--memory", "16m", "--memory-swap", "16m", IMG, "sh", "-c",
-               "dd if=/dev/zero of=/dev/null bs=48M count=1 2>/dev/null; echo dd=$?")
+    p = engine(
+        *run,
+        "--rm",
+        "--memory",
+        "16m",
+        "--memory-swap",
+        "16m",
+        IMG,
+        "sh",
+        "-c",
+        "dd if=/dev/zero of=/dev/null bs=48M count=1 2>/dev/null; echo dd=$?",
+    )
     assert p.stdout == "dd=137\n", el.text_of(p)  # dd's 48M buffer: OOM-killed
 
 
@@ -178,8 +209,10 @@ def test_sigterm_vs_sigkill(eng, detached):
 def test_pause_unpause_stats(eng, detached):
     engine, _, _ = eng
     name = detached()
-    frozen = lambda: el.cgroup_value(engine.pid(name), ("freezer", "freezer.state"),  # noqa: E731
-                                     "cgroup.freeze")
+
+    def frozen():
+        return el.cgroup_value(engine.pid(name), ("freezer", "freezer.state"), "cgroup.freeze")
+
     engine.ok("pause", name)
     assert engine.status(name) == "paused"
     assert frozen() == ("1" if el.CGROUP_V2 else "FROZEN")

@@ -27,8 +27,17 @@ def ctr_rt(request, containerd, tmp_path):
     name = request.param
     root = os.path.join(containerd.workdir, "ctr-root-" + name)
     os.makedirs(root, exist_ok=True)
-    run = ["run", "--snapshotter", "native", "--runtime", "io.containerd.runc.v2",
-           "--runc-binary", containerd.runtime_paths[name], "--runc-root", root]
+    run = [
+        "run",
+        "--snapshotter",
+        "native",
+        "--runtime",
+        "io.containerd.runc.v2",
+        "--runc-binary",
+        containerd.runtime_paths[name],
+        "--runc-root",
+        root,
+    ]
     return containerd, name, root, run
 
 
@@ -57,8 +66,20 @@ def test_run_output_exit_code_env_cwd(ctr_rt):
     c, _, root, run = ctr_rt
     cid = unique("ctr")
     try:
-        p = c.ctr(*run, *cg(cid), "--rm", "--env", "FOO=bar", "--cwd", "/tmp", IMG, cid, "sh", "-c",
-                  'echo "$FOO $(pwd) $(id -u)"; exit 7')
+        p = c.ctr(
+            *run,
+            *cg(cid),
+            "--rm",
+            "--env",
+            "FOO=bar",
+            "--cwd",
+            "/tmp",
+            IMG,
+            cid,
+            "sh",
+            "-c",
+            'echo "$FOO $(pwd) $(id -u)"; exit 7',
+        )
         assert (p.returncode, p.stdout) == (7, "bar /tmp 0\n"), el.text_of(p)
         _assert_gone(c, root, cid)
     finally:
@@ -69,8 +90,19 @@ def test_read_only_and_memory_limit(ctr_rt):
     c, _, root, run = ctr_rt
     cid = unique("ctr")
     try:
-        p = c.ctr(*run, *cg(cid), "--rm", "--read-only", "--memory-limit", str(32 << 20), IMG, cid, "sh", "-c",
-                  "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null; touch /x || echo ro")
+        p = c.ctr(
+            *run,
+            *cg(cid),
+            "--rm",
+            "--read-only",
+            "--memory-limit",
+            str(32 << 20),
+            IMG,
+            cid,
+            "sh",
+            "-c",
+            "cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null; touch /x || echo ro",
+        )
         assert p.returncode == 0 and p.stdout.split()[-1] == "ro", el.text_of(p)
     finally:
         _cleanup(c, cid)
@@ -86,8 +118,14 @@ def test_detached_exec_pause_kill_delete(ctr_rt):
         p = c.ctr("tasks", "exec", "--exec-id", "e1", cid, "sh", "-c", "echo in-exec; exit 3")
         assert (p.returncode, p.stdout) == (3, "in-exec\n"), el.text_of(p)
         # a tty exec: ctr wants a terminal on its own stdin, script(1) gives it one
-        p = el.run(["script", "-qec", f"ctr --address {c.address} --namespace pyrunc-test "
-                    f"tasks exec -t --exec-id e2 {cid} tty", "/dev/null"])
+        p = el.run(
+            [
+                "script",
+                "-qec",
+                f"ctr --address {c.address} --namespace pyrunc-test tasks exec -t --exec-id e2 {cid} tty",
+                "/dev/null",
+            ]
+        )
         assert p.returncode == 0 and "/dev/pts/" in p.stdout, el.text_of(p)
         pids = c.ctr_ok("tasks", "ps", cid).stdout
         assert len(pids.split("\n")) >= 2, pids

@@ -50,8 +50,13 @@ def check_systemd_unit(cid, pod_slice, memory):
     unit = f"cri-containerd-{cid}.scope"
     cgroup = "/kubepods.slice/kubepods-burstable.slice/" + pod_slice + "/" + unit
     s = el.show_unit(unit, "Slice", "ControlGroup", "Delegate", "MemoryMax", "CPUQuotaPerSecUSec")
-    assert s == {"Slice": pod_slice, "ControlGroup": cgroup, "Delegate": "yes",
-                 "MemoryMax": str(memory), "CPUQuotaPerSecUSec": "500ms"}, s
+    assert s == {
+        "Slice": pod_slice,
+        "ControlGroup": cgroup,
+        "Delegate": "yes",
+        "MemoryMax": str(memory),
+        "CPUQuotaPerSecUSec": "500ms",
+    }, s
     el.run(["systemctl", "daemon-reload"], check=True)
     with open(f"/sys/fs/cgroup{cgroup}/memory.max") as f:
         assert f.read().strip() == str(memory), "daemon-reload undid the memory limit"
@@ -67,18 +72,21 @@ def test_pod_and_container_lifecycle(client, containerd, handler):
         # the kubelet's systemd driver: a burstable pod's slice, expanded
         pod_slice = f"kubepods-burstable-pod{uid}.slice"
         parent = f"/kubepods.slice/kubepods-burstable.slice/{pod_slice}"
-        resources = cri.linux_resources(cpu_period=100000, cpu_quota=50000, cpu_shares=512,
-                                        memory_limit=64 * MiB)
+        resources = cri.linux_resources(cpu_period=100000, cpu_quota=50000, cpu_shares=512, memory_limit=64 * MiB)
     # hostNetwork pod: no CNI network here (see conftest.containerd_config)
-    sandbox = cri.pod_sandbox_config(unique("pod"), uid, network=cri.NS_NODE,
-                                     cgroup_parent=parent)
+    sandbox = cri.pod_sandbox_config(unique("pod"), uid, network=cri.NS_NODE, cgroup_parent=parent)
     pod = client.run_pod_sandbox(sandbox, handler)
     cid = None
     try:
         assert client.pod_sandbox_state(pod) == cri.SANDBOX_READY
-        config = cri.container_config("c1", BUSYBOX_IMAGE, command=["sleep", "1000"],
-                                      envs={"GREETING": "hello-cri"}, working_dir="/tmp",
-                                      resources=resources)
+        config = cri.container_config(
+            "c1",
+            BUSYBOX_IMAGE,
+            command=["sleep", "1000"],
+            envs={"GREETING": "hello-cri"},
+            working_dir="/tmp",
+            resources=resources,
+        )
         cid = client.create_container(pod, config, sandbox)
         assert client.container_status(cid)["state"] == cri.CONTAINER_CREATED
         client.start_container(cid)
@@ -86,12 +94,12 @@ def test_pod_and_container_lifecycle(client, containerd, handler):
         if el.SYSTEMD:
             unit = check_systemd_unit(cid, pod_slice, 64 * MiB)
             assert el.show_unit(f"cri-containerd-{pod}.scope", "Slice")["Slice"] == pod_slice
-            client.update_container_resources(cid, cri.linux_resources(
-                cpu_period=100000, cpu_quota=50000, cpu_shares=512, memory_limit=96 * MiB))
+            client.update_container_resources(
+                cid, cri.linux_resources(cpu_period=100000, cpu_quota=50000, cpu_shares=512, memory_limit=96 * MiB)
+            )
             check_systemd_unit(cid, pod_slice, 96 * MiB)
         code, out, err = client.exec_sync(cid, ["sh", "-c", 'echo "$GREETING $(pwd) $$"; exit 3'])
-        assert code == 3 and out.startswith(b"hello-cri /tmp ") and out != b"hello-cri /tmp 1\n", \
-            (code, out, err)
+        assert code == 3 and out.startswith(b"hello-cri /tmp ") and out != b"hello-cri /tmp 1\n", (code, out, err)
         code, out, _ = client.exec_sync(cid, ["sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '"])
         # the pod's shared pid namespace (the CRI default): PID 1 is the pause process
         assert (code, out) == (0, b"sleep 2147483647 "), out
@@ -107,8 +115,9 @@ def test_pod_and_container_lifecycle(client, containerd, handler):
         root = os.path.join(containerd.workdir, "runtime-state", handler, "k8s.io")
         assert not (os.path.isdir(root) and os.listdir(root)), os.listdir(root)
         if el.SYSTEMD:
-            assert el.wait_for(lambda: not el.units_named(cid) and not el.units_named(pod),
-                               timeout=10), el.units_named(cid) + el.units_named(pod)
+            assert el.wait_for(lambda: not el.units_named(cid) and not el.units_named(pod), timeout=10), el.units_named(
+                cid
+            ) + el.units_named(pod)
             assert el.show_unit(unit, "LoadState")["LoadState"] == "not-found"
     finally:
         if cid:
