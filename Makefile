@@ -54,6 +54,7 @@ test-unit: venv
 lint: venv
 	@$(PY) -c 'import ruff, mypy' 2>/dev/null || $(PY) -m pip install -q --disable-pip-version-check 'ruff>=0.6' 'mypy>=1.10'  # the lint extra, without reinstalling pyrunc
 	@$(PY) -m ruff check pyrunc tests conformance tools bench
+	@$(PY) -m ruff format --check -q pyrunc tests conformance tools bench
 	@$(PY) -m mypy
 
 test-integration: venv
