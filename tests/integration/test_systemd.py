@@ -692,7 +692,7 @@ needs_containerd = pytest.mark.skipif(
 def ctr(tmp_path_factory):
     """The engines image's containerd (started here, stopped afterwards) with a
     busybox image in a namespace of its own."""
-    sys.path.insert(0, os.path.join(REPO, "tests", "engines"))
+    sys.path.insert(0, os.path.join(REPO, "tests", "integration", "engines"))
     import enginelib as el
 
     d = str(tmp_path_factory.mktemp("ctr"))
