@@ -57,9 +57,23 @@ class CgroupManager:
     def apply(self, pid: int) -> None:
         raise NotImplementedError
 
+    # How a manager writes a Resources record: (field, method, when), in the
+    # order the files are written; ``when`` is "present" (not None),
+    # "nonempty", or "initial" (present, or at create: the device rules'
+    # defaults are written even when the config has none).
+    SETTERS: tuple[tuple[str, str, str], ...] = ()
+
     def set(self, resources, *, initial: bool = False) -> None:
-        """Write a config.model.Resources (a LinuxResources dict is converted first)."""
-        raise NotImplementedError
+        """Write a ``config.model.Resources`` (validated at conversion; a
+        LinuxResources dict is converted first), field by field as
+        ``SETTERS`` says."""
+        from pyrunc.cgroups.resources import as_record
+
+        r = as_record(resources)
+        for field, method, when in self.SETTERS:
+            value = getattr(r, field)
+            if value if when == "nonempty" else (value is not None or (when == "initial" and initial)):
+                getattr(self, method)(value)
 
     def freeze(self) -> None:
         raise NotImplementedError

@@ -9,20 +9,6 @@ from pyrunc.cgroups import resources as R
 from pyrunc.errors import CgroupError
 
 F = R.F
-# mount options of a cgroup v1 mount that are not controller names
-_NOT_CONTROLLERS = {
-    "rw",
-    "ro",
-    "noprefix",
-    "clone_children",
-    "xattr",
-    "cpuset_v2_mode",
-    "favordynmods",
-    "nosuid",
-    "nodev",
-    "noexec",
-    "relatime",
-}
 
 
 def hierarchies(root: str = CGROUP_ROOT) -> list[dict]:
@@ -36,7 +22,7 @@ def hierarchies(root: str = CGROUP_ROOT) -> list[dict]:
         mp = m["mountpoint"]
         if not (mp == root or mp.startswith(root.rstrip("/") + "/")):
             continue
-        ctrls = [o for o in m["super_options"] if o not in _NOT_CONTROLLERS and not o.startswith("release_agent=")]
+        ctrls = [o for o in procfs.cgroup_v1_hierarchy_names(m) if not o.startswith("release_agent=")]
         if not ctrls:
             continue
         found[mp] = {"mountpoint": mp, "root": m["root"], "controllers": ctrls}
@@ -244,32 +230,21 @@ class V1Manager(CgroupManager):
         return fs.read_kv(os.path.join(d, "memory.oom_control")).get("oom_kill", 0)
 
     # -- resources -----------------------------------------------------------
-    def set(self, resources, *, initial: bool = False) -> None:
-        """Write a ``config.model.Resources`` (validated at conversion; a
-        LinuxResources dict is converted first).  ``initial``: apply the
-        device rules (default deny + runc's allow-list) even when
-        ``devices`` is absent (at create)."""
-        r = R.as_record(resources)
-        if r.unified:
-            raise CgroupError(f"{F}.unified: cgroup v2 settings cannot be applied on a cgroup v1 host")
-        if r.cpu is not None:
-            self._set_cpuset(r.cpu)
-        if r.devices is not None or initial:
-            self._set_devices(r.devices)
-        if r.memory is not None:
-            self._set_memory(r.memory)
-        if r.cpu is not None:
-            self._set_cpu(r.cpu)
-        if r.pids is not None:
-            self._set_pids(r.pids)
-        if r.blockIO is not None:
-            self._set_blkio(r.blockIO)
-        if r.hugepageLimits:
-            self._set_hugetlb(r.hugepageLimits)
-        if r.network is not None:
-            self._set_network(r.network)
-        if r.rdma:
-            self._set_rdma(r.rdma)
+    SETTERS = (
+        ("unified", "_refuse_unified", "nonempty"),
+        ("cpu", "_set_cpuset", "present"),
+        ("devices", "_set_devices", "initial"),
+        ("memory", "_set_memory", "present"),
+        ("cpu", "_set_cpu", "present"),
+        ("pids", "_set_pids", "present"),
+        ("blockIO", "_set_blkio", "present"),
+        ("hugepageLimits", "_set_hugetlb", "nonempty"),
+        ("network", "_set_network", "present"),
+        ("rdma", "_set_rdma", "nonempty"),
+    )
+
+    def _refuse_unified(self, unified) -> None:
+        raise CgroupError(f"{F}.unified: cgroup v2 settings cannot be applied on a cgroup v1 host")
 
     def _set_cpuset(self, cpu) -> None:
         f = F + ".cpu"

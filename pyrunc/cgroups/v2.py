@@ -174,32 +174,25 @@ class V2Manager(CgroupManager):
         return fs.read_kv(self._file("memory.events")).get("oom_kill", 0)
 
     # -- resources -----------------------------------------------------------
-    def set(self, resources, *, initial: bool = False) -> None:
-        """Write a ``config.model.Resources`` (validated at conversion; a
-        LinuxResources dict is converted first).  ``initial``: install the
-        device filter (default deny + runc's allow-list) even when
-        ``devices`` is absent (at create)."""
-        r = R.as_record(resources)
-        if r.cpu is not None:
-            self._set_cpu(r.cpu)
-        if r.devices is not None or initial:
-            self._set_devices(r.devices)
-        if r.memory is not None:
-            self._set_memory(r.memory)
-        if r.pids is not None:
-            self._set_pids(r.pids)
-        if r.blockIO is not None:
-            self._set_io(r.blockIO)
-        if r.hugepageLimits:
-            self._set_hugetlb(r.hugepageLimits)
-        if r.network is not None:
-            if r.network.classID is not None or r.network.priorities:
-                raise CgroupError(f"{F}.network: net_cls/net_prio (classID, priorities) do not exist on cgroup v2")
-        if r.rdma:
-            for line, ff in R.rdma_lines(r.rdma):
-                fs.write(self.dir, "rdma.max", line, ff)
-        if r.unified is not None:
-            self._set_unified(r.unified)
+    SETTERS = (
+        ("cpu", "_set_cpu", "present"),
+        ("devices", "_set_devices", "initial"),
+        ("memory", "_set_memory", "present"),
+        ("pids", "_set_pids", "present"),
+        ("blockIO", "_set_io", "present"),
+        ("hugepageLimits", "_set_hugetlb", "nonempty"),
+        ("network", "_refuse_network", "present"),
+        ("rdma", "_set_rdma", "nonempty"),
+        ("unified", "_set_unified", "present"),
+    )
+
+    def _refuse_network(self, network) -> None:
+        if network.classID is not None or network.priorities:
+            raise CgroupError(f"{F}.network: net_cls/net_prio (classID, priorities) do not exist on cgroup v2")
+
+    def _set_rdma(self, rdma) -> None:
+        for line, ff in R.rdma_lines(rdma):
+            fs.write(self.dir, "rdma.max", line, ff)
 
     def _set_devices(self, rules) -> None:
         from pyrunc.cgroups import ebpf

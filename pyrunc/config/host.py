@@ -52,20 +52,6 @@ RESOURCE_CONTROLLERS = {
     ("devices",): ("devices", None),  # v2: an eBPF program, no controller
 }
 
-_NOT_CONTROLLERS = {
-    "rw",
-    "ro",
-    "noprefix",
-    "clone_children",
-    "xattr",
-    "cpuset_v2_mode",
-    "favordynmods",
-    "nosuid",
-    "nodev",
-    "noexec",
-    "relatime",
-}
-
 
 def _read(path: str) -> str | None:
     try:
@@ -129,7 +115,7 @@ class HostFacts:
             controllers = set()
             for m in procfs.mounts():
                 if m["fstype"] == "cgroup":
-                    controllers.update(o for o in m["super_options"] if o not in _NOT_CONTROLLERS and "=" not in o)
+                    controllers.update(o for o in procfs.cgroup_v1_hierarchy_names(m) if "=" not in o)
         try:
             from pyrunc.seccomp import supported
 

@@ -128,6 +128,31 @@ def cap_mask(value: str) -> set[int]:
 # Cpus_allowed_list, the spec's execCPUAffinity and memoryPolicy.nodes)
 
 
+# mount options of a cgroup v1 mount that are not controller names
+_CGROUP_V1_NOT_CONTROLLERS = frozenset(
+    (
+        "rw",
+        "ro",
+        "noprefix",
+        "clone_children",
+        "xattr",
+        "cpuset_v2_mode",
+        "favordynmods",
+        "nosuid",
+        "nodev",
+        "noexec",
+        "relatime",
+    )
+)
+
+
+def cgroup_v1_hierarchy_names(mount: dict) -> list[str]:
+    """What names a cgroup v1 hierarchy among a mount's super options (a
+    ``mounts()`` entry): its controllers, ``name=...`` and
+    ``release_agent=...`` (callers keep what they need)."""
+    return [o for o in mount["super_options"] if o not in _CGROUP_V1_NOT_CONTROLLERS]
+
+
 def parse_cpu_list(text: str) -> list[int]:
     """``"0-3,5"`` -> [0, 1, 2, 3, 5] (in the list's order; empty text, or a
     trailing newline, is fine).  ValueError when malformed."""
