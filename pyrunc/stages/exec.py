@@ -16,7 +16,7 @@ from ..linux import syscalls as sc
 from ..log import log
 from ..process import finalize_and_exec, lookup_executable, set_oom_score_adj
 from . import protocol as proto
-from .init import fail_stage, seal_imports
+from .common import fail_stage, seal_imports
 
 
 class SeccompAgent:

@@ -37,7 +37,6 @@ stage exits; the runtime raises it as the single error line.
 
 import _signal  # the C module behind `signal`, without its enum import
 import os
-import sys
 
 from .. import console, namespaces, rootfs
 from ..cgroups.join import join as join_cgroups
@@ -50,26 +49,8 @@ from ..log import log
 from ..process import finalize_and_exec, lookup_executable, prepare_exec
 from ..state import hook_state
 from . import protocol as proto
-
-
-def fail_stage(chan, exc):
-    """Report ``exc`` to the runtime as the stage's one error line, and exit."""
-    msg = _describe(exc)
-    try:
-        chan.send(proto.ERROR, {"msg": msg[:16000]})
-    except OSError:
-        pass
-    os._exit(1)
-
-
-def _describe(exc):
-    if isinstance(exc, PyruncError):
-        return str(exc)
-    if isinstance(exc, OSError):
-        # OSError from linux/syscalls.py: strerror already names the call
-        where = f" {exc.filename}" if exc.filename else ""
-        return f"{exc.strerror}{':' if where else ''}{where}" if exc.strerror else str(exc)
-    return f"{type(exc).__name__}: {exc}"
+from .common import describe as _describe
+from .common import fail_stage, seal_imports
 
 
 # --- stage 1 ---------------------------------------------------------------
@@ -209,21 +190,6 @@ def _setup_console(job):
         os.close(ctx_rootfs)
     console.hand_over(job.console_sock, master)
     console.become_stdio(peer, job.cfg.process.user.uid)
-
-
-def _refuse_import(event, args):
-    if event == "import":
-        raise ImportError(
-            f"pyrunc: refusing to import {args[0]!r} inside the container's "
-            "root (Python files there belong to the image)"
-        )
-
-
-def seal_imports():
-    """From here on, any module load fails instead of reading Python files
-    that now resolve inside the container's image (docs/security.md).  Modules
-    already in sys.modules are unaffected: the stages only use those."""
-    sys.addaudithook(_refuse_import)
 
 
 def _hook_state(job, status):

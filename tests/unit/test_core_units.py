@@ -104,7 +104,7 @@ def test_sealed_imports_refuse_any_new_module():
 
     pid = os.fork()
     if pid == 0:
-        from pyrunc.stages.init import seal_imports
+        from pyrunc.stages.common import seal_imports
 
         seal_imports()
         import os as again  # already loaded: fine
