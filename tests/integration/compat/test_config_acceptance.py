@@ -72,9 +72,11 @@ def run_out(rt, bundle, script) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def shared_mounts():
+def shared_mounts(base_dir):
     """make_shared(path): a tmpfs at *path*, shared; returns its peer group.
-    All of them are unmounted after the test."""
+    All of them are unmounted after the test, before ``base_dir`` is removed
+    (hence the dependency: rm --one-file-system skips a mount point and
+    left the directory behind)."""
     made = []
 
     def make_shared(path) -> str:
@@ -100,6 +102,7 @@ def base_dir():
     os.chmod(d, 0o755)
     yield d
     subprocess.run(["rm", "-rf", "--one-file-system", d], check=False)
+    assert not os.path.exists(d), f"{d} left behind"
 
 
 @pytest.mark.parametrize("mode", ["rslave", "rprivate", "rshared", "runbindable"])
