@@ -753,7 +753,8 @@ FORWARDED_SIGNALS = (
 def wait_foreground(pid, tty_master=None):
     """The foreground of run, exec and restore: forward the caller's signals
     to ``pid``, relay the pty if there is one, reap until ``pid`` exits;
-    its exit status (128+n for signal n; 255 when it was not our child)."""
+    its exit status (128+n for signal n; 255 when it was not our child).
+    The caller's signal handlers are put back afterwards."""
     import _signal  # the C module behind `signal`, without its enum import
 
     def forward(signum, frame):
@@ -762,8 +763,12 @@ def wait_foreground(pid, tty_master=None):
         except ProcessLookupError:
             pass
 
-    for name in FORWARDED_SIGNALS:
-        _signal.signal(getattr(_signal, name), forward)
+    signums = [getattr(_signal, name) for name in FORWARDED_SIGNALS]
+    # the caller's handlers come back afterwards (a library caller keeps its
+    # SIGINT -> KeyboardInterrupt); None: set outside Python, the default then
+    saved = [(n, _signal.getsignal(n)) for n in signums]
+    for n in signums:
+        _signal.signal(n, forward)
     try:
         if tty_master is not None:
             from .console import relay
@@ -778,8 +783,8 @@ def wait_foreground(pid, tty_master=None):
             if reaped == pid:
                 status = wstatus
     finally:
-        for name in FORWARDED_SIGNALS:
-            _signal.signal(getattr(_signal, name), _signal.SIG_DFL)
+        for n, handler in saved:
+            _signal.signal(n, _signal.SIG_DFL if handler is None else handler)
     if status is None:
         return 255
     code = os.waitstatus_to_exitcode(status)

@@ -196,34 +196,21 @@ def _user_name(uid: int) -> str:
         return str(uid)
 
 
-PR_GET_CHILD_SUBREAPER = 37
-
-
 def _foreground(wait: "Callable[[], int]") -> int:
-    """Run ``wait()``, a foreground wait of the core (it forwards this
-    process's signals to the container and resets them to the default
-    after; it makes this process a child subreaper), then give the caller
-    back its own signal handlers -- a program keeps its SIGINT handler
-    (KeyboardInterrupt) -- and its subreaper setting: a subreaper inherits
-    the orphans of every container process started from it (a detached
-    exec's process), and while it does not reap them a container's init
-    cannot finish exiting (its pid namespace waits for them)."""
-    import ctypes
-    import _signal
+    """Run ``wait()``, a foreground wait of the core (run and restore make
+    this process a child subreaper for it), then give the caller back its
+    subreaper setting: a subreaper inherits the orphans of every container
+    process started from it (a detached exec's process), and while it does
+    not reap them a container's init cannot finish exiting (its pid
+    namespace waits for them).  The core puts the signal handlers back."""
     from .linux import syscalls as sc
-    from .container import FORWARDED_SIGNALS
 
-    saved = [(n, _signal.getsignal(n)) for n in (getattr(_signal, s) for s in FORWARDED_SIGNALS)]
-    subreaper = ctypes.c_int(0)
-    sc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.addressof(subreaper))
+    was_subreaper = sc.is_child_subreaper()
     try:
         return wait()
     finally:
-        if not subreaper.value:
+        if not was_subreaper:
             sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 0)
-        for n, handler in saved:
-            if handler is not None:  # None: set from outside Python; leave it
-                _signal.signal(n, handler)
 
 
 class Runtime:
