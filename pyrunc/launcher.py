@@ -38,10 +38,11 @@ nothing of the copy): it unmounts the copy's read-only view, deletes
 import os
 import sys
 
+from .exeseal import SEALED_COPY_DIR  # the only directory the seal binds in
+
 # pip's generated script imports this module's main(); the fast launcher
 # starts with FAST_MARK on its second line.
 FAST_MARK = "# pyrunc fast launcher"
-SEALED_DIR = "sealed"  # exeseal.SEALED_COPY_DIR: the only directory it binds in
 # The kernel reads at most 255 bytes of a #! line (BINPRM_BUF_SIZE) and
 # splits it at the first blank: longer or blank-holding paths cannot work.
 _SHEBANG_MAX = 250
@@ -78,7 +79,7 @@ def _purelib(prefix):
 
 
 def sealed_copy_path(prefix):
-    return os.path.join(prefix, SEALED_DIR, "python3")
+    return os.path.join(prefix, SEALED_COPY_DIR, "python3")
 
 
 def unmount_view(copy):
