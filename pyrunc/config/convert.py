@@ -426,8 +426,11 @@ def convert(doc, bundle, warn=lambda msg: None):
     root_path = root.get("path", "")
     if root_path and not os.path.isabs(root_path):
         root_path = os.path.join(bundle, root_path)
-    from ..netdev import convert as convert_net_devices
+    net_devices = linux.get("netDevices")
+    if net_devices is not None:  # the module only when the field is there (start-up cost)
+        from ..netdev import convert as convert_net_devices
 
+        net_devices = convert_net_devices(net_devices)
     return Config(
         format=Config.FORMAT,
         oci_version=doc.get("ociVersion", ""),
@@ -471,7 +474,7 @@ def convert(doc, bundle, warn=lambda msg: None):
         seccomp=_seccomp(linux.get("seccomp")),
         personality=_personality(linux.get("personality")),
         mount_label=linux.get("mountLabel") or "",
-        net_devices=convert_net_devices(linux.get("netDevices")),
+        net_devices=net_devices or [],
         intel_rdt=linux.get("intelRdt"),
         memory_policy=_memory_policy(linux.get("memoryPolicy")),
     )

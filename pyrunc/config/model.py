@@ -13,10 +13,16 @@ The records are frozen: a later step that derives values (exec's process,
 the LISTEN_FDS environment, a restored time namespace) makes a new record
 with :meth:`Record.replace`.
 
-These are small slotted classes rather than ``dataclasses``: importing
+These are small plain classes rather than ``dataclasses``: importing
 ``dataclasses`` costs ~20 ms (it pulls in ``inspect``), paid on every call
-of the hot verbs that load a record.
+of the hot verbs that load a record.  They have no ``__slots__`` either:
+slot descriptors made creating the 28 classes cost ~40% more at import
+(every create, run and exec), and ``__setattr__`` keeps instances frozen all
+the same.  The annotations are strings (``from __future__``), never
+evaluated at import.
 """
+
+from __future__ import annotations
 
 
 class Record:
@@ -133,7 +139,6 @@ class Mount(Record):
         tmpcopyup=False,
         idmap=None,
     )
-    __slots__ = tuple(FIELDS)
     destination: str
     type: str
     source: str
@@ -152,7 +157,6 @@ class Mount(Record):
 
 class Hook(Record):
     FIELDS = dict(path="", args=list, env=list, timeout=None)
-    __slots__ = tuple(FIELDS)
     path: str
     args: list[str]
     env: list[str]
@@ -161,7 +165,6 @@ class Hook(Record):
 
 class User(Record):
     FIELDS = dict(uid=0, gid=0, umask=None, additional_gids=list)
-    __slots__ = tuple(FIELDS)
     uid: int
     gid: int
     umask: int | None
@@ -170,7 +173,6 @@ class User(Record):
 
 class Rlimit(Record):
     FIELDS = dict(type="", resource=0, soft=0, hard=0)
-    __slots__ = tuple(FIELDS)
     type: str
     resource: int
     soft: int
@@ -182,7 +184,6 @@ class Scheduler(Record):
     the kernel's numbers."""
 
     FIELDS = dict(policy=0, flags=0, nice=0, priority=0, runtime=0, deadline=0, period=0)
-    __slots__ = tuple(FIELDS)
     policy: int
     flags: int
     nice: int
@@ -196,7 +197,6 @@ class CpuAffinity(Record):
     """process.execCPUAffinity: sorted CPU numbers (None: not set)."""
 
     FIELDS = dict(initial=None, final=None)
-    __slots__ = tuple(FIELDS)
     initial: list[int] | None
     final: list[int] | None
 
@@ -226,7 +226,6 @@ class Process(Record):
         exec_cpu_affinity=None,
     )
     NESTED = dict(user=User, rlimits=[Rlimit], scheduler=Scheduler, exec_cpu_affinity=CpuAffinity)
-    __slots__ = tuple(FIELDS)
     terminal: bool
     console_size: list[int] | None  # [height, width]
     cwd: str
@@ -247,7 +246,6 @@ class Process(Record):
 
 class Namespace(Record):
     FIELDS = dict(type="", path="", flag=0)
-    __slots__ = tuple(FIELDS)
     type: str
     path: str
     flag: int
@@ -255,7 +253,6 @@ class Namespace(Record):
 
 class IDMap(Record):
     FIELDS = dict(container_id=0, host_id=0, size=0)
-    __slots__ = tuple(FIELDS)
     container_id: int
     host_id: int
     size: int
@@ -263,7 +260,6 @@ class IDMap(Record):
 
 class Device(Record):
     FIELDS = dict(path="", type="", major=0, minor=0, file_mode=None, uid=None, gid=None)
-    __slots__ = tuple(FIELDS)
     path: str
     type: str
     major: int
@@ -277,7 +273,6 @@ class TimeOffset(Record):
     """One line of /proc/self/timens_offsets (clock: monotonic, boottime)."""
 
     FIELDS = dict(clock="", secs=0, nanosecs=0)
-    __slots__ = tuple(FIELDS)
     clock: str
     secs: int
     nanosecs: int
@@ -288,7 +283,6 @@ class MemoryPolicy(Record):
     the node mask as 64-bit words, maxnode."""
 
     FIELDS = dict(mode=0, nodemask=list, maxnode=0)
-    __slots__ = tuple(FIELDS)
     mode: int
     nodemask: list[int]
     maxnode: int
@@ -298,7 +292,6 @@ class NetDevice(Record):
     """One linux.netDevices entry: the host interface and its name in the container."""
 
     FIELDS = dict(host_name="", name="")
-    __slots__ = tuple(FIELDS)
     host_name: str
     name: str
 
@@ -313,7 +306,6 @@ class Seccomp(Record):
     FIELDS = dict(
         bpf_hex="", flags=0, uses_notify=False, listener_path=None, listener_metadata="", skipped_syscalls=list
     )
-    __slots__ = tuple(FIELDS)
     bpf_hex: str
     flags: int
     uses_notify: bool
@@ -345,7 +337,6 @@ class Memory(Record):
         useHierarchy=None,
         checkBeforeUpdate=None,
     )
-    __slots__ = tuple(FIELDS)
     limit: int | None
     reservation: int | None
     swap: int | None
@@ -369,7 +360,6 @@ class Cpu(Record):
         mems=None,
         idle=None,
     )
-    __slots__ = tuple(FIELDS)
     shares: int | None
     quota: int | None
     burst: int | None
@@ -383,13 +373,11 @@ class Cpu(Record):
 
 class Pids(Record):
     FIELDS = dict(limit=None)
-    __slots__ = tuple(FIELDS)
     limit: int | None
 
 
 class WeightDevice(Record):
     FIELDS = dict(major=0, minor=0, weight=None, leafWeight=None)
-    __slots__ = tuple(FIELDS)
     major: int
     minor: int
     weight: int | None
@@ -398,7 +386,6 @@ class WeightDevice(Record):
 
 class ThrottleDevice(Record):
     FIELDS = dict(major=0, minor=0, rate=0)
-    __slots__ = tuple(FIELDS)
     major: int
     minor: int
     rate: int
@@ -421,7 +408,6 @@ class BlockIO(Record):
         throttleReadIOPSDevice=[ThrottleDevice],
         throttleWriteIOPSDevice=[ThrottleDevice],
     )
-    __slots__ = tuple(FIELDS)
     weight: int | None
     leafWeight: int | None
     weightDevice: list[WeightDevice] | None
@@ -440,14 +426,12 @@ class BlockIO(Record):
 
 class HugepageLimit(Record):
     FIELDS = dict(pageSize="", limit=0)
-    __slots__ = tuple(FIELDS)
     pageSize: str
     limit: int
 
 
 class NetPriority(Record):
     FIELDS = dict(name="", priority=0)
-    __slots__ = tuple(FIELDS)
     name: str
     priority: int
 
@@ -455,14 +439,12 @@ class NetPriority(Record):
 class Network(Record):
     FIELDS = dict(classID=None, priorities=None)
     NESTED = dict(priorities=[NetPriority])
-    __slots__ = tuple(FIELDS)
     classID: int | None
     priorities: list[NetPriority] | None
 
 
 class RdmaLimit(Record):
     FIELDS = dict(hcaHandles=None, hcaObjects=None)
-    __slots__ = tuple(FIELDS)
     hcaHandles: int | None
     hcaObjects: int | None
 
@@ -472,7 +454,6 @@ class DeviceRule(Record):
     cgroups/resources.py normalizes the list for the managers)."""
 
     FIELDS = dict(allow=False, type=None, major=None, minor=None, access=None)
-    __slots__ = tuple(FIELDS)
     allow: bool
     type: str | None
     major: int | None
@@ -506,7 +487,6 @@ class Resources(Record):
         network=Network,
         rdma={"": RdmaLimit},
     )
-    __slots__ = tuple(FIELDS)
     devices: list[DeviceRule] | None
     memory: Memory | None
     cpu: Cpu | None
@@ -571,7 +551,6 @@ class Config(Record):
         memory_policy=MemoryPolicy,
         net_devices=[NetDevice],
     )
-    __slots__ = tuple(FIELDS)
     format: int
     oci_version: str
     root_path: str

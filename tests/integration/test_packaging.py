@@ -161,8 +161,8 @@ def test_first_call_writes_the_fast_launcher(installed):
     assert os.path.isfile(installed.copy) and os.access(installed.copy, os.X_OK)
     with open(os.path.realpath(installed.python), "rb") as a, open(installed.copy, "rb") as b:
         assert a.read() == b.read()
-    # the first call wrote these two files of the venv and nothing else
-    assert installed.files() - installed.files_before_first_call == {"sealed/python3"}
+    # the first call wrote these files of the venv and nothing else
+    assert installed.files() - installed.files_before_first_call == {"sealed/python3", "sealed/modules.cache"}
 
 
 def test_state_error_path(installed, tmp_path):

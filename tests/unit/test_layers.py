@@ -55,7 +55,7 @@ LAYERS = [
         ],
     ),
     ("cli", ["pyrunc.cli"]),
-    ("entry points", ["pyrunc.launcher", "pyrunc.__main__"]),
+    ("entry points", ["pyrunc.launcher", "pyrunc.modcache", "pyrunc.__main__"]),
 ]
 
 

@@ -1,0 +1,96 @@
+"""What the engines' commands read at start-up (issue 18: the module layout
+must not make a command slower; pyrunc/modcache.py).
+
+Every command the engines call takes its modules from the launcher's module
+cache: traced with strace, the only ``.pyc`` files a command opens are the
+interpreter's own start-up ones (``encodings``, before the launcher runs)
+and the two modules that open the cache (``pyrunc/__init__``,
+``pyrunc/modcache``).  A module that a command imports lazily and the
+cache's HOT_MODULES misses shows up here by name.
+"""
+
+import os
+import shutil
+import subprocess
+import tempfile
+
+import pytest
+
+from helpers import REPO, RUNTIME, runtime_is_pyrunc
+
+pytestmark = pytest.mark.skipif(
+    not runtime_is_pyrunc
+    or not shutil.which("strace")
+    or not os.path.isfile(os.path.join(REPO, ".venv", "bin", "pyrunc")),
+    reason="pyrunc's project launcher, traced with strace",
+)
+
+# the modules that load before the cache is open
+ALLOWED = {"encodings/__init__", "encodings/aliases", "encodings/utf_8", "pyrunc/__init__", "pyrunc/modcache"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fresh_cache():
+    """The cache as `make venv` leaves it, rebuilt from the tree as it is now
+    (an edit since the last build would otherwise show as a miss)."""
+    from pyrunc import launcher
+
+    venv = os.path.join(REPO, ".venv")
+    copy = launcher.sealed_copy_path(venv)
+    purelib = launcher._purelib(venv)
+    launcher.build_module_cache(copy, purelib, launcher._source_root(purelib))
+
+
+def _opened_pycs(rt, *args, stdin=subprocess.DEVNULL):
+    """The .pyc files the runtime's own process opens for ``args`` (not its
+    children: they import nothing)."""
+    # output to a file: a created init keeps its stdio, so a pipe's EOF never comes
+    with tempfile.NamedTemporaryFile("r") as trace, tempfile.TemporaryFile("w+") as err:
+        p = subprocess.run(
+            ["strace", "-qq", "-e", "trace=openat", "-o", trace.name, RUNTIME, "--root", rt.root, *args],
+            stdin=stdin,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            timeout=60,
+        )
+        opened = [ln.split('"')[1] for ln in trace.read().splitlines() if ".pyc" in ln and '"' in ln]
+        err.seek(0)
+        assert p.returncode == 0, f"{args}: {err.read()}"
+    names = set()
+    for path in opened:
+        head, _, tail = path.rpartition("/__pycache__/")
+        names.add(os.path.basename(head) + "/" + tail.split(".")[0])
+    return names - ALLOWED
+
+
+def test_engine_commands_import_only_from_the_cache(rt, bundle):
+    bundle.set_args("sleep", "60").write()
+    cid = "imp-" + os.urandom(3).hex()
+    rt._track(cid)
+    extra = {}
+    extra["create"] = _opened_pycs(rt, "create", "--bundle", bundle.path, cid)
+    for args in (
+        ["start", cid],
+        ["state", cid],
+        ["exec", cid, "true"],
+        ["pause", cid],
+        ["resume", cid],
+        ["update", "--pids-limit", "99", cid],
+        ["events", "--stats", cid],
+        ["kill", cid, "KILL"],
+    ):
+        extra[args[0]] = _opened_pycs(rt, *args)
+    extra["list"] = _opened_pycs(rt, "list")
+    rt.wait_status(cid, "stopped")
+    extra["delete"] = _opened_pycs(rt, "delete", cid)
+    bundle.set_args("true").write()
+    run_id = "imp-" + os.urandom(3).hex()
+    rt._track(run_id)
+    extra["run"] = _opened_pycs(rt, "run", "--bundle", bundle.path, run_id)
+    assert {verb: names for verb, names in extra.items() if names} == {}
+
+
+def test_the_control_a_module_outside_the_cache_is_seen(rt):
+    """The same trace sees a module that the cache lacks: ``features`` imports
+    pyrunc.features, which is off the engines' path."""
+    assert "pyrunc/features" in _opened_pycs(rt, "features")
