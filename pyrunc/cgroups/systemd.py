@@ -357,7 +357,7 @@ def resource_properties(resources, version: int, *, initial: bool = False) -> li
     """The unit properties for the OCI LinuxResources systemd knows (runc's
     table, docs/cgroups.md); the rest goes only to the files.  ``resources``:
     a ``config.model.Resources`` (a dict is converted first)."""
-    from pyrunc.config.model import BlockIO, Cpu, Memory, Pids
+    from pyrunc.config.model import BlockIO, Cpu, Memory
 
     r = R.as_record(resources)
     props = []
@@ -399,9 +399,8 @@ def resource_properties(resources, version: int, *, initial: bool = False) -> li
         if text:
             props.append((prop, ("ay", _cpu_mask(text, f"{F}.cpu.{key}"))))
 
-    plimit = (r.pids or Pids()).limit
-    # 0 stays a file-only limit: systemd's TasksMax=0 is not "no tasks" everywhere
-    if plimit is not None and plimit != 0:
+    plimit = pids_limit(r)
+    if plimit is not None:
         t("TasksMax", INFINITY if plimit < 0 else plimit)
 
     weight = (r.blockIO or BlockIO()).weight
@@ -429,11 +428,24 @@ def resource_properties(resources, version: int, *, initial: bool = False) -> li
                     t(prop, INFINITY)
                 elif value.isdigit():
                     t(prop, int(value))
-        # v1 device lists are rewritten by systemd ("deny all, re-allow") on
-        # every property change; there the files alone carry the rules.
-        if r.devices is not None or initial:
-            props.extend(device_properties(r.devices))
+    # v1 too: systemd rewrites a v1 devices list from the unit's properties
+    # whenever it applies them (a daemon-reload, a property change); with no
+    # properties that is "allow all" (runc sends them on v1 as well)
+    if r.devices is not None or initial:
+        props.extend(device_properties(r.devices))
     return props
+
+
+def pids_limit(r) -> int | None:
+    """The pids limit the unit and the files get.  runtime-spec 1.3: 0 is a
+    valid limit.  systemd refuses TasksMax=0 (its minimum is 1), and for a
+    cgroup that holds the container's init 1 is the same limit (no fork
+    succeeds), so 0 becomes 1 in the property and the file, as in runc >=
+    1.4; a daemon-reload then re-applies what the file holds."""
+    from pyrunc.config.model import Pids
+
+    limit = (r.pids or Pids()).limit
+    return 1 if limit == 0 else limit
 
 
 # --- D-Bus ---------------------------------------------------------------------
@@ -812,12 +824,29 @@ class SystemdManager(CgroupManager):
             # rules are not an unprivileged user's to set (runc ignores them)
             props = [p for p in props if p[0] not in ("DevicePolicy", "DeviceAllow")]
         if props:
+            # v1: systemd applies a device list by denying everything, then
+            # allowing its entries one by one; a running container would see
+            # EPERM on /dev/null in between.  It is frozen meanwhile (as by runc).
+            freeze = (
+                self.version == 1
+                and not initial
+                and any(name == "DeviceAllow" for name, _ in props)
+                and not self.inner.is_frozen()
+            )
+            if freeze:
+                self.inner.freeze()
             try:
                 self._systemd().call("SetUnitProperties", "sba(sv)", (self.unit, True, props))
             except DBusError as e:
                 raise CgroupError(
                     f"{F}: setting properties of systemd unit {self.unit}: {str(e).split(': ', 2)[-1]}"
                 ) from None
+            finally:
+                if freeze:
+                    self.inner.thaw()
+        if resources.pids is not None and resources.pids.limit == 0:
+            # the file holds what the unit holds (pids_limit)
+            resources = resources.replace(pids=resources.pids.replace(limit=1))
         self.inner.set(resources, initial=initial)
 
     def destroy(self) -> None:
