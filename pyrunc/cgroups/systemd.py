@@ -399,7 +399,7 @@ def resource_properties(resources, version: int, *, initial: bool = False) -> li
         if text:
             props.append((prop, ("ay", _cpu_mask(text, f"{F}.cpu.{key}"))))
 
-    plimit = pids_limit(r)
+    plimit = tasks_max(r)
     if plimit is not None:
         t("TasksMax", INFINITY if plimit < 0 else plimit)
 
@@ -436,12 +436,13 @@ def resource_properties(resources, version: int, *, initial: bool = False) -> li
     return props
 
 
-def pids_limit(r) -> int | None:
-    """The pids limit the unit and the files get.  runtime-spec 1.3: 0 is a
-    valid limit.  systemd refuses TasksMax=0 (its minimum is 1), and for a
-    cgroup that holds the container's init 1 is the same limit (no fork
-    succeeds), so 0 becomes 1 in the property and the file, as in runc >=
-    1.4; a daemon-reload then re-applies what the file holds."""
+def tasks_max(r) -> int | None:
+    """The unit's TasksMax for the pids limit.  runtime-spec 1.3: 0 is a valid
+    limit ("SHOULD be treated as such").  systemd refuses TasksMax=0 ("out of
+    range", its minimum is 1); for a cgroup that holds the container's init,
+    1 is the same limit (no fork succeeds), so the unit gets 1, as with runc
+    >= 1.4, and keeps a limit across a daemon-reload (which then writes 1 to
+    pids.max).  The file itself gets 0, the spec's value."""
     from pyrunc.config.model import Pids
 
     limit = (r.pids or Pids()).limit
@@ -844,9 +845,6 @@ class SystemdManager(CgroupManager):
             finally:
                 if freeze:
                     self.inner.thaw()
-        if resources.pids is not None and resources.pids.limit == 0:
-            # the file holds what the unit holds (pids_limit)
-            resources = resources.replace(pids=resources.pids.replace(limit=1))
         self.inner.set(resources, initial=initial)
 
     def destroy(self) -> None:

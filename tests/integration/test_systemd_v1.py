@@ -48,7 +48,9 @@ pytestmark = [
         os.environ.get("PYRUNC_SYSTEMD_BOX") != "1", reason="opt-in: make test-systemd-v1 (PYRUNC_SYSTEMD_BOX=1)"
     ),
     pytest.mark.skipif(os.geteuid() != 0, reason="needs root"),
-    pytest.mark.skipif(not _hybrid_host(), reason="needs a cgroup v1 hybrid host (name=systemd and cgroup2 at unified)"),
+    pytest.mark.skipif(
+        not _hybrid_host(), reason="needs a cgroup v1 hybrid host (name=systemd and cgroup2 at unified)"
+    ),
     pytest.mark.skipif(not os.access(SYSTEMD, os.X_OK), reason=f"needs systemd installed ({SYSTEMD})"),
     pytest.mark.skipif(os.path.isdir("/run/systemd/system"), reason="PID 1 is systemd: the host itself is tested"),
 ]
