@@ -824,28 +824,40 @@ class SystemdManager(CgroupManager):
             # the user's instance may not attach device programs, and device
             # rules are not an unprivileged user's to set (runc ignores them)
             props = [p for p in props if p[0] not in ("DevicePolicy", "DeviceAllow")]
-        if props:
-            # v1: systemd applies a device list by denying everything, then
-            # allowing its entries one by one; a running container would see
-            # EPERM on /dev/null in between.  It is frozen meanwhile (as by runc).
-            freeze = (
-                self.version == 1
-                and not initial
-                and any(name == "DeviceAllow" for name, _ in props)
-                and not self.inner.is_frozen()
-            )
+        # v1: systemd applies a device list by denying everything, then
+        # allowing its entries one by one (and so does the v1 manager after
+        # it); the container would see EPERM on /dev/null in between: a
+        # running one, and at create the init, which mounts its rootfs
+        # meanwhile ("rootfs: Operation not permitted" in the v1 box).  It is
+        # frozen meanwhile (runc freezes around systemd's rewrite too).
+        freeze = (
+            self.version == 1
+            and (initial or resources.devices is not None)
+            and "freezer" in self.inner.paths()
+            and not self.inner.is_frozen()
+        )
+        if freeze:
+            self.inner.freeze()
+        try:
+            if props:
+                bus = self._systemd()
+                try:
+                    bus.call("SetUnitProperties", "sba(sv)", (self.unit, True, props))
+                    # systemd writes the new properties to the cgroup after its
+                    # reply, from a queue it empties before it reads the next
+                    # message: one more call returns once it has.  Without it its
+                    # v1 device rewrite ("deny all" first) raced with our files
+                    # and with the container's setup ("rootfs: Operation not
+                    # permitted" on a later create in the v1 box).
+                    bus.call("GetUnit", "s", (self.unit,))
+                except DBusError as e:
+                    raise CgroupError(
+                        f"{F}: setting properties of systemd unit {self.unit}: {str(e).split(': ', 2)[-1]}"
+                    ) from None
+            self.inner.set(resources, initial=initial)
+        finally:
             if freeze:
-                self.inner.freeze()
-            try:
-                self._systemd().call("SetUnitProperties", "sba(sv)", (self.unit, True, props))
-            except DBusError as e:
-                raise CgroupError(
-                    f"{F}: setting properties of systemd unit {self.unit}: {str(e).split(': ', 2)[-1]}"
-                ) from None
-            finally:
-                if freeze:
-                    self.inner.thaw()
-        self.inner.set(resources, initial=initial)
+                self.inner.thaw()
 
     def destroy(self) -> None:
         """Stop the unit and reset it if it failed, so no unit is left; then

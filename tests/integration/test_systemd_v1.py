@@ -86,7 +86,9 @@ def test_systemd_driver_tests_on_v1(box):
         cwd=REPO, env=(f"RUNTIME={PYRUNC}", "PYTHONDONTWRITEBYTECODE=1"), timeout=600, check=False,
     )  # fmt: skip
     out = p.stdout + p.stderr
-    assert p.returncode == 0, out[-12000:]
+    if p.returncode != 0:  # what systemd saw, for the diagnosis
+        journal = box.exec("journalctl", "--no-pager", "-o", "short-monotonic", "-n", "150", check=False).stdout
+        pytest.fail(f"{out[-12000:]}\n--- the box's journal:\n{journal}", pytrace=False)
     assert "needs systemd as PID 1" not in out, out[-4000:]
     summary = out.strip().splitlines()[-1]
     assert " passed" in summary and "failed" not in summary and "error" not in summary, summary
