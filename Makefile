@@ -99,7 +99,7 @@ test-systemd: venv
 # The systemd driver on cgroup v1/hybrid, on this host under the sandbox: the
 # host's systemd boots as PID 1 of a pyrunc container with a private cgroup
 # namespace (tests/integration/systemd_box.py), and test_systemd.py's systemd
-# tests run in it, pyrunc and Debian's runc side by side (~30 s).
+# tests run in it, pyrunc and Debian's runc side by side (~20 s).
 .PHONY: test-systemd-v1
 test-systemd-v1: venv
 	@$(if $(SANDBOX),$(SANDBOX)) env PYRUNC_SYSTEMD_BOX=1 $(PY) -m pytest -q -p no:cacheprovider -rs \

@@ -15,7 +15,10 @@ Two halves:
   exec, events --stats and kill --all work on the unit's cgroup, delete and
   a failed create leave no unit, a kubelet-style dashed slice nests; and
   podman with its systemd cgroup manager and containerd's ctr with the
-  shim's systemd cgroup option (the engines image).
+  shim's systemd cgroup option (the engines image).  The same tests (less
+  the engines) run on cgroup v1/hybrid in ``make test-systemd-v1``'s box
+  (test_systemd_v1.py: systemd as PID 1 of a container on this host), the
+  cgroup files and unit properties read per layout (``LIMITS``).
   Skipped (with the reason) where PID 1 is not systemd.
 """
 

@@ -14,7 +14,7 @@ events --stats, exec joining the scope in every hierarchy, kill --all,
 delete (a failed unit reset), a failed create leaving no unit, pids limit 0.
 
 Opt-in (the Makefile target sets PYRUNC_SYSTEMD_BOX=1): a boot and the
-runs in it take ~30 s, which ``make test`` does not pay twice.
+runs in it take ~20 s, which ``make test`` does not pay twice.
 """
 
 from __future__ import annotations
