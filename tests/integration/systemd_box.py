@@ -287,14 +287,20 @@ class SystemdBox:
         """Kill and delete the box, remove its cgroups; return what could not be undone."""
         problems = []
         dirs = self.cgroup_dirs()
-        if self.created:
+        state = os.path.join(self.state_root, self.cid)
+        deadline = time.monotonic() + 30
+        while self.created and os.path.exists(state):
             try:
                 self._rt("kill", "--all", self.cid, "KILL", timeout=30)
                 p = self._rt("delete", "--force", self.cid, timeout=60)
-                if p.returncode != 0 and self.status() != "gone":
-                    problems.append(f"delete --force {self.cid}: {p.stderr.strip()}")
             except subprocess.TimeoutExpired as e:
-                problems.append(f"{e.cmd}: timeout")
+                p = subprocess.CompletedProcess(e.cmd, -1, "", "timeout")
+            if not os.path.exists(state):
+                break
+            if time.monotonic() > deadline:
+                problems.append(f"delete --force {self.cid}: {p.stderr.strip()}")
+                break
+            time.sleep(0.2)
         # what systemd made below the box's cgroup (its slices, the tests'
         # units) and the runtime did not remove: kill, then remove deepest first
         deadline = time.monotonic() + 10
@@ -328,6 +334,8 @@ class SystemdBox:
                 break
             time.sleep(0.1)
         shutil.rmtree(self.base, ignore_errors=True)
+        if os.path.exists(self.base):
+            problems.append(f"{self.base} could not be removed")
         return problems
 
     def cgroup_dirs(self) -> list[str]:
