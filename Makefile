@@ -99,6 +99,15 @@ test-systemd: venv
 	@$(CURDIR)/../shared/tools/v2vm --systemd --image engines --timeout 1500 --share $(CURDIR) --env RUNTIME=$(PYRUNC) -- \
 	    $(PY) -m pytest -q -p no:cacheprovider --basetemp=/root/pytest-sd tests/integration/test_systemd.py $(PYTEST_ARGS)
 
+# The systemd driver on cgroup v1/hybrid, on this host under the sandbox: the
+# host's systemd boots as PID 1 of a pyrunc container with a private cgroup
+# namespace (tests/integration/systemd_box.py), and test_systemd.py's systemd
+# tests run in it, pyrunc and Debian's runc side by side (~20 s).
+.PHONY: test-systemd-v1
+test-systemd-v1: venv
+	@$(if $(SANDBOX),$(SANDBOX)) env PYRUNC_SYSTEMD_BOX=1 $(PY) -m pytest -q -p no:cacheprovider -rs \
+	    tests/integration/test_systemd_v1.py $(PYTEST_ARGS)
+
 # Rootless mode (issue 20): tests/integration/test_rootless.py on this host (as an
 # existing unprivileged user, under the cgroup sandbox), then in ONE boot of
 # the cgroup v2 VM with systemd, run by a logged-in unprivileged user

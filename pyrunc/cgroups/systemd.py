@@ -357,7 +357,7 @@ def resource_properties(resources, version: int, *, initial: bool = False) -> li
     """The unit properties for the OCI LinuxResources systemd knows (runc's
     table, docs/cgroups.md); the rest goes only to the files.  ``resources``:
     a ``config.model.Resources`` (a dict is converted first)."""
-    from pyrunc.config.model import BlockIO, Cpu, Memory, Pids
+    from pyrunc.config.model import BlockIO, Cpu, Memory
 
     r = R.as_record(resources)
     props = []
@@ -399,9 +399,8 @@ def resource_properties(resources, version: int, *, initial: bool = False) -> li
         if text:
             props.append((prop, ("ay", _cpu_mask(text, f"{F}.cpu.{key}"))))
 
-    plimit = (r.pids or Pids()).limit
-    # 0 stays a file-only limit: systemd's TasksMax=0 is not "no tasks" everywhere
-    if plimit is not None and plimit != 0:
+    plimit = tasks_max(r)
+    if plimit is not None:
         t("TasksMax", INFINITY if plimit < 0 else plimit)
 
     weight = (r.blockIO or BlockIO()).weight
@@ -429,11 +428,25 @@ def resource_properties(resources, version: int, *, initial: bool = False) -> li
                     t(prop, INFINITY)
                 elif value.isdigit():
                     t(prop, int(value))
-        # v1 device lists are rewritten by systemd ("deny all, re-allow") on
-        # every property change; there the files alone carry the rules.
-        if r.devices is not None or initial:
-            props.extend(device_properties(r.devices))
+    # v1 too: systemd rewrites a v1 devices list from the unit's properties
+    # whenever it applies them (a daemon-reload, a property change); with no
+    # properties that is "allow all" (runc sends them on v1 as well)
+    if r.devices is not None or initial:
+        props.extend(device_properties(r.devices))
     return props
+
+
+def tasks_max(r) -> int | None:
+    """The unit's TasksMax for the pids limit.  runtime-spec 1.3: 0 is a valid
+    limit ("SHOULD be treated as such").  systemd refuses TasksMax=0 ("out of
+    range", its minimum is 1); for a cgroup that holds the container's init,
+    1 is the same limit (no fork succeeds), so the unit gets 1, as with runc
+    >= 1.4, and keeps a limit across a daemon-reload (which then writes 1 to
+    pids.max).  The file itself gets 0, the spec's value."""
+    from pyrunc.config.model import Pids
+
+    limit = (r.pids or Pids()).limit
+    return 1 if limit == 0 else limit
 
 
 # --- D-Bus ---------------------------------------------------------------------
@@ -811,14 +824,40 @@ class SystemdManager(CgroupManager):
             # the user's instance may not attach device programs, and device
             # rules are not an unprivileged user's to set (runc ignores them)
             props = [p for p in props if p[0] not in ("DevicePolicy", "DeviceAllow")]
-        if props:
-            try:
-                self._systemd().call("SetUnitProperties", "sba(sv)", (self.unit, True, props))
-            except DBusError as e:
-                raise CgroupError(
-                    f"{F}: setting properties of systemd unit {self.unit}: {str(e).split(': ', 2)[-1]}"
-                ) from None
-        self.inner.set(resources, initial=initial)
+        # v1: systemd applies a device list by denying everything, then
+        # allowing its entries one by one (and so does the v1 manager after
+        # it); the container would see EPERM on /dev/null in between: a
+        # running one, and at create the init, which mounts its rootfs
+        # meanwhile ("rootfs: Operation not permitted" in the v1 box).  It is
+        # frozen meanwhile (runc freezes around systemd's rewrite too).
+        freeze = (
+            self.version == 1
+            and (initial or resources.devices is not None)
+            and "freezer" in self.inner.paths()
+            and not self.inner.is_frozen()
+        )
+        if freeze:
+            self.inner.freeze()
+        try:
+            if props:
+                bus = self._systemd()
+                try:
+                    bus.call("SetUnitProperties", "sba(sv)", (self.unit, True, props))
+                    # systemd writes the new properties to the cgroup after its
+                    # reply, from a queue it empties before it reads the next
+                    # message: one more call returns once it has.  Without it its
+                    # v1 device rewrite ("deny all" first) raced with our files
+                    # and with the container's setup ("rootfs: Operation not
+                    # permitted" on a later create in the v1 box).
+                    bus.call("GetUnit", "s", (self.unit,))
+                except DBusError as e:
+                    raise CgroupError(
+                        f"{F}: setting properties of systemd unit {self.unit}: {str(e).split(': ', 2)[-1]}"
+                    ) from None
+            self.inner.set(resources, initial=initial)
+        finally:
+            if freeze:
+                self.inner.thaw()
 
     def destroy(self) -> None:
         """Stop the unit and reset it if it failed, so no unit is left; then

@@ -15,7 +15,10 @@ Two halves:
   exec, events --stats and kill --all work on the unit's cgroup, delete and
   a failed create leave no unit, a kubelet-style dashed slice nests; and
   podman with its systemd cgroup manager and containerd's ctr with the
-  shim's systemd cgroup option (the engines image).
+  shim's systemd cgroup option (the engines image).  The same tests (less
+  the engines) run on cgroup v1/hybrid in ``make test-systemd-v1``'s box
+  (test_systemd_v1.py: systemd as PID 1 of a container on this host), the
+  cgroup files and unit properties read per layout (``LIMITS``).
   Skipped (with the reason) where PID 1 is not systemd.
 """
 
@@ -157,12 +160,16 @@ def test_resource_properties_v2():
     unlimited = dict(S.resource_properties({"memory": {"limit": -1}, "pids": {"limit": -1}, "cpu": {"quota": -1}}, 2))
     assert unlimited["MemoryMax"] == unlimited["TasksMax"] == ("t", S.INFINITY)
     assert unlimited["CPUQuotaPerSecUSec"] == ("t", S.INFINITY)
-    # a pids limit of 0 stays in the file only
-    assert "TasksMax" not in dict(S.resource_properties({"pids": {"limit": 0}}, 2))
+    # a pids limit of 0 is 1 for systemd (its minimum; the same limit for a cgroup holding the init)
+    assert dict(S.resource_properties({"pids": {"limit": 0}}, 2))["TasksMax"] == ("t", 1)
+    assert dict(S.resource_properties({"pids": {"limit": 0}}, 1))["TasksMax"] == ("t", 1)
     v1 = dict(
         S.resource_properties({"memory": {"limit": 64 * MiB}, "cpu": {"shares": 512}, "blockIO": {"weight": 300}}, 1)
     )
     assert v1 == {"MemoryLimit": ("t", 64 * MiB), "CPUShares": ("t", 512), "BlockIOWeight": ("t", 300)}
+    # v1 gets the device properties too: systemd rewrites a v1 list from them
+    v1_devices = dict(S.resource_properties({"devices": [{"allow": False, "access": "rwm"}]}, 1))
+    assert v1_devices["DevicePolicy"] == ("s", "strict") and ("char-pts", "rwm") in v1_devices["DeviceAllow"][1]
     assert S.resource_properties({}, 2) == []
 
 
@@ -317,11 +324,12 @@ def test_malformed_path_is_one_line_naming_the_field(root, bundle):
     rt.ids.clear()
 
 
-# --- with systemd as PID 1 (the VM) ------------------------------------------------
+# --- with systemd as PID 1 (the VM; on cgroup v1 the box of test_systemd_v1.py) ------
 
 needs_systemd = pytest.mark.skipif(
     not _systemd_pid1() or os.geteuid() != 0,
-    reason="needs systemd as PID 1 and root: make test-systemd (v2vm --systemd)",
+    reason="needs systemd as PID 1 and root: make test-systemd (v2vm --systemd) "
+    "or make test-systemd-v1 (a systemd container on this cgroup v1 host)",
 )
 
 RUNTIMES = [
@@ -359,6 +367,78 @@ def read(path: str) -> str:
         return f.read().strip()
 
 
+# The same tests read the limits on both layouts: pure v2 (the VM) and v1 or
+# hybrid (make test-systemd-v1's box: v1 controllers, name=systemd, cgroup2 at
+# unified).  Each entry: the v2 file, the v1 controller and file, the v2 and
+# v1 unit property (None: systemd keeps no such property there).
+V2 = os.path.exists(CG + "/cgroup.controllers")
+LIMITS = {
+    "memory": ("memory.max", "memory", "memory.limit_in_bytes", "MemoryMax", "MemoryLimit"),
+    "cpu": ("cpu.weight", "cpu", "cpu.shares", "CPUWeight", "CPUShares"),
+    "pids": ("pids.max", "pids", "pids.max", "TasksMax", "TasksMax"),
+    "quota": ("cpu.max", "cpu", "cpu.cfs_quota_us", "CPUQuotaPerSecUSec", "CPUQuotaPerSecUSec"),
+    "period": ("cpu.max", "cpu", "cpu.cfs_period_us", "CPUQuotaPeriodUSec", "CPUQuotaPeriodUSec"),
+    "cpus": ("cpuset.cpus", "cpuset", "cpuset.cpus", "AllowedCPUs", "AllowedCPUs"),
+    "freeze": ("cgroup.freeze", "freezer", "freezer.state", None, None),
+    "procs": ("cgroup.procs", "pids", "cgroup.procs", None, None),
+}
+FROZEN, THAWED = ("1", "0") if V2 else ("FROZEN", "THAWED")
+
+
+def cg_file(cgroup: str, what: str) -> str:
+    """The file of limit ``what`` (LIMITS) of ``cgroup`` (a path below the root)."""
+    v2file, ctrl, v1file, _, _ = LIMITS[what]
+    return f"{CG}{cgroup}/{v2file}" if V2 else f"{CG}/{ctrl}{cgroup}/{v1file}"
+
+
+def prop(what: str) -> str:
+    """The unit property of limit ``what`` on this layout."""
+    return LIMITS[what][3 if V2 else 4]
+
+
+def cpu_value(shares: int, cgroup: str, rt) -> str:
+    """What cpu.weight (v2) or cpu.shares (v1) holds for ``shares``: runc 1.1
+    (Debian's) converts shares to weight linearly, pyrunc as runc >= 1.3."""
+    if not V2:
+        return str(shares)
+    return str(S.R.cpu_shares_to_weight(shares)) if rt.path != RUNC else read(cg_file(cgroup, "cpu"))
+
+
+def probe_device() -> tuple[int, int] | None:
+    """A character device of this machine outside runc's default list that
+    anyone may open (loop-control, cpu_dma_latency, vga_arbiter), to check
+    the device rules with: the container makes its node (mknod is allowed:
+    "c *:* m"), and only the rules decide whether it opens."""
+    for major, minor in ((10, 237), (10, 259), (10, 256)):
+        if os.path.exists(f"/sys/dev/char/{major}:{minor}"):
+            return major, minor
+    return None
+
+
+def cg_dirs(cgroup: str) -> list[str]:
+    """``cgroup`` in every hierarchy mounted under /sys/fs/cgroup (v2: the one)."""
+    if V2:
+        return [CG + cgroup]
+    out = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            fields = line.split()
+            fstype = fields[fields.index("-") + 1]
+            if fstype in ("cgroup", "cgroup2") and fields[4].startswith(CG + "/"):
+                out.append(fields[4] + cgroup)
+    return out
+
+
+def cg_gone(cgroup: str) -> bool:
+    return not any(os.path.exists(d) for d in cg_dirs(cgroup))
+
+
+def proc_cgroup(pid) -> str:
+    """The process's cgroup in the v2 tree (hybrid: the unified line systemd keeps)."""
+    with open(f"/proc/{pid}/cgroup") as f:
+        return next(line.strip()[3:] for line in f if line.startswith("0::"))
+
+
 @pytest.fixture(params=RUNTIMES)
 def srt(request, root):
     """The runtime under test (pyrunc, then runc) with --systemd-cgroup; every
@@ -371,61 +451,86 @@ def srt(request, root):
     for unit in rt.units + rt.slices:
         systemctl("stop", unit)
         systemctl("reset-failed", unit)
+    # v1: the runtimes (runc as pyrunc) make a slice's directory in the
+    # hierarchies systemd does not manage (freezer, cpuset) and leave it
+    for slice_ in sorted(rt.slices, key=lambda s: -S.expand_slice(s).count("/")):
+        for d in cg_dirs(S.expand_slice(slice_)) if not V2 else ():
+            try:
+                os.rmdir(d)
+            except OSError:
+                pass
     assert not problems, problems
 
 
 def systemd_bundle(bundle: Bundle, rt, slice_="system.slice", prefix="pyrunc-test"):
-    """Give ``bundle`` a slice:prefix:name cgroupsPath; return (cid, unit, cgroup dir)."""
+    """Give ``bundle`` a slice:prefix:name cgroupsPath; return (cid, unit, cgroup
+    path below the hierarchies' root)."""
     cid = new_id("sd")
     bundle.config["linux"]["cgroupsPath"] = f"{slice_}:{prefix}:{cid}"
     unit = f"{prefix}-{cid}.scope"
     rt.units.append(unit)
-    return cid, unit, CG + S.unit_cgroup(slice_, unit)
+    return cid, unit, S.unit_cgroup(slice_, unit)
 
 
 @needs_systemd
 def test_unit_limits_update_reload_delete(srt, bundle):
-    cid, unit, d = systemd_bundle(bundle, srt)
+    cid, unit, cg = systemd_bundle(bundle, srt)
     bundle.config["linux"]["resources"].update(
-        {"memory": {"limit": 64 * MiB}, "cpu": {"shares": 512}, "pids": {"limit": 50}}
+        {
+            "memory": {"limit": 64 * MiB},
+            "cpu": {"shares": 512, "quota": 50000, "period": 100000, "cpus": "0", "mems": "0"},
+            "pids": {"limit": 50},
+        }
     )
     bundle.set_args("sleep", "1000")
     p = srt.run(cid, bundle, "-d")
     assert p.returncode == 0, p.stderr
     pid = srt.state_json(cid)["pid"]
-    # runc 1.1 (Debian's) converts shares to weight linearly, pyrunc as runc >= 1.3
-    weight = str(S.R.cpu_shares_to_weight(512)) if srt.path != RUNC else read(f"{d}/cpu.weight")
+    cpu = cpu_value(512, cg, srt)
 
-    s = show(unit, "Slice", "ControlGroup", "Delegate", "MemoryMax", "CPUWeight", "TasksMax", "ActiveState")
+    names = [prop(w) for w in ("memory", "cpu", "pids", "quota", "period", "cpus")]
+    s = show(unit, "Slice", "ControlGroup", "Delegate", "ActiveState", *names)
     assert s["Slice"] == "system.slice" and s["ControlGroup"] == f"/system.slice/{unit}", s
     assert s["Delegate"] == "yes" and s["ActiveState"] == "active", s
-    assert (s["MemoryMax"], s["CPUWeight"], s["TasksMax"]) == (str(64 * MiB), weight, "50"), s
-    assert str(pid) in read(f"{d}/cgroup.procs").split()
-    files = lambda: (read(f"{d}/memory.max"), read(f"{d}/cpu.weight"), read(f"{d}/pids.max"))  # noqa: E731
-    assert files() == (str(64 * MiB), weight, "50")
+    assert [s[n] for n in names] == [str(64 * MiB), cpu, "50", "500ms", "100ms", "0"], s
+    assert str(pid) in read(cg_file(cg, "procs")).split()
+    assert proc_cgroup(pid) == cg
+
+    def files():
+        quota = (
+            read(cg_file(cg, "quota")) if V2 else " ".join((read(cg_file(cg, "quota")), read(cg_file(cg, "period"))))
+        )
+        return [read(cg_file(cg, w)) for w in ("memory", "cpu", "pids", "cpus")] + [quota]
+
+    assert files() == [str(64 * MiB), cpu, "50", "0", "50000 100000"]
 
     systemctl("daemon-reload")
-    assert files() == (str(64 * MiB), weight, "50"), "daemon-reload undid a limit"
+    assert files() == [str(64 * MiB), cpu, "50", "0", "50000 100000"], "daemon-reload undid a limit"
 
-    p = srt("update", "--memory", str(128 * MiB), "--pids-limit", "80", "--cpu-share", "2048", cid)
+    p = srt(
+        "update", "--memory", str(128 * MiB), "--pids-limit", "80", "--cpu-share", "2048", "--cpu-quota", "30000", cid
+    )
     assert p.returncode == 0, p.stderr
-    weight = str(S.R.cpu_shares_to_weight(2048)) if srt.path != RUNC else read(f"{d}/cpu.weight")
-    s = show(unit, "MemoryMax", "CPUWeight", "TasksMax")
-    assert (s["MemoryMax"], s["CPUWeight"], s["TasksMax"]) == (str(128 * MiB), weight, "80"), s
-    assert files() == (str(128 * MiB), weight, "80")
+    cpu = cpu_value(2048, cg, srt)
+    s = show(unit, *names)
+    assert [s[n] for n in names] == [str(128 * MiB), cpu, "80", "300ms", "100ms", "0"], s
+    assert files() == [str(128 * MiB), cpu, "80", "0", "30000 100000"]
     systemctl("daemon-reload")
-    assert files() == (str(128 * MiB), weight, "80"), "daemon-reload undid an update"
+    assert files() == [str(128 * MiB), cpu, "80", "0", "30000 100000"], "daemon-reload undid an update"
 
     # the rest works on the unit's cgroup through the files
     assert srt("pause", cid).returncode == 0
-    assert read(f"{d}/cgroup.freeze") == "1" and srt.status(cid) == "paused"
+    assert read(cg_file(cg, "freeze")) == FROZEN and srt.status(cid) == "paused"
     assert srt("resume", cid).returncode == 0
-    assert read(f"{d}/cgroup.freeze") == "0" and srt.status(cid) == "running"
+    assert read(cg_file(cg, "freeze")) == THAWED and srt.status(cid) == "running"
     p = srt("exec", "-d", cid, "sleep", "999")
     assert p.returncode == 0, p.stderr
-    wait_for(lambda: len(read(f"{d}/cgroup.procs").split()) == 2)
+    wait_for(lambda: len(read(cg_file(cg, "procs")).split()) == 2)
+    # the exec'd process is in the scope in every hierarchy
     p = srt("exec", cid, "cat", "/proc/self/cgroup")
-    assert p.returncode == 0 and p.stdout.strip().endswith(f"/system.slice/{unit}"), p
+    assert p.returncode == 0, p
+    lines = p.stdout.split()
+    assert lines and all(line.endswith(f"/system.slice/{unit}") for line in lines), p
     p = srt("ps", "--format", "json", cid)
     assert p.returncode == 0 and pid in json.loads(p.stdout) and len(json.loads(p.stdout)) == 2
     p = srt("events", "--stats", cid)
@@ -439,31 +544,31 @@ def test_unit_limits_update_reload_delete(srt, bundle):
     p = srt.delete(cid)
     assert p.returncode == 0, p.stderr
     wait_for(lambda: unit_gone(unit), timeout=10)
-    assert not os.path.exists(d)
+    assert cg_gone(cg), [d for d in cg_dirs(cg) if os.path.exists(d)]
 
 
 @needs_systemd
 def test_delete_force_running_stops_unit(srt, bundle):
-    cid, unit, d = systemd_bundle(bundle, srt)
+    cid, unit, cg = systemd_bundle(bundle, srt)
     bundle.set_args("sleep", "1000")
     assert srt.run(cid, bundle, "-d").returncode == 0
     assert show(unit, "ActiveState")["ActiveState"] == "active"
     p = srt.delete(cid, force=True)
     assert p.returncode == 0, p.stderr
     wait_for(lambda: unit_gone(unit), timeout=10)
-    assert not os.path.exists(d)
+    assert cg_gone(cg)
 
 
 @needs_systemd
 def test_failed_create_leaves_no_unit(srt, bundle):
-    cid, unit, d = systemd_bundle(bundle, srt)
+    cid, unit, cg = systemd_bundle(bundle, srt)
     # fails after the cgroup exists: the hook runs once the init is in it
     bundle.config["hooks"] = {"createRuntime": [{"path": "/bin/false"}]}
     bundle.set_args("sleep", "1000")
     p = srt.create(cid, bundle)
     assert p.returncode != 0
     wait_for(lambda: unit_gone(unit), timeout=10)
-    assert not os.path.exists(d)
+    assert cg_gone(cg), [d for d in cg_dirs(cg) if os.path.exists(d)]
     assert unit not in systemctl("list-units", "--all", "--no-legend")
 
 
@@ -471,17 +576,17 @@ def test_failed_create_leaves_no_unit(srt, bundle):
 def test_dashed_slice_nests(srt, bundle):
     pod = "pod" + new_id("")[-8:].replace("-", "")
     slice_ = f"kubepods-besteffort-{pod}.slice"
-    srt.slices += [slice_, "kubepods-besteffort.slice"]
-    cid, unit, d = systemd_bundle(bundle, srt, slice_=slice_, prefix="cri-containerd")
+    srt.slices += [slice_, "kubepods-besteffort.slice", "kubepods.slice"]
+    cid, unit, cg = systemd_bundle(bundle, srt, slice_=slice_, prefix="cri-containerd")
     bundle.set_args("sleep", "1000")
     p = srt.run(cid, bundle, "-d")
     assert p.returncode == 0, p.stderr
     want = f"/kubepods.slice/kubepods-besteffort.slice/{slice_}/{unit}"
     s = show(unit, "Slice", "ControlGroup", "Delegate")
     assert s == {"Slice": slice_, "ControlGroup": want, "Delegate": "yes"}, s
-    assert d == CG + want and os.path.isdir(d)
+    assert cg == want and all(os.path.isdir(d) for d in cg_dirs(cg))
     pid = srt.state_json(cid)["pid"]
-    assert read(f"/proc/{pid}/cgroup") == "0::" + want
+    assert proc_cgroup(pid) == want
     assert srt.delete(cid, force=True).returncode == 0
     wait_for(lambda: unit_gone(unit), timeout=10)
 
@@ -501,33 +606,127 @@ def test_default_unit_name(srt, bundle):
 
 
 @needs_systemd
+@pytest.mark.skipif(probe_device() is None, reason="no character device to check device rules with")
 def test_annotations_and_devices(srt, bundle):
-    cid, unit, d = systemd_bundle(bundle, srt)
+    cid, unit, cg = systemd_bundle(bundle, srt)
     bundle.config["annotations"] = {
         "org.systemd.property.TimeoutStopUSec": "uint64 123456789",
         "org.systemd.property.CollectMode": "'inactive-or-failed'",
     }
+    # mknod allowed by the capabilities: only the device rules refuse it
+    for caps in bundle.config["process"]["capabilities"].values():
+        caps.append("CAP_MKNOD")
     bundle.set_args("sleep", "1000")
     p = srt.run(cid, bundle, "-d")
     assert p.returncode == 0, p.stderr
     s = show(unit, "TimeoutStopUSec", "CollectMode", "DevicePolicy", "DeviceAllow")
     assert s["TimeoutStopUSec"] == "2min 3.456789s" and s["CollectMode"] == "inactive-or-failed", s
     assert s["DevicePolicy"] == "strict", s
-    # systemd's own device program and ours both let the default devices through,
-    # also after a daemon-reload re-attached systemd's; denied ones stay denied
+    # v2: systemd's own device program and ours both let the default devices
+    # through, also after a daemon-reload re-attached systemd's; denied ones
+    # stay denied.  v1: a daemon-reload rewrites the devices list from the
+    # unit's properties ("allow all" without them).
     systemctl("daemon-reload")
-    p = srt(
-        "exec",
-        cid,
-        "sh",
-        "-c",
-        "echo x > /dev/null && head -c1 /dev/urandom >/dev/null"
-        " && echo ok; mknod /dev/sda1x b 8 1 && head -c1 /dev/sda1x; echo rc=$?",
-    )
-    assert p.stdout.splitlines()[0] == "ok", p
-    assert "rc=0" not in p.stdout, p
+    dev = probe_device()
+    probe = f"mknod /dev/probe0 c {dev[0]} {dev[1]} && echo mknod-ok; (exec 3</dev/probe0) && echo open-allowed"
+    p = srt("exec", cid, "sh", "-c", "echo x > /dev/null && head -c1 /dev/urandom >/dev/null && echo ok; " + probe)
+    assert p.stdout.splitlines()[:2] == ["ok", "mknod-ok"], p
+    assert "open-allowed" not in p.stdout, p
     assert srt.delete(cid, force=True).returncode == 0
     wait_for(lambda: unit_gone(unit), timeout=10)
+
+
+@needs_systemd
+@pytest.mark.skipif(probe_device() is None, reason="no character device to check device rules with")
+def test_update_device_rules(srt, bundle):
+    """update --resources with device rules: the unit's DeviceAllow follows
+    (kept across daemon-reload), and a container busy with /dev/null never
+    sees it refused while systemd rewrites the list (on v1 "deny all, then
+    allow each", so the container is frozen meanwhile)."""
+    if srt.path == RUNC:
+        pytest.skip("runc's update takes no device rules")
+    dev = probe_device()
+    cid, unit, cg = systemd_bundle(bundle, srt)
+    bundle.sh("while :; do echo x > /dev/null || echo refused >> /shared/log; done")
+    for caps in bundle.config["process"]["capabilities"].values():
+        caps.append("CAP_MKNOD")
+    p = srt.run(cid, bundle, "-d")
+    assert p.returncode == 0, p.stderr
+    probe = f"mknod /dev/probe0 c {dev[0]} {dev[1]}; (exec 3</dev/probe0) && echo open-allowed"
+    assert "open-allowed" not in srt("exec", cid, "sh", "-c", probe).stdout
+    rules = [{"allow": False, "access": "rwm"}]
+    node = f"/dev/char/{dev[0]}:{dev[1]}"
+    allow = [{"allow": True, "type": "c", "major": dev[0], "minor": dev[1], "access": "r"}]
+    for i in range(4):
+        p = srt("update", "--resources", "-", cid, input=json.dumps({"devices": rules + allow * (i % 2 == 0)}))
+        assert p.returncode == 0, p.stderr
+    assert srt.status(cid) == "running"
+    allowed = systemctl("show", unit, "-p", "DeviceAllow")  # one line per entry
+    assert node not in allowed, allowed
+    p = srt("update", "--resources", "-", cid, input=json.dumps({"devices": rules + allow}))
+    assert p.returncode == 0, p.stderr
+    allowed = systemctl("show", unit, "-p", "DeviceAllow")  # one line per entry
+    assert f"{node} r" in allowed, allowed
+    assert not os.path.exists(os.path.join(bundle.shared, "log")), "the container was refused /dev/null"
+    # (a daemon-reload on v1 rewrites the list the same way, unfrozen: systemd's
+    # doing, with runc as with pyrunc; the rules are checked after it, not the window)
+    systemctl("daemon-reload")
+    p = srt("exec", cid, "sh", "-c", probe)
+    assert "open-allowed" in p.stdout, p
+    assert srt.delete(cid, force=True).returncode == 0
+    wait_for(lambda: unit_gone(unit), timeout=10)
+
+
+@needs_systemd
+def test_pids_limit_zero(srt, bundle):
+    """pids.limit 0 is a limit (runtime-spec 1.3: "a valid limit value ... SHOULD
+    be treated as such"): pids.max is 0.  systemd refuses TasksMax=0, so the
+    unit gets TasksMax=1 (as with runc >= 1.4), the same limit for a cgroup
+    that holds the container's init (no fork succeeds): a daemon-reload
+    rewrites pids.max to 1, not to systemd's default."""
+    if srt.path == RUNC and runc_version() < (1, 4):
+        pytest.skip("this runc takes a pids limit of 0 for no limit (runc < 1.4)")
+    cid, unit, cg = systemd_bundle(bundle, srt)
+    bundle.config["linux"]["resources"]["pids"] = {"limit": 0}
+    bundle.set_args("sleep", "1000")
+    p = srt.run(cid, bundle, "-d")
+    assert p.returncode == 0, p.stderr
+    assert show(unit, "TasksMax")["TasksMax"] == "1"
+    assert read(cg_file(cg, "pids")) == ("1" if srt.path == RUNC else "0")
+    systemctl("daemon-reload")
+    assert read(cg_file(cg, "pids")) in ("0", "1"), "daemon-reload undid the limit"
+    p = srt("exec", cid, "sh", "-c", "/bin/true; echo rc=$?")
+    assert "rc=0" not in p.stdout, p
+    p = srt("update", "--pids-limit", "20", cid)
+    assert p.returncode == 0, p.stderr
+    assert (show(unit, "TasksMax")["TasksMax"], read(cg_file(cg, "pids"))) == ("20", "20")
+    assert srt.delete(cid, force=True).returncode == 0
+    wait_for(lambda: unit_gone(unit), timeout=10)
+
+
+@needs_systemd
+def test_delete_resets_a_failed_unit(srt, bundle):
+    """A unit that failed (here: its RuntimeMaxSec ran out and the init, PID 1 of
+    its namespace, ignored SIGTERM until systemd killed it) lingers as failed;
+    delete resets it, so no unit is left."""
+    cid, unit, cg = systemd_bundle(bundle, srt)
+    bundle.config["annotations"] = {
+        "org.systemd.property.RuntimeMaxUSec": "uint64 1000000",
+        "org.systemd.property.TimeoutStopUSec": "uint64 500000",
+    }
+    bundle.set_args("sleep", "1000")
+    p = srt.run(cid, bundle, "-d")
+    assert p.returncode == 0, p.stderr
+    wait_for(lambda: show(unit, "ActiveState")["ActiveState"] == "failed", timeout=20)
+    wait_for(lambda: srt.status(cid) == "stopped")
+    p = srt.delete(cid)
+    assert p.returncode == 0, p.stderr
+    if srt.path == RUNC and runc_version() < (1, 2):
+        # runc 1.1 stops the unit but leaves it failed (runc >= 1.2 resets it)
+        assert show(unit, "ActiveState")["ActiveState"] == "failed"
+        return
+    wait_for(lambda: unit_gone(unit), timeout=10)
+    assert cg_gone(cg), [d for d in cg_dirs(cg) if os.path.exists(d)]
 
 
 @needs_systemd
