@@ -18,7 +18,7 @@ all: venv
 deps:
 	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
-	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing) >/dev/null; fi
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_FLAGS) $$missing) >/dev/null; fi
 
 # The install path users take (docs/install.md): pip installs the package and
 # its script, whose first call writes the fast launcher and the interpreter
@@ -108,8 +108,12 @@ test-systemd-v1: venv
 	@$(if $(SANDBOX),$(SANDBOX)) env PYRUNC_SYSTEMD_BOX=1 $(PY) -m pytest -q -p no:cacheprovider -rs \
 	    tests/integration/test_systemd_v1.py $(PYTEST_ARGS)
 
-# Rootless mode (issue 20): tests/integration/test_rootless.py on this host (as an
-# existing unprivileged user, under the cgroup sandbox), then in ONE boot of
+# Rootless mode (issue 20): tests/integration/test_rootless.py on this host, as
+# the test user pyrunc-rl under the cgroup sandbox (the setup below installs
+# uidmap and podman when missing and makes the user with /etc/subuid and
+# /etc/subgid ranges, once: tools/rootless-user-setup, docs/rootless.md "The
+# test user"; PYRUNC_REQUIRE_ROOTLESS turns a missing user, helper, range or
+# podman into failures instead of skips), then in ONE boot of
 # the cgroup v2 VM with systemd, run by a logged-in unprivileged user
 # (newuidmap, /etc/subuid ranges, a systemd user session; the engines image
 # for rootless podman): pyrunc and runc side by side on the same bundles.
@@ -117,8 +121,14 @@ test-systemd-v1: venv
 # (tests/integration/test_systemd.py -k rootless: the scope in the user manager's
 # user.slice, and rootless podman with --cgroup-manager systemd).
 .PHONY: test-rootless
+ROOTLESS_USER     := pyrunc-rl
+# newuidmap/newgidmap; podman as tests/integration/engines installs it (no recommends)
+ROOTLESS_APT_PKGS := uidmap podman conmon golang-github-containers-common
 test-rootless: venv
-	@$(if $(SANDBOX),$(SANDBOX)) $(PY) -m pytest -q -p no:cacheprovider tests/integration/test_rootless.py $(PYTEST_ARGS)
+	@$(MAKE) --no-print-directory deps APT_PKGS="$(ROOTLESS_APT_PKGS)" APT_FLAGS=--no-install-recommends
+	@tools/rootless-user-setup $(ROOTLESS_USER)
+	@$(if $(SANDBOX),$(SANDBOX)) env PYRUNC_ROOTLESS_USER=$(ROOTLESS_USER) PYRUNC_REQUIRE_ROOTLESS=1 \
+	    $(PY) -m pytest -q -p no:cacheprovider tests/integration/test_rootless.py $(PYTEST_ARGS)
 	@$(CURDIR)/../shared/tools/v2vm --systemd --image engines --user rootless --cpus 1 --timeout 1800 \
 	    --share $(CURDIR) \
 	    --env RUNTIME=$(PYRUNC) -- /bin/sh -c '\

@@ -588,9 +588,16 @@ class Runtime:
 
     def ps(self, container_id: str) -> "builtins.list[int]":
         """The host pids in the container's cgroup (of a stopped container:
-        whatever is left there, normally none)."""
+        whatever is left there, normally none).  A live rootless container
+        without a cgroup of its own (none could be made) is an error, as in
+        runc: its processes cannot be listed."""
         c = self._load(container_id)
         mgr = c.cgroup_manager()
+        if mgr is None and c.status != "stopped":
+            raise PyruncError(
+                "unable to get all container pids: the container has no cgroup "
+                "(rootless, and no writable cgroup could be made for it)"
+            )
         return mgr.pids() if mgr is not None and mgr.exists() else []
 
     # --- checkpoint / restore (criu) ----------------------------------------

@@ -31,7 +31,8 @@ def cmd_ps(g, argv):
     if not args:
         raise UsageError('"ps" requires a minimum of 1 argument')
     # A stopped container is listed too, as runc does: whatever is left in
-    # its cgroup (normally nothing), not an error.
+    # its cgroup (normally nothing), not an error.  A live one without a
+    # cgroup (rootless) is an error, as in runc.
     pids = g.runtime().ps(args[0])
     if opts["format"] == "json":
         from ..fastjson import dumps

@@ -3,18 +3,30 @@ unprivileged user, side by side with runc on the same bundles.
 
 Two ways to run:
 
-* as root on a host (``make test``, under the cgroup sandbox): the container
-  tests drop to an existing unprivileged user with ``setpriv`` (the user
-  named by ``PYRUNC_ROOTLESS_USER``, else the first passwd entry with
-  1000 <= uid < 65534); no user is ever created;
+* as root on a host (``make test`` and ``make test-rootless``, under the
+  cgroup sandbox): the container tests drop to an unprivileged user with
+  ``setpriv``: the user named by ``PYRUNC_ROOTLESS_USER``, else the test
+  user ``pyrunc-rl`` if it exists, else the first passwd entry with
+  1000 <= uid < 65534.  The tests never create a user: ``make
+  test-rootless`` makes ``pyrunc-rl`` with /etc/subuid and /etc/subgid
+  ranges first and installs newuidmap and podman
+  (tools/rootless-user-setup, docs/rootless.md);
 * as that user directly (``make test-rootless``: the cgroup v2 VM with
   systemd, a logind session, newuidmap and /etc/subuid ranges).
+
+With ``PYRUNC_REQUIRE_ROOTLESS=1`` (``make test-rootless``) what the
+rootless tests need -- the user, unprivileged user namespaces, newuidmap
+and the user's subordinate ranges, podman -- missing is a failure, not a
+skip.
 
 Everything the tests make lives in one directory owned by the user; every
 container is ``delete --force``d (by both runtimes) and the directory
 removed even when a test fails.  Tests that need something this machine
 lacks (the user, unprivileged user namespaces, newuidmap, a delegated
-cgroup) skip with the reason.
+cgroup) skip with the reason.  Rootless podman keeps its storage, run root
+and pause process in that directory too; its files of subordinate ids are
+removed from podman's user namespace (``podman unshare rm -rf``) and the
+pause process is killed by its pid.
 """
 
 from __future__ import annotations
@@ -40,11 +52,22 @@ from helpers import (
     processes_rooted_under,
     runc_lacks,
     runtime_is_pyrunc,
+    wait_for,
 )
 
 RUNC = shutil.which("runc", path="/usr/sbin:/usr/bin:/sbin:/bin")
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 AS_ROOT = os.geteuid() == 0
+# the user tools/rootless-user-setup makes (make test-rootless)
+TEST_USER = "pyrunc-rl"
+REQUIRE_ROOTLESS = os.environ.get("PYRUNC_REQUIRE_ROOTLESS") == "1"
+
+
+def _missing(reason):
+    """Skip for want of ``reason``; a failure where the rootless setup ran."""
+    if REQUIRE_ROOTLESS:
+        pytest.fail(f"{reason} (PYRUNC_REQUIRE_ROOTLESS=1: make test-rootless sets it up)")
+    pytest.skip(reason)
 
 
 # --- the unprivileged user ---------------------------------------------------
@@ -90,7 +113,14 @@ def _pick_user():
         return pwd.getpwuid(os.geteuid())
     name = os.environ.get("PYRUNC_ROOTLESS_USER")
     if name:
-        return pwd.getpwnam(name)
+        try:
+            return pwd.getpwnam(name)
+        except KeyError:
+            return None
+    try:
+        return pwd.getpwnam(TEST_USER)
+    except KeyError:
+        pass
     return next((p for p in sorted(pwd.getpwall(), key=lambda p: p.pw_uid) if 1000 <= p.pw_uid < 65534), None)
 
 
@@ -98,14 +128,14 @@ def _pick_user():
 def user():
     pw = _pick_user()
     if pw is None:
-        pytest.skip("no unprivileged user on this machine (PYRUNC_ROOTLESS_USER)")
+        _missing("no unprivileged user on this machine (PYRUNC_ROOTLESS_USER)")
     u = User(pw)
     p = u.run(["unshare", "--user", "--map-root-user", "true"])
     if p.returncode != 0:
-        pytest.skip(f"unprivileged user namespaces are not available: {p.stderr.strip()}")
+        _missing(f"unprivileged user namespaces are not available: {p.stderr.strip()}")
     p = u.run([RUNTIME, "--version"])
     if p.returncode != 0:
-        pytest.skip(f"{RUNTIME} cannot be run by {u.name}: {p.stderr.strip()}")
+        _missing(f"{RUNTIME} cannot be run by {u.name}: {p.stderr.strip()}")
     return u
 
 
@@ -201,8 +231,9 @@ STATE_SUBDIR = "pyrunc" if runtime_is_pyrunc else RUNTIME_NAME
 pyrunc_only = pytest.mark.skipif(not runtime_is_pyrunc, reason="pyrunc's own behaviour")
 
 
-def _state_names(work):
-    root = os.path.join(work.xdg, STATE_SUBDIR)
+def _state_names(work, runtime=RUNTIME):
+    """The containers in ``runtime``'s default state root below XDG_RUNTIME_DIR."""
+    root = os.path.join(work.xdg, STATE_SUBDIR if runtime == RUNTIME else os.path.basename(runtime))
     return os.listdir(root) if os.path.isdir(root) else []
 
 
@@ -483,6 +514,46 @@ def test_rootless_false_makes_cgroups_mandatory(user, work, runtime):
     assert work.rt(runtime, "--rootless", "auto", "run", "--bundle", b, new_id("rl")).returncode == 0
 
 
+def test_ps_without_a_cgroup_fails_as_in_runc(user, work):
+    """``ps`` of a live container that has no cgroup (rootless, none
+    delegated): runc fails ("unable to get all container pids"), exit 1,
+    created or running; pyrunc too, in one line.  Once it stopped both list
+    nothing (the header; ``null`` in JSON) and succeed."""
+    if _own_cgroup_writable(user):
+        pytest.skip("the user's cgroup is delegated here")
+    b = work.bundle("b", ["sleep", "300"])
+    seen = {}
+    for runtime in [p.values[0] for p in _runtimes()]:
+        cid = new_id("rl")
+        out = []
+
+        def ps(*args, ps_args=()):
+            p = work.rt(runtime, "ps", *args, cid, *ps_args)
+            if p.returncode:
+                if runtime == RUNTIME and runtime_is_pyrunc:
+                    assert_one_error_line(p, contains="unable to get all container pids")
+                else:
+                    assert "unable to get all container pids" in p.stderr, p.stderr
+                return p.returncode, None  # runc's error names an empty cgroup path; pyrunc says why
+            return p.returncode, p.stdout
+
+        assert work.rt(runtime, "create", "--bundle", b, cid).returncode == 0
+        out += [ps(), ps("--format", "json")]
+        assert work.rt(runtime, "start", cid).returncode == 0
+        out += [ps(), ps("--format", "json"), ps(ps_args=("-o", "pid,args"))[:1]]
+        assert work.rt(runtime, "kill", cid, "KILL").returncode == 0
+        wait_for(lambda: json.loads(work.rt(runtime, "state", cid).stdout)["status"] == "stopped")
+        out += [ps(), ps("--format", "json")]
+        assert work.rt(runtime, "delete", cid).returncode == 0
+        seen[runtime] = out
+    ours = seen[RUNTIME]
+    assert ours[:5] == [(1, None)] * 4 + [(1,)]
+    assert ours[5][0] == 0 and ours[5][1].split()[:2] == ["UID", "PID"] and len(ours[5][1].splitlines()) == 1
+    assert ours[6] == (0, "null\n")
+    if RUNC in seen:
+        assert ours == seen[RUNC]
+
+
 @pytest.mark.parametrize("runtime", _runtimes())
 def test_device_rules_alone_need_no_cgroup(user, work, runtime):
     """runc's default device rules (deny all) in a rootless config are ignored."""
@@ -550,6 +621,8 @@ def test_several_mappings_use_newuidmap(user, work):
     newgidmap; without them: one line naming the helper."""
     has_tools = bool(shutil.which("newuidmap") and shutil.which("newgidmap"))
     uids, gids = _subids("uid", user), _subids("gid", user)
+    if REQUIRE_ROOTLESS and not (has_tools and uids and gids):
+        _missing(f"newuidmap/newgidmap and /etc/subuid, /etc/subgid ranges of 65536 ids for {user.name}")
 
     def edit(cfg):
         for key, own, sub in (("uidMappings", user.uid, uids), ("gidMappings", user.gid, gids)):
@@ -604,20 +677,23 @@ def test_several_mappings_use_newuidmap(user, work):
         assert q.stdout == p.stdout
 
 
-def test_mapping_ids_not_allotted_is_one_line(user, work):
+@pytest.mark.parametrize("runtime", _runtimes())
+def test_mapping_ids_not_allotted_is_one_line(user, work, runtime):
+    """A second mapping of ids /etc/subuid does not give the user: refused
+    (pyrunc checks before newuidmap does, and says which file); nothing left."""
     if not shutil.which("newuidmap"):
-        pytest.skip("newuidmap is not installed")
+        _missing("newuidmap is not installed")
 
     def edit(cfg):
         cfg["linux"]["uidMappings"].append({"containerID": 1, "hostID": 4000000000, "size": 10})
 
     b = work.bundle("b", ["true"], edit=edit)
-    p = work.rt(RUNTIME, "run", "--bundle", b, new_id("rl"))
-    if runtime_is_pyrunc:
+    p = work.rt(runtime, "run", "--bundle", b, new_id("rl"))
+    if runtime == RUNTIME and runtime_is_pyrunc:
         assert_one_error_line(p, contains="/etc/subuid")
     else:
         assert p.returncode != 0
-    assert _state_names(work) == []
+    assert _state_names(work, runtime) == []
 
 
 @runc_lacks("the sysfs fallback of runc >= 1.4 (1.1.5 fails with EPERM)")
@@ -785,10 +861,11 @@ def test_delegated_cgroup_v2_gets_the_limits(user, work, runtime):
     assert leftover == ""
 
 
-# --- rootless podman (the engines VM) ----------------------------------------
+# --- rootless podman (this host and the engines VM) -------------------------
 def _podman(work):
     """podman as the user with all its state in the work directory: vfs
-    storage, the cgroupfs manager, events in a file."""
+    storage, the cgroupfs manager, events in a file (its pause process's
+    pid file lands in $XDG_RUNTIME_DIR/libpod/tmp)."""
     return [
         "podman",
         "--root",
@@ -804,10 +881,32 @@ def _podman(work):
     ]
 
 
+def _kill_podman_pause(work):
+    """podman's pause process keeps its user namespace alive after podman
+    exits; it is this test's (its pid file is in the work directory)."""
+    try:
+        with open(os.path.join(work.xdg, "libpod/tmp/pause.pid")) as f:
+            pid = int(f.read().strip())
+        with open(f"/proc/{pid}/status") as f:
+            uid = next(int(ln.split()[1]) for ln in f if ln.startswith("Uid:"))
+    except (OSError, ValueError, StopIteration):
+        return
+    if uid == work.user.uid:
+        try:
+            os.kill(pid, 9)
+        except OSError:
+            pass
+
+
 @pytest.fixture
 def podman(user, work):
-    if AS_ROOT or not shutil.which("podman"):
-        pytest.skip("needs rootless podman (make test-rootless, engines VM)")
+    """Rootless podman run by the user (as root of this host: through
+    setpriv, as ``User.run`` does everything) with a busybox image; all its
+    containers, storage and pause process are removed afterwards."""
+    if not shutil.which("podman"):
+        _missing("podman is not installed (make test-rootless installs it)")
+    if not (shutil.which("newuidmap") and _subids("uid", user) and _subids("gid", user)):
+        _missing(f"rootless podman needs newuidmap and /etc/subuid, /etc/subgid ranges for {user.name}")
     import tarfile
 
     rootfs = make_rootfs(os.path.join(work.path, "image-rootfs"))
@@ -815,10 +914,11 @@ def podman(user, work):
     with tarfile.open(tar, "w") as t:
         for n in os.listdir(rootfs):
             t.add(os.path.join(rootfs, n), arcname=n)
+    work.own(work.path)
     base = _podman(work)
-    p = user.run(base + ["import", tar, "localhost/pyrunc-rl"], env=work.env(), timeout=300)
-    assert p.returncode == 0, p.stderr
     try:
+        p = user.run(base + ["import", tar, "localhost/pyrunc-rl"], env=work.env(), timeout=300)
+        assert p.returncode == 0, p.stderr
         yield base
     finally:
         user.run(base + ["rm", "-a", "-f", "-t", "0"], env=work.env(), timeout=300)
@@ -828,68 +928,90 @@ def podman(user, work):
             env=work.env(),
             timeout=300,
         )
+        _kill_podman_pause(work)
+
+
+ROOTLESS_LIMITS_IGNORED = "Resource limits are not supported and ignored on cgroups V1 rootless systems"
+
+
+def _podman_checklist(user, work, base, runtime):
+    """The engine checklist that makes sense rootless, with one runtime;
+    returns what it saw, for the comparison with the other runtime."""
+    pm = base + ["--runtime", runtime]
+    img = "localhost/pyrunc-rl"
+
+    def run(*args):
+        return user.run(pm + list(args), env=work.env(), timeout=300)
+
+    seen = {}
+    p = run(
+        "run", "--rm", "--network", "none", img, "sh", "-c", "id; cat /proc/self/uid_map; ls -ln /dev/null | cut -c1-10"
+    )
+    assert p.returncode == 0, f"{runtime}: {p.stderr}"
+    seen["run"] = p.stdout
+    p = run("run", "--rm", "--network", "none", img, "sh", "-c", "exit 3")
+    seen["exit code"] = p.returncode
+    # cgroup v1 rootless: podman warns that it ignores the limits and runs
+    # the container; cgroup v2 (the VM): the limits in its delegated cgroup
+    p = run(
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "--memory",
+        "64m",
+        "--pids-limit",
+        "50",
+        img,
+        "sh",
+        "-c",
+        "cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max 2>/dev/null || echo no-v2-limits",
+    )
+    seen["limits"] = (p.returncode, p.stdout, ROOTLESS_LIMITS_IGNORED in p.stderr)
+    name = new_id("pod")
+    try:
+        p = run("run", "-d", "--name", name, "--network", "none", img, "sleep", "300")
+        assert p.returncode == 0, f"{runtime}: {p.stderr}"
+        p = run("ps", "--format", "{{.Names}} {{.Status}}")
+        seen["ps"] = [ln.split()[1] for ln in p.stdout.splitlines() if ln.split()[:1] == [name]]
+        p = run("exec", name, "id", "-u")
+        seen["exec"] = (p.returncode, p.stdout)
+        seen["exec exit code"] = run("exec", name, "sh", "-c", "exit 4").returncode
+        p = run("stop", "-t", "1", name)  # sleep as pid 1 ignores SIGTERM: killed after 1 s
+        assert p.returncode == 0, f"{runtime}: {p.stderr}"
+        p = run("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", name)
+        seen["stopped"] = p.stdout.strip()
+        p = run("rm", name)
+        assert p.returncode == 0, f"{runtime}: {p.stderr}"
+        seen["after rm"] = name in run("ps", "-a", "--format", "{{.Names}}").stdout.split()
+    finally:
+        run("rm", "-f", "-t", "0", name)
+    loop = []
+    for i in range(5):
+        p = run("run", "--rm", "--network", "none", img, "echo", f"loop-{i}")
+        loop.append((p.returncode, p.stdout))
+    seen["loop"] = loop
+    return seen
 
 
 def test_rootless_podman_side_by_side(user, work, podman):
     """podman run by the user (its own user namespace with the subordinate
-    ranges; pyrunc is root of a partial user namespace there): run, limits
-    in a delegated cgroup, detached + exec + rm -- the same with runc."""
-    outs = {}
-    for runtime in [p.values[0] for p in _runtimes()]:
-        base = podman + ["--runtime", runtime]
-        out = []
-        p = user.run(
-            base
-            + [
-                "run",
-                "--rm",
-                "--network",
-                "none",
-                "localhost/pyrunc-rl",
-                "sh",
-                "-c",
-                "id; cat /proc/self/uid_map; ls -ln /dev/null | cut -c1-10",
-            ],
-            env=work.env(),
-            timeout=300,
-        )
-        assert p.returncode == 0, f"{runtime}: {p.stderr}"
-        out.append(p.stdout)
-        p = user.run(
-            base
-            + [
-                "run",
-                "--rm",
-                "--network",
-                "none",
-                "--memory",
-                "64m",
-                "--pids-limit",
-                "50",
-                "localhost/pyrunc-rl",
-                "cat",
-                "/sys/fs/cgroup/memory.max",
-                "/sys/fs/cgroup/pids.max",
-            ],
-            env=work.env(),
-            timeout=300,
-        )
-        out.append((p.returncode, p.stdout))
-        name = new_id("pod")
-        p = user.run(
-            base + ["run", "-d", "--name", name, "--network", "none", "localhost/pyrunc-rl", "sleep", "300"],
-            env=work.env(),
-            timeout=300,
-        )
-        assert p.returncode == 0, f"{runtime}: {p.stderr}"
-        p = user.run(base + ["exec", name, "id", "-u"], env=work.env(), timeout=300)
-        out.append((p.returncode, p.stdout))
-        p = user.run(base + ["rm", "-f", "-t", "0", name], env=work.env(), timeout=300)
-        assert p.returncode == 0, p.stderr
-        outs[runtime] = out
-    ours = outs[RUNTIME]
-    assert ours[0].splitlines()[0].startswith("uid=0(root)")
-    assert ours[0].splitlines()[-1] == "crw-rw-rw-"
-    assert ours[2] == (0, "0\n")
-    if RUNC in outs:
-        assert ours == outs[RUNC]
+    ranges; the runtime is root of a partial user namespace there): run and
+    output, the exit code, --memory/--pids-limit, detached + ps + exec +
+    stop + rm, five runs in a loop -- the same with runc."""
+    seen = {runtime: _podman_checklist(user, work, podman, runtime) for runtime in [p.values[0] for p in _runtimes()]}
+    ours = seen[RUNTIME]
+    lines = ours["run"].splitlines()
+    assert lines[0].startswith("uid=0")
+    assert lines[1].split() == ["0", str(user.uid), "1"] and lines[2].split()[0] == "1"  # + the subordinate range
+    assert lines[-1] == "crw-rw-rw-"  # the host's /dev/null, bound
+    assert ours["exit code"] == 3
+    if not os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+        assert ours["limits"] == (0, "no-v2-limits\n", True)
+    assert ours["ps"] == ["Up"]
+    assert ours["exec"] == (0, "0\n") and ours["exec exit code"] == 4
+    assert ours["stopped"] == "exited 137"
+    assert ours["after rm"] is False
+    assert ours["loop"] == [(0, f"loop-{i}\n") for i in range(5)]
+    if RUNC in seen:
+        assert ours == seen[RUNC]
