@@ -50,6 +50,7 @@ HOT_MODULES = (
     "pyrunc.cli.cgroup_cmds",
     "pyrunc.runtime",
     "pyrunc.container",
+    "pyrunc.creation",
     "pyrunc.execution",
     "pyrunc.stages.init",
     "pyrunc.stages.exec",

@@ -311,9 +311,9 @@ class Runtime:
         ``preserve_fds``: pass fds 3..3+N-1 of this process to the init.
         Raises ``ContainerExists``, ``ConfigError``, ``StageError`` (the
         root cause of a failed setup), ...; a failed create leaves nothing."""
-        from . import container as core
+        from . import creation
 
-        c = core.create(
+        c = creation.create(
             self.store,
             container_id,
             bundle,
@@ -350,15 +350,15 @@ class Runtime:
         the container unless ``keep``, and returns
         ``Process(exit_status=N)``.  The foreground makes this process a
         child subreaper and reaps its children while it waits."""
-        from . import container as core
+        from . import creation
 
         args = self._create_args(config_path, pid_file, console_socket, no_pivot, no_new_keyring, preserve_fds)
         if detach:
-            # core.run's detached path, keeping the created container record
-            c = core.create(self.store, container_id, bundle, detach=True, **args)
-            core.start(self.store, container_id)
+            # creation.run's detached path, keeping the created container record
+            c = creation.create(self.store, container_id, bundle, detach=True, **args)
+            creation.start(self.store, container_id)
             return Process(id=container_id, pid=c.state.init_pid)
-        code = _foreground(lambda: core.run(self.store, container_id, bundle, detach=False, keep=keep, **args))
+        code = _foreground(lambda: creation.run(self.store, container_id, bundle, detach=False, keep=keep, **args))
         return Process(id=container_id, exit_status=code)
 
     def exec(

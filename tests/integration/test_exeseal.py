@@ -104,14 +104,14 @@ def test_sealed_memfd_refuses_writes():
 def test_the_core_refuses_to_enter_a_container_unsealed(tmp_path, entry):
     """A library caller that skipped the re-exec (this pytest process runs
     the host interpreter as is) is refused before anything is made."""
-    from pyrunc import container, execution
+    from pyrunc import creation, execution
     from pyrunc.errors import PyruncError
     from pyrunc.state import StateStore
 
     store = StateStore(str(tmp_path / "root"))
     with pytest.raises(PyruncError, match="writable interpreter"):
         if entry == "create":
-            container.create(store, "c1", str(tmp_path))
+            creation.create(store, "c1", str(tmp_path))
         else:
             execution.exec_in(store, "c1", None)
     assert not os.path.exists(tmp_path / "root") or os.listdir(tmp_path / "root") == []

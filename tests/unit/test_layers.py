@@ -47,6 +47,7 @@ LAYERS = [
         "lifecycle",
         [
             "pyrunc.container",
+            "pyrunc.creation",
             "pyrunc.execution",
             "pyrunc.checkpoint",
             "pyrunc.inspect",
