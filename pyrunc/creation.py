@@ -87,7 +87,7 @@ def create(
     shared = False
     cgroup_fds = origin_fds = ()
     child = init_pid = -1
-    chan = None
+    chan = warmer = None
     listen_fd = -1
     try:
         store.save_config(container_id, cfg, doc)
@@ -215,7 +215,15 @@ def create(
         if not cgroup_fds:
             mgr.apply(child)
         chan.send(proto.CONTINUE)
-        init_pid = _drive_stages(chan, proto, c, cfg, child, mgr, resources)
+        if cgroup_fds and not os.environ.get("PYRUNC_TEST_NO_WARMER"):
+            from .cgroups.join import MigrationLockWarmer
+
+            warmer = MigrationLockWarmer(list(dict.fromkeys(mgr.paths().values())))
+            warmer.poke()  # the grace period, while the stages work
+        init_pid = _drive_stages(chan, proto, c, cfg, child, mgr, resources, warmer)
+        if warmer is not None:
+            warmer.close()
+            warmer = None
         for fd in cgroup_fds + origin_fds:
             os.close(fd)
         cgroup_fds = origin_fds = ()
@@ -236,6 +244,8 @@ def create(
     except BaseException:
         for fd in cgroup_fds + origin_fds:
             os.close(fd)
+        if warmer is not None:
+            warmer.close()
         _undo_create(store, state, None if shared else mgr, child, chan, listen_fd, console)
         if seccomp_listener is not None:
             seccomp_listener.close()
@@ -291,12 +301,13 @@ def _write_id_maps(pid, cfg):
     write_id_maps(pid, cfg.uid_mappings, cfg.gid_mappings)
 
 
-def _drive_stages(chan, proto, c, cfg, child, mgr, resources):
-    """The runtime's side of the stage protocol; returns the init pid."""
+def _drive_stages(chan, proto, c, cfg, child, mgr, resources, warmer=None):
+    """The runtime's side of the stage protocol; returns the init pid.
+    ``warmer``: a MigrationLockWarmer poked while waiting, until READY."""
     init_pid = None
     while True:
         try:
-            mtype, payload = chan.recv()
+            mtype, payload = _recv(chan, warmer)
         except proto.PeerGone:
             raise StageError(_why_gone(child, init_pid)) from None
         except proto.ProtocolError as e:
@@ -323,6 +334,8 @@ def _drive_stages(chan, proto, c, cfg, child, mgr, resources):
             # and the seccomp agent) it has in memory.  Not the state itself:
             # annotations can be megabytes, the channel carries 64 KiB.
             fault_point("create:runtime-setup")
+            if warmer is not None:
+                warmer.poke()  # the init joins its cgroups next
             chan.send(proto.RUNTIME_SETUP_DONE, {"pid": init_pid})
         elif mtype == proto.READY:
             if init_pid is None:
@@ -331,6 +344,18 @@ def _drive_stages(chan, proto, c, cfg, child, mgr, resources):
             return init_pid
         else:
             raise StageError(f"stage protocol: unexpected {proto.NAMES[mtype]}")
+
+
+def _recv(chan, warmer):
+    """The next message; with a warmer, poking it while none comes."""
+    if warmer is not None and warmer.fd >= 0:
+        import select
+
+        poller = select.poll()
+        poller.register(chan.fd, select.POLLIN)
+        while not poller.poll(warmer.INTERVAL_MS):
+            warmer.poke()
+    return chan.recv()
 
 
 def _why_gone(child, init_pid):

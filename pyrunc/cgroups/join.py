@@ -93,3 +93,50 @@ def origin_dirs(container_dirs):
             path = path[len(root) :]
         out.append(point.rstrip("/") + "/" + path.strip("/") if path.strip("/") else point)
     return out
+
+
+class MigrationLockWarmer:
+    """Keeps the kernel's cgroup migration lock in its writer-ready state
+    while the stages work, so that the init's late join does not wait for
+    an RCU grace period.
+
+    Every write to a cgroup.procs file takes cgroup_threadgroup_rwsem for
+    writing.  When no writer has been there for a grace period, that first
+    writer waits one (rcu_sync_enter: 10-16 ms on the machines measured
+    here, docs/performance.md); a writer that follows another within a
+    grace period does not.  So the runtime, which only waits for messages
+    while the init builds the container, moves itself into its own cgroup
+    (a migration that changes nothing) at once, paying the grace period in
+    parallel with the init's work, then again every few milliseconds until
+    the init has joined: the init's own write finds the lock ready.
+
+    Opened in the runtime's own cgroup of the first hierarchy the container
+    joins; when that cannot be opened there is nothing to warm (the join
+    then pays the grace period as before).  PYRUNC_TEST_NO_WARMER=1 in the
+    environment leaves it out, for measuring it (docs/performance.md) and
+    for the test that shows its check can fail."""
+
+    INTERVAL_MS = 4  # well under a grace period
+
+    def __init__(self, container_dirs):
+        self.fd = -1
+        self.pid = str(os.getpid()).encode()
+        if container_dirs:
+            try:
+                own = origin_dirs(container_dirs[:1])[0]
+                self.fd = os.open(os.path.join(own, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
+            except Exception:  # noqa: BLE001 - an optimization, never a reason for create to fail
+                self.fd = -1
+
+    def poke(self):
+        if self.fd < 0:
+            return
+        try:
+            os.write(self.fd, self.pid)
+        except OSError:
+            pass  # the lock was taken all the same, or warming is moot
+
+    def close(self):
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
