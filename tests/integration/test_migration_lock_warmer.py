@@ -15,7 +15,7 @@ import tempfile
 
 import pytest
 
-from helpers import RUNTIME, runtime_is_pyrunc, wait_for
+from helpers import RUNTIME, runtime_is_pyrunc
 
 pytestmark = pytest.mark.skipif(
     not runtime_is_pyrunc or not shutil.which("strace") or os.geteuid() != 0,
@@ -43,70 +43,50 @@ def test_own_cgroup_migration_changes_nothing():
 
 
 @pytest.mark.parametrize("warmer", [True, False], ids=["warmer", "control-without"])
-def test_create_warms_the_lock_before_the_init_joins(rt, bundle, warmer):
+def test_create_pokes_its_own_cgroup_while_the_stages_work(rt, bundle, warmer):
+    """The runtime's process alone is traced (following the stages under
+    ptrace changes their timing and can stall them): after forking the
+    stages it writes its own pid to its own cgroup.procs, first at once,
+    then while it waits; and the init still ends up in its cgroups."""
     bundle.set_args("true").write()
     env = dict(os.environ)
     if not warmer:
         env["PYRUNC_TEST_NO_WARMER"] = "1"
     cid = "warm-" + os.urandom(3).hex()
     rt._track(cid)
+    # output to files: the created init keeps its stdio, so a pipe's EOF never comes
     with tempfile.NamedTemporaryFile("r") as trace, tempfile.TemporaryFile("w+") as err:
-        # strace follows the init too, which waits for start: it is stopped
-        # (and detaches) once create has returned
-        tracer = subprocess.Popen(
-            ["strace", "-f", "-q", "-e", "trace=openat,write,exit_group", "-o", trace.name]
+        p = subprocess.run(
+            ["strace", "-qq", "-e", "trace=openat,write,clone,clone3,fork", "-o", trace.name]
             + [RUNTIME, "--root", rt.root, "create", "--bundle", bundle.path, cid],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=err,
             env=env,
+            timeout=60,
         )
-        try:
-            lines = wait_for(lambda: _runtime_exited(trace.name), timeout=60)
-        finally:
-            tracer.kill()  # strace detaches; SIGTERM waits for the init, which waits for start
-            tracer.wait(timeout=30)
         err.seek(0)
-        assert lines[-1].endswith("exited with 0 +++"), err.read()
-    runtime_pid = int(lines[0].split()[0])
-    # the runtime's fds on its own cgroup.procs, and its writes of its own pid there
-    own_fds = {
-        m.group(2)
-        for ln in lines
-        if ln.startswith(f"{runtime_pid} ") and (m := re.search(r'openat\(.*"(.*)/cgroup.procs".* = (\d+)$', ln))
-    }
-    pokes = [
-        i
-        for i, ln in enumerate(lines)
-        if ln.startswith(f"{runtime_pid} ")
-        and (m := re.match(rf'{runtime_pid} write\((\d+), "{runtime_pid}", \d+\)', ln))
-        and m.group(1) in own_fds
-    ]
+        assert p.returncode == 0, err.read()
+        lines = trace.read().splitlines()
+    # fd -> the cgroup.procs it was opened on (later openings reuse numbers: the last one before a write counts)
+    procs_fd = {}
+    pokes = []
+    fork = None
+    for i, ln in enumerate(lines):
+        if m := re.search(r'openat\(.*"(.*)/cgroup.procs", O_WRONLY\|O_CLOEXEC\) = (\d+)$', ln):
+            procs_fd[m.group(2)] = m.group(1)
+        elif fork is None and re.match(r"(clone|clone3|fork)\(", ln):
+            fork = i
+        elif (m := re.match(r'write\((\d+), "(\d+)", \d+\)', ln)) and m.group(1) in procs_fd:
+            pokes.append((i, procs_fd[m.group(1)], m.group(2)))
     state = rt.state_json(cid)
     assert state["status"] == "created"
-    init = state["pid"]
-    # the init's late join (the intermediate of a new cgroup namespace also
-    # writes these files, early: not the write the warmer is for)
-    joins = [i for i, ln in enumerate(lines) if re.match(rf'{init} write\(\d+, "0", 1\) += 1', ln)]
-    assert joins, "the init never joined its cgroups"
+    with open(f"/proc/{state['pid']}/cgroup") as f:
+        assert any(line.rstrip().endswith(bundle.cgroups_path) for line in f)  # the init is in its cgroups
     if not warmer:
-        assert pokes == []  # what the check below would see without it
+        assert pokes == []  # what the checks below would see without it
         return
     assert pokes, "the runtime never moved itself into its own cgroup"
-    assert pokes[0] < joins[0]
-    with open(f"/proc/{init}/cgroup") as f:
-        assert any(line.rstrip().endswith(bundle.cgroups_path) for line in f)  # the init is in its cgroups
-
-
-def _runtime_exited(path):
-    """The trace up to the runtime's own exit (the first traced process),
-    or None while it runs."""
-    with open(path) as f:
-        lines = f.read().splitlines()
-    if not lines:
-        return None
-    pid = lines[0].split()[0]
-    for i, ln in enumerate(lines):
-        if ln.startswith(f"{pid} +++ exited with"):
-            return lines[: i + 1]
-    return None
+    assert fork is not None and pokes[0][0] > fork, "poked before forking the stages (it would block them)"
+    assert len({pid for _, _, pid in pokes}) == 1  # always the runtime itself, never the init
+    assert all(not d.endswith(bundle.cgroups_path) for _, d, _ in pokes)  # its own cgroup, not the container's
