@@ -187,6 +187,17 @@ def _oci_state(record: st.ContainerState, status: str, owner: str = "") -> Conta
     )
 
 
+def _stats_of(mgr: "CgroupManager | None") -> dict:
+    """The manager's stats; with no cgroup, the same record all zero."""
+    if mgr is not None:
+        return mgr.stats()
+    from .cgroups import stats
+
+    data = stats.prune(stats.skeleton())
+    data["memory"].pop("event_count", None)  # runc's empty record has none (checked against runc 1.1.5)
+    return data
+
+
 def _user_name(uid: int) -> str:
     try:
         import pwd
@@ -551,17 +562,23 @@ class Runtime:
             store.save_config(container_id, cfg.replace(resources=merged))
         return merged.to_dict() if merged is not None else {}
 
-    def _running_manager(self, container_id: str) -> "tuple[Container, CgroupManager]":
+    def _running_manager(self, container_id: str) -> "tuple[Container, CgroupManager | None]":
+        """The running container and its cgroup manager; None for a rootless
+        container that has no cgroup of its own (none could be made)."""
         c = self._load(container_id)
         if c.status == "stopped":
             raise ContainerNotRunning(f"container with id {c.id} is not running")
+        if not c.state.cgroup:
+            return c, None
         return c, self._manager(c)
 
     def stats(self, container_id: str) -> Stats:
         """The container's resource usage now (``events --stats``): a
-        ``Stats``.  Raises ``ContainerNotRunning`` once it stopped."""
+        ``Stats``.  Raises ``ContainerNotRunning`` once it stopped.  A
+        rootless container without a cgroup has nothing to read: all zero,
+        as runc reports it."""
         _, mgr = self._running_manager(container_id)
-        return Stats(id=container_id, data=mgr.stats())
+        return Stats(id=container_id, data=_stats_of(mgr))
 
     def events(self, container_id: str, interval: float = 5.0) -> "Iterator[Event]":
         """An iterator of ``Event``: an "oom" event whenever the OOM killer
@@ -574,16 +591,16 @@ class Runtime:
         return self._events(c, mgr, interval)
 
     @staticmethod
-    def _events(c: "Container", mgr: "CgroupManager", interval: float) -> "Iterator[Event]":
+    def _events(c: "Container", mgr: "CgroupManager | None", interval: float) -> "Iterator[Event]":
         import time
 
-        ooms = mgr.oom_kill_count()
+        ooms = mgr.oom_kill_count() if mgr is not None else 0
         while c.status != "stopped":
-            n = mgr.oom_kill_count()
+            n = mgr.oom_kill_count() if mgr is not None else 0
             if n > ooms:
                 yield Event(type="oom", id=c.id)
                 ooms = n
-            yield Event(type="stats", id=c.id, data=mgr.stats())
+            yield Event(type="stats", id=c.id, data=_stats_of(mgr))
             time.sleep(interval)
 
     def ps(self, container_id: str) -> "builtins.list[int]":

@@ -554,6 +554,38 @@ def test_ps_without_a_cgroup_fails_as_in_runc(user, work):
         assert ours == seen[RUNC]
 
 
+def test_events_stats_without_a_cgroup_are_zero_as_in_runc(user, work):
+    """``events --stats`` of a live container that has no cgroup (rootless,
+    none delegated): runc reports the stats record with every counter zero
+    and succeeds; pyrunc gives the same record."""
+    if _own_cgroup_writable(user):
+        pytest.skip("the user's cgroup is delegated here")
+    b = work.bundle("b", ["sleep", "300"])
+    seen = {}
+    for runtime in [p.values[0] for p in _runtimes()]:
+        cid = new_id("rl")
+        assert work.rt(runtime, "create", "--bundle", b, cid).returncode == 0
+        assert work.rt(runtime, "start", cid).returncode == 0
+        p = work.rt(runtime, "events", "--stats", cid)
+        assert p.returncode == 0, p.stderr
+        event = json.loads(p.stdout)
+        assert event["type"] == "stats" and event["id"] == cid
+        seen[runtime] = event["data"]
+        assert work.rt(runtime, "delete", "--force", cid).returncode == 0
+    ours = seen[RUNTIME]
+
+    def numbers(v):
+        if isinstance(v, dict):
+            return [n for x in v.values() for n in numbers(x)]
+        if isinstance(v, list):
+            return [n for x in v for n in numbers(x)]
+        return [v] if isinstance(v, int) else []
+
+    assert {"cpu", "memory", "pids"} <= set(ours) and set(numbers(ours)) == {0}
+    if RUNC in seen:
+        assert ours == seen[RUNC]
+
+
 @pytest.mark.parametrize("runtime", _runtimes())
 def test_device_rules_alone_need_no_cgroup(user, work, runtime):
     """runc's default device rules (deny all) in a rootless config are ignored."""
