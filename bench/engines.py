@@ -462,9 +462,25 @@ def markdown(doc):
     out += [
         "",
         "Medians of the wall time of one `run --rm IMAGE true` CLI call, and of the CPU time the",
-        "whole cgroup sandbox (CLI, daemons, shims, conmon, runtime, container) used meanwhile.",
+        "whole cgroup sandbox (CLI, daemons, shims, conmon, runtime, container) used meanwhile,",
+        "which a busy machine moves less than the wall time.  The engines are set up as",
+        "`make test-engines` sets them up (tests/integration/engines/conftest.py): podman with",
+        "conmon and vfs storage; dockerd (vfs) on a private containerd that logs at debug level;",
+        "ctr with the native snapshotter.  So the absolute times are those of that setup (no",
+        "overlayfs, no network); the difference per container is the runtime's.",
     ]
     if per_call:
+        out = [
+            "### Per runtime call (`--per-call`)",
+            "",
+            "Every runtime call went through a timing wrapper; each run is cut at the calls it made.",
+            "A call's cell is its median wall time and, in parentheses, the CPU time of the runtime",
+            "and the children it reaped (not the container's init); `engine:` rows are the engine's",
+            "own time between them.  The wrapper adds a bash start (about 2 ms) per call to the",
+            "`engine:` rows, for both runtimes alike.",
+            "",
+            *out,
+        ]
         for r in doc["rows"]:
             out += [
                 "",
