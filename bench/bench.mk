@@ -36,6 +36,7 @@ bench-report: venv
 ENGINES_ARGS ?=
 
 bench-engines: venv
+	@$(PY) -c 'import matplotlib' 2>/dev/null || $(PY) -m pip install -q --disable-pip-version-check matplotlib
 	@$(if $(SANDBOX),$(SANDBOX)) $(PY) bench/engines.py --pyrunc $(PYRUNC) $(ENGINES_ARGS)
 	@$(PY) bench/report.py bench/results docs
 
