@@ -470,21 +470,27 @@ def markdown(doc):
         "Medians of the wall time of one `run --rm IMAGE true` CLI call, and of the CPU time the",
         "whole cgroup sandbox (CLI, daemons, shims, conmon, runtime, container) used meanwhile.",
         "Paired: the median over the rounds of pyrunc's run against the runc run right after it",
-        "(a busy phase of the shared machine hits both runs of a pair).  The engines are set up as",
-        "`make test-engines` sets them up (tests/integration/engines/conftest.py): podman with",
-        "conmon and vfs storage; dockerd (vfs) on a private containerd that logs at debug level;",
-        "ctr with the native snapshotter.  So the absolute times are those of that setup (no",
-        "overlayfs, no network); the difference per container is the runtime's.",
+        "(a busy phase of the shared machine hits both runs of a pair).",
     ]
+    if not per_call:
+        out += [
+            "The engines are set up as `make test-engines` sets them up",
+            "(tests/integration/engines/conftest.py): podman with conmon and vfs storage; dockerd",
+            "(vfs) on a private containerd that logs at debug level; ctr with the native snapshotter.",
+            "So the absolute times are those of that setup (no overlayfs, no network); the",
+            "difference per container is the runtime's.",
+        ]
     if per_call:
         out = [
             "### Per runtime call (`--per-call`)",
             "",
             "Every runtime call went through a timing wrapper; each run is cut at the calls it made.",
             "A call's cell is its median wall time and, in parentheses, the CPU time of the runtime",
-            "and the children it reaped (not the container's init); `engine:` rows are the engine's",
-            "own time between them.  The wrapper adds a bash start (about 2 ms) per call to the",
-            "`engine:` rows, for both runtimes alike.",
+            "and the children it reaped (not the container's init, where runc does part of its",
+            "`create`, the seccomp filter among it); `engine:` rows are the engine's own time",
+            "between them.  The wrapper adds a bash start (about 2 ms) per call to the `engine:`",
+            "rows, for both runtimes alike.  The `engine:` rows are where the shared machine's",
+            "noise lands; the calls' row is the runtime's own share.",
             "",
             *out,
         ]
@@ -501,12 +507,15 @@ def markdown(doc):
             by = {rt: {seg["segment"]: seg for seg in r["timeline"][rt]} for rt in RUNTIME_ORDER}
             labels = list(by["runc"]) + [x for x in by["pyrunc"] if x not in by["runc"]]
             tot = {rt: 0.0 for rt in RUNTIME_ORDER}
+            calls_tot = {rt: 0.0 for rt in RUNTIME_ORDER}
             for label in labels:
                 cells = []
                 for rt in RUNTIME_ORDER:
                     seg = by[rt].get(label)
                     full = seg and seg["runs"] == len(r[rt]["samples_ms"])
                     tot[rt] += seg["median_ms"] if seg else 0.0
+                    if seg and not label.startswith("engine:"):
+                        calls_tot[rt] += seg["median_ms"]
                     if not seg:
                         cells.append("-")
                         continue
@@ -519,6 +528,10 @@ def markdown(doc):
                 out.append(f"| {label} | {cells[0]} | {cells[1]} | {diff} |")
             out.append(
                 f"| sum of the medians | {tot['pyrunc']:.0f} | {tot['runc']:.0f} | {tot['pyrunc'] - tot['runc']:+.1f} |"
+            )
+            out.append(
+                f"| the runtime calls alone | {calls_tot['pyrunc']:.0f} | {calls_tot['runc']:.0f} | "
+                f"{calls_tot['pyrunc'] - calls_tot['runc']:+.1f} |"
             )
             late = {rt: sum(c["after_return"] for c in r["calls"][rt]) for rt in RUNTIME_ORDER}
             if any(late.values()):
