@@ -584,11 +584,15 @@ def main(argv):
         "rows": [],
     }
     print(f"+ {command} (load {doc['load_start']})", file=sys.stderr, flush=True)
-    with contextlib.ExitStack() as stack:
-        bench = Bench(stack, pyrunc, per_call)
-        doc["versions"] = bench.versions()
-        for e in engines:
-            doc["rows"].append(bench_engine(bench, e, rounds, warmup))
+    try:
+        with contextlib.ExitStack() as stack:
+            bench = Bench(stack, pyrunc, per_call)
+            doc["versions"] = bench.versions()
+            for e in engines:
+                doc["rows"].append(bench_engine(bench, e, rounds, warmup))
+    except KeyboardInterrupt as e:
+        print(f"engines.py: interrupted ({e or 'Ctrl-C'}); the engines are torn down", file=sys.stderr)
+        return 130
     doc["load_end"] = loadavg()
     doc["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     stem = "engines-calls" if per_call else "engines"
