@@ -60,6 +60,7 @@ import enginelib as el  # noqa: E402
 
 ENGINES = ("podman", "docker", "ctr")
 RUNTIME_ORDER = ("pyrunc", "runc")
+DEFAULT_ROOTS = {"pyrunc": "/run/pyrunc", "runc": "/run/runc"}  # where podman's runtimes keep their state
 # runc's global options that take a value (the verb is the first other word)
 GLOBAL_WITH_VALUE = {"--root", "--log", "--log-format", "--criu", "--rootless"}
 
@@ -208,7 +209,10 @@ class Bench:
         if self.images is None:
             self.images = self.stack.enter_context(fixture("images"))
         if name == "podman":
+            where = []  # podman's directory, once its fixture has made it
+            self.stack.callback(lambda: where and self.delete_strays(where[0]))  # after the fixture's teardown
             eng = self.stack.enter_context(fixture("podman", self.images))
+            where.append(eng.workdir)
             return lambda rt: eng("run", *eng.runtime_args(rt), "--rm", conftest.BUSYBOX_IMAGE, "true")
         if name in ("docker", "ctr") and "containerd" not in self._engines:
             self._engines["containerd"] = self.stack.enter_context(fixture("containerd", self.images))
@@ -244,6 +248,34 @@ class Bench:
 
             return ctr_run
         raise ValueError(f"unknown engine {name!r}: one of {', '.join(ENGINES)}")
+
+    def delete_strays(self, workdir):
+        """Containers of ours left in the runtimes' default roots.  podman 4.3
+        does not pass containers.conf's runtime_flags (the fixture's --root)
+        to the runtime, so its runtimes keep their state in /run/runc and
+        /run/pyrunc, outside podman's directory; a run cut short inside
+        `create` (Ctrl-C, a timeout) leaves a container there that podman's
+        own teardown does not know.  Ours name ``workdir`` in their state."""
+        for rt, path in self.real.items():
+            root = DEFAULT_ROOTS[rt]
+            try:
+                ids = os.listdir(root)
+            except OSError:
+                continue
+            for cid in ids:
+                try:
+                    with open(os.path.join(root, cid, "state.json"), errors="replace") as f:
+                        ours = workdir in f.read()
+                except OSError:
+                    continue
+                if ours:
+                    subprocess.run(
+                        [path, "--root", root, "delete", "--force", cid],
+                        stdin=subprocess.DEVNULL,
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                        timeout=60,
+                    )
 
     def versions(self):
         out = {rt: version([p, "--version"]) for rt, p in self.real.items()}
