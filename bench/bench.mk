@@ -25,3 +25,19 @@ bench-report: venv
 	@$(PY) bench/report.py bench/results docs
 
 .PHONY: bench-scale bench-report
+
+# make bench-engines: end to end through the engines, `run --rm IMAGE true`
+# of the engine tests' busybox image with podman, Docker and containerd's
+# ctr, pyrunc and runc interleaved (bench/engines.py; the engines are set up
+# by tests/integration/engines/conftest.py's fixtures, all torn down after).
+# ENGINES_ARGS="--rounds N --engines podman,docker --per-call ..."; the
+# table lands in bench/results/engines.md (engines-calls.md with --per-call)
+# and, through bench/report.py, in docs/benchmarks.md.
+ENGINES_ARGS ?=
+
+bench-engines: venv
+	@$(PY) -c 'import matplotlib' 2>/dev/null || $(PY) -m pip install -q --disable-pip-version-check matplotlib
+	@$(if $(SANDBOX),$(SANDBOX)) $(PY) bench/engines.py --pyrunc $(PYRUNC) $(ENGINES_ARGS)
+	@$(PY) bench/report.py bench/results docs
+
+.PHONY: bench-engines

@@ -160,7 +160,7 @@ def chart(doc, path):
     return True
 
 
-def markdown(doc, text, has_chart, chart_name, scale=None, floor=None):
+def markdown(doc, text, has_chart, chart_name, scale=None, floor=None, engines=None):
     lines = [l for l in text.splitlines() if l.strip()]
     command = lines[0][2:] if lines and lines[0].startswith("# ") else "?"
     meta = doc.get("meta", {})
@@ -207,6 +207,8 @@ def markdown(doc, text, has_chart, chart_name, scale=None, floor=None):
             "",
             scale.rstrip(),
         ]
+    if engines:
+        out += ["", "## End to end through the engines (`make bench-engines`)", "", engines.rstrip()]
     out += (
         [
             "",
@@ -289,8 +291,14 @@ def main(argv):
     if os.path.exists(os.path.join(results, "scale.md")):
         with open(os.path.join(results, "scale.md")) as f:
             scale = f.read()
+    # bench/engines.py's tables: the end-to-end run, then its --per-call run
+    engines = []
+    for name in ("engines.md", "engines-calls.md"):
+        if os.path.exists(os.path.join(results, name)):
+            with open(os.path.join(results, name)) as f:
+                engines.append(f.read())
     with open(os.path.join(docs, "benchmarks.md"), "w") as f:
-        f.write(markdown(doc, text, has_chart, chart_name, scale, floor))
+        f.write(markdown(doc, text, has_chart, chart_name, scale, floor, "\n".join(engines)))
     print(f"wrote {os.path.join(docs, 'benchmarks.md')}" + (" and the chart" if has_chart else ""))
     lines = [l for l in text.splitlines() if l.strip()]
     command = lines[0][2:] if lines and lines[0].startswith("# ") else "?"

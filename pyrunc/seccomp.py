@@ -209,7 +209,11 @@ def _bindings():
 
     pyseccomp locates its libraries with ctypes.util.find_library at import,
     which runs ``ldconfig -p`` twice; the runtime must not spawn processes, so
-    that lookup is answered with the sonames while it imports.
+    that lookup is answered with the sonames while it imports.  Unless some
+    other code loaded ctypes.util already, the answer comes from a stand-in
+    module: the real one imports subprocess, shutil, tempfile and more (about
+    50 modules, 10 ms or more of every create with a seccomp profile, which
+    is every create by podman and Docker), only for pyseccomp's two lookups.
     """
     try:
         import seccomp
@@ -221,19 +225,49 @@ def _bindings():
 
     if "pyseccomp" in sys.modules:
         return sys.modules["pyseccomp"]
-    import ctypes.util
+    import ctypes
 
-    real = ctypes.util.find_library
     # "c" -> None: CDLL(None) is the libc the interpreter already has mapped.
     known = {"c": None, "seccomp": _LIBSECCOMP_SONAME}
-    ctypes.util.find_library = lambda name: known[name] if name in known else real(name)
+    util = sys.modules.get("ctypes.util")
+    if util is not None:
+        real = util.find_library
+        util.find_library = lambda name: known[name] if name in known else real(name)  # type: ignore[attr-defined]
+    else:
+        stand_in = type(sys)("ctypes.util")
+        stand_in.find_library = lambda name: known[name] if name in known else _real_find_library(stand_in, name)  # type: ignore[attr-defined]
+        sys.modules["ctypes.util"] = stand_in
+        ctypes.util = stand_in  # type: ignore[attr-defined]
     try:
         import pyseccomp
     except (ImportError, OSError, RuntimeError) as e:
         raise PyruncError(f"seccomp: libseccomp is not available: {e}") from None
     finally:
-        ctypes.util.find_library = real
+        if util is not None:
+            util.find_library = real  # type: ignore[attr-defined]
+        else:
+            _drop_stand_in(stand_in)
     return pyseccomp
+
+
+def _drop_stand_in(stand_in):
+    """Take the ctypes.util stand-in out of sys.modules and the ctypes package."""
+    import ctypes
+    import sys
+
+    if sys.modules.get("ctypes.util") is stand_in:
+        del sys.modules["ctypes.util"]
+    if getattr(ctypes, "util", None) is stand_in:
+        del ctypes.util  # type: ignore[attr-defined]
+
+
+def _real_find_library(stand_in, name):
+    """A name the stand-in does not know (a pyseccomp we have not seen): the
+    real ctypes.util answers."""
+    import importlib
+
+    _drop_stand_in(stand_in)
+    return importlib.import_module("ctypes.util").find_library(name)
 
 
 _libseccomp_handle = None
