@@ -49,6 +49,7 @@ HOT_MODULES = (
     "pyrunc.cli.exec",
     "pyrunc.cli.cgroup_cmds",
     "pyrunc.runtime",
+    "pyrunc.records",
     "pyrunc.container",
     "pyrunc.creation",
     "pyrunc.execution",

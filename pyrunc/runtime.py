@@ -18,9 +18,8 @@ imports nothing at load time beyond what ``state`` needs anyway; each
 method imports the core modules of its own verb (``state`` and ``list``
 read the state store only).
 
-The records are small classes with ``__slots__`` rather than dataclasses:
-the dataclasses module pulls in inspect, re and more, milliseconds on every
-command.
+The records live in pyrunc/records.py, imported by the methods that return
+them (and re-exported here): start, kill and delete do not load them.
 """
 
 import os
@@ -37,154 +36,19 @@ if TYPE_CHECKING:
     from .cgroups import CgroupManager
     from .checkpoint import CriuOptions
     from .container import Container
+    from .records import ContainerState, Event, Process, Stats
+
+_RECORDS = ("ContainerState", "Process", "Stats", "Event")
 
 
-class _Record:
-    """A small frozen record: keyword construction, read-only fields,
-    equality by value, ``to_dict()``."""
+def __getattr__(name: str) -> object:
+    """``pyrunc.runtime.ContainerState`` and the other records, loaded when
+    first asked for (pyrunc/records.py)."""
+    if name in _RECORDS:
+        from . import records
 
-    __slots__: tuple[str, ...] = ()
-
-    def __init__(self, **fields: "Any") -> None:
-        for name in self.__slots__:
-            object.__setattr__(self, name, fields.pop(name, None))
-        if fields:
-            raise TypeError(f"{type(self).__name__}: unknown fields {sorted(fields)}")
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"{type(self).__name__} is read-only")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError(f"{type(self).__name__} is read-only")
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
-
-    def __hash__(self) -> int:
-        return hash(tuple(repr(getattr(self, n)) for n in self.__slots__))
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(" + ", ".join(f"{n}={getattr(self, n)!r}" for n in self.__slots__) + ")"
-
-
-class ContainerState(_Record):
-    """A container's state: the fields of runc's ``state`` JSON.
-
-    ``status`` is one of creating, created, running, paused, stopped;
-    ``pid`` is the init's host pid, 0 once stopped; ``owner`` is "" from
-    ``state`` (as runc) and the owner's user name from ``list``."""
-
-    __slots__ = ("oci_version", "id", "pid", "status", "bundle", "rootfs", "created", "owner", "annotations")
-    oci_version: str
-    id: str
-    pid: int
-    status: str
-    bundle: str
-    rootfs: str
-    created: str
-    owner: str
-    annotations: dict[str, str]
-
-    def to_dict(self) -> "dict[str, Any]":
-        """runc's JSON object (its key names and order; annotations only
-        when there are any)."""
-        out = {
-            "ociVersion": self.oci_version,
-            "id": self.id,
-            "pid": self.pid,
-            "status": self.status,
-            "bundle": self.bundle,
-            "rootfs": self.rootfs,
-            "created": self.created,
-            "owner": self.owner,
-        }
-        if self.annotations:
-            out["annotations"] = self.annotations
-        return out
-
-
-class Process(_Record):
-    """A process started by ``run``, ``exec`` or ``restore``.
-
-    ``id``: the container's id; ``pid``: the host pid of the process when
-    it was started detached (None in the foreground: the process is gone
-    when the call returns); ``exit_status``: its exit status in the
-    foreground (128+n when killed by signal n, 255 when it could not be
-    waited for), None when detached."""
-
-    __slots__ = ("id", "pid", "exit_status")
-    id: str
-    pid: int | None
-    exit_status: int | None
-
-
-class Stats(_Record):
-    """``events --stats``: ``data`` is runc's stats object (cpu, memory,
-    pids, blkio, hugetlb, ... as the cgroup reports them); the properties
-    read its most used fields (None when the controller is missing)."""
-
-    __slots__ = ("id", "data")
-    id: str
-    data: "dict[str, Any]"
-
-    def _get(self, *keys: str) -> "Any":
-        v: "Any" = self.data
-        for k in keys:
-            if not isinstance(v, dict):
-                return None
-            v = v.get(k)
-        return v
-
-    @property
-    def memory_usage(self) -> int | None:
-        return self._get("memory", "usage", "usage")
-
-    @property
-    def memory_limit(self) -> int | None:
-        return self._get("memory", "usage", "limit")
-
-    @property
-    def pids_current(self) -> int | None:
-        return self._get("pids", "current")
-
-    @property
-    def cpu_usage_total(self) -> int | None:
-        """CPU time used, in nanoseconds."""
-        return self._get("cpu", "usage", "total")
-
-    def to_dict(self) -> "dict[str, Any]":
-        return {"type": "stats", "id": self.id, "data": self.data}
-
-
-class Event(_Record):
-    """One event of ``events``: ``type`` "stats" (``data``: as in
-    ``Stats``) or "oom" (``data`` None: the kernel's OOM killer killed a
-    process of the container since the last event)."""
-
-    __slots__ = ("type", "id", "data")
-    type: str
-    id: str
-    data: "dict[str, Any] | None"
-
-    def to_dict(self) -> "dict[str, Any]":
-        out: "dict[str, Any]" = {"type": self.type, "id": self.id}
-        if self.data is not None:
-            out["data"] = self.data
-        return out
-
-
-def _oci_state(record: st.ContainerState, status: str, owner: str = "") -> ContainerState:
-    return ContainerState(
-        oci_version=record.oci_version,
-        id=record.id,
-        pid=record.init_pid if status not in ("stopped", "creating") else 0,
-        status=status,
-        bundle=record.bundle,
-        rootfs=record.rootfs,
-        created=record.created,
-        owner=owner,
-        annotations=dict(record.annotations or {}),
-    )
+        return getattr(records, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _stats_of(mgr: "CgroupManager | None") -> dict:
@@ -312,7 +176,7 @@ class Runtime:
         no_pivot: bool = False,
         no_new_keyring: bool = False,
         preserve_fds: int = 0,
-    ) -> ContainerState:
+    ) -> "ContainerState":
         """Create the container from the bundle; its init waits for
         ``start``.  Returns its ``ContainerState`` (status created).
 
@@ -330,7 +194,9 @@ class Runtime:
             bundle,
             **self._create_args(config_path, pid_file, console_socket, no_pivot, no_new_keyring, preserve_fds),
         )
-        return _oci_state(c.state, "created")
+        from .records import oci_state
+
+        return oci_state(c.state, "created")
 
     def start(self, container_id: str) -> None:
         """Start the created container's process.  Raises ``InvalidState``
@@ -353,7 +219,7 @@ class Runtime:
         no_pivot: bool = False,
         no_new_keyring: bool = False,
         preserve_fds: int = 0,
-    ) -> Process:
+    ) -> "Process":
         """create + start.  Detached: returns ``Process(pid=<init pid>)`` at
         once.  In the foreground: waits for the container's process
         (forwarding this process's signals to it; with process.terminal and
@@ -361,6 +227,8 @@ class Runtime:
         the container unless ``keep``, and returns
         ``Process(exit_status=N)``.  The foreground makes this process a
         child subreaper and reaps its children while it waits."""
+        from .records import Process
+
         from . import creation
 
         args = self._create_args(config_path, pid_file, console_socket, no_pivot, no_new_keyring, preserve_fds)
@@ -393,7 +261,7 @@ class Runtime:
         preserve_fds: int = 0,
         ignore_paused: bool = False,
         cgroup: list[str] | None = None,
-    ) -> Process:
+    ) -> "Process":
         """Run a new process in the running container.
 
         ``args`` and the overrides (``env`` "K=V" strings added to the
@@ -408,6 +276,8 @@ class Runtime:
         Raises ``InvalidState`` ("cannot exec in a stopped container",
         "cannot exec in a paused container ..."), ``ContainerNotExist``,
         ``StageError`` (the process could not start: the root cause)."""
+        from .records import Process
+
         from .execution import build_process, exec_in
 
         store = self.store
@@ -481,22 +351,26 @@ class Runtime:
 
         core.delete(self.store, container_id, force=force)
 
-    def state(self, container_id: str) -> ContainerState:
+    def state(self, container_id: str) -> "ContainerState":
         """The container's ``ContainerState``.  Raises ``ContainerNotExist``."""
         record = self.store.load(container_id)
-        return _oci_state(record, st.status_of(record, self.store))
+        from .records import oci_state
 
-    def list(self) -> list[ContainerState]:
+        return oci_state(record, st.status_of(record, self.store))
+
+    def list(self) -> "builtins.list[ContainerState]":
         """Every container under the root, as ``ContainerState`` records
         with the owner's user name; [] when the root does not exist."""
+        from .records import oci_state
+
         store = self.store
-        out: list[ContainerState] = []
+        out: "builtins.list[ContainerState]" = []
         for cid in store.list_ids() or ():
             try:
                 record = store.load(cid)
             except (PyruncError, ValueError):
                 continue  # removed meanwhile, or a half-written record
-            out.append(_oci_state(record, st.status_of(record, store), _user_name(record.owner_uid)))
+            out.append(oci_state(record, st.status_of(record, store), _user_name(record.owner_uid)))
         return out
 
     # --- the container's cgroup --------------------------------------------
@@ -572,12 +446,14 @@ class Runtime:
             return c, None
         return c, self._manager(c)
 
-    def stats(self, container_id: str) -> Stats:
+    def stats(self, container_id: str) -> "Stats":
         """The container's resource usage now (``events --stats``): a
         ``Stats``.  Raises ``ContainerNotRunning`` once it stopped.  A
         rootless container without a cgroup has nothing to read: all zero,
         as runc reports it."""
         _, mgr = self._running_manager(container_id)
+        from .records import Stats
+
         return Stats(id=container_id, data=_stats_of(mgr))
 
     def events(self, container_id: str, interval: float = 5.0) -> "Iterator[Event]":
@@ -593,6 +469,8 @@ class Runtime:
     @staticmethod
     def _events(c: "Container", mgr: "CgroupManager | None", interval: float) -> "Iterator[Event]":
         import time
+
+        from .records import Event
 
         ooms = mgr.oom_kill_count() if mgr is not None else 0
         while c.status != "stopped":
@@ -646,10 +524,12 @@ class Runtime:
         no_subreaper: bool = False,
         no_pivot: bool = False,
         console_socket: str | None = None,
-    ) -> Process:
+    ) -> "Process":
         """Restore a container from ``options.image_path`` with the bundle's
         config.  Detached: ``Process(pid=<init pid>)``; in the foreground,
         as ``run``: waits, deletes, ``Process(exit_status=N)``."""
+        from .records import Process
+
         from . import checkpoint as core
 
         c = core.restore(

@@ -53,6 +53,7 @@ LAYERS = [
             "pyrunc.inspect",
             "pyrunc.features",
             "pyrunc.runtime",
+            "pyrunc.records",
         ],
     ),
     ("cli", ["pyrunc.cli"]),
