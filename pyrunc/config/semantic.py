@@ -85,9 +85,9 @@ UINT32_END = 1 << 32
 # INT32_MAX ("uids and gids must be in range 0-2147483647"): so does pyrunc.
 ID_MAX = 2147483647
 # Destinations under /proc that a mount may cover (the files lxcfs emulates).
-# Must equal pyrunc.rootfs.PROC_MOUNT_ALLOWLIST (tests/unit/test_validation_semantic.py
-# checks it): rootfs/plan.py refuses the others at create, and `validate` must give
-# the same verdict without importing the mount code.
+# What may be mounted below /proc (lxcfs and friends), as runc allows: the one
+# list, here so that `validate` does not import the mount code; rootfs/plan.py
+# refuses the others at create with it.
 PROC_MOUNT_ALLOWLIST = frozenset(
     (
         "/proc/cpuinfo",

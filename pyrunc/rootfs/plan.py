@@ -3,28 +3,11 @@ with --debug), and its execution (``execute``, then ``finish`` after the
 last mount)."""
 
 import os
-from ..config.semantic import clean_path  # one normalisation for validation and mounts
+from ..config.semantic import PROC_MOUNT_ALLOWLIST, clean_path  # one rule each for validation and mounts
 from ..errors import ConfigError
 from ..linux import syscalls as sc
 from .devices import CreateDevices, DEFAULT_DEVICES, SetupDev
 from .ops import BindMount, CgroupMount, DevReadonly, FsMount, MaskPaths, Op, PrepareRoot, ReadonlyPaths, Remount
-
-
-# What may be mounted below /proc (lxcfs and friends), as runc allows.
-PROC_MOUNT_ALLOWLIST = frozenset(
-    (
-        "/proc/cpuinfo",
-        "/proc/diskstats",
-        "/proc/meminfo",
-        "/proc/stat",
-        "/proc/swaps",
-        "/proc/uptime",
-        "/proc/loadavg",
-        "/proc/slabinfo",
-        "/proc/sys/kernel/ns_last_pid",
-        "/proc/sys/crypto/fips_enabled",
-    )
-)
 
 
 # --- planning --------------------------------------------------------------
