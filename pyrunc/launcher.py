@@ -189,7 +189,8 @@ def build_module_cache(copy, purelib, source_root=None):
     )
     p = subprocess.run([copy, "-IS", "-c", code], capture_output=True, text=True, check=False)
     if p.returncode != 0:
-        raise OSError(f"{module_cache_path_of(copy)}: not built: {p.stderr.strip().splitlines()[-1:]}")
+        last = (p.stderr.strip().splitlines() or ["exit status %d" % p.returncode])[-1]
+        raise OSError(f"{module_cache_path_of(copy)}: not built: {last}")
 
 
 def _source_root(purelib):

@@ -57,9 +57,7 @@ def _stats_of(mgr: "CgroupManager | None") -> dict:
         return mgr.stats()
     from .cgroups import stats
 
-    data = stats.prune(stats.skeleton())
-    data["memory"].pop("event_count", None)  # runc's empty record has none (checked against runc 1.1.5)
-    return data
+    return stats.prune(stats.skeleton())
 
 
 def _user_name(uid: int) -> str:

@@ -583,6 +583,9 @@ def test_events_stats_without_a_cgroup_are_zero_as_in_runc(user, work):
 
     assert {"cpu", "memory", "pids"} <= set(ours) and set(numbers(ours)) == {0}
     if RUNC in seen:
+        # the same record as pyrunc's stats with a cgroup: memory.event_count,
+        # which runc 1.1.5 does not report (docs/cgroups.md), is the one difference
+        ours["memory"].pop("event_count")
         assert ours == seen[RUNC]
 
 
