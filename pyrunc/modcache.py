@@ -65,6 +65,7 @@ HOT_MODULES = (
     "pyrunc.config.host",
     "pyrunc.stages.jobs",
     "pyrunc.cgroups.stats",
+    "pyrunc.cgroups.resources",
 )
 
 

@@ -5,10 +5,9 @@ import time
 
 from pyrunc.cgroups import CGROUP_ROOT, CgroupManager
 from pyrunc.cgroups import fs
-from pyrunc.cgroups import resources as R
 from pyrunc.errors import CgroupError
 
-F = R.F
+F = "linux.resources"  # resources.F; that module is loaded only by the methods writing limits
 
 
 def hierarchies(root: str = CGROUP_ROOT) -> list[dict]:
@@ -253,6 +252,8 @@ class V1Manager(CgroupManager):
                 fs.write(self._dir("cpuset", f"{f}.{key}"), fname, v, f"{f}.{key}")
 
     def _set_devices(self, rules) -> None:
+        from pyrunc.cgroups import resources as R
+
         f = F + ".devices"
         default_allow, effective = R.effective_device_rules(rules)
         d = self._paths.get("devices")
@@ -417,6 +418,8 @@ class V1Manager(CgroupManager):
             fs.write(self._dir("net_prio", ff), "net_prio.ifpriomap", f"{p.name} {p.priority}", ff)
 
     def _set_rdma(self, rdma) -> None:
+        from pyrunc.cgroups import resources as R
+
         d = self._dir("rdma", F + ".rdma")
         for line, ff in R.rdma_lines(rdma):
             fs.write(d, "rdma.max", line, ff)

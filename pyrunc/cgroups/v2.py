@@ -5,10 +5,9 @@ import time
 
 from pyrunc.cgroups import CGROUP_ROOT, CgroupManager
 from pyrunc.cgroups import fs
-from pyrunc.cgroups import resources as R
 from pyrunc.errors import CgroupError
 
-F = R.F
+F = "linux.resources"  # resources.F; that module is loaded only by the methods writing limits
 
 
 class V2Manager(CgroupManager):
@@ -191,10 +190,13 @@ class V2Manager(CgroupManager):
             raise CgroupError(f"{F}.network: net_cls/net_prio (classID, priorities) do not exist on cgroup v2")
 
     def _set_rdma(self, rdma) -> None:
+        from pyrunc.cgroups import resources as R
+
         for line, ff in R.rdma_lines(rdma):
             fs.write(self.dir, "rdma.max", line, ff)
 
     def _set_devices(self, rules) -> None:
+        from pyrunc.cgroups import resources as R
         from pyrunc.cgroups import ebpf
 
         default_allow, effective = R.effective_device_rules(rules)
@@ -206,6 +208,8 @@ class V2Manager(CgroupManager):
             raise
 
     def _set_memory(self, mem) -> None:
+        from pyrunc.cgroups import resources as R
+
         f = F + ".memory"
         # swappiness has no v2 knob (like runc, ignored); kernel memory is
         # gone; v2 is always hierarchical
@@ -229,6 +233,8 @@ class V2Manager(CgroupManager):
             fs.write(self.dir, "memory.low", R.v2_limit(reservation), f + ".reservation")
 
     def _set_cpu(self, cpu) -> None:
+        from pyrunc.cgroups import resources as R
+
         f = F + ".cpu"
         shares, quota, period, burst, idle = cpu.shares, cpu.quota, cpu.period, cpu.burst, cpu.idle
         if cpu.realtimeRuntime or cpu.realtimePeriod:
@@ -256,6 +262,8 @@ class V2Manager(CgroupManager):
         fs.write(self.dir, "pids.max", "max" if pids.limit < 0 else pids.limit, f + ".limit")
 
     def _set_io(self, bio) -> None:
+        from pyrunc.cgroups import resources as R
+
         f = F + ".blockIO"
         if bio.leafWeight:
             raise CgroupError(f"{f}.leafWeight: does not exist on cgroup v2")

@@ -94,3 +94,57 @@ def test_the_control_a_module_outside_the_cache_is_seen(rt):
     """The same trace sees a module that the cache lacks: ``features`` imports
     pyrunc.features, which is off the engines' path."""
     assert "pyrunc/features" in _opened_pycs(rt, "features")
+
+
+# What the commands that only read the state and signal, connect or remove
+# must not load: the typed model, the resource logic (cgroups/resources.py:
+# only writing limits needs it), ctypes and the syscall module, the API's
+# result records (but `state`, which prints one), create's module.  Each costs a fraction of a millisecond on every call
+# (docs/performance.md, section 10).
+HEAVY = {
+    "pyrunc.config.model",
+    "pyrunc.cgroups.resources",
+    "ctypes",
+    "pyrunc.records",
+    "pyrunc.creation",
+    "pyrunc.linux.syscalls",
+}
+
+
+def _imported(rt, *args):
+    """The modules the runtime's process imports for ``args`` (-X importtime
+    on the launcher's own interpreter)."""
+    with open(RUNTIME) as f:
+        interpreter = f.readline()[2:].split()[0]
+    p = subprocess.run(
+        [interpreter, "-X", "importtime", "-IS", RUNTIME, "--root", rt.root, *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=60,
+    )
+    assert p.returncode == 0, f"{args}: {p.stderr[-2000:]}"
+    return {ln.rsplit("|", 1)[1].strip() for ln in p.stderr.splitlines() if ln.startswith("import time:") and "|" in ln}
+
+
+def test_light_commands_do_not_load_the_heavy_modules(rt, bundle):
+    bundle.set_args("sleep", "60").write()
+    cid = "imp-" + os.urandom(3).hex()
+    rt._track(cid)
+    rt.create(cid, bundle)
+    loaded = {}
+    for args in (["state", cid], ["start", cid], ["pause", cid], ["resume", cid], ["kill", cid, "KILL"]):
+        loaded[args[0]] = _imported(rt, *args) & (HEAVY - {"pyrunc.records"} if args[0] == "state" else HEAVY)
+    rt.wait_status(cid, "stopped")
+    loaded["delete"] = _imported(rt, "delete", cid) & HEAVY
+    assert {verb: names for verb, names in loaded.items() if names} == {}
+
+
+def test_the_control_update_loads_the_resource_logic(rt, bundle):
+    """The same check sees a heavy module where a command needs it."""
+    bundle.set_args("sleep", "60").write()
+    cid = "imp-" + os.urandom(3).hex()
+    rt._track(cid)
+    rt.create(cid, bundle)
+    assert "pyrunc.cgroups.resources" in _imported(rt, "update", "--pids-limit", "99", cid)
