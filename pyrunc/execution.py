@@ -109,9 +109,12 @@ def exec_in(
     preserve_fds=0,
     ignore_paused=False,
     cgroup_sub=None,
+    warmer=None,
 ):
     """Start ``proc`` in the container; return its exit status when in the
-    foreground (128+n for signal n), 0 when detached."""
+    foreground (128+n for signal n), 0 when detached.  ``warmer``: the
+    caller's cgroups.join.ThreadedWarmer, stopped here once the stage has
+    joined the cgroups."""
     require_sealed()
     c = Container.load(store, container_id)
     status = c.status
@@ -213,6 +216,8 @@ def exec_in(
                 target = int(payload["pid"])
                 os.waitpid(child, 0)
                 child = -1
+        if warmer is not None:
+            warmer.stop()  # the stage has joined
         if target is None:
             raise StageError("exec: setup process exited unexpectedly")
     except BaseException:

@@ -274,63 +274,70 @@ class Runtime:
         Raises ``InvalidState`` ("cannot exec in a stopped container",
         "cannot exec in a paused container ..."), ``ContainerNotExist``,
         ``StageError`` (the process could not start: the root cause)."""
-        from .records import Process
+        from .cgroups.join import ThreadedWarmer
 
-        from .execution import build_process, exec_in
+        # First: the cgroup migration lock is warmed while the rest loads, so
+        # that the stage's join does not wait an RCU grace period (10-16 ms;
+        # cgroups/join.py).  PYRUNC_TEST_NO_WARMER=1 leaves it out (measuring).
+        with ThreadedWarmer(enabled=not os.environ.get("PYRUNC_TEST_NO_WARMER")) as warmer:
+            from .records import Process
 
-        store = self.store
-        store.load(container_id)  # "container does not exist" before anything else
-        if process is None and not args:
-            from .errors import UsageError
+            from .execution import build_process, exec_in
 
-            raise UsageError("exec: no command given (args or --process)")
-        cfg = store.load_config(container_id) if process is None else None
-        proc = build_process(
-            cfg,
-            process,
-            args=args,
-            env=env,
-            cwd=cwd,
-            user=user,
-            additional_gids=[str(x) for x in additional_gids],
-            caps=caps,
-            no_new_privs=no_new_privs,
-            terminal=tty,
-            apparmor=apparmor,
-            label=process_label,
-        )
-        own_pid_file = None
-        if detach and pid_file is None:
-            # the pid of a detached process comes back through a pid file,
-            # as it does for the command's caller
-            own_pid_file = pid_file = os.path.join(store.dir(container_id), f"exec-{os.getpid()}-{id(proc)}.pid")
-        try:
+            store = self.store
+            store.load(container_id)  # "container does not exist" before anything else
+            if process is None and not args:
+                from .errors import UsageError
 
-            def wait() -> int:
-                return exec_in(
-                    store,
-                    container_id,
-                    proc,
-                    detach=detach,
-                    pid_file=pid_file,
-                    console_socket=console_socket,
-                    preserve_fds=preserve_fds,
-                    ignore_paused=ignore_paused,
-                    cgroup_sub=cgroup or None,
-                )
+                raise UsageError("exec: no command given (args or --process)")
+            cfg = store.load_config(container_id) if process is None else None
+            proc = build_process(
+                cfg,
+                process,
+                args=args,
+                env=env,
+                cwd=cwd,
+                user=user,
+                additional_gids=[str(x) for x in additional_gids],
+                caps=caps,
+                no_new_privs=no_new_privs,
+                terminal=tty,
+                apparmor=apparmor,
+                label=process_label,
+            )
+            own_pid_file = None
+            if detach and pid_file is None:
+                # the pid of a detached process comes back through a pid file,
+                # as it does for the command's caller
+                own_pid_file = pid_file = os.path.join(store.dir(container_id), f"exec-{os.getpid()}-{id(proc)}.pid")
+            try:
 
-            if not detach:
-                return Process(id=container_id, exit_status=_foreground(wait))
-            wait()
-            assert pid_file is not None  # a detached exec always has one (above)
-            with open(pid_file, "rb") as f:
-                return Process(id=container_id, pid=int(f.read()))
-        finally:
-            if own_pid_file is not None:
-                try:
-                    os.unlink(own_pid_file)
-                except FileNotFoundError:
-                    pass
+                def wait() -> int:
+                    return exec_in(
+                        store,
+                        container_id,
+                        proc,
+                        detach=detach,
+                        pid_file=pid_file,
+                        console_socket=console_socket,
+                        preserve_fds=preserve_fds,
+                        ignore_paused=ignore_paused,
+                        cgroup_sub=cgroup or None,
+                        warmer=warmer,
+                    )
+
+                if not detach:
+                    return Process(id=container_id, exit_status=_foreground(wait))
+                wait()
+                assert pid_file is not None  # a detached exec always has one (above)
+                with open(pid_file, "rb") as f:
+                    return Process(id=container_id, pid=int(f.read()))
+            finally:
+                if own_pid_file is not None:
+                    try:
+                        os.unlink(own_pid_file)
+                    except FileNotFoundError:
+                        pass
 
     def kill(self, container_id: str, signal: int = 15, *, all: bool = False) -> None:
         """Send ``signal`` (a number) to the init, or with ``all`` to every

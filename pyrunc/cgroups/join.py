@@ -140,3 +140,74 @@ class MigrationLockWarmer:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+
+class ThreadedWarmer:
+    """A MigrationLockWarmer poking from a thread of this process, for a
+    runtime that has its own work to do meanwhile: ``exec``.
+
+    exec's stage joins the container's cgroups ~2 ms after the fork, and
+    before the fork the runtime still imports exec's modules, loads the
+    config, opens the namespaces: a poke from the main thread would wait the
+    grace period itself.  A thread waits instead (os.write and sleep release
+    the GIL), from the start of the command until the stage has joined.
+
+    The lock is global to all hierarchies, so the thread moves the runtime
+    into its own cgroup of the first hierarchy mounted (or of the first of
+    ``container_dirs``): a migration that changes nothing.  (Writing a pid
+    that does not exist would have no side effect at all, but the kernel
+    looks the task up before it takes the lock.)  The fd is opened here and
+    from then on used and closed by the thread only, so its number can never
+    be reused under a poke; a stage forked meanwhile inherits it and closes
+    it with every fd it does not need, first thing.  The thread imports
+    nothing (an import lock held by it at a fork would stay held in the
+    child)."""
+
+    MAX_SECONDS = 2.0  # a bound, should stop() never come (an API caller's bug)
+
+    def __init__(self, container_dirs=None, *, enabled=True):
+        import _thread  # builtin; `threading` would cost an import
+        import time
+
+        self._stopped = False
+        self._monotonic, self._sleep = time.monotonic, time.sleep
+        if not enabled:
+            return
+        warmer = MigrationLockWarmer(container_dirs or _first_hierarchy_dir())
+        if warmer.fd < 0:
+            return
+        # Wait until the thread runs: blocking on the lock hands it the GIL
+        # now, not after the 5 ms switch interval, and it releases the GIL
+        # again in its first poke's write.
+        started = _thread.allocate_lock()
+        started.acquire()
+        _thread.start_new_thread(self._run, (warmer, started))
+        started.acquire()
+
+    def _run(self, warmer, started):
+        started.release()
+        deadline = self._monotonic() + self.MAX_SECONDS
+        try:
+            while not self._stopped and self._monotonic() < deadline:
+                warmer.poke()
+                self._sleep(warmer.INTERVAL_MS / 1000)
+        finally:
+            warmer.close()
+
+    def stop(self):
+        """End the thread (at its next wake-up; not waited for)."""
+        self._stopped = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def _first_hierarchy_dir():
+    """A path under the first cgroup hierarchy mounted (for origin_dirs)."""
+    for m in procfs.mounts():
+        if m["fstype"] in ("cgroup2", "cgroup"):
+            return [m["mountpoint"].rstrip("/") + "/-"]
+    return []

@@ -90,3 +90,52 @@ def test_create_pokes_its_own_cgroup_while_the_stages_work(rt, bundle, warmer):
     assert fork is not None and pokes[0][0] > fork, "poked before forking the stages (it would block them)"
     assert len({pid for _, _, pid in pokes}) == 1  # always the runtime itself, never the init
     assert all(not d.endswith(bundle.cgroups_path) for _, d, _ in pokes)  # its own cgroup, not the container's
+
+
+@pytest.mark.parametrize("warmer", [True, False], ids=["warmer", "control-without"])
+def test_exec_pokes_from_a_thread_from_its_start_until_the_stage_joined(rt, bundle, warmer):
+    """exec warms the lock from a thread (cgroups/join.py, ThreadedWarmer):
+    the writes are the runtime's own pid to its own cgroup.procs, made by a
+    thread of the runtime, the first one before the stage is forked; the
+    exec'd process is in the container's cgroups all the same."""
+    bundle.set_args("sleep", "60").write()
+    cid = "warm-" + os.urandom(3).hex()
+    rt.run(cid, bundle, "-d")
+    env = dict(os.environ)
+    if not warmer:
+        env["PYRUNC_TEST_NO_WARMER"] = "1"
+    with tempfile.NamedTemporaryFile("r") as trace:
+        p = subprocess.run(
+            ["strace", "-qq", "-f", "-e", "trace=openat,write,clone,clone3", "-o", trace.name]
+            + [RUNTIME, "--root", rt.root, "exec", cid, "cat", "/proc/self/cgroup"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+        assert p.returncode == 0, p.stderr
+        lines = trace.read().splitlines()
+    assert any(ln.rstrip().endswith(bundle.cgroups_path) for ln in p.stdout.splitlines())  # joined
+    main_pid = lines[0].split()[0]
+    procs_fd = {}
+    pokes = []  # (line, tid, cgroup dir, pid written)
+    stage_fork = None
+    for i, ln in enumerate(lines):
+        tid, _, call = ln.partition(" ")
+        call = call.lstrip()
+        if tid == main_pid and (m := re.search(r'openat\(.*"(.*)/cgroup.procs", O_WRONLY\|O_CLOEXEC\) = (\d+)$', call)):
+            procs_fd[m.group(2)] = m.group(1)
+        elif tid == main_pid and stage_fork is None and re.match(r"clone\(", call):
+            stage_fork = i  # os.fork (the warmer's thread comes from clone3)
+        elif (m := re.match(r'write\((\d+), "(\d+)", \d+\)', call)) and m.group(1) in procs_fd:
+            if m.group(2) != "0":  # "0": the stage's own join
+                pokes.append((i, tid, procs_fd[m.group(1)], m.group(2)))
+    if not warmer:
+        assert pokes == []  # what the checks below would see without it
+        return
+    assert pokes, "exec never moved itself into its own cgroup"
+    assert stage_fork is not None and pokes[0][0] < stage_fork, "the first poke came after the stage's fork"
+    assert {tid for _, tid, _, _ in pokes} != {main_pid}  # from a thread, not the main one
+    assert {pid for _, _, _, pid in pokes} == {main_pid}  # always the runtime itself
+    assert all(not d.endswith(bundle.cgroups_path) for _, _, d, _ in pokes)  # its own cgroup
