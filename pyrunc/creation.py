@@ -36,6 +36,7 @@ def create(
     console=None,
     systemd_cgroup=False,
     rootless_cgroups=False,
+    warmer=None,
 ):
     """Create the container; return the ``Container`` in status created.
 
@@ -46,7 +47,10 @@ def create(
     named by ``linux.cgroupsPath`` ``slice:prefix:name`` (cgroups/systemd.py).
 
     ``console``: an already connected socket to send the pty master to
-    (``run`` in the foreground with a terminal), instead of ``console_socket``."""
+    (``run`` in the foreground with a terminal), instead of ``console_socket``.
+
+    ``warmer``: the caller's cgroups.join.ThreadedWarmer, started first
+    thing, stopped here once the init has joined its cgroups."""
     from .capabilities import known_cap_count
     from .config.convert import build
     from .config.host import check_host
@@ -87,7 +91,7 @@ def create(
     shared = False
     cgroup_fds = origin_fds = ()
     child = init_pid = -1
-    chan = warmer = None
+    chan = None
     listen_fd = -1
     try:
         store.save_config(container_id, cfg, doc)
@@ -215,15 +219,9 @@ def create(
         if not cgroup_fds:
             mgr.apply(child)
         chan.send(proto.CONTINUE)
-        if cgroup_fds and not os.environ.get("PYRUNC_TEST_NO_WARMER"):
-            from .cgroups.join import MigrationLockWarmer
-
-            warmer = MigrationLockWarmer(list(dict.fromkeys(mgr.paths().values())))
-            warmer.poke()  # the grace period, while the stages work
-        init_pid = _drive_stages(chan, proto, c, cfg, child, mgr, resources, warmer)
+        init_pid = _drive_stages(chan, proto, c, cfg, child, mgr, resources)
         if warmer is not None:
-            warmer.close()
-            warmer = None
+            warmer.stop()  # the init has joined its cgroups
         for fd in cgroup_fds + origin_fds:
             os.close(fd)
         cgroup_fds = origin_fds = ()
@@ -245,7 +243,7 @@ def create(
         for fd in cgroup_fds + origin_fds:
             os.close(fd)
         if warmer is not None:
-            warmer.close()
+            warmer.stop()
         _undo_create(store, state, None if shared else mgr, child, chan, listen_fd, console)
         if seccomp_listener is not None:
             seccomp_listener.close()
@@ -301,13 +299,12 @@ def _write_id_maps(pid, cfg):
     write_id_maps(pid, cfg.uid_mappings, cfg.gid_mappings)
 
 
-def _drive_stages(chan, proto, c, cfg, child, mgr, resources, warmer=None):
-    """The runtime's side of the stage protocol; returns the init pid.
-    ``warmer``: a MigrationLockWarmer poked while waiting, until READY."""
+def _drive_stages(chan, proto, c, cfg, child, mgr, resources):
+    """The runtime's side of the stage protocol; returns the init pid."""
     init_pid = None
     while True:
         try:
-            mtype, payload = _recv(chan, warmer)
+            mtype, payload = chan.recv()
         except proto.PeerGone:
             raise StageError(_why_gone(child, init_pid)) from None
         except proto.ProtocolError as e:
@@ -334,8 +331,6 @@ def _drive_stages(chan, proto, c, cfg, child, mgr, resources, warmer=None):
             # and the seccomp agent) it has in memory.  Not the state itself:
             # annotations can be megabytes, the channel carries 64 KiB.
             fault_point("create:runtime-setup")
-            if warmer is not None:
-                warmer.poke()  # the init joins its cgroups next
             chan.send(proto.RUNTIME_SETUP_DONE, {"pid": init_pid})
         elif mtype == proto.READY:
             if init_pid is None:
@@ -344,18 +339,6 @@ def _drive_stages(chan, proto, c, cfg, child, mgr, resources, warmer=None):
             return init_pid
         else:
             raise StageError(f"stage protocol: unexpected {proto.NAMES[mtype]}")
-
-
-def _recv(chan, warmer):
-    """The next message; with a warmer, poking it while none comes."""
-    if warmer is not None and warmer.fd >= 0:
-        import select
-
-        poller = select.poll()
-        poller.register(chan.fd, select.POLLIN)
-        while not poller.poll(warmer.INTERVAL_MS):
-            warmer.poke()
-    return chan.recv()
 
 
 def _why_gone(child, init_pid):

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from .cgroups import CgroupManager
+    from .cgroups.join import ThreadedWarmer
     from .checkpoint import CriuOptions
     from .container import Container
     from .records import ContainerState, Event, Process, Stats
@@ -67,6 +68,19 @@ def _user_name(uid: int) -> str:
         return pwd.getpwuid(uid).pw_name
     except (KeyError, ImportError):
         return str(uid)
+
+
+def _lock_warmer() -> "ThreadedWarmer":
+    """The cgroup migration lock warmed from a thread from the start of
+    create, run or exec until the stage has joined the container's cgroups
+    (cgroups/join.py, ThreadedWarmer): that join does not wait an RCU grace
+    period then (10-20 ms), and the grace period itself is paid while this
+    process still imports and validates, before the cgroup work that the
+    kernel serializes behind it.  PYRUNC_TEST_NO_WARMER=1 leaves it out
+    (for measuring it)."""
+    from .cgroups.join import ThreadedWarmer
+
+    return ThreadedWarmer(enabled=not os.environ.get("PYRUNC_TEST_NO_WARMER"))
 
 
 def _foreground(wait: "Callable[[], int]") -> int:
@@ -184,14 +198,16 @@ class Runtime:
         ``preserve_fds``: pass fds 3..3+N-1 of this process to the init.
         Raises ``ContainerExists``, ``ConfigError``, ``StageError`` (the
         root cause of a failed setup), ...; a failed create leaves nothing."""
-        from . import creation
+        with _lock_warmer() as warmer:  # first: see _lock_warmer
+            from . import creation
 
-        c = creation.create(
-            self.store,
-            container_id,
-            bundle,
-            **self._create_args(config_path, pid_file, console_socket, no_pivot, no_new_keyring, preserve_fds),
-        )
+            c = creation.create(
+                self.store,
+                container_id,
+                bundle,
+                warmer=warmer,
+                **self._create_args(config_path, pid_file, console_socket, no_pivot, no_new_keyring, preserve_fds),
+            )
         from .records import oci_state
 
         return oci_state(c.state, "created")
@@ -225,18 +241,20 @@ class Runtime:
         the container unless ``keep``, and returns
         ``Process(exit_status=N)``.  The foreground makes this process a
         child subreaper and reaps its children while it waits."""
-        from .records import Process
+        with _lock_warmer() as warmer:  # first: see _lock_warmer
+            from .records import Process
 
-        from . import creation
+            from . import creation
 
-        args = self._create_args(config_path, pid_file, console_socket, no_pivot, no_new_keyring, preserve_fds)
-        if detach:
-            # creation.run's detached path, keeping the created container record
-            c = creation.create(self.store, container_id, bundle, detach=True, **args)
-            creation.start(self.store, container_id)
-            return Process(id=container_id, pid=c.state.init_pid)
-        code = _foreground(lambda: creation.run(self.store, container_id, bundle, detach=False, keep=keep, **args))
-        return Process(id=container_id, exit_status=code)
+            args = self._create_args(config_path, pid_file, console_socket, no_pivot, no_new_keyring, preserve_fds)
+            args["warmer"] = warmer
+            if detach:
+                # creation.run's detached path, keeping the created container record
+                c = creation.create(self.store, container_id, bundle, detach=True, **args)
+                creation.start(self.store, container_id)
+                return Process(id=container_id, pid=c.state.init_pid)
+            code = _foreground(lambda: creation.run(self.store, container_id, bundle, detach=False, keep=keep, **args))
+            return Process(id=container_id, exit_status=code)
 
     def exec(
         self,
@@ -274,12 +292,7 @@ class Runtime:
         Raises ``InvalidState`` ("cannot exec in a stopped container",
         "cannot exec in a paused container ..."), ``ContainerNotExist``,
         ``StageError`` (the process could not start: the root cause)."""
-        from .cgroups.join import ThreadedWarmer
-
-        # First: the cgroup migration lock is warmed while the rest loads, so
-        # that the stage's join does not wait an RCU grace period (10-16 ms;
-        # cgroups/join.py).  PYRUNC_TEST_NO_WARMER=1 leaves it out (measuring).
-        with ThreadedWarmer(enabled=not os.environ.get("PYRUNC_TEST_NO_WARMER")) as warmer:
+        with _lock_warmer() as warmer:  # first: see _lock_warmer
             from .records import Process
 
             from .execution import build_process, exec_in

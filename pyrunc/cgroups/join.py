@@ -8,6 +8,7 @@ touched stays charged to the caller.
 
 import gc
 import os
+import sys
 
 from pyrunc.linux import procfs
 
@@ -170,15 +171,21 @@ class ThreadedWarmer:
         import time
 
         self._stopped = False
+        self._switch_interval = None
         self._monotonic, self._sleep = time.monotonic, time.sleep
         if not enabled:
             return
         warmer = MigrationLockWarmer(container_dirs or _first_hierarchy_dir())
         if warmer.fd < 0:
             return
+        # The thread needs the GIL for a few bytecodes every INTERVAL_MS;
+        # with CPython's default switch interval (5 ms) it could wait that
+        # long for it while this thread computes, and the lock would go cold
+        # between two pokes.  Restored by stop().
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(0.0005)
         # Wait until the thread runs: blocking on the lock hands it the GIL
-        # now, not after the 5 ms switch interval, and it releases the GIL
-        # again in its first poke's write.
+        # now, and it releases the GIL again in its first poke's write.
         started = _thread.allocate_lock()
         started.acquire()
         _thread.start_new_thread(self._run, (warmer, started))
@@ -197,6 +204,9 @@ class ThreadedWarmer:
     def stop(self):
         """End the thread (at its next wake-up; not waited for)."""
         self._stopped = True
+        if self._switch_interval is not None:
+            sys.setswitchinterval(self._switch_interval)
+            self._switch_interval = None
 
     def __enter__(self):
         return self

@@ -1,10 +1,11 @@
-"""The cgroup migration lock is warmed while the stages work
-(pyrunc/cgroups/join.py, MigrationLockWarmer; docs/performance.md).
+"""The cgroup migration lock is warmed from a thread while create and exec
+work (pyrunc/cgroups/join.py, MigrationLockWarmer and ThreadedWarmer;
+docs/performance.md).
 
-What can be checked without timing: the runtime's writes are migrations
-of itself into its own cgroup (nothing moves), they come before the init's
-late join and go on while it has not happened, and the init's join still
-puts it in the container's cgroups.
+What can be checked without timing: the writes are migrations of the
+runtime into its own cgroup (nothing moves), made by a thread, starting
+before the stages are forked; the container's processes still end up in
+the container's cgroups.
 """
 
 import os
@@ -19,7 +20,7 @@ from helpers import RUNTIME, runtime_is_pyrunc
 
 pytestmark = pytest.mark.skipif(
     not runtime_is_pyrunc or not shutil.which("strace") or os.geteuid() != 0,
-    reason="pyrunc's create, traced with strace, as root",
+    reason="pyrunc's create and exec, traced with strace, as root",
 )
 
 
@@ -42,100 +43,126 @@ def test_own_cgroup_migration_changes_nothing():
     assert sorted(procfs.cgroups()) == before
 
 
-@pytest.mark.parametrize("warmer", [True, False], ids=["warmer", "control-without"])
-def test_create_pokes_its_own_cgroup_while_the_stages_work(rt, bundle, warmer):
-    """The runtime's process alone is traced (following the stages under
-    ptrace changes their timing and can stall them): after forking the
-    stages it writes its own pid to its own cgroup.procs, first at once,
-    then while it waits; and the init still ends up in its cgroups."""
-    bundle.set_args("true").write()
+def test_threaded_warmer_ends_and_leaves_nothing():
+    """The thread pokes, ends at stop() (its fd closed), the switch interval
+    comes back, and this process stays in its cgroups."""
+    import sys
+    import time
+
+    from pyrunc.cgroups.join import ThreadedWarmer
+    from pyrunc.linux import procfs
+
+    def procs_fds():
+        out = []
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                if os.readlink(f"/proc/self/fd/{fd}").endswith("/cgroup.procs"):
+                    out.append(fd)
+            except OSError:
+                pass
+        return out
+
+    before, interval = sorted(procfs.cgroups()), sys.getswitchinterval()
+    warmer = ThreadedWarmer()
+    assert len(procs_fds()) == 1  # the thread's
+    time.sleep(0.03)
+    warmer.stop()
+    assert sys.getswitchinterval() == interval
+    deadline = time.monotonic() + 2
+    while procs_fds() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert procs_fds() == []
+    assert sorted(procfs.cgroups()) == before
+    assert ThreadedWarmer(enabled=False).stop() is None and procs_fds() == []
+
+
+def _traced(rt, args, warmer):
+    """Run the runtime under strace -f (its threads and children); returns
+    (stdout, trace lines)."""
     env = dict(os.environ)
     if not warmer:
         env["PYRUNC_TEST_NO_WARMER"] = "1"
-    cid = "warm-" + os.urandom(3).hex()
-    rt._track(cid)
-    # output to files: the created init keeps its stdio, so a pipe's EOF never comes
-    with tempfile.NamedTemporaryFile("r") as trace, tempfile.TemporaryFile("w+") as err:
+    # output to files: a created init keeps its stdio, so a pipe's EOF never comes
+    with (
+        tempfile.NamedTemporaryFile("r") as trace,
+        tempfile.TemporaryFile("w+") as out,
+        tempfile.TemporaryFile("w+") as err,
+    ):
         p = subprocess.run(
-            ["strace", "-qq", "-e", "trace=openat,write,clone,clone3,fork", "-o", trace.name]
-            + [RUNTIME, "--root", rt.root, "create", "--bundle", bundle.path, cid],
+            ["strace", "-qq", "-f", "-e", "trace=openat,write,clone,clone3", "-o", trace.name]
+            + [RUNTIME, "--root", rt.root, *args],
             stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
+            stdout=out,
             stderr=err,
             env=env,
             timeout=60,
         )
         err.seek(0)
         assert p.returncode == 0, err.read()
-        lines = trace.read().splitlines()
-    # fd -> the cgroup.procs it was opened on (later openings reuse numbers: the last one before a write counts)
+        out.seek(0)
+        return out.read(), trace.read().splitlines()
+
+
+def _pokes(lines):
+    """(index of the main thread's first fork, [(line, tid, cgroup dir, pid
+    written)]) from the trace: writes of a pid to a cgroup.procs opened by
+    the runtime's main thread ("0", a stage's own join, is not a poke)."""
+    main_pid = lines[0].split()[0]
     procs_fd = {}
     pokes = []
     fork = None
-    for i, ln in enumerate(lines):
-        if m := re.search(r'openat\(.*"(.*)/cgroup.procs", O_WRONLY\|O_CLOEXEC\) = (\d+)$', ln):
-            procs_fd[m.group(2)] = m.group(1)
-        elif fork is None and re.match(r"(clone|clone3|fork)\(", ln):
-            fork = i
-        elif (m := re.match(r'write\((\d+), "(\d+)", \d+\)', ln)) and m.group(1) in procs_fd:
-            pokes.append((i, procs_fd[m.group(1)], m.group(2)))
-    state = rt.state_json(cid)
-    assert state["status"] == "created"
-    with open(f"/proc/{state['pid']}/cgroup") as f:
-        assert any(line.rstrip().endswith(bundle.cgroups_path) for line in f)  # the init is in its cgroups
-    if not warmer:
-        assert pokes == []  # what the checks below would see without it
-        return
-    assert pokes, "the runtime never moved itself into its own cgroup"
-    assert fork is not None and pokes[0][0] > fork, "poked before forking the stages (it would block them)"
-    assert len({pid for _, _, pid in pokes}) == 1  # always the runtime itself, never the init
-    assert all(not d.endswith(bundle.cgroups_path) for _, d, _ in pokes)  # its own cgroup, not the container's
-
-
-@pytest.mark.parametrize("warmer", [True, False], ids=["warmer", "control-without"])
-def test_exec_pokes_from_a_thread_from_its_start_until_the_stage_joined(rt, bundle, warmer):
-    """exec warms the lock from a thread (cgroups/join.py, ThreadedWarmer):
-    the writes are the runtime's own pid to its own cgroup.procs, made by a
-    thread of the runtime, the first one before the stage is forked; the
-    exec'd process is in the container's cgroups all the same."""
-    bundle.set_args("sleep", "60").write()
-    cid = "warm-" + os.urandom(3).hex()
-    rt.run(cid, bundle, "-d")
-    env = dict(os.environ)
-    if not warmer:
-        env["PYRUNC_TEST_NO_WARMER"] = "1"
-    with tempfile.NamedTemporaryFile("r") as trace:
-        p = subprocess.run(
-            ["strace", "-qq", "-f", "-e", "trace=openat,write,clone,clone3", "-o", trace.name]
-            + [RUNTIME, "--root", rt.root, "exec", cid, "cat", "/proc/self/cgroup"],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=60,
-        )
-        assert p.returncode == 0, p.stderr
-        lines = trace.read().splitlines()
-    assert any(ln.rstrip().endswith(bundle.cgroups_path) for ln in p.stdout.splitlines())  # joined
-    main_pid = lines[0].split()[0]
-    procs_fd = {}
-    pokes = []  # (line, tid, cgroup dir, pid written)
-    stage_fork = None
     for i, ln in enumerate(lines):
         tid, _, call = ln.partition(" ")
         call = call.lstrip()
         if tid == main_pid and (m := re.search(r'openat\(.*"(.*)/cgroup.procs", O_WRONLY\|O_CLOEXEC\) = (\d+)$', call)):
             procs_fd[m.group(2)] = m.group(1)
-        elif tid == main_pid and stage_fork is None and re.match(r"clone\(", call):
-            stage_fork = i  # os.fork (the warmer's thread comes from clone3)
+        elif tid == main_pid and fork is None and re.match(r"clone\(", call):
+            fork = i  # os.fork (the warmer's thread comes from clone3)
         elif (m := re.match(r'write\((\d+), "(\d+)", \d+\)', call)) and m.group(1) in procs_fd:
-            if m.group(2) != "0":  # "0": the stage's own join
+            if m.group(2) != "0":
                 pokes.append((i, tid, procs_fd[m.group(1)], m.group(2)))
-    if not warmer:
-        assert pokes == []  # what the checks below would see without it
-        return
-    assert pokes, "exec never moved itself into its own cgroup"
-    assert stage_fork is not None and pokes[0][0] < stage_fork, "the first poke came after the stage's fork"
+    return main_pid, fork, pokes
+
+
+def _check_pokes(lines, cgroups_path):
+    main_pid, fork, pokes = _pokes(lines)
+    assert pokes, "the runtime never moved itself into its own cgroup"
+    assert fork is not None and pokes[0][0] < fork, "the first poke came after the stage's fork"
     assert {tid for _, tid, _, _ in pokes} != {main_pid}  # from a thread, not the main one
-    assert {pid for _, _, _, pid in pokes} == {main_pid}  # always the runtime itself
-    assert all(not d.endswith(bundle.cgroups_path) for _, _, d, _ in pokes)  # its own cgroup
+    assert {pid for _, _, _, pid in pokes} == {main_pid}  # always the runtime itself, never a stage
+    assert all(not d.endswith(cgroups_path) for _, _, d, _ in pokes)  # its own cgroup, not the container's
+
+
+@pytest.mark.parametrize("warmer", [True, False], ids=["warmer", "control-without"])
+def test_create_pokes_from_a_thread_from_its_start(rt, bundle, warmer):
+    """create warms the lock from a thread from its start until the init
+    has joined (cgroups/join.py, ThreadedWarmer): writes of the runtime's
+    own pid to its own cgroup.procs, made by a thread, the first one before
+    the stages are forked; the container's process is in its cgroups all
+    the same.  Traced through ``run`` (create, start, wait, delete in one
+    process): strace -f returns only once every traced process has ended,
+    and a created init waits."""
+    bundle.set_args("cat", "/proc/self/cgroup").write()
+    cid = "warm-" + os.urandom(3).hex()
+    rt._track(cid)
+    out, lines = _traced(rt, ["run", "--bundle", bundle.path, cid], warmer)
+    assert any(ln.rstrip().endswith(bundle.cgroups_path) for ln in out.splitlines())  # joined
+    if not warmer:
+        assert _pokes(lines)[2] == []  # what the checks would see without it
+        return
+    _check_pokes(lines, bundle.cgroups_path)
+
+
+@pytest.mark.parametrize("warmer", [True, False], ids=["warmer", "control-without"])
+def test_exec_pokes_from_a_thread_from_its_start(rt, bundle, warmer):
+    """The same for exec, until its stage has joined; the exec'd process is
+    in the container's cgroups."""
+    bundle.set_args("sleep", "60").write()
+    cid = "warm-" + os.urandom(3).hex()
+    rt.run(cid, bundle, "-d")
+    out, lines = _traced(rt, ["exec", cid, "cat", "/proc/self/cgroup"], warmer)
+    assert any(ln.rstrip().endswith(bundle.cgroups_path) for ln in out.splitlines())  # joined
+    if not warmer:
+        assert _pokes(lines)[2] == []
+        return
+    _check_pokes(lines, bundle.cgroups_path)
