@@ -225,7 +225,8 @@ def slow_script_text(python):
 
 def remove(prefix, script):
     """Undo :func:`install`: unmount the copy's read-only view (in this mount
-    namespace), delete ``<venv>/sealed``, put pip's kind of script back."""
+    namespace), delete ``<venv>/sealed``, put pip's kind of script back, and
+    delete the host's cache of compiled seccomp filters."""
     import shutil
 
     copy = sealed_copy_path(prefix)
@@ -238,6 +239,10 @@ def remove(prefix, script):
             _write_atomically(script, slow_script_text(os.path.join(_scripts_dir(prefix), "python3")), 0o755)
     if os.path.isdir(os.path.dirname(copy)):
         shutil.rmtree(os.path.dirname(copy))
+    from pyrunc.seccomp import CACHE_DIR
+
+    if os.geteuid() == 0 and os.path.isdir(CACHE_DIR):
+        shutil.rmtree(CACHE_DIR)  # the compiled filters creates kept (docs/install.md)
 
 
 def _command(argv):
@@ -253,7 +258,7 @@ def _command(argv):
     try:
         if argv:
             remove(prefix, script)
-            print(f"removed {sealed_copy_path(prefix)} and the fast launcher {script}")
+            print(f"removed {sealed_copy_path(prefix)}, the fast launcher {script} and the seccomp filter cache")
         else:
             install(prefix, script)
             print(f"installed {script}")

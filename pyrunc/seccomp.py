@@ -412,6 +412,157 @@ def prepare(linux_seccomp, field="linux.seccomp"):
     return PreparedSeccomp.from_record(compile_filter(linux_seccomp, field))
 
 
+# --- the host's cache of compiled filters -------------------------------------
+# Engines pass the same profile with every container (podman's and Docker's
+# defaults: 350-450 syscall names), and compiling it is most of what such a
+# create spends beyond runc: importing the bindings and building the filter,
+# ~25 ms of CPU (docs/performance.md).  The program depends only on the
+# profile, libseccomp, the kernel and this code, so it is kept per host, by
+# the hash of all four, in a directory only root can write: its entries are
+# loaded into containers as their filter, so an entry is used only when the
+# directory and the file are root's, written by nobody else, and not links.
+# /run is a tmpfs: the cache starts empty at every boot (a kernel change
+# needs one).  Rootless callers and any failure compile as before.
+
+CACHE_DIR = "/run/pyrunc-seccomp-cache"
+_CACHE_FORMAT = 1
+_CACHE_MAX_BYTES = 1 << 20  # 4096 instructions are 64 KiB of hex; anything far larger is not ours
+
+
+def compile_cached(linux_seccomp, field="linux.seccomp", cache_dir=CACHE_DIR):
+    """:func:`compile_filter`, answered from the host's cache when the same
+    profile was compiled before by this code, libseccomp and kernel.  A hit
+    gives the record a fresh compile gives (and its debug lines); invalid
+    profiles are never cached (they fail in compile_filter every time)."""
+    key = _cache_key(linux_seccomp, cache_dir)
+    if key is not None:
+        record = _cache_read(cache_dir, key)
+        if record is not None:
+            if record.skipped_syscalls:
+                from pyrunc.log import log
+
+                for name in record.skipped_syscalls:
+                    log.debug(f"seccomp: syscall {name!r} is unknown to libseccomp {libseccomp_version()}, skipped")
+            return record
+    record = compile_filter(linux_seccomp, field)
+    if key is not None:
+        _cache_write(cache_dir, key, record)
+    return record
+
+
+def _cache_key(linux_seccomp, cache_dir):
+    """The entry's name, or None when this caller keeps no cache (not root).
+
+    The SHA-256 of the profile as parsed (repr of the JSON values: the same
+    document gives the same text; a profile written in another key order is
+    only a miss) with everything else the program depends on.  _sha256 is
+    built into the interpreter: hashlib would load OpenSSL (ms)."""
+    if os.geteuid() != 0 or not cache_dir:
+        return None
+    import _sha256
+
+    try:
+        version = libseccomp_version()
+        if version is None:
+            return None
+        here = os.path.dirname(os.path.abspath(__file__))
+        code = [
+            (name, st.st_size, st.st_mtime_ns)
+            for name in ("seccomp.py", "config/model.py")
+            for st in (os.stat(os.path.join(here, name)),)
+        ]
+        uname = os.uname()
+        from pyrunc import __version__
+
+        text = repr([_CACHE_FORMAT, __version__, code, version, uname.machine, uname.release, linux_seccomp])
+    except OSError:
+        return None
+    return _sha256.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _trusted_dir(cache_dir, create):
+    """An fd of the cache directory if it is root's and only root's (made
+    when ``create``), else None."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(cache_dir, flags)
+    except FileNotFoundError:
+        if not create:
+            return None
+        try:
+            os.mkdir(cache_dir, 0o700)
+            fd = os.open(cache_dir, flags)
+        except OSError:
+            return None
+    except OSError:
+        return None
+    st = os.fstat(fd)
+    if st.st_uid != 0 or st.st_mode & 0o077:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _cache_read(cache_dir, key):
+    from pyrunc import fastjson
+
+    dfd = _trusted_dir(cache_dir, create=False)
+    if dfd is None:
+        return None
+    try:
+        fd = os.open(key, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dfd)
+        try:
+            st = os.fstat(fd)
+            import stat
+
+            if not stat.S_ISREG(st.st_mode) or st.st_uid != 0 or st.st_mode & 0o022 or st.st_nlink != 1:
+                return None
+            if st.st_size > _CACHE_MAX_BYTES:
+                return None
+            data = os.read(fd, st.st_size + 1)
+        finally:
+            os.close(fd)
+        entry = fastjson.loads(data)
+        if entry.get("key") != key:
+            return None
+        from pyrunc.config.model import Seccomp
+
+        record = Seccomp.from_dict(entry["record"])
+        if not record.bpf_hex or len(bytes.fromhex(record.bpf_hex)) % _BPF_INSN_SIZE:
+            return None  # not a program
+        return record
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None
+    finally:
+        os.close(dfd)
+
+
+def _cache_write(cache_dir, key, record):
+    """Write the entry atomically (a reader sees all of it or nothing); a
+    failure only means no entry."""
+    from pyrunc import fastjson
+
+    dfd = _trusted_dir(cache_dir, create=True)
+    if dfd is None:
+        return
+    tmp = f".{key}.{os.getpid()}.tmp"
+    try:
+        data = fastjson.dumps({"key": key, "record": record.to_dict()}, compact=True).encode()
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dfd)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+        os.rename(tmp, key, src_dir_fd=dfd, dst_dir_fd=dfd)
+    except OSError:
+        try:
+            os.unlink(tmp, dir_fd=dfd)
+        except OSError:
+            pass
+    finally:
+        os.close(dfd)
+
+
 def compile_filter(linux_seccomp, field="linux.seccomp"):
     """Compile the OCI ``linux.seccomp`` object into a ``config.model.Seccomp``.
 

@@ -46,6 +46,29 @@ def roots_base():
     shutil.rmtree(base, ignore_errors=True)
 
 
+SECCOMP_CACHE = "/run/pyrunc-seccomp-cache"  # pyrunc.seccomp.CACHE_DIR (not imported: runc runs too)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _seccomp_cache_entries_of_this_run():
+    """The compiled filters this run's creates cached on the host
+    (pyrunc/seccomp.py) are removed at its end; entries from before stay."""
+    before = set(os.listdir(SECCOMP_CACHE)) if os.path.isdir(SECCOMP_CACHE) else None
+    yield
+    if os.geteuid() != 0 or not os.path.isdir(SECCOMP_CACHE):
+        return
+    for name in set(os.listdir(SECCOMP_CACHE)) - (before or set()):
+        try:
+            os.unlink(os.path.join(SECCOMP_CACHE, name))
+        except OSError:
+            pass
+    if before is None:
+        try:
+            os.rmdir(SECCOMP_CACHE)
+        except OSError:
+            pass
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _session_leak_check(tmp_path_factory, roots_base):
     """Fail the run if containers, mounts, cgroups or state dirs outlive the tests."""

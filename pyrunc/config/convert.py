@@ -355,9 +355,9 @@ def _seccomp(profile):
                 for r in rules
             ],
         )
-    from ..seccomp import compile_filter
+    from ..seccomp import compile_cached
 
-    return compile_filter(profile)
+    return compile_cached(profile)
 
 
 def _resources(res):
