@@ -475,6 +475,25 @@ class Spawned:
 # observing the host
 
 
+def run_importtime(rt, *args, stdin=subprocess.DEVNULL) -> tuple[subprocess.CompletedProcess, set[str]]:
+    """Run the runtime's command ``args`` under ``-X importtime`` (on the
+    launcher's own interpreter); (the completed process, the names of the
+    modules its own process imported)."""
+    with open(rt.path) as f:
+        interpreter = f.readline()[2:].split()[0]
+    p = subprocess.run(
+        [interpreter, "-X", "importtime", "-IS", rt.path, "--root", rt.root, *args],
+        stdin=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    names = {
+        ln.rsplit("|", 1)[1].strip() for ln in p.stderr.splitlines() if ln.startswith("import time:") and "|" in ln
+    }
+    return p, names
+
+
 def wait_for(predicate, timeout: float = 10, interval: float = 0.02):
     """Call ``predicate`` until it returns a truthy value; return it or raise TimeoutError."""
     deadline = time.monotonic() + timeout

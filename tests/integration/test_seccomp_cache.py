@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from helpers import REPO, RUNTIME, runtime_is_pyrunc
+from helpers import REPO, run_importtime, runtime_is_pyrunc
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the cache is root's")
 
@@ -185,37 +185,15 @@ def test_create_with_a_cached_profile_skips_the_bindings_and_still_filters(rt, b
     profile = dict(RICH, flags=[])
     bundle.config["linux"]["seccomp"] = profile
     bundle.sh("mkdir /tmp/x 2>&1; echo rc=$?").write()
-    with open(RUNTIME) as f:
-        interpreter = f.readline()[2:].split()[0]
     try:
         outputs, imported = [], []
         for i in range(2):
             cid = f"scc-{i}-" + os.urandom(3).hex()
             rt._track(cid)
-            p = subprocess.run(
-                [
-                    interpreter,
-                    "-X",
-                    "importtime",
-                    "-IS",
-                    RUNTIME,
-                    "--root",
-                    rt.root,
-                    "run",
-                    "--bundle",
-                    bundle.path,
-                    cid,
-                ],
-                capture_output=True,
-                text=True,
-                timeout=60,
-                stdin=subprocess.DEVNULL,
-            )
+            p, names = run_importtime(rt, "run", "--bundle", bundle.path, cid)
             assert p.returncode == 0, p.stderr[-2000:]
             outputs.append(p.stdout)
-            imported.append(
-                {ln.rsplit("|", 1)[1].strip() for ln in p.stderr.splitlines() if ln.startswith("import time:")}
-            )
+            imported.append(names)
         assert all("rc=1" in out and "not permitted" in out for out in outputs), outputs
         bindings = {"seccomp", "pyseccomp"}
         assert imported[0] & bindings or before  # the first compiled (unless an earlier run left the entry)

@@ -16,7 +16,7 @@ import tempfile
 
 import pytest
 
-from helpers import REPO, RUNTIME, runtime_is_pyrunc
+from helpers import REPO, RUNTIME, run_importtime, runtime_is_pyrunc
 
 pytestmark = pytest.mark.skipif(
     not runtime_is_pyrunc
@@ -112,20 +112,10 @@ HEAVY = {
 
 
 def _imported(rt, *args):
-    """The modules the runtime's process imports for ``args`` (-X importtime
-    on the launcher's own interpreter)."""
-    with open(RUNTIME) as f:
-        interpreter = f.readline()[2:].split()[0]
-    p = subprocess.run(
-        [interpreter, "-X", "importtime", "-IS", RUNTIME, "--root", rt.root, *args],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        timeout=60,
-    )
+    """The modules the runtime's process imports for ``args``."""
+    p, names = run_importtime(rt, *args)
     assert p.returncode == 0, f"{args}: {p.stderr[-2000:]}"
-    return {ln.rsplit("|", 1)[1].strip() for ln in p.stderr.splitlines() if ln.startswith("import time:") and "|" in ln}
+    return names
 
 
 def test_light_commands_do_not_load_the_heavy_modules(rt, bundle):
