@@ -3,7 +3,9 @@
 The runtime opens the cgroup.procs files (``late_join_fds``, in the host's
 cgroup namespace, where the kernel checks the migration); the stages write
 to them right before execve (``join``), so that what the Python stages
-touched stays charged to the caller.
+touched stays charged to the caller.  Meanwhile a thread of the runtime
+keeps the kernel's migration lock ready, so that those writes do not wait
+an RCU grace period (``ThreadedWarmer``).
 """
 
 import gc
@@ -97,25 +99,19 @@ def origin_dirs(container_dirs):
 
 
 class MigrationLockWarmer:
-    """Keeps the kernel's cgroup migration lock in its writer-ready state
-    while the stages work, so that the init's late join does not wait for
-    an RCU grace period.
+    """One poke of the kernel's cgroup migration lock: the runtime moves
+    itself into its own cgroup (a migration that changes nothing).
 
     Every write to a cgroup.procs file takes cgroup_threadgroup_rwsem for
     writing.  When no writer has been there for a grace period, that first
-    writer waits one (rcu_sync_enter: 10-16 ms on the machines measured
+    writer waits one (rcu_sync_enter: 10-20 ms on the machines measured
     here, docs/performance.md); a writer that follows another within a
-    grace period does not.  So the runtime, which only waits for messages
-    while the init builds the container, moves itself into its own cgroup
-    (a migration that changes nothing) at once, paying the grace period in
-    parallel with the init's work, then again every few milliseconds until
-    the init has joined: the init's own write finds the lock ready.
+    grace period does not.  Poked every INTERVAL_MS, the lock stays ready,
+    and the stages' own joins do not wait.  ThreadedWarmer pokes it.
 
-    Opened in the runtime's own cgroup of the first hierarchy the container
-    joins; when that cannot be opened there is nothing to warm (the join
-    then pays the grace period as before).  PYRUNC_TEST_NO_WARMER=1 in the
-    environment leaves it out, for measuring it (docs/performance.md) and
-    for the test that shows its check can fail."""
+    Opened in the runtime's own cgroup of the hierarchy of the first of
+    ``container_dirs``; when that cannot be opened there is nothing to warm
+    (a join then pays the grace period as before)."""
 
     INTERVAL_MS = 4  # well under a grace period
 
@@ -144,25 +140,31 @@ class MigrationLockWarmer:
 
 
 class ThreadedWarmer:
-    """A MigrationLockWarmer poking from a thread of this process, for a
-    runtime that has its own work to do meanwhile: ``exec``.
+    """MigrationLockWarmer's pokes from a thread of this process, from the
+    start of create, run and exec until their stage has joined the
+    container's cgroups (runtime.py, _lock_warmer).
 
-    exec's stage joins the container's cgroups ~2 ms after the fork, and
-    before the fork the runtime still imports exec's modules, loads the
-    config, opens the namespaces: a poke from the main thread would wait the
-    grace period itself.  A thread waits instead (os.write and sleep release
-    the GIL), from the start of the command until the stage has joined.
+    Why a thread, and why that early: the kernel waits the grace period
+    inside the write while holding cgroup_mutex, so a poke from the main
+    thread blocks the runtime for 10-20 ms, and with it every cgroup
+    operation on the host (mkdir in a hierarchy, a cgroupfs mount, reading
+    /proc/<pid>/cgroup).  Poked from the main thread after the fork, the
+    init waited that long for its answer to RUNTIME_SETUP; exec's stage,
+    which joins ~2 ms after its fork, waited in its join.  From a thread
+    started before the verb's imports, the grace period passes while the
+    main thread imports and validates (os.write and sleep release the GIL),
+    and later pokes hold the mutex for microseconds.
 
-    The lock is global to all hierarchies, so the thread moves the runtime
-    into its own cgroup of the first hierarchy mounted (or of the first of
-    ``container_dirs``): a migration that changes nothing.  (Writing a pid
-    that does not exist would have no side effect at all, but the kernel
-    looks the task up before it takes the lock.)  The fd is opened here and
-    from then on used and closed by the thread only, so its number can never
-    be reused under a poke; a stage forked meanwhile inherits it and closes
-    it with every fd it does not need, first thing.  The thread imports
-    nothing (an import lock held by it at a fork would stay held in the
-    child)."""
+    The lock is global to all hierarchies: the first hierarchy mounted will
+    do, or the first of ``container_dirs``.  (Writing a pid that does not
+    exist would be a poke without a migration, but the kernel looks the task
+    up before it takes the lock.)  The fd is opened here and from then on
+    used and closed by the thread only, so its number can never be reused
+    under a poke; a stage forked meanwhile inherits it and closes it with
+    every fd it does not need, first thing.  The thread imports nothing (an
+    import lock held by it at a fork would stay held in the child).
+    ``enabled=False`` (PYRUNC_TEST_NO_WARMER=1) makes one that does
+    nothing, for measuring it."""
 
     MAX_SECONDS = 2.0  # a bound, should stop() never come (an API caller's bug)
 
