@@ -8,6 +8,7 @@ keeps the kernel's migration lock ready, so that those writes do not wait
 an RCU grace period (``ThreadedWarmer``).
 """
 
+import _thread  # builtin; `threading` would cost an import
 import gc
 import os
 import sys
@@ -169,23 +170,18 @@ class ThreadedWarmer:
     MAX_SECONDS = 2.0  # a bound, should stop() never come (an API caller's bug)
 
     def __init__(self, container_dirs=None, *, enabled=True):
-        import _thread  # builtin; `threading` would cost an import
         import time
 
         self._stopped = False
-        self._switch_interval = None
+        self._switch_interval = False  # whether this one shortened it
         self._monotonic, self._sleep = time.monotonic, time.sleep
         if not enabled:
             return
         warmer = MigrationLockWarmer(container_dirs or _first_hierarchy_dir())
         if warmer.fd < 0:
             return
-        # The thread needs the GIL for a few bytecodes every INTERVAL_MS;
-        # with CPython's default switch interval (5 ms) it could wait that
-        # long for it while this thread computes, and the lock would go cold
-        # between two pokes.  Restored by stop().
-        self._switch_interval = sys.getswitchinterval()
-        sys.setswitchinterval(0.0005)
+        _short_switch_interval(+1)
+        self._switch_interval = True
         # Wait until the thread runs: blocking on the lock hands it the GIL
         # now, and it releases the GIL again in its first poke's write.
         started = _thread.allocate_lock()
@@ -206,15 +202,35 @@ class ThreadedWarmer:
     def stop(self):
         """End the thread (at its next wake-up; not waited for)."""
         self._stopped = True
-        if self._switch_interval is not None:
-            sys.setswitchinterval(self._switch_interval)
-            self._switch_interval = None
+        if self._switch_interval:
+            self._switch_interval = False
+            _short_switch_interval(-1)
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         self.stop()
+
+
+_switch = {"warmers": 0, "saved": 0.005}
+_switch_lock = _thread.allocate_lock()
+
+
+def _short_switch_interval(delta):
+    """A warmer's thread needs the GIL for a few bytecodes every INTERVAL_MS;
+    with CPython's default switch interval (5 ms) it could wait that long
+    for it while the main thread computes, and the lock would go cold
+    between two pokes.  While any warmer of this process runs the interval
+    is 0.5 ms; the caller's comes back when the last one stops (a library
+    caller may run several creates at once, in threads)."""
+    with _switch_lock:
+        if delta > 0 and _switch["warmers"] == 0:
+            _switch["saved"] = sys.getswitchinterval()
+            sys.setswitchinterval(0.0005)
+        _switch["warmers"] += delta
+        if delta < 0 and _switch["warmers"] == 0:
+            sys.setswitchinterval(_switch["saved"])
 
 
 def _first_hierarchy_dir():

@@ -76,6 +76,25 @@ def test_threaded_warmer_ends_and_leaves_nothing():
     assert ThreadedWarmer(enabled=False).stop() is None and procs_fds() == []
 
 
+def test_overlapping_warmers_give_the_interval_back_once_both_stopped():
+    """A library caller may create in several threads at once: the shorter
+    switch interval lasts while any warmer runs, the caller's comes back
+    after the last."""
+    import sys
+
+    from pyrunc.cgroups.join import ThreadedWarmer
+
+    interval = sys.getswitchinterval()
+    a = ThreadedWarmer()
+    b = ThreadedWarmer()
+    assert sys.getswitchinterval() < interval
+    a.stop()
+    assert sys.getswitchinterval() < interval
+    a.stop()  # twice changes nothing
+    b.stop()
+    assert sys.getswitchinterval() == interval
+
+
 def _traced(rt, args, warmer):
     """Run the runtime under strace -f (its threads and children); returns
     (stdout, trace lines)."""
