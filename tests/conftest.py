@@ -53,9 +53,12 @@ SECCOMP_CACHE = "/run/pyrunc-seccomp-cache"  # pyrunc.seccomp.CACHE_DIR (not imp
 def _seccomp_cache_entries_of_this_run():
     """The compiled filters this run's creates cached on the host
     (pyrunc/seccomp.py) are removed at its end; entries from before stay."""
+    if os.geteuid() != 0:  # only root's creates keep filters (and only root may list them)
+        yield
+        return
     before = set(os.listdir(SECCOMP_CACHE)) if os.path.isdir(SECCOMP_CACHE) else None
     yield
-    if os.geteuid() != 0 or not os.path.isdir(SECCOMP_CACHE):
+    if not os.path.isdir(SECCOMP_CACHE):
         return
     for name in set(os.listdir(SECCOMP_CACHE)) - (before or set()):
         try:
