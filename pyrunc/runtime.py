@@ -70,14 +70,22 @@ def _user_name(uid: int) -> str:
         return str(uid)
 
 
-def _lock_warmer() -> "ThreadedWarmer":
+def _lock_warmer(preserve_fds: int) -> "ThreadedWarmer":
     """The cgroup migration lock warmed from a thread from the start of
     create, run or exec until the stage has joined the container's cgroups
     (cgroups/join.py, ThreadedWarmer): that join does not wait an RCU grace
     period then (10-20 ms), and the grace period itself is paid while this
     process still imports and validates, before the cgroup work that the
     kernel serializes behind it.  PYRUNC_TEST_NO_WARMER=1 leaves it out
-    (for measuring it)."""
+    (for measuring it).
+
+    The fds the process passes on (3..3+N-1: ``preserve_fds`` and
+    LISTEN_FDS) are checked open before, so that the warmer's fd, a write
+    fd to a cgroup.procs of the host, cannot take a slot the caller left
+    free and reach the container."""
+    from .container import preserved_fds
+
+    preserved_fds(preserve_fds)
     from .cgroups.join import ThreadedWarmer
 
     return ThreadedWarmer(enabled=not os.environ.get("PYRUNC_TEST_NO_WARMER"))
@@ -198,7 +206,7 @@ class Runtime:
         ``preserve_fds``: pass fds 3..3+N-1 of this process to the init.
         Raises ``ContainerExists``, ``ConfigError``, ``StageError`` (the
         root cause of a failed setup), ...; a failed create leaves nothing."""
-        with _lock_warmer() as warmer:  # first: see _lock_warmer
+        with _lock_warmer(preserve_fds) as warmer:  # first: see _lock_warmer
             from . import creation
 
             c = creation.create(
@@ -241,7 +249,7 @@ class Runtime:
         the container unless ``keep``, and returns
         ``Process(exit_status=N)``.  The foreground makes this process a
         child subreaper and reaps its children while it waits."""
-        with _lock_warmer() as warmer:  # first: see _lock_warmer
+        with _lock_warmer(preserve_fds) as warmer:  # first: see _lock_warmer
             from .records import Process
 
             from . import creation
@@ -292,7 +300,7 @@ class Runtime:
         Raises ``InvalidState`` ("cannot exec in a stopped container",
         "cannot exec in a paused container ..."), ``ContainerNotExist``,
         ``StageError`` (the process could not start: the root cause)."""
-        with _lock_warmer() as warmer:  # first: see _lock_warmer
+        with _lock_warmer(preserve_fds) as warmer:  # first: see _lock_warmer
             from .records import Process
 
             from .execution import build_process, exec_in

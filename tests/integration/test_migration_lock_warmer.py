@@ -73,7 +73,10 @@ def test_threaded_warmer_ends_and_leaves_nothing():
         time.sleep(0.005)
     assert procs_fds() == []
     assert sorted(procfs.cgroups()) == before
-    assert ThreadedWarmer(enabled=False).stop() is None and procs_fds() == []
+    disabled = ThreadedWarmer(enabled=False)  # PYRUNC_TEST_NO_WARMER: no fd, no thread, no interval change
+    assert procs_fds() == [] and sys.getswitchinterval() == interval
+    disabled.stop()
+    assert sys.getswitchinterval() == interval
 
 
 def test_overlapping_warmers_give_the_interval_back_once_both_stopped():
