@@ -32,7 +32,7 @@ Not for pid 1 of a pid namespace, which cannot stop itself.
   exec:joined           the exec setup process joined the container's namespaces
 """
 
-import os
+from . import lightos as os  # os's calls without importing os (lightos.py)
 
 
 def point(name):

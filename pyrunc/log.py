@@ -15,7 +15,7 @@ pipe); past it, debug/warning lines are dropped, the error line still goes
 out.  A ``--log`` file gets every line in full.
 """
 
-import os
+from . import lightos as os  # os's calls without importing os (lightos.py)
 import time
 
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}

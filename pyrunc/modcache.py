@@ -28,7 +28,7 @@ is_package, offset, length)}``, then the marshalled code objects.
 """
 
 import marshal
-import os
+import posix  # not os: the launcher loads this module first, and os costs ~1.2 ms (lightos.py)
 import sys
 
 import _frozen_importlib  # the import system's own module: already loaded
@@ -84,7 +84,7 @@ class CachedModules:
             return None
         source, mtime_ns, size, is_package = entry[:4]
         try:
-            st = os.stat(source)
+            st = posix.stat(source)
         except OSError:
             return None
         if st.st_mtime_ns != mtime_ns or st.st_size != size:
@@ -92,7 +92,7 @@ class CachedModules:
         # a loader by protocol (create_module, exec_module): importlib.abc would cost an import
         spec = _frozen_importlib.ModuleSpec(name, self, origin=source, is_package=is_package)  # type: ignore[arg-type]
         if is_package:
-            spec.submodule_search_locations = [os.path.dirname(source)]
+            spec.submodule_search_locations = [source.rpartition("/")[0]]
         spec.has_location = True  # __file__ is the source, as for an ordinary import
         return spec
 
@@ -110,13 +110,13 @@ class CachedModules:
         offset, length = self.index[name][4:6]
         data = b""
         try:
-            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            fd = posix.open(self.path, posix.O_RDONLY | posix.O_CLOEXEC)
             try:
-                st = os.fstat(fd)
+                st = posix.fstat(fd)
                 if (st.st_ino, st.st_mtime_ns) == self.identity:
-                    data = os.pread(fd, length, self.base + offset)
+                    data = posix.pread(fd, length, self.base + offset)
             finally:
-                os.close(fd)
+                posix.close(fd)
         except OSError:
             pass
         if len(data) == length:
@@ -128,13 +128,13 @@ def use(path):
     """Serve imports from the cache at ``path`` (first on sys.meta_path).
     A missing, unreadable or foreign-version file changes nothing."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = posix.open(path, posix.O_RDONLY | posix.O_CLOEXEC)
         try:
-            st = os.fstat(fd)
-            length = int.from_bytes(os.pread(fd, 8, 0), "little")
-            magic, index = marshal.loads(os.pread(fd, length, 8))
+            st = posix.fstat(fd)
+            length = int.from_bytes(posix.pread(fd, 8, 0), "little")
+            magic, index = marshal.loads(posix.pread(fd, length, 8))
         finally:
-            os.close(fd)
+            posix.close(fd)
     except (OSError, ValueError, EOFError, TypeError):
         return None
     if magic != _MAGIC:
@@ -149,6 +149,7 @@ def build(path, modules=HOT_MODULES):
     the cache of every module then loaded from a ``.py`` file, atomically.
     Returns the number of modules cached."""
     import importlib
+    import os
 
     for name in modules:
         try:

@@ -25,7 +25,7 @@ default ``--root``: it stays free of imports beyond ``os``; the rest is
 loaded on the create path only.
 """
 
-import os
+from . import lightos as os  # os's calls without importing os (lightos.py)
 
 from .errors import CgroupError, ConfigError, PyruncError, StageError, UsageError
 

@@ -22,7 +22,7 @@ The records live in pyrunc/records.py, imported by the methods that return
 them (and re-exported here): start, kill and delete do not load them.
 """
 
-import os
+from . import lightos as os  # os's calls without importing os (lightos.py)
 
 from . import state as st
 from .errors import ContainerNotRunning, InvalidState, PyruncError

@@ -20,7 +20,7 @@ a container's state (the fields of runc's state JSON) is
 ``pyrunc.runtime.ContainerState``.
 """
 
-import os
+from . import lightos as os  # os's calls without importing os (lightos.py)
 
 from . import fastjson
 from .errors import ContainerExists, ContainerNotExist, InvalidID, PyruncError

@@ -5,7 +5,7 @@ Every write names the OCI field it comes from, so an error reads
 """
 
 import errno
-import os
+from pyrunc import lightos as os  # os's calls without importing os (lightos.py)
 import time
 
 from pyrunc.errors import CgroupError
@@ -69,9 +69,23 @@ def procs(directory: str) -> list[int]:
         return []
 
 
+def tree(directory: str, deepest_first: bool = False) -> list[str]:
+    """``directory`` and the directories below it, parents first (or the
+    deepest first), symlinks not followed; a directory that cannot be listed
+    is left out with what is below it (as ``os.walk`` without ``onerror``,
+    which would import ``os`` on every ``delete``)."""
+    try:
+        with os.scandir(directory) as entries:
+            subdirs = [e.path for e in entries if e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return []
+    below = [d for sub in subdirs for d in tree(sub, deepest_first)]
+    return below + [directory] if deepest_first else [directory] + below
+
+
 def procs_recursive(directory: str) -> list[int]:
     seen: list[int] = []
-    for d, _dirs, _files in os.walk(directory):
+    for d in tree(directory):
         for pid in procs(d):
             if pid not in seen:
                 seen.append(pid)
@@ -88,7 +102,7 @@ def rmdir_tree(directory: str, timeout: float = 2.0) -> None:
     delay = 0.005
     while True:
         try:
-            subdirs = [d for d, _s, _f in os.walk(directory, topdown=False)]
+            subdirs = tree(directory, deepest_first=True)
         except OSError:
             subdirs = []
         last_error = None

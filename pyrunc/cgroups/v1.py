@@ -1,6 +1,6 @@
 """cgroup v1 (and hybrid) manager: one directory per mounted controller hierarchy."""
 
-import os
+from pyrunc import lightos as os  # os's calls without importing os (lightos.py)
 import time
 
 from pyrunc.cgroups import CGROUP_ROOT, CgroupManager

@@ -1,6 +1,6 @@
 """Pure cgroup v2 manager: one directory in the unified hierarchy."""
 
-import os
+from pyrunc import lightos as os  # os's calls without importing os (lightos.py)
 import time
 
 from pyrunc.cgroups import CGROUP_ROOT, CgroupManager

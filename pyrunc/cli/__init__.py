@@ -8,7 +8,7 @@ exception as ``exit_status`` (``exec`` failures: 255, as runc); never a
 traceback.
 """
 
-import os
+from .. import lightos as os  # os's calls without importing os (lightos.py)
 import sys
 
 from ..errors import PyruncError, UsageError

@@ -100,8 +100,11 @@ def test_the_control_a_module_outside_the_cache_is_seen(rt):
 # must not load: the typed model, the resource logic (cgroups/resources.py:
 # only writing limits needs it), ctypes and the syscall module, the API's
 # result records (but `state`, which prints one), create's module.  Each costs a fraction of a millisecond on every call
-# (docs/performance.md, section 10).
+# (docs/performance.md, section 10).  Nor `os` (~1.2 ms: pyrunc/lightos.py).
 HEAVY = {
+    "os",
+    "_collections_abc",
+    "posixpath",
     "pyrunc.config.model",
     "pyrunc.cgroups.resources",
     "ctypes",
@@ -138,3 +141,34 @@ def test_the_control_update_loads_the_resource_logic(rt, bundle):
     rt._track(cid)
     rt.create(cid, bundle)
     assert "pyrunc.cgroups.resources" in _imported(rt, "update", "--pids-limit", "99", cid)
+
+
+def test_the_control_create_loads_os(rt, bundle):
+    """create needs os's Python parts (and its other imports load it anyway):
+    the check above sees `os` where it is loaded."""
+    bundle.set_args("sleep", "60").write()
+    cid = "imp-" + os.urandom(3).hex()
+    rt._track(cid)
+    with open(rt.path) as f:
+        interpreter = f.readline()[2:].split()[0]
+    # stderr to a file: the created init keeps its stdio, a pipe's EOF never comes
+    with tempfile.TemporaryFile("w+") as err:
+        argv = [
+            interpreter,
+            "-X",
+            "importtime",
+            "-IS",
+            rt.path,
+            "--root",
+            rt.root,
+            "create",
+            "--bundle",
+            bundle.path,
+            cid,
+        ]
+        p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err, timeout=60)
+        err.seek(0)
+        lines = err.read().splitlines()
+    assert p.returncode == 0, lines[-20:]
+    names = {ln.rsplit("|", 1)[1].strip() for ln in lines if ln.startswith("import time:") and "|" in ln}
+    assert {"os", "_collections_abc"} <= names

@@ -14,6 +14,7 @@ LAYERS = [
         "kernel and basics",
         [
             "pyrunc.linux",
+            "pyrunc.lightos",
             "pyrunc.errors",
             "pyrunc.fastjson",
             "pyrunc.faults",
