@@ -153,3 +153,38 @@ def test_the_launcher_uses_the_cache_next_to_the_copy():
     lines = text.splitlines()
     assert lines.index("sys.path.append('/opt/p/lib/site-packages')") < lines.index("from pyrunc.modcache import use")
     assert lines.index("from pyrunc.modcache import use") < lines.index("from pyrunc.cli import main, exit_now")
+
+
+def test_an_extension_module_is_loaded_by_its_recorded_path(tmp_path):
+    """_json (a shared object in Debian's Python) comes from the recorded
+    file, and the path finder lists no sys.path directory for it; with a
+    different size or mtime recorded, the ordinary import takes over."""
+    import importlib.machinery
+
+    import _json
+
+    if not isinstance(getattr(_json, "__loader__", None), importlib.machinery.ExtensionFileLoader):
+        pytest.skip("_json is built into this interpreter")
+    cache = tmp_path / "modules.cache"
+    _python(f"from pyrunc.modcache import build; build({str(cache)!r}, ('_json',))", tmp_path)
+    probe = """
+        from pyrunc.modcache import use
+        finder = use({cache!r})
+        before = set(sys.path_importer_cache)
+        import _json
+        print(type(_json.__loader__).__name__, _json.__file__ == {origin!r}, sorted(set(sys.path_importer_cache) - before))
+        """
+    out = _python(probe.format(cache=str(cache), origin=_json.__file__), tmp_path).split()
+    assert out == ["ExtensionFileLoader", "True", "[]"]
+    # the same cache with the entry's recorded size changed: not used
+    import marshal
+
+    data = cache.read_bytes()
+    n = int.from_bytes(data[:8], "little")
+    magic, index = marshal.loads(data[8 : 8 + n])
+    entry = index["_json"]
+    index["_json"] = (entry[0], entry[1], entry[2] + 1, *entry[3:])
+    head = marshal.dumps((magic, index))
+    cache.write_bytes(len(head).to_bytes(8, "little") + head + data[8 + n :])
+    out = _python(probe.format(cache=str(cache), origin=_json.__file__), tmp_path)
+    assert "ExtensionFileLoader True []" not in out and "ExtensionFileLoader True [" in out
