@@ -50,13 +50,13 @@ def send_master(sock, master):
 def pty_peer(master, size=None):
     """Unlock the pty of ``master`` and open its peer with TIOCGPTPEER (no
     path lookup, CVE-2025-52565); ``size``: (rows, columns) to set."""
-    import ctypes
+    from .linux import ffi
     from .linux import syscalls as sc
 
-    sc.ioctl_ptr(master, sc.TIOCSPTLCK, ctypes.c_int(0))
+    sc.ioctl_ptr(master, sc.TIOCSPTLCK, ffi.c_int(0))
     peer = sc.ioctl_int(master, sc.TIOCGPTPEER, os.O_RDWR | os.O_NOCTTY | os.O_CLOEXEC)
     if size:
-        sc.ioctl_ptr(peer, sc.TIOCSWINSZ, (ctypes.c_ushort * 4)(size[0], size[1], 0, 0))
+        sc.ioctl_ptr(peer, sc.TIOCSWINSZ, (ffi.c_ushort * 4)(size[0], size[1], 0, 0))
     return peer
 
 

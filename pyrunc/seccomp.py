@@ -136,8 +136,7 @@ class PreparedSeccomp:
     def __init__(
         self, bpf, flags=0, *, uses_notify=False, listener_path=None, listener_metadata="", skipped_syscalls=()
     ):
-        import ctypes
-        from pyrunc.linux import syscalls
+        from pyrunc.linux import ffi, syscalls
 
         if len(bpf) % _BPF_INSN_SIZE or not bpf:
             raise ValueError(f"seccomp: BPF program of {len(bpf)} bytes is not whole instructions")
@@ -150,11 +149,11 @@ class PreparedSeccomp:
 
         # Everything load() touches is built here, in the runtime: the init
         # only makes the syscall.
-        class SockFprog(ctypes.Structure):
-            _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+        class SockFprog(ffi.Structure):
+            _fields_ = [("len", ffi.c_ushort), ("filter", ffi.c_void_p)]
 
-        self._insns = ctypes.create_string_buffer(self.bpf, len(self.bpf))
-        self._fprog = SockFprog(len(self.bpf) // _BPF_INSN_SIZE, ctypes.addressof(self._insns))
+        self._insns = ffi.create_string_buffer(self.bpf, len(self.bpf))
+        self._fprog = SockFprog(len(self.bpf) // _BPF_INSN_SIZE, ffi.addressof(self._insns))
         self._syscalls = syscalls
         self._load_flags = self.load_flags()
 
@@ -278,14 +277,14 @@ def _libseccomp():
     architecture names), or None when the library is missing."""
     global _libseccomp_handle
     if _libseccomp_handle is None:
-        import ctypes
+        from pyrunc.linux import ffi
 
         try:
-            lib = ctypes.CDLL(_LIBSECCOMP_SONAME)
+            lib = ffi.Library(_LIBSECCOMP_SONAME)
         except OSError:
             return None
-        lib.seccomp_arch_resolve_name.argtypes = [ctypes.c_char_p]
-        lib.seccomp_arch_resolve_name.restype = ctypes.c_uint32
+        lib.seccomp_arch_resolve_name.argtypes = [ffi.c_char_p]
+        lib.seccomp_arch_resolve_name.restype = ffi.c_uint32
         _libseccomp_handle = lib
     return _libseccomp_handle
 
@@ -744,11 +743,10 @@ def _kernel_has_flag(flag):
 
 
 def _kernel_has_action(action):
-    import ctypes
-    from pyrunc.linux import syscalls
+    from pyrunc.linux import ffi, syscalls
 
     try:
-        syscalls.seccomp(SECCOMP_GET_ACTION_AVAIL, 0, ctypes.c_uint32(action))
+        syscalls.seccomp(SECCOMP_GET_ACTION_AVAIL, 0, ffi.c_uint32(action))
     except OSError:
         return False
     return True
@@ -780,15 +778,15 @@ def supported():
 
 def libseccomp_version():
     """``"2.5.4"``, or None when libseccomp is not installed."""
-    import ctypes
+    from pyrunc.linux import ffi
 
     lib = _libseccomp()
     if lib is None:
         return None
 
-    class Version(ctypes.Structure):
-        _fields_ = [("major", ctypes.c_uint), ("minor", ctypes.c_uint), ("micro", ctypes.c_uint)]
+    class Version(ffi.Structure):
+        _fields_ = [("major", ffi.c_uint), ("minor", ffi.c_uint), ("micro", ffi.c_uint)]
 
-    lib.seccomp_version.restype = ctypes.POINTER(Version)
+    lib.seccomp_version.restype = ffi.POINTER(Version)
     v = lib.seccomp_version().contents
     return f"{v.major}.{v.minor}.{v.micro}"

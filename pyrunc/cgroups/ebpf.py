@@ -13,11 +13,10 @@ access bit is in the rule; a deny rule when any is.  This is exactly
 
 from __future__ import annotations
 
-import ctypes
 import os
 import struct
 
-from pyrunc.linux import syscalls
+from pyrunc.linux import ffi, syscalls
 from pyrunc.cgroups.resources import WILDCARD, DeviceRule
 from pyrunc.errors import CgroupError
 
@@ -123,86 +122,86 @@ def build_program(default_allow: bool, rules: list[DeviceRule]) -> bytes:
 # --- bpf_attr layouts (only the members each command reads) ------------------
 
 
-class _ProgLoad(ctypes.Structure):
+class _ProgLoad(ffi.Structure):
     _fields_ = [
-        ("prog_type", ctypes.c_uint32),
-        ("insn_cnt", ctypes.c_uint32),
-        ("insns", ctypes.c_uint64),
-        ("license", ctypes.c_uint64),
-        ("log_level", ctypes.c_uint32),
-        ("log_size", ctypes.c_uint32),
-        ("log_buf", ctypes.c_uint64),
-        ("kern_version", ctypes.c_uint32),
-        ("prog_flags", ctypes.c_uint32),
-        ("prog_name", ctypes.c_char * 16),
-        ("prog_ifindex", ctypes.c_uint32),
-        ("expected_attach_type", ctypes.c_uint32),
+        ("prog_type", ffi.c_uint32),
+        ("insn_cnt", ffi.c_uint32),
+        ("insns", ffi.c_uint64),
+        ("license", ffi.c_uint64),
+        ("log_level", ffi.c_uint32),
+        ("log_size", ffi.c_uint32),
+        ("log_buf", ffi.c_uint64),
+        ("kern_version", ffi.c_uint32),
+        ("prog_flags", ffi.c_uint32),
+        ("prog_name", ffi.c_char * 16),
+        ("prog_ifindex", ffi.c_uint32),
+        ("expected_attach_type", ffi.c_uint32),
     ]
 
 
-class _Attach(ctypes.Structure):
+class _Attach(ffi.Structure):
     _fields_ = [
-        ("target_fd", ctypes.c_uint32),
-        ("attach_bpf_fd", ctypes.c_uint32),
-        ("attach_type", ctypes.c_uint32),
-        ("attach_flags", ctypes.c_uint32),
-        ("replace_bpf_fd", ctypes.c_uint32),
+        ("target_fd", ffi.c_uint32),
+        ("attach_bpf_fd", ffi.c_uint32),
+        ("attach_type", ffi.c_uint32),
+        ("attach_flags", ffi.c_uint32),
+        ("replace_bpf_fd", ffi.c_uint32),
     ]
 
 
-class _Query(ctypes.Structure):
+class _Query(ffi.Structure):
     _fields_ = [
-        ("target_fd", ctypes.c_uint32),
-        ("attach_type", ctypes.c_uint32),
-        ("query_flags", ctypes.c_uint32),
-        ("attach_flags", ctypes.c_uint32),
-        ("prog_ids", ctypes.c_uint64),
-        ("prog_cnt", ctypes.c_uint32),
+        ("target_fd", ffi.c_uint32),
+        ("attach_type", ffi.c_uint32),
+        ("query_flags", ffi.c_uint32),
+        ("attach_flags", ffi.c_uint32),
+        ("prog_ids", ffi.c_uint64),
+        ("prog_cnt", ffi.c_uint32),
     ]
 
 
-class _GetFd(ctypes.Structure):
-    _fields_ = [("prog_id", ctypes.c_uint32), ("next_id", ctypes.c_uint32), ("open_flags", ctypes.c_uint32)]
+class _GetFd(ffi.Structure):
+    _fields_ = [("prog_id", ffi.c_uint32), ("next_id", ffi.c_uint32), ("open_flags", ffi.c_uint32)]
 
 
 def load_program(code: bytes) -> int:
     """BPF_PROG_LOAD; returns the program fd.  On a verifier error the message
     includes the verifier log."""
-    insns = ctypes.create_string_buffer(code, len(code))
-    lic = ctypes.create_string_buffer(b"Apache-2.0")
-    log = ctypes.create_string_buffer(65536)
+    insns = ffi.create_string_buffer(code, len(code))
+    lic = ffi.create_string_buffer(b"Apache-2.0")
+    log = ffi.create_string_buffer(65536)
     attr = _ProgLoad(
         prog_type=BPF_PROG_TYPE_CGROUP_DEVICE,
         insn_cnt=len(code) // 8,
-        insns=ctypes.addressof(insns),
-        license=ctypes.addressof(lic),
+        insns=ffi.addressof(insns),
+        license=ffi.addressof(lic),
         prog_name=b"pyrunc_devices",
         expected_attach_type=BPF_CGROUP_DEVICE,
     )
     try:
-        return syscalls.bpf(BPF_PROG_LOAD, attr, ctypes.sizeof(attr))
+        return syscalls.bpf(BPF_PROG_LOAD, attr, ffi.sizeof(attr))
     except OSError as e:
         if e.errno != 13 and e.errno != 22:  # not a verifier rejection
             raise
     # retry with the verifier log to explain the rejection
-    attr.log_level, attr.log_size, attr.log_buf = 1, len(log), ctypes.addressof(log)
+    attr.log_level, attr.log_size, attr.log_buf = 1, len(log), ffi.addressof(log)
     try:
-        return syscalls.bpf(BPF_PROG_LOAD, attr, ctypes.sizeof(attr))
+        return syscalls.bpf(BPF_PROG_LOAD, attr, ffi.sizeof(attr))
     except OSError as e:
         text = log.value.decode(errors="replace").strip().splitlines()
         raise OSError(e.errno, f"bpf(BPF_PROG_LOAD): {os.strerror(e.errno)}: {' | '.join(text[-3:])}") from None
 
 
 def attached_program_ids(cgroup_fd: int) -> list[int]:
-    ids = (ctypes.c_uint32 * 64)()
-    attr = _Query(target_fd=cgroup_fd, attach_type=BPF_CGROUP_DEVICE, prog_ids=ctypes.addressof(ids), prog_cnt=64)
-    syscalls.bpf(BPF_PROG_QUERY, attr, ctypes.sizeof(attr))
+    ids = (ffi.c_uint32 * 64)()
+    attr = _Query(target_fd=cgroup_fd, attach_type=BPF_CGROUP_DEVICE, prog_ids=ffi.addressof(ids), prog_cnt=64)
+    syscalls.bpf(BPF_PROG_QUERY, attr, ffi.sizeof(attr))
     return list(ids[: attr.prog_cnt])
 
 
 def _prog_fd_by_id(prog_id: int) -> int:
     attr = _GetFd(prog_id=prog_id)
-    return syscalls.bpf(BPF_PROG_GET_FD_BY_ID, attr, ctypes.sizeof(attr))
+    return syscalls.bpf(BPF_PROG_GET_FD_BY_ID, attr, ffi.sizeof(attr))
 
 
 def install(
@@ -226,12 +225,12 @@ def install(
             attr = _Attach(
                 target_fd=cg, attach_bpf_fd=prog, attach_type=BPF_CGROUP_DEVICE, attach_flags=BPF_F_ALLOW_MULTI
             )
-            syscalls.bpf(BPF_PROG_ATTACH, attr, ctypes.sizeof(attr))
+            syscalls.bpf(BPF_PROG_ATTACH, attr, ffi.sizeof(attr))
             for prog_id in old:
                 ofd = _prog_fd_by_id(prog_id)
                 try:
                     attr = _Attach(target_fd=cg, attach_bpf_fd=ofd, attach_type=BPF_CGROUP_DEVICE)
-                    syscalls.bpf(BPF_PROG_DETACH, attr, ctypes.sizeof(attr))
+                    syscalls.bpf(BPF_PROG_DETACH, attr, ffi.sizeof(attr))
                 finally:
                     os.close(ofd)
         except OSError as e:

@@ -1,4 +1,5 @@
-"""The one place where pyrunc calls the kernel through ctypes.
+"""The one place where pyrunc calls the kernel through ctypes (its C
+module, through ``linux/ffi.py``: ``import ctypes`` itself costs ~1.5 ms).
 
 Every wrapper raises ``OSError(errno, strerror, path)`` on failure, so that
 error lines name what failed (``mount /proc: [Errno 1] ...``).  libc is
@@ -14,12 +15,13 @@ Only what the standard library lacks lives here; ``os`` already has fork,
 setresuid, setgroups, mknod (dir_fd), pidfd_open, etc.
 """
 
-import ctypes
 import os
 
-_libc = ctypes.CDLL(None, use_errno=True)
+from . import ffi
+
+_libc = ffi.Library()
 _syscall = _libc.syscall
-_syscall.restype = ctypes.c_long
+_syscall.restype = ffi.c_long
 
 # --- syscall numbers -------------------------------------------------------
 _NR = {
@@ -160,7 +162,7 @@ TIOCGPTPEER = 0x5441
 
 def _check(ret, what, path=None):
     if ret < 0:
-        err = ctypes.get_errno()
+        err = ffi.get_errno()
         raise OSError(err, f"{what}: {os.strerror(err)}", path)
     return ret
 
@@ -172,8 +174,8 @@ def _b(s):
 
 
 # --- mounts ----------------------------------------------------------------
-_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
-_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+_libc.mount.argtypes = [ffi.c_char_p, ffi.c_char_p, ffi.c_char_p, ffi.c_ulong, ffi.c_char_p]
+_libc.umount2.argtypes = [ffi.c_char_p, ffi.c_int]
 
 
 def mount(source, target, fstype, flags=0, data=None, *, display=None):
@@ -192,12 +194,12 @@ def pivot_root(new_root, put_old):
 
 
 def open_tree(dirfd, path, flags):
-    return _check(_syscall(_NR["open_tree"], ctypes.c_int(dirfd), _b(path), ctypes.c_uint(flags)), "open_tree", path)
+    return _check(_syscall(_NR["open_tree"], ffi.c_int(dirfd), _b(path), ffi.c_uint(flags)), "open_tree", path)
 
 
 def move_mount(from_fd, from_path, to_fd, to_path, flags, *, display=None):
     ret = _syscall(
-        _NR["move_mount"], ctypes.c_int(from_fd), _b(from_path), ctypes.c_int(to_fd), _b(to_path), ctypes.c_uint(flags)
+        _NR["move_mount"], ffi.c_int(from_fd), _b(from_path), ffi.c_int(to_fd), _b(to_path), ffi.c_uint(flags)
     )
     _check(ret, "move_mount", display or to_path)
 
@@ -214,26 +216,24 @@ def bind_fd(source_fd, target_fd, *, display=None):
 
 
 def fsopen(fstype, flags=FSOPEN_CLOEXEC):
-    return _check(_syscall(_NR["fsopen"], _b(fstype), ctypes.c_uint(flags)), "fsopen", fstype)
+    return _check(_syscall(_NR["fsopen"], _b(fstype), ffi.c_uint(flags)), "fsopen", fstype)
 
 
 def fsconfig(fd, cmd, key=None, value=None, aux=0):
-    ret = _syscall(_NR["fsconfig"], ctypes.c_int(fd), ctypes.c_uint(cmd), _b(key), _b(value), ctypes.c_int(aux))
+    ret = _syscall(_NR["fsconfig"], ffi.c_int(fd), ffi.c_uint(cmd), _b(key), _b(value), ffi.c_int(aux))
     _check(ret, "fsconfig", key)
 
 
 def fsmount(fd, flags=FSMOUNT_CLOEXEC, attr_flags=0):
-    return _check(
-        _syscall(_NR["fsmount"], ctypes.c_int(fd), ctypes.c_uint(flags), ctypes.c_uint(attr_flags)), "fsmount"
-    )
+    return _check(_syscall(_NR["fsmount"], ffi.c_int(fd), ffi.c_uint(flags), ffi.c_uint(attr_flags)), "fsmount")
 
 
-class MountAttr(ctypes.Structure):
+class MountAttr(ffi.Structure):
     _fields_ = [
-        ("attr_set", ctypes.c_uint64),
-        ("attr_clr", ctypes.c_uint64),
-        ("propagation", ctypes.c_uint64),
-        ("userns_fd", ctypes.c_uint64),
+        ("attr_set", ffi.c_uint64),
+        ("attr_clr", ffi.c_uint64),
+        ("propagation", ffi.c_uint64),
+        ("userns_fd", ffi.c_uint64),
     ]
 
 
@@ -241,31 +241,29 @@ def mount_setattr(dirfd, path, flags, attr_set=0, attr_clr=0, propagation=0, use
     attr = MountAttr(attr_set, attr_clr, propagation, userns_fd)
     ret = _syscall(
         _NR["mount_setattr"],
-        ctypes.c_int(dirfd),
+        ffi.c_int(dirfd),
         _b(path),
-        ctypes.c_uint(flags),
-        ctypes.byref(attr),
-        ctypes.c_size_t(ctypes.sizeof(attr)),
+        ffi.c_uint(flags),
+        ffi.byref(attr),
+        ffi.c_size_t(ffi.sizeof(attr)),
     )
     _check(ret, "mount_setattr", display or path)
 
 
 # --- paths -----------------------------------------------------------------
-class OpenHow(ctypes.Structure):
-    _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
+class OpenHow(ffi.Structure):
+    _fields_ = [("flags", ffi.c_uint64), ("mode", ffi.c_uint64), ("resolve", ffi.c_uint64)]
 
 
 def openat2(dirfd, path, flags, resolve, mode=0, *, display=None):
     """openat2(2); the returned fd is always O_CLOEXEC."""
     how = OpenHow(flags | os.O_CLOEXEC, mode, resolve)
-    ret = _syscall(
-        _NR["openat2"], ctypes.c_int(dirfd), _b(path), ctypes.byref(how), ctypes.c_size_t(ctypes.sizeof(how))
-    )
+    ret = _syscall(_NR["openat2"], ffi.c_int(dirfd), _b(path), ffi.byref(how), ffi.c_size_t(ffi.sizeof(how)))
     return _check(ret, "openat2", display or path)
 
 
 def close_range(first, last, flags=0):
-    _check(_syscall(_NR["close_range"], ctypes.c_uint(first), ctypes.c_uint(last), ctypes.c_uint(flags)), "close_range")
+    _check(_syscall(_NR["close_range"], ffi.c_uint(first), ffi.c_uint(last), ffi.c_uint(flags)), "close_range")
 
 
 FD_END = 0x7FFFFFFF  # above any fd number (the kernel caps them at nr_open, 2^20 by default)
@@ -294,31 +292,31 @@ def close_fds_except(keep):
         lo = fd + 1
 
 
-class _Statfs(ctypes.Structure):
-    _fields_ = [("f_type", ctypes.c_long), ("_rest", ctypes.c_long * 15)]
+class _Statfs(ffi.Structure):
+    _fields_ = [("f_type", ffi.c_long), ("_rest", ffi.c_long * 15)]
 
 
-_libc.fstatfs.argtypes = [ctypes.c_int, ctypes.c_void_p]
+_libc.fstatfs.argtypes = [ffi.c_int, ffi.c_void_p]
 
 
 def fstatfs_type(fd):
     """The filesystem magic of the file behind ``fd`` (statfs.f_type)."""
     buf = _Statfs()
-    _check(_libc.fstatfs(fd, ctypes.byref(buf)), "fstatfs")
+    _check(_libc.fstatfs(fd, ffi.byref(buf)), "fstatfs")
     return buf.f_type & 0xFFFFFFFF
 
 
 # --- namespaces ------------------------------------------------------------
 def unshare(flags):
-    _check(_syscall(_NR["unshare"], ctypes.c_int(flags)), "unshare")
+    _check(_syscall(_NR["unshare"], ffi.c_int(flags)), "unshare")
 
 
 def setns(fd, nstype=0, *, display=None):
-    _check(_syscall(_NR["setns"], ctypes.c_int(fd), ctypes.c_int(nstype)), "setns", display)
+    _check(_syscall(_NR["setns"], ffi.c_int(fd), ffi.c_int(nstype)), "setns", display)
 
 
-_libc.sethostname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
-_libc.setdomainname.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+_libc.sethostname.argtypes = [ffi.c_char_p, ffi.c_size_t]
+_libc.setdomainname.argtypes = [ffi.c_char_p, ffi.c_size_t]
 
 
 def sethostname(name):
@@ -332,7 +330,7 @@ def setdomainname(name):
 
 
 # --- process attributes ----------------------------------------------------
-_libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+_libc.prctl.argtypes = [ffi.c_int, ffi.c_ulong, ffi.c_ulong, ffi.c_ulong, ffi.c_ulong]
 
 
 def prctl(option, arg2=0, arg3=0, arg4=0, arg5=0):
@@ -340,17 +338,17 @@ def prctl(option, arg2=0, arg3=0, arg4=0, arg5=0):
 
 
 def is_child_subreaper() -> bool:
-    flag = ctypes.c_int(0)
-    prctl(PR_GET_CHILD_SUBREAPER, ctypes.addressof(flag))
+    flag = ffi.c_int(0)
+    prctl(PR_GET_CHILD_SUBREAPER, ffi.addressof(flag))
     return bool(flag.value)
 
 
-class CapHeader(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+class CapHeader(ffi.Structure):
+    _fields_ = [("version", ffi.c_uint32), ("pid", ffi.c_int)]
 
 
-class CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+class CapData(ffi.Structure):
+    _fields_ = [("effective", ffi.c_uint32), ("permitted", ffi.c_uint32), ("inheritable", ffi.c_uint32)]
 
 
 _CAP_V3 = 0x20080522
@@ -360,7 +358,7 @@ def capget(pid=0):
     """Return (effective, permitted, inheritable) as 64-bit masks."""
     hdr = CapHeader(_CAP_V3, pid)
     data = (CapData * 2)()
-    _check(_syscall(_NR["capget"], ctypes.byref(hdr), ctypes.byref(data)), "capget")
+    _check(_syscall(_NR["capget"], ffi.byref(hdr), ffi.byref(data)), "capget")
     return tuple(getattr(data[0], f) | (getattr(data[1], f) << 32) for f in ("effective", "permitted", "inheritable"))
 
 
@@ -371,59 +369,58 @@ def capset(effective, permitted, inheritable):
         data[i].effective = (effective >> (32 * i)) & 0xFFFFFFFF
         data[i].permitted = (permitted >> (32 * i)) & 0xFFFFFFFF
         data[i].inheritable = (inheritable >> (32 * i)) & 0xFFFFFFFF
-    _check(_syscall(_NR["capset"], ctypes.byref(hdr), ctypes.byref(data)), "capset")
+    _check(_syscall(_NR["capset"], ffi.byref(hdr), ffi.byref(data)), "capset")
 
 
 def personality(persona):
-    return _check(_syscall(_NR["personality"], ctypes.c_ulong(persona)), "personality")
+    return _check(_syscall(_NR["personality"], ffi.c_ulong(persona)), "personality")
 
 
 def ioprio_set(which, who, ioprio):
-    _check(_syscall(_NR["ioprio_set"], ctypes.c_int(which), ctypes.c_int(who), ctypes.c_int(ioprio)), "ioprio_set")
+    _check(_syscall(_NR["ioprio_set"], ffi.c_int(which), ffi.c_int(who), ffi.c_int(ioprio)), "ioprio_set")
 
 
-class SchedAttr(ctypes.Structure):
+class SchedAttr(ffi.Structure):
     _fields_ = [
-        ("size", ctypes.c_uint32),
-        ("sched_policy", ctypes.c_uint32),
-        ("sched_flags", ctypes.c_uint64),
-        ("sched_nice", ctypes.c_int32),
-        ("sched_priority", ctypes.c_uint32),
-        ("sched_runtime", ctypes.c_uint64),
-        ("sched_deadline", ctypes.c_uint64),
-        ("sched_period", ctypes.c_uint64),
-        ("sched_util_min", ctypes.c_uint32),
-        ("sched_util_max", ctypes.c_uint32),
+        ("size", ffi.c_uint32),
+        ("sched_policy", ffi.c_uint32),
+        ("sched_flags", ffi.c_uint64),
+        ("sched_nice", ffi.c_int32),
+        ("sched_priority", ffi.c_uint32),
+        ("sched_runtime", ffi.c_uint64),
+        ("sched_deadline", ffi.c_uint64),
+        ("sched_period", ffi.c_uint64),
+        ("sched_util_min", ffi.c_uint32),
+        ("sched_util_max", ffi.c_uint32),
     ]
 
 
 def sched_setattr(pid, attr, flags=0):
-    attr.size = ctypes.sizeof(SchedAttr)
-    _check(_syscall(_NR["sched_setattr"], ctypes.c_int(pid), ctypes.byref(attr), ctypes.c_uint(flags)), "sched_setattr")
+    attr.size = ffi.sizeof(SchedAttr)
+    _check(_syscall(_NR["sched_setattr"], ffi.c_int(pid), ffi.byref(attr), ffi.c_uint(flags)), "sched_setattr")
 
 
 def set_mempolicy(mode, nodemask_words, maxnode):
     """``nodemask_words``: a sequence of unsigned longs (bit i = node i)."""
-    arr = (ctypes.c_ulong * max(1, len(nodemask_words)))(*nodemask_words)
-    ptr = ctypes.byref(arr) if nodemask_words else None
-    _check(_syscall(_NR["set_mempolicy"], ctypes.c_int(mode), ptr, ctypes.c_ulong(maxnode)), "set_mempolicy")
+    arr = (ffi.c_ulong * max(1, len(nodemask_words)))(*nodemask_words)
+    ptr = ffi.byref(arr) if nodemask_words else None
+    _check(_syscall(_NR["set_mempolicy"], ffi.c_int(mode), ptr, ffi.c_ulong(maxnode)), "set_mempolicy")
 
 
 def seccomp(operation, flags, args):
     """seccomp(2); ``args`` is a ctypes object passed by reference (or None)."""
-    ptr = ctypes.byref(args) if args is not None else None
-    return _check(_syscall(_NR["seccomp"], ctypes.c_uint(operation), ctypes.c_uint(flags), ptr), "seccomp")
+    ptr = ffi.byref(args) if args is not None else None
+    return _check(_syscall(_NR["seccomp"], ffi.c_uint(operation), ffi.c_uint(flags), ptr), "seccomp")
 
 
 def bpf(cmd, attr, size):
     """bpf(2); ``attr`` is a ctypes object (union bpf_attr member)."""
-    return _check(_syscall(_NR["bpf"], ctypes.c_int(cmd), ctypes.byref(attr), ctypes.c_uint(size)), "bpf")
+    return _check(_syscall(_NR["bpf"], ffi.c_int(cmd), ffi.byref(attr), ffi.c_uint(size)), "bpf")
 
 
 def pidfd_send_signal(pidfd, sig):
     _check(
-        _syscall(_NR["pidfd_send_signal"], ctypes.c_int(pidfd), ctypes.c_int(sig), None, ctypes.c_uint(0)),
-        "pidfd_send_signal",
+        _syscall(_NR["pidfd_send_signal"], ffi.c_int(pidfd), ffi.c_int(sig), None, ffi.c_uint(0)), "pidfd_send_signal"
     )
 
 
@@ -438,8 +435,8 @@ SOCK_SEQPACKET = 5
 SOCK_CLOEXEC = 0o2000000
 
 
-class SockaddrUn(ctypes.Structure):
-    _fields_ = [("sun_family", ctypes.c_ushort), ("sun_path", ctypes.c_char * 108)]
+class SockaddrUn(ffi.Structure):
+    _fields_ = [("sun_family", ffi.c_ushort), ("sun_path", ffi.c_char * 108)]
 
 
 def _sockaddr(path):
@@ -455,7 +452,7 @@ def socket(domain, kind, proto=0):
 
 
 def socketpair(kind=SOCK_SEQPACKET):
-    fds = (ctypes.c_int * 2)()
+    fds = (ffi.c_int * 2)()
     _check(_libc.socketpair(AF_UNIX, kind | SOCK_CLOEXEC, 0, fds), "socketpair")
     return fds[0], fds[1]
 
@@ -466,7 +463,7 @@ def unix_listen(path, backlog=4):
     fd = socket(AF_UNIX, SOCK_STREAM)
     addr = _sockaddr(path)
     try:
-        _check(_libc.bind(fd, ctypes.byref(addr), ctypes.sizeof(addr)), "bind", path)
+        _check(_libc.bind(fd, ffi.byref(addr), ffi.sizeof(addr)), "bind", path)
         _check(_libc.listen(fd, backlog), "listen", path)
     except OSError:
         os.close(fd)
@@ -483,20 +480,20 @@ KEYCTL_JOIN_SESSION_KEYRING = 1
 
 def join_session_keyring(name):
     return _check(
-        _syscall(_NR["keyctl"], ctypes.c_int(KEYCTL_JOIN_SESSION_KEYRING), _b(name)), "keyctl(join session keyring)"
+        _syscall(_NR["keyctl"], ffi.c_int(KEYCTL_JOIN_SESSION_KEYRING), _b(name)), "keyctl(join session keyring)"
     )
 
 
 def ioctl_int(fd, request, arg=0):
     """ioctl(2) with an integer argument, returning its integer result."""
-    return _check(_libc.ioctl(fd, ctypes.c_ulong(request), ctypes.c_long(arg)), "ioctl")
+    return _check(_libc.ioctl(fd, ffi.c_ulong(request), ffi.c_long(arg)), "ioctl")
 
 
 def ioctl_ptr(fd, request, buf):
-    return _check(_libc.ioctl(fd, ctypes.c_ulong(request), ctypes.byref(buf)), "ioctl")
+    return _check(_libc.ioctl(fd, ffi.c_ulong(request), ffi.byref(buf)), "ioctl")
 
 
-_libc.ioctl.restype = ctypes.c_int
+_libc.ioctl.restype = ffi.c_int
 
 
 # --- filesystem and devices (rootfs/) ------------------------------------

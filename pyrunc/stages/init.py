@@ -134,10 +134,10 @@ def intermediate_main(chan, job):
 # --- stage 2: the init -----------------------------------------------------
 def _loopback_up():
     """Bring up ``lo`` in the new network namespace (runc does)."""
-    import ctypes
+    from ..linux import ffi
 
     SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
-    buf = ctypes.create_string_buffer(40)
+    buf = ffi.create_string_buffer(40)
     buf.raw = b"lo".ljust(40, b"\0")
     fd = sc.socket(sc.AF_INET, sc.SOCK_DGRAM)
     try:

@@ -172,3 +172,35 @@ def test_the_control_create_loads_os(rt, bundle):
     assert p.returncode == 0, lines[-20:]
     names = {ln.rsplit("|", 1)[1].strip() for ln in lines if ln.startswith("import time:") and "|" in ln}
     assert {"os", "_collections_abc"} <= names
+
+
+def test_create_run_and_exec_do_not_load_the_ctypes_package(rt, bundle):
+    """The kernel calls go through pyrunc/linux/ffi.py, on _ctypes: the
+    ctypes package (~1.5 ms) stays unloaded, with a network namespace (the
+    init brings lo up) and with a seccomp filter (loaded by the init; the
+    compiled program comes from the per-host cache after the first create)."""
+    bundle.config["linux"]["seccomp"] = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}],
+    }
+    bundle.set_namespace("network")
+    bundle.set_args("true").write()
+    first = "imp-" + os.urandom(3).hex()
+    rt._track(first)
+    p = rt.run(first, bundle)  # compiles the filter (the bindings may use ctypes), fills the cache
+    assert p.returncode == 0, p.stderr
+    cid = "imp-" + os.urandom(3).hex()
+    rt._track(cid)
+    p, names = run_importtime(rt, "run", "--bundle", bundle.path, cid)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert "pyrunc.linux.ffi" in names and "_ctypes" in names  # the control: the kernel calls were loaded
+    loaded = {"run": names & {"ctypes", "ctypes._endian"}}
+    bundle.config["linux"].pop("seccomp")
+    bundle.set_args("sleep", "60").write()
+    cid = "imp-" + os.urandom(3).hex()
+    rt._track(cid)
+    assert rt.run(cid, bundle, "--detach").returncode == 0
+    p, names = run_importtime(rt, "exec", cid, "true")
+    assert p.returncode == 0, p.stderr[-2000:]
+    loaded["exec"] = names & {"ctypes", "ctypes._endian"}
+    assert loaded == {"run": set(), "exec": set()}

@@ -1,0 +1,91 @@
+"""The C types and library handles pyrunc's kernel calls need, made from
+``_ctypes``, the C module behind ``ctypes``, without importing ``ctypes``.
+
+Why: ``import ctypes`` runs ``ctypes/__init__.py`` (some forty classes,
+``struct``, ``ctypes._endian``, ``os``): about 1.5 ms of every ``create``,
+``run`` and ``exec``, measured against building the dozen types below from
+``_ctypes`` directly (docs/performance.md, section 14).  The classes are
+the ones ``ctypes`` defines in Python, with the same type codes and call
+flags, over the same C base classes: ``ctypes``' own objects (libseccomp's
+bindings use them) mix with these freely, and :func:`byref`,
+:func:`sizeof`, :func:`addressof`, :class:`Structure` and arrays (``c_int *
+2``) are ``_ctypes``' own.
+"""
+
+import _ctypes
+from _ctypes import POINTER, Structure, addressof, byref, get_errno, sizeof  # noqa: F401
+
+
+class c_int(_ctypes._SimpleCData):
+    _type_ = "i"
+
+
+class c_uint(_ctypes._SimpleCData):
+    _type_ = "I"
+
+
+class c_long(_ctypes._SimpleCData):
+    _type_ = "l"
+
+
+class c_ulong(_ctypes._SimpleCData):
+    _type_ = "L"
+
+
+class c_ushort(_ctypes._SimpleCData):
+    _type_ = "H"
+
+
+class c_uint64(_ctypes._SimpleCData):
+    _type_ = "Q"
+
+
+class c_char(_ctypes._SimpleCData):
+    _type_ = "c"
+
+
+class c_char_p(_ctypes._SimpleCData):
+    _type_ = "z"
+
+
+class c_void_p(_ctypes._SimpleCData):
+    _type_ = "P"
+
+
+c_int32 = c_int
+c_uint32 = c_uint
+c_size_t = c_ulong  # Linux is LP64 or ILP32: size_t is an unsigned long
+
+
+def create_string_buffer(init, size=None):
+    """A ``c_char`` array: of ``init`` bytes (and a NUL when ``size`` is not
+    given or leaves room), or of ``init`` zero bytes when it is an int."""
+    if isinstance(init, int):
+        return (c_char * init)()
+    buf = (c_char * (len(init) + 1 if size is None else size))()
+    buf.value = init  # type: ignore[misc]  # (the stubs know ctypes' c_char only) copies every byte, NULs too
+    return buf
+
+
+class _Function(_ctypes.CFuncPtr):
+    # as ctypes.CDLL(..., use_errno=True): cdecl, errno saved for get_errno(),
+    # int result unless restype says otherwise
+    _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
+    _restype_ = c_int
+
+
+class Library:
+    """A shared library's functions by attribute, as ``ctypes.CDLL(name,
+    use_errno=True)``; ``Library()`` is the C library the interpreter has
+    mapped already (``dlopen(NULL)``: no search, no ``ldconfig``).  Raises
+    OSError when ``name`` cannot be loaded."""
+
+    def __init__(self, name=None):
+        self._handle = _ctypes.dlopen(name, 0)  # _ctypes adds RTLD_NOW
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        function = _Function((name, self))  # type: ignore[arg-type]  # (the stubs want a ctypes.CDLL: any object with _handle)
+        setattr(self, name, function)  # one object per name: argtypes set once stay set
+        return function
