@@ -37,8 +37,10 @@ and exec start sealed.  Only when that view cannot exist (no right to
 mount) is the price one more interpreter start-up (10-20 ms) per command.
 """
 
-import os
 import sys
+
+from . import lightos as os  # os's calls without importing os: create, run and exec start their
+# cgroup lock warmer (runtime._lock_warmer) before os is loaded
 
 _MEMFD_NAME = "pyrunc-exe"
 
@@ -176,7 +178,9 @@ def reexec_sealed():
         raise OSError("the sealed view of the interpreter is still writable")
     sys.stdout.flush()
     sys.stderr.flush()
-    os.execve(fd, sys.orig_argv, os.environ)
+    import os as real_os  # the environment as a mapping execve takes (this path is rare: once per boot)
+
+    real_os.execve(fd, sys.orig_argv, real_os.environ)
 
 
 def require_sealed():

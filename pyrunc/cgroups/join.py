@@ -10,8 +10,9 @@ an RCU grace period (``ThreadedWarmer``).
 
 import _thread  # builtin; `threading` would cost an import
 import gc
-import os
 import sys
+
+from pyrunc import lightos as os  # os's calls without importing os: the warmer starts before os is loaded
 
 from pyrunc.linux import procfs
 
@@ -75,12 +76,13 @@ def late_join_fds(cfg, mgr):
     return tuple(fds[: len(dirs)]), tuple(fds[len(dirs) :])
 
 
-def origin_dirs(container_dirs):
+def origin_dirs(container_dirs, mount_table=None):
     """For each container cgroup dir, this process's own cgroup dir in the
-    same hierarchy (mount point of the hierarchy + our path in it)."""
+    same hierarchy (mount point of the hierarchy + our path in it).
+    ``mount_table``: procfs.mounts() when the caller has it already."""
     # (mountpoint, mount root, "" for cgroup2 or the v1 hierarchy's controllers)
     mounts: list[tuple[str, str, str | list[str]]] = []
-    for m in procfs.mounts():
+    for m in procfs.mounts() if mount_table is None else mount_table:
         if m["fstype"] == "cgroup2":
             mounts.append((m["mountpoint"], m["root"], ""))
         elif m["fstype"] == "cgroup":
@@ -116,12 +118,17 @@ class MigrationLockWarmer:
 
     INTERVAL_MS = 4  # well under a grace period
 
-    def __init__(self, container_dirs):
+    def __init__(self, container_dirs=None):
+        """``container_dirs`` None: the first cgroup hierarchy mounted."""
         self.fd = -1
         self.pid = str(os.getpid()).encode()
+        mount_table = None
+        if container_dirs is None:
+            mount_table = procfs.mounts()
+            container_dirs = _first_hierarchy_dir(mount_table)
         if container_dirs:
             try:
-                own = origin_dirs(container_dirs[:1])[0]
+                own = origin_dirs(container_dirs[:1], mount_table)[0]
                 self.fd = os.open(os.path.join(own, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC)
             except Exception:  # noqa: BLE001 - an optimization, never a reason for create to fail
                 self.fd = -1
@@ -177,7 +184,7 @@ class ThreadedWarmer:
         self._monotonic, self._sleep = time.monotonic, time.sleep
         if not enabled:
             return
-        warmer = MigrationLockWarmer(container_dirs or _first_hierarchy_dir())
+        warmer = MigrationLockWarmer(container_dirs or None)
         if warmer.fd < 0:
             return
         _short_switch_interval(+1)
@@ -233,9 +240,9 @@ def _short_switch_interval(delta):
             sys.setswitchinterval(_switch["saved"])
 
 
-def _first_hierarchy_dir():
+def _first_hierarchy_dir(mount_table):
     """A path under the first cgroup hierarchy mounted (for origin_dirs)."""
-    for m in procfs.mounts():
+    for m in mount_table:
         if m["fstype"] in ("cgroup2", "cgroup"):
             return [m["mountpoint"].rstrip("/") + "/-"]
     return []
