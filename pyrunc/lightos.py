@@ -107,6 +107,15 @@ class _Environ:
 environ = _Environ()
 
 
+def _mode(p, stat_call):
+    """st_mode of ``p``, or None where os.path's tests answer False (any
+    OSError; ValueError for a NUL in the path)."""
+    try:
+        return stat_call(p).st_mode
+    except (OSError, ValueError):
+        return None
+
+
 class path:
     """``os.path`` for ``str`` paths, as ``posixpath`` computes them."""
 
@@ -159,33 +168,21 @@ class path:
 
     @staticmethod
     def exists(p: str) -> bool:
-        try:
-            stat(p)
-        except (OSError, ValueError):
-            return False
-        return True
+        return _mode(p, stat) is not None
 
     @staticmethod
     def lexists(p: str) -> bool:
-        try:
-            lstat(p)
-        except (OSError, ValueError):
-            return False
-        return True
+        return _mode(p, lstat) is not None
 
     @staticmethod
     def isdir(p: str) -> bool:
-        try:
-            return stat(p).st_mode & _S_IFMT == _S_IFDIR
-        except (OSError, ValueError):
-            return False
+        mode = _mode(p, stat)
+        return mode is not None and mode & _S_IFMT == _S_IFDIR
 
     @staticmethod
     def isfile(p: str) -> bool:
-        try:
-            return stat(p).st_mode & _S_IFMT == _S_IFREG
-        except (OSError, ValueError):
-            return False
+        mode = _mode(p, stat)
+        return mode is not None and mode & _S_IFMT == _S_IFREG
 
     @staticmethod
     def relpath(p: str, start: str | None = None) -> str:

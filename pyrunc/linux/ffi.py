@@ -16,42 +16,21 @@ import _ctypes
 from _ctypes import POINTER, Structure, addressof, byref, get_errno, sizeof  # noqa: F401
 
 
-class c_int(_ctypes._SimpleCData):
-    _type_ = "i"
+def _simple(name, code):
+    """A ``_SimpleCData`` type as ctypes defines it: its name and its
+    struct-module type code."""
+    return type(name, (_ctypes._SimpleCData,), {"_type_": code})
 
 
-class c_uint(_ctypes._SimpleCData):
-    _type_ = "I"
-
-
-class c_long(_ctypes._SimpleCData):
-    _type_ = "l"
-
-
-class c_ulong(_ctypes._SimpleCData):
-    _type_ = "L"
-
-
-class c_ushort(_ctypes._SimpleCData):
-    _type_ = "H"
-
-
-class c_uint64(_ctypes._SimpleCData):
-    _type_ = "Q"
-
-
-class c_char(_ctypes._SimpleCData):
-    _type_ = "c"
-
-
-class c_char_p(_ctypes._SimpleCData):
-    _type_ = "z"
-
-
-class c_void_p(_ctypes._SimpleCData):
-    _type_ = "P"
-
-
+c_int = _simple("c_int", "i")
+c_uint = _simple("c_uint", "I")
+c_long = _simple("c_long", "l")
+c_ulong = _simple("c_ulong", "L")
+c_ushort = _simple("c_ushort", "H")
+c_uint64 = _simple("c_uint64", "Q")
+c_char = _simple("c_char", "c")
+c_char_p = _simple("c_char_p", "z")
+c_void_p = _simple("c_void_p", "P")
 c_int32 = c_int
 c_uint32 = c_uint
 c_size_t = c_ulong  # Linux is LP64 or ILP32: size_t is an unsigned long
@@ -63,7 +42,7 @@ def create_string_buffer(init, size=None):
     if isinstance(init, int):
         return (c_char * init)()
     buf = (c_char * (len(init) + 1 if size is None else size))()
-    buf.value = init  # type: ignore[misc]  # (the stubs know ctypes' c_char only) copies every byte, NULs too
+    buf.value = init  # copies every byte of init, NULs included
     return buf
 
 
