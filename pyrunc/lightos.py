@@ -3,11 +3,15 @@
 Why: ``state``, ``start``, ``kill``, ``delete``, ``pause``, ``resume`` and
 ``list`` run in a fresh interpreter each time (containerd calls ``state``
 several times per container), and ``import os`` is about 1.2 ms of that
-(docs/performance.md): ``_collections_abc``'s forty ABCs, ``os.environ``'s
-mapping class, ``posixpath``, ``stat``.  The interpreter has already loaded
-``posix``, the C module behind every ``os`` system call, at start-up.
+(docs/performance.md, section 13): ``_collections_abc``'s forty ABCs,
+``os.environ``'s mapping class, ``posixpath``, ``stat``.  The interpreter
+has already loaded ``posix``, the C module behind every ``os`` system call,
+at start-up.  ``create``, ``run`` and ``exec`` need ``os``, but only after
+they have started their cgroup lock warmer (cgroups/join.py), whose grace
+period should begin as early as it can.
 
-So the modules those commands load do ``from . import lightos as os``: the
+So the modules those commands load (and ``exeseal``, ``cgroups/join``) do
+``from . import lightos as os``: the
 system calls are ``posix``'s own functions (``os`` re-exports exactly
 these), and this module adds what ``os`` writes in Python and they use:
 
