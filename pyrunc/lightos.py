@@ -23,14 +23,14 @@ these), and this module adds what ``os`` writes in Python and they use:
 - ``environ``: a read-only ``str`` view of the environment, live: ``os.environ``
   writes into the same ``posix.environ`` dict, so a library caller that
   sets a variable after importing pyrunc is seen;
-- ``walk`` and ``makedirs``: the real ones, importing ``os`` on first use
-  (create's paths, which load ``os`` anyway).
+- ``makedirs``: the real one, importing ``os`` on first use (create's
+  paths, which load ``os`` anyway).
 
 Any other module may import ``os`` as usual: both see the same process.
 """
 
-# The system calls and constants the light modules use, posix's own (os
-# re-exports exactly these objects).  tests/unit/test_lightos.py checks that
+# The system calls and constants the light modules use (and getcwd, stat,
+# lstat for path below), posix's own (os re-exports exactly these objects).  tests/unit/test_lightos.py checks that
 # every os.<name> those modules use is here.
 from posix import (  # noqa: F401
     MFD_ALLOW_SEALING,
@@ -51,7 +51,6 @@ from posix import (  # noqa: F401
     chdir,
     chmod,
     close,
-    execve,
     fchdir,
     fstat,
     getcwd,
@@ -68,7 +67,6 @@ from posix import (  # noqa: F401
     read,
     readlink,
     rename,
-    replace,
     rmdir,
     scandir,
     sendfile,
@@ -193,12 +191,6 @@ class path:
         import os
 
         return os.path.relpath(p, start)
-
-
-def walk(top, topdown=True, onerror=None, followlinks=False):
-    import os
-
-    return os.walk(top, topdown, onerror, followlinks)
 
 
 def makedirs(name, mode=0o777, exist_ok=False):

@@ -21,8 +21,8 @@ only privileged step, mapping subordinate ids, is delegated to newuidmap /
 newgidmap, which check /etc/subuid themselves.
 
 This module is imported by the CLI on every command for the flag and the
-default ``--root``: it stays free of imports beyond ``os``; the rest is
-loaded on the create path only.
+default ``--root``: it stays free of imports beyond ``lightos`` (not even
+``os``); the rest is loaded on the create path only.
 """
 
 from . import lightos as os  # os's calls without importing os (lightos.py)
