@@ -50,6 +50,10 @@ def _spawn(hook):
             # not whatever pyrunc's caller left open.
             os.closerange(3, 0x7FFFFFFF)  # close_range(2)
             env = dict(e.split("=", 1) if "=" in e else (e, "") for e in hook.env)
+            # what CPython ignores at start-up, at its default again (as
+            # process.PYTHON_IGNORED_SIGNALS, for the same reason)
+            for signum in (_signal.SIGPIPE, _signal.SIGXFSZ):
+                _signal.signal(signum, _signal.SIG_DFL)
             os.execve(hook.path, hook.args or [hook.path], env)
         except OSError as e:
             os.write(2, f"{_START_FAILED}{hook.path}: {e.strerror}".encode())

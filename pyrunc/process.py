@@ -26,6 +26,7 @@ tests/unit/test_core_units.py).
 
 import os
 import resource  # an extension module: must be loaded before pivot_root
+import _signal  # the C module behind `signal`, without its enum import
 
 from . import capabilities, lsm
 from .linux import syscalls as sc
@@ -34,6 +35,18 @@ from .linux import procfs
 from .linux.procwrite import write_proc_attr
 
 EXEC_FAILED = 127
+
+# CPython sets SIGPIPE and SIGXFSZ to "ignore" at start-up (a write then
+# fails with EPIPE or EFBIG instead of killing the interpreter), and an
+# ignored signal stays ignored across execve.  The processes pyrunc starts
+# get them back at their default, as runc's do: a container's `yes | head`
+# must end by SIGPIPE (tests/integration/compat/test_signal_dispositions.py).
+PYTHON_IGNORED_SIGNALS = (_signal.SIGPIPE, _signal.SIGXFSZ)
+
+
+def _set_ignored_signals(handler):
+    for signum in PYTHON_IGNORED_SIGNALS:
+        _signal.signal(signum, handler)
 
 
 def lookup_executable(args0, env, cwd="/"):
@@ -351,6 +364,7 @@ def _spawn_forked(path, args, env):
         try:
             os.close(r)
             os.setsid()
+            _set_ignored_signals(_signal.SIG_DFL)
             os.execve(path, args, env)
         except OSError as e:
             os.write(w, str(e.errno or 0).encode())
@@ -441,6 +455,11 @@ def finalize_and_exec(
         os.sched_setaffinity(0, attrs.affinity_final)
     if proc.no_new_privileges:
         sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
+    if not spawn:
+        # As late as can be (a write into a closed pipe would now kill this
+        # process rather than fail), yet before a last filter: after it,
+        # only the execve.  (A spawned child gets them from posix_spawn.)
+        _set_ignored_signals(_signal.SIG_DFL)
     if seccomp is not None and proc.no_new_privileges:
         # the very last step: nothing the runtime still does can be refused
         fd = seccomp.load()
@@ -448,11 +467,17 @@ def finalize_and_exec(
             on_seccomp(fd)
     if spawn:
         try:
-            return os.posix_spawn(path, proc.args, env, setsid=True)
+            return os.posix_spawn(path, proc.args, env, setsid=True, setsigdef=PYTHON_IGNORED_SIGNALS)
         except OSError as e:
             # EPERM/ENOSYS: a filter (ours, or one this runtime inherited)
             # refuses clone3; a real execve failure recurs in the fallback
             if e.errno not in (1, 38):
                 raise
         return _spawn_forked(path, proc.args, env)
-    os.execve(path, proc.args, env)
+    try:
+        os.execve(path, proc.args, env)
+    except BaseException:
+        # the caller reports the failure on the start socket, whose reader
+        # may be gone: EPIPE, not death by SIGPIPE
+        _set_ignored_signals(_signal.SIG_IGN)
+        raise
