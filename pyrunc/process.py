@@ -409,7 +409,17 @@ def prepare_exec(proc, keep_fds=()):
 
 
 def finalize_and_exec(
-    proc, path, *, cap_count, seccomp=None, keep_fds=(), on_seccomp=None, attrs=None, spawn=False, prepared=None
+    proc,
+    path,
+    *,
+    cap_count,
+    seccomp=None,
+    keep_fds=(),
+    on_seccomp=None,
+    attrs=None,
+    spawn=False,
+    prepared=None,
+    on_committed=None,
 ):
     """Apply the process settings and execve ``path``.  Never returns.
 
@@ -426,7 +436,13 @@ def finalize_and_exec(
     process sets no scheduler/ioPriority/memoryPolicy/personality/affinity).
 
     ``prepared``: what :func:`prepare_exec` returned, when the caller ran it
-    already (before loading a notifying filter)."""
+    already (before loading a notifying filter).
+
+    ``on_committed``: called once every step that can fail has been taken
+    but a filter loaded under no_new_privs and the execve, provided no
+    filter is loaded yet (without no_new_privs the filter comes early, and
+    the call does not happen): the init then tells ``start`` that it need
+    not wait for the execve (stages/init.py)."""
     env, cwd_done = prepared if prepared is not None else prepare_exec(proc, keep_fds)
     set_oom_score_adj(proc.oom_score_adj)
     if attrs is not None:
@@ -441,9 +457,7 @@ def finalize_and_exec(
     if seccomp is not None and not proc.no_new_privileges:
         # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, which the
         # capability step below may drop: load it first (runc does the same).
-        fd = seccomp.load()
-        if on_seccomp is not None:
-            on_seccomp(fd)
+        _load_filter(seccomp, on_seccomp)
     if proc.caps is not None:
         capabilities.drop_bounding_set(proc.caps.get("bounding", ()), cap_count)
     switch_user(proc.user)
@@ -455,29 +469,45 @@ def finalize_and_exec(
         os.sched_setaffinity(0, attrs.affinity_final)
     if proc.no_new_privileges:
         sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
-    if not spawn:
-        # As late as can be (a write into a closed pipe would now kill this
-        # process rather than fail), yet before a last filter: after it,
-        # only the execve.  (A spawned child gets them from posix_spawn.)
-        _set_ignored_signals(_signal.SIG_DFL)
-    if seccomp is not None and proc.no_new_privileges:
-        # the very last step: nothing the runtime still does can be refused
-        fd = seccomp.load()
-        if on_seccomp is not None:
-            on_seccomp(fd)
+    if on_committed is not None and (seccomp is None or proc.no_new_privileges):
+        on_committed()
     if spawn:
-        try:
-            return os.posix_spawn(path, proc.args, env, setsid=True, setsigdef=PYTHON_IGNORED_SIGNALS)
-        except OSError as e:
-            # EPERM/ENOSYS: a filter (ours, or one this runtime inherited)
-            # refuses clone3; a real execve failure recurs in the fallback
-            if e.errno not in (1, 38):
-                raise
-        return _spawn_forked(path, proc.args, env)
+        # a spawned child gets them from posix_spawn, or _spawn_forked
+        return _final_filter_and_spawn(proc, path, env, seccomp, on_seccomp)
+    # As late as can be (a write into a closed pipe would now kill this
+    # process rather than fail), yet before a last filter: after it, only
+    # the execve.
+    _set_ignored_signals(_signal.SIG_DFL)
     try:
+        if seccomp is not None and proc.no_new_privileges:
+            _load_filter(seccomp, on_seccomp)  # the very last step: nothing we still do can be refused
         os.execve(path, proc.args, env)
-    except BaseException:
-        # the caller reports the failure on the start socket, whose reader
-        # may be gone: EPIPE, not death by SIGPIPE
-        _set_ignored_signals(_signal.SIG_IGN)
+    except BaseException as e:
+        # the caller reports the failure on the start socket or stderr, whose
+        # reader may be gone: EPIPE then, not death by SIGPIPE
+        try:
+            _set_ignored_signals(_signal.SIG_IGN)
+        except OSError:
+            pass  # the filter refuses rt_sigaction: the failure still gets out
+        if isinstance(e, OSError) and e.filename == path and e.strerror:
+            raise StageError(f"exec {path}: {e.strerror.lower()}") from None  # runc's words
         raise
+
+
+def _load_filter(seccomp, on_seccomp):
+    fd = seccomp.load()
+    if on_seccomp is not None:
+        on_seccomp(fd)
+
+
+def _final_filter_and_spawn(proc, path, env, seccomp, on_seccomp):
+    if seccomp is not None and proc.no_new_privileges:
+        _load_filter(seccomp, on_seccomp)
+    try:
+        return os.posix_spawn(path, proc.args, env, setsid=True, setsigdef=PYTHON_IGNORED_SIGNALS)
+    except OSError as e:
+        # EPERM/ENOSYS: a filter (ours, or one this runtime inherited)
+        # refuses clone3; a real execve failure recurs in the fallback
+        if e.errno not in (1, 38):
+            raise
+    return _spawn_forked(path, proc.args, env)

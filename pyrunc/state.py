@@ -30,6 +30,13 @@ STATE_FILE = "state.json"
 CONFIG_FILE = "config.json"
 SPEC_FILE = "spec.json"
 START_SOCKET = "start.sock"
+# What the init writes on the connection `start` made to START_SOCKET
+# (docs/stage-protocol.md, "Start"): ACCEPTED once the startContainer hooks
+# ran; COMMITTED when only the execve (and a filter under no_new_privs) is
+# left; any other bytes are an error message.  The connection is
+# close-on-exec: its EOF is the execve.
+START_ACCEPTED = b"0"
+START_COMMITTED = b"."
 
 
 def validate_id(container_id):

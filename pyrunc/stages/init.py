@@ -47,7 +47,7 @@ from ..linux import syscalls as sc
 from ..linux.procwrite import write_sysctls
 from ..log import log
 from ..process import finalize_and_exec, lookup_executable, prepare_exec
-from ..state import hook_state
+from ..state import START_ACCEPTED, START_COMMITTED, hook_state
 from . import protocol as proto
 from .common import describe as _describe
 from .common import fail_stage, seal_imports
@@ -308,6 +308,17 @@ def init_main(chan, job, self_cgroups):
 
     # Created: wait for `start`.
     conn = -1
+    committed = []
+
+    def commit():
+        # Only the execve (and a filter under no_new_privs) is left: `start`
+        # may return, as runc's does once its init has written to its FIFO.
+        committed.append(True)
+        try:
+            os.write(conn, START_COMMITTED)
+        except OSError:
+            pass  # `start` is gone: it had marked the container running
+
     try:
         conn = sc.accept(job.listen_fd)
         os.close(job.listen_fd)
@@ -315,7 +326,7 @@ def init_main(chan, job, self_cgroups):
             sc.prctl(sc.PR_SET_THP_DISABLE, 0)  # the container's program gets the host's policy
         if job.hook_runner and cfg.hooks.get("startContainer"):
             job.hook_runner(cfg.hook_list("startContainer"), _hook_state(job, "created"), "startContainer")
-        os.write(conn, b"0")
+        os.write(conn, START_ACCEPTED)
         finalize_and_exec(
             proc,
             path,
@@ -325,11 +336,22 @@ def init_main(chan, job, self_cgroups):
             on_seccomp=lambda fd: _send_notify_fd(job, fd),
             attrs=job.attrs,
             prepared=prepared,
+            # not under a notifying filter loaded during create: its agent
+            # must see only the container's syscalls
+            on_committed=commit if prepared is None else None,
         )
     except BaseException as e:  # noqa: BLE001
+        text = _describe(e)
+        if committed:
+            # `start` may have returned already: the container's stderr is
+            # where this goes then (runc's init writes it there too)
+            try:
+                os.write(2, f"pyrunc: {text}\n".encode())
+            except OSError:
+                pass
         if conn >= 0:
             try:
-                os.write(conn, _describe(e).encode()[:16000])
+                os.write(conn, text.encode()[:16000])
             except OSError:
                 pass
         os._exit(1)
