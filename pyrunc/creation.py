@@ -154,7 +154,7 @@ def create(
         from .stages.jobs import InitJob
         from .stages import protocol as proto
         from .rootfs import plan
-        from .rootless import running_in_userns
+        from .caller import running_in_userns
 
         # in any user namespace but the host's, mknod is refused: devices are
         # bound from the host also when pyrunc itself runs in one (podman)

@@ -63,6 +63,7 @@ HOT_MODULES = (
     "pyrunc.hooks",
     "pyrunc.netdev",
     "pyrunc.rootless",
+    "pyrunc.caller",
     "pyrunc.seccomp",
     "pyrunc.config.validate",
     "pyrunc.config.host",

@@ -152,14 +152,14 @@ class Runtime:
             if self.root is not None:
                 self._store = st.StateStore(self.root)
             else:
-                from .rootless import default_root
+                from .caller import default_root
 
                 root, xdg = default_root()
                 self._store = st.StateStore(root, sticky=xdg)
         return self._store
 
     def _rootless_cgroups(self) -> bool:
-        from .rootless import rootless_cgroups
+        from .caller import rootless_cgroups
 
         return rootless_cgroups(self.rootless)
 

@@ -209,7 +209,7 @@ class Globals:
         # --root and no --rootless: nothing on their hot path)
         self.rootless = None
         if opts["rootless"] != "auto":
-            from ..rootless import parse_flag
+            from ..caller import parse_flag
 
             self.rootless = parse_flag(opts["rootless"])
         self.criu = opts["criu"]

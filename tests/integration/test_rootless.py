@@ -240,7 +240,7 @@ def _state_names(work, runtime=RUNTIME):
 # --- detection and the default --root (no containers) ---------------------
 def test_rootless_flag_values():
     from pyrunc.errors import UsageError
-    from pyrunc.rootless import parse_flag
+    from pyrunc.caller import parse_flag
 
     assert [parse_flag(v) for v in ("auto", "", "true", "1", "True", "false", "0", "F")] == [
         None,
@@ -270,35 +270,35 @@ def test_rootless_flag_values():
 def test_default_root_rules(monkeypatch, euid, in_userns, env, expected):
     """runc's rules: an unprivileged caller keeps state in $XDG_RUNTIME_DIR;
     root in a partial user namespace too unless USER=root; host root never."""
-    from pyrunc import rootless
+    from pyrunc import caller
 
-    monkeypatch.setattr(rootless.os, "geteuid", lambda: euid)
-    monkeypatch.setattr(rootless, "_in_userns", in_userns)
-    assert rootless.default_root(env) == expected
+    monkeypatch.setattr(caller.os, "geteuid", lambda: euid)
+    monkeypatch.setattr(caller, "_in_userns", in_userns)
+    assert caller.default_root(env) == expected
 
 
 def test_default_root_without_xdg_is_an_error(monkeypatch):
-    from pyrunc import rootless
+    from pyrunc import caller
     from pyrunc.errors import PyruncError
 
-    monkeypatch.setattr(rootless.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(caller.os, "geteuid", lambda: 1000)
     with pytest.raises(PyruncError, match="XDG_RUNTIME_DIR is not set"):
-        rootless.default_root({"USER": "alice"})
+        caller.default_root({"USER": "alice"})
 
 
 def test_rootless_cgroups_detection(monkeypatch):
-    from pyrunc import rootless
+    from pyrunc import caller
 
-    monkeypatch.setattr(rootless, "_in_userns", False)
-    monkeypatch.setattr(rootless.os, "geteuid", lambda: 0)
-    assert rootless.rootless_cgroups(None) is False
-    assert rootless.rootless_cgroups(True) is True
-    monkeypatch.setattr(rootless, "_in_userns", True)
-    assert rootless.rootless_cgroups(None) is True
-    assert rootless.rootless_cgroups(False) is False
-    monkeypatch.setattr(rootless, "_in_userns", False)
-    monkeypatch.setattr(rootless.os, "geteuid", lambda: 1000)
-    assert rootless.rootless_cgroups(None) is True
+    monkeypatch.setattr(caller, "_in_userns", False)
+    monkeypatch.setattr(caller.os, "geteuid", lambda: 0)
+    assert caller.rootless_cgroups(None) is False
+    assert caller.rootless_cgroups(True) is True
+    monkeypatch.setattr(caller, "_in_userns", True)
+    assert caller.rootless_cgroups(None) is True
+    assert caller.rootless_cgroups(False) is False
+    monkeypatch.setattr(caller, "_in_userns", False)
+    monkeypatch.setattr(caller.os, "geteuid", lambda: 1000)
+    assert caller.rootless_cgroups(None) is True
 
 
 def test_limits_that_need_a_cgroup():

@@ -100,8 +100,10 @@ def test_the_control_a_module_outside_the_cache_is_seen(rt):
 # must not load: the typed model, the resource logic (cgroups/resources.py:
 # only writing limits needs it), ctypes and the syscall module, the API's
 # result records (but `state`, which prints one), create's module.  Each costs a fraction of a millisecond on every call
-# (docs/performance.md, section 10).  Nor `os` (~1.2 ms: pyrunc/lightos.py).
+# (docs/performance.md, section 10).  Nor `os` (~1.2 ms: pyrunc/lightos.py),
+# nor what makes rootless containers (the caller's side is pyrunc/caller.py).
 HEAVY = {
+    "pyrunc.rootless",
     "os",
     "_collections_abc",
     "posixpath",

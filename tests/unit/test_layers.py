@@ -41,6 +41,7 @@ LAYERS = [
             "pyrunc.state",
             "pyrunc.exeseal",
             "pyrunc.rootless",
+            "pyrunc.caller",
         ],
     ),
     ("stages", ["pyrunc.stages"]),
