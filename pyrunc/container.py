@@ -233,7 +233,10 @@ def _release_init(c, wait_for_exec):
             if not chunk:
                 break
             data += chunk
-            if data == committed and not wait_for_exec:
+            if data.startswith(committed) and not wait_for_exec:
+                # even with an error right behind it: which one a read sees
+                # first is a race, and the init reports that error on the
+                # container's stderr
                 return
     finally:
         os.close(fd)
