@@ -98,6 +98,14 @@ def rmdir_tree(directory: str, timeout: float = 2.0) -> None:
     cgroup dirs cannot be removed while a process (even a zombie being reaped)
     is in them: EBUSY is retried until ``timeout``; a missing dir is success.
     """
+    try:
+        # the common case, a cgroup without sub-cgroups: one rmdir, no listing
+        os.rmdir(directory)
+        return
+    except FileNotFoundError:
+        return
+    except OSError:
+        pass  # sub-cgroups (ENOTEMPTY) or a process still leaving (EBUSY)
     deadline = time.monotonic() + timeout
     delay = 0.005
     while True:
