@@ -155,13 +155,22 @@ def _path_lines(purelib, source_root):
 
 
 def launcher_text(copy, purelib, source_root=None):
+    modcache_py = os.path.join(source_root or purelib, "pyrunc", "modcache.py")
     lines = [
         f"#!{copy} -IS",
         FAST_MARK + ", written by its first call (pyrunc/launcher.py, docs/install.md)",
         "import gc",
         "gc.disable()  # no collections while importing; main() freezes the loaded objects and re-enables",
         *_path_lines(purelib, source_root),
-        "from pyrunc.modcache import use",
+        # The cache's own module by its file (its .pyc checked as an
+        # ordinary import checks it), without the path finder: that would
+        # list the sys.path directories first, ~0.3 ms of every command.
+        "try:",
+        "    from _frozen_importlib import _load",
+        "    from _frozen_importlib_external import spec_from_file_location",
+        f"    use = _load(spec_from_file_location('pyrunc.modcache', {modcache_py!r})).use",
+        "except Exception:  # another interpreter's import internals: the ordinary way",
+        "    from pyrunc.modcache import use",
         f"use({module_cache_path_of(copy)!r})  # pyrunc/modcache.py",
         "from pyrunc.cli import main, exit_now",
         "exit_now(main())",

@@ -4,9 +4,10 @@ must not make a command slower; pyrunc/modcache.py).
 Every command the engines call takes its modules from the launcher's module
 cache: traced with strace, the only ``.pyc`` files a command opens are the
 interpreter's own start-up ones (``encodings``, before the launcher runs)
-and the two modules that open the cache (``pyrunc/__init__``,
-``pyrunc/modcache``).  A module that a command imports lazily and the
-cache's HOT_MODULES misses shows up here by name.
+and the cache's own module (``pyrunc/modcache``, which the launcher loads
+by its path; ``pyrunc/__init__`` when it falls back to the ordinary
+import).  A module that a command imports lazily and the cache's
+HOT_MODULES misses shows up here by name.
 """
 
 import os
@@ -88,6 +89,40 @@ def test_engine_commands_import_only_from_the_cache(rt, bundle):
     rt._track(run_id)
     extra["run"] = _opened_pycs(rt, "run", "--bundle", bundle.path, run_id)
     assert {verb: names for verb, names in extra.items() if names} == {}
+
+
+def _listed_directories(rt, *args):
+    """The directories the runtime's own process opens to list them."""
+    with tempfile.NamedTemporaryFile("r") as trace:
+        p = subprocess.run(
+            ["strace", "-qq", "-e", "trace=openat", "-o", trace.name, RUNTIME, "--root", rt.root, *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            timeout=60,
+        )
+        assert p.returncode == 0, f"{args}: {p.stderr}"
+        return {ln.split('"')[1] for ln in trace.read().splitlines() if "O_DIRECTORY" in ln and '"' in ln}
+
+
+def test_the_launcher_lists_no_directory_of_pyruncs_sys_path(rt, bundle):
+    """The launcher loads the cache's module by its path: the path finder
+    lists neither the tree nor site-packages nor the package (~0.3 ms of
+    every command).  The control: ``features``, a module the cache lacks,
+    is found by listing the package directory."""
+    from pyrunc import launcher
+
+    package = os.path.join(REPO, "pyrunc")
+    ours = {REPO, package, launcher._purelib(os.path.join(REPO, ".venv"))}
+    bundle.set_args("sleep", "60").write()
+    cid = "imp-" + os.urandom(3).hex()
+    rt._track(cid)
+    rt.create(cid, bundle)
+    listed = {
+        args[0]: _listed_directories(rt, *args) & ours for args in (["state", cid], ["start", cid], ["kill", cid])
+    }
+    assert listed == {"state": set(), "start": set(), "kill": set()}
+    assert package in _listed_directories(rt, "features")
 
 
 def test_the_control_a_module_outside_the_cache_is_seen(rt):
