@@ -386,8 +386,8 @@ def prepare_exec(proc, keep_fds=()):
     """The first of the last steps: what needs syscalls younger than many
     seccomp profiles (close_range, openat2), or root's privileges, and so
     must come before any filter.  Returns ``(env, cwd_done)`` for
-    finalize_and_exec; the init calls it itself, earlier, when it loads a
-    notifying filter during create."""
+    finalize_and_exec; the init calls it itself before it waits for
+    `start` (as runc's init), ``exec``'s stage through finalize_and_exec."""
     # No fd of the runtime may reach the user process (CVE-2024-21626):
     # everything above stdio and the preserved fds is closed on exec.
     # Close-on-exec rather than closed: the start socket must stay open

@@ -277,13 +277,15 @@ def init_main(chan, job, self_cgroups):
         stage = "exec lookup"
         path = lookup_executable(proc.args[0], proc.env, proc.cwd)
         sc.prctl(sc.PR_SET_DUMPABLE, 0)
-        prepared = None
-        if seccomp is not None and seccomp.uses_notify:
+        # As runc's init, before it waits: the fds close-on-exec, $HOME from
+        # the image's passwd, the cwd entered (`start` then waits for less).
+        stage = "process"
+        prepared = prepare_exec(proc, job.keep_fds)
+        notify_loaded = seccomp is not None and seccomp.uses_notify
+        if notify_loaded:
             # The seccomp agent gets the listener fd during create, as with
-            # runc: a notifying filter is loaded now, not right before execve,
-            # so what must precede any filter (fds, $HOME, cwd) comes first.
+            # runc: a notifying filter is loaded now, not right before execve.
             stage = "seccomp notify"
-            prepared = prepare_exec(proc, job.keep_fds)
             _send_notify_fd(job, seccomp.load())
             seccomp = None
         stage = "cgroup join"
@@ -295,7 +297,7 @@ def init_main(chan, job, self_cgroups):
         # the hooks and the execve (the flag survives execve).  Not once a
         # notifying filter is loaded: its agent must see only the
         # container's syscalls.
-        thp_off = prepared is None
+        thp_off = not notify_loaded
         if thp_off:
             sc.prctl(sc.PR_SET_THP_DISABLE, 1)
         join_cgroups(job.cgroup_fds)
@@ -338,7 +340,7 @@ def init_main(chan, job, self_cgroups):
             prepared=prepared,
             # not under a notifying filter loaded during create: its agent
             # must see only the container's syscalls
-            on_committed=commit if prepared is None else None,
+            on_committed=None if notify_loaded else commit,
         )
     except BaseException as e:  # noqa: BLE001
         text = _describe(e)
