@@ -221,7 +221,10 @@ class Runtime:
         return oci_state(c.state, "created")
 
     def start(self, container_id: str) -> None:
-        """Start the created container's process.  Raises ``InvalidState``
+        """Start the created container's process.  Returns once only its
+        execve is left (as runc's ``start``; after it when the container has
+        poststart hooks or a seccomp filter without no_new_privs: then a
+        failed execve raises).  Raises ``InvalidState``
         ("cannot start an already running container", "cannot start a
         container that has stopped"), ``ContainerNotExist``."""
         from . import container as core

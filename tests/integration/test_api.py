@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from helpers import REPO, cgroup_dirs, new_id, pid_alive, runtime_is_pyrunc, wait_for
+from helpers import REPO, cgroup_dirs, exec_done, new_id, pid_alive, runtime_is_pyrunc, wait_for
 from pyrunc.errors import ContainerNotExist, ContainerNotRunning, InvalidState, PyruncError
 from pyrunc.exeseal import exe_is_sealed
 from pyrunc.runtime import ContainerState, Event, Process, Runtime, Stats
@@ -125,6 +125,8 @@ def test_create_start_state_kill_delete(runtime, bundle):
     assert len(proc_status(s.pid)["NSpid"].split()) == 2  # pid 1 of its own pid namespace
     assert runtime.start(cid) is None
     assert runtime.state(cid).status == "running"
+    # start returns once only the execve is left, as runc's start does
+    wait_for(lambda: exec_done(s.pid, "sleep"))
     with open(f"/proc/{s.pid}/cmdline", "rb") as f:
         assert f.read() == b"sleep\x001000\x00"
     with pytest.raises(InvalidState, match="^cannot start an already running container$"):
