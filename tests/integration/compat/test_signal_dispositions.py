@@ -45,6 +45,22 @@ def test_exec_process(any_rt, bundle):
     assert "yes-status 141" in p.stderr, p.stderr
 
 
+def test_exec_process_forked(any_rt, bundle):
+    """Under a filter that refuses clone3 (profiles older than it), glibc's
+    posix_spawn fails and pyrunc's exec forks the process itself
+    (process._spawn_forked): its child resets the dispositions too."""
+    bundle.config["linux"]["seccomp"] = {
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}],
+    }
+    bundle.config["process"]["noNewPrivileges"] = True
+    cid, _ = started(any_rt, bundle, "sleep", "600")
+    p = any_rt("exec", cid, "sh", "-c", PIPE_SCRIPT)
+    assert p.returncode == 0, p.stderr
+    assert _ignored_standard_signals(p.stdout) == 0
+    assert "yes-status 141" in p.stderr, p.stderr
+
+
 def test_hook_process(any_rt, bundle, tmp_path):
     out = tmp_path / "hook.out"
     hook = tmp_path / "hook.sh"
