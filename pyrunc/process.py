@@ -439,10 +439,11 @@ def finalize_and_exec(
     already (before loading a notifying filter).
 
     ``on_committed``: called once every step that can fail has been taken
-    but a filter loaded under no_new_privs and the execve, provided no
-    filter is loaded yet (without no_new_privs the filter comes early, and
-    the call does not happen): the init then tells ``start`` that it need
-    not wait for the execve (stages/init.py)."""
+    but a filter loaded under no_new_privs and the execve, provided the
+    caller can still write then: no filter is loaded yet, or the one loaded
+    early (without no_new_privs) allows write(2) whatever its arguments
+    (``PreparedSeccomp.allows_write``).  The init then tells ``start`` that
+    it need not wait for the execve (stages/init.py)."""
     env, cwd_done = prepared if prepared is not None else prepare_exec(proc, keep_fds)
     set_oom_score_adj(proc.oom_score_adj)
     if attrs is not None:
@@ -469,7 +470,7 @@ def finalize_and_exec(
         os.sched_setaffinity(0, attrs.affinity_final)
     if proc.no_new_privileges:
         sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
-    if on_committed is not None and (seccomp is None or proc.no_new_privileges):
+    if on_committed is not None and (seccomp is None or proc.no_new_privileges or seccomp.allows_write):
         on_committed()
     if spawn:
         # a spawned child gets them from posix_spawn, or _spawn_forked

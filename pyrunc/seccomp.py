@@ -119,6 +119,11 @@ FLAGS = {
 # syscall would block the init forever.  runc has the same restriction.
 NOTIFY_FORBIDDEN_SYSCALLS = ("sendmsg",)
 
+# write(2) as a filter sees it from this machine's processes: (syscall
+# number, AUDIT_ARCH_*).  PreparedSeccomp.allows_write; an architecture not
+# listed is answered "maybe not".
+_NATIVE_WRITE = {"x86_64": (1, 0xC000003E), "aarch64": (64, 0xC00000B7)}
+
 _SCMP_ERROR = -1  # __NR_SCMP_ERROR: libseccomp does not know the name
 _SCMP_ARCH_NATIVE = 0
 _LIBSECCOMP_SONAME = "libseccomp.so.2"
@@ -156,6 +161,9 @@ class PreparedSeccomp:
         self._fprog = SockFprog(len(self.bpf) // _BPF_INSN_SIZE, ffi.addressof(self._insns))
         self._syscalls = syscalls
         self._load_flags = self.load_flags()
+        # Whether the init may still write to the start socket once this
+        # filter is loaded (stages/init.py, process.finalize_and_exec).
+        self.allows_write = allows_whatever_the_arguments(self.bpf, *_NATIVE_WRITE.get(os.uname().machine, (-1, 0)))
 
     @classmethod
     def from_record(cls, record):
@@ -197,6 +205,51 @@ class PreparedSeccomp:
         EACCES without no_new_privs or CAP_SYS_ADMIN."""
         ret = self._syscalls.seccomp(SECCOMP_SET_MODE_FILTER, self._load_flags, self._fprog)
         return ret if self.uses_notify else None
+
+
+def allows_whatever_the_arguments(bpf, nr, arch):
+    """Whether the classic-BPF program ``bpf`` answers SECCOMP_RET_ALLOW (or
+    LOG) to syscall ``nr`` on ``arch`` without reading its arguments or the
+    instruction pointer: then it allows that call, whatever they are.  The
+    program is run on that seccomp_data; an instruction outside what
+    libseccomp emits for such a path answers False."""
+    import struct
+
+    if nr < 0:
+        return False
+    insn = struct.Struct("<HBBI")  # struct sock_filter, on the little-endian machines of _NATIVE_WRITE
+    acc, pc, n = 0, 0, len(bpf) // _BPF_INSN_SIZE
+    while 0 <= pc < n:
+        code, jt, jf, k = insn.unpack_from(bpf, pc * _BPF_INSN_SIZE)
+        pc += 1
+        if code == 0x20:  # BPF_LD|BPF_W|BPF_ABS: a field of seccomp_data
+            if k == 0:
+                acc = nr
+            elif k == 4:
+                acc = arch
+            else:
+                return False  # the instruction pointer or an argument
+        elif code == 0x00:  # BPF_LD|BPF_IMM
+            acc = k
+        elif code == 0x54:  # BPF_ALU|BPF_AND|BPF_K
+            acc &= k
+        elif code == 0x05:  # BPF_JMP|BPF_JA
+            pc += k
+        elif code in _JUMPS:
+            pc += jt if _JUMPS[code](acc, k) else jf
+        elif code == 0x06:  # BPF_RET|BPF_K
+            return k & 0xFFFF0000 in (SECCOMP_RET_ALLOW, SECCOMP_RET_LOG)
+        else:
+            return False
+    return False
+
+
+_JUMPS = {
+    0x15: lambda a, k: a == k,  # BPF_JMP|BPF_JEQ|BPF_K
+    0x25: lambda a, k: a > k,  # BPF_JGT
+    0x35: lambda a, k: a >= k,  # BPF_JGE
+    0x45: lambda a, k: bool(a & k),  # BPF_JSET
+}
 
 
 # --- compiling ------------------------------------------------------------------

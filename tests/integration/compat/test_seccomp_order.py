@@ -254,9 +254,12 @@ def test_run_under_a_2019_profile_with_a_notify_rule(any_rt, old_profile, agent,
 # pyrunc's init may do there; plus the memory calls the interpreter's
 # allocator might need (every profile allows them; none was seen), and
 # rt_sigaction: SIGPIPE and SIGXFSZ back at their default (CPython ignores
-# them; runc's Go runtime sets signal handlers there too).
+# them; runc's Go runtime sets signal handlers there too); write: the byte
+# that releases `start` when the filter allows write(2) whatever its
+# arguments (runc writes its exec FIFO under the filter too).
 AFTER_FILTER = {
     "rt_sigaction",
+    "write",
     "prctl",
     "setgroups",
     "setresgid",
