@@ -238,7 +238,7 @@ def allows_whatever_the_arguments(bpf, nr, arch):
         elif code in _JUMPS:
             pc += jt if _JUMPS[code](acc, k) else jf
         elif code == 0x06:  # BPF_RET|BPF_K
-            return k & 0xFFFF0000 in (SECCOMP_RET_ALLOW, SECCOMP_RET_LOG)
+            return (k & 0xFFFF0000) in (SECCOMP_RET_ALLOW, SECCOMP_RET_LOG)  # the action, not its data
         else:
             return False
     return False
