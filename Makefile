@@ -189,6 +189,13 @@ include conformance/conformance.mk
 -include tests/integration/engines/engines.mk
 -include bench/bench.mk
 
+# The created init's waiter (pyrunc/waiter.py): rebuild its bytes from
+# pyrunc/waiter_x86_64.S with binutils (as, ld) after a change to the source;
+# tests/unit/test_waiter_program.py checks that the two agree.
+.PHONY: waiter
+waiter: venv
+	$(PY) -m pyrunc.waiter_build --write
+
 # the interpreter copy's read-only view first: a mount point cannot be deleted
 clean:
 	@[ ! -x $(PY) ] || $(PY) -m pyrunc.launcher --remove >/dev/null

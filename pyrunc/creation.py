@@ -208,11 +208,16 @@ def create(
         import gc
 
         gc.freeze()  # objects made so far (the config...) are never touched by a collection in the stages
-        child = os.fork()
-        if child == 0:
-            os.close(parent_fd)
-            stages.intermediate_main(proto.Channel(child_fd), job)
-            os._exit(1)  # not reached
+        job.runtime_pidfd = os.pidfd_open(os.getpid())  # close-on-exec
+        try:
+            child = os.fork()
+            if child == 0:
+                os.close(parent_fd)
+                stages.intermediate_main(proto.Channel(child_fd), job)
+                os._exit(1)  # not reached
+        finally:
+            if child != 0:
+                os.close(job.runtime_pidfd)
         os.close(child_fd)
         chan = proto.Channel(parent_fd)
         fault_point("create:forked")

@@ -30,6 +30,11 @@ itself) until the test has looked at it from the host and sent SIGCONT
 (tests/integration/adversarial/test_fds.py reads the fds a stage holds at that point).
 Not for pid 1 of a pid namespace, which cannot stop itself.
   exec:joined           the exec setup process joined the container's namespaces
+
+``PYRUNC_TEST_FAIL=<point>`` makes ``fail(<point>)`` raise ENOMEM there,
+for the paths that must survive a failing call:
+  init:waiter-exec      the init's execveat of the waiter (waiter.py): the
+                        Python init waits instead
 """
 
 from . import lightos as os  # os's calls without importing os (lightos.py)
@@ -44,3 +49,8 @@ def point(name):
             # it, SIGKILL included; exit as abruptly (no cleanup, 128+9)
             os._exit(137)
         os.kill(os.getpid(), 9)
+
+
+def fail(name):
+    if os.environ.get("PYRUNC_TEST_FAIL") == name:
+        raise OSError(12, "Cannot allocate memory (PYRUNC_TEST_FAIL)")

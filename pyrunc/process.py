@@ -44,7 +44,7 @@ EXEC_FAILED = 127
 PYTHON_IGNORED_SIGNALS = (_signal.SIGPIPE, _signal.SIGXFSZ)
 
 
-def _set_ignored_signals(handler):
+def set_ignored_signals(handler):
     for signum in PYTHON_IGNORED_SIGNALS:
         _signal.signal(signum, handler)
 
@@ -364,7 +364,7 @@ def _spawn_forked(path, args, env):
         try:
             os.close(r)
             os.setsid()
-            _set_ignored_signals(_signal.SIG_DFL)
+            set_ignored_signals(_signal.SIG_DFL)
             os.execve(path, args, env)
         except OSError as e:
             os.write(w, str(e.errno or 0).encode())
@@ -444,6 +444,28 @@ def finalize_and_exec(
     early (without no_new_privs) allows write(2) whatever its arguments
     (``PreparedSeccomp.allows_write``).  The init then tells ``start`` that
     it need not wait for the execve (stages/init.py)."""
+    env = finalize(
+        proc,
+        cap_count=cap_count,
+        seccomp=seccomp,
+        keep_fds=keep_fds,
+        on_seccomp=on_seccomp,
+        attrs=attrs,
+        prepared=prepared,
+    )
+    if on_committed is not None and (seccomp is None or proc.no_new_privileges or seccomp.allows_write):
+        on_committed()
+    if spawn:
+        # a spawned child gets them from posix_spawn, or _spawn_forked
+        return _final_filter_and_spawn(proc, path, env, seccomp, on_seccomp)
+    exec_final(proc, path, env, seccomp, on_seccomp)
+
+
+def finalize(proc, *, cap_count, seccomp=None, keep_fds=(), on_seccomp=None, attrs=None, prepared=None):
+    """Every setting of the process but a filter under no_new_privs, in
+    order (finalize_and_exec's steps before the execve).  Returns the
+    environment for the execve.  The init calls it before it waits when the
+    waiter waits (waiter.py): what is left then is only exec_final's."""
     env, cwd_done = prepared if prepared is not None else prepare_exec(proc, keep_fds)
     set_oom_score_adj(proc.oom_score_adj)
     if attrs is not None:
@@ -470,15 +492,17 @@ def finalize_and_exec(
         os.sched_setaffinity(0, attrs.affinity_final)
     if proc.no_new_privileges:
         sc.prctl(sc.PR_SET_NO_NEW_PRIVS, 1)
-    if on_committed is not None and (seccomp is None or proc.no_new_privileges or seccomp.allows_write):
-        on_committed()
-    if spawn:
-        # a spawned child gets them from posix_spawn, or _spawn_forked
-        return _final_filter_and_spawn(proc, path, env, seccomp, on_seccomp)
+    return env
+
+
+def exec_final(proc, path, env, seccomp=None, on_seccomp=None):
+    """The last steps: the signals CPython ignores back to their default, a
+    filter under no_new_privs, the execve.  Returns only by an exception
+    (StageError with runc's words for a failing execve)."""
     # As late as can be (a write into a closed pipe would now kill this
     # process rather than fail), yet before a last filter: after it, only
     # the execve.
-    _set_ignored_signals(_signal.SIG_DFL)
+    set_ignored_signals(_signal.SIG_DFL)
     try:
         if seccomp is not None and proc.no_new_privileges:
             _load_filter(seccomp, on_seccomp)  # the very last step: nothing we still do can be refused
@@ -487,7 +511,7 @@ def finalize_and_exec(
         # the caller reports the failure on the start socket or stderr, whose
         # reader may be gone: EPIPE then, not death by SIGPIPE
         try:
-            _set_ignored_signals(_signal.SIG_IGN)
+            set_ignored_signals(_signal.SIG_IGN)
         except OSError:
             pass  # the filter refuses rt_sigaction: the failure still gets out
         if isinstance(e, OSError) and e.filename == path and e.strerror:

@@ -119,10 +119,24 @@ FLAGS = {
 # syscall would block the init forever.  runc has the same restriction.
 NOTIFY_FORBIDDEN_SYSCALLS = ("sendmsg",)
 
-# write(2) as a filter sees it from this machine's processes: (syscall
-# number, AUDIT_ARCH_*).  PreparedSeccomp.allows_write; an architecture not
-# listed is answered "maybe not".
-_NATIVE_WRITE = {"x86_64": (1, 0xC000003E), "aarch64": (64, 0xC00000B7)}
+# What the runtime still calls once a filter is loaded, as a filter sees it
+# from this machine's processes: AUDIT_ARCH_*, and per use the syscall
+# numbers.  "write": the init's commit byte to `start` (stages/init.py);
+# "waiter": the calls of the init after an early filter and of the waiter
+# (waiter.py, waiter_x86_64.S).  An architecture or use not listed is
+# answered "maybe not".
+_AFTER_LOAD: dict[str, tuple[int, dict[str, tuple[int, ...]]]] = {
+    "x86_64": (0xC000003E, {"write": (1,), "waiter": (13, 1, 3, 322, 157, 17, 288, 44, 59, 231)}),
+    "aarch64": (0xC00000B7, {"write": (64,)}),
+}
+
+
+def after_load_allowed(bpf):
+    """The uses of _AFTER_LOAD whose calls ``bpf`` allows whatever their
+    arguments (computed once, at compile: ``config.model.Seccomp.allows``)."""
+    arch, uses = _AFTER_LOAD.get(os.uname().machine, (0, {}))
+    return sorted(use for use, nrs in uses.items() if allows_all_whatever_the_arguments(bpf, nrs, arch))
+
 
 _SCMP_ERROR = -1  # __NR_SCMP_ERROR: libseccomp does not know the name
 _SCMP_ARCH_NATIVE = 0
@@ -139,7 +153,15 @@ class PreparedSeccomp:
     """
 
     def __init__(
-        self, bpf, flags=0, *, uses_notify=False, listener_path=None, listener_metadata="", skipped_syscalls=()
+        self,
+        bpf,
+        flags=0,
+        *,
+        uses_notify=False,
+        listener_path=None,
+        listener_metadata="",
+        skipped_syscalls=(),
+        allows=None,
     ):
         from pyrunc.linux import ffi, syscalls
 
@@ -161,9 +183,12 @@ class PreparedSeccomp:
         self._fprog = SockFprog(len(self.bpf) // _BPF_INSN_SIZE, ffi.addressof(self._insns))
         self._syscalls = syscalls
         self._load_flags = self.load_flags()
-        # Whether the init may still write to the start socket once this
-        # filter is loaded (stages/init.py, process.finalize_and_exec).
-        self.allows_write = allows_whatever_the_arguments(self.bpf, *_NATIVE_WRITE.get(os.uname().machine, (-1, 0)))
+        # What the runtime may still call once this filter is loaded
+        # (after_load_allowed; the record's, else computed here).
+        self.allows = frozenset(after_load_allowed(self.bpf) if allows is None else allows)
+        # whether the init may still write to the start socket
+        # (stages/init.py, process.finalize_and_exec)
+        self.allows_write = "write" in self.allows
 
     @classmethod
     def from_record(cls, record):
@@ -175,6 +200,7 @@ class PreparedSeccomp:
             listener_path=record.listener_path,
             listener_metadata=record.listener_metadata,
             skipped_syscalls=record.skipped_syscalls,
+            allows=record.allows,
         )
 
     @property
@@ -210,38 +236,77 @@ class PreparedSeccomp:
 def allows_whatever_the_arguments(bpf, nr, arch):
     """Whether the classic-BPF program ``bpf`` answers SECCOMP_RET_ALLOW (or
     LOG) to syscall ``nr`` on ``arch`` without reading its arguments or the
-    instruction pointer: then it allows that call, whatever they are.  The
-    program is run on that seccomp_data; an instruction outside what
-    libseccomp emits for such a path answers False."""
+    instruction pointer: then it allows that call, whatever they are."""
+    return allows_all_whatever_the_arguments(bpf, (nr,), arch)
+
+
+def allows_all_whatever_the_arguments(bpf, nrs, arch):
+    """:func:`allows_whatever_the_arguments` for every syscall of ``nrs``,
+    in one walk: the program is run on the set of seccomp_data that differ
+    only in the number, and a jump on the number splits the set.  An
+    instruction outside what libseccomp emits for such a path answers
+    False."""
     import struct
 
-    if nr < 0:
+    if not nrs or min(nrs) < 0:
         return False
-    insn = struct.Struct("<HBBI")  # struct sock_filter, on the little-endian machines of _NATIVE_WRITE
-    acc, pc, n = 0, 0, len(bpf) // _BPF_INSN_SIZE
-    while 0 <= pc < n:
-        code, jt, jf, k = insn.unpack_from(bpf, pc * _BPF_INSN_SIZE)
-        pc += 1
-        if code == 0x20:  # BPF_LD|BPF_W|BPF_ABS: a field of seccomp_data
-            if k == 0:
-                acc = nr
-            elif k == 4:
-                acc = arch
+    # struct sock_filter, on the little-endian machines of _AFTER_LOAD
+    program = list(struct.iter_unpack("<HBBI", bpf[: len(bpf) - len(bpf) % _BPF_INSN_SIZE]))
+    n = len(program)
+    # Each path: (pc, the accumulator: None for "the number, masked by
+    # mask" or a constant, mask, the numbers on this path).
+    paths: list[tuple[int, int | None, int, frozenset[int]]] = [(0, 0, 0xFFFFFFFF, frozenset(nrs))]
+    while paths:
+        pc, const, mask, group = paths.pop()
+        while True:
+            if not 0 <= pc < n:
+                return False
+            code, jt, jf, k = program[pc]
+            pc += 1
+            if code == 0x15 and const is None and mask == 0xFFFFFFFF:  # JEQ on the number: most of them
+                if k not in group:
+                    pc += jf
+                elif len(group) == 1:
+                    pc += jt
+                else:
+                    paths.append((pc + jt, None, mask, frozenset((k,))))
+                    group = group - {k}
+                    pc += jf
+            elif code == 0x20:  # BPF_LD|BPF_W|BPF_ABS: a field of seccomp_data
+                if k == 0:
+                    const, mask = None, 0xFFFFFFFF
+                elif k == 4:
+                    const = arch
+                else:
+                    return False  # the instruction pointer or an argument
+            elif code == 0x00:  # BPF_LD|BPF_IMM
+                const = k
+            elif code == 0x54:  # BPF_ALU|BPF_AND|BPF_K
+                if const is None:
+                    mask &= k
+                else:
+                    const &= k
+            elif code == 0x05:  # BPF_JMP|BPF_JA
+                pc += k
+            elif code in _JUMPS:
+                test = _JUMPS[code]
+                if const is not None:
+                    pc += jt if test(const, k) else jf
+                    continue
+                taken = frozenset(nr for nr in group if test(nr & mask, k))
+                if taken and taken != group:
+                    paths.append((pc + jt, None, mask, taken))
+                    group = group - taken
+                    pc += jf
+                else:
+                    pc += jt if taken else jf
+            elif code == 0x06:  # BPF_RET|BPF_K
+                if (k & 0xFFFF0000) not in (SECCOMP_RET_ALLOW, SECCOMP_RET_LOG):  # the action, not its data
+                    return False
+                break
             else:
-                return False  # the instruction pointer or an argument
-        elif code == 0x00:  # BPF_LD|BPF_IMM
-            acc = k
-        elif code == 0x54:  # BPF_ALU|BPF_AND|BPF_K
-            acc &= k
-        elif code == 0x05:  # BPF_JMP|BPF_JA
-            pc += k
-        elif code in _JUMPS:
-            pc += jt if _JUMPS[code](acc, k) else jf
-        elif code == 0x06:  # BPF_RET|BPF_K
-            return (k & 0xFFFF0000) in (SECCOMP_RET_ALLOW, SECCOMP_RET_LOG)  # the action, not its data
-        else:
-            return False
-    return False
+                return False
+    return True
 
 
 _JUMPS = {
@@ -477,7 +542,7 @@ def prepare(linux_seccomp, field="linux.seccomp"):
 # needs one).  Rootless callers and any failure compile as before.
 
 CACHE_DIR = "/run/pyrunc-seccomp-cache"
-_CACHE_FORMAT = 1
+_CACHE_FORMAT = 2  # 2: Seccomp.allows
 _CACHE_MAX_BYTES = 1 << 20  # 4096 instructions are 64 KiB of hex; anything far larger is not ours
 
 
@@ -738,6 +803,7 @@ def compile_filter(linux_seccomp, field="linux.seccomp"):
         listener_path=listener_path,
         listener_metadata=metadata,
         skipped_syscalls=skipped,
+        allows=after_load_allowed(bpf),
     )
 
 

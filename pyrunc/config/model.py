@@ -300,11 +300,19 @@ class Seccomp(Record):
     """linux.seccomp compiled once, at create, by libseccomp: the BPF
     program (hex of its bytes, 8 per instruction), the SECCOMP_FILTER_FLAG_*
     bits of the config, whether a rule notifies, the agent's socket and
-    metadata, and the syscall names libseccomp did not know (left out).
+    metadata, the syscall names libseccomp did not know (left out), and
+    which of the runtime's own calls after the load the program allows
+    (``seccomp.after_load_allowed``; None: not known, computed when loaded).
     exec loads this program again; nothing compiles it a second time."""
 
     FIELDS = dict(
-        bpf_hex="", flags=0, uses_notify=False, listener_path=None, listener_metadata="", skipped_syscalls=list
+        bpf_hex="",
+        flags=0,
+        uses_notify=False,
+        listener_path=None,
+        listener_metadata="",
+        skipped_syscalls=list,
+        allows=None,
     )
     bpf_hex: str
     flags: int
@@ -312,6 +320,7 @@ class Seccomp(Record):
     listener_path: str | None
     listener_metadata: str
     skipped_syscalls: list[str]
+    allows: list[str] | None
 
     @property
     def bpf(self):

@@ -266,6 +266,19 @@ def close_range(first, last, flags=0):
     _check(_syscall(_NR["close_range"], ffi.c_uint(first), ffi.c_uint(last), ffi.c_uint(flags)), "close_range")
 
 
+# memfd: executable on purpose (vm.memfd_noexec), and its seals
+MFD_EXEC = 0x0010
+F_ADD_SEALS = 1033
+F_SEAL_SEAL = 0x0001
+F_SEAL_SHRINK = 0x0002
+F_SEAL_GROW = 0x0004
+F_SEAL_WRITE = 0x0008
+
+
+def add_seals(fd, seals):
+    _check(_libc.fcntl(fd, F_ADD_SEALS, ffi.c_int(seals)), "fcntl(F_ADD_SEALS)")
+
+
 FD_END = 0x7FFFFFFF  # above any fd number (the kernel caps them at nr_open, 2^20 by default)
 
 
@@ -449,6 +462,23 @@ def _sockaddr(path):
 def socket(domain, kind, proto=0):
     """socket(2), close-on-exec, without loading the socket module."""
     return _check(_libc.socket(domain, kind | SOCK_CLOEXEC, proto), "socket")
+
+
+POLLIN = 0x0001
+
+
+def readable(fds, timeout_ms=-1):
+    """The fds of ``fds`` that poll(2) finds readable (or hung up), waiting
+    up to ``timeout_ms`` (-1: until one is); EINTR is retried."""
+    entry = POLLIN.to_bytes(2, "little") + bytes(2)
+    buf = ffi.create_string_buffer(b"".join(fd.to_bytes(4, "little", signed=True) + entry for fd in fds))
+    while True:
+        if _libc.poll(buf, len(fds), timeout_ms) >= 0:
+            break
+        if ffi.get_errno() != 4:  # EINTR
+            _check(-1, "poll")
+    raw = buf.raw
+    return [fd for i, fd in enumerate(fds) if raw[8 * i + 6 : 8 * i + 8] != b"\0\0"]
 
 
 def socketpair(kind=SOCK_SEQPACKET):

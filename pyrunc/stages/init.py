@@ -41,12 +41,14 @@ import os
 from .. import console, namespaces, rootfs
 from ..cgroups.join import join as join_cgroups
 from ..errors import PyruncError, StageError
+from ..faults import fail as fault_fail
 from ..faults import point as fault_point
 from ..linux import procfs
 from ..linux import syscalls as sc
 from ..linux.procwrite import write_sysctls
 from ..log import log
-from ..process import finalize_and_exec, lookup_executable, prepare_exec
+from .. import waiter
+from ..process import exec_final, finalize, finalize_and_exec, lookup_executable, prepare_exec, set_ignored_signals
 from ..state import START_ACCEPTED, START_COMMITTED, hook_state
 from . import protocol as proto
 from .common import describe as _describe
@@ -199,6 +201,38 @@ def _hook_state(job, status):
     return hook_state(cfg.oci_version, job.container_id, status, job.host_pid, job.bundle, cfg.annotations)
 
 
+def _waiter_image(job, path, seccomp):
+    """The waiter's sealed memfd (waiter.py), with ``seccomp`` the filter for
+    it to load, and the listening socket made inheritable; -1 where that
+    cannot be done (its data would not fit: a filter larger than it reads;
+    a call failed).  Before the process settings: they may load a filter
+    that refuses memfd_create or fcntl, or set a personality under which
+    uname(2) names another machine."""
+    try:
+        fd = waiter.image(waiter.data_block(job.listen_fd, path, seccomp))
+    except (ValueError, OSError):
+        return -1
+    try:
+        os.set_inheritable(job.listen_fd, True)  # through the waiter's execve
+    except OSError:
+        os.close(fd)
+        return -1
+    return fd
+
+
+def _exec_waiter(fd, path, args, env):
+    """Exec the waiter from ``fd``; returns if the execveat failed (the
+    Python init then waits; it closes the listening socket once `start`
+    connected, so the inheritable flag left on it reaches nobody)."""
+    set_ignored_signals(_signal.SIG_DFL)
+    try:
+        fault_fail("init:waiter-exec")
+        waiter.exec_waiter(fd, path, args, env)
+    except OSError:
+        pass
+    set_ignored_signals(_signal.SIG_IGN)  # an early filter allows it (waiter.usable)
+
+
 def _send_notify_fd(job, fd):
     """SCMP_ACT_NOTIFY: hand the listener fd to the seccomp agent over the
     socket the runtime connected before the fork (its path is on the host)."""
@@ -215,6 +249,7 @@ def init_main(chan, job, self_cgroups):
     cfg = job.cfg
     seccomp = job.seccomp
     stage = "init"
+    env = None
     try:
         fault_point("init:forked")
         os.setsid()
@@ -288,6 +323,8 @@ def init_main(chan, job, self_cgroups):
             stage = "seccomp notify"
             _send_notify_fd(job, seccomp.load())
             seccomp = None
+        start_hooks = bool(job.hook_runner and cfg.hooks.get("startContainer"))
+        use_waiter = waiter.usable(proc, seccomp, start_hooks=start_hooks, notify_loaded=notify_loaded)
         stage = "cgroup join"
         # From the join on, what this process faults in is charged to the
         # container.  With transparent huge pages "always", one small
@@ -296,8 +333,9 @@ def init_main(chan, job, self_cgroups):
         # v2): no huge pages for the waiting init; cleared at start, before
         # the hooks and the execve (the flag survives execve).  Not once a
         # notifying filter is loaded: its agent must see only the
-        # container's syscalls.
-        thp_off = not notify_loaded
+        # container's syscalls.  Nor when the waiter may wait: this process
+        # waits only until the runtime is gone, then execs it.
+        thp_off = not notify_loaded and not use_waiter
         if thp_off:
             sc.prctl(sc.PR_SET_THP_DISABLE, 1)
         join_cgroups(job.cgroup_fds)
@@ -307,6 +345,41 @@ def init_main(chan, job, self_cgroups):
         if isinstance(e, OSError) and not isinstance(e, PyruncError):
             e = StageError(f"{stage}: {_describe(e)}")
         fail_stage(chan, e)
+
+    # Created.  The waiter waits for `start` (waiter.py) once the runtime is
+    # gone: at the waiter's execve the kernel frees this address space, ~1 ms
+    # of work that would slow the runtime's own exit (the pages are shared),
+    # and the process settings are applied first, ~0.5 ms that `create`
+    # need not wait for.  If `start` connects first (`run`), the Python init
+    # answers, as when the waiter is not used.
+    finalized = False
+    finalize_error = None
+    if use_waiter:
+        try:
+            start_first = job.listen_fd in sc.readable((job.runtime_pidfd, job.listen_fd))
+        except OSError:
+            start_first = True
+        if not start_first:
+            waiter_fd = _waiter_image(job, path, seccomp if proc.no_new_privileges else None)
+            try:
+                env = finalize(
+                    proc,
+                    cap_count=job.cap_count,
+                    seccomp=seccomp,
+                    keep_fds=job.keep_fds,
+                    attrs=job.attrs,
+                    prepared=prepared,
+                )
+            except BaseException as e:  # noqa: BLE001 - `start` reports it, as it did
+                finalize_error = e
+            else:
+                finalized = True
+                if waiter_fd >= 0:
+                    _exec_waiter(waiter_fd, path, proc.args, env)
+                # still here: the Python init waits, all but the last filter
+                # and the execve done
+            if waiter_fd >= 0:
+                os.close(waiter_fd)  # inheritable: it must not reach the program
 
     # Created: wait for `start`.
     conn = -1
@@ -324,6 +397,12 @@ def init_main(chan, job, self_cgroups):
     try:
         conn = sc.accept(job.listen_fd)
         os.close(job.listen_fd)
+        if finalize_error is not None:
+            raise finalize_error
+        if finalized:
+            os.write(conn, START_ACCEPTED)
+            commit()
+            exec_final(proc, path, env, seccomp)
         if thp_off:
             sc.prctl(sc.PR_SET_THP_DISABLE, 0)  # the container's program gets the host's policy
         if job.hook_runner and cfg.hooks.get("startContainer"):

@@ -41,6 +41,7 @@ class InitJob:
     cgroup_fds: Sequence[int]
     origin_fds: Sequence[int]
     cgroup_dirs: dict[str, str] | None
+    runtime_pidfd: int
 
     def __init__(self, **kw: Any) -> None:
         self.cfg = kw["cfg"]  # config.model.Config
@@ -66,6 +67,9 @@ class InitJob:
         self.cgroup_fds = kw.get("cgroup_fds", ())
         self.origin_fds = kw.get("origin_fds", ())  # the runtime's own cgroups
         self.cgroup_dirs = kw.get("cgroup_dirs")
+        # A pidfd of the runtime (create): the init execs the waiter once it
+        # is readable, the runtime gone (stages/init.py); -1: never.
+        self.runtime_pidfd = kw.get("runtime_pidfd", -1)
 
     def stage_fds(self, chan: Channel) -> list[int]:
         """The fds the stages need; every other fd is closed as the first
@@ -78,6 +82,7 @@ class InitJob:
             *self.keep_fds,
             *self.cgroup_fds,
             *self.origin_fds,
+            self.runtime_pidfd,
         ]
         for sock in (self.console_sock, self.seccomp_listener):
             if sock is not None:

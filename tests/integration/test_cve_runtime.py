@@ -243,10 +243,21 @@ def _held_exes(init_pid, rootfs):
 
 def _writable_if_not_busy(path):
     """Would an open for writing work once no process runs the file?  It
-    would unless the file sits on a read-only mount or is our sealed memfd."""
-    if os.readlink(path).startswith("/memfd:pyrunc-exe"):
-        return False
+    would unless the file sits on a read-only mount or is a memfd sealed
+    against writes (exeseal's interpreter copy, the waiter)."""
+    if os.readlink(path).startswith("/memfd:"):
+        return not _write_sealed(path)
     return not os.statvfs(path).f_flag & os.ST_RDONLY
+
+
+def _write_sealed(path):
+    import fcntl
+
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return bool(fcntl.fcntl(fd, fcntl.F_GET_SEALS) & fcntl.F_SEAL_WRITE)
+    finally:
+        os.close(fd)
 
 
 def _plant_python_traps(rootfs, marker_dir="/shared"):
@@ -349,13 +360,21 @@ def test_proc_exe_of_the_container_process_is_never_the_host_interpreter(rt, bun
 
 @pyrunc_only
 def test_runtime_processes_run_a_read_only_view_of_the_interpreter(rt, bundle, make_bundle):
-    """From the host: the created init, a foreground exec's and a foreground
-    run's runtime (create, exec, run: the verbs that enter a container) run
-    the launcher's interpreter's very inode (the installation's copy: no
-    per-call copy) through a read-only mount, so no open of their exe can
-    write it."""
+    """From the host: the created init where Python waits (startContainer
+    hooks: waiter.py), a foreground exec's and a foreground run's runtime
+    (create, exec, run: the verbs that enter a container) run the launcher's
+    interpreter's very inode (the installation's copy: no per-call copy)
+    through a read-only mount, so no open of their exe can write it.  The
+    waiter, where it waits, runs from a memfd sealed against writes."""
     interpreter = os.stat(_launcher_interpreter())
     bundle.set_args("sleep", "100")
+    waiting = make_bundle("waiting", args=("sleep", "100"))
+    wid = new_id()
+    assert rt.create(wid, waiting).returncode == 0
+    waiter_init = rt.state_json(wid)["pid"]
+    if os.readlink(f"/proc/{waiter_init}/exe").startswith("/memfd:"):
+        assert _write_sealed(f"/proc/{waiter_init}/exe")
+    bundle.config["hooks"] = {"startContainer": [{"path": "/bin/true"}]}
     cid = new_id()
     assert rt.create(cid, bundle).returncode == 0
     init = rt.state_json(cid)["pid"]

@@ -40,6 +40,8 @@ LAYERS = [
             "pyrunc.netdev",
             "pyrunc.state",
             "pyrunc.exeseal",
+            "pyrunc.waiter",
+            "pyrunc.waiter_build",
             "pyrunc.rootless",
             "pyrunc.caller",
         ],

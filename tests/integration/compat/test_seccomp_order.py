@@ -256,8 +256,17 @@ def test_run_under_a_2019_profile_with_a_notify_rule(any_rt, old_profile, agent,
 # rt_sigaction: SIGPIPE and SIGXFSZ back at their default (CPython ignores
 # them; runc's Go runtime sets signal handlers there too); write: the byte
 # that releases `start` when the filter allows write(2) whatever its
-# arguments (runc writes its exec FIFO under the filter too).
+# arguments (runc writes its exec FIFO under the filter too).  Where the
+# waiter waits (pyrunc/waiter.py), the filter without no_new_privs comes
+# before the init's READY (write), its close and its execveat of the waiter,
+# and then the waiter's own calls: pread64, close, accept4, sendto (all in
+# the 2019 list; seccomp._AFTER_LOAD is what create checks).
 AFTER_FILTER = {
+    "close",
+    "execveat",
+    "pread64",
+    "accept4",
+    "sendto",
     "rt_sigaction",
     "write",
     "prctl",
@@ -276,10 +285,11 @@ AFTER_FILTER = {
 
 @pytest.mark.parametrize("nnp", [False, True], ids=["no-nnp", "nnp"])
 def test_syscalls_of_the_init_after_the_filter(any_rt, old_profile, nnp):
-    """strace of the created init through start: between its seccomp(2)
-    and its execve it makes only AFTER_FILTER syscalls.  pyrunc only: runc's
-    Go runtime makes syscalls of its own there (futex, signals, ...), which
-    is exactly what the 2019 profile test shows it may."""
+    """strace of create (-f: the init too) through start: between its
+    seccomp(2) and the execve of the program the init makes only
+    AFTER_FILTER syscalls.  pyrunc only: runc's Go runtime makes syscalls of
+    its own there (futex, signals, ...), which is exactly what the 2019
+    profile test shows it may."""
     if any_rt.name == "runc":
         pytest.skip("runc's Go runtime adds its own syscalls; the run tests cover runc")
     import shutil
@@ -290,15 +300,18 @@ def test_syscalls_of_the_init_after_the_filter(any_rt, old_profile, nnp):
         pytest.skip("strace is not installed")
     old_profile.config["process"]["noNewPrivileges"] = nnp
     old_profile.set_args("true")
+    old_profile.write()
     cid = new_id()
-    p = any_rt.create(cid, old_profile)
-    assert p.returncode == 0, p.stderr
-    pid = any_rt.state_json(cid)["pid"]
+    any_rt._track(cid)
     out = os.path.join(old_profile.path, "strace.out")
-    tracer = subprocess.Popen([strace, "-qq", "-o", out, "-p", str(pid)], stderr=subprocess.PIPE)
+    argv = [any_rt.path, "--root", any_rt.root, *any_rt.global_args, "create", "--bundle", str(old_profile), cid]
+    tracer = subprocess.Popen([strace, "-f", "-qq", "-o", out, *argv], stderr=subprocess.PIPE)
     try:
-        # strace writes the accept4 it found the init blocked in once it is attached
-        wait_for(lambda: os.path.exists(out) and "accept" in open(out).read(), timeout=10)
+        # strace follows the init until it exits: it is created once its
+        # pid is known and it blocks in accept4
+        pid = wait_for(lambda: any_rt.state(cid).returncode == 0 and any_rt.state_json(cid).get("pid"), timeout=20)
+        wait_for(lambda: any(line.startswith(f"{pid} ") and "accept4(" in line for line in open(out)), timeout=20)
+        wait_for(lambda: any_rt.status(cid) == "created", timeout=20)
         assert any_rt.start(cid).returncode == 0
         tracer.wait(timeout=20)
     finally:
@@ -306,9 +319,11 @@ def test_syscalls_of_the_init_after_the_filter(any_rt, old_profile, nnp):
             tracer.kill()
             tracer.wait()
     with open(out) as f:
-        names = [line.split("(", 1)[0].strip() for line in f if "(" in line]
+        names = [
+            line.split(None, 1)[1].split("(", 1)[0].strip() for line in f if line.startswith(f"{pid} ") and "(" in line
+        ]
     first = names.index("seccomp")
-    last = names.index("execve", first)
+    last = len(names) - 1 - names[::-1].index("execve")  # the program's
     after = names[first + 1 : last + 1]
     assert set(after) <= AFTER_FILTER, after
     # without no_new_privs the user and capability switches follow the filter

@@ -1,0 +1,162 @@
+"""The created container's init waits for `start` as a 1 KiB program, not
+as a Python process (issue 21; docs/stage-protocol.md, "Start").
+
+A Python init waiting for `start` holds ~5 MiB of private memory (the
+interpreter's heap and every module create loaded), and a host runs many
+created containers: containerd and CRI-O create each container well before
+they start it.  So, once the init has applied everything the container's
+process is given (rlimits, user, capabilities, no_new_privs, an early
+seccomp filter, the cwd: ``process.finalize``) and answered READY, it execs
+this program (``waiter_x86_64.S``, assembled here into ``ELF_X86_64``) from
+a sealed memfd.  The kernel frees the Python address space at that execve.
+What is left waits in accept() on the start socket, writes ``0.`` when
+`start` connects, loads the filter meant for right before the execve (under
+no_new_privs) and execs the container's program, as the Python init did.
+
+The program is bytes in this file, so ``pip install`` stays a plain
+install: no compiler.  ``make waiter`` rebuilds them from the source with
+binutils, and tests/unit/test_waiter_program.py checks that the bytes are that
+source's.
+
+The memfd holds the program, then at ``DATA_OFFSET`` a data block (the
+layout is in the source's header): the listen fd, the filter, and the
+message parts for a failure (a failing execve is reported as the Python
+init reports it: ``pyrunc: exec PATH: exec format error``).  It is sealed
+(no write, no resize) before the execve: the container cannot change the
+program that its pid 1 runs, through ``/proc/1/exe`` or otherwise
+(CVE-2019-5736); and the program makes itself non-dumpable first.
+
+Where the Python init still waits (``usable`` says why not), nothing
+changes: another architecture, startContainer hooks (they run in the init
+after `start`), a notifying filter (its agent must see only the container's
+calls), AppArmor or SELinux exec labels (the label would be taken at the
+waiter's execve), small rlimits on memory (the waiter's own execve could
+fail past its point of no return), an early filter that might refuse a call
+the waiter or the init still makes.
+"""
+
+import os
+
+from .linux import syscalls as sc
+
+NAME = "pyrunc:[2:INIT]"
+DATA_OFFSET = 4096  # where the data block starts in the memfd (the .S's DATA_OFFSET)
+DATA_MAX = 65536  # what the program reads of it (BUF_SIZE)
+MAGIC = b"PYWT"
+HEADER_SIZE = 48
+ERRNO_COUNT = 134  # strerror texts for errno 0..133
+
+# `make waiter` writes this from waiter_x86_64.S (as, ld -T, the header below).
+ELF_X86_64 = bytes.fromhex(
+    "7f454c4602010100000000000000000003003e0001000000e80000000000000040000000000000009003000000000000"
+    "000000004000380003004000040003000100000005000000000000000000000000000000000000000000000000000000"
+    "750300000000000075030000000000000010000000000000010000000600000000000000000000000010000000000000"
+    "001000000000000000000000000000001010010000000000001000000000000051e57464060000000000000000000000"
+    "000000000000000000000000000000000000000000000000000000000000000008000000000000004889e5b89d000000"
+    "bf0400000031f60f05b89d000000bf0f000000488d35190200000f0548837d00040f82e7010000488b751031ff31c90f"
+    "b60685c0742183e83083f8090f87cc0100006bff0a01c748ffc6ffc183f9090f87b9010000ebd885c90f84af01000041"
+    "89fcb811000000488d35b21e0000ba0000010041ba001000000f054989c5b8030000004489e70f05488d1d911e000049"
+    "83fd300f8c75010000813b505957540f85690100008b432c4c39e80f875d01000041beffffffffb8200100008b7b0431"
+    "f631d241ba000008000f054883f8fc74e64883f89974e04885c00f88460100004189c6b8030000008b7b040f05b82c00"
+    "00004489f7488d3547010000ba0200000041ba004000004531c04531c90f058b4b0885c97432488d15f30d000066890a"
+    "8b43104801d848894208b83d010000bf010000008b730c0f054885c0740a448b431c448b4b20eb20b83b000000488b7d"
+    "18488d7520488b4d00488d54cd100f05448b4314448b4b1848f7d84989c7488d3dab0d0000488d35c9000000b9080000"
+    "00f3a44a8d34034489c981f9000e00000f8790000000f3a4443b7b2873228b73244801de4d85ff740aac84c075fb49ff"
+    "cfebf1b900010000ac84c07403aae2f8c6070a48ffc7488d35530d00004829f74989fcb801000000bf020000004c89e2"
+    "0f054585f6783fb82c0000004489f7488d35320d0000498d9424f7ffffff41ba004000004531c04531c90f05eb18b801"
+    "000000bf02000000488d352e000000ba380000000f05b8e7000000bf010000000f05f4707972756e633a5b323a494e49"
+    "545d00302e707972756e633a20707972756e633a20696e69743a20746865207761697465722773206461746120697320"
+    "6d697373696e67206f72206d616c666f726d65640a002e7368737472746162002e74657874002e627373000000000000"
+    "000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+    "000000000000000000000000000000000b000000010000000600000000000000e800000000000000e800000000000000"
+    "8d0200000000000000000000000000000100000000000000000000000000000011000000080000000300000000000000"
+    "001000000000000000100000000000001010010000000000000000000000000010000000000000000000000000000000"
+    "010000000300000000000000000000000000000000000000750300000000000016000000000000000000000000000000"
+    "01000000000000000000000000000000"
+)
+
+# rlimits below which the waiter is not used: its execve maps ~70 KiB, and
+# one that fails past the point of no return kills the init.
+_MEMORY_RLIMITS = {"RLIMIT_AS", "RLIMIT_DATA", "RLIMIT_STACK"}
+_MEMORY_RLIMIT_FLOOR = 16 << 20
+
+
+def program():
+    """The waiter for this machine, or None."""
+    if os.uname().machine == "x86_64" and ELF_X86_64:
+        return ELF_X86_64
+    return None
+
+
+def usable(proc, seccomp, *, start_hooks, notify_loaded):
+    """Whether the init may wait as the waiter; else the Python init waits."""
+    if program() is None or start_hooks or notify_loaded:
+        return False
+    if proc.apparmor_profile or proc.selinux_label:
+        return False
+    for r in proc.rlimits or ():
+        if r.type in _MEMORY_RLIMITS and r.soft < _MEMORY_RLIMIT_FLOOR:
+            return False
+    if seccomp is not None and not proc.no_new_privileges:
+        # Loaded by the init before the waiter's execve: it must allow the
+        # init's last calls (rt_sigaction, write of READY, close, execveat)
+        # and the waiter's (prctl, pread64, close, accept4, sendto, execve,
+        # write, exit_group) whatever their arguments: seccomp._AFTER_LOAD.
+        # Under no_new_privs the waiter loads it last (data_block refuses
+        # one too large).
+        return "waiter" in seccomp.allows
+    return True
+
+
+def data_block(listen_fd, path, seccomp=None):
+    """The data block: ``seccomp`` is the filter the waiter loads (under
+    no_new_privs), or None.  ValueError if it would not fit DATA_MAX."""
+    parts = []
+    size = HEADER_SIZE
+
+    def put(b):
+        nonlocal size
+        off = size
+        parts.append(b)
+        size += len(b)
+        return off, len(b)
+
+    # errno N's text follows the Nth NUL; runc's (Go's) words are lower-case
+    table_off, _ = put(b"\0".join([os.strerror(n).lower().encode() for n in range(ERRNO_COUNT)]) + b"\0")
+    bpf = seccomp.bpf if seccomp is not None else b""
+    flags = seccomp.load_flags() if seccomp is not None else 0
+    exec_off, exec_len = put(b"exec " + os.fsencode(path) + b": ")
+    seccomp_off, seccomp_len = put(b"load seccomp filter: ")
+    filter_off, _ = put(bpf)
+    if size > DATA_MAX:
+        raise ValueError(f"waiter data block of {size} bytes")
+    words = (listen_fd, len(bpf) // 8, flags, filter_off, exec_off, exec_len, seccomp_off, seccomp_len)
+    header = MAGIC + b"".join(w.to_bytes(4, "little") for w in words)
+    header += b"".join(w.to_bytes(4, "little") for w in (table_off, ERRNO_COUNT, size))
+    return header + b"".join(parts)
+
+
+def image(data):
+    """A sealed memfd with the program and ``data``, inheritable (the
+    waiter reads the data through it, then closes it)."""
+    elf = program()
+    try:
+        fd = os.memfd_create("pyrunc-init", os.MFD_ALLOW_SEALING | sc.MFD_EXEC)
+    except OSError as e:
+        if e.errno != 22:  # EINVAL: a kernel before 6.3, where every memfd is executable
+            raise
+        fd = os.memfd_create("pyrunc-init", os.MFD_ALLOW_SEALING)
+    try:
+        content = elf + bytes(DATA_OFFSET - len(elf)) + data
+        if os.write(fd, content) != len(content):
+            raise OSError(5, "short write of the waiter's memfd")
+        sc.add_seals(fd, sc.F_SEAL_SEAL | sc.F_SEAL_SHRINK | sc.F_SEAL_GROW | sc.F_SEAL_WRITE)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def exec_waiter(fd, path, args, env):
+    """execveat the waiter; returns only if that failed (OSError)."""
+    os.execve(fd, [NAME, str(fd), path, *args], env)
