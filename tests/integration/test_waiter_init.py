@@ -155,21 +155,27 @@ def test_with_start_container_hooks_the_python_init_waits(rt, bundle):
     assert "NoNewPrivs:\t1" in _output(bundle)
 
 
-def test_a_filter_refusing_what_the_waiter_calls_keeps_the_python_init(rt, bundle):
-    """Without no_new_privs the filter is loaded before the waiter's execve:
-    one that refuses execveat (the init's exec of the waiter) leaves the
-    waiting to Python, and the container runs under it."""
-    _report_to_shared(bundle)
-    bundle.config["process"]["noNewPrivileges"] = False
+def _create_refusing(rt, bundle, names):
+    """create under a filter that answers EPERM to ``names``."""
     bundle.config["linux"]["seccomp"] = {
         "defaultAction": "SCMP_ACT_ALLOW",
-        "syscalls": [{"names": ["execveat", "mkdir"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}],
+        "syscalls": [{"names": names, "action": "SCMP_ACT_ERRNO", "errnoRet": 1}],
     }
     cid = new_id("wt")
     p = rt.create(cid, bundle)
     if p.returncode != 0 and "libseccomp" in p.stderr:
         pytest.skip(p.stderr)
     assert p.returncode == 0, p.stderr
+    return cid
+
+
+def test_a_filter_refusing_what_the_waiter_calls_keeps_the_python_init(rt, bundle):
+    """Without no_new_privs the filter is loaded before the waiter's execve:
+    one that refuses execveat (the init's exec of the waiter) leaves the
+    waiting to Python, and the container runs under it."""
+    _report_to_shared(bundle)
+    bundle.config["process"]["noNewPrivileges"] = False
+    cid = _create_refusing(rt, bundle, ["execveat", "mkdir"])
     assert not _waits_as_waiter(_init_pid(rt, cid))
     assert rt.start(cid).returncode == 0
     assert "Seccomp:\t2" in _output(bundle)
@@ -177,15 +183,7 @@ def test_a_filter_refusing_what_the_waiter_calls_keeps_the_python_init(rt, bundl
 
 def test_a_filter_under_no_new_privs_is_loaded_by_the_waiter(rt, bundle):
     _report_to_shared(bundle, REPORT + "; mkdir /tmp/made; echo mkdir=$?")
-    bundle.config["linux"]["seccomp"] = {
-        "defaultAction": "SCMP_ACT_ALLOW",
-        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}],
-    }
-    cid = new_id("wt")
-    p = rt.create(cid, bundle)
-    if p.returncode != 0 and "libseccomp" in p.stderr:
-        pytest.skip(p.stderr)
-    assert p.returncode == 0, p.stderr
+    cid = _create_refusing(rt, bundle, ["mkdir", "mkdirat"])
     pid = _init_pid(rt, cid)
     assert _waits_as_waiter(pid)
     with open(f"/proc/{pid}/status") as f:
