@@ -54,6 +54,7 @@ from helpers import (
     runtime_is_pyrunc,
     wait_for,
 )
+from pyrunc import waiter
 
 RUNC = shutil.which("runc", path="/usr/sbin:/usr/bin:/sbin:/bin")
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -434,6 +435,9 @@ def test_lifecycle_as_user(user, work):
     assert p.returncode == 0, p.stderr
     st = json.loads(work.rt(RUNTIME, "state", cid).stdout)
     assert st["status"] == "created"
+    if runtime_is_pyrunc and waiter.program() is not None:
+        # in the user namespace too, the waiter waits (pyrunc/waiter.py)
+        wait_for(lambda: open(f"/proc/{st['pid']}/comm").read().strip() == waiter.NAME)
     assert work.rt(RUNTIME, "start", cid).returncode == 0
     st = json.loads(work.rt(RUNTIME, "state", cid).stdout)
     assert st["status"] == "running" and st["pid"] > 0
