@@ -59,20 +59,32 @@ def check(apparmor_profile="", selinux_label="", mount_label="", where="process"
         )
 
 
+def apparmor_exec_file():
+    """The file below /proc/<pid> to write an AppArmor exec label to: the
+    LSM-specific one where the kernel has one (LSM stacking)."""
+    return "attr/apparmor/exec" if os.path.isdir(f"/proc/{os.getpid()}/attr/apparmor") else "attr/exec"
+
+
+def apparmor_exec_label(apparmor_profile):
+    """``(file below /proc, text)`` that arranges for the next execve to
+    enter the profile; the waiter writes it (waiter.py)."""
+    return f"{os.getpid()}/{apparmor_exec_file()}", f"exec {apparmor_profile}"
+
+
+def apparmor_failure(apparmor_profile, path):
+    return f"apparmorProfile {apparmor_profile!r} cannot be applied: {path}: "
+
+
 def apply_exec_labels(apparmor_profile="", selinux_label=""):
     """Arrange for the next execve to enter the configured labels (in the
     container, after pivot_root: the container's own procfs is used)."""
     if apparmor_profile:
-        # the LSM-specific file where the kernel has one (LSM stacking)
-        rel = "attr/apparmor/exec" if os.path.isdir(f"/proc/{os.getpid()}/attr/apparmor") else "attr/exec"
         try:
-            write_proc_attr(rel, f"exec {apparmor_profile}")
+            write_proc_attr(apparmor_exec_file(), f"exec {apparmor_profile}")
         except OSError as e:
             # AppArmor answers ENOENT for a profile that is not loaded
             hint = " (is the profile loaded?)" if e.errno == 2 else ""
-            raise StageError(
-                f"apparmorProfile {apparmor_profile!r} cannot be applied: {e.filename}: {e.strerror}{hint}"
-            ) from None
+            raise StageError(f"{apparmor_failure(apparmor_profile, e.filename)}{e.strerror}{hint}") from None
     if selinux_label:
         try:
             write_proc_attr("attr/exec", selinux_label)

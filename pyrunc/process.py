@@ -461,11 +461,15 @@ def finalize_and_exec(
     exec_final(proc, path, env, seccomp, on_seccomp)
 
 
-def finalize(proc, *, cap_count, seccomp=None, keep_fds=(), on_seccomp=None, attrs=None, prepared=None):
+def finalize(
+    proc, *, cap_count, seccomp=None, keep_fds=(), on_seccomp=None, attrs=None, prepared=None, exec_labels=True
+):
     """Every setting of the process but a filter under no_new_privs, in
     order (finalize_and_exec's steps before the execve).  Returns the
     environment for the execve.  The init calls it before it waits when the
-    waiter waits (waiter.py): what is left then is only exec_final's."""
+    waiter waits (waiter.py): what is left then is only exec_final's, and
+    the AppArmor label (``exec_labels`` False), which the waiter writes
+    after its own execve."""
     env, cwd_done = prepared if prepared is not None else prepare_exec(proc, keep_fds)
     set_oom_score_adj(proc.oom_score_adj)
     if attrs is not None:
@@ -475,7 +479,8 @@ def finalize(proc, *, cap_count, seccomp=None, keep_fds=(), on_seccomp=None, att
         set_rlimits(proc.rlimits)
     if attrs is not None:
         attrs.apply_privileged()
-    lsm.apply_exec_labels(proc.apparmor_profile, proc.selinux_label)
+    if exec_labels:
+        lsm.apply_exec_labels(proc.apparmor_profile, proc.selinux_label)
     os.umask(proc.user.umask if proc.user.umask is not None else 0o022)
     if seccomp is not None and not proc.no_new_privileges:
         # Without no_new_privs, loading a filter needs CAP_SYS_ADMIN, which the

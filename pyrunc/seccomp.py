@@ -123,10 +123,17 @@ NOTIFY_FORBIDDEN_SYSCALLS = ("sendmsg",)
 # from this machine's processes: AUDIT_ARCH_*, and per use the syscall
 # numbers.  "write": the init's commit byte to `start` (stages/init.py);
 # "waiter": the calls of the init after an early filter and of the waiter
-# (waiter.py, waiter_x86_64.S).  An architecture or use not listed is
+# (waiter.py, waiter_x86_64.S); "waiter_label": with the AppArmor label's.  An architecture or use not listed is
 # answered "maybe not".
 _AFTER_LOAD: dict[str, tuple[int, dict[str, tuple[int, ...]]]] = {
-    "x86_64": (0xC000003E, {"write": (1,), "waiter": (13, 1, 3, 322, 157, 17, 288, 44, 59, 231)}),
+    "x86_64": (
+        0xC000003E,
+        {
+            "write": (1,),
+            "waiter": (13, 1, 3, 322, 157, 17, 288, 44, 59, 231),
+            "waiter_label": (13, 1, 3, 322, 157, 17, 288, 44, 59, 231, 257, 138, 437),
+        },
+    ),
     "aarch64": (0xC00000B7, {"write": (64,)}),
 }
 
@@ -542,7 +549,7 @@ def prepare(linux_seccomp, field="linux.seccomp"):
 # needs one).  Rootless callers and any failure compile as before.
 
 CACHE_DIR = "/run/pyrunc-seccomp-cache"
-_CACHE_FORMAT = 2  # 2: Seccomp.allows
+_CACHE_FORMAT = 3  # 2: Seccomp.allows; 3: its "waiter_label"
 _CACHE_MAX_BYTES = 1 << 20  # 4096 instructions are 64 KiB of hex; anything far larger is not ours
 
 

@@ -13,7 +13,12 @@
  *   prctl(PR_SET_DUMPABLE, 0); prctl(PR_SET_NAME, "pyrunc:[2:INIT]")
  *   pread(DATA_FD, data, 4096 on); close(DATA_FD)
  *   accept4(LISTEN_FD, SOCK_CLOEXEC): `start` connects
- *   close(LISTEN_FD); send "0." (MSG_NOSIGNAL): `start` may return
+ *   close(LISTEN_FD)
+ *   the AppArmor exec label, if any: "/proc" opened and checked to be
+ *     procfs (fstatfs), openat2(it, "PID/attr/.../exec", RESOLVE_BENEATH |
+ *     NO_SYMLINKS | NO_MAGICLINKS | NO_XDEV), checked again, written
+ *     (linux/procwrite.py does the same; CVE-2019-16884)
+ *   send "0." (MSG_NOSIGNAL): `start` may return
  *   seccomp(SET_MODE_FILTER, FLAGS, the filter) if there is one
  *   execve(PATH, args, envp)
  *
@@ -26,8 +31,13 @@
  *  24 exec prefix len  28 seccomp prefix offset  32 its length
  *  36 strerror table offset (NUL-terminated texts, errno 0 first)
  *  40 table entries    44 total length
+ *  48 label file offset (NUL-terminated, relative to /proc; 0: no label)
+ *  52 label offset     56 label length
+ *  60 label error prefix offset              64 its length
+ *  68 zero
  *
- * Offsets are from the block's start.  No libc, no stack use beyond argv.
+ * Offsets are from the block's start.  No libc; the stack holds argv and
+ * one return address.
  */
 
         .set SYS_write, 1
@@ -39,6 +49,9 @@
         .set SYS_accept4, 288
         .set SYS_exit_group, 231
         .set SYS_seccomp, 317
+        .set SYS_openat, 257
+        .set SYS_fstatfs, 138
+        .set SYS_openat2, 437
 
         .set PR_SET_NAME, 15
         .set PR_SET_DUMPABLE, 4
@@ -47,10 +60,17 @@
         .set EINTR, 4
         .set ECONNABORTED, 103
         .set SECCOMP_SET_MODE_FILTER, 1
+        .set AT_FDCWD, -100
+        .set O_WRONLY, 1
+        .set O_CLOEXEC, 0x80000
+        .set O_PATH_DIR_NOFOLLOW, 0x200000 | 0x10000 | 0x20000 | O_CLOEXEC
+        .set RESOLVE_BENEATH_NO_LINKS_NO_XDEV, 0x08 | 0x04 | 0x02 | 0x01
+        .set PROC_SUPER_MAGIC, 0x9fa0
+        .set EXDEV, 18
 
         .set DATA_OFFSET, 4096          /* waiter.DATA_OFFSET */
         .set BUF_SIZE, 65536            /* waiter.DATA_MAX */
-        .set HEADER_SIZE, 48
+        .set HEADER_SIZE, 72
         .set MAGIC, 0x54575950          /* "PYWT" */
         .set MSG_MAX, 4096
 
@@ -127,6 +147,70 @@ accept:
         mov     4(%rbx), %edi
         syscall
 
+        mov     48(%rbx), %eax          /* the exec label */
+        test    %eax, %eax
+        jz      commit
+        mov     $SYS_openat, %eax
+        mov     $AT_FDCWD, %edi
+        lea     proc(%rip), %rsi
+        mov     $O_PATH_DIR_NOFOLLOW, %edx
+        xor     %r10d, %r10d
+        syscall
+        test    %rax, %rax
+        js      label_failed
+        mov     %eax, %r12d             /* r12: /proc */
+        mov     %r12d, %edi
+        call    is_procfs
+        test    %rax, %rax
+        jnz     label_close_root
+        lea     how(%rip), %rdx         /* struct open_how */
+        movq    $O_WRONLY | O_CLOEXEC, (%rdx)
+        movq    $0, 8(%rdx)
+        movq    $RESOLVE_BENEATH_NO_LINKS_NO_XDEV, 16(%rdx)
+        mov     $SYS_openat2, %eax
+        mov     %r12d, %edi
+        mov     48(%rbx), %esi
+        add     %rbx, %rsi
+        mov     $24, %r10d
+        syscall
+        mov     %rax, %r13              /* r13: the label file, or -errno */
+        mov     $SYS_close, %eax
+        mov     %r12d, %edi
+        syscall
+        mov     %r13, %rax
+        test    %rax, %rax
+        js      label_failed
+        mov     %r13d, %edi
+        call    is_procfs
+        test    %rax, %rax
+        jnz     label_close_file
+        mov     $SYS_write, %eax
+        mov     %r13d, %edi
+        mov     52(%rbx), %esi
+        add     %rbx, %rsi
+        mov     56(%rbx), %edx
+        syscall
+label_close_file:
+        mov     %rax, %r12              /* the result, past the close */
+        mov     $SYS_close, %eax
+        mov     %r13d, %edi
+        syscall
+        mov     %r12, %rax
+        test    %rax, %rax
+        jns     commit
+        jmp     label_failed
+label_close_root:
+        mov     %rax, %r13
+        mov     $SYS_close, %eax
+        mov     %r12d, %edi
+        syscall
+        mov     %r13, %rax
+label_failed:
+        mov     60(%rbx), %r8d
+        mov     64(%rbx), %r9d
+        jmp     fail
+
+commit:
         mov     $SYS_sendto, %eax       /* START_ACCEPTED, START_COMMITTED */
         mov     %r14d, %edi
         lea     committed(%rip), %rsi
@@ -215,6 +299,18 @@ fail:
         syscall
         jmp     exit1
 
+/* edi: an fd.  rax = 0 if it is on procfs, else -errno (-EXDEV if not). */
+is_procfs:
+        mov     $SYS_fstatfs, %eax
+        lea     statfs(%rip), %rsi
+        syscall
+        test    %rax, %rax
+        js      1f
+        cmpq    $PROC_SUPER_MAGIC, statfs(%rip)
+        je      1f
+        mov     $-EXDEV, %rax
+1:      ret
+
 bad_data:
         mov     $SYS_write, %eax
         mov     $2, %edi
@@ -230,6 +326,7 @@ exit1:
 name:   .asciz  "pyrunc:[2:INIT]"
 committed:
         .ascii  "0."
+proc:   .asciz  "/proc"
 pyrunc: .ascii  "pyrunc: "
         .set    pyrunc_len, . - pyrunc
 bad:    .ascii  "pyrunc: init: the waiter's data is missing or malformed\n"
@@ -238,6 +335,8 @@ bad:    .ascii  "pyrunc: init: the waiter's data is missing or malformed\n"
         .bss
         .balign 16
 fprog:  .skip   16                      /* struct sock_fprog */
+how:    .skip   24                      /* struct open_how */
+statfs: .skip   120                     /* struct statfs */
 msg:    .skip   MSG_MAX
 buf:    .skip   BUF_SIZE
 

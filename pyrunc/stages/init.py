@@ -38,7 +38,7 @@ stage exits; the runtime raises it as the single error line.
 import _signal  # the C module behind `signal`, without its enum import
 import os
 
-from .. import console, namespaces, rootfs
+from .. import console, lsm, namespaces, rootfs
 from ..cgroups.join import join as join_cgroups
 from ..errors import PyruncError, StageError
 from ..faults import fail as fault_fail
@@ -201,15 +201,20 @@ def _hook_state(job, status):
     return hook_state(cfg.oci_version, job.container_id, status, job.host_pid, job.bundle, cfg.annotations)
 
 
-def _waiter_image(job, path, seccomp):
+def _waiter_image(job, path, seccomp, apparmor_profile):
     """The waiter's sealed memfd (waiter.py), with ``seccomp`` the filter for
-    it to load, and the listening socket made inheritable; -1 where that
+    it to load and the AppArmor exec label for it to write, and the
+    listening socket made inheritable; -1 where that
     cannot be done (its data would not fit: a filter larger than it reads;
     a call failed).  Before the process settings: they may load a filter
     that refuses memfd_create or fcntl, or set a personality under which
     uname(2) names another machine."""
+    label = None
+    if apparmor_profile:
+        rel, text = lsm.apparmor_exec_label(apparmor_profile)
+        label = (rel, text, lsm.apparmor_failure(apparmor_profile, f"/proc/{rel}"))
     try:
-        fd = waiter.image(waiter.data_block(job.listen_fd, path, seccomp))
+        fd = waiter.image(waiter.data_block(job.listen_fd, path, seccomp, label))
     except (ValueError, OSError):
         return -1
     try:
@@ -354,13 +359,15 @@ def init_main(chan, job, self_cgroups):
     # answers, as when the waiter is not used.
     finalized = False
     finalize_error = None
+    label_pending = False  # the AppArmor label, left to the waiter
     if use_waiter:
         try:
             start_first = job.listen_fd in sc.readable((job.runtime_pidfd, job.listen_fd))
         except OSError:
             start_first = True
         if not start_first:
-            waiter_fd = _waiter_image(job, path, seccomp if proc.no_new_privileges else None)
+            waiter_fd = _waiter_image(job, path, seccomp if proc.no_new_privileges else None, proc.apparmor_profile)
+            label_pending = waiter_fd >= 0 and bool(proc.apparmor_profile)
             try:
                 env = finalize(
                     proc,
@@ -369,6 +376,7 @@ def init_main(chan, job, self_cgroups):
                     keep_fds=job.keep_fds,
                     attrs=job.attrs,
                     prepared=prepared,
+                    exec_labels=not label_pending,
                 )
             except BaseException as e:  # noqa: BLE001 - `start` reports it, as it did
                 finalize_error = e
@@ -400,6 +408,8 @@ def init_main(chan, job, self_cgroups):
         if finalize_error is not None:
             raise finalize_error
         if finalized:
+            if label_pending:  # the waiter's execveat failed
+                lsm.apply_exec_labels(proc.apparmor_profile)
             os.write(conn, START_ACCEPTED)
             commit()
             exec_final(proc, path, env, seccomp)

@@ -15,6 +15,7 @@ import subprocess
 import pytest
 
 from helpers import REPO, Runtime, assert_one_error_line, new_id, runtime_is_pyrunc, wait_for
+from pyrunc import waiter
 
 ENABLED = "/sys/module/apparmor/parameters/enabled"
 SECURITYFS = "/sys/kernel/security"
@@ -96,12 +97,37 @@ def test_run_confines_the_process(rt, bundle, profile):
     assert not os.path.exists(os.path.join(bundle.shared, "denied"))
 
 
+def test_create_then_start_confines_the_process(rt, bundle, profile):
+    """As the engines run a container: create, then start (pyrunc: the
+    waiter writes the label after its own execve, through a checked
+    procfs)."""
+    bundle.config["process"]["apparmorProfile"] = profile
+    bundle.sh(
+        "(cat /proc/self/attr/current; echo; echo x > /shared/denied; echo denied=$?; "
+        "echo x > /shared/allowed; echo allowed=$?) > /shared/out 2>&1; touch /shared/done"
+    )
+    cid = new_id()
+    assert rt.create(cid, bundle).returncode == 0
+    pid = rt.state_json(cid)["pid"]
+    if runtime_is_pyrunc and waiter.program() is not None:
+        wait_for(lambda: open(f"/proc/{pid}/comm").read().strip() == waiter.NAME)
+    assert rt.start(cid).returncode == 0
+    wait_for(lambda: os.path.exists(os.path.join(bundle.shared, "done")))
+    with open(os.path.join(bundle.shared, "out")) as f:
+        out = f.read()
+    assert f"{profile} (enforce)" in out and "denied=1" in out and "allowed=0" in out, out
+    assert not os.path.exists(os.path.join(bundle.shared, "denied"))
+
+
 def test_the_host_sees_the_init_confined_and_exec_inherits_or_overrides(rt, bundle, profile):
     bundle.config["process"]["apparmorProfile"] = profile
     bundle.set_args("sleep", "100")
     cid = new_id()
     assert rt.create(cid, bundle).returncode == 0
     pid = rt.state_json(cid)["pid"]
+    if runtime_is_pyrunc and waiter.program() is not None:
+        # the waiter waits, and writes the label itself (pyrunc/waiter.py)
+        wait_for(lambda: open(f"/proc/{pid}/comm").read().strip() == waiter.NAME)
     # created: the init is not confined yet (the profile applies at execve)
     with open(f"/proc/{pid}/attr/current") as f:
         assert f.read().strip() == "unconfined"

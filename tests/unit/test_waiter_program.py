@@ -49,20 +49,22 @@ def _no_waiter_left():
 class Waiting:
     """A listening socket and a forked process that execs the waiter."""
 
-    def __init__(self, path, args, env=None, seccomp=None, data=None):
+    def __init__(self, path, args, env=None, seccomp=None, data=None, label=None):
         self.dir = tempfile.mkdtemp(prefix="pyrunc-waiter-")
         self.sock_path = os.path.join(self.dir, "start.sock")
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.listener.bind(self.sock_path)
         self.listener.listen(1)
         self.out = os.path.join(self.dir, "out")
-        if data is None:
-            data = waiter.data_block(self.listener.fileno(), path, seccomp)
-        fd = waiter.image(data)
         lfd = self.listener.fileno()
         self.pid = os.fork()
         if self.pid == 0:  # pragma: no cover - the child execs
             try:
+                if data is None:
+                    # "{pid}" in a label's file: this process, which the waiter will be
+                    lab = None if label is None else (label[0].format(pid=os.getpid()), *label[1:])
+                    data = waiter.data_block(lfd, path, seccomp, lab)
+                fd = waiter.image(data)
                 out = os.open(self.out, os.O_WRONLY | os.O_CREAT, 0o600)
                 os.dup2(out, 1)
                 os.dup2(out, 2)
@@ -81,7 +83,6 @@ class Waiting:
             finally:
                 os._exit(99)
         _STARTED.append(self)
-        os.close(fd)
         self.listener.close()
 
     def wait_until_waiting(self):
@@ -281,7 +282,8 @@ def test_data_block_layout():
 
     data = waiter.data_block(7, "/bin/sh", Filter())
     words = [int.from_bytes(data[i : i + 4], "little") for i in range(4, waiter.HEADER_SIZE, 4)]
-    listen, flen, flags, foff, eoff, elen, soff, slen, toff, tcount, size = words
+    listen, flen, flags, foff, eoff, elen, soff, slen, toff, tcount, size = words[:11]
+    assert words[11:] == [0] * 6  # no label
     assert data[:4] == b"PYWT"
     assert (listen, flen, flags, size) == (7, 1, 4, len(data))
     assert data[foff : foff + 8] == profile_bpf
@@ -319,3 +321,31 @@ def test_unpacked_program_runs_as_a_file_too():
     finally:
         shutil.rmtree(d)
     assert sys.byteorder == "little"
+
+
+def test_the_label_is_written_through_a_checked_procfs_before_start_is_answered():
+    """The AppArmor exec label's write, with a file that any process may
+    write for itself and that survives execve (oom_score_adj): the program
+    sees the value."""
+    w = Waiting("/bin/sh", _sh("cat /proc/self/oom_score_adj"), label=("{pid}/oom_score_adj", "567", "label: "))
+    w.wait_until_waiting()
+    assert w.start() == b"0."
+    assert w.finish() == (0, b"567\n")
+
+
+@pytest.mark.parametrize(
+    "rel, words",
+    [
+        ("self/oom_score_adj", "too many levels of symbolic links"),  # RESOLVE_NO_SYMLINKS
+        ("../proc/{pid}/oom_score_adj", "invalid cross-device link"),  # RESOLVE_BENEATH: EXDEV
+        ("{pid}/oom_score_adj", "invalid argument"),  # the kernel refuses the text
+    ],
+)
+def test_a_label_that_cannot_be_written_is_the_error_of_start(rel, words):
+    """Nothing but a file beneath /proc, reached without links, is written;
+    a failure goes to `start` (no `0.`) and stderr, and the program never
+    runs."""
+    w = Waiting("/bin/echo", ["echo", "ran"], label=(rel, "not a number", "label f: "))
+    w.wait_until_waiting()
+    assert w.start() == f"label f: {words}".encode()
+    assert w.finish() == (1, f"pyrunc: label f: {words}\n".encode())
