@@ -324,21 +324,22 @@ def test_unpacked_program_runs_as_a_file_too():
 
 
 def test_the_label_is_written_through_a_checked_procfs_before_start_is_answered():
-    """The AppArmor exec label's write, with a file that any process may
-    write for itself and that survives execve (oom_score_adj): the program
-    sees the value."""
-    w = Waiting("/bin/sh", _sh("cat /proc/self/oom_score_adj"), label=("{pid}/oom_score_adj", "567", "label: "))
+    """The AppArmor exec label's write, with a stand-in file that, as
+    attr/apparmor/exec, is mode 0666 (the waiter is not dumpable: its /proc
+    files are root's) and that a process may write for itself, and whose
+    value survives execve (timerslack_ns): the program sees it."""
+    w = Waiting("/bin/sh", _sh("cat /proc/self/timerslack_ns"), label=("{pid}/timerslack_ns", "567000", "label: "))
     w.wait_until_waiting()
     assert w.start() == b"0."
-    assert w.finish() == (0, b"567\n")
+    assert w.finish() == (0, b"567000\n")
 
 
 @pytest.mark.parametrize(
     "rel, words",
     [
-        ("self/oom_score_adj", "too many levels of symbolic links"),  # RESOLVE_NO_SYMLINKS
-        ("../proc/{pid}/oom_score_adj", "invalid cross-device link"),  # RESOLVE_BENEATH: EXDEV
-        ("{pid}/oom_score_adj", "invalid argument"),  # the kernel refuses the text
+        ("self/timerslack_ns", "too many levels of symbolic links"),  # RESOLVE_NO_SYMLINKS
+        ("../proc/{pid}/timerslack_ns", "invalid cross-device link"),  # RESOLVE_BENEATH: EXDEV
+        ("{pid}/timerslack_ns", "invalid argument"),  # the kernel refuses the text
     ],
 )
 def test_a_label_that_cannot_be_written_is_the_error_of_start(rel, words):
