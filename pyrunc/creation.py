@@ -37,8 +37,14 @@ def create(
     systemd_cgroup=False,
     rootless_cgroups=False,
     warmer=None,
+    waiter_after=None,
 ):
     """Create the container; return the ``Container`` in status created.
+
+    ``waiter_after``: when the created init may become the waiter
+    (waiter.py): ``"exit"``, once this process has exited (the CLI);
+    ``"create"``, once this call returns (a library caller); None, never
+    (``start`` follows at once: ``run``).
 
     ``rootless_cgroups`` (``--rootless``, auto-detected by the CLI): a cgroup
     the caller may not make is no error unless limits need it (rootless.py).
@@ -208,7 +214,9 @@ def create(
         import gc
 
         gc.freeze()  # objects made so far (the config...) are never touched by a collection in the stages
-        job.runtime_pidfd = os.pidfd_open(os.getpid())  # close-on-exec
+        job.waiter_after = waiter_after
+        if waiter_after == "exit":
+            job.runtime_pidfd = os.pidfd_open(os.getpid())  # close-on-exec
         try:
             child = os.fork()
             if child == 0:
@@ -216,7 +224,7 @@ def create(
                 stages.intermediate_main(proto.Channel(child_fd), job)
                 os._exit(1)  # not reached
         finally:
-            if child != 0:
+            if child != 0 and job.runtime_pidfd >= 0:
                 os.close(job.runtime_pidfd)
         os.close(child_fd)
         chan = proto.Channel(parent_fd)

@@ -133,8 +133,14 @@ class Runtime:
         systemd_cgroup: bool = False,
         debug: bool = False,
         criu: str | None = None,
+        exits_after_call: bool = False,
     ) -> None:
         self.root = root
+        # The caller exits right after each call (the CLI): a created init
+        # then becomes the waiter (waiter.py) once this process is gone,
+        # so that its teardown does not slow this exit; otherwise as soon
+        # as ``create`` returns.
+        self.exits_after_call = exits_after_call
         self.rootless = rootless
         self.systemd_cgroup = systemd_cgroup
         self.debug = debug
@@ -214,6 +220,7 @@ class Runtime:
                 container_id,
                 bundle,
                 warmer=warmer,
+                waiter_after="exit" if self.exits_after_call else "create",
                 **self._create_args(config_path, pid_file, console_socket, no_pivot, no_new_keyring, preserve_fds),
             )
         from .records import oci_state

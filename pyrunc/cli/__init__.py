@@ -223,7 +223,12 @@ class Globals:
             from ..runtime import Runtime
 
             self._runtime = Runtime(
-                self.root, rootless=self.rootless, systemd_cgroup=self.systemd_cgroup, debug=self.debug, criu=self.criu
+                self.root,
+                rootless=self.rootless,
+                systemd_cgroup=self.systemd_cgroup,
+                debug=self.debug,
+                criu=self.criu,
+                exits_after_call=True,
             )
         return self._runtime
 

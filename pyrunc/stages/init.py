@@ -329,7 +329,9 @@ def init_main(chan, job, self_cgroups):
             _send_notify_fd(job, seccomp.load())
             seccomp = None
         start_hooks = bool(job.hook_runner and cfg.hooks.get("startContainer"))
-        use_waiter = waiter.usable(proc, seccomp, start_hooks=start_hooks, notify_loaded=notify_loaded)
+        use_waiter = job.waiter_after is not None and waiter.usable(
+            proc, seccomp, start_hooks=start_hooks, notify_loaded=notify_loaded
+        )
         stage = "cgroup join"
         # From the join on, what this process faults in is charged to the
         # container.  With transparent huge pages "always", one small
@@ -345,26 +347,32 @@ def init_main(chan, job, self_cgroups):
             sc.prctl(sc.PR_SET_THP_DISABLE, 1)
         join_cgroups(job.cgroup_fds)
         chan.send(proto.READY)
-        chan.close()
+        if not (use_waiter and job.waiter_after == "create"):
+            chan.close()  # else: its EOF tells that create has returned
     except BaseException as e:  # noqa: BLE001
         if isinstance(e, OSError) and not isinstance(e, PyruncError):
             e = StageError(f"{stage}: {_describe(e)}")
         fail_stage(chan, e)
 
-    # Created.  The waiter waits for `start` (waiter.py) once the runtime is
-    # gone: at the waiter's execve the kernel frees this address space, ~1 ms
-    # of work that would slow the runtime's own exit (the pages are shared),
-    # and the process settings are applied first, ~0.5 ms that `create`
-    # need not wait for.  If `start` connects first (`run`), the Python init
-    # answers, as when the waiter is not used.
+    # Created.  The waiter waits for `start` (waiter.py) once the CLI's
+    # runtime is gone (its pidfd): at the waiter's execve the kernel frees
+    # this address space, ~1 ms of work that would slow the runtime's own
+    # exit (the pages are shared); and the process settings are applied
+    # first, ~0.5 ms that `create` need not wait for.  A library caller
+    # lives on: once its create has returned (the channel's EOF).  If
+    # `start` connects first, the Python init answers, as when the waiter
+    # is not used.
     finalized = False
     finalize_error = None
     label_pending = False  # the AppArmor label, left to the waiter
     if use_waiter:
+        released = job.runtime_pidfd if job.waiter_after == "exit" else chan.fd
         try:
-            start_first = job.listen_fd in sc.readable((job.runtime_pidfd, job.listen_fd))
+            start_first = job.listen_fd in sc.readable((released, job.listen_fd))
         except OSError:
             start_first = True
+        if job.waiter_after == "create":
+            chan.close()
         if not start_first:
             waiter_fd = _waiter_image(job, path, seccomp if proc.no_new_privileges else None, proc.apparmor_profile)
             label_pending = waiter_fd >= 0 and bool(proc.apparmor_profile)

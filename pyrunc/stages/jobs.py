@@ -42,6 +42,7 @@ class InitJob:
     origin_fds: Sequence[int]
     cgroup_dirs: dict[str, str] | None
     runtime_pidfd: int
+    waiter_after: str | None
 
     def __init__(self, **kw: Any) -> None:
         self.cfg = kw["cfg"]  # config.model.Config
@@ -67,8 +68,10 @@ class InitJob:
         self.cgroup_fds = kw.get("cgroup_fds", ())
         self.origin_fds = kw.get("origin_fds", ())  # the runtime's own cgroups
         self.cgroup_dirs = kw.get("cgroup_dirs")
-        # A pidfd of the runtime (create): the init execs the waiter once it
-        # is readable, the runtime gone (stages/init.py); -1: never.
+        # When the init may become the waiter (creation.create's
+        # waiter_after: "exit", "create" or None), and for "exit" a pidfd
+        # of the runtime: readable once it is gone (stages/init.py).
+        self.waiter_after = kw.get("waiter_after")
         self.runtime_pidfd = kw.get("runtime_pidfd", -1)
 
     def stage_fds(self, chan: Channel) -> list[int]:

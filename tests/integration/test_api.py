@@ -17,6 +17,7 @@ import pytest
 
 from helpers import REPO, cgroup_dirs, exec_done, new_id, pid_alive, runtime_is_pyrunc, wait_for
 from pyrunc.errors import ContainerNotExist, ContainerNotRunning, InvalidState, PyruncError
+from pyrunc import waiter
 from pyrunc.exeseal import exe_is_sealed
 from pyrunc.runtime import ContainerState, Event, Process, Runtime, Stats
 
@@ -123,6 +124,10 @@ def test_create_start_state_kill_delete(runtime, bundle):
     with pytest.raises(AttributeError):
         s.status = "running"
     assert len(proc_status(s.pid)["NSpid"].split()) == 2  # pid 1 of its own pid namespace
+    if waiter.program() is not None:
+        # this process lives on: the init becomes the waiter once create
+        # returned, not once this process exits (pyrunc/waiter.py)
+        wait_for(lambda: proc_status(s.pid)["Name"] == waiter.NAME)
     assert runtime.start(cid) is None
     assert runtime.state(cid).status == "running"
     # start returns once only the execve is left, as runc's start does
