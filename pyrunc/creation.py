@@ -205,6 +205,7 @@ def create(
             cgroup_fds=cgroup_fds,
             origin_fds=origin_fds,
             cgroup_dirs=mgr.paths() if cgroup_fds else None,
+            waiter_after=waiter_after,
         )
         from .linux import syscalls as sc
 
@@ -214,7 +215,6 @@ def create(
         import gc
 
         gc.freeze()  # objects made so far (the config...) are never touched by a collection in the stages
-        job.waiter_after = waiter_after
         if waiter_after == "exit":
             job.runtime_pidfd = os.pidfd_open(os.getpid())  # close-on-exec
         try:

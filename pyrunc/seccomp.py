@@ -122,18 +122,14 @@ NOTIFY_FORBIDDEN_SYSCALLS = ("sendmsg",)
 # What the runtime still calls once a filter is loaded, as a filter sees it
 # from this machine's processes: AUDIT_ARCH_*, and per use the syscall
 # numbers.  "write": the init's commit byte to `start` (stages/init.py);
-# "waiter": the calls of the init after an early filter and of the waiter
-# (waiter.py, waiter_x86_64.S); "waiter_label": with the AppArmor label's.  An architecture or use not listed is
-# answered "maybe not".
+# "waiter": the init's last calls after an early filter (rt_sigaction,
+# execveat) and the waiter's (prctl, pread64, close, accept4, sendto,
+# execve, write, exit_group: waiter.py, waiter_x86_64.S); "waiter_label":
+# those and the AppArmor label's (openat, fstatfs, openat2).  An
+# architecture or use not listed is answered "maybe not".
+_WAITER_X86_64 = (13, 322, 157, 17, 3, 288, 44, 59, 1, 231)
 _AFTER_LOAD: dict[str, tuple[int, dict[str, tuple[int, ...]]]] = {
-    "x86_64": (
-        0xC000003E,
-        {
-            "write": (1,),
-            "waiter": (13, 1, 3, 322, 157, 17, 288, 44, 59, 231),
-            "waiter_label": (13, 1, 3, 322, 157, 17, 288, 44, 59, 231, 257, 138, 437),
-        },
-    ),
+    "x86_64": (0xC000003E, {"write": (1,), "waiter": _WAITER_X86_64, "waiter_label": _WAITER_X86_64 + (257, 138, 437)}),
     "aarch64": (0xC00000B7, {"write": (64,)}),
 }
 

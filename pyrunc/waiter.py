@@ -1,4 +1,4 @@
-"""The created container's init waits for `start` as a 1 KiB program, not
+"""The created container's init waits for `start` as a 1.4 KiB program, not
 as a Python process (issue 21; docs/stage-protocol.md, "Start").
 
 A Python init waiting for `start` holds ~5 MiB of private memory (the
@@ -101,17 +101,14 @@ def usable(proc, seccomp, *, start_hooks, notify_loaded):
         return False
     if proc.selinux_label:
         return False  # SELinux: the waiter's execve would take the label
-
     for r in proc.rlimits or ():
         if r.type in _MEMORY_RLIMITS and r.soft < _MEMORY_RLIMIT_FLOOR:
             return False
     if seccomp is not None and not proc.no_new_privileges:
         # Loaded by the init before the waiter's execve: it must allow the
-        # init's last calls (rt_sigaction, write of READY, close, execveat)
-        # and the waiter's (prctl, pread64, close, accept4, sendto, execve,
-        # write, exit_group) whatever their arguments: seccomp._AFTER_LOAD.
-        # Under no_new_privs the waiter loads it last (data_block refuses
-        # one too large).  An AppArmor label adds openat, fstatfs, openat2.
+        # init's last calls and the waiter's whatever their arguments
+        # (seccomp._AFTER_LOAD).  Under no_new_privs the waiter loads it
+        # last (data_block refuses one too large).
         return ("waiter_label" if proc.apparmor_profile else "waiter") in seccomp.allows
     return True
 

@@ -204,11 +204,11 @@ def _hook_state(job, status):
 def _waiter_image(job, path, seccomp, apparmor_profile):
     """The waiter's sealed memfd (waiter.py), with ``seccomp`` the filter for
     it to load and the AppArmor exec label for it to write, and the
-    listening socket made inheritable; -1 where that
-    cannot be done (its data would not fit: a filter larger than it reads;
-    a call failed).  Before the process settings: they may load a filter
-    that refuses memfd_create or fcntl, or set a personality under which
-    uname(2) names another machine."""
+    listening socket made inheritable; -1 where that cannot be done (its
+    data would not fit: a filter larger than it reads; a call failed).
+    Before the process settings: they may load a filter that refuses
+    memfd_create or fcntl, or set a personality under which uname(2) names
+    another machine."""
     label = None
     if apparmor_profile:
         rel, text = lsm.apparmor_exec_label(apparmor_profile)
@@ -396,6 +396,8 @@ def init_main(chan, job, self_cgroups):
                 # and the execve done
             if waiter_fd >= 0:
                 os.close(waiter_fd)  # inheritable: it must not reach the program
+    if job.runtime_pidfd >= 0:
+        os.close(job.runtime_pidfd)  # close-on-exec too, but a host process's: not a moment longer
 
     # Created: wait for `start`.
     conn = -1

@@ -206,7 +206,7 @@ def test_launcher_starts_sealed_with_one_interpreter_start(rt, bundle):
         )
         assert p.returncode == 0, p.stderr
         execs = [ln for ln in trace.read().splitlines() if "exec" in ln and "= 0" in ln]
-        # the waiter (pyrunc/waiter.py) is no interpreter: a 1 KiB program
+        # the waiter (pyrunc/waiter.py) is no interpreter: a 1.4 KiB program
         calls = [ln for ln in execs if '"pyrunc:[2:INIT]"' not in ln]
     assert len(calls) == 2, calls  # the launcher, then the container's true
     assert len(execs) - len(calls) <= 1, execs

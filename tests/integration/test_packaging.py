@@ -209,7 +209,7 @@ def test_run_a_busybox_bundle_from_the_sealed_copy(installed, tmp_path):
                     timeout=60,
                 )
                 execs = [ln for ln in trace.read().splitlines() if "exec" in ln and "= 0" in ln]
-                # the waiter (pyrunc/waiter.py) is no interpreter: a 1 KiB program
+                # the waiter (pyrunc/waiter.py) is no interpreter: a 1.4 KiB program
                 calls = [ln for ln in execs if '"pyrunc:[2:INIT]"' not in ln]
             assert p.returncode == 0, p.stderr
             assert len(calls) == 2, calls  # the launcher, then the container's sh
