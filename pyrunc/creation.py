@@ -182,7 +182,7 @@ def create(
             # this create's socket activation: the init's environment only,
             # not the persisted config's
             cfg = cfg.replace(process=cfg.process.replace(env=_with_listen_env(cfg.process.env, listen_env)))
-        from .cgroups.join import late_join_fds
+        from .cgroups.join import fork_into, late_join_fds
 
         cgroup_fds, origin_fds = late_join_fds(cfg, mgr)
         log.open_for_stages()
@@ -217,8 +217,12 @@ def create(
         gc.freeze()  # objects made so far (the config...) are never touched by a collection in the stages
         if waiter_after == "exit":
             job.runtime_pidfd = os.pidfd_open(os.getpid())  # close-on-exec
+        born_in_cgroup = False
         try:
-            child = os.fork()
+            if cgroup_fds:  # the init joins late (cgroups/join.py)
+                child = os.fork()
+            else:
+                child, born_in_cgroup = fork_into(mgr, warmer)
             if child == 0:
                 os.close(parent_fd)
                 stages.intermediate_main(proto.Channel(child_fd), job)
@@ -229,7 +233,7 @@ def create(
         os.close(child_fd)
         chan = proto.Channel(parent_fd)
         fault_point("create:forked")
-        if not cgroup_fds:
+        if not cgroup_fds and not born_in_cgroup:
             mgr.apply(child)
         chan.send(proto.CONTINUE)
         init_pid = _drive_stages(chan, proto, c, cfg, child, mgr, resources)

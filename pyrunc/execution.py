@@ -23,7 +23,7 @@ from . import namespaces
 from .capabilities import from_spec as caps_from_spec
 from .config.convert import convert_process
 from .console import connect_socket, connect_unix
-from .cgroups.join import late_join_fds
+from .cgroups.join import fork_into, late_join_fds
 from .container import Container, preserved_fds, wait_foreground
 from .errors import InvalidState, PyruncError, StageError
 from .exeseal import require_sealed
@@ -181,7 +181,13 @@ def exec_in(
     parent_fd, child_fd = sc.socketpair()
     if not detach:
         sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
-    child = os.fork()
+    born_in_cgroup = False
+    if mgr is not None and mgr.exists() and not cgroup_fds and not cgroup_sub and attrs.affinity_initial is None:
+        # joined at its fork; not with execCPUAffinity.initial, which the
+        # spec sets before the process enters the container's cgroup
+        child, born_in_cgroup = fork_into(mgr, warmer)
+    else:
+        child = os.fork()
     if child == 0:
         os.close(parent_fd)
         exec_child(proto.Channel(child_fd), proc, ns_fds, seccomp, console, keep_fds, attrs, cgroup_fds, agent)
@@ -202,7 +208,7 @@ def exec_in(
     fault_point("exec:forked")
     target = None
     try:
-        if mgr is not None and mgr.exists() and not cgroup_fds:
+        if not born_in_cgroup and mgr is not None and mgr.exists() and not cgroup_fds:
             mgr.apply(child) if not cgroup_sub else _apply_sub(mgr, cgroup_sub, child)
         chan.send(proto.CONTINUE)
         while True:

@@ -70,7 +70,7 @@ def _user_name(uid: int) -> str:
         return str(uid)
 
 
-def _lock_warmer(preserve_fds: int) -> "ThreadedWarmer":
+def _lock_warmer(preserve_fds: int, *, needed: bool = True) -> "ThreadedWarmer":
     """The cgroup migration lock warmed from a thread from the start of
     create, run or exec until the stage has joined the container's cgroups
     (cgroups/join.py, ThreadedWarmer): that join does not wait an RCU grace
@@ -88,7 +88,24 @@ def _lock_warmer(preserve_fds: int) -> "ThreadedWarmer":
     preserved_fds(preserve_fds)
     from .cgroups.join import ThreadedWarmer
 
-    return ThreadedWarmer(enabled=not os.environ.get("PYRUNC_TEST_NO_WARMER"))
+    return ThreadedWarmer(enabled=needed and not os.environ.get("PYRUNC_TEST_NO_WARMER"))
+
+
+def _exec_stage_born_in_cgroup(state: "st.ContainerState") -> bool:
+    """Whether exec's stage will be created right in the container's cgroup
+    (cgroups/join.py, fork_into): cgroup v2 and a user namespace of the
+    container's own (its stage is charged to the container from its fork
+    then; there is no late join).  Then there is no migration, and no lock
+    to warm: the warmer would cost its thread, and ending it before the
+    clone would wait for its first poke (the grace period).  A guess, from
+    state.json and the init's /proc entries, before exec's imports; where
+    it is wrong the stage migrates without a warmed lock."""
+    if (state.cgroup or {}).get("version") != 2:
+        return False
+    try:
+        return os.readlink(f"/proc/{state.init_pid}/ns/user") != os.readlink("/proc/self/ns/user")
+    except OSError:  # (the init has gone: exec reports it)
+        return False
 
 
 def _foreground(wait: "Callable[[], int]") -> int:
@@ -310,13 +327,14 @@ class Runtime:
         Raises ``InvalidState`` ("cannot exec in a stopped container",
         "cannot exec in a paused container ..."), ``ContainerNotExist``,
         ``StageError`` (the process could not start: the root cause)."""
-        with _lock_warmer(preserve_fds) as warmer:  # first: see _lock_warmer
+        store = self.store
+        state = store.load(container_id)  # "container does not exist" before anything else
+        born_in_cgroup = not cgroup and _exec_stage_born_in_cgroup(state)
+        with _lock_warmer(preserve_fds, needed=not born_in_cgroup) as warmer:  # first: see _lock_warmer
             from .records import Process
 
             from .execution import build_process, exec_in
 
-            store = self.store
-            store.load(container_id)  # "container does not exist" before anything else
             if process is None and not args:
                 from .errors import UsageError
 

@@ -57,6 +57,13 @@ class CgroupManager:
     def apply(self, pid: int) -> None:
         raise NotImplementedError
 
+    def open_fd(self) -> int:
+        """An fd of the cgroup v2 directory a new process can be created in
+        directly (clone3 with CLONE_INTO_CGROUP: cgroups/join.py,
+        ``fork_into``), or -1 where only ``apply`` can put one in (cgroup
+        v1, a systemd unit not started yet)."""
+        return -1
+
     # How a manager writes a Resources record: (field, method, when), in the
     # order the files are written; ``when`` is "present" (not None),
     # "nonempty", or "initial" (present, or at create: the device rules'

@@ -39,6 +39,39 @@ def join(fds, close=True):
             os.close(fd)
 
 
+def fork_into(mgr, warmer=None):
+    """Fork a stage that starts in the container's cgroup, where the kernel
+    can create it there (cgroup v2, Linux 5.7: clone3 with
+    CLONE_INTO_CGROUP): no migration, so no wait for the migration lock and
+    no moment in the caller's cgroup.  Returns (pid, True), 0 in the child;
+    or (pid, False) from a plain fork when it cannot (cgroup v1, an older
+    kernel, a cgroup refused), and then the caller ``apply``s the child as
+    before.
+
+    For the stages the container's cgroup is charged with from their fork
+    anyway: those ``late_join_fds`` leaves out (a user namespace) and exec's
+    stage then.  The stages that join late stay out of it until their last
+    step, and so keep their Python work off the container's limits: they
+    still migrate (see ``join``).  ``warmer``: the caller's ThreadedWarmer,
+    ended first where the clone is tried."""
+    open_fd = getattr(mgr, "open_fd", None)  # (rootless.NullManager: none)
+    fd = open_fd() if open_fd is not None and not os.environ.get("PYRUNC_TEST_NO_CLONE_INTO_CGROUP") else -1
+    if fd >= 0:
+        from pyrunc.linux import syscalls as sc
+
+        if warmer is not None:
+            warmer.stop(wait=True)  # no migration to warm for; and one thread only (fork_into_cgroup)
+        try:
+            return sc.fork_into_cgroup(fd), True
+        except OSError:
+            pass  # as the kernel says no: fork and migrate, as before
+        finally:
+            os.close(fd)  # in the parent and in the child
+    from posix import fork  # os.fork
+
+    return fork(), False
+
+
 def late_join_fds(cfg, mgr):
     """Write fds of the container's cgroup.procs files for the init's late
     join (``join``), or () to place the stages in the cgroups at fork.
@@ -175,6 +208,7 @@ class ThreadedWarmer:
     nothing, for measuring it."""
 
     MAX_SECONDS = 2.0  # a bound, should stop() never come (an API caller's bug)
+    WAIT_SECONDS = 0.05
 
     def __init__(self, container_dirs=None, *, enabled=True):
         import time
@@ -182,6 +216,12 @@ class ThreadedWarmer:
         self._stopped = False
         self._switch_interval = False  # whether this one shortened it
         self._monotonic, self._sleep = time.monotonic, time.sleep
+        self._thread_task = ""  # /proc/self/task/<its tid>, once it runs
+        self._sentinel = None
+        # the thread sleeps by waiting on this lock: stop() releases it, so
+        # the thread ends at once rather than at its next wake-up
+        self._wake = _thread.allocate_lock()
+        self._wake.acquire()
         if not enabled:
             return
         warmer = MigrationLockWarmer(container_dirs or None)
@@ -197,21 +237,37 @@ class ThreadedWarmer:
         started.acquire()
 
     def _run(self, warmer, started):
+        self._thread_task = f"/proc/self/task/{_thread.get_native_id()}"
+        if hasattr(_thread, "_set_sentinel"):  # (CPython <= 3.12)
+            # released by the interpreter as it deletes this thread's state,
+            # right before the thread lets go of the GIL for the last time
+            self._sentinel = _thread._set_sentinel()
         started.release()
         deadline = self._monotonic() + self.MAX_SECONDS
         try:
             while not self._stopped and self._monotonic() < deadline:
                 warmer.poke()
-                self._sleep(warmer.INTERVAL_MS / 1000)
+                self._wake.acquire(timeout=warmer.INTERVAL_MS / 1000)  # (True: stop() woke it)
         finally:
             warmer.close()
 
-    def stop(self):
-        """End the thread (at its next wake-up; not waited for)."""
-        self._stopped = True
+    def stop(self, *, wait=False):
+        """End the thread.  ``wait``: return once it is gone from this
+        process (up to WAIT_SECONDS; a bound), for a clone that needs this
+        process single-threaded (``fork_into``); otherwise it ends on its
+        own, not waited for."""
+        if not self._stopped:
+            self._stopped = True
+            self._wake.release()
         if self._switch_interval:
             self._switch_interval = False
             _short_switch_interval(-1)
+        if wait and self._thread_task:
+            if self._sentinel is not None and self._sentinel.acquire(timeout=self.WAIT_SECONDS):
+                self._sentinel.release()
+            deadline = self._monotonic() + self.WAIT_SECONDS
+            while os.path.exists(self._thread_task) and self._monotonic() < deadline:
+                self._sleep(0.00002)  # (releases the GIL: the thread may need it to end)
 
     def __enter__(self):
         return self

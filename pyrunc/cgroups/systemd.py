@@ -766,6 +766,10 @@ class SystemdManager(CgroupManager):
         self.inner.create()
         self.inner.apply(pid)
 
+    def open_fd(self) -> int:
+        # once the unit exists (exec), its cgroup is the inner manager's
+        return self.inner.open_fd() if self._started else -1
+
     def _attach(self, pid: int) -> None:
         """Rootless: have systemd move ``pid`` into the unit.  The kernel lets
         a process move between cgroups only through a common ancestor the

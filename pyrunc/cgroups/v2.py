@@ -109,6 +109,12 @@ class V2Manager(CgroupManager):
                 return
             raise
 
+    def open_fd(self) -> int:
+        try:
+            return os.open(self.dir, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            return -1
+
     def exists(self) -> bool:
         return os.path.isdir(self.dir)
 

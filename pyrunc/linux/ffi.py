@@ -53,18 +53,29 @@ class _Function(_ctypes.CFuncPtr):
     _restype_ = c_int
 
 
+class _GilHeldFunction(_ctypes.CFuncPtr):
+    # as ctypes.PyDLL's functions: the GIL stays held during the call (for
+    # the interpreter's own C API, and for a fork that must not happen while
+    # another thread runs Python code); errno saved as above
+    _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_PYTHONAPI | _ctypes.FUNCFLAG_USE_ERRNO
+    _restype_ = c_int
+
+
 class Library:
     """A shared library's functions by attribute, as ``ctypes.CDLL(name,
     use_errno=True)``; ``Library()`` is the C library the interpreter has
     mapped already (``dlopen(NULL)``: no search, no ``ldconfig``).  Raises
-    OSError when ``name`` cannot be loaded."""
+    OSError when ``name`` cannot be loaded.  ``hold_gil=True``: as
+    ``ctypes.PyDLL``, the calls keep the GIL (``Library(hold_gil=True)``
+    also reaches the interpreter's C API, which the executable exports)."""
 
-    def __init__(self, name=None):
+    def __init__(self, name=None, *, hold_gil=False):
         self._handle = _ctypes.dlopen(name, 0)  # _ctypes adds RTLD_NOW
+        self._function_type = _GilHeldFunction if hold_gil else _Function
 
     def __getattr__(self, name):
         if name.startswith("__"):
             raise AttributeError(name)
-        function = _Function((name, self))  # type: ignore[arg-type]  # (the stubs want a ctypes.CDLL: any object with _handle)
+        function = self._function_type((name, self))  # type: ignore[arg-type]  # (the stubs want a ctypes.CDLL: any object with _handle)
         setattr(self, name, function)  # one object per name: argtypes set once stay set
         return function

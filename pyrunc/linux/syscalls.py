@@ -47,6 +47,8 @@ _NR = {
         set_mempolicy=238,
         personality=135,
         keyctl=250,
+        clone3=435,
+        gettid=186,
     ),
     "aarch64": dict(
         pivot_root=41,
@@ -70,6 +72,8 @@ _NR = {
         set_mempolicy=237,
         personality=92,
         keyctl=219,
+        clone3=435,
+        gettid=178,
     ),
 }[os.uname().machine]  # = platform.machine(), without platform's import (re, enum)
 
@@ -435,6 +439,111 @@ def pidfd_send_signal(pidfd, sig):
     _check(
         _syscall(_NR["pidfd_send_signal"], ffi.c_int(pidfd), ffi.c_int(sig), None, ffi.c_uint(0)), "pidfd_send_signal"
     )
+
+
+# --- a fork born in a cgroup ------------------------------------------------
+CLONE_CHILD_SETTID = 0x01000000
+CLONE_INTO_CGROUP = 0x200000000
+_SIGCHLD = 17
+# glibc's struct pthread keeps the thread's kernel tid at this offset (glibc
+# 2.26 and later); its fork() has the kernel write the child's tid there.
+# Checked against gettid() before it is used: another layout gets no
+# CLONE_CHILD_SETTID, and the child then has its parent's tid in that field,
+# which only glibc's raise/abort/pthread_kill would read (to a thread of
+# another process: ESRCH).
+_PTHREAD_TID_OFFSET = {"x86_64": 0x2D0, "aarch64": 0xD0}.get(os.uname().machine)
+
+
+class _CloneArgs(ffi.Structure):
+    # struct clone_args up to `cgroup` (CLONE_ARGS_SIZE_VER2, Linux 5.7)
+    _fields_ = [
+        (name, ffi.c_uint64)
+        for name in (
+            "flags",
+            "pidfd",
+            "child_tid",
+            "parent_tid",
+            "exit_signal",
+            "stack",
+            "stack_size",
+            "tls",
+            "set_tid",
+            "set_tid_size",
+            "cgroup",
+        )
+    ]
+
+
+_python: "ffi.Library | None" = None  # the interpreter's C API and syscall(2), the GIL held; made at first use
+
+
+def _python_api():
+    global _python
+    if _python is None:
+        api = ffi.Library(hold_gil=True)
+        api.syscall.restype = ffi.c_long
+        api.PyOS_BeforeFork.restype = None
+        api.PyOS_AfterFork_Child.restype = None
+        api.PyOS_AfterFork_Parent.restype = None
+        _python = api
+    return _python
+
+
+def _own_tid_field():
+    """The address of the calling thread's tid in glibc's struct pthread, or
+    0 when it is not at the offset known for this architecture."""
+    if _PTHREAD_TID_OFFSET is None:
+        return 0
+    _libc.pthread_self.restype = ffi.c_void_p
+    address = _libc.pthread_self() + _PTHREAD_TID_OFFSET
+    return address if ffi.c_int.from_address(address).value == _syscall(_NR["gettid"]) else 0
+
+
+def fork_into_cgroup(cgroup_fd):
+    """``os.fork()``, with the child created in the cgroup v2 directory
+    ``cgroup_fd`` (an O_PATH fd will do): clone3 with CLONE_INTO_CGROUP
+    (Linux 5.7).  The child never belongs to another cgroup, and nothing is
+    migrated: no write to cgroup.procs, so no wait for the kernel's migration
+    lock (cgroups/join.py).  Returns 0 in the child, the child's pid in the
+    parent; raises OSError (ENOSYS or E2BIG on older kernels, EOPNOTSUPP on a
+    cgroup v1 fd, EBUSY when the cgroup has controllers enabled for its
+    children, EACCES/EPERM/ENOENT where a migration would be refused), and
+    then no process was made.  Only from a single-threaded process (see
+    the check below); a process with more threads gets EBUSY.
+
+    What os.fork does around fork(2), the same here around clone3: the
+    interpreter's before-fork and after-fork steps (the import lock, the
+    GIL and thread states rebuilt in the child, os.register_at_fork's
+    callbacks), all with the GIL held, so no other thread of this process
+    runs Python code at the clone.  glibc's own fork steps do not run: its
+    atfork handlers (pyrunc registers none; the libraries it loads neither)
+    and its locks (the other threads pyrunc runs, the lock warmer, call no
+    C function that takes one outside the GIL: write and sleep)."""
+    if len(os.listdir("/proc/self/task")) != 1:
+        # Another thread waiting for the GIL at the clone would leave its
+        # request to drop it set in the child, whose first bytecode, before
+        # the after-fork step, would then wait for a thread switch that no
+        # thread there can make (CPython's FORCE_SWITCHING).  os.fork runs
+        # that step from C, before any bytecode; this cannot.
+        raise OSError(16, "clone3(CLONE_INTO_CGROUP): other threads run in this process")  # EBUSY
+    python = _python_api()
+    tid_field = _own_tid_field()
+    args = _CloneArgs(
+        flags=CLONE_INTO_CGROUP | (CLONE_CHILD_SETTID if tid_field else 0),
+        child_tid=tid_field,
+        exit_signal=_SIGCHLD,
+        cgroup=cgroup_fd,
+    )
+    python.PyOS_BeforeFork()
+    pid = python.syscall(_NR["clone3"], ffi.byref(args), ffi.c_size_t(ffi.sizeof(args)))
+    if pid == 0:
+        python.PyOS_AfterFork_Child()
+        return 0
+    err = ffi.get_errno()
+    python.PyOS_AfterFork_Parent()
+    if pid < 0:
+        raise OSError(err, f"clone3(CLONE_INTO_CGROUP): {os.strerror(err)}")
+    return pid
 
 
 # --- unix sockets without the socket module ---------------------------------

@@ -140,7 +140,9 @@ def _pokes(lines):
             procs_fd[m.group(2)] = m.group(1)
         elif tid == main_pid and fork is None and re.match(r"clone\(", call):
             fork = i  # os.fork (the warmer's thread comes from clone3)
-        elif (m := re.match(r'write\((\d+), "(\d+)", \d+\)', call)) and m.group(1) in procs_fd:
+        elif (m := re.match(r'write\((\d+), "(\d+)", \d+(\)| <unfinished)', call)) and m.group(1) in procs_fd:
+            # (a write that another traced call interrupted is split in two
+            # lines: "<unfinished ...>" where it started)
             if m.group(2) != "0":
                 pokes.append((i, tid, procs_fd[m.group(1)], m.group(2)))
     return main_pid, fork, pokes

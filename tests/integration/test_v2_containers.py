@@ -271,3 +271,102 @@ def test_run_true_in_512_kib(rt, bundle, cgroupns):
     bundle.set_args("true")
     p = rt.run(new_id("v2"), bundle)
     assert p.returncode == 0, p.stderr
+
+
+# --------------------------------------------------------------------------
+# a stage born in the container's cgroup (clone3 with CLONE_INTO_CGROUP)
+
+
+def _strace(rt, *args) -> tuple[str, list[str]]:
+    """The runtime under strace -f (-y: fds with their paths); returns
+    (stdout, trace lines).  Output to files: a container's process keeps its
+    stdio, so a pipe's EOF would wait for it."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    from helpers import RUNTIME
+
+    if not shutil.which("strace"):
+        pytest.skip("strace is not installed")
+    with (
+        tempfile.NamedTemporaryFile("r") as trace,
+        tempfile.TemporaryFile("w+") as out,
+        tempfile.TemporaryFile("w+") as err,
+    ):
+        p = subprocess.run(
+            ["strace", "-qq", "-f", "-y", "-e", "trace=clone,clone3,write", "-o", trace.name, RUNTIME]
+            + ["--root", rt.root, *args],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            timeout=60,
+        )
+        err.seek(0)
+        assert p.returncode == 0, err.read()
+        out.seek(0)
+        return out.read(), trace.read().splitlines()
+
+
+def _with_userns(bundle):
+    bundle.set_namespace("user")
+    for key in ("uidMappings", "gidMappings"):
+        bundle.config["linux"][key] = [{"containerID": 0, "hostID": 100000, "size": 65536}]
+    # (no cgroup mount: a user namespace's root may not mount the host's hierarchy)
+    bundle.config["mounts"] = [m for m in bundle.config["mounts"] if m["destination"] != "/sys/fs/cgroup"]
+
+
+def _forks(lines) -> list[str]:
+    return [ln for ln in lines if "clone" in ln or "cgroup.procs" in ln]
+
+
+def _births_and_joins(lines, bundle) -> tuple[list[str], list[str]]:
+    """(clone3 calls made into the container's cgroup, writes to its
+    cgroup.procs) in a trace."""
+    procs = f"/sys/fs/cgroup/{bundle.cgroups_path}/cgroup.procs>"
+    births = [ln for ln in lines if "clone3(" in ln and "CLONE_INTO_CGROUP" in ln]
+    assert not any(" = -1 " in ln for ln in births), births
+    joins = [ln for ln in lines if " write(" in ln and procs in ln.split(",")[0]]
+    return births, joins
+
+
+@pytest.mark.parametrize("userns", [True, False], ids=["userns", "control-late-join"])
+def test_create_forks_the_stages_into_the_cgroup(rt, bundle, userns_bundle, userns):
+    """With a user namespace the stages are charged to the container from
+    their fork anyway: the runtime creates them in its cgroup (clone3 with
+    CLONE_INTO_CGROUP), nothing writes to its cgroup.procs, and the
+    container's process is in it.  The control: without one the init joins
+    late, by a write (cgroups/join.py), and no clone3 goes into the cgroup."""
+    if userns:
+        bundle = userns_bundle
+        _with_userns(bundle)
+    bundle.set_args("cat", "/proc/self/cgroup").write()
+    cid = new_id("v2")
+    rt._track(cid)
+    out, lines = _strace(rt, "run", "--bundle", bundle.path, cid)
+    assert out.strip() == f"0::/{bundle.cgroups_path}"
+    births, joins = _births_and_joins(lines, bundle)
+    if userns:
+        assert len(births) == 1, _forks(lines)
+        assert joins == [], joins
+    else:
+        assert births == []
+        assert joins and all('"0"' in ln for ln in joins), joins  # the init's own late join
+
+
+def test_exec_forks_its_stage_into_the_cgroup(rt, userns_bundle):
+    """exec into a container with a user namespace: its stage is born in
+    the container's cgroup, no write to any cgroup.procs (no lock warmer
+    either); the process is in it."""
+    bundle = userns_bundle
+    _with_userns(bundle)
+    bundle.set_args("sleep", "100")
+    cid = new_id("v2")
+    assert rt.run(cid, bundle, "-d").returncode == 0
+    out, lines = _strace(rt, "exec", cid, "cat", "/proc/self/cgroup")
+    assert out.strip() == f"0::/{bundle.cgroups_path}"
+    births, joins = _births_and_joins(lines, bundle)
+    assert len(births) == 1 and joins == [], _forks(lines)
+    # nothing to migrate, so no lock warmed (runtime.py, _exec_stage_born_in_cgroup)
+    assert not [ln for ln in lines if " write(" in ln and "/cgroup.procs>" in ln.split(",")[0]], _forks(lines)
+    assert len(read(os.path.join(cg_dir(bundle), "cgroup.procs")).split()) == 1  # exec has ended
