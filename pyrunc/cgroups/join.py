@@ -55,7 +55,9 @@ def fork_into(mgr, warmer=None):
     still migrate (see ``join``).  ``warmer``: the caller's ThreadedWarmer,
     ended first where the clone is tried."""
     open_fd = getattr(mgr, "open_fd", None)  # (rootless.NullManager: none)
-    fd = open_fd() if open_fd is not None and not os.environ.get("PYRUNC_TEST_NO_CLONE_INTO_CGROUP") else -1
+    fd = -1
+    if open_fd is not None and not os.environ.get("PYRUNC_TEST_NO_CLONE_INTO_CGROUP") and _only_thread(warmer):
+        fd = open_fd()
     if fd >= 0:
         from pyrunc.linux import syscalls as sc
 
@@ -70,6 +72,17 @@ def fork_into(mgr, warmer=None):
     from posix import fork  # os.fork
 
     return fork(), False
+
+
+def _only_thread(warmer=None):
+    """Whether this process runs no thread but the calling one and
+    ``warmer``'s (a library caller's own threads: then the clone is not
+    tried, and the warmer keeps warming for the migration)."""
+    own = 1 + (1 if warmer is not None and warmer.running() else 0)
+    try:
+        return len(os.listdir("/proc/self/task")) <= own
+    except OSError:
+        return False
 
 
 def late_join_fds(cfg, mgr):
@@ -250,6 +263,10 @@ class ThreadedWarmer:
                 self._wake.acquire(timeout=warmer.INTERVAL_MS / 1000)  # (True: stop() woke it)
         finally:
             warmer.close()
+
+    def running(self):
+        """Whether its thread has started and not been told to stop."""
+        return bool(self._thread_task) and not self._stopped
 
     def stop(self, *, wait=False):
         """End the thread.  ``wait``: return once it is gone from this

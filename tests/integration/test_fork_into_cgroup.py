@@ -207,3 +207,39 @@ def test_after_a_warmer_stopped_with_wait_forks_go_ahead(cgroup_dir):
             assert os.waitstatus_to_exitcode(done[1]) == 0
     finally:
         sys.setswitchinterval(interval)
+
+
+def test_a_callers_own_thread_means_fork_and_migrate_with_the_warmer_kept(cgroup_dir):
+    """A library caller running threads of its own: fork_into does not try
+    the clone, forks, and leaves the warmer running for the migration that
+    the caller then makes (apply)."""
+    import _thread
+
+    from pyrunc.cgroups.join import ThreadedWarmer, fork_into
+    from pyrunc.cgroups.v2 import V2Manager
+
+    stop = _thread.allocate_lock()
+    stop.acquire()
+    gone = _thread.allocate_lock()
+    gone.acquire()
+
+    def other():
+        stop.acquire()
+        gone.release()
+
+    _thread.start_new_thread(other, ())
+    mgr = V2Manager("/" + os.path.relpath(cgroup_dir, MOUNT), "birth", cgroup_dir)
+    warmer = ThreadedWarmer()
+    try:
+        pid, born = fork_into(mgr, warmer)
+        if pid == 0:
+            os._exit(0)
+        assert not born
+        assert warmer.running() and os.path.exists(warmer._thread_task)
+        mgr.apply(pid)
+        assert _wait_ok(pid) == 0
+    finally:
+        warmer.stop(wait=True)
+        stop.release()
+        gone.acquire()
+    assert not warmer.running()
