@@ -16,6 +16,7 @@ hung a child before the check existed).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import time
@@ -123,10 +124,10 @@ def test_the_child_starts_in_the_cgroup_and_is_a_whole_process(cgroup_dir):
         assert f.read() == ""  # ended, and nothing else went there
 
 
-def test_refused_with_another_thread_and_no_child_made(cgroup_dir):
+@contextlib.contextmanager
+def _another_thread():
+    """A second thread of this process, waiting on a lock, for the block."""
     import _thread
-
-    from pyrunc.linux import syscalls as sc
 
     stop = _thread.allocate_lock()
     stop.acquire()
@@ -138,17 +139,25 @@ def test_refused_with_another_thread_and_no_child_made(cgroup_dir):
         gone.release()
 
     _thread.start_new_thread(other, ())
+    try:
+        yield
+    finally:
+        stop.release()
+        gone.acquire()
+
+
+def test_refused_with_another_thread_and_no_child_made(cgroup_dir):
+    from pyrunc.linux import syscalls as sc
+
     fd = _dir_fd(cgroup_dir)
     try:
-        with pytest.raises(OSError) as e:
+        with _another_thread(), pytest.raises(OSError) as e:
             sc.fork_into_cgroup(fd)
         assert e.value.errno == errno.EBUSY
         with pytest.raises(ChildProcessError):
             os.waitpid(-1, os.WNOHANG)
     finally:
         os.close(fd)
-        stop.release()
-        gone.acquire()
 
 
 def test_a_cgroup_v1_directory_is_refused_and_no_child_made():
@@ -213,33 +222,20 @@ def test_a_callers_own_thread_means_fork_and_migrate_with_the_warmer_kept(cgroup
     """A library caller running threads of its own: fork_into does not try
     the clone, forks, and leaves the warmer running for the migration that
     the caller then makes (apply)."""
-    import _thread
-
     from pyrunc.cgroups.join import ThreadedWarmer, fork_into
     from pyrunc.cgroups.v2 import V2Manager
 
-    stop = _thread.allocate_lock()
-    stop.acquire()
-    gone = _thread.allocate_lock()
-    gone.acquire()
-
-    def other():
-        stop.acquire()
-        gone.release()
-
-    _thread.start_new_thread(other, ())
     mgr = V2Manager("/" + os.path.relpath(cgroup_dir, MOUNT), "birth", cgroup_dir)
-    warmer = ThreadedWarmer()
-    try:
-        pid, born = fork_into(mgr, warmer)
-        if pid == 0:
-            os._exit(0)
-        assert not born
-        assert warmer.running() and os.path.exists(warmer._thread_task)
-        mgr.apply(pid)
-        assert _wait_ok(pid) == 0
-    finally:
-        warmer.stop(wait=True)
-        stop.release()
-        gone.acquire()
+    with _another_thread():
+        warmer = ThreadedWarmer()
+        try:
+            pid, born = fork_into(mgr, warmer)
+            if pid == 0:
+                os._exit(0)
+            assert not born
+            assert warmer.running() and os.path.exists(warmer._thread_task)
+            mgr.apply(pid)
+            assert _wait_ok(pid) == 0
+        finally:
+            warmer.stop(wait=True)
     assert not warmer.running()
