@@ -251,7 +251,7 @@ def create(
         if cfg.process and cfg.process.oom_score_adj is not None:
             with open(f"/proc/{init_pid}/oom_score_adj", "w") as f:
                 f.write(str(cfg.process.oom_score_adj))
-        store.save(state)
+        store.save(state, unless_written=True)
         if pid_file:
             st.write_atomic(pid_file, str(init_pid).encode(), 0o644)
         chan.close()

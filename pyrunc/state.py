@@ -137,6 +137,7 @@ class StateStore:
         # the default root in $XDG_RUNTIME_DIR (rootless): sticky, or the
         # session's cleaner may prune it (XDG Base Directory spec; as runc)
         self.sticky = sticky
+        self._written: dict[str, bytes] = {}  # {id: the state.json bytes this store wrote last}
 
     def dir(self, container_id):
         validate_id(container_id)
@@ -193,8 +194,18 @@ class StateStore:
         return sorted(n for n in names if os.path.isfile(os.path.join(self.root, n, STATE_FILE)))
 
     # --- writing ---------------------------------------------------------
-    def save(self, state):
-        write_atomic(os.path.join(self.dir(state.id), STATE_FILE), _dumps(state.to_dict()).encode())
+    def save(self, state, *, unless_written=False):
+        """Write state.json (a new file renamed over the old one).
+        ``unless_written``: not when this store wrote exactly these bytes
+        last (create's final save, whose state rarely changed since the
+        init's pid was recorded: each write allocates an inode and frees
+        one, which costs the file system, ext4's allocator most, when many
+        containers come and go)."""
+        data = _dumps(state.to_dict()).encode()
+        if unless_written and self._written.get(state.id) == data:
+            return
+        write_atomic(os.path.join(self.dir(state.id), STATE_FILE), data)
+        self._written = {state.id: data}  # the last container's only: a library's store lives long
 
     def save_config(self, container_id, config, spec_doc=None):
         """Write the converted config, and the original document unless
