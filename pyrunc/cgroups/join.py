@@ -252,9 +252,12 @@ class ThreadedWarmer:
     def _run(self, warmer, started):
         self._thread_task = f"/proc/self/task/{_thread.get_native_id()}"
         if hasattr(_thread, "_set_sentinel"):  # (CPython <= 3.12)
-            # released by the interpreter as it deletes this thread's state,
-            # right before the thread lets go of the GIL for the last time
-            self._sentinel = _thread._set_sentinel()
+            # held by this thread (as threading's Thread does) and released
+            # by the interpreter as it deletes this thread's state, right
+            # before the thread lets go of the GIL for the last time
+            sentinel = _thread._set_sentinel()
+            sentinel.acquire()
+            self._sentinel = sentinel
         started.release()
         deadline = self._monotonic() + self.MAX_SECONDS
         try:
