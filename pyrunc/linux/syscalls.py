@@ -454,38 +454,40 @@ _SIGCHLD = 17
 _PTHREAD_TID_OFFSET = {"x86_64": 0x2D0, "aarch64": 0xD0}.get(os.uname().machine)
 
 
-class _CloneArgs(ffi.Structure):
-    # struct clone_args up to `cgroup` (CLONE_ARGS_SIZE_VER2, Linux 5.7)
-    _fields_ = [
-        (name, ffi.c_uint64)
-        for name in (
-            "flags",
-            "pidfd",
-            "child_tid",
-            "parent_tid",
-            "exit_signal",
-            "stack",
-            "stack_size",
-            "tls",
-            "set_tid",
-            "set_tid_size",
-            "cgroup",
-        )
-    ]
-
-
-_python: "ffi.Library | None" = None  # the interpreter's C API and syscall(2), the GIL held; made at first use
+_python = None  # (the interpreter's C API and syscall(2) with the GIL held, struct clone_args): made at first use
 
 
 def _python_api():
+    """Made on the first clone only: create, run and exec import this
+    module, and a ctypes structure class alone costs ~40 us to build."""
     global _python
     if _python is None:
+
+        class CloneArgs(ffi.Structure):
+            # struct clone_args up to `cgroup` (CLONE_ARGS_SIZE_VER2, Linux 5.7)
+            _fields_ = [
+                (name, ffi.c_uint64)
+                for name in (
+                    "flags",
+                    "pidfd",
+                    "child_tid",
+                    "parent_tid",
+                    "exit_signal",
+                    "stack",
+                    "stack_size",
+                    "tls",
+                    "set_tid",
+                    "set_tid_size",
+                    "cgroup",
+                )
+            ]
+
         api = ffi.Library(hold_gil=True)
         api.syscall.restype = ffi.c_long
         api.PyOS_BeforeFork.restype = None
         api.PyOS_AfterFork_Child.restype = None
         api.PyOS_AfterFork_Parent.restype = None
-        _python = api
+        _python = (api, CloneArgs)
     return _python
 
 
@@ -526,9 +528,9 @@ def fork_into_cgroup(cgroup_fd):
         # thread there can make (CPython's FORCE_SWITCHING).  os.fork runs
         # that step from C, before any bytecode; this cannot.
         raise OSError(16, "clone3(CLONE_INTO_CGROUP): other threads run in this process")  # EBUSY
-    python = _python_api()
+    python, clone_args = _python_api()
     tid_field = _own_tid_field()
-    args = _CloneArgs(
+    args = clone_args(
         flags=CLONE_INTO_CGROUP | (CLONE_CHILD_SETTID if tid_field else 0),
         child_tid=tid_field,
         exit_signal=_SIGCHLD,
