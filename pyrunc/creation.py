@@ -251,7 +251,7 @@ def create(
         if cfg.process and cfg.process.oom_score_adj is not None:
             with open(f"/proc/{init_pid}/oom_score_adj", "w") as f:
                 f.write(str(cfg.process.oom_score_adj))
-        store.save(state, unless_written=True)
+        store.save(state, unless_written=True, exchange=sc.rename_exchange)
         if pid_file:
             st.write_atomic(pid_file, str(init_pid).encode(), 0o644)
         chan.close()
@@ -318,6 +318,8 @@ def _write_id_maps(pid, cfg):
 
 def _drive_stages(chan, proto, c, cfg, child, mgr, resources):
     """The runtime's side of the stage protocol; returns the init pid."""
+    from .linux import syscalls as sc
+
     init_pid = None
     while True:
         try:
@@ -337,7 +339,9 @@ def _drive_stages(chan, proto, c, cfg, child, mgr, resources):
             child = -1
             c.state.init_pid = init_pid
             c.state.init_start = st.proc_start_time(init_pid)[0]
-            c.store.save(c.state)  # delete --force can now find and kill the init
+            # delete --force can now find and kill the init; state.json
+            # exists, so it is exchanged in (state.write_atomic)
+            c.store.save(c.state, exchange=sc.rename_exchange)
             # Limits are set once the init exists: a pids limit of 0 is a valid
             # limit (config-linux.md) and must not stop the stages' own forks.
             mgr.set(resources, initial=True)
@@ -384,7 +388,9 @@ def _runtime_setup(c, cfg):
             c.state.net_devices = move_in(cfg.net_devices, fd)
         finally:
             os.close(fd)
-        c.store.save(c.state)
+        from .linux.syscalls import rename_exchange
+
+        c.store.save(c.state, exchange=rename_exchange)
     for name in ("prestart", "createRuntime"):
         if cfg.hooks.get(name):
             from .hooks import run_hooks

@@ -270,6 +270,15 @@ def close_range(first, last, flags=0):
     _check(_syscall(_NR["close_range"], ffi.c_uint(first), ffi.c_uint(last), ffi.c_uint(flags)), "close_range")
 
 
+RENAME_EXCHANGE = 2
+
+
+def rename_exchange(a, b):
+    """Swap the names ``a`` and ``b`` atomically (renameat2 with
+    RENAME_EXCHANGE); both must exist.  EINVAL where the file system cannot."""
+    _check(_libc.renameat2(AT_FDCWD, _b(a), AT_FDCWD, _b(b), RENAME_EXCHANGE), "renameat2", b)
+
+
 # memfd: executable on purpose (vm.memfd_noexec), and its seals
 MFD_EXEC = 0x0010
 F_ADD_SEALS = 1033

@@ -42,3 +42,94 @@ def test_unless_written_remembers_the_last_container_only(tmp_path):
     store.save(b)
     store.save(a, unless_written=True)
     assert _inode(store, "a") != before
+
+
+# --- write_atomic's exchange (create's saves once state.json exists) -------
+
+
+def _names(store, cid):
+    return sorted(os.listdir(store.dir(cid)))
+
+
+def test_exchange_swaps_the_new_file_in_and_unlinks_the_old(tmp_path):
+    from pyrunc.linux import syscalls as sc
+
+    store = st.StateStore(str(tmp_path / "root"))
+    store.create_dir("c1")
+    state = st.ContainerState(id="c1", bundle="/b", init_pid=10)
+    store.save(state)
+    old = _inode(store, "c1")
+    calls = []
+
+    def exchange(a, b):
+        calls.append((os.path.basename(a), os.path.basename(b)))
+        sc.rename_exchange(a, b)
+
+    state.init_pid = 11
+    store.save(state, exchange=exchange)
+    assert calls == [(f"state.json.{os.getpid()}.tmp", "state.json")]
+    assert _names(store, "c1") == ["state.json"]  # the old content's name is gone
+    assert _inode(store, "c1") != old
+    assert store.load("c1").init_pid == 11
+
+
+def test_exchange_refused_falls_back_to_rename(tmp_path):
+    """No old file (ENOENT from the kernel) or a file system without the
+    exchange (EINVAL): the rename, and the same result."""
+    import errno
+
+    from pyrunc.linux import syscalls as sc
+
+    store = st.StateStore(str(tmp_path / "root"))
+    store.create_dir("c1")
+    state = st.ContainerState(id="c1", bundle="/b", init_pid=10)
+    store.save(state, exchange=sc.rename_exchange)  # the first write: nothing to exchange with
+    assert _names(store, "c1") == ["state.json"]
+    assert store.load("c1").init_pid == 10
+
+    def refuse(a, b):
+        raise OSError(errno.EINVAL, "renameat2: Invalid argument", b)
+
+    state.init_pid = 12
+    store.save(state, exchange=refuse)
+    assert _names(store, "c1") == ["state.json"]
+    assert store.load("c1").init_pid == 12
+
+
+def test_a_reader_never_misses_the_file_while_it_is_exchanged(tmp_path):
+    """The exchange keeps rename's promise: at every moment the name holds
+    a whole file, the old one or the new one."""
+    import threading
+
+    from pyrunc.linux import syscalls as sc
+
+    store = st.StateStore(str(tmp_path / "root"))
+    store.create_dir("c1")
+    state = st.ContainerState(id="c1", bundle="/b", init_pid=1)
+    store.save(state)
+    path = os.path.join(store.dir("c1"), st.STATE_FILE)
+    stop, failures, reads = threading.Event(), [], [0]
+
+    def reader():
+        while not stop.is_set():
+            try:
+                with open(path, "rb") as f:
+                    if b'"init_pid"' not in f.read():
+                        failures.append("partial")
+            except OSError as e:
+                failures.append(repr(e))
+            reads[0] += 1
+
+    t = threading.Thread(target=reader)
+    t.start()
+    try:
+        for pid in range(2, 400):
+            state.init_pid = pid
+            store.save(state, exchange=sc.rename_exchange)
+    finally:
+        stop.set()
+        t.join()
+    assert failures == []
+    assert reads[0] > 0
+    assert store.load("c1").init_pid == 399
+    assert _names(store, "c1") == ["state.json"]
