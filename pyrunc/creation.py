@@ -101,46 +101,10 @@ def create(
     listen_fd = -1
     try:
         store.save_config(container_id, cfg, doc)
-        from .cgroups import new_manager
-
-        # refused before it is ours: the frozen cgroup is another container's
-        # (shared cgroupsPath), whose processes undoing would kill
-        mgr = _not_frozen(
-            new_manager(
-                cfg.cgroups_path,
-                container_id,
-                systemd=systemd_cgroup,
-                annotations=cfg.annotations,
-                rootless=rootless_cgroups,
-            )
-        )
-        # A cgroupsPath shared with a running container (runc allows it):
-        # its processes are not ours, a failed create leaves them and the
-        # cgroup alone (this container's own processes are killed by pid).
-        shared = mgr.exists() and bool(mgr.pids())
-        state.cgroup = mgr.to_dict()
-        store.save(state)  # from here on, delete --force can undo what exists
-        mgr.create()
-        _not_frozen(mgr)  # new levels under a frozen parent are frozen too
-        if rootless_cgroups:
-            from .rootless import settle_cgroup
-
-            try:
-                mgr = settle_cgroup(
-                    mgr, cfg.resources, explicit_path=bool(cfg.cgroups_path), wanted=(state.cgroup or {}).get("paths")
-                )
-            except PyruncError:
-                if not mgr.exists():
-                    mgr = None  # nothing was made: nothing for the undo to kill or remove
-                raise
-            if getattr(mgr, "null", False):  # no cgroup of its own: none to record
-                state.cgroup = None
-                store.save(state)
-        # The device cgroup gets linux.resources.devices and the default
-        # allow list only: creating a node (linux.devices) does not allow it
-        # (as in runc; a deny-all policy keeps a created /dev/kmsg closed).
-        resources = cfg.resources
-        fault_point("create:cgroup")
+        # What does not need the cgroup comes first: on cgroup v1 the lock
+        # warmer's first write (runtime.py, _lock_warmer) waits out an RCU
+        # grace period holding the kernel's cgroup_mutex, and mgr.create()'s
+        # mkdir waits for that mutex (docs/performance.md section 21).
         seccomp = None
         if cfg.seccomp:
             # compiled at conversion; laid out for seccomp(2) here
@@ -182,6 +146,46 @@ def create(
             # this create's socket activation: the init's environment only,
             # not the persisted config's
             cfg = cfg.replace(process=cfg.process.replace(env=_with_listen_env(cfg.process.env, listen_env)))
+        from .cgroups import new_manager
+
+        # refused before it is ours: the frozen cgroup is another container's
+        # (shared cgroupsPath), whose processes undoing would kill
+        mgr = _not_frozen(
+            new_manager(
+                cfg.cgroups_path,
+                container_id,
+                systemd=systemd_cgroup,
+                annotations=cfg.annotations,
+                rootless=rootless_cgroups,
+            )
+        )
+        # A cgroupsPath shared with a running container (runc allows it):
+        # its processes are not ours, a failed create leaves them and the
+        # cgroup alone (this container's own processes are killed by pid).
+        shared = mgr.exists() and bool(mgr.pids())
+        state.cgroup = mgr.to_dict()
+        store.save(state)  # from here on, delete --force can undo what exists
+        mgr.create()
+        _not_frozen(mgr)  # new levels under a frozen parent are frozen too
+        if rootless_cgroups:
+            from .rootless import settle_cgroup
+
+            try:
+                mgr = settle_cgroup(
+                    mgr, cfg.resources, explicit_path=bool(cfg.cgroups_path), wanted=(state.cgroup or {}).get("paths")
+                )
+            except PyruncError:
+                if not mgr.exists():
+                    mgr = None  # nothing was made: nothing for the undo to kill or remove
+                raise
+            if getattr(mgr, "null", False):  # no cgroup of its own: none to record
+                state.cgroup = None
+                store.save(state)
+        # The device cgroup gets linux.resources.devices and the default
+        # allow list only: creating a node (linux.devices) does not allow it
+        # (as in runc; a deny-all policy keeps a created /dev/kmsg closed).
+        resources = cfg.resources
+        fault_point("create:cgroup")
         from .cgroups.join import fork_into, late_join_fds
 
         cgroup_fds, origin_fds = late_join_fds(cfg, mgr)
