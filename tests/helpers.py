@@ -494,6 +494,32 @@ def run_importtime(rt, *args, stdin=subprocess.DEVNULL) -> tuple[subprocess.Comp
     return p, names
 
 
+def run_traced(rt, strace_args, *args, env=None) -> tuple[str, list[str]]:
+    """Run ``RUNTIME --root ROOT ARGS...`` under ``strace -qq STRACE_ARGS``;
+    returns (its stdout, the trace's lines), asserting it succeeded.
+    Output goes to files: a created init or a container's process keeps
+    the runtime's stdio, so a pipe's EOF would wait for it.  Without -f in
+    ``strace_args`` only the runtime's own thread is traced, and strace ends
+    with the command."""
+    with (
+        tempfile.NamedTemporaryFile("r") as trace,
+        tempfile.TemporaryFile("w+") as out,
+        tempfile.TemporaryFile("w+") as err,
+    ):
+        p = subprocess.run(
+            ["strace", "-qq", *strace_args, "-o", trace.name, rt.path, "--root", rt.root, *args],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            env=env,
+            timeout=60,
+        )
+        err.seek(0)
+        assert p.returncode == 0, err.read()
+        out.seek(0)
+        return out.read(), trace.read().splitlines()
+
+
 def wait_for(predicate, timeout: float = 10, interval: float = 0.02):
     """Call ``predicate`` until it returns a truthy value; return it or raise TimeoutError."""
     deadline = time.monotonic() + timeout

@@ -16,7 +16,7 @@ import tempfile
 
 import pytest
 
-from helpers import RUNTIME, runtime_is_pyrunc
+from helpers import run_traced, runtime_is_pyrunc
 
 pytestmark = pytest.mark.skipif(
     not runtime_is_pyrunc or not shutil.which("strace") or os.geteuid() != 0,
@@ -104,25 +104,7 @@ def _traced(rt, args, warmer):
     env = dict(os.environ)
     if not warmer:
         env["PYRUNC_TEST_NO_WARMER"] = "1"
-    # output to files: a created init keeps its stdio, so a pipe's EOF never comes
-    with (
-        tempfile.NamedTemporaryFile("r") as trace,
-        tempfile.TemporaryFile("w+") as out,
-        tempfile.TemporaryFile("w+") as err,
-    ):
-        p = subprocess.run(
-            ["strace", "-qq", "-f", "-e", "trace=openat,write,clone,clone3", "-o", trace.name]
-            + [RUNTIME, "--root", rt.root, *args],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
-            env=env,
-            timeout=60,
-        )
-        err.seek(0)
-        assert p.returncode == 0, err.read()
-        out.seek(0)
-        return out.read(), trace.read().splitlines()
+    return run_traced(rt, ["-f", "-e", "trace=openat,write,clone,clone3"], *args, env=env)
 
 
 def _pokes(lines):

@@ -13,12 +13,10 @@ device trim where the state root is mounted with ``discard``
 import os
 import re
 import shutil
-import subprocess
-import tempfile
 
 import pytest
 
-from helpers import RUNTIME, runtime_is_pyrunc
+from helpers import run_traced, runtime_is_pyrunc
 
 pytestmark = pytest.mark.skipif(
     not runtime_is_pyrunc or not shutil.which("strace"), reason="pyrunc's create, traced with strace"
@@ -30,23 +28,8 @@ def _traced_create(rt, bundle, cid):
     not followed, so strace ends with the command); returns the trace."""
     bundle.write()
     rt._track(cid)
-    with (
-        tempfile.NamedTemporaryFile("r") as trace,
-        tempfile.TemporaryFile("w+") as out,
-        tempfile.TemporaryFile("w+") as err,
-    ):
-        # output to files: a created init keeps its stdio, so a pipe's EOF never comes
-        p = subprocess.run(
-            ["strace", "-qq", "-e", "trace=rename,renameat,renameat2", "-o", trace.name]
-            + [RUNTIME, "--root", rt.root, "create", "--bundle", bundle.path, cid],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
-            timeout=60,
-        )
-        err.seek(0)
-        assert p.returncode == 0, err.read()
-        return trace.read().splitlines()
+    _, lines = run_traced(rt, ["-e", "trace=rename,renameat,renameat2"], "create", "--bundle", bundle.path, cid)
+    return lines
 
 
 def test_create_exchanges_state_json_in_once_it_exists(rt, bundle):

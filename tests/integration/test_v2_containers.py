@@ -279,33 +279,14 @@ def test_run_true_in_512_kib(rt, bundle, cgroupns):
 
 def _strace(rt, *args) -> tuple[str, list[str]]:
     """The runtime under strace -f (-y: fds with their paths); returns
-    (stdout, trace lines).  Output to files: a container's process keeps its
-    stdio, so a pipe's EOF would wait for it."""
+    (stdout, trace lines)."""
     import shutil
-    import subprocess
-    import tempfile
 
-    from helpers import RUNTIME
+    from helpers import run_traced
 
     if not shutil.which("strace"):
         pytest.skip("strace is not installed")
-    with (
-        tempfile.NamedTemporaryFile("r") as trace,
-        tempfile.TemporaryFile("w+") as out,
-        tempfile.TemporaryFile("w+") as err,
-    ):
-        p = subprocess.run(
-            ["strace", "-qq", "-f", "-y", "-e", "trace=clone,clone3,write", "-o", trace.name, RUNTIME]
-            + ["--root", rt.root, *args],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=err,
-            timeout=60,
-        )
-        err.seek(0)
-        assert p.returncode == 0, err.read()
-        out.seek(0)
-        return out.read(), trace.read().splitlines()
+    return run_traced(rt, ["-f", "-y", "-e", "trace=clone,clone3,write"], *args)
 
 
 def _with_userns(bundle):

@@ -12,11 +12,17 @@ def _inode(store, cid):
     return os.stat(os.path.join(store.dir(cid), st.STATE_FILE)).st_ino
 
 
-def test_unless_written_skips_only_an_identical_write(tmp_path):
+def _saved_once(tmp_path, init_pid=10):
+    """A store with container c1's state written once: (store, state)."""
     store = st.StateStore(str(tmp_path / "root"))
     store.create_dir("c1")
-    state = st.ContainerState(id="c1", bundle="/b", init_pid=10)
+    state = st.ContainerState(id="c1", bundle="/b", init_pid=init_pid)
     store.save(state)
+    return store, state
+
+
+def test_unless_written_skips_only_an_identical_write(tmp_path):
+    store, state = _saved_once(tmp_path)
     first = _inode(store, "c1")
     store.save(state, unless_written=True)
     assert _inode(store, "c1") == first  # the same bytes: not written again
@@ -54,10 +60,7 @@ def _names(store, cid):
 def test_exchange_swaps_the_new_file_in_and_unlinks_the_old(tmp_path):
     from pyrunc.linux import syscalls as sc
 
-    store = st.StateStore(str(tmp_path / "root"))
-    store.create_dir("c1")
-    state = st.ContainerState(id="c1", bundle="/b", init_pid=10)
-    store.save(state)
+    store, state = _saved_once(tmp_path)
     old = _inode(store, "c1")
     calls = []
 
@@ -103,10 +106,7 @@ def test_a_reader_never_misses_the_file_while_it_is_exchanged(tmp_path):
 
     from pyrunc.linux import syscalls as sc
 
-    store = st.StateStore(str(tmp_path / "root"))
-    store.create_dir("c1")
-    state = st.ContainerState(id="c1", bundle="/b", init_pid=1)
-    store.save(state)
+    store, state = _saved_once(tmp_path, init_pid=1)
     path = os.path.join(store.dir("c1"), st.STATE_FILE)
     stop, failures, reads = threading.Event(), [], [0]
 
