@@ -102,9 +102,11 @@ def _exec_stage_born_in_cgroup(state: "st.ContainerState") -> bool:
     it is wrong the stage migrates without a warmed lock."""
     if (state.cgroup or {}).get("version") != 2:
         return False
+    from .cgroups.join import only_thread  # (_lock_warmer imports it next anyway)
+
+    if not only_thread():
+        return False  # a library caller's threads: no clone (cgroups/join.py, fork_into)
     try:
-        if len(os.listdir("/proc/self/task")) != 1:
-            return False  # a library caller's threads: no clone (cgroups/join.py, fork_into)
         return os.readlink(f"/proc/{state.init_pid}/ns/user") != os.readlink("/proc/self/ns/user")
     except OSError:  # (the init has gone: exec reports it)
         return False

@@ -56,7 +56,7 @@ def fork_into(mgr, warmer=None):
     ended first where the clone is tried."""
     open_fd = getattr(mgr, "open_fd", None)  # (rootless.NullManager: none)
     fd = -1
-    if open_fd is not None and not os.environ.get("PYRUNC_TEST_NO_CLONE_INTO_CGROUP") and _only_thread(warmer):
+    if open_fd is not None and not os.environ.get("PYRUNC_TEST_NO_CLONE_INTO_CGROUP") and only_thread(warmer):
         fd = open_fd()
     if fd >= 0:
         from pyrunc.linux import syscalls as sc
@@ -74,7 +74,7 @@ def fork_into(mgr, warmer=None):
     return fork(), False
 
 
-def _only_thread(warmer=None):
+def only_thread(warmer=None):
     """Whether this process runs no thread but the calling one and
     ``warmer``'s (a library caller's own threads: then the clone is not
     tried, and the warmer keeps warming for the migration)."""
