@@ -165,6 +165,40 @@ def create(
         shared = mgr.exists() and bool(mgr.pids())
         state.cgroup = mgr.to_dict()
         store.save(state)  # from here on, delete --force can undo what exists
+        job = InitJob(
+            cfg=cfg,
+            container_id=container_id,
+            bundle=bundle,
+            mount_ops=mount_ops,
+            listen_fd=listen_fd,
+            console_sock=console,
+            no_pivot=no_pivot,
+            no_new_keyring=no_new_keyring,
+            seccomp=seccomp,
+            keep_fds=keep_fds,
+            cap_count=known_cap_count(),
+            debug=log.debug if debug else None,
+            hook_runner=hook_runner,
+            seccomp_listener=seccomp_listener,
+            attrs=attrs,
+            waiter_after=waiter_after,
+        )
+        from .linux import syscalls as sc
+
+        if subreaper:
+            sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
+        if _fork_before_cgroup(cfg, systemd_cgroup, rootless_cgroups):
+            # The stages start before the cgroup exists: on cgroup v1 the
+            # mkdirs wait for the kernel's cgroup_mutex, which the lock
+            # warmer's first write holds through an RCU grace period, and the
+            # init's namespace and mount work goes on meanwhile.  It joins
+            # late anyway; CGROUPS_CREATED brings it the cgroup.procs fds
+            # (docs/stage-protocol.md).
+            job.cgroups_pending = True
+            job.cgroup_dirs = mgr.paths()
+            child, chan, _ = _fork_stages(job, stages, proto, mgr, warmer)
+            fault_point("create:forked")
+            _send_to_stages(chan.send, proto.CONTINUE)
         mgr.create()
         _not_frozen(mgr)  # new levels under a frozen parent are frozen too
         if rootless_cgroups:
@@ -186,60 +220,25 @@ def create(
         # (as in runc; a deny-all policy keeps a created /dev/kmsg closed).
         resources = cfg.resources
         fault_point("create:cgroup")
-        from .cgroups.join import fork_into, late_join_fds
+        from .cgroups.join import late_join_fds
 
         cgroup_fds, origin_fds = late_join_fds(cfg, mgr)
-        log.open_for_stages()
-        job = InitJob(
-            cfg=cfg,
-            container_id=container_id,
-            bundle=bundle,
-            mount_ops=mount_ops,
-            listen_fd=listen_fd,
-            console_sock=console,
-            no_pivot=no_pivot,
-            no_new_keyring=no_new_keyring,
-            seccomp=seccomp,
-            keep_fds=keep_fds,
-            cap_count=known_cap_count(),
-            debug=log.debug if debug else None,
-            hook_runner=hook_runner,
-            seccomp_listener=seccomp_listener,
-            attrs=attrs,
-            cgroup_fds=cgroup_fds,
-            origin_fds=origin_fds,
-            cgroup_dirs=mgr.paths() if cgroup_fds else None,
-            waiter_after=waiter_after,
-        )
-        from .linux import syscalls as sc
+        if job.cgroups_pending:
+            if not cgroup_fds:
+                from .errors import CgroupError
 
-        parent_fd, child_fd = sc.socketpair()
-        if subreaper:
-            sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
-        import gc
-
-        gc.freeze()  # objects made so far (the config...) are never touched by a collection in the stages
-        if waiter_after == "exit":
-            job.runtime_pidfd = os.pidfd_open(os.getpid())  # close-on-exec
-        born_in_cgroup = False
-        try:
-            if cgroup_fds:  # the init joins late (cgroups/join.py)
-                child = os.fork()
-            else:
-                child, born_in_cgroup = fork_into(mgr, warmer)
-            if child == 0:
-                os.close(parent_fd)
-                stages.intermediate_main(proto.Channel(child_fd), job)
-                os._exit(1)  # not reached
-        finally:
-            if child != 0 and job.runtime_pidfd >= 0:
-                os.close(job.runtime_pidfd)
-        os.close(child_fd)
-        chan = proto.Channel(parent_fd)
-        fault_point("create:forked")
-        if not cgroup_fds and not born_in_cgroup:
-            mgr.apply(child)
-        chan.send(proto.CONTINUE)
+                raise CgroupError(f"cannot open cgroup.procs of {mgr.path} for the container's init")
+            assert chan is not None  # forked above, with cgroups_pending
+            _send_to_stages(chan.send_fds, proto.CGROUPS_CREATED, cgroup_fds)
+        else:
+            job.cgroup_fds, job.origin_fds = cgroup_fds, origin_fds
+            job.cgroup_dirs = mgr.paths() if cgroup_fds else None
+            child, chan, born_in_cgroup = _fork_stages(job, stages, proto, mgr, warmer)
+            fault_point("create:forked")
+            if not cgroup_fds and not born_in_cgroup:
+                mgr.apply(child)
+            chan.send(proto.CONTINUE)
+        assert chan is not None  # (for the type checker: forked in either branch)
         init_pid = _drive_stages(chan, proto, c, cfg, child, mgr, resources)
         if warmer is not None:
             warmer.stop()  # the init has joined its cgroups
@@ -269,6 +268,62 @@ def create(
         if seccomp_listener is not None:
             seccomp_listener.close()
         raise
+
+
+def _fork_before_cgroup(cfg, systemd_cgroup, rootless_cgroups):
+    """Whether the stages may be forked before the cgroup is made: they join
+    it late (no user namespace: cgroups/join.py, late_join_fds), none of
+    them enters it before that (a new cgroup namespace is rooted there by
+    the intermediate), and the driver is the cgroupfs one of a root runtime
+    (systemd starts its unit with a pid; a rootless cgroup may turn out not
+    to exist)."""
+    return (
+        cfg.namespace("user") is None
+        and not cfg.has_new_namespace("cgroup")
+        and not systemd_cgroup
+        and not rootless_cgroups
+    )
+
+
+def _send_to_stages(send, *args):
+    """A message to stages that run while the runtime makes the cgroups:
+    one that failed meanwhile has closed the channel, and its ERROR (or
+    how it died), read next by _drive_stages, is the error to report."""
+    try:
+        send(*args)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+
+
+def _fork_stages(job, stages, proto, mgr, warmer):
+    """Fork the intermediate stage; returns (pid, the runtime's channel,
+    whether it was born in its cgroup)."""
+    import gc
+
+    from .cgroups.join import fork_into
+    from .linux import syscalls as sc
+
+    log.open_for_stages()
+    parent_fd, child_fd = sc.socketpair()
+    gc.freeze()  # objects made so far (the config...) are never touched by a collection in the stages
+    if job.waiter_after == "exit":
+        job.runtime_pidfd = os.pidfd_open(os.getpid())  # close-on-exec
+    born_in_cgroup = False
+    try:
+        if job.cgroup_fds or job.cgroups_pending:  # the init joins late (cgroups/join.py)
+            child = os.fork()
+        else:
+            child, born_in_cgroup = fork_into(mgr, warmer)
+        if child == 0:
+            os.close(parent_fd)
+            stages.intermediate_main(proto.Channel(child_fd), job)
+            os._exit(1)  # not reached
+    finally:
+        if child != 0 and job.runtime_pidfd >= 0:
+            os.close(job.runtime_pidfd)
+            job.runtime_pidfd = -1
+    os.close(child_fd)
+    return child, proto.Channel(parent_fd), born_in_cgroup
 
 
 def _not_frozen(mgr):
@@ -411,15 +466,7 @@ def _undo_create(store, state, mgr, child, chan, listen_fd, console):
             os.close(fd)
     if console is not None:
         console.close()
-    if chan is not None:
-        chan.close()
-    if state.init_pid:
-        try:
-            signal_init(state, _signal.SIGKILL)
-            wait_gone(state.init_pid, state.init_start, 5)
-        except PyruncError:
-            pass
-    if child > 0:
+    if child > 0 and not state.init_pid:  # (once the init's pid is known, the intermediate is reaped)
         try:
             os.kill(child, _signal.SIGKILL)
         except ProcessLookupError:
@@ -428,6 +475,17 @@ def _undo_create(store, state, mgr, child, chan, listen_fd, console):
             os.waitpid(child, 0)
         except ChildProcessError:
             pass
+        child = -1
+        if chan is not None:
+            _init_pid_sent(chan, state)
+    if chan is not None:
+        chan.close()
+    if state.init_pid:
+        try:
+            signal_init(state, _signal.SIGKILL)
+            wait_gone(state.init_pid, state.init_start, 5)
+        except PyruncError:
+            pass
     if mgr is not None:
         try:
             mgr.kill_all(_signal.SIGKILL)
@@ -435,6 +493,25 @@ def _undo_create(store, state, mgr, child, chan, listen_fd, console):
         except Exception as e:  # noqa: BLE001 - the create error is what matters
             log.warning(f"cleanup after failed create: {e}")
     store.remove(state.id)
+
+
+def _init_pid_sent(chan, state):
+    """After the intermediate is gone: the init's pid, if it was sent and
+    not yet read (a failure between the fork and INIT_PID), into ``state``
+    so that the init is killed too.  An init whose pid was not sent exits
+    by itself: the intermediate never released it (stages/init.py)."""
+    from .stages import protocol as proto
+
+    os.set_blocking(chan.fd, False)
+    try:
+        while True:
+            mtype, payload = chan.recv()
+            if mtype == proto.INIT_PID and isinstance(payload.get("pid"), int):
+                state.init_pid = payload["pid"]
+                state.init_start = st.proc_start_time(state.init_pid)[0]
+                return
+    except (OSError, proto.ProtocolError):  # nothing more queued (EAGAIN), or the channel closed
+        return
 
 
 # --- start -----------------------------------------------------------------

@@ -5,7 +5,8 @@ that ``delete --force`` cleans up after a runtime killed at any stage.
 
 Points (runtime process unless noted):
   create:state-dir      the state directory exists, nothing else
-  create:cgroup         the cgroup exists, no process yet
+  create:cgroup         the cgroup exists; the stages run already when they
+                        were forked before it (creation._fork_before_cgroup)
   create:forked         the intermediate stage was forked
   create:init-pid       the init exists (its pid is known)
   create:runtime-setup  hooks/net devices done, init still setting up

@@ -60,7 +60,16 @@ def _copy_tree(src_dir, dst_dir):
 class PlanContext:
     """What the operations need at run time (in the init, pre-pivot)."""
 
-    def __init__(self, rootfs, bundle, mount_label="", new_cgroupns=False, self_cgroups=None, cgroup_dirs=None):
+    def __init__(
+        self,
+        rootfs,
+        bundle,
+        mount_label="",
+        new_cgroupns=False,
+        self_cgroups=None,
+        cgroup_dirs=None,
+        await_cgroups=None,
+    ):
         self.rootfs = rootfs
         self.bundle = bundle
         self.mount_label = mount_label
@@ -69,6 +78,9 @@ class PlanContext:
         # controller -> the container's cgroup dir, when the init is not (yet)
         # in its cgroups while the mounts are made (late join, see init.py)
         self.cgroup_dirs = cgroup_dirs
+        # called before anything reads or binds them: the runtime may still
+        # be making the cgroups (init.py, _await_cgroups)
+        self.await_cgroups = await_cgroups
         self.rootfs_fd = -1
         self._null = -1
         self.v2_dir = None
@@ -217,6 +229,8 @@ class PlanContext:
         for each v1 hierarchy mounted under /sys/fs/cgroup (and the v2
         'unified' one of a hybrid host), host_dir being this process's cgroup
         in it (the init is already in the container's cgroups)."""
+        if self.await_cgroups is not None:
+            self.await_cgroups()
         mounts = [
             (m["mountpoint"], m["root"], m["fstype"], m["super_options"])
             for m in procfs.mounts()

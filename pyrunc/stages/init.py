@@ -8,7 +8,8 @@ here after the fork).  The runtime drives them over the stage protocol
 
 runtime                         intermediate [stage 1]       init [stage 2, pid 1]
   fork ------------------------> waits CONTINUE
-  put it in the cgroups
+  (make the cgroups, or: after CONTINUE, see below)
+  put it in the cgroups (a user namespace; else the init joins late)
   CONTINUE ---------------------> setns(path namespaces, user first)
                                   unshare(user)
   <------------------------------ WRITE_MAPS {pid}
@@ -31,11 +32,16 @@ runtime                         intermediate [stage 1]       init [stage 2, pid 
                                                                   no_new_privs, seccomp,
                                                                   close fds, execve
 
+Stages forked before the cgroups exist (creation._fork_before_cgroup) get
+CGROUPS_CREATED {fds} + the late-join fds from the runtime once it made
+them; the init takes it before its cgroup mount, or after RUNTIME_SETUP.
+
 Any failure in a stage is sent as ERROR {msg} with the root cause and the
 stage exits; the runtime raises it as the single error line.
 """
 
 import _signal  # the C module behind `signal`, without its enum import
+import _socket  # noqa: F401 - for protocol.Channel.recv_fds in the init, which imports nothing after the fork
 import os
 
 from .. import console, lsm, namespaces, rootfs
@@ -122,7 +128,8 @@ def intermediate_main(chan, job):
         pid = os.fork()
         if pid == 0:
             os.close(pid_sent_w)
-            os.read(pid_sent_r, 1)
+            if os.read(pid_sent_r, 1) != b"1":
+                os._exit(1)  # the intermediate died before the runtime knew of us
             os.close(pid_sent_r)
             init_main(chan, job, self_cgroups)
         os.close(pid_sent_r)
@@ -250,6 +257,21 @@ def _send_notify_fd(job, fd):
     os.close(fd)
 
 
+def _await_cgroups(chan, job):
+    """Forked before its cgroups existed (creation.py), the init takes the
+    runtime's CGROUPS_CREATED, with the cgroup.procs fds of its late join,
+    before its first step that needs the cgroups (the cgroup mount binds
+    the container's directories), and at the latest right after
+    RUNTIME_SETUP: the runtime sends it before it reads that message."""
+    if not job.cgroups_pending:
+        return
+    mtype, _, fds = chan.recv_fds(proto.CGROUPS_CREATED, max_fds=32)
+    if mtype == proto.ERROR:
+        os._exit(1)
+    job.cgroup_fds = tuple(fds)
+    job.cgroups_pending = False
+
+
 def init_main(chan, job, self_cgroups):
     cfg = job.cfg
     seccomp = job.seccomp
@@ -276,6 +298,7 @@ def init_main(chan, job, self_cgroups):
             new_cgroupns=cfg.has_new_namespace("cgroup"),
             self_cgroups=self_cgroups,
             cgroup_dirs=job.cgroup_dirs,
+            await_cgroups=(lambda: _await_cgroups(chan, job)) if job.cgroups_pending else None,
         )
         stage = "rootfs"
         rootfs.execute(job.mount_ops, ctx, debug=job.debug)
@@ -287,6 +310,7 @@ def init_main(chan, job, self_cgroups):
         rootfs.finish(job.mount_ops, ctx, debug=job.debug)  # after the console: a ro /dev
         stage = "runtime setup"
         chan.send(proto.RUNTIME_SETUP)
+        _await_cgroups(chan, job)  # sent before RUNTIME_SETUP_DONE, whether a mount needed them or not
         mtype, payload = chan.expect(proto.RUNTIME_SETUP_DONE)
         if mtype == proto.ERROR:
             os._exit(1)

@@ -41,6 +41,7 @@ class InitJob:
     cgroup_fds: Sequence[int]
     origin_fds: Sequence[int]
     cgroup_dirs: dict[str, str] | None
+    cgroups_pending: bool
     runtime_pidfd: int
     waiter_after: str | None
 
@@ -68,6 +69,10 @@ class InitJob:
         self.cgroup_fds = kw.get("cgroup_fds", ())
         self.origin_fds = kw.get("origin_fds", ())  # the runtime's own cgroups
         self.cgroup_dirs = kw.get("cgroup_dirs")
+        # Forked before the runtime made the cgroups (creation.py): the init
+        # waits for CGROUPS_CREATED, which brings the cgroup_fds, before its
+        # first step that needs them (stages/init.py, _await_cgroups).
+        self.cgroups_pending = kw.get("cgroups_pending", False)
         # When the init may become the waiter (creation.create's
         # waiter_after: "exit", "create" or None), and for "exit" a pidfd
         # of the runtime: readable once it is gone (stages/init.py).

@@ -28,6 +28,7 @@ from .. import fastjson  # json's C accelerator without importing json (and re)
 
 TYPE_CHECKING = False  # typing is for the checker only: not imported at run time
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import Any
 
     Payload = dict[str, Any]  # a message's JSON object
@@ -37,9 +38,10 @@ HEADER = struct.Struct(">2sHI")
 MAX_PAYLOAD = 64 * 1024
 
 # runtime -> stage
-CONTINUE = 1  # the stage is in its cgroups; go on
+CONTINUE = 1  # go on (a stage placed in its cgroups at fork is there now)
 MAPS_WRITTEN = 2  # uid_map/gid_map (and setgroups) of the stage are written
 RUNTIME_SETUP_DONE = 3  # createRuntime/prestart hooks ran, net devices moved
+CGROUPS_CREATED = 4  # {"fds": n} + n fds (SCM_RIGHTS): the cgroups exist, their cgroup.procs
 # stage -> runtime
 WRITE_MAPS = 10  # {"pid": n}: please write the id maps of this process
 INIT_PID = 11  # {"pid": n}: the container init's pid (runtime's pid ns)
@@ -51,6 +53,7 @@ NAMES = {
     CONTINUE: "CONTINUE",
     MAPS_WRITTEN: "MAPS_WRITTEN",
     RUNTIME_SETUP_DONE: "RUNTIME_SETUP_DONE",
+    CGROUPS_CREATED: "CGROUPS_CREATED",
     WRITE_MAPS: "WRITE_MAPS",
     INIT_PID: "INIT_PID",
     RUNTIME_SETUP: "RUNTIME_SETUP",
@@ -109,10 +112,62 @@ class Channel:
     def recv(self) -> tuple[int, Payload]:
         # One extra byte beyond the maximum lets an oversized datagram be
         # detected (SEQPACKET truncates silently otherwise).
-        data = os.read(self.fd, HEADER.size + MAX_PAYLOAD + 1)
+        try:
+            data = os.read(self.fd, HEADER.size + MAX_PAYLOAD + 1)
+        except ConnectionResetError:
+            # The peer exited with messages of ours unread (a stage that
+            # failed before it took CGROUPS_CREATED): the kernel reports
+            # that once, then gives what the peer sent (its ERROR) and EOF.
+            data = os.read(self.fd, HEADER.size + MAX_PAYLOAD + 1)
         if not data:
             raise PeerGone("channel closed")
         return decode(data)
+
+    def send_fds(self, mtype: int, fds: Sequence[int]) -> None:
+        """A message carrying ``fds`` (SCM_RIGHTS); its payload says how
+        many, so that the receiver can tell a cut-off control message."""
+        import _socket  # built in (socket.py would cost its enum import); loaded by stages/init.py
+
+        s = _socket.socket(fileno=self.fd)
+        try:
+            s.sendmsg(
+                [encode(mtype, {"fds": len(fds)})],
+                [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack(f"{len(fds)}i", *fds))] if fds else [],
+            )
+        finally:
+            s.detach()
+
+    def recv_fds(self, mtype: int, max_fds: int) -> tuple[int, Payload, list[int]]:
+        """Receive a message that should be ``mtype`` with its fds (ERROR
+        passes, with none).  Any fds but the announced ones are closed and
+        refused: nothing unexpected stays open in a stage."""
+        import _socket  # in the init: already loaded by the runtime (stages/init.py), no import after fork
+
+        s = _socket.socket(fileno=self.fd)
+        try:
+            data, ancdata, flags, _ = s.recvmsg(HEADER.size + MAX_PAYLOAD + 1, _socket.CMSG_SPACE(max_fds * 4))
+        finally:
+            s.detach()
+        fds: list[int] = []
+        for level, ctype, cdata in ancdata:
+            if level == _socket.SOL_SOCKET and ctype == _socket.SCM_RIGHTS:
+                n = len(cdata) // 4
+                fds.extend(struct.unpack(f"{n}i", cdata[: n * 4]))
+        try:
+            if not data:
+                raise PeerGone("channel closed")
+            got, payload = decode(data)
+            if got == ERROR and not fds:
+                return got, payload, []
+            if got != mtype:
+                raise ProtocolError(f"unexpected {NAMES[got]}, wanted {NAMES[mtype]}")
+            if flags & _socket.MSG_CTRUNC or payload.get("fds") != len(fds):
+                raise ProtocolError(f"{NAMES[mtype]}: {len(fds)} fds received, {payload.get('fds')} announced")
+        except BaseException:
+            for fd in fds:
+                os.close(fd)
+            raise
+        return got, payload, fds
 
     def expect(self, *types: int) -> tuple[int, Payload]:
         mtype, payload = self.recv()

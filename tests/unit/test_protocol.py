@@ -63,3 +63,65 @@ def test_channel_over_a_real_seqpacket_pair_keeps_boundaries():
     finally:
         ca.close()
         cb.close()
+
+
+def test_fds_travel_with_their_message_and_are_counted():
+    """CGROUPS_CREATED carries the late-join fds (SCM_RIGHTS); the payload
+    says how many, and a mismatch is refused with every fd closed."""
+    a, b = sc.socketpair()
+    ca, cb = proto.Channel(a), proto.Channel(b)
+    r, w = os.pipe()
+    try:
+        ca.send_fds(proto.CGROUPS_CREATED, [w, w])
+        mtype, payload, fds = cb.recv_fds(proto.CGROUPS_CREATED, max_fds=4)
+        assert (mtype, payload, len(fds)) == (proto.CGROUPS_CREATED, {"fds": 2}, 2)
+        os.write(fds[0], b"x")
+        assert os.read(r, 1) == b"x"  # the same pipe, received as new fds
+        for fd in fds:
+            os.close(fd)
+        # an ERROR passes (the caller exits), without fds
+        ca.send(proto.ERROR, {"msg": "boom"})
+        assert cb.recv_fds(proto.CGROUPS_CREATED, max_fds=4) == (proto.ERROR, {"msg": "boom"}, [])
+        # a count that does not match what arrived: refused, nothing left open
+        before = set(os.listdir("/proc/self/fd"))
+        raw = proto.encode(proto.CGROUPS_CREATED, {"fds": 1})
+        s = __import__("_socket").socket(fileno=a)
+        try:
+            s.sendmsg([raw], [(1, 1, struct.pack("2i", w, w))])  # SOL_SOCKET, SCM_RIGHTS
+        finally:
+            s.detach()
+        with pytest.raises(proto.ProtocolError, match="2 fds received, 1 announced"):
+            cb.recv_fds(proto.CGROUPS_CREATED, max_fds=4)
+        assert set(os.listdir("/proc/self/fd")) == before
+        # more fds than the receiver takes: cut off by the kernel, refused
+        ca.send_fds(proto.CGROUPS_CREATED, [w] * 3)
+        with pytest.raises(proto.ProtocolError, match="announced"):
+            cb.recv_fds(proto.CGROUPS_CREATED, max_fds=1)
+        assert set(os.listdir("/proc/self/fd")) == before
+        # another message where fds were expected
+        ca.send(proto.READY)
+        with pytest.raises(proto.ProtocolError, match="unexpected READY"):
+            cb.recv_fds(proto.CGROUPS_CREATED, max_fds=4)
+        ca.close()
+        with pytest.raises(proto.PeerGone):
+            cb.recv_fds(proto.CGROUPS_CREATED, max_fds=4)
+    finally:
+        for fd in (r, w, b):
+            os.close(fd)
+
+
+def test_a_peer_gone_with_our_message_unread_still_gives_its_error():
+    """A stage that failed before it read CGROUPS_CREATED exits with it
+    unread: the kernel then reports ECONNRESET once before the stage's
+    ERROR; recv reads past it."""
+    a, b = sc.socketpair()
+    ca, cb = proto.Channel(a), proto.Channel(b)
+    try:
+        ca.send(proto.CONTINUE)  # never read by b
+        cb.send(proto.ERROR, {"msg": "mount failed"})
+        cb.close()
+        assert ca.recv() == (proto.ERROR, {"msg": "mount failed"})
+        with pytest.raises(proto.PeerGone):
+            ca.recv()
+    finally:
+        ca.close()

@@ -1,0 +1,87 @@
+"""create forks its stages before it makes the container's cgroup, where
+the stages join late anyway (no user namespace, no new cgroup namespace,
+the cgroupfs driver): on cgroup v1 the mkdirs wait for the kernel's
+cgroup_mutex while the lock warmer's first write waits out an RCU grace
+period, and the init's namespace and mount work now goes on meanwhile.
+The runtime then sends CGROUPS_CREATED with the cgroup.procs fds
+(docs/stage-protocol.md, docs/performance.md section 22).
+"""
+
+import os
+import shutil
+import uuid
+
+import pytest
+
+from helpers import CGROUP_PREFIX, TIMEOUT, assert_one_error_line, cgroup_dirs, new_id, run_traced, runtime_is_pyrunc
+from test_reliability_support import assert_clean, new_tag, tagged_env
+
+pytestmark = pytest.mark.skipif(
+    not runtime_is_pyrunc or not shutil.which("strace"), reason="pyrunc's create, traced with strace"
+)
+
+
+def _traced_run(rt, bundle, cid):
+    """run (create, start, wait) with the runtime's own thread traced: its
+    forks, the cgroup mkdirs and the fds it sends.  Returns (stdout, lines)."""
+    bundle.write()
+    rt._track(cid)
+    return run_traced(rt, ["-e", "trace=clone,clone3,mkdir,mkdirat,sendmsg"], "run", "--bundle", bundle.path, cid)
+
+
+def _order(lines, cgroups_path):
+    forks = [i for i, ln in enumerate(lines) if ln.startswith(("clone(", "clone3(")) and "CLONE_THREAD" not in ln]
+    mkdirs = [i for i, ln in enumerate(lines) if "mkdir" in ln and cgroups_path in ln and ln.rstrip().endswith("= 0")]
+    sent = [i for i, ln in enumerate(lines) if ln.startswith("sendmsg(") and "SCM_RIGHTS" in ln]
+    assert forks and mkdirs, lines
+    return forks[0], mkdirs, sent
+
+
+def test_the_stages_are_forked_before_the_cgroup_is_made(rt, bundle):
+    cid = new_id("sbc")
+    bundle.set_args("cat", "/proc/self/cgroup")
+    out, lines = _traced_run(rt, bundle, cid)
+    fork, mkdirs, sent = _order(lines, bundle.cgroups_path)
+    assert fork < mkdirs[0], lines
+    # the late-join fds go to the init once every level exists
+    assert sent and sent[0] > mkdirs[-1], lines
+    # and the container's process is in its cgroups, in every hierarchy
+    rows = [r for r in out.splitlines() if r.strip()]
+    assert rows and all(r.endswith("/" + bundle.cgroups_path) for r in rows), out
+
+
+def test_with_a_new_cgroup_namespace_the_cgroup_comes_first(rt, bundle):
+    """The intermediate roots the new cgroup namespace at the container's
+    cgroup: it must exist before the fork, and no fds are sent."""
+    cid = new_id("sbcns")
+    bundle.set_namespace("cgroup")
+    bundle.set_args("true")
+    _, lines = _traced_run(rt, bundle, cid)
+    fork, mkdirs, sent = _order(lines, bundle.cgroups_path)
+    assert mkdirs[-1] < fork and not sent, lines
+
+
+def test_a_create_failing_after_the_early_fork_leaves_nothing(rt, bundle):
+    """The cgroup is refused (a frozen parent) while the stages already run:
+    the one error line, and no stage, state or cgroup left behind."""
+    own_freezer = [d for d in cgroup_dirs("") if "/freezer" in d]
+    if not own_freezer:
+        pytest.skip("no cgroup v1 freezer hierarchy")
+    parent = CGROUP_PREFIX + uuid.uuid4().hex[:12]
+    frozen = os.path.join(own_freezer[0], parent)
+    os.mkdir(frozen)
+    cid, tag = new_id("sbcfail"), new_tag()
+    try:
+        with open(os.path.join(frozen, "freezer.state"), "w") as f:
+            f.write("FROZEN")
+        bundle.config["linux"]["cgroupsPath"] = parent + "/ctr"
+        bundle.set_args("sleep", "1000")
+        p = rt.create(cid, bundle, env=tagged_env(tag), timeout=TIMEOUT // 2)
+        assert_one_error_line(p, contains="unexpectedly frozen")
+        assert_clean(rt, cid, bundle, tag)
+    finally:
+        with open(os.path.join(frozen, "freezer.state"), "w") as f:
+            f.write("THAWED")
+        rt.delete(cid, force=True)
+        for d in cgroup_dirs(parent):
+            os.rmdir(d)
