@@ -25,7 +25,6 @@ tests/unit/test_core_units.py).
 """
 
 import os
-import resource  # an extension module: must be loaded before pivot_root
 import _signal  # the C module behind `signal`, without its enum import
 
 from . import capabilities, lsm
@@ -88,7 +87,7 @@ def _check_executable(path, name):
 
 def set_rlimits(rlimits):
     for r in rlimits:
-        resource.setrlimit(r.resource, (r.soft, r.hard))
+        sc.setrlimit(r.resource, r.soft, r.hard)
 
 
 def switch_user(user):

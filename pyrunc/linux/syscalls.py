@@ -402,6 +402,21 @@ def personality(persona):
     return _check(_syscall(_NR["personality"], ffi.c_ulong(persona)), "personality")
 
 
+class Rlimit64(ffi.Structure):
+    _fields_ = [("cur", ffi.c_uint64), ("max", ffi.c_uint64)]
+
+
+def setrlimit(resource, soft, hard):
+    """setrlimit(2) through glibc's prlimit64 (64-bit limits everywhere);
+    the ``resource`` module would cost an extension module's load per
+    create.  Errors in runc's words: ``error setting rlimit type 7:
+    operation not permitted``."""
+    limits = Rlimit64(soft, hard)
+    if _libc.prlimit64(0, resource, ffi.byref(limits), None) < 0:
+        err = ffi.get_errno()
+        raise OSError(err, f"error setting rlimit type {resource}: {os.strerror(err).lower()}")
+
+
 def ioprio_set(which, who, ioprio):
     _check(_syscall(_NR["ioprio_set"], ffi.c_int(which), ffi.c_int(who), ffi.c_int(ioprio)), "ioprio_set")
 

@@ -151,6 +151,22 @@ def test_rlimits(rt, bundle):
     assert limits["Max core file size bytes"] == ["0", "4096"]
 
 
+def test_rlimits_unlimited_and_a_refused_one(any_rt, bundle):
+    """RLIM_INFINITY as the config writes it (2^64-1), and a hard limit the
+    kernel refuses (RLIMIT_NOFILE above fs.nr_open): one error line, in
+    runc's words."""
+    bundle.config["process"]["rlimits"] = [{"type": "RLIMIT_CORE", "soft": 2**64 - 1, "hard": 2**64 - 1}]
+    p = run_sh(any_rt, bundle, "ulimit -c; ulimit -Hc")
+    assert p.stdout.split() == ["unlimited", "unlimited"]
+    with open("/proc/sys/fs/nr_open") as f:
+        too_many = int(f.read()) + 1
+    bundle.config["process"]["rlimits"] = [{"type": "RLIMIT_NOFILE", "soft": 64, "hard": too_many}]
+    bundle.set_args("true")
+    p = any_rt.run(new_id("rlim"), bundle)
+    assert p.returncode == 1, p.stderr
+    assert "error setting rlimit type 7: operation not permitted" in p.stderr.splitlines()[-1], p.stderr
+
+
 def test_no_new_privileges(rt, bundle):
     p = run_sh(rt, bundle, "grep NoNewPrivs /proc/self/status")
     assert p.stdout.split() == ["NoNewPrivs:", "1"]
