@@ -196,7 +196,12 @@ def create(
             # (docs/stage-protocol.md).
             job.cgroups_pending = True
             job.cgroup_dirs = mgr.paths()
-            child, chan, _ = _fork_stages(job, stages, proto, mgr, warmer)
+            direct = waiter_after == "exit" and _init_forked_directly(cfg)
+            child, chan, _ = _fork_stages(job, stages, proto, mgr, warmer, direct=direct)
+            if direct:
+                # the init itself: its pid is known now, no INIT_PID comes
+                state.init_pid, state.init_start = child, st.proc_start_time(child)[0]
+                child = -1
             fault_point("create:forked")
             _send_to_stages(chan.send, proto.CONTINUE)
         mgr.create()
@@ -230,6 +235,8 @@ def create(
                 raise CgroupError(f"cannot open cgroup.procs of {mgr.path} for the container's init")
             assert chan is not None  # forked above, with cgroups_pending
             _send_to_stages(chan.send_fds, proto.CGROUPS_CREATED, cgroup_fds)
+            if state.init_pid:
+                _init_pid_known(c, mgr, resources)
         else:
             job.cgroup_fds, job.origin_fds = cgroup_fds, origin_fds
             job.cgroup_dirs = mgr.paths() if cgroup_fds else None
@@ -239,7 +246,7 @@ def create(
                 mgr.apply(child)
             chan.send(proto.CONTINUE)
         assert chan is not None  # (for the type checker: forked in either branch)
-        init_pid = _drive_stages(chan, proto, c, cfg, child, mgr, resources)
+        init_pid = _drive_stages(chan, proto, c, cfg, child, mgr, resources, state.init_pid or None)
         if warmer is not None:
             warmer.stop()  # the init has joined its cgroups
         for fd in cgroup_fds + origin_fds:
@@ -295,9 +302,23 @@ def _send_to_stages(send, *args):
         pass
 
 
-def _fork_stages(job, stages, proto, mgr, warmer):
-    """Fork the intermediate stage; returns (pid, the runtime's channel,
-    whether it was born in its cgroup)."""
+def _init_forked_directly(cfg):
+    """Whether the runtime forks the init itself, without an intermediate
+    stage: when the init needs nothing done before its fork that only a
+    stage could do.  A new pid namespace the runtime unshares for its
+    children (and takes back after the fork); none joined by path (the
+    forked process would be in a foreign pid namespace before it could
+    make itself non-dumpable); no time namespace (its offsets are written
+    before the first child).  The CLI only: the init is then the caller's
+    child, and a library caller would have to reap it (docs/api.md)."""
+    pid = cfg.namespace("pid")
+    return (pid is None or not pid.path) and cfg.namespace("time") is None
+
+
+def _fork_stages(job, stages, proto, mgr, warmer, direct=False):
+    """Fork the intermediate stage (``direct``: the init itself, in a new
+    pid namespace when the config has one); returns (pid, the runtime's
+    channel, whether it was born in its cgroup)."""
     import gc
 
     from .cgroups.join import fork_into
@@ -309,19 +330,34 @@ def _fork_stages(job, stages, proto, mgr, warmer):
     if job.waiter_after == "exit":
         job.runtime_pidfd = os.pidfd_open(os.getpid())  # close-on-exec
     born_in_cgroup = False
+    own_pidns = -1
+    if direct and job.cfg.has_new_namespace("pid"):
+        own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        sc.unshare(sc.CLONE_NEWPID)  # for our next child only
+    child = -1
     try:
-        if job.cgroup_fds or job.cgroups_pending:  # the init joins late (cgroups/join.py)
+        if direct:
+            child = os.fork()
+        elif job.cgroup_fds or job.cgroups_pending:  # the init joins late (cgroups/join.py)
             child = os.fork()
         else:
             child, born_in_cgroup = fork_into(mgr, warmer)
         if child == 0:
             os.close(parent_fd)
-            stages.intermediate_main(proto.Channel(child_fd), job)
+            if direct:
+                stages.direct_init_main(proto.Channel(child_fd), job)
+            else:
+                stages.intermediate_main(proto.Channel(child_fd), job)
             os._exit(1)  # not reached
     finally:
-        if child != 0 and job.runtime_pidfd >= 0:
-            os.close(job.runtime_pidfd)
-            job.runtime_pidfd = -1
+        if child != 0:
+            if own_pidns >= 0:
+                # our later children (hooks) in our own pid namespace again
+                sc.setns(own_pidns, sc.CLONE_NEWPID)
+                os.close(own_pidns)
+            if job.runtime_pidfd >= 0:
+                os.close(job.runtime_pidfd)
+                job.runtime_pidfd = -1
     os.close(child_fd)
     return child, proto.Channel(parent_fd), born_in_cgroup
 
@@ -375,11 +411,23 @@ def _write_id_maps(pid, cfg):
     write_id_maps(pid, cfg.uid_mappings, cfg.gid_mappings)
 
 
-def _drive_stages(chan, proto, c, cfg, child, mgr, resources):
-    """The runtime's side of the stage protocol; returns the init pid."""
+def _init_pid_known(c, mgr, resources):
+    """What the runtime does once it knows the init's pid (INIT_PID, or the
+    fork of an init without an intermediate) and the cgroup exists."""
     from .linux import syscalls as sc
 
-    init_pid = None
+    # delete --force can now find and kill the init; state.json exists, so
+    # it is exchanged in (state.write_atomic)
+    c.store.save(c.state, exchange=sc.rename_exchange)
+    # Limits are set once the init exists: a pids limit of 0 is a valid
+    # limit (config-linux.md) and must not stop the stages' own forks.
+    mgr.set(resources, initial=True)
+    fault_point("create:init-pid")
+
+
+def _drive_stages(chan, proto, c, cfg, child, mgr, resources, init_pid=None):
+    """The runtime's side of the stage protocol; returns the init pid.
+    ``init_pid``: known already (an init forked without an intermediate)."""
     while True:
         try:
             mtype, payload = chan.recv()
@@ -392,19 +440,13 @@ def _drive_stages(chan, proto, c, cfg, child, mgr, resources):
         if mtype == proto.WRITE_MAPS:
             _write_id_maps(child, cfg)
             chan.send(proto.MAPS_WRITTEN)
-        elif mtype == proto.INIT_PID:
+        elif mtype == proto.INIT_PID and init_pid is None:
             init_pid = int(payload["pid"])
             os.waitpid(child, 0)
             child = -1
             c.state.init_pid = init_pid
             c.state.init_start = st.proc_start_time(init_pid)[0]
-            # delete --force can now find and kill the init; state.json
-            # exists, so it is exchanged in (state.write_atomic)
-            c.store.save(c.state, exchange=sc.rename_exchange)
-            # Limits are set once the init exists: a pids limit of 0 is a valid
-            # limit (config-linux.md) and must not stop the stages' own forks.
-            mgr.set(resources, initial=True)
-            fault_point("create:init-pid")
+            _init_pid_known(c, mgr, resources)
         elif mtype == proto.RUNTIME_SETUP:
             _runtime_setup(c, cfg)
             # The init learns its host pid; the rest of the state (for hooks

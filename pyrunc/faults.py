@@ -29,7 +29,8 @@ tests/integration/test_faults.py kills at every point listed here.
 ``PYRUNC_TEST_HOLD=<point>`` instead stops the process there (SIGSTOP to
 itself) until the test has looked at it from the host and sent SIGCONT
 (tests/integration/adversarial/test_fds.py reads the fds a stage holds at that point).
-Not for pid 1 of a pid namespace, which cannot stop itself.
+pid 1 of a pid namespace cannot stop itself: it waits for SIGCONT,
+named ``pyrunc-held``.
   exec:joined           the exec setup process joined the container's namespaces
 
 ``PYRUNC_TEST_FAIL=<point>`` makes ``fail(<point>)`` raise ENOMEM there,
@@ -43,13 +44,29 @@ from . import lightos as os  # os's calls without importing os (lightos.py)
 
 def point(name):
     if os.environ.get("PYRUNC_TEST_HOLD") == name:
-        os.kill(os.getpid(), 19)  # SIGSTOP
+        if os.getpid() == 1:
+            _hold_as_pid_1()
+        else:
+            os.kill(os.getpid(), 19)  # SIGSTOP
     if os.environ.get("PYRUNC_TEST_FAULT") == name:
         if os.getpid() == 1:
             # pid 1 of a pid namespace is immune to signals sent from inside
             # it, SIGKILL included; exit as abruptly (no cleanup, 128+9)
             os._exit(137)
         os.kill(os.getpid(), 9)
+
+
+def _hold_as_pid_1():
+    """pid 1 of a pid namespace cannot stop itself (a signal it has no
+    handler for is dropped): it waits for SIGCONT instead, named
+    ``pyrunc-held`` so that a test can find it."""
+    import _signal  # loaded already (stages/init.py)
+
+    with open("/proc/self/comm", "w") as f:
+        f.write("pyrunc-held")
+    _signal.pthread_sigmask(_signal.SIG_BLOCK, {18})
+    _signal.sigwait({18})  # SIGCONT
+    _signal.pthread_sigmask(_signal.SIG_UNBLOCK, {18})
 
 
 def fail(name):

@@ -257,6 +257,37 @@ def _send_notify_fd(job, fd):
     os.close(fd)
 
 
+def direct_init_main(chan, job):
+    """The init forked by the runtime itself, without an intermediate
+    (creation._init_forked_directly): pid 1 of the pid namespace the
+    runtime unshared for its children, in the runtime's other namespaces.
+    It does the intermediate's work, in the same order, then the init's."""
+    try:
+        # First, as in the intermediate: nothing of the caller's or the
+        # runtime's but what the stages need; then non-dumpable, before
+        # any joined namespace (the new pid namespace holds only us).
+        sc.close_fds_except(job.stage_fds(chan))
+        sc.prctl(sc.PR_SET_DUMPABLE, 0)
+        _signal.signal(_signal.SIGINT, _signal.SIG_DFL)
+        _signal.signal(_signal.SIGTERM, _signal.SIG_DFL)
+        mtype, _ = chan.expect(proto.CONTINUE)
+        if mtype == proto.ERROR:
+            os._exit(1)
+        cfg = job.cfg
+        self_cgroups = procfs.read_text("/proc/self/cgroup")
+        rootfs.prepare_in_host(job.mount_ops, job.bundle)
+        namespaces.enter(namespaces.open_paths(cfg.namespaces))
+        fault_point("intermediate:joined")
+        new_flags = namespaces.unshare_flags(cfg.namespaces) & ~sc.CLONE_NEWPID
+        if new_flags:
+            sc.unshare(new_flags)
+        fault_point("intermediate:unshared")
+        rootfs.collect_sources()
+    except BaseException as e:  # noqa: BLE001 - everything becomes one ERROR line
+        fail_stage(chan, e)
+    init_main(chan, job, self_cgroups)
+
+
 def _await_cgroups(chan, job):
     """Forked before its cgroups existed (creation.py), the init takes the
     runtime's CGROUPS_CREATED, with the cgroup.procs fds of its late join,

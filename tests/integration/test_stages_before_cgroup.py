@@ -5,6 +5,11 @@ cgroup_mutex while the lock warmer's first write waits out an RCU grace
 period, and the init's namespace and mount work now goes on meanwhile.
 The runtime then sends CGROUPS_CREATED with the cgroup.procs fds
 (docs/stage-protocol.md, docs/performance.md section 22).
+
+The CLI's create also forks the init itself, without an intermediate
+stage, where nothing needs one (no user, time or path-joined pid
+namespace): it unshares a pid namespace for that one child and takes its
+own back after the fork (section 23).
 """
 
 import os
@@ -85,3 +90,59 @@ def test_a_create_failing_after_the_early_fork_leaves_nothing(rt, bundle):
         rt.delete(cid, force=True)
         for d in cgroup_dirs(parent):
             os.rmdir(d)
+
+
+def _traced_create(rt, bundle, cid, trace="clone,clone3,unshare,setns"):
+    bundle.write()
+    rt._track(cid)
+    return run_traced(rt, ["-e", f"trace={trace}"], "create", "--bundle", bundle.path, cid)[1]
+
+
+def test_the_cli_create_forks_the_init_itself(rt, bundle):
+    cid = new_id("sbcdirect")
+    bundle.set_args("sleep", "100")
+    lines = _traced_create(rt, bundle, cid)
+    forks = [ln for ln in lines if ln.startswith(("clone(", "clone3(")) and "CLONE_THREAD" not in ln]
+    assert len(forks) == 1, lines
+    unshare = [i for i, ln in enumerate(lines) if ln.startswith("unshare(CLONE_NEWPID)")]
+    back = [i for i, ln in enumerate(lines) if ln.startswith("setns(") and "CLONE_NEWPID" in ln]
+    assert unshare and back and unshare[0] < lines.index(forks[0]) < back[0], lines
+    # the created init: pid 1 of its own pid namespace, the runtime's former child
+    pid = rt.state_json(cid)["pid"]
+    with open(f"/proc/{pid}/status") as f:
+        nspid = [ln.split()[1:] for ln in f if ln.startswith("NSpid:")][0]
+    assert nspid[-1] == "1" and len(nspid) >= 2, nspid
+    assert os.readlink(f"/proc/{pid}/ns/pid") != os.readlink("/proc/self/ns/pid")
+    assert rt.delete(cid, force=True).returncode == 0
+
+
+def test_a_create_runtime_hook_runs_in_the_runtime_pid_namespace(rt, bundle, tmp_path):
+    """The runtime's later children (its hooks) are back in its own pid
+    namespace after the init's fork."""
+    out = tmp_path / "hook-pidns"
+    bundle.config["hooks"] = {
+        "createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", f"readlink /proc/self/ns/pid > {out}"]}]
+    }
+    bundle.set_args("true")
+    cid = new_id("sbchook")
+    bundle.write()
+    p = rt.create(cid, bundle)
+    assert p.returncode == 0, p.stderr
+    assert out.read_text().strip() == os.readlink("/proc/self/ns/pid")
+    assert rt.delete(cid, force=True).returncode == 0
+
+
+@pytest.mark.parametrize("why", ["run", "pid namespace path"])
+def test_the_intermediate_stays_where_it_is_needed(rt, bundle, why):
+    """run (a library-style create: the init would be the caller's child to
+    reap) and a pid namespace joined by path keep the intermediate."""
+    cid = new_id("sbcinter")
+    bundle.set_args("true")
+    if why == "run":
+        bundle.write()
+        rt._track(cid)
+        lines = run_traced(rt, ["-e", "trace=clone,clone3,unshare"], "run", "--bundle", bundle.path, cid)[1]
+    else:
+        bundle.set_namespace("pid", "/proc/self/ns/pid")  # the intermediate's own, joined by path
+        lines = _traced_create(rt, bundle, cid, trace="clone,clone3,unshare")
+    assert not [ln for ln in lines if ln.startswith("unshare(CLONE_NEWPID)")], lines

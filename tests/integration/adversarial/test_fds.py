@@ -237,7 +237,8 @@ def test_hooks_get_stdio_only_and_init_stage_holds_no_caller_fd(any_rt, bundle, 
 
 
 def _stopped_descendant(root_pid, timeout=10):
-    """A process below ``root_pid`` that stopped itself (PYRUNC_TEST_HOLD)."""
+    """A process below ``root_pid`` that stopped itself (PYRUNC_TEST_HOLD;
+    pid 1 of a pid namespace waits for SIGCONT named ``pyrunc-held``)."""
 
     def find():
         for name in os.listdir("/proc"):
@@ -248,7 +249,7 @@ def _stopped_descendant(root_pid, timeout=10):
             except OSError:
                 continue
             state, ppid = stat.rsplit(")", 1)[1].split()[:2]
-            if state == "T":
+            if state == "T" or stat.split(" (", 1)[1].startswith("pyrunc-held)"):
                 p = int(ppid)
                 while p > 1:
                     if p == root_pid:
