@@ -15,6 +15,7 @@ import os
 from . import state as st
 from .container import Container, delete, now_rfc3339, preserved_fds, signal_init, start, wait_foreground, wait_gone
 from .errors import PyruncError, StageError
+from .faults import fail as fault_fail
 from .faults import point as fault_point
 from .log import log
 
@@ -331,17 +332,22 @@ def _fork_stages(job, stages, proto, mgr, warmer, direct=False):
         job.runtime_pidfd = os.pidfd_open(os.getpid())  # close-on-exec
     born_in_cgroup = False
     own_pidns = -1
-    if direct and job.cfg.has_new_namespace("pid"):
-        own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-        sc.unshare(sc.CLONE_NEWPID)  # for our next child only
     child = -1
     try:
-        if direct:
-            child = os.fork()
-        elif job.cgroup_fds or job.cgroups_pending:  # the init joins late (cgroups/join.py)
-            child = os.fork()
-        else:
-            child, born_in_cgroup = fork_into(mgr, warmer)
+        if direct and job.cfg.has_new_namespace("pid"):
+            own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+            sc.unshare(sc.CLONE_NEWPID)  # for our next child only
+        try:
+            if direct or job.cgroup_fds or job.cgroups_pending:  # the init joins late (cgroups/join.py)
+                child = os.fork()
+            else:
+                child, born_in_cgroup = fork_into(mgr, warmer)
+        finally:
+            if child != 0 and own_pidns >= 0:
+                # our later children (hooks) in our own pid namespace again,
+                # also when the fork failed
+                fault_fail("create:pidns-back")
+                sc.setns(own_pidns, sc.CLONE_NEWPID)
         if child == 0:
             os.close(parent_fd)
             if direct:
@@ -349,11 +355,16 @@ def _fork_stages(job, stages, proto, mgr, warmer, direct=False):
             else:
                 stages.intermediate_main(proto.Channel(child_fd), job)
             os._exit(1)  # not reached
+    except BaseException:
+        if child > 0:  # forked, but our pid namespace not taken back: no stage left behind
+            os.kill(child, 9)
+            os.waitpid(child, 0)
+        os.close(parent_fd)
+        os.close(child_fd)
+        raise
     finally:
         if child != 0:
             if own_pidns >= 0:
-                # our later children (hooks) in our own pid namespace again
-                sc.setns(own_pidns, sc.CLONE_NEWPID)
                 os.close(own_pidns)
             if job.runtime_pidfd >= 0:
                 os.close(job.runtime_pidfd)

@@ -37,6 +37,9 @@ named ``pyrunc-held``.
 for the paths that must survive a failing call:
   init:waiter-exec      the init's execveat of the waiter (waiter.py): the
                         Python init waits instead
+  create:pidns-back     create's setns back to its own pid namespace after
+                        forking the init (creation._fork_stages): the init
+                        is killed, create fails
 """
 
 from . import lightos as os  # os's calls without importing os (lightos.py)

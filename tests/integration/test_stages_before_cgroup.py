@@ -146,3 +146,14 @@ def test_the_intermediate_stays_where_it_is_needed(rt, bundle, why):
         bundle.set_namespace("pid", "/proc/self/ns/pid")  # the intermediate's own, joined by path
         lines = _traced_create(rt, bundle, cid, trace="clone,clone3,unshare")
     assert not [ln for ln in lines if ln.startswith("unshare(CLONE_NEWPID)")], lines
+
+
+def test_a_refused_return_to_the_runtime_pid_namespace_leaves_nothing(rt, bundle):
+    """After the init's fork the runtime takes its own pid namespace back;
+    if that fails (PYRUNC_TEST_FAIL), the init is killed and create fails
+    with one line."""
+    cid, tag = new_id("sbcback"), new_tag()
+    bundle.set_args("sleep", "100")
+    p = rt.create(cid, bundle, env=tagged_env(tag, PYRUNC_TEST_FAIL="create:pidns-back"))
+    assert_one_error_line(p, contains="Cannot allocate memory")
+    assert_clean(rt, cid, bundle, tag, wait=0)
