@@ -39,6 +39,7 @@ def create(
     rootless_cgroups=False,
     warmer=None,
     waiter_after=None,
+    init_is_child=False,
 ):
     """Create the container; return the ``Container`` in status created.
 
@@ -57,7 +58,12 @@ def create(
     (``run`` in the foreground with a terminal), instead of ``console_socket``.
 
     ``warmer``: the caller's cgroups.join.ThreadedWarmer, started first
-    thing, stopped here once the init has joined its cgroups."""
+    thing, stopped here once the init has joined its cgroups.
+
+    ``init_is_child``: the caller may have the container's init as its own
+    child (the CLI: it exits right after, or reaps it in the foreground);
+    then, where the config lets it, there is no intermediate stage
+    (``_init_forked_directly``)."""
     from .capabilities import known_cap_count
     from .config.convert import build
     from .config.host import check_host
@@ -197,7 +203,7 @@ def create(
             # (docs/stage-protocol.md).
             job.cgroups_pending = True
             job.cgroup_dirs = mgr.paths()
-            direct = waiter_after == "exit" and _init_forked_directly(cfg)
+            direct = init_is_child and _init_forked_directly(cfg, mount_ops)
             child, chan, _ = _fork_stages(job, stages, proto, mgr, warmer, direct=direct)
             if direct:
                 # the init itself: its pid is known now, no INIT_PID comes
@@ -303,17 +309,23 @@ def _send_to_stages(send, *args):
         pass
 
 
-def _init_forked_directly(cfg):
+def _init_forked_directly(cfg, mount_ops):
     """Whether the runtime forks the init itself, without an intermediate
     stage: when the init needs nothing done before its fork that only a
     stage could do.  A new pid namespace the runtime unshares for its
     children (and takes back after the fork); none joined by path (the
     forked process would be in a foreign pid namespace before it could
     make itself non-dumpable); no time namespace (its offsets are written
-    before the first child).  The CLI only: the init is then the caller's
-    child, and a library caller would have to reap it (docs/api.md)."""
+    before the first child); no id-mapped mount (its user namespace is
+    made by a child whose maps are written through the host's /proc, where
+    a pid of the new pid namespace names another process).  For the CLI
+    only (``init_is_child``): a library caller would have to reap it."""
     pid = cfg.namespace("pid")
-    return (pid is None or not pid.path) and cfg.namespace("time") is None
+    return (
+        (pid is None or not pid.path)
+        and cfg.namespace("time") is None
+        and not any(getattr(op, "idmap", None) for op in mount_ops)
+    )
 
 
 def _fork_stages(job, stages, proto, mgr, warmer, direct=False):

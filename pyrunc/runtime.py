@@ -209,6 +209,9 @@ class Runtime:
             debug=self.debug,
             systemd_cgroup=self.systemd_cgroup,
             rootless_cgroups=self._rootless_cgroups(),
+            # the CLI exits after the call (or, running in the foreground,
+            # reaps its children): the init may be its own child
+            init_is_child=self.exits_after_call,
         )
 
     # --- lifecycle -----------------------------------------------------------

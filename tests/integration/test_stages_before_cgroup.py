@@ -14,6 +14,8 @@ own back after the fork (section 23).
 
 import os
 import shutil
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -132,16 +134,41 @@ def test_a_create_runtime_hook_runs_in_the_runtime_pid_namespace(rt, bundle, tmp
     assert rt.delete(cid, force=True).returncode == 0
 
 
-@pytest.mark.parametrize("why", ["run", "pid namespace path"])
-def test_the_intermediate_stays_where_it_is_needed(rt, bundle, why):
-    """run (a library-style create: the init would be the caller's child to
-    reap) and a pid namespace joined by path keep the intermediate."""
+def test_the_cli_run_forks_the_init_itself_too(rt, bundle):
+    """run reaps its container itself (a subreaper in the foreground)."""
+    cid = new_id("sbcrun")
+    bundle.set_args("true")
+    bundle.write()
+    rt._track(cid)
+    lines = run_traced(rt, ["-e", "trace=unshare,setns"], "run", "--bundle", bundle.path, cid)[1]
+    assert [ln for ln in lines if ln.startswith("unshare(CLONE_NEWPID)")], lines
+
+
+@pytest.mark.parametrize("why", ["library create", "pid namespace path"])
+def test_the_intermediate_stays_where_it_is_needed(rt, bundle, why, tmp_path):
+    """A library caller (the init would be its child, to reap) and a pid
+    namespace joined by path keep the intermediate."""
     cid = new_id("sbcinter")
     bundle.set_args("true")
-    if why == "run":
+    if why == "library create":
         bundle.write()
         rt._track(cid)
-        lines = run_traced(rt, ["-e", "trace=clone,clone3,unshare"], "run", "--bundle", bundle.path, cid)[1]
+        trace = tmp_path / "trace"
+        code = (
+            "from pyrunc.exeseal import reexec_sealed; reexec_sealed()\n"
+            f"from pyrunc.runtime import Runtime; Runtime(root={rt.root!r}).create({cid!r}, {bundle.path!r})"
+        )
+        err = tmp_path / "stderr"
+        with open(err, "w") as f:  # a file: the created init keeps its stdio
+            p = subprocess.run(
+                ["strace", "-qq", "-e", "trace=unshare", "-o", str(trace), sys.executable, "-c", code],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=f,
+                timeout=60,
+            )
+        assert p.returncode == 0, err.read_text()
+        lines = trace.read_text().splitlines()
     else:
         bundle.set_namespace("pid", "/proc/self/ns/pid")  # the intermediate's own, joined by path
         lines = _traced_create(rt, bundle, cid, trace="clone,clone3,unshare")
