@@ -62,28 +62,36 @@ from .common import fail_stage, seal_imports
 
 
 # --- stage 1 ---------------------------------------------------------------
+def _first_steps(chan, job):
+    """The first thing the intermediate (or an init forked without one)
+    does; returns (its /proc/self/cgroup, whether it joined a user
+    namespace)."""
+    # First: nothing of the caller's (or of the runtime's) but what the
+    # stages need may reach a process that enters the container.
+    sc.close_fds_except(job.stage_fds(chan))
+    # Non-dumpable before entering any container namespace, inherited by
+    # the init: a process of a joined pid namespace can neither ptrace us
+    # nor open /proc/<pid>/{fd,exe,mem} (CVE-2016-9962, CVE-2019-5736).
+    sc.prctl(sc.PR_SET_DUMPABLE, 0)
+    _signal.signal(_signal.SIGINT, _signal.SIG_DFL)
+    _signal.signal(_signal.SIGTERM, _signal.SIG_DFL)
+    mtype, _ = chan.expect(proto.CONTINUE)
+    if mtype == proto.ERROR:
+        os._exit(1)
+    self_cgroups = procfs.read_text("/proc/self/cgroup")
+    # id-mapped binds need the host's user namespace: build them now
+    rootfs.prepare_in_host(job.mount_ops, job.bundle)
+    # Open every namespace path first: after the first setns the paths
+    # would be looked up in the joined namespaces.
+    joined_userns = namespaces.enter(namespaces.open_paths(job.cfg.namespaces))
+    fault_point("intermediate:joined")
+    return self_cgroups, joined_userns
+
+
 def intermediate_main(chan, job):
     try:
-        # First: nothing of the caller's (or of the runtime's) but what the
-        # stages need may reach a process that enters the container.
-        sc.close_fds_except(job.stage_fds(chan))
-        # Non-dumpable before entering any container namespace, inherited by
-        # the init: a process of a joined pid namespace can neither ptrace us
-        # nor open /proc/<pid>/{fd,exe,mem} (CVE-2016-9962, CVE-2019-5736).
-        sc.prctl(sc.PR_SET_DUMPABLE, 0)
-        _signal.signal(_signal.SIGINT, _signal.SIG_DFL)
-        _signal.signal(_signal.SIGTERM, _signal.SIG_DFL)
-        mtype, payload = chan.expect(proto.CONTINUE)
-        if mtype == proto.ERROR:
-            os._exit(1)
+        self_cgroups, joined_userns = _first_steps(chan, job)
         cfg = job.cfg
-        self_cgroups = procfs.read_text("/proc/self/cgroup")
-        # id-mapped binds need the host's user namespace: build them now
-        rootfs.prepare_in_host(job.mount_ops, job.bundle)
-        # Open every namespace path first: after the first setns the paths
-        # would be looked up in the joined namespaces.
-        joined_userns = namespaces.enter(namespaces.open_paths(cfg.namespaces))
-        fault_point("intermediate:joined")
         if joined_userns:
             os.setresgid(0, 0, 0)
             os.setresuid(0, 0, 0)
@@ -263,22 +271,9 @@ def direct_init_main(chan, job):
     runtime unshared for its children, in the runtime's other namespaces.
     It does the intermediate's work, in the same order, then the init's."""
     try:
-        # First, as in the intermediate: nothing of the caller's or the
-        # runtime's but what the stages need; then non-dumpable, before
-        # any joined namespace (the new pid namespace holds only us).
-        sc.close_fds_except(job.stage_fds(chan))
-        sc.prctl(sc.PR_SET_DUMPABLE, 0)
-        _signal.signal(_signal.SIGINT, _signal.SIG_DFL)
-        _signal.signal(_signal.SIGTERM, _signal.SIG_DFL)
-        mtype, _ = chan.expect(proto.CONTINUE)
-        if mtype == proto.ERROR:
-            os._exit(1)
-        cfg = job.cfg
-        self_cgroups = procfs.read_text("/proc/self/cgroup")
-        rootfs.prepare_in_host(job.mount_ops, job.bundle)
-        namespaces.enter(namespaces.open_paths(cfg.namespaces))
-        fault_point("intermediate:joined")
-        new_flags = namespaces.unshare_flags(cfg.namespaces) & ~sc.CLONE_NEWPID
+        # (the new pid namespace holds only us: non-dumpable in time)
+        self_cgroups, _ = _first_steps(chan, job)  # no user namespace here
+        new_flags = namespaces.unshare_flags(job.cfg.namespaces) & ~sc.CLONE_NEWPID
         if new_flags:
             sc.unshare(new_flags)
         fault_point("intermediate:unshared")
