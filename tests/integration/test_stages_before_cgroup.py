@@ -16,11 +16,10 @@ import os
 import shutil
 import subprocess
 import sys
-import uuid
 
 import pytest
 
-from helpers import CGROUP_PREFIX, TIMEOUT, assert_one_error_line, cgroup_dirs, new_id, run_traced, runtime_is_pyrunc
+from helpers import assert_one_error_line, new_id, run_traced, runtime_is_pyrunc
 from test_reliability_support import assert_clean, new_tag, tagged_env
 
 pytestmark = pytest.mark.skipif(
@@ -66,32 +65,6 @@ def test_with_a_new_cgroup_namespace_the_cgroup_comes_first(rt, bundle):
     _, lines = _traced_run(rt, bundle, cid)
     fork, mkdirs, sent = _order(lines, bundle.cgroups_path)
     assert mkdirs[-1] < fork and not sent, lines
-
-
-def test_a_create_failing_after_the_early_fork_leaves_nothing(rt, bundle):
-    """The cgroup is refused (a frozen parent) while the stages already run:
-    the one error line, and no stage, state or cgroup left behind."""
-    own_freezer = [d for d in cgroup_dirs("") if "/freezer" in d]
-    if not own_freezer:
-        pytest.skip("no cgroup v1 freezer hierarchy")
-    parent = CGROUP_PREFIX + uuid.uuid4().hex[:12]
-    frozen = os.path.join(own_freezer[0], parent)
-    os.mkdir(frozen)
-    cid, tag = new_id("sbcfail"), new_tag()
-    try:
-        with open(os.path.join(frozen, "freezer.state"), "w") as f:
-            f.write("FROZEN")
-        bundle.config["linux"]["cgroupsPath"] = parent + "/ctr"
-        bundle.set_args("sleep", "1000")
-        p = rt.create(cid, bundle, env=tagged_env(tag), timeout=TIMEOUT // 2)
-        assert_one_error_line(p, contains="unexpectedly frozen")
-        assert_clean(rt, cid, bundle, tag)
-    finally:
-        with open(os.path.join(frozen, "freezer.state"), "w") as f:
-            f.write("THAWED")
-        rt.delete(cid, force=True)
-        for d in cgroup_dirs(parent):
-            os.rmdir(d)
 
 
 def _traced_create(rt, bundle, cid, trace="clone,clone3,unshare,setns"):

@@ -20,6 +20,7 @@ import uuid
 import pytest
 
 from helpers import CGROUP_PREFIX, Runtime, TIMEOUT, cgroup_dirs, new_id, pid_alive, started
+from test_reliability_support import assert_clean, new_tag, tagged_env
 
 
 def error_line(p) -> str:
@@ -194,7 +195,8 @@ def test_create_in_a_cgroup_paused_by_another_container_is_refused(any_rt, bundl
 
 def test_create_under_a_frozen_parent_cgroup_is_refused(any_rt, bundle):
     """A pod-style parent frozen by someone else: the new level is frozen
-    too.  pyrunc refuses at once and removes the level it made."""
+    too.  pyrunc refuses at once and removes the level it made, and the
+    stages it forked before it made the cgroup (docs/stage-protocol.md)."""
     if any_rt.name == "runc":
         pytest.skip("runc 1.1.5 hangs in create until the parent is thawed (tried by hand)")
     own_freezer = [d for d in cgroup_dirs("") if "/freezer" in d]
@@ -203,16 +205,17 @@ def test_create_under_a_frozen_parent_cgroup_is_refused(any_rt, bundle):
     parent = CGROUP_PREFIX + uuid.uuid4().hex[:12]
     frozen = os.path.join(own_freezer[0], parent)
     os.mkdir(frozen)
-    cid = new_id("frozen")
+    cid, tag = new_id("frozen"), new_tag()
     try:
         with open(os.path.join(frozen, "freezer.state"), "w") as f:
             f.write("FROZEN")
         bundle.config["linux"]["cgroupsPath"] = parent + "/ctr"
         bundle.set_args("sleep", "1000")
-        p = any_rt.create(cid, bundle, timeout=TIMEOUT // 2)
+        p = any_rt.create(cid, bundle, env=tagged_env(tag), timeout=TIMEOUT // 2)
         assert p.returncode == 1 and "unexpectedly frozen" in error_line(p), p.stderr
         assert any_rt.state(cid).returncode != 0
         assert cgroup_dirs(parent + "/ctr") == []
+        assert_clean(any_rt, cid, bundle, tag)  # no stage left either
     finally:
         with open(os.path.join(frozen, "freezer.state"), "w") as f:
             f.write("THAWED")
