@@ -241,7 +241,8 @@ def create(
 
                 raise CgroupError(f"cannot open cgroup.procs of {mgr.path} for the container's init")
             assert chan is not None  # forked above, with cgroups_pending
-            _send_to_stages(chan.send_fds, proto.CGROUPS_CREATED, cgroup_fds)
+            # (the runtime's own cgroups last, for a new cgroup namespace)
+            _send_to_stages(chan.send_fds, proto.CGROUPS_CREATED, cgroup_fds + origin_fds, {"origin": len(origin_fds)})
             if state.init_pid:
                 _init_pid_known(c, mgr, resources)
         else:
@@ -286,17 +287,11 @@ def create(
 
 def _fork_before_cgroup(cfg, systemd_cgroup, rootless_cgroups):
     """Whether the stages may be forked before the cgroup is made: they join
-    it late (no user namespace: cgroups/join.py, late_join_fds), none of
-    them enters it before that (a new cgroup namespace is rooted there by
-    the intermediate), and the driver is the cgroupfs one of a root runtime
-    (systemd starts its unit with a pid; a rootless cgroup may turn out not
-    to exist)."""
-    return (
-        cfg.namespace("user") is None
-        and not cfg.has_new_namespace("cgroup")
-        and not systemd_cgroup
-        and not rootless_cgroups
-    )
+    it late (no user namespace: cgroups/join.py, late_join_fds; a new
+    cgroup namespace is then made by the init once the cgroup exists), and
+    the driver is the cgroupfs one of a root runtime (systemd starts its
+    unit with a pid; a rootless cgroup may turn out not to exist)."""
+    return cfg.namespace("user") is None and not systemd_cgroup and not rootless_cgroups
 
 
 def _send_to_stages(send, *args):

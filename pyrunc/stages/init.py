@@ -96,7 +96,9 @@ def intermediate_main(chan, job):
             os.setresgid(0, 0, 0)
             os.setresuid(0, 0, 0)
         new_flags = namespaces.unshare_flags(cfg.namespaces)
-        if job.origin_fds and new_flags & sc.CLONE_NEWCGROUP:
+        if job.cgroups_pending:
+            new_flags &= ~sc.CLONE_NEWCGROUP  # made by the init once the cgroup exists (_await_cgroups)
+        elif job.origin_fds and new_flags & sc.CLONE_NEWCGROUP:
             # A cgroup namespace rooted at the container's cgroup, without
             # leaving this process (and so the init) charged to it: join,
             # unshare, go back.  The init joins for good right before execve.
@@ -273,7 +275,8 @@ def direct_init_main(chan, job):
     try:
         # (the new pid namespace holds only us: non-dumpable in time)
         self_cgroups, _ = _first_steps(chan, job)  # no user namespace here
-        new_flags = namespaces.unshare_flags(job.cfg.namespaces) & ~sc.CLONE_NEWPID
+        # (a new cgroup namespace: made once the cgroup exists, _await_cgroups)
+        new_flags = namespaces.unshare_flags(job.cfg.namespaces) & ~(sc.CLONE_NEWPID | sc.CLONE_NEWCGROUP)
         if new_flags:
             sc.unshare(new_flags)
         fault_point("intermediate:unshared")
@@ -287,15 +290,29 @@ def _await_cgroups(chan, job):
     """Forked before its cgroups existed (creation.py), the init takes the
     runtime's CGROUPS_CREATED, with the cgroup.procs fds of its late join,
     before its first step that needs the cgroups (the cgroup mount binds
-    the container's directories), and at the latest right after
-    RUNTIME_SETUP: the runtime sends it before it reads that message."""
+    the container's directories or shows the cgroup namespace), and at the
+    latest before RUNTIME_SETUP (the runtime's hooks may look at its cgroup
+    namespace).
+
+    With a new cgroup namespace, the message also brings the fds of the
+    runtime's own cgroups ("origin"): the namespace is rooted at the
+    container's cgroup without leaving this process charged to it (join,
+    unshare, go back; the intermediate does the same when it forks after
+    the cgroup exists).  The init joins for good right before READY."""
     if not job.cgroups_pending:
         return
-    mtype, _, fds = chan.recv_fds(proto.CGROUPS_CREATED, max_fds=32)
+    mtype, payload, fds = chan.recv_fds(proto.CGROUPS_CREATED, max_fds=64)
     if mtype == proto.ERROR:
         os._exit(1)
-    job.cgroup_fds = tuple(fds)
+    origin = payload.get("origin", 0)
+    if not isinstance(origin, int) or not 0 <= origin < len(fds):
+        raise StageError(f"stage protocol: CGROUPS_CREATED: bad origin count {origin!r}")
+    job.cgroup_fds = tuple(fds[: len(fds) - origin])
     job.cgroups_pending = False
+    if origin:
+        join_cgroups(job.cgroup_fds, close=False)
+        sc.unshare(sc.CLONE_NEWCGROUP)
+        join_cgroups(fds[len(fds) - origin :])
 
 
 def init_main(chan, job, self_cgroups):
@@ -335,8 +352,8 @@ def init_main(chan, job, self_cgroups):
         stage = "rootfs"
         rootfs.finish(job.mount_ops, ctx, debug=job.debug)  # after the console: a ro /dev
         stage = "runtime setup"
+        _await_cgroups(chan, job)  # whether a mount needed them or not
         chan.send(proto.RUNTIME_SETUP)
-        _await_cgroups(chan, job)  # sent before RUNTIME_SETUP_DONE, whether a mount needed them or not
         mtype, payload = chan.expect(proto.RUNTIME_SETUP_DONE)
         if mtype == proto.ERROR:
             os._exit(1)

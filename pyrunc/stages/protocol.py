@@ -41,7 +41,7 @@ MAX_PAYLOAD = 64 * 1024
 CONTINUE = 1  # go on (a stage placed in its cgroups at fork is there now)
 MAPS_WRITTEN = 2  # uid_map/gid_map (and setgroups) of the stage are written
 RUNTIME_SETUP_DONE = 3  # createRuntime/prestart hooks ran, net devices moved
-CGROUPS_CREATED = 4  # {"fds": n} + n fds (SCM_RIGHTS): the cgroups exist, their cgroup.procs
+CGROUPS_CREATED = 4  # {"fds": n, "origin": m} + n fds (SCM_RIGHTS): the cgroups exist, their cgroup.procs
 # stage -> runtime
 WRITE_MAPS = 10  # {"pid": n}: please write the id maps of this process
 INIT_PID = 11  # {"pid": n}: the container init's pid (runtime's pid ns)
@@ -123,15 +123,16 @@ class Channel:
             raise PeerGone("channel closed")
         return decode(data)
 
-    def send_fds(self, mtype: int, fds: Sequence[int]) -> None:
-        """A message carrying ``fds`` (SCM_RIGHTS); its payload says how
-        many, so that the receiver can tell a cut-off control message."""
+    def send_fds(self, mtype: int, fds: Sequence[int], payload: Payload | None = None) -> None:
+        """A message carrying ``fds`` (SCM_RIGHTS); its payload (``payload``
+        and "fds") says how many, so that the receiver can tell a cut-off
+        control message."""
         import _socket  # built in (socket.py would cost its enum import); loaded by stages/init.py
 
         s = _socket.socket(fileno=self.fd)
         try:
             s.sendmsg(
-                [encode(mtype, {"fds": len(fds)})],
+                [encode(mtype, {**(payload or {}), "fds": len(fds)})],
                 [(_socket.SOL_SOCKET, _socket.SCM_RIGHTS, struct.pack(f"{len(fds)}i", *fds))] if fds else [],
             )
         finally:

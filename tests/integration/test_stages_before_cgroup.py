@@ -1,18 +1,22 @@
 """create forks its stages before it makes the container's cgroup, where
-the stages join late anyway (no user namespace, no new cgroup namespace,
-the cgroupfs driver): on cgroup v1 the mkdirs wait for the kernel's
-cgroup_mutex while the lock warmer's first write waits out an RCU grace
-period, and the init's namespace and mount work now goes on meanwhile.
-The runtime then sends CGROUPS_CREATED with the cgroup.procs fds
-(docs/stage-protocol.md, docs/performance.md section 22).
+the stages join late anyway (no user namespace, the cgroupfs driver): on
+cgroup v1 the mkdirs wait for the kernel's cgroup_mutex while the lock
+warmer's first write waits out an RCU grace period, and the init's
+namespace and mount work now goes on meanwhile.  The runtime then sends
+CGROUPS_CREATED with the cgroup.procs fds, and with a new cgroup namespace
+those of its own cgroups, for the init to root the namespace at the
+container's cgroup (docs/stage-protocol.md, docs/performance.md section
+22).
 
-The CLI's create also forks the init itself, without an intermediate
-stage, where nothing needs one (no user, time or path-joined pid
-namespace): it unshares a pid namespace for that one child and takes its
-own back after the fork (section 23).
+The CLI's create and run also fork the init themselves, without an
+intermediate stage, where nothing needs one (no user or time namespace, no
+pid namespace joined by path, no id-mapped mount): the runtime unshares a
+pid namespace for that one child and takes its own back after the fork
+(section 23).
 """
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -56,15 +60,18 @@ def test_the_stages_are_forked_before_the_cgroup_is_made(rt, bundle):
     assert rows and all(r.endswith("/" + bundle.cgroups_path) for r in rows), out
 
 
-def test_with_a_new_cgroup_namespace_the_cgroup_comes_first(rt, bundle):
-    """The intermediate roots the new cgroup namespace at the container's
-    cgroup: it must exist before the fork, and no fds are sent."""
+def test_a_new_cgroup_namespace_is_made_by_the_init_once_the_cgroup_exists(rt, bundle):
+    """The namespace is rooted at the container's cgroup: the init gets the
+    runtime's own cgroups too ("origin") to join, unshare and go back."""
     cid = new_id("sbcns")
     bundle.set_namespace("cgroup")
-    bundle.set_args("true")
-    _, lines = _traced_run(rt, bundle, cid)
+    bundle.set_args("cat", "/proc/self/cgroup")
+    out, lines = _traced_run(rt, bundle, cid)
     fork, mkdirs, sent = _order(lines, bundle.cgroups_path)
-    assert mkdirs[-1] < fork and not sent, lines
+    assert fork < mkdirs[0] and sent and sent[0] > mkdirs[-1], lines
+    assert re.search(r'origin\\?":[1-9]', lines[sent[0]]), lines[sent[0]]  # strace escapes the quotes
+    rows = [r for r in out.splitlines() if r.strip()]
+    assert rows and all(r.endswith(":/") for r in rows), out  # the namespace's root: its own cgroup
 
 
 def test_a_create_failing_after_the_early_fork_leaves_nothing(rt, bundle):
@@ -108,17 +115,27 @@ def test_the_cli_create_forks_the_init_itself(rt, bundle):
 
 def test_a_create_runtime_hook_runs_in_the_runtime_pid_namespace(rt, bundle, tmp_path):
     """The runtime's later children (its hooks) are back in its own pid
-    namespace after the init's fork."""
-    out = tmp_path / "hook-pidns"
-    bundle.config["hooks"] = {
-        "createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", f"readlink /proc/self/ns/pid > {out}"]}]
-    }
+    namespace after the init's fork; and the init's new cgroup namespace,
+    made once the cgroup exists, is there before the hook runs."""
+    out = tmp_path / "hook-ns"
+    script = (
+        "import json, os, sys; pid = json.load(sys.stdin)['pid']; "
+        f"open({str(out)!r}, 'w').write(os.readlink('/proc/self/ns/pid') + ' ' + "
+        "os.readlink(f'/proc/{pid}/ns/cgroup'))"
+    )
+    bundle.config["hooks"] = {"createRuntime": [{"path": sys.executable, "args": ["python3", "-c", script]}]}
+    bundle.set_namespace("cgroup")
+    # no cgroup mount: nothing in the mount plan makes the init wait for the cgroup first
+    bundle.config["mounts"] = [m for m in bundle.config["mounts"] if m.get("type") != "cgroup"]
     bundle.set_args("true")
     cid = new_id("sbchook")
     bundle.write()
     p = rt.create(cid, bundle)
     assert p.returncode == 0, p.stderr
-    assert out.read_text().strip() == os.readlink("/proc/self/ns/pid")
+    hook_pidns, init_cgroupns = out.read_text().split()
+    assert hook_pidns == os.readlink("/proc/self/ns/pid")
+    assert init_cgroupns == os.readlink(f"/proc/{rt.state_json(cid)['pid']}/ns/cgroup")
+    assert init_cgroupns != os.readlink("/proc/self/ns/cgroup")
     assert rt.delete(cid, force=True).returncode == 0
 
 
