@@ -85,7 +85,8 @@ test-cgroupv2: venv $(APPARMOR_PARSER)
 	@$(CURDIR)/../shared/tools/v2vm --timeout 1500 --share $(CURDIR) --env RUNTIME=$(PYRUNC) -- /bin/sh -c '\
 	    $(PY) -m pytest -q -p no:cacheprovider --basetemp=/root/pytest-v2 -k "not record_other" \
 	      tests/integration/test_cgroups_v2.py tests/unit/test_cgroups_unit.py tests/integration/test_v2_containers.py \
-	      tests/integration/test_memory_footprint.py tests/integration/test_apparmor.py tests/integration/test_fork_into_cgroup.py $(PYTEST_ARGS); unit=$$?; \
+	      tests/integration/test_memory_footprint.py tests/integration/test_apparmor.py tests/integration/test_fork_into_cgroup.py \
+	      tests/integration/test_stages_before_cgroup.py $(PYTEST_ARGS); unit=$$?; \
 	    $(PY) -m pytest -q -p no:cacheprovider -k "$(V2_CONFORMANCE)" conformance; conf=$$?; \
 	    [ $$unit -eq 0 ] && [ $$conf -eq 0 ]'
 
