@@ -33,8 +33,10 @@ runtime                         intermediate [stage 1]       init [stage 2, pid 
                                                                   close fds, execve
 
 Stages forked before the cgroups exist (creation._fork_before_cgroup) get
-CGROUPS_CREATED {fds} + the late-join fds from the runtime once it made
-them; the init takes it before its cgroup mount, or after RUNTIME_SETUP.
+CGROUPS_CREATED {fds, origin} + the late-join fds from the runtime once it
+made them; the init takes it before its cgroup mount, or else before
+RUNTIME_SETUP.  The CLI may fork the init itself, without an intermediate
+(direct_init_main).
 
 Any failure in a stage is sent as ERROR {msg} with the root cause and the
 stage exits; the runtime raises it as the single error line.
@@ -88,6 +90,16 @@ def _first_steps(chan, job):
     return self_cgroups, joined_userns
 
 
+def _cgroupns_at(cgroup_fds, origin_fds):
+    """A new cgroup namespace rooted at the container's cgroup, without
+    leaving this process (and so the init) charged to it: join, unshare, go
+    back to the runtime's own cgroups (``origin_fds``, closed).  The init
+    joins for good right before READY."""
+    join_cgroups(cgroup_fds, close=False)
+    sc.unshare(sc.CLONE_NEWCGROUP)
+    join_cgroups(origin_fds)
+
+
 def intermediate_main(chan, job):
     try:
         self_cgroups, joined_userns = _first_steps(chan, job)
@@ -99,12 +111,7 @@ def intermediate_main(chan, job):
         if job.cgroups_pending:
             new_flags &= ~sc.CLONE_NEWCGROUP  # made by the init once the cgroup exists (_await_cgroups)
         elif job.origin_fds and new_flags & sc.CLONE_NEWCGROUP:
-            # A cgroup namespace rooted at the container's cgroup, without
-            # leaving this process (and so the init) charged to it: join,
-            # unshare, go back.  The init joins for good right before execve.
-            join_cgroups(job.cgroup_fds, close=False)
-            sc.unshare(sc.CLONE_NEWCGROUP)
-            join_cgroups(job.origin_fds)
+            _cgroupns_at(job.cgroup_fds, job.origin_fds)
             new_flags &= ~sc.CLONE_NEWCGROUP
         if new_flags & sc.CLONE_NEWUSER:
             # An unprivileged runtime (rootless) can open our /proc files,
@@ -295,10 +302,9 @@ def _await_cgroups(chan, job):
     namespace).
 
     With a new cgroup namespace, the message also brings the fds of the
-    runtime's own cgroups ("origin"): the namespace is rooted at the
-    container's cgroup without leaving this process charged to it (join,
-    unshare, go back; the intermediate does the same when it forks after
-    the cgroup exists).  The init joins for good right before READY."""
+    runtime's own cgroups ("origin"), to root it at the container's cgroup
+    (``_cgroupns_at``, as the intermediate does when the cgroup exists
+    before it)."""
     if not job.cgroups_pending:
         return
     mtype, payload, fds = chan.recv_fds(proto.CGROUPS_CREATED, max_fds=64)
@@ -310,9 +316,7 @@ def _await_cgroups(chan, job):
     job.cgroup_fds = tuple(fds[: len(fds) - origin])
     job.cgroups_pending = False
     if origin:
-        join_cgroups(job.cgroup_fds, close=False)
-        sc.unshare(sc.CLONE_NEWCGROUP)
-        join_cgroups(fds[len(fds) - origin :])
+        _cgroupns_at(job.cgroup_fds, fds[len(fds) - origin :])
 
 
 def init_main(chan, job, self_cgroups):
