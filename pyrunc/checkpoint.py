@@ -13,7 +13,7 @@ the two runtimes).
 
 A restored container is an ordinary pyrunc container: the state directory
 is written as ``create`` writes it (state.json with the init's pid and
-start time and the cgroup manager, the converted config, spec.json), so
+start time and the cgroup manager, the converted config and the original), so
 state, exec, kill and delete work on it.
 
 Nothing here exits or parses argv; errors are ``CriuError`` (one line,

@@ -178,7 +178,7 @@ def _persisted_hooks(store, container_id, name):
     persisted model.  The model's classes are loaded only when there are
     hooks: `start` and `delete` stay as cheap as the JSON read."""
     with open(os.path.join(store.dir(container_id), st.CONFIG_FILE), "rb") as f:
-        hooks = (fastjson.loads(f.read()).get("hooks") or {}).get(name)
+        hooks = (fastjson.loads(st.model_bytes(f.read())).get("hooks") or {}).get(name)
     if not hooks:
         return []
     from .config.model import Hook

@@ -10,7 +10,7 @@ not import this module, the biggest of the lifecycle (``start``, ``kill``,
 they load).
 """
 
-import os
+from . import lightos as os  # os's calls without importing os (lightos.py)
 
 from . import state as st
 from .container import Container, delete, now_rfc3339, preserved_fds, signal_init, start, wait_foreground, wait_gone
@@ -171,7 +171,12 @@ def create(
         # cgroup alone (this container's own processes are killed by pid).
         shared = mgr.exists() and bool(mgr.pids())
         state.cgroup = mgr.to_dict()
-        store.save(state)  # from here on, delete --force can undo what exists
+        early_fork = _fork_before_cgroup(cfg, systemd_cgroup, rootless_cgroups)
+        direct = early_fork and init_is_child and _init_forked_directly(cfg, mount_ops)
+        if not direct:
+            # from here on, delete --force can undo what exists (a directly
+            # forked init's record is written once, below, with its pid)
+            store.save(state)
         job = InitJob(
             cfg=cfg,
             container_id=container_id,
@@ -194,7 +199,7 @@ def create(
 
         if subreaper:
             sc.prctl(sc.PR_SET_CHILD_SUBREAPER, 1)
-        if _fork_before_cgroup(cfg, systemd_cgroup, rootless_cgroups):
+        if early_fork:
             # The stages start before the cgroup exists: on cgroup v1 the
             # mkdirs wait for the kernel's cgroup_mutex, which the lock
             # warmer's first write holds through an RCU grace period, and the
@@ -203,12 +208,17 @@ def create(
             # (docs/stage-protocol.md).
             job.cgroups_pending = True
             job.cgroup_dirs = mgr.paths()
-            direct = init_is_child and _init_forked_directly(cfg, mount_ops)
             child, chan, _ = _fork_stages(job, stages, proto, mgr, warmer, direct=direct)
             if direct:
-                # the init itself: its pid is known now, no INIT_PID comes
+                # the init itself: its pid is known now, no INIT_PID comes.
+                # One write where there were two: each state.json written
+                # over another is an inode allocated and one freed
+                # (docs/performance.md section 25).  An init whose pid is
+                # not yet recorded exits when this process does (its hold
+                # pipe's EOF).
                 state.init_pid, state.init_start = child, st.proc_start_time(child)[0]
                 child = -1
+                store.save(state)
             fault_point("create:forked")
             _send_to_stages(chan.send, proto.CONTINUE)
         mgr.create()
@@ -435,8 +445,9 @@ def _init_pid_known(c, mgr, resources):
     from .linux import syscalls as sc
 
     # delete --force can now find and kill the init; state.json exists, so
-    # it is exchanged in (state.write_atomic)
-    c.store.save(c.state, exchange=sc.rename_exchange)
+    # it is exchanged in (state.write_atomic), unless a directly forked
+    # init's record already holds the same bytes
+    c.store.save(c.state, unless_written=True, exchange=sc.rename_exchange)
     # Limits are set once the init exists: a pids limit of 0 is a valid
     # limit (config-linux.md) and must not stop the stages' own forks.
     mgr.set(resources, initial=True)

@@ -5,9 +5,13 @@ Layout of ``<root>/<id>/``:
 - ``state.json``  the runtime state (``ContainerState``): init pid and its
   start time, bundle, creation time, cgroup manager, ... Small, so that the
   hot commands (``state``, ``kill``) read little.
-- ``config.json`` the converted internal config (``config.model.Config``).
-- ``spec.json``   the original config.json as given at create time, for
-  ``inspect`` (what was asked) and hooks' state.
+- ``config.json`` two JSON documents, one per line: the converted internal
+  config (``config.model.Config``), which start, exec and delete read, then
+  the original config.json as given at create time, for ``inspect`` (what
+  was asked).  One file, not two: every file of the directory is an inode
+  allocated at create and freed at delete, and ext4's allocator scans past
+  each recently freed inode (docs/performance.md section 25).  A directory
+  written by pyrunc before that has the model alone and ``spec.json``.
 - ``start.sock``  present while the container is ``created``: the init
   waits in accept() on it until ``start`` connects (docs/stage-protocol.md).
 
@@ -52,6 +56,13 @@ def validate_id(container_id):
 
 def _loads(data):
     return fastjson.loads(data)
+
+
+def model_bytes(data):
+    """The converted config's line of config.json's bytes (compact JSON
+    never holds a raw newline)."""
+    end = data.find(b"\n")
+    return data if end < 0 else data[:end]
 
 
 def _dumps(obj):
@@ -208,11 +219,16 @@ class StateStore:
         from .config.model import Config
 
         with open(os.path.join(self.dir(container_id), CONFIG_FILE), "rb") as f:
-            return Config.from_dict(_loads(f.read()))
+            return Config.from_dict(_loads(model_bytes(f.read())))
 
     def load_spec(self, container_id):
-        with open(os.path.join(self.dir(container_id), SPEC_FILE), "rb") as f:
-            return _loads(f.read())
+        d = self.dir(container_id)
+        with open(os.path.join(d, CONFIG_FILE), "rb") as f:
+            spec = f.read().partition(b"\n")[2]
+        if not spec:  # written by an earlier pyrunc
+            with open(os.path.join(d, SPEC_FILE), "rb") as f:
+                spec = f.read()
+        return _loads(spec)
 
     def list_ids(self):
         try:
@@ -236,12 +252,19 @@ class StateStore:
         self._written = {state.id: data}  # the last container's only: a library's store lives long
 
     def save_config(self, container_id, config, spec_doc=None):
-        """Write the converted config, and the original document unless
-        ``spec_doc`` is None (``update`` changes the converted one only)."""
-        d = self.dir(container_id)
-        write_atomic(os.path.join(d, CONFIG_FILE), _dumps(config.to_dict()).encode())
+        """Write config.json: the converted config, and the original document,
+        or with ``spec_doc`` None the one already there (``update`` changes the
+        converted one only)."""
+        path = os.path.join(self.dir(container_id), CONFIG_FILE)
         if spec_doc is not None:
-            write_atomic(os.path.join(d, SPEC_FILE), _dumps(spec_doc).encode())
+            spec = _dumps(spec_doc).encode()
+        else:
+            try:
+                with open(path, "rb") as f:
+                    spec = f.read().partition(b"\n")[2]
+            except FileNotFoundError:
+                spec = b""
+        write_atomic(path, _dumps(config.to_dict()).encode() + b"\n" + spec)
 
     def start_socket_path(self, container_id):
         return os.path.join(self.dir(container_id), START_SOCKET)

@@ -133,3 +133,56 @@ def test_a_reader_never_misses_the_file_while_it_is_exchanged(tmp_path):
     assert reads[0] > 0
     assert store.load("c1").init_pid == 399
     assert _names(store, "c1") == ["state.json"]
+
+
+def _config():
+    from pyrunc.config.model import Config, Hook
+
+    return Config(
+        format=Config.FORMAT, root_path="/r", hooks={"poststop": [Hook(path="/bin/true", args=["true", "a\nb"])]}
+    )
+
+
+def test_config_json_holds_the_model_then_the_original(tmp_path):
+    """One file (an inode fewer per container): the model on the first
+    line, what start and delete read (container.py reads the hooks from it),
+    the original document on the second, for inspect; a newline inside a
+    value stays escaped."""
+    store = st.StateStore(str(tmp_path / "root"))
+    store.create_dir("c1")
+    doc = {"ociVersion": "1.3.0", "process": {"args": ["sh", "-c", "echo 'x\ny'"]}}
+    store.save_config("c1", _config(), doc)
+    assert os.listdir(store.dir("c1")) == [st.CONFIG_FILE]
+    with open(os.path.join(store.dir("c1"), st.CONFIG_FILE), "rb") as f:
+        data = f.read()
+    assert data.count(b"\n") == 1
+    assert store.load_config("c1") == _config()
+    assert store.load_spec("c1") == doc
+    from pyrunc.container import _persisted_hooks
+
+    assert [h.args for h in _persisted_hooks(store, "c1", "poststop")] == [["true", "a\nb"]]
+    # update rewrites the model and keeps the original
+    store.save_config("c1", _config().replace(root_path="/other"))
+    assert store.load_config("c1").root_path == "/other"
+    assert store.load_spec("c1") == doc
+
+
+def test_a_directory_of_the_two_file_layout_still_reads(tmp_path):
+    """A container created by a pyrunc before the one-file layout (config.json
+    the model alone, spec.json beside it) is read, and updated, as it was."""
+    from pyrunc import fastjson
+
+    store = st.StateStore(str(tmp_path / "root"))
+    store.create_dir("c1")
+    doc = {"ociVersion": "1.2.0"}
+    d = store.dir("c1")
+    with open(os.path.join(d, st.CONFIG_FILE), "w") as f:
+        f.write(fastjson.dumps(_config().to_dict(), compact=True))
+    with open(os.path.join(d, st.SPEC_FILE), "w") as f:
+        f.write(fastjson.dumps(doc))
+    assert store.load_config("c1") == _config()
+    assert store.load_spec("c1") == doc
+    store.save_config("c1", _config().replace(root_path="/other"))
+    assert store.load_config("c1").root_path == "/other" and store.load_spec("c1") == doc
+    store.remove("c1")
+    assert not os.path.exists(d)
