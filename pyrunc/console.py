@@ -13,7 +13,7 @@ file system: they use ``syscalls``, ``ctypes`` and ``socket``, which the
 runtime loaded before the fork, so their imports read sys.modules only.
 """
 
-import os
+from . import lightos as os  # os's calls without importing os (lightos.py)
 import select
 
 

@@ -13,7 +13,7 @@ runtime learns of a successful exec from EOF, and of a failure from an
 ERROR message with the root cause.
 """
 
-import os
+from . import lightos as os  # os's calls without importing os (lightos.py)
 import _signal  # the C module behind `signal`, without its enum import (ms per call)
 
 from .stages import protocol as proto

@@ -8,8 +8,8 @@ pivot_root, startContainer after it, run by the init), so it uses only
 fork/execve/poll: nothing to import inside the container.
 """
 
-import json
-import os
+from . import fastjson
+from . import lightos as os  # os's calls without importing os (lightos.py)
 import select
 import _signal  # the C module behind `signal`, without its enum import (ms per call)
 import time
@@ -72,7 +72,7 @@ _START_FAILED = "\0pyrunc: cannot start hook "
 def run_hook(hook, state, name, index):
     """Run one hook; raise HookError on failure or timeout."""
     pid, stdin_w, out = _spawn(hook)
-    pending: memoryview | bytes = memoryview(json.dumps(state).encode())
+    pending: memoryview | bytes = memoryview(fastjson.dumps(state).encode())
     pidfd = os.pidfd_open(pid)
     deadline = None if hook.timeout is None else time.monotonic() + hook.timeout
     output = b""

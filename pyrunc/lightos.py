@@ -1,30 +1,26 @@
-"""The part of ``os`` that the light commands use, without importing ``os``.
+"""The part of ``os`` that pyrunc's commands use, without importing ``os``.
 
-Why: ``state``, ``start``, ``kill``, ``delete``, ``pause``, ``resume`` and
-``list`` run in a fresh interpreter each time (containerd calls ``state``
-several times per container), and ``import os`` is about 1.2 ms of that
-(docs/performance.md, section 13): ``_collections_abc``'s forty ABCs,
-``os.environ``'s mapping class, ``posixpath``, ``stat``.  The interpreter
-has already loaded ``posix``, the C module behind every ``os`` system call,
-at start-up.  ``create``, ``run`` and ``exec`` need ``os``, but only after
-they have started their cgroup lock warmer (cgroups/join.py), whose grace
-period should begin as early as it can.
+Why: every command runs in a fresh interpreter (containerd calls ``state``
+several times per container, and ``create``, ``start`` and ``delete`` once
+each), and ``import os`` is 0.8-1.2 ms of CPU each time (docs/performance.md,
+sections 13 and 25): ``_collections_abc``'s forty ABCs, ``os.environ``'s
+mapping class, ``posixpath``, ``stat``.  The interpreter has already loaded
+``posix``, the C module behind every ``os`` system call, at start-up.
 
-So the modules those commands load (and ``exeseal``, ``cgroups/join``) do
-``from . import lightos as os``: the
-system calls are ``posix``'s own functions (``os`` re-exports exactly
-these), and this module adds what ``os`` writes in Python and they use:
+So the modules the engines' commands load (create, run and exec included)
+do ``from . import lightos as os``: the system calls are ``posix``'s own
+functions (``os`` re-exports exactly these), and this module adds what
+``os`` writes in Python and they use:
 
 - ``path``: ``join``, ``dirname``, ``basename``, ``isabs``, ``normpath``,
-  ``abspath``, ``exists``, ``lexists``, ``isdir``, ``isfile``, with
-  ``posixpath``'s rules for ``str`` paths (tests/unit/test_lightos.py
-  compares them with ``posixpath`` on a few thousand paths); ``relpath``
-  from ``os`` itself, off the light paths;
+  ``abspath``, ``realpath``, ``relpath``, ``exists``, ``lexists``,
+  ``isdir``, ``isfile``, with ``posixpath``'s rules for ``str`` paths
+  (tests/unit/test_lightos.py compares them with ``posixpath`` on a few
+  thousand paths, and ``realpath`` on a tree of links);
 - ``environ``: a read-only ``str`` view of the environment, live: ``os.environ``
   writes into the same ``posix.environ`` dict, so a library caller that
   sets a variable after importing pyrunc is seen;
-- ``makedirs``: the real one, importing ``os`` on first use (create's
-  paths, which load ``os`` anyway).
+- ``fsencode``, ``fsdecode``, ``makedirs``: as ``os``'s.
 
 Any other module may import ``os`` as usual: both see the same process.
 """
@@ -39,8 +35,13 @@ from posix import (  # noqa: F401
     O_CLOEXEC,
     O_CREAT,
     O_DIRECTORY,
+    O_EXCL,
+    O_NOCTTY,
+    O_NOFOLLOW,
+    O_NONBLOCK,
     O_PATH,
     O_RDONLY,
+    O_RDWR,
     O_TRUNC,
     O_WRONLY,
     ST_RDONLY,
@@ -50,39 +51,70 @@ from posix import (  # noqa: F401
     access,
     chdir,
     chmod,
+    chown,
+    chroot,
     close,
+    closerange,
+    dup2,
+    execve,
     fchdir,
+    fchown,
+    fork,
     fstat,
+    get_terminal_size,
     getcwd,
     getegid,
     geteuid,
     getpid,
+    getppid,
+    isatty,
     kill,
     listdir,
+    lseek,
     lstat,
+    major,
+    makedev,
     memfd_create,
     mkdir,
+    mknod,
     open,
     pidfd_open,
+    pipe,
+    posix_spawn,
     read,
     readlink,
+    register_at_fork,
     rename,
     rmdir,
     scandir,
+    sched_setaffinity,
     sendfile,
+    set_blocking,
     set_inheritable,
+    setgroups,
+    setresgid,
+    setresuid,
+    setsid,
     stat,
     statvfs,
     strerror,
+    symlink,
     sysconf,
+    umask,
+    uname,
     unlink,
+    utime,
     wait,
+    waitpid,
     waitstatus_to_exitcode,
     write,
 )
 from posix import environ as _environb
+from sys import getfilesystemencodeerrors as _fs_errors
+from sys import getfilesystemencoding as _fs_encoding
 
-_S_IFMT, _S_IFDIR, _S_IFREG = 0o170000, 0o040000, 0o100000
+SEEK_SET, SEEK_END = 0, 2  # os defines them itself (lseek's whence)
+_S_IFMT, _S_IFDIR, _S_IFREG, _S_IFLNK = 0o170000, 0o040000, 0o100000, 0o120000
 
 
 def _key(name: str) -> bytes:
@@ -188,12 +220,82 @@ class path:
 
     @staticmethod
     def relpath(p: str, start: str | None = None) -> str:
-        import os
+        if not p:
+            raise ValueError("no path specified")
+        to = [x for x in path.abspath(p).split("/") if x]
+        since = [x for x in path.abspath(start or ".").split("/") if x]
+        common = 0
+        for a, b in zip(to, since):
+            if a != b:
+                break
+            common += 1
+        return "/".join([".."] * (len(since) - common) + to[common:]) or "."
 
-        return os.path.relpath(p, start)
+    @staticmethod
+    def realpath(p: str) -> str:
+        """posixpath's non-strict realpath: every symbolic link resolved,
+        a missing component taken as it is, and a loop left unresolved
+        from the link that closes it on."""
+        resolved, _ = _resolve("/" if p.startswith("/") else "", p, {})
+        return path.abspath(resolved)
 
 
-def makedirs(name, mode=0o777, exist_ok=False):
-    import os
+def _resolve(base: str, rest: str, seen: dict) -> tuple[str, bool]:
+    """``rest`` resolved onto the resolved ``base``; False when a loop
+    stopped it (what is left is then appended unresolved).  ``seen`` maps a
+    link's path to its target's resolution, None while it is being
+    resolved."""
+    parts = rest.split("/")
+    for i, name in enumerate(parts):
+        if name in ("", "."):
+            continue
+        if name == "..":
+            head, _, tail = base.rpartition("/")
+            if not base or tail == "..":
+                base = path.join(base, "..")  # above a relative start: kept
+            else:
+                base = head or ("/" if base.startswith("/") else "")
+            continue
+        candidate = path.join(base, name)
+        try:
+            is_link = lstat(candidate).st_mode & _S_IFMT == _S_IFLNK
+        except OSError:
+            is_link = False  # missing: taken as it is
+        if not is_link:
+            base = candidate
+            continue
+        if candidate in seen:
+            if seen[candidate] is not None:
+                base = seen[candidate]
+                continue
+            return path.join(candidate, "/".join(parts[i + 1 :])), False  # a loop
+        seen[candidate] = None
+        target = readlink(candidate)
+        base, ok = _resolve("/" if target.startswith("/") else base, target, seen)
+        if not ok:
+            return path.join(base, "/".join(parts[i + 1 :])), False
+        seen[candidate] = base
+    return base, True
 
-    os.makedirs(name, mode, exist_ok)
+
+def fsencode(name: "str | bytes") -> bytes:
+    return name.encode(_fs_encoding(), _fs_errors()) if isinstance(name, str) else name
+
+
+def fsdecode(name: "str | bytes") -> str:
+    return name.decode(_fs_encoding(), _fs_errors()) if isinstance(name, bytes) else name
+
+
+def makedirs(name: str, mode: int = 0o777, exist_ok: bool = False) -> None:
+    """os.makedirs: the missing parents made with the default mode."""
+    parent = path.dirname(name.rstrip("/"))
+    if parent and parent != name and not path.exists(parent):
+        try:
+            makedirs(parent, exist_ok=exist_ok)
+        except FileExistsError:
+            pass  # made meanwhile
+    try:
+        mkdir(name, mode)
+    except OSError:
+        if not exist_ok or not path.isdir(name):
+            raise

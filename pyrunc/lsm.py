@@ -22,7 +22,7 @@ file or directory bind-mounted over the target cannot redirect
 (CVE-2019-16884, CVE-2025-52881).
 """
 
-import os
+from . import lightos as os  # os's calls without importing os (lightos.py)
 
 from .errors import ConfigError, StageError
 from .linux.procwrite import write_proc_attr

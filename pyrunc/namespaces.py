@@ -8,7 +8,7 @@ costs nothing to import (validation and ``inspect`` need only it); the
 joining functions use ``syscalls``, which every stage loaded before the fork.
 """
 
-import os
+from . import lightos as os  # os's calls without importing os (lightos.py)
 
 from .errors import StageError
 

@@ -23,7 +23,7 @@ runtime process never leaves its own namespaces.
 """
 
 import errno
-import os
+from . import lightos as os  # os's calls without importing os (lightos.py)
 
 from .errors import ConfigError, PyruncError
 

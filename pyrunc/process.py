@@ -24,7 +24,7 @@ container's rootfs (docs/security.md; seal_imports is tested in
 tests/unit/test_core_units.py).
 """
 
-import os
+from . import lightos as os  # os's calls without importing os (lightos.py)
 import _signal  # the C module behind `signal`, without its enum import
 
 from . import capabilities, lsm

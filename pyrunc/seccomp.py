@@ -21,7 +21,7 @@ Nothing heavy is imported at module import: the bindings, ctypes, socket and
 json are imported inside the functions that need them.
 """
 
-import os
+from . import lightos as os  # os's calls without importing os (lightos.py)
 
 from pyrunc.errors import ConfigError, PyruncError
 

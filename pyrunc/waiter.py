@@ -37,7 +37,7 @@ fail past its point of no return), an early filter that might refuse a call
 the waiter or the init still makes.
 """
 
-import os
+from . import lightos as os  # os's calls without importing os (lightos.py)
 
 from .linux import syscalls as sc
 

@@ -13,7 +13,7 @@ access bit is in the rule; a deny rule when any is.  This is exactly
 
 from __future__ import annotations
 
-import os
+from .. import lightos as os  # os's calls without importing os (lightos.py)
 import struct
 
 from pyrunc.linux import ffi, syscalls

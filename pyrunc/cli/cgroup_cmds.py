@@ -173,7 +173,7 @@ def cmd_events(g, argv):
         ),
         argv,
     )
-    from json import dumps
+    from ..fastjson import dumps  # json.dumps, without the json package (~5 ms)
 
     cid = _one_id(args, "events")
     rt = g.runtime()

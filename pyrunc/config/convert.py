@@ -13,7 +13,7 @@ compiled, resources are typed and checked, scheduler, personality, memory
 policy, time offsets and network devices are syscall-ready records.
 """
 
-import os
+from .. import lightos as os  # os's calls without importing os (lightos.py)
 
 from .. import capabilities, namespaces
 from ..linux import syscalls as sc

@@ -18,7 +18,7 @@ the rest), so every accessor here tolerates wrong types.
 
 from __future__ import annotations
 
-import os
+from .. import lightos as os  # os's calls without importing os (lightos.py)
 import stat
 
 from pyrunc.config.schema import problem_line, render_value

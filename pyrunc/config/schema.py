@@ -24,7 +24,7 @@ Error lines look like::
 
 from __future__ import annotations
 
-import os
+from .. import lightos as os  # os's calls without importing os (lightos.py)
 
 from pyrunc import fastjson
 from pyrunc.errors import ConfigError

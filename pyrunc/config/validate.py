@@ -16,7 +16,7 @@ milliseconds) is imported only to explain a malformed one.
 
 from __future__ import annotations
 
-import os
+from .. import lightos as os  # os's calls without importing os (lightos.py)
 
 from pyrunc import fastjson
 from pyrunc.config import schema, semantic

@@ -10,7 +10,7 @@ one the procfs mounted in the container shows).  Used by the stages: the
 LSM labels (lsm.py), oom_score_adj (process.py), linux.sysctl (stages/init.py).
 """
 
-import os
+from .. import lightos as os  # os's calls without importing os (lightos.py)
 
 from pyrunc.linux import syscalls as sc
 from pyrunc.errors import StageError

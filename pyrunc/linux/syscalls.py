@@ -15,7 +15,7 @@ Only what the standard library lacks lives here; ``os`` already has fork,
 setresuid, setgroups, mknod (dir_fd), pidfd_open, etc.
 """
 
-import os
+from .. import lightos as os  # os's calls without importing os (lightos.py)
 
 from . import ffi
 

@@ -1,7 +1,7 @@
 """Device nodes: the default set and linux.devices, created (or bound from
 the host in a user namespace) fd-relative in the container's /dev."""
 
-import os
+from .. import lightos as os  # os's calls without importing os (lightos.py)
 import stat
 from ..config.semantic import clean_path  # one normalisation for validation and mounts
 from ..errors import ConfigError, StageError

@@ -2,7 +2,7 @@
 record the plan makes and ``run(ctx)`` the init calls in the container's
 mount namespace, on fds of the rootfs (rootfs/__init__.py: the rules)."""
 
-import os
+from .. import lightos as os  # os's calls without importing os (lightos.py)
 import stat
 from ..errors import StageError
 from ..linux import procfs

@@ -1,7 +1,7 @@
 """The switch into the rootfs: pivot_root (or chroot with --no-pivot) and
 the detachment of the host's mounts from the container's view."""
 
-import os
+from .. import lightos as os  # os's calls without importing os (lightos.py)
 from ..linux import procfs
 from ..linux import syscalls as sc
 from .plan import ROOTFS_PROPAGATION

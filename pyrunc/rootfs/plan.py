@@ -2,7 +2,7 @@
 with --debug), and its execution (``execute``, then ``finish`` after the
 last mount)."""
 
-import os
+from .. import lightos as os  # os's calls without importing os (lightos.py)
 from ..config.semantic import PROC_MOUNT_ALLOWLIST, clean_path  # one rule each for validation and mounts
 from ..errors import ConfigError
 from ..linux import syscalls as sc

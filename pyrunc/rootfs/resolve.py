@@ -3,7 +3,7 @@
 of the rootfs), and the bind sources opened by the runtime in the host's
 mount namespace before the init enters the container's (``SourceOpener``)."""
 
-import os
+from .. import lightos as os  # os's calls without importing os (lightos.py)
 import stat
 from ..config.semantic import clean_path  # one normalisation for validation and mounts
 from ..errors import StageError

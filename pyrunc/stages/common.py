@@ -3,7 +3,7 @@ and the seal on imports once paths resolve inside the container's root.
 Small on purpose: the exec stage imports this, not create's init stage and
 its mount code."""
 
-import os
+from .. import lightos as os  # os's calls without importing os (lightos.py)
 import sys
 
 from ..errors import PyruncError

@@ -5,7 +5,7 @@ The runtime side is ``pyrunc/execution.py``; the messages are
 ``stages/protocol.py``'s."""
 
 import _signal  # the C module behind `signal`, without its enum import
-import os
+from .. import lightos as os  # os's calls without importing os (lightos.py)
 
 from .. import namespaces
 from ..capabilities import known_cap_count

@@ -44,7 +44,7 @@ stage exits; the runtime raises it as the single error line.
 
 import _signal  # the C module behind `signal`, without its enum import
 import _socket  # noqa: F401 - for protocol.Channel.recv_fds in the init, which imports nothing after the fork
-import os
+from .. import lightos as os  # os's calls without importing os (lightos.py)
 
 from .. import console, lsm, namespaces, rootfs
 from ..cgroups.join import join as join_cgroups

@@ -21,7 +21,7 @@ See docs/stage-protocol.md for the sequence.
 
 from __future__ import annotations
 
-import os
+from .. import lightos as os  # os's calls without importing os (lightos.py)
 import struct
 
 from .. import fastjson  # json's C accelerator without importing json (and re)

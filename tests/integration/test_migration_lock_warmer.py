@@ -179,8 +179,9 @@ def test_the_warmer_runs_before_os_is_imported(rt, bundle):
     modules on the way to the warmer (cli, runtime, container, exeseal,
     cgroups/join) take os's calls from pyrunc/lightos.py.  A finder placed
     first on sys.meta_path notes how many threads of _thread run when `os`
-    is first asked for; the control is the same probe asking for `os` at
-    the start, before any thread."""
+    is first asked for ("None": never, as now, where the rest of create
+    does the same; test_startup_imports.py holds that); the control is the
+    same probe asking for `os` at the start, before any thread."""
     from helpers import REPO
 
     with open(rt.path) as f:
@@ -215,7 +216,7 @@ else:
             err.seek(0)
             assert p.returncode == 0, err.read()
             outs[mode] = out.read().strip()
-    assert outs == {"control": "0", "create": "1"}
+    assert outs["control"] == "0" and outs["create"] in ("None", "1"), outs
 
 
 def test_stop_and_wait_leaves_one_thread():

@@ -37,6 +37,78 @@ def test_abspath_matches_posixpath():
     assert [p for p in PATHS if lightos.path.abspath(p) != posixpath.abspath(p)] == []
 
 
+def test_relpath_matches_posixpath():
+    starts = ["/", "/a", "/a/b", "a", "a/c", ".", "..", "/x/../a/b/"]
+    wrong = [
+        (p, start)
+        for p in PATHS
+        if p
+        for start in starts
+        if lightos.path.relpath(p, start) != posixpath.relpath(p, start)
+    ]
+    assert wrong == []
+    assert lightos.path.relpath("a/b") == posixpath.relpath("a/b")
+    with pytest.raises(ValueError):
+        lightos.path.relpath("")
+
+
+def test_realpath_matches_posixpath(tmp_path, monkeypatch):
+    """On a tree of links: relative and absolute targets, chains, links to
+    links' parents, dangling links, loops of one and two (and one with a path below the link
+    that closes it), ``..`` through a link; absolute and relative inputs."""
+    root = tmp_path
+    (root / "d" / "e").mkdir(parents=True)
+    (root / "d" / "e" / "f").write_text("")
+    links = {
+        "rel": "d/e",
+        "abs": str(root / "d"),
+        "chain": "rel",
+        "up": "d/e/..",
+        "dangling": "nowhere/x",
+        "self": "self",
+        "ping": "pong",
+        "pong": "ping",
+        "into": "into/x/../y",
+        "d/e/back": "../../rel",
+        "d/root": "/",
+        "d/parent": "..",
+    }
+    for name, target in links.items():
+        (root / name).symlink_to(target)
+    tails = ["", "/", "/f", "/..", "/../e", "/./f/", "/x/..", "//f"]
+    inputs = [n + t for n in list(links) + ["d", "d/e", "missing", ".", ".."] for t in tails]
+    monkeypatch.chdir(root)
+    wrong = []
+    for p in inputs:
+        for given in (p, str(root / p), "./" + p, "d/../" + p):
+            if lightos.path.realpath(given) != posixpath.realpath(given):
+                wrong.append((given, lightos.path.realpath(given), posixpath.realpath(given)))
+    assert wrong == []
+    assert lightos.path.realpath("/") == "/" and lightos.path.realpath("") == posixpath.realpath("")
+
+
+def test_fsencode_and_fsdecode_are_os_own_rules():
+    for name in ("plain", "välue", "bad\udcff", b"bytes\xff"):
+        assert lightos.fsencode(name) == os.fsencode(name)
+    for name in (b"plain", "välue".encode(), b"bad\xff", "str"):
+        assert lightos.fsdecode(name) == os.fsdecode(name)
+
+
+def test_makedirs_as_os(tmp_path):
+    deep = tmp_path / "a" / "b" / "c"
+    lightos.makedirs(str(deep), 0o700)
+    assert deep.is_dir() and deep.stat().st_mode & 0o777 == 0o700
+    lightos.makedirs(str(deep), exist_ok=True)
+    lightos.makedirs(str(deep) + "/", exist_ok=True)
+    with pytest.raises(FileExistsError):
+        lightos.makedirs(str(deep))
+    (tmp_path / "file").write_text("")
+    with pytest.raises(FileExistsError):
+        lightos.makedirs(str(tmp_path / "file"), exist_ok=True)  # not a directory: os raises too
+    with pytest.raises(NotADirectoryError):
+        lightos.makedirs(str(tmp_path / "file" / "x"))
+
+
 def test_file_tests_match_os_path(tmp_path):
     (tmp_path / "f").write_text("x")
     (tmp_path / "d").mkdir()
@@ -63,7 +135,20 @@ def test_environ_is_a_live_str_view(monkeypatch):
 
 
 def test_the_system_calls_are_os_own():
-    for name in ("open", "read", "stat", "kill", "scandir", "pidfd_open", "_exit", "O_CLOEXEC", "strerror"):
+    for name in (
+        "open",
+        "read",
+        "stat",
+        "kill",
+        "scandir",
+        "pidfd_open",
+        "_exit",
+        "O_CLOEXEC",
+        "strerror",
+        "fork",
+        "waitpid",
+        "execve",
+    ):
         assert getattr(lightos, name) is getattr(os, name), name
 
 
