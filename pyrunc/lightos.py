@@ -110,8 +110,7 @@ from posix import (  # noqa: F401
     write,
 )
 from posix import environ as _environb
-from sys import getfilesystemencodeerrors as _fs_errors
-from sys import getfilesystemencoding as _fs_encoding
+from sys import getfilesystemencodeerrors, getfilesystemencoding
 
 SEEK_SET, SEEK_END = 0, 2  # os defines them itself (lseek's whence)
 _S_IFMT, _S_IFDIR, _S_IFREG, _S_IFLNK = 0o170000, 0o040000, 0o100000, 0o120000
@@ -278,12 +277,16 @@ def _resolve(base: str, rest: str, seen: dict) -> tuple[str, bool]:
     return base, True
 
 
+# fixed when the interpreter starts (from the locale, or -X utf8)
+_FS_ENCODING, _FS_ERRORS = getfilesystemencoding(), getfilesystemencodeerrors()
+
+
 def fsencode(name: "str | bytes") -> bytes:
-    return name.encode(_fs_encoding(), _fs_errors()) if isinstance(name, str) else name
+    return name.encode(_FS_ENCODING, _FS_ERRORS) if isinstance(name, str) else name
 
 
 def fsdecode(name: "str | bytes") -> str:
-    return name.decode(_fs_encoding(), _fs_errors()) if isinstance(name, bytes) else name
+    return name.decode(_FS_ENCODING, _FS_ERRORS) if isinstance(name, bytes) else name
 
 
 def makedirs(name: str, mode: int = 0o777, exist_ok: bool = False) -> None:
