@@ -214,8 +214,8 @@ def create(
                 # One write where there were two: each state.json written
                 # over another is an inode allocated and one freed
                 # (docs/performance.md section 25).  An init whose pid is
-                # not yet recorded exits when this process does (its hold
-                # pipe's EOF).
+                # not yet recorded exits when this process does (the EOF of
+                # its channel).
                 state.init_pid, state.init_start = child, st.proc_start_time(child)[0]
                 child = -1
                 store.save(state)
