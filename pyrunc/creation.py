@@ -210,6 +210,7 @@ def create(
             job.cgroup_dirs = mgr.paths()
             child, chan, _ = _fork_stages(job, stages, proto, mgr, warmer, direct=direct)
             if direct:
+                fault_point("create:direct-forked")
                 # the init itself: its pid is known now, no INIT_PID comes.
                 # One write where there were two: each state.json written
                 # over another is an inode allocated and one freed

@@ -7,7 +7,10 @@ Points (runtime process unless noted):
   create:state-dir      the state directory exists, nothing else
   create:cgroup         the cgroup exists; the stages run already when they
                         were forked before it (creation._fork_before_cgroup)
-  create:forked         the intermediate stage was forked
+  create:forked         the intermediate stage was forked (or the init, then
+                        recorded in state.json)
+  create:direct-forked  the CLI forked the init itself, its pid is not yet
+                        recorded: it must go at its channel's EOF
   create:init-pid       the init exists (its pid is known)
   create:runtime-setup  hooks/net devices done, init still setting up
   create:ready          the init is ready, state and pid file not yet written

@@ -26,6 +26,7 @@ KILLED = -9
 CREATE_POINTS = [
     "create:state-dir",
     "create:cgroup",
+    "create:direct-forked",
     "create:forked",
     "create:init-pid",
     "create:runtime-setup",
@@ -80,6 +81,9 @@ def test_killed_during_create(rt, bundle, tmp_path, point):
     pid_file = str(tmp_path / "pid")
     bundle.set_args("sleep", "100")
     p = rt.create(cid, bundle, "--pid-file", pid_file, env=_faulty(point, tag))
+    if point == "create:direct-forked" and p.returncode == 0:
+        _delete_force_cleans(rt, cid, bundle, tag)
+        pytest.skip("this host's create keeps the intermediate stage (creation._init_forked_directly)")
     assert p.returncode == KILLED, f"fault point {point} not reached: rc={p.returncode} {p.stderr}"
     state = state_or_none(rt, cid)
     if state is not None:
