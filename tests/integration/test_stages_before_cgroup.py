@@ -10,9 +10,9 @@ container's cgroup (docs/stage-protocol.md, docs/performance.md section
 
 The CLI's create and run also fork the init themselves, without an
 intermediate stage, where nothing needs one (no user or time namespace, no
-pid namespace joined by path, no id-mapped mount): the runtime unshares a
-pid namespace for that one child and takes its own back after the fork
-(section 23).
+id-mapped mount): the runtime unshares a pid namespace for that one child,
+or enters the one given by path (non-dumpable first), and takes its own
+back after the fork (section 23).
 """
 
 import os
@@ -149,35 +149,87 @@ def test_the_cli_run_forks_the_init_itself_too(rt, bundle):
     assert [ln for ln in lines if ln.startswith("unshare(CLONE_NEWPID)")], lines
 
 
-@pytest.mark.parametrize("why", ["library create", "pid namespace path"])
-def test_the_intermediate_stays_where_it_is_needed(rt, bundle, why, tmp_path):
-    """A library caller (the init would be its child, to reap) and a pid
-    namespace joined by path keep the intermediate."""
+def test_a_library_create_keeps_the_intermediate(rt, bundle, tmp_path):
+    """A library caller keeps the intermediate: the init would be its
+    child, to reap."""
     cid = new_id("sbcinter")
     bundle.set_args("true")
-    if why == "library create":
-        bundle.write()
-        rt._track(cid)
-        trace = tmp_path / "trace"
-        code = (
-            "from pyrunc.exeseal import reexec_sealed; reexec_sealed()\n"
-            f"from pyrunc.runtime import Runtime; Runtime(root={rt.root!r}).create({cid!r}, {bundle.path!r})"
+    bundle.write()
+    rt._track(cid)
+    trace = tmp_path / "trace"
+    code = (
+        "from pyrunc.exeseal import reexec_sealed; reexec_sealed()\n"
+        f"from pyrunc.runtime import Runtime; Runtime(root={rt.root!r}).create({cid!r}, {bundle.path!r})"
+    )
+    err = tmp_path / "stderr"
+    with open(err, "w") as f:  # a file: the created init keeps its stdio
+        p = subprocess.run(
+            ["strace", "-qq", "-e", "trace=unshare", "-o", str(trace), sys.executable, "-c", code],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=f,
+            timeout=60,
         )
-        err = tmp_path / "stderr"
-        with open(err, "w") as f:  # a file: the created init keeps its stdio
-            p = subprocess.run(
-                ["strace", "-qq", "-e", "trace=unshare", "-o", str(trace), sys.executable, "-c", code],
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=f,
-                timeout=60,
-            )
-        assert p.returncode == 0, err.read_text()
-        lines = trace.read_text().splitlines()
-    else:
-        bundle.set_namespace("pid", "/proc/self/ns/pid")  # the intermediate's own, joined by path
-        lines = _traced_create(rt, bundle, cid, trace="clone,clone3,unshare")
+    assert p.returncode == 0, err.read_text()
+    lines = trace.read_text().splitlines()
     assert not [ln for ln in lines if ln.startswith("unshare(CLONE_NEWPID)")], lines
+
+
+def test_the_cli_forks_the_init_into_a_pid_namespace_joined_by_path(rt, bundle, make_bundle):
+    """Another container's pid namespace (Kubernetes' shared process
+    namespace, podman's --pid container:): the runtime gives up its
+    dumpability, enters that namespace for its next child, forks the init
+    into it and takes its own back.  The init is born non-dumpable where
+    the other container's processes see it; it is not its namespace's pid
+    1, and its container sees the other one's process."""
+    first = make_bundle("sbcfirst", args=("sleep", "100"))
+    first.config["linux"]["cgroupsPath"] = bundle.cgroups_path + "-first"
+    first.write()
+    first_id = new_id("sbcfirst")
+    rt._track(first_id)
+    assert rt.run(first_id, first, "--detach").returncode == 0
+    first_pid = rt.state_json(first_id)["pid"]
+    bundle.set_namespace("pid", f"/proc/{first_pid}/ns/pid")
+    bundle.sh("cat /proc/1/cmdline > /shared/one")
+    cid = new_id("sbcpidpath")
+    lines = _traced_create(rt, bundle, cid, trace="clone,clone3,unshare,setns,prctl")
+    forks = [i for i, ln in enumerate(lines) if ln.startswith(("clone(", "clone3(")) and "CLONE_THREAD" not in ln]
+    dumpable = [i for i, ln in enumerate(lines) if ln.startswith("prctl(PR_SET_DUMPABLE, SUID_DUMP_DISABLE)")]
+    setns = [i for i, ln in enumerate(lines) if ln.startswith("setns(") and "CLONE_NEWPID" in ln]
+    assert len(forks) == 1 and dumpable and len(setns) == 2, lines
+    assert dumpable[0] < setns[0] < forks[0] < setns[1], lines
+    assert not [ln for ln in lines if ln.startswith("unshare(") and "CLONE_NEWPID" in ln], lines
+    pid = rt.state_json(cid)["pid"]
+    assert os.readlink(f"/proc/{pid}/ns/pid") == os.readlink(f"/proc/{first_pid}/ns/pid")
+    with open(f"/proc/{pid}/status") as f:
+        nspid = [ln.split()[1:] for ln in f if ln.startswith("NSpid:")][0]
+    assert len(nspid) == 2 and nspid[-1] != "1", nspid
+    assert rt.start(cid).returncode == 0
+    rt.wait_status(cid, "stopped")
+    with open(os.path.join(bundle.shared, "one"), "rb") as f:
+        assert f.read().split(b"\0")[0] == b"sleep"  # the first container's process is its pid 1
+    assert rt.delete(cid).returncode == 0
+    assert rt.delete(first_id, force=True).returncode == 0
+
+
+@pytest.mark.parametrize(
+    "path, error",
+    [
+        ("/proc/999999999/ns/pid", "open namespace pid path /proc/999999999/ns/pid: No such file or directory"),
+        ("/proc/self/ns/net", "pid namespace /proc/self/ns/net: setns: Invalid argument"),
+    ],
+)
+def test_a_pid_namespace_path_the_runtime_cannot_enter_leaves_nothing(rt, bundle, path, error):
+    """The runtime enters a pid namespace given by path itself now: a
+    missing path or another namespace type fails create with one line
+    naming it, before any process or cgroup exists."""
+    cid, tag = new_id("sbcbadpid"), new_tag()
+    bundle.set_namespace("pid", path)
+    bundle.set_args("true").write()
+    rt._track(cid)
+    p = rt.create(cid, bundle, env=tagged_env(tag))
+    assert_one_error_line(p, contains=error)
+    assert_clean(rt, cid, bundle, tag, wait=0)
 
 
 def test_a_refused_return_to_the_runtime_pid_namespace_leaves_nothing(rt, bundle):
