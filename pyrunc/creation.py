@@ -319,14 +319,19 @@ def _init_forked_directly(cfg, mount_ops):
     """Whether the runtime forks the init itself, without an intermediate
     stage: when the init needs nothing done before its fork that only a
     stage could do.  A new pid namespace the runtime unshares for its
-    children, or one joined by path that it enters for them (non-dumpable
-    first: _pid_namespace_for_child), and takes its own back after the
-    fork; no time namespace (its offsets are written before the first
-    child); no id-mapped mount (its user namespace is made by a child whose
-    maps are written through the host's /proc, where a pid of the new pid
-    namespace names another process).  For the CLI only
-    (``init_is_child``): a library caller would have to reap it."""
-    return cfg.namespace("time") is None and not any(getattr(op, "idmap", None) for op in mount_ops)
+    children (and takes back after the fork); none joined by path (the
+    forked process would be in a foreign pid namespace before it could
+    make itself non-dumpable); no time namespace (its offsets are written
+    before the first child); no id-mapped mount (its user namespace is
+    made by a child whose maps are written through the host's /proc, where
+    a pid of the new pid namespace names another process).  For the CLI
+    only (``init_is_child``): a library caller would have to reap it."""
+    pid = cfg.namespace("pid")
+    return (
+        (pid is None or not pid.path)
+        and cfg.namespace("time") is None
+        and not any(getattr(op, "idmap", None) for op in mount_ops)
+    )
 
 
 def _fork_stages(job, stages, proto, mgr, warmer, direct=False):
@@ -347,13 +352,9 @@ def _fork_stages(job, stages, proto, mgr, warmer, direct=False):
     own_pidns = -1
     child = -1
     try:
-        pidns = job.cfg.namespace("pid") if direct else None
-        if pidns is not None:
+        if direct and job.cfg.has_new_namespace("pid"):
             own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
-            if pidns.path:
-                _pid_namespace_for_child(pidns, sc)
-            else:
-                sc.unshare(sc.CLONE_NEWPID)  # for our next child only
+            sc.unshare(sc.CLONE_NEWPID)  # for our next child only
         try:
             if direct or job.cgroup_fds or job.cgroups_pending:  # the init joins late (cgroups/join.py)
                 child = os.fork()
@@ -388,26 +389,6 @@ def _fork_stages(job, stages, proto, mgr, warmer, direct=False):
                 job.runtime_pidfd = -1
     os.close(child_fd)
     return child, proto.Channel(parent_fd), born_in_cgroup
-
-
-def _pid_namespace_for_child(pidns, sc):
-    """Our next child in the pid namespace at ``pidns.path`` (another
-    container's, as Kubernetes' shared process namespace and podman's
-    ``--pid container:`` ask).  The init is then born where that
-    container's processes see it, before its first step: it must be
-    non-dumpable from its first instruction, so that none of them can
-    ptrace it or open its /proc files (its fds are still ours then;
-    CVE-2016-9962).  Dumpability is inherited at fork: we give up ours
-    first, for the rest of this command (it execs nothing of its own but
-    hooks, whose execve sets theirs anew)."""
-    from .namespaces import open_paths
-
-    sc.prctl(sc.PR_SET_DUMPABLE, 0)
-    ((_, fd),) = open_paths([pidns])
-    try:
-        sc.setns(fd, sc.CLONE_NEWPID, display=f"pid namespace {pidns.path}")
-    finally:
-        os.close(fd)
 
 
 def _not_frozen(mgr):

@@ -64,12 +64,10 @@ from .common import fail_stage, seal_imports
 
 
 # --- stage 1 ---------------------------------------------------------------
-def _first_steps(chan, job, joined_by_runtime=()):
+def _first_steps(chan, job):
     """The first thing the intermediate (or an init forked without one)
     does; returns (its /proc/self/cgroup, whether it joined a user
-    namespace).  ``joined_by_runtime``: namespace types the runtime has
-    already put this process in (a pid namespace joined by path, for an
-    init forked directly)."""
+    namespace)."""
     # First: nothing of the caller's (or of the runtime's) but what the
     # stages need may reach a process that enters the container.
     sc.close_fds_except(job.stage_fds(chan))
@@ -87,8 +85,7 @@ def _first_steps(chan, job, joined_by_runtime=()):
     rootfs.prepare_in_host(job.mount_ops, job.bundle)
     # Open every namespace path first: after the first setns the paths
     # would be looked up in the joined namespaces.
-    paths = [ns for ns in job.cfg.namespaces if ns.type not in joined_by_runtime]
-    joined_userns = namespaces.enter(namespaces.open_paths(paths))
+    joined_userns = namespaces.enter(namespaces.open_paths(job.cfg.namespaces))
     fault_point("intermediate:joined")
     return self_cgroups, joined_userns
 
@@ -280,13 +277,11 @@ def _send_notify_fd(job, fd):
 def direct_init_main(chan, job):
     """The init forked by the runtime itself, without an intermediate
     (creation._init_forked_directly): pid 1 of the pid namespace the
-    runtime unshared for its children, or a process of the one joined by
-    path that it entered for them; in the runtime's other namespaces.  It
-    does the intermediate's work, in the same order, then the init's."""
+    runtime unshared for its children, in the runtime's other namespaces.
+    It does the intermediate's work, in the same order, then the init's."""
     try:
-        # (a new pid namespace holds only us, and one joined by path got a
-        # non-dumpable process: creation._pid_namespace_for_child)
-        self_cgroups, _ = _first_steps(chan, job, joined_by_runtime=("pid",))  # no user namespace here
+        # (the new pid namespace holds only us: non-dumpable in time)
+        self_cgroups, _ = _first_steps(chan, job)  # no user namespace here
         # (a new cgroup namespace: made once the cgroup exists, _await_cgroups)
         new_flags = namespaces.unshare_flags(job.cfg.namespaces) & ~(sc.CLONE_NEWPID | sc.CLONE_NEWCGROUP)
         if new_flags:
