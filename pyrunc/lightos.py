@@ -114,10 +114,12 @@ from sys import getfilesystemencodeerrors, getfilesystemencoding
 
 SEEK_SET, SEEK_END = 0, 2  # os defines them itself (lseek's whence)
 _S_IFMT, _S_IFDIR, _S_IFREG, _S_IFLNK = 0o170000, 0o040000, 0o100000, 0o120000
+# fixed when the interpreter starts (from the locale, or -X utf8)
+_FS_ENCODING, _FS_ERRORS = getfilesystemencoding(), getfilesystemencodeerrors()
 
 
 def _key(name: str) -> bytes:
-    return name.encode("utf-8", "surrogateescape")  # os.fsencode's rule
+    return name.encode(_FS_ENCODING, _FS_ERRORS)  # os.environ's rule
 
 
 class _Environ:
@@ -125,7 +127,7 @@ class _Environ:
 
     def get(self, name: str, default: str | None = None) -> str | None:
         value = _environb.get(_key(name))
-        return default if value is None else value.decode("utf-8", "surrogateescape")
+        return default if value is None else value.decode(_FS_ENCODING, _FS_ERRORS)
 
     def __getitem__(self, name: str) -> str:
         value = self.get(name)
@@ -275,10 +277,6 @@ def _resolve(base: str, rest: str, seen: dict) -> tuple[str, bool]:
             return path.join(base, "/".join(parts[i + 1 :])), False
         seen[candidate] = base
     return base, True
-
-
-# fixed when the interpreter starts (from the locale, or -X utf8)
-_FS_ENCODING, _FS_ERRORS = getfilesystemencoding(), getfilesystemencodeerrors()
 
 
 def fsencode(name: "str | bytes") -> bytes:
