@@ -39,8 +39,7 @@ def running_in_userns():
     global _in_userns
     if _in_userns is None:
         try:
-            with open("/proc/self/uid_map", "rb") as f:
-                data = f.read()
+            data = os.read_file("/proc/self/uid_map")
         except OSError:
             data = b"0 0 4294967295"  # no user namespaces in this kernel
         _in_userns = data.split() != [b"0", b"0", b"4294967295"]

@@ -177,8 +177,8 @@ def _persisted_hooks(store, container_id, name):
     """The container's ``name`` hooks (config.model.Hook list) from the
     persisted model.  The model's classes are loaded only when there are
     hooks: `start` and `delete` stay as cheap as the JSON read."""
-    with open(os.path.join(store.dir(container_id), st.CONFIG_FILE), "rb") as f:
-        hooks = (fastjson.loads(st.model_bytes(f.read())).get("hooks") or {}).get(name)
+    data = os.read_file(os.path.join(store.dir(container_id), st.CONFIG_FILE))
+    hooks = (fastjson.loads(st.model_bytes(data)).get("hooks") or {}).get(name)
     if not hooks:
         return []
     from .config.model import Hook

@@ -206,9 +206,8 @@ def set_oom_score_adj(value):
     if value is None:
         return
     try:
-        with open("/proc/self/oom_score_adj", "rb") as f:
-            if int(f.read()) == value:
-                return
+        if int(os.read_file("/proc/self/oom_score_adj")) == value:
+            return
     except (OSError, ValueError):
         pass
     write_proc_attr("oom_score_adj", str(value))

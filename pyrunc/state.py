@@ -207,8 +207,7 @@ class StateStore:
     def load(self, container_id):
         path = os.path.join(self.dir(container_id), STATE_FILE)
         try:
-            with open(path, "rb") as f:
-                data = f.read()
+            data = os.read_file(path)
         except FileNotFoundError:
             raise ContainerNotExist(container_id) from None
         except NotADirectoryError:
@@ -218,16 +217,13 @@ class StateStore:
     def load_config(self, container_id):
         from .config.model import Config
 
-        with open(os.path.join(self.dir(container_id), CONFIG_FILE), "rb") as f:
-            return Config.from_dict(_loads(model_bytes(f.read())))
+        return Config.from_dict(_loads(model_bytes(os.read_file(os.path.join(self.dir(container_id), CONFIG_FILE)))))
 
     def load_spec(self, container_id):
         d = self.dir(container_id)
-        with open(os.path.join(d, CONFIG_FILE), "rb") as f:
-            spec = f.read().partition(b"\n")[2]
+        spec = os.read_file(os.path.join(d, CONFIG_FILE)).partition(b"\n")[2]
         if not spec:  # written by an earlier pyrunc
-            with open(os.path.join(d, SPEC_FILE), "rb") as f:
-                spec = f.read()
+            spec = os.read_file(os.path.join(d, SPEC_FILE))
         return _loads(spec)
 
     def list_ids(self):
@@ -260,8 +256,7 @@ class StateStore:
             spec = _dumps(spec_doc).encode()
         else:
             try:
-                with open(path, "rb") as f:
-                    spec = f.read().partition(b"\n")[2]
+                spec = os.read_file(path).partition(b"\n")[2]
             except FileNotFoundError:
                 spec = b""
         write_atomic(path, _dumps(config.to_dict()).encode() + b"\n" + spec)
@@ -320,8 +315,7 @@ def proc_start_time(pid):
     zombie, or (0, False) if there is no such process.  Guards against pid
     reuse: a container's init is identified by (pid, start time)."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            data = f.read()
+        data = os.read_file(f"/proc/{pid}/stat")
     except (FileNotFoundError, ProcessLookupError):
         return 0, False
     fields = data[data.rindex(b")") + 2 :].split()

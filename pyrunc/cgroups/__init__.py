@@ -20,7 +20,7 @@ def detect_version(root: str = CGROUP_ROOT) -> int:
     from pyrunc.linux import procfs  # not for state/kill/delete, which never detect
 
     fstype = None
-    for m in procfs.mounts():
+    for m in procfs.mounts_at_start():
         if m["mountpoint"] == root:
             fstype = m["fstype"]  # the last mount on root wins (over-mounts)
     return 2 if fstype == "cgroup2" else 1

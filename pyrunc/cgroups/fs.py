@@ -12,8 +12,7 @@ from pyrunc.errors import CgroupError
 
 
 def read(path: str) -> str:
-    with open(path) as f:
-        return f.read().strip()
+    return os.fsdecode(os.read_file(path)).strip()
 
 
 def read_int(path: str, default: int = 0) -> int:
@@ -45,26 +44,44 @@ def read_kv(path: str) -> dict[str, int]:
 
 def write(directory: str, name: str, value, field: str) -> None:
     """Write ``value`` to ``directory/name`` in one write(2); raise CgroupError naming ``field``."""
-    data = str(value).encode()
-    path = os.path.join(directory, name)
+    write_each(directory, ((name, value),), field)
+
+
+def write_each(directory: str, writes, field: str) -> None:
+    """``write`` for each ``(name, value)`` in order, one write(2) each, a
+    file opened once for consecutive writes to it (the devices rules: a
+    dozen lines to devices.allow, each its own write as the kernel wants,
+    without a dozen opens)."""
+    fd, open_name, path = -1, None, ""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
-    except OSError as e:
-        if e.errno == errno.ENOENT:
-            raise CgroupError(f"{field}: {path} does not exist (controller not available or not enabled)") from None
-        raise CgroupError(f"{field}: open {path}: {e.strerror}") from None
-    try:
-        os.write(fd, data)
-    except OSError as e:
-        raise CgroupError(f"{field}: writing {str(value)!r} to {path}: {e.strerror}") from None
+        for name, value in writes:
+            if name != open_name:
+                open_name = None
+                if fd >= 0:
+                    os.close(fd)
+                    fd = -1
+                path = os.path.join(directory, name)
+                try:
+                    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+                except OSError as e:
+                    if e.errno == errno.ENOENT:
+                        raise CgroupError(
+                            f"{field}: {path} does not exist (controller not available or not enabled)"
+                        ) from None
+                    raise CgroupError(f"{field}: open {path}: {e.strerror}") from None
+                open_name = name
+            try:
+                os.write(fd, str(value).encode())
+            except OSError as e:
+                raise CgroupError(f"{field}: writing {str(value)!r} to {path}: {e.strerror}") from None
     finally:
-        os.close(fd)
+        if fd >= 0:
+            os.close(fd)
 
 
 def procs(directory: str) -> list[int]:
     try:
-        with open(os.path.join(directory, "cgroup.procs")) as f:
-            return [int(x) for x in f.read().split()]
+        return [int(x) for x in os.read_file(os.path.join(directory, "cgroup.procs")).split()]
     except OSError:
         return []
 

@@ -15,7 +15,7 @@ def hierarchies(root: str = CGROUP_ROOT) -> list[dict]:
     from pyrunc.linux import procfs  # only at create (delete loads this module too)
 
     found = {}
-    for m in procfs.mounts():
+    for m in procfs.mounts_at_start():
         if m["fstype"] != "cgroup":
             continue
         mp = m["mountpoint"]
@@ -61,7 +61,7 @@ class V1Manager(CgroupManager):
         # too, as with runc (key "").
         from pyrunc.linux import procfs
 
-        for m in procfs.mounts():
+        for m in procfs.mounts_at_start():
             if m["fstype"] == "cgroup2" and m["mountpoint"].startswith(root.rstrip("/") + "/"):
                 mp = m["mountpoint"]
                 if relative:
@@ -262,9 +262,9 @@ class V1Manager(CgroupManager):
                 return
             raise CgroupError(f"{f}: the devices cgroup controller is not mounted")
         try:
-            fs.write(d, "devices.allow" if default_allow else "devices.deny", "a", f)
-            for rule in effective:
-                fs.write(d, "devices.allow" if rule.allow else "devices.deny", rule.v1_line(), f)
+            writes = [("devices.allow" if default_allow else "devices.deny", "a")]
+            writes += [("devices.allow" if rule.allow else "devices.deny", rule.v1_line()) for rule in effective]
+            fs.write_each(d, writes, f)
         except CgroupError:
             if self.rootless:
                 return  # an unprivileged user cannot change device rules; expected

@@ -40,7 +40,7 @@ def _create_opts(opts):
 def cmd_create(g, argv):
     opts, args = parse(CREATE_FLAGS, argv)
     cid = _one_id(args, "create")
-    g.runtime().create(cid, opts["bundle"], **_create_opts(opts))
+    g.runtime().create(cid, opts["bundle"], record=False, **_create_opts(opts))
     return 0
 
 

@@ -113,7 +113,7 @@ class HostFacts:
             controllers = set(text.split())
         else:
             controllers = set()
-            for m in procfs.mounts():
+            for m in procfs.mounts_at_start():
                 if m["fstype"] == "cgroup":
                     controllers.update(o for o in procfs.cgroup_v1_hierarchy_names(m) if "=" not in o)
         try:
@@ -151,7 +151,7 @@ class HostFacts:
             online_cpus=parse_cpu_list(cpus) if cpus is not None else None,
             online_nodes=parse_cpu_list(nodes) if nodes is not None else None,
             hugepage_sizes=sizes,
-            resctrl=any(m["fstype"] == "resctrl" for m in procfs.mounts()),
+            resctrl=any(m["fstype"] == "resctrl" for m in procfs.mounts_at_start()),
             apparmor=apparmor_enabled(),
             selinux=selinux_enabled(),
             max_user_namespaces=int(max_userns) if max_userns and max_userns.strip().isdigit() else None,

@@ -311,8 +311,7 @@ class _Compiler:
         if doc is None:
             path = os.path.join(self.directory, name)
             try:
-                with open(path, "rb") as f:
-                    doc = fastjson.loads(f.read())
+                doc = fastjson.loads(os.read_file(path))
             except OSError as e:
                 raise ConfigError("schema %s cannot be read: %s" % (path, e.strerror)) from None
             except ValueError as e:

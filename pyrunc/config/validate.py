@@ -136,8 +136,7 @@ def load_config(path: str) -> dict:
     JSON (the message names line and column).
     """
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        data = os.read_file(path)
     except FileNotFoundError:
         raise ConfigError("%s: %s does not exist" % (LABEL, path)) from None
     except IsADirectoryError:

@@ -3,16 +3,22 @@
 Every module that reads mountinfo, a cgroup membership, a status field or a
 CPU/node list goes through here, so each format is parsed (and unescaped)
 the same way everywhere.  Imported on every runtime invocation through the
-cgroups package, so it imports nothing.
+cgroups package, so it imports nothing those commands have not loaded.
 """
+
+import posix
+
+from pyrunc.lightos import fsdecode, read_file
 
 # the ranges a cpu or node list may span ("0-4294967295" would be a huge set)
 _MAX_RANGE = 1 << 16
 
 
 def read_text(path: str) -> str:
-    with open(path) as f:
-        return f.read()
+    """The whole file, decoded as a path is (the kernel's files hold paths:
+    bytes that are not UTF-8 come back as ``os.fsdecode`` gives them), read
+    with the few system calls of ``lightos.read_file``."""
+    return fsdecode(read_file(path))
 
 
 # --------------------------------------------------------------------------
@@ -76,6 +82,25 @@ def parse_mountinfo(text: str) -> list[dict]:
 def mounts(pid="self") -> list[dict]:
     """``parse_mountinfo`` of /proc/<pid>/mountinfo."""
     return parse_mountinfo(read_text(f"/proc/{pid}/mountinfo"))
+
+
+_first_table: tuple[int, list[dict]] | None = None
+
+
+def mounts_at_start() -> list[dict]:
+    """This process's mount table as it first read it: for the lookups of
+    the cgroup hierarchies (the version, the v1 controllers' mount points,
+    the warmer's own cgroup), which create makes three to four times and
+    which nothing a runtime does changes.  Read again in a forked child (a
+    stage), which may change its mount table: a stage that needs the live
+    table calls ``mounts()``.  The list is shared: callers do not change
+    it."""
+    global _first_table
+    table = _first_table
+    pid = posix.getpid()
+    if table is None or table[0] != pid:
+        table = _first_table = (pid, mounts())
+    return table[1]
 
 
 # --------------------------------------------------------------------------

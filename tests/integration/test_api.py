@@ -111,6 +111,19 @@ def sleeping(runtime, bundle, cid=None):
 
 
 @in_process
+def test_create_without_a_record(runtime, bundle):
+    """record=False (the CLI's call): None back, the same container made."""
+    cid = new_id("api")
+    bundle.set_args("sleep", "1000")
+    bundle.write()
+    assert runtime.create(cid, bundle.path, record=False) is None
+    s = runtime.state(cid)
+    assert (s.id, s.status) == (cid, "created") and pid_alive(s.pid)
+    runtime.delete(cid, force=True)
+    assert not pid_alive(s.pid)
+
+
+@in_process
 def test_create_start_state_kill_delete(runtime, bundle):
     cid = new_id("api")
     bundle.set_args("sleep", "1000")

@@ -1,5 +1,7 @@
 """Pure logic of the cgroup managers: path resolution, conversions, device rules, stats shape."""
 
+import os
+
 import pytest
 
 from pyrunc.cgroups import resolve_path
@@ -208,3 +210,29 @@ def test_bpf_program_matches_reference_semantics():
             bits = (2 if "r" in acc else 0) | (4 if "w" in acc else 0) | (1 if "m" in acc else 0)
             got = _run_bpf(code, 1 if t == "b" else 2, bits, maj, mnr)
             assert got == int(want), (spec, t, maj, mnr, acc)
+
+
+def test_write_each_opens_a_file_once_for_consecutive_writes(tmp_path, monkeypatch):
+    from pyrunc import lightos
+    from pyrunc.cgroups import fs
+
+    for name in ("devices.allow", "devices.deny"):
+        (tmp_path / name).write_bytes(b"")
+    opened = []
+    real_open = lightos.open
+    monkeypatch.setattr(lightos, "open", lambda path, flags: opened.append(path) or real_open(path, flags))
+    writes = [
+        ("devices.deny", "a"),
+        ("devices.allow", "c 1:3 rwm"),
+        ("devices.allow", "c 1:5 rwm"),
+        ("devices.deny", 7),
+    ]
+    fs.write_each(str(tmp_path), writes, "linux.resources.devices")
+    assert [p.rsplit("/", 1)[1] for p in opened] == ["devices.deny", "devices.allow", "devices.deny"]
+    # one write(2) per value: on a regular file they follow each other
+    assert (tmp_path / "devices.allow").read_bytes() == b"c 1:3 rwmc 1:5 rwm"
+    assert (tmp_path / "devices.deny").read_bytes() == b"7"  # reopened: written from the start again
+    before = set(os.listdir("/proc/self/fd"))
+    with pytest.raises(CgroupError, match=r"^linux.resources.devices: .*/nope does not exist"):
+        fs.write_each(str(tmp_path), [("devices.allow", "a"), ("nope", "a")], "linux.resources.devices")
+    assert set(os.listdir("/proc/self/fd")) == before

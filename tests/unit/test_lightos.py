@@ -211,3 +211,29 @@ def test_every_os_name_the_light_modules_use_is_there():
                 missing.append(f"{p.name}: os.path.{n.attr}")
     assert modules >= 10
     assert missing == []
+
+
+@pytest.mark.parametrize("size", [0, 1, 65535, 65536, 65537, 300_000])
+def test_read_file_reads_the_whole_file(tmp_path, size):
+    data = bytes(range(256)) * (size // 256) + bytes(size % 256)
+    (tmp_path / "f").write_bytes(data)
+    assert lightos.read_file(str(tmp_path / "f")) == data
+
+
+def test_read_file_reads_a_kernel_file_as_open_does():
+    # /proc files are made as they are read: a seq_file, in chunks
+    with open("/proc/self/mountinfo", "rb") as f:
+        first = f.read()
+    assert lightos.read_file("/proc/self/mountinfo") == first
+
+
+def test_read_file_errors_are_opens(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        lightos.read_file(str(tmp_path / "missing"))
+    with pytest.raises(IsADirectoryError):
+        lightos.read_file(str(tmp_path))
+    before = set(os.listdir("/proc/self/fd"))
+    for _ in range(3):
+        with pytest.raises(IsADirectoryError):
+            lightos.read_file(str(tmp_path))
+    assert set(os.listdir("/proc/self/fd")) == before  # the fd is closed on the error too

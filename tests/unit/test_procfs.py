@@ -98,8 +98,42 @@ def test_sysctl_and_cap_last_cap():
     assert last is None or last >= 30
 
 
-def test_imports_nothing():
+def test_imports_only_what_every_command_has_loaded():
     import ast
 
     tree = ast.parse(open(procfs.__file__).read())
-    assert not [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
+    imported = set()
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Import):
+            imported.update(a.name for a in n.names)
+        elif isinstance(n, ast.ImportFrom):
+            imported.add(n.module)
+    # posix is the interpreter's own; lightos is loaded first by every command
+    assert imported == {"posix", "pyrunc.lightos"}
+
+
+def test_read_text_decodes_as_a_path_is(tmp_path):
+    raw = b"/mnt/caf\xc3\xa9 /mnt/\xff\xfe\n"
+    (tmp_path / "f").write_bytes(raw)
+    text = procfs.read_text(str(tmp_path / "f"))
+    assert text == os.fsdecode(raw)
+    assert os.fsencode(text) == raw  # bytes that are not UTF-8 survive
+
+
+def test_mounts_at_start_is_read_once_per_process():
+    first = procfs.mounts_at_start()
+    assert procfs.mounts_at_start() is first
+    assert first == procfs.mounts()
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a forked stage reads its own table
+        try:
+            os.write(w, b"1" if procfs.mounts_at_start() is not first else b"0")
+        finally:
+            os._exit(0)
+    os.close(w)
+    try:
+        assert os.read(r, 1) == b"1"
+    finally:
+        os.close(r)
+        os.waitpid(pid, 0)
