@@ -15,12 +15,14 @@ from pyrunc.errors import CgroupError
 CGROUP_ROOT = "/sys/fs/cgroup"
 
 
-def detect_version(root: str = CGROUP_ROOT) -> int:
-    """2 when ``root`` itself is a cgroup2 mount (pure v2), else 1 (v1 or hybrid)."""
+def detect_version(root: str = CGROUP_ROOT, *, table: "list[dict] | None" = None) -> int:
+    """2 when ``root`` itself is a cgroup2 mount (pure v2), else 1 (v1 or
+    hybrid).  ``table``: a mount table read by the caller (else the call's,
+    ``procfs.mounts_of_call``)."""
     from pyrunc.linux import procfs  # not for state/kill/delete, which never detect
 
     fstype = None
-    for m in procfs.mounts_at_start():
+    for m in procfs.mounts_of_call() if table is None else table:
         if m["mountpoint"] == root:
             fstype = m["fstype"]  # the last mount on root wins (over-mounts)
     return 2 if fstype == "cgroup2" else 1

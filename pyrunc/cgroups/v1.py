@@ -15,7 +15,7 @@ def hierarchies(root: str = CGROUP_ROOT) -> list[dict]:
     from pyrunc.linux import procfs  # only at create (delete loads this module too)
 
     found = {}
-    for m in procfs.mounts_at_start():
+    for m in procfs.mounts_of_call():
         if m["fstype"] != "cgroup":
             continue
         mp = m["mountpoint"]
@@ -61,7 +61,7 @@ class V1Manager(CgroupManager):
         # too, as with runc (key "").
         from pyrunc.linux import procfs
 
-        for m in procfs.mounts_at_start():
+        for m in procfs.mounts_of_call():
             if m["fstype"] == "cgroup2" and m["mountpoint"].startswith(root.rstrip("/") + "/"):
                 mp = m["mountpoint"]
                 if relative:

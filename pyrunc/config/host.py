@@ -107,13 +107,14 @@ class HostFacts:
     def probe(cls) -> "HostFacts":
         from pyrunc import cgroups
 
-        version = cgroups.detect_version()
+        table = procfs.mounts()  # the host now: read once for what follows
+        version = cgroups.detect_version(table=table)
         if version == 2:
             text = _read(os.path.join(cgroups.CGROUP_ROOT, "cgroup.controllers")) or ""
             controllers = set(text.split())
         else:
             controllers = set()
-            for m in procfs.mounts_at_start():
+            for m in table:
                 if m["fstype"] == "cgroup":
                     controllers.update(o for o in procfs.cgroup_v1_hierarchy_names(m) if "=" not in o)
         try:
@@ -151,7 +152,7 @@ class HostFacts:
             online_cpus=parse_cpu_list(cpus) if cpus is not None else None,
             online_nodes=parse_cpu_list(nodes) if nodes is not None else None,
             hugepage_sizes=sizes,
-            resctrl=any(m["fstype"] == "resctrl" for m in procfs.mounts_at_start()),
+            resctrl=any(m["fstype"] == "resctrl" for m in table),
             apparmor=apparmor_enabled(),
             selinux=selinux_enabled(),
             max_user_namespaces=int(max_userns) if max_userns and max_userns.strip().isdigit() else None,

@@ -120,15 +120,20 @@ def test_read_text_decodes_as_a_path_is(tmp_path):
     assert os.fsencode(text) == raw  # bytes that are not UTF-8 survive
 
 
-def test_mounts_at_start_is_read_once_per_process():
-    first = procfs.mounts_at_start()
-    assert procfs.mounts_at_start() is first
+def test_mounts_of_call_is_read_once_per_process(monkeypatch):
+    monkeypatch.setattr(procfs, "_call_table", None)  # as in a fresh process
+    first = procfs.mounts_of_call()
     assert first == procfs.mounts()
+    assert procfs.mounts_of_call() is first
+    procfs.forget_mounts()  # a new runtime call
+    again = procfs.mounts_of_call()
+    assert again is not first and again == first
+    first = again
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # a forked stage reads its own table
         try:
-            os.write(w, b"1" if procfs.mounts_at_start() is not first else b"0")
+            os.write(w, b"1" if procfs.mounts_of_call() is not first else b"0")
         finally:
             os._exit(0)
     os.close(w)
