@@ -67,11 +67,10 @@ def _mount_point_of(path):
     in our mountinfo), or None."""
     path = os.path.realpath(path)
     best = None
-    for m in procfs.mounts():
+    for m in procfs.mounts(where=lambda point: path == point or path.startswith(point.rstrip("/") + "/")):
         point = m["mountpoint"]
-        if path == point or path.startswith(point.rstrip("/") + "/"):
-            if best is None or len(point) >= len(best[0]):
-                best = (point, any(x.startswith("shared:") for x in m["optional"]))
+        if best is None or len(point) >= len(best[0]):
+            best = (point, any(x.startswith("shared:") for x in m["optional"]))
     return best
 
 

@@ -233,8 +233,8 @@ class PlanContext:
             self.await_cgroups()
         mounts = [
             (m["mountpoint"], m["root"], m["fstype"], m["super_options"])
-            for m in procfs.mounts()
-            if m["mountpoint"].startswith("/sys/fs/cgroup") and m["fstype"] in ("cgroup", "cgroup2")
+            for m in procfs.mounts(where=lambda point: point.startswith("/sys/fs/cgroup"))
+            if m["fstype"] in ("cgroup", "cgroup2")
         ]
         own = {ctrls: path for _, ctrls, path in procfs.parse_cgroup(self.self_cgroups)}
         dirs = self.cgroup_dirs

@@ -28,6 +28,14 @@ def test_mountinfo_fields_optional_and_separator():
     assert weird["mountpoint"] == "/weird - dir" and weird["super_options"] == []
 
 
+def test_mountinfo_where_keeps_what_a_full_parse_would():
+    everything = procfs.parse_mountinfo(MOUNTINFO)
+    for keep in (lambda p: p.startswith("/proc"), lambda p: p == "/mnt/a\tb\nc\\d", lambda p: " - " in p):
+        # the filter sees the unescaped mount point
+        assert procfs.parse_mountinfo(MOUNTINFO, keep) == [m for m in everything if keep(m["mountpoint"])]
+    assert [m["id"] for m in procfs.parse_mountinfo(MOUNTINFO, lambda p: True)] == [22, 86, 70, 71]
+
+
 def test_mountinfo_unescapes_space_tab_newline_backslash():
     escaped = procfs.parse_mountinfo(MOUNTINFO)[1]
     assert escaped["root"] == "/tmp/my root"
