@@ -659,7 +659,7 @@ def restore(
 
             console = connect_socket(console_socket)
         from .cgroups import new_manager
-        from .linux.procfs import forget_mounts
+        from .cgroups import forget_mounts
 
         forget_mounts()  # the cgroup lookups of this call read the mount table once, from here
         mgr = new_manager(cfg.cgroups_path, container_id, systemd=systemd_cgroup, annotations=cfg.annotations)

@@ -87,7 +87,7 @@ def _lock_warmer(preserve_fds: int, *, needed: bool = True) -> "ThreadedWarmer":
 
     preserved_fds(preserve_fds)
     from .cgroups.join import ThreadedWarmer
-    from .linux.procfs import forget_mounts
+    from .cgroups import forget_mounts
 
     forget_mounts()  # this call's cgroup lookups read the mount table once, from here
 

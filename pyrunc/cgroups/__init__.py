@@ -10,19 +10,55 @@ the systemd driver (with its D-Bus library) are imported only when a manager
 of that kind is made.
 """
 
+from pyrunc import lightos as os  # os's calls without importing os (lightos.py)
 from pyrunc.errors import CgroupError
 
 CGROUP_ROOT = "/sys/fs/cgroup"
+
+_call_table: "tuple[int, list[dict]] | None" = None
+
+
+def _under_root(point: str) -> bool:
+    return point == CGROUP_ROOT or point.startswith(CGROUP_ROOT + "/")
+
+
+def mounts_of_call(root: str = CGROUP_ROOT) -> list[dict]:
+    """The mounts at and under ``root`` (procfs.mounts records), for the
+    lookups of the cgroup hierarchies: the version, the v1 controllers'
+    mount points, the warmer's own cgroup.  create makes them three to four
+    times and nothing the call does changes them, so under the default root
+    they come from one read of this process's mountinfo per runtime call,
+    keeping records only for the mounts there (a busy host has hundreds of
+    others: ~3 us each).  ``Runtime`` starts each call that looks them up
+    with ``forget_mounts()``, so a long-lived library caller sees a later
+    mount; a forked child (a stage, which may change its own table) reads
+    again.  The list is shared: callers do not change it.  Another root is
+    read afresh."""
+    from pyrunc.linux import procfs  # not for state/kill/delete, which never look
+
+    if root != CGROUP_ROOT:
+        prefix = root.rstrip("/") + "/"
+        return procfs.mounts(where=lambda point: point == root or point.startswith(prefix))
+    global _call_table
+    table = _call_table
+    pid = os.getpid()
+    if table is None or table[0] != pid:
+        table = _call_table = (pid, procfs.mounts(where=_under_root))
+    return table[1]
+
+
+def forget_mounts() -> None:
+    """The next ``mounts_of_call`` reads the mount table again."""
+    global _call_table
+    _call_table = None
 
 
 def detect_version(root: str = CGROUP_ROOT, *, table: "list[dict] | None" = None) -> int:
     """2 when ``root`` itself is a cgroup2 mount (pure v2), else 1 (v1 or
     hybrid).  ``table``: a mount table read by the caller (else the call's,
-    ``procfs.mounts_of_call``)."""
-    from pyrunc.linux import procfs  # not for state/kill/delete, which never detect
-
+    ``mounts_of_call``)."""
     fstype = None
-    for m in procfs.mounts_of_call() if table is None else table:
+    for m in mounts_of_call(root) if table is None else table:
         if m["mountpoint"] == root:
             fstype = m["fstype"]  # the last mount on root wins (over-mounts)
     return 2 if fstype == "cgroup2" else 1

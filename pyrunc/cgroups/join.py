@@ -14,6 +14,7 @@ import sys
 
 from pyrunc import lightos as os  # os's calls without importing os: the warmer starts before os is loaded
 
+from pyrunc.cgroups import mounts_of_call
 from pyrunc.linux import procfs
 
 
@@ -125,10 +126,10 @@ def late_join_fds(cfg, mgr):
 def origin_dirs(container_dirs, mount_table=None):
     """For each container cgroup dir, this process's own cgroup dir in the
     same hierarchy (mount point of the hierarchy + our path in it).
-    ``mount_table``: procfs.mounts_of_call() when the caller has it already."""
+    ``mount_table``: mounts_of_call() when the caller has it already."""
     # (mountpoint, mount root, "" for cgroup2 or the v1 hierarchy's controllers)
     mounts: list[tuple[str, str, str | list[str]]] = []
-    for m in procfs.mounts_of_call() if mount_table is None else mount_table:
+    for m in mounts_of_call() if mount_table is None else mount_table:
         if m["fstype"] == "cgroup2":
             mounts.append((m["mountpoint"], m["root"], ""))
         elif m["fstype"] == "cgroup":
@@ -170,7 +171,7 @@ class MigrationLockWarmer:
         self.pid = str(os.getpid()).encode()
         mount_table = None
         if container_dirs is None:
-            mount_table = procfs.mounts_of_call()
+            mount_table = mounts_of_call()
             container_dirs = _first_hierarchy_dir(mount_table)
         if container_dirs:
             try:

@@ -3,7 +3,7 @@
 from pyrunc import lightos as os  # os's calls without importing os (lightos.py)
 import time
 
-from pyrunc.cgroups import CGROUP_ROOT, CgroupManager
+from pyrunc.cgroups import CGROUP_ROOT, CgroupManager, mounts_of_call
 from pyrunc.cgroups import fs
 from pyrunc.errors import CgroupError
 
@@ -15,7 +15,7 @@ def hierarchies(root: str = CGROUP_ROOT) -> list[dict]:
     from pyrunc.linux import procfs  # only at create (delete loads this module too)
 
     found = {}
-    for m in procfs.mounts_of_call():
+    for m in mounts_of_call(root):
         if m["fstype"] != "cgroup":
             continue
         mp = m["mountpoint"]
@@ -59,9 +59,7 @@ class V1Manager(CgroupManager):
         # A hybrid host also has the (controller-less) v2 hierarchy, which
         # systemd uses to track processes: the container gets a cgroup there
         # too, as with runc (key "").
-        from pyrunc.linux import procfs
-
-        for m in procfs.mounts_of_call():
+        for m in mounts_of_call(root):
             if m["fstype"] == "cgroup2" and m["mountpoint"].startswith(root.rstrip("/") + "/"):
                 mp = m["mountpoint"]
                 if relative:

@@ -6,8 +6,6 @@ the same way everywhere.  Imported on every runtime invocation through the
 cgroups package, so it imports nothing those commands have not loaded.
 """
 
-import posix
-
 from pyrunc.lightos import fsdecode, read_file
 
 # the ranges a cpu or node list may span ("0-4294967295" would be a huge set)
@@ -89,34 +87,6 @@ def parse_mountinfo(text: str, where=None) -> list[dict]:
 def mounts(pid="self", where=None) -> list[dict]:
     """``parse_mountinfo`` of /proc/<pid>/mountinfo (``where``: see there)."""
     return parse_mountinfo(read_text(f"/proc/{pid}/mountinfo"), where)
-
-
-_call_table: tuple[int, list[dict]] | None = None
-
-
-def mounts_of_call() -> list[dict]:
-    """This process's mount table as read once in the current runtime call:
-    for the lookups of the cgroup hierarchies (the version, the v1
-    controllers' mount points, the warmer's own cgroup), which create makes
-    three to four times (~50 us each with 20 mounts, milliseconds on a host
-    with hundreds) and which nothing the call does changes.  ``Runtime``
-    starts each call that looks them up with ``forget_mounts()``, so a long
-    lived library caller sees a later mount.  A forked child (a stage,
-    which may change its own table) reads again; a stage that needs its
-    live table calls ``mounts()``.  The list is shared: callers do not
-    change it."""
-    global _call_table
-    table = _call_table
-    pid = posix.getpid()
-    if table is None or table[0] != pid:
-        table = _call_table = (pid, mounts())
-    return table[1]
-
-
-def forget_mounts() -> None:
-    """The next ``mounts_of_call`` reads the table again."""
-    global _call_table
-    _call_table = None
 
 
 # --------------------------------------------------------------------------

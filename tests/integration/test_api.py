@@ -116,13 +116,13 @@ def test_create_without_a_record(runtime, bundle):
     cid = new_id("api")
     bundle.set_args("sleep", "1000")
     bundle.write()
-    from pyrunc.linux import procfs
+    from pyrunc import cgroups
 
-    before = procfs.mounts_of_call()
+    before = cgroups.mounts_of_call()
     assert runtime.create(cid, bundle.path, record=False) is None
     # the call read the host's mount table for its cgroup lookups afresh:
     # a long-lived caller sees what was mounted since its last call
-    assert procfs.mounts_of_call() is not before
+    assert cgroups.mounts_of_call() is not before
     s = runtime.state(cid)
     assert (s.id, s.status) == (cid, "created") and pid_alive(s.pid)
     runtime.delete(cid, force=True)

@@ -236,3 +236,37 @@ def test_write_each_opens_a_file_once_for_consecutive_writes(tmp_path, monkeypat
     with pytest.raises(CgroupError, match=r"^linux.resources.devices: .*/nope does not exist"):
         fs.write_each(str(tmp_path), [("devices.allow", "a"), ("nope", "a")], "linux.resources.devices")
     assert set(os.listdir("/proc/self/fd")) == before
+
+
+def test_mounts_of_call_is_read_once_per_call_and_process(monkeypatch):
+    from pyrunc import cgroups
+    from pyrunc.linux import procfs
+
+    monkeypatch.setattr(cgroups, "_call_table", None)  # as in a fresh process
+    first = cgroups.mounts_of_call()
+    under = [
+        m
+        for m in procfs.mounts()
+        if m["mountpoint"] == "/sys/fs/cgroup" or m["mountpoint"].startswith("/sys/fs/cgroup/")
+    ]
+    assert first == under  # the mounts at and under the cgroup root, nothing else
+    assert cgroups.mounts_of_call() is first
+    cgroups.forget_mounts()  # a new runtime call
+    again = cgroups.mounts_of_call()
+    assert again is not first and again == first
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a forked stage reads its own table
+        try:
+            os.write(w, b"1" if cgroups.mounts_of_call() is not again else b"0")
+        finally:
+            os._exit(0)
+    os.close(w)
+    try:
+        assert os.read(r, 1) == b"1"
+    finally:
+        os.close(r)
+        os.waitpid(pid, 0)
+    # another root: read afresh, its own mounts only
+    assert cgroups.mounts_of_call("/proc") == [m for m in procfs.mounts() if m["mountpoint"].startswith("/proc")]
+    assert cgroups.mounts_of_call("/proc") is not cgroups.mounts_of_call("/proc")

@@ -116,8 +116,8 @@ def test_imports_only_what_every_command_has_loaded():
             imported.update(a.name for a in n.names)
         elif isinstance(n, ast.ImportFrom):
             imported.add(n.module)
-    # posix is the interpreter's own; lightos is loaded first by every command
-    assert imported == {"posix", "pyrunc.lightos"}
+    # lightos is loaded first by every command
+    assert imported == {"pyrunc.lightos"}
 
 
 def test_read_text_decodes_as_a_path_is(tmp_path):
@@ -126,27 +126,3 @@ def test_read_text_decodes_as_a_path_is(tmp_path):
     text = procfs.read_text(str(tmp_path / "f"))
     assert text == os.fsdecode(raw)
     assert os.fsencode(text) == raw  # bytes that are not UTF-8 survive
-
-
-def test_mounts_of_call_is_read_once_per_process(monkeypatch):
-    monkeypatch.setattr(procfs, "_call_table", None)  # as in a fresh process
-    first = procfs.mounts_of_call()
-    assert first == procfs.mounts()
-    assert procfs.mounts_of_call() is first
-    procfs.forget_mounts()  # a new runtime call
-    again = procfs.mounts_of_call()
-    assert again is not first and again == first
-    first = again
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # a forked stage reads its own table
-        try:
-            os.write(w, b"1" if procfs.mounts_of_call() is not first else b"0")
-        finally:
-            os._exit(0)
-    os.close(w)
-    try:
-        assert os.read(r, 1) == b"1"
-    finally:
-        os.close(r)
-        os.waitpid(pid, 0)
