@@ -55,8 +55,7 @@ RESOURCE_CONTROLLERS = {
 
 def _read(path: str) -> str | None:
     try:
-        with open(path) as f:
-            return f.read()
+        return procfs.read_text(path)
     except OSError:
         return None
 
